@@ -1,0 +1,49 @@
+// The flow record every receiver emits and every exporter writes (../../docs/data-model.md).
+
+export type AttributeValue = string | number | boolean;
+
+/** Flat attribute map; keys come from ./attributes.ts. */
+export type Attributes = Record<string, AttributeValue>;
+
+/**
+ * One flow over one interval, oriented from its initiator.
+ * Counters are deltas over [startTimeUnixNano, timeUnixNano) unless a processor
+ * (reduce with `temporality: cumulative`) says otherwise in the batch.
+ */
+export interface Flow {
+  startTimeUnixNano: bigint;
+  timeUnixNano: bigint;
+  attributes: Attributes;
+  /** Bytes source → destination (L3 length, as the kernel counts them). */
+  txBytes: number;
+  /** Bytes destination → source. */
+  rxBytes: number;
+  txPackets: number;
+  rxPackets: number;
+  /** Connections first seen during the interval. */
+  connections: number;
+}
+
+export type Temporality = 'delta' | 'cumulative';
+
+/** What a receiver hands to a pipeline, and each stage to the next. */
+export interface FlowBatch {
+  flows: Flow[];
+  /** `delta` from receivers; `cumulative` after a cumulative reduce. */
+  temporality: Temporality;
+}
+
+export const COUNTER_FIELDS = ['txBytes', 'rxBytes', 'txPackets', 'rxPackets', 'connections'] as const;
+export type CounterField = (typeof COUNTER_FIELDS)[number];
+
+export function nowUnixNano(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
+}
+
+/** A deep-enough copy for fan-out: each consumer may mutate its own attributes. */
+export function cloneBatch(batch: FlowBatch): FlowBatch {
+  return {
+    temporality: batch.temporality,
+    flows: batch.flows.map((f) => ({ ...f, attributes: { ...f.attributes } })),
+  };
+}

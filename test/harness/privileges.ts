@@ -1,0 +1,36 @@
+// Kernel, netns and server tests need root and some Debian tools. Unprivileged they skip with a
+// loud reason; under CI=true they fail instead, so CI can never pass by skipping them.
+import { execFileSync } from 'node:child_process';
+import type { ExecutionContext } from 'ava';
+
+export const IN_CI = process.env.CI === 'true';
+
+/** Why this machine cannot run a test that needs `tools` as root, or undefined when it can. */
+export function missingPrivileges(tools: readonly string[] = []): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root (network namespaces, conntrack, bpffs)';
+  for (const tool of tools) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${tool} || test -x /usr/sbin/${tool} || test -x ${tool}`], { stdio: 'ignore' });
+    } catch {
+      return `needs ${tool} (run \`make system-deps\`)`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Returns true when the test may run. Otherwise: under CI fails the test, else logs the reason
+ * loudly and passes (ava has no runtime skip) — callers `return` right away.
+ */
+export function requirePrivileges(t: ExecutionContext, tools: readonly string[] = []): boolean {
+  const reason = missingPrivileges(tools);
+  if (reason === undefined) return true;
+  if (IN_CI) {
+    t.fail(`${reason}; CI=true forbids skipping`);
+  } else {
+    console.warn(`SKIPPED ${t.title}: ${reason}`);
+    t.log(`SKIPPED: ${reason}`);
+    t.pass();
+  }
+  return false;
+}
