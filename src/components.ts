@@ -1,6 +1,10 @@
 // Every component type podflow knows. Adding a component: a folder under receivers/, processors/
-// or exporters/ with its factory in index.ts, and one line here.
+// or exporters/ with its factory in index.ts, and its line here.
 import type { AnyFactory } from './pipeline/component.ts';
+import { debugExporterFactory } from './exporters/debug/index.ts';
+import { fileExporterFactory } from './exporters/file/index.ts';
 
 export const FACTORIES: readonly AnyFactory[] = [
+  debugExporterFactory,
+  fileExporterFactory,
 ];

@@ -1,0 +1,43 @@
+// A compact, human-readable view of batches on stdout, for trying podflow out.
+import type { Writable } from 'node:stream';
+import { DESTINATION, SOURCE, NETWORK_TRANSPORT, type Flow, type FlowBatch } from '../../model/index.ts';
+import type { Exporter } from '../../pipeline/component.ts';
+import type { DebugConfig } from './config.ts';
+
+function end(f: Flow, keys: typeof SOURCE): string {
+  const a = f.attributes;
+  const who = a[keys.namespace] !== undefined ? `${a[keys.namespace]}/${a[keys.ownerName] ?? a[keys.podName] ?? '?'}` : (a[keys.address] ?? '*');
+  return a[keys.port] !== undefined && keys === DESTINATION ? `${who}:${a[keys.port]}` : String(who);
+}
+
+export function formatBatch(batch: FlowBatch, config: DebugConfig): string {
+  const sum = (k: 'txBytes' | 'rxBytes' | 'connections') => batch.flows.reduce((n, f) => n + f[k], 0);
+  const head = `flows=${batch.flows.length} tx_bytes=${sum('txBytes')} rx_bytes=${sum('rxBytes')} connections=${sum('connections')} temporality=${batch.temporality}\n`;
+  if (config.verbosity === 'basic') return head;
+  const rows = batch.flows.slice(0, config.max_rows).map((f) =>
+    [end(f, SOURCE), end(f, DESTINATION), String(f.attributes[NETWORK_TRANSPORT] ?? ''), String(f.txBytes), String(f.rxBytes), String(f.txPackets), String(f.rxPackets), String(f.connections)],
+  );
+  const table = [['SOURCE', 'DESTINATION', 'PROTO', 'TX_BYTES', 'RX_BYTES', 'TX_PKTS', 'RX_PKTS', 'CONNS'], ...rows];
+  const widths = table[0]!.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
+  const lines = table.map((r) => r.map((cell, c) => (c >= 3 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd());
+  const more = batch.flows.length > config.max_rows ? [`… ${batch.flows.length - config.max_rows} more`] : [];
+  return `${head}${[...lines, ...more].join('\n')}\n`;
+}
+
+export class DebugExporter implements Exporter {
+  readonly #config: DebugConfig;
+  readonly #out: Writable;
+
+  constructor(config: DebugConfig, out: Writable = process.stdout) {
+    this.#config = config;
+    this.#out = out;
+  }
+
+  async start(): Promise<void> {}
+
+  async export(batch: FlowBatch): Promise<void> {
+    this.#out.write(formatBatch(batch, this.#config));
+  }
+
+  async shutdown(): Promise<void> {}
+}
