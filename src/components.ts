@@ -1,10 +1,12 @@
 // Every component type podflow knows. Adding a component: a folder under receivers/, processors/
 // or exporters/ with its factory in index.ts, and its line here.
 import type { AnyFactory } from './pipeline/component.ts';
+import { prometheusExporterFactory } from './exporters/prometheus/index.ts';
 import { debugExporterFactory } from './exporters/debug/index.ts';
 import { fileExporterFactory } from './exporters/file/index.ts';
 
 export const FACTORIES: readonly AnyFactory[] = [
+  prometheusExporterFactory,
   debugExporterFactory,
   fileExporterFactory,
 ];

@@ -1,0 +1,82 @@
+// A pull endpoint: flows are folded into cumulative counters (SeriesStore) and served as
+// Prometheus text on GET /metrics. Exporting never waits on the network.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { FlowBatch } from '../../model/index.ts';
+import type { ComponentContext, Exporter } from '../../pipeline/component.ts';
+import { SeriesStore } from '../shared/prometheus-series.ts';
+import { sharedCounter, sharedGauge } from '../shared/self-metrics.ts';
+import type { PrometheusConfig } from './config.ts';
+import { CONTENT_TYPE, renderExposition } from './exposition.ts';
+
+export const METRICS_PATH = '/metrics';
+
+export class PrometheusExporter implements Exporter {
+  readonly #ctx: ComponentContext;
+  readonly #config: PrometheusConfig;
+  readonly #store: SeriesStore;
+  #server: Server | undefined;
+  readonly #seriesGauge;
+  readonly #expiredCounter;
+
+  constructor(ctx: ComponentContext, config: PrometheusConfig) {
+    this.#ctx = ctx;
+    this.#config = config;
+    this.#store = new SeriesStore(Object.entries(config.const_labels));
+    this.#seriesGauge = sharedGauge(ctx.metrics, 'podflow_exporter_prometheus_series', 'Series the prometheus exporter currently exposes.');
+    this.#expiredCounter = sharedCounter(ctx.metrics, 'podflow_exporter_prometheus_expired_series_total', 'Series dropped after metric_expiration without data.');
+  }
+
+  /** The bound address (useful when the configured port is 0). */
+  get address(): AddressInfo {
+    const address = this.#server?.address();
+    if (!address || typeof address === 'string') throw new Error(`${this.#ctx.id}: not listening`);
+    return address;
+  }
+
+  async start(): Promise<void> {
+    const { host, port } = this.#config.endpoint;
+    const server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (path !== METRICS_PATH) {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found; metrics are at ${METRICS_PATH}\n`);
+        return;
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD' }).end();
+        return;
+      }
+      this.#expire();
+      const body = renderExposition(this.#store.values());
+      res.writeHead(200, { 'content-type': CONTENT_TYPE, 'content-length': Buffer.byteLength(body) });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        reject(new Error(`${this.#ctx.id}: cannot listen on ${host}:${port}: ${err.code ?? err.message}`, { cause: err }));
+      });
+      server.listen(port, host, () => resolve());
+    });
+    this.#server = server;
+    this.#ctx.logger.info({ endpoint: `${host}:${this.address.port}`, path: METRICS_PATH }, 'prometheus endpoint listening');
+  }
+
+  async export(batch: FlowBatch, _signal: AbortSignal): Promise<void> {
+    this.#store.apply(batch);
+    this.#expire();
+  }
+
+  async shutdown(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  #expire(): void {
+    const removed = this.#store.expire(this.#config.metric_expiration);
+    if (removed) this.#expiredCounter.inc({ exporter: this.#ctx.id }, removed);
+    this.#seriesGauge.set({ exporter: this.#ctx.id }, this.#store.size);
+  }
+}

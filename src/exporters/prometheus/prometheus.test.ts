@@ -1,0 +1,130 @@
+import test from 'ava';
+import { testContext } from '../../../test/harness/context.ts';
+import { requirePrivileges } from '../../../test/harness/privileges.ts';
+import { startPrometheus } from '../../../test/harness/prometheus.ts';
+import { batch, flow } from '../shared/test-flows.ts';
+import { SeriesStore, sanitizeLabelName } from '../shared/prometheus-series.ts';
+import { configSchema } from './config.ts';
+import { renderExposition } from './exposition.ts';
+import { prometheusExporterFactory } from './index.ts';
+import { PrometheusExporter } from './prometheus-exporter.ts';
+
+const never = new AbortController().signal;
+
+const web = { 'source.k8s.namespace.name': 'shop', 'source.k8s.owner.name': 'web', 'destination.k8s.namespace.name': 'shop', 'destination.k8s.owner.name': 'db', 'destination.port': 5432, 'network.transport': 'tcp' };
+
+test('defaults: 0.0.0.0:9464, 5m expiration', (t) => {
+  const config = configSchema.parse({});
+  t.deepEqual(config.endpoint, { host: '0.0.0.0', port: 9464 });
+  t.is(config.metric_expiration, 300_000);
+  t.deepEqual(config.const_labels, {});
+  t.is(prometheusExporterFactory.queueSettings!(config).capacityBatches, 100);
+});
+
+test('bad config names the key', (t) => {
+  const endpoint = configSchema.safeParse({ endpoint: 'localhost' });
+  t.false(endpoint.success);
+  t.deepEqual(endpoint.error!.issues[0]!.path, ['endpoint']);
+  t.regex(endpoint.error!.issues[0]!.message, /host:port/);
+  const expiration = configSchema.safeParse({ metric_expiration: 'soon' });
+  t.deepEqual(expiration.error!.issues[0]!.path, ['metric_expiration']);
+  t.false(configSchema.safeParse({ nope: 1 }).success);
+  t.deepEqual(configSchema.parse({ endpoint: '[::1]:0' }).endpoint, { host: '::1', port: 0 });
+});
+
+test('label names: dots and dashes become underscores, a leading digit gets key_', (t) => {
+  t.is(sanitizeLabelName('source.k8s.namespace.name'), 'source_k8s_namespace_name');
+  t.is(sanitizeLabelName('source.k8s.pod.label.app-kubernetes-io/name'), 'source_k8s_pod_label_app_kubernetes_io_name');
+  t.is(sanitizeLabelName('0day'), 'key_0day');
+});
+
+test('exposition: OTel names, sorted labels, empty values omitted, escaping', (t) => {
+  const store = new SeriesStore();
+  store.apply(batch('delta', [flow({ 'z.last': 'x', 'a.first': 'say "hi"\\', 'empty.value': '', 'network.flow.inter_zone': true }, [100, 2], [0, 0])]));
+  t.is(
+    renderExposition(store.values()),
+    [
+      '# HELP network_flow_io_bytes_total Bytes of network flows (L3 length as the kernel counts them), by direction: transmit is source to destination.',
+      '# TYPE network_flow_io_bytes_total counter',
+      'network_flow_io_bytes_total{a_first="say \\"hi\\"\\\\",network_flow_inter_zone="true",network_io_direction="transmit",z_last="x"} 100',
+      '# HELP network_flow_packets_total Packets of network flows, by direction: transmit is source to destination.',
+      '# TYPE network_flow_packets_total counter',
+      'network_flow_packets_total{a_first="say \\"hi\\"\\\\",network_flow_inter_zone="true",network_io_direction="transmit",z_last="x"} 2',
+      '',
+    ].join('\n'),
+  );
+});
+
+test('delta batches add up; cumulative batches replace; idle series expire', (t) => {
+  const delta = new SeriesStore();
+  delta.apply(batch('delta', [flow(web, [100, 1], [10, 1]), flow(web, [1, 1], [2, 1])]), 1_000);
+  delta.apply(batch('delta', [flow(web, [1000, 3], [20, 2])]), 2_000);
+  const value = (s: SeriesStore, name: string, dir: string) =>
+    [...s.values()].find((x) => x.name === name && x.labels.some(([n, v]) => n === 'network_io_direction' && v === dir))?.value;
+  t.is(value(delta, 'network_flow_io_bytes_total', 'transmit'), 1101);
+  t.is(value(delta, 'network_flow_io_bytes_total', 'receive'), 32);
+  t.is(value(delta, 'network_flow_packets_total', 'transmit'), 5);
+
+  const cumulative = new SeriesStore();
+  cumulative.apply(batch('cumulative', [flow(web, [100, 1], [10, 1])]), 1_000);
+  cumulative.apply(batch('cumulative', [flow(web, [150, 2], [10, 1])]), 2_000);
+  t.is(value(cumulative, 'network_flow_io_bytes_total', 'transmit'), 150, 'cumulative input is not summed again');
+  // two groups of one batch that collapse onto one series are summed
+  cumulative.apply(batch('cumulative', [flow(web, [200, 2], [10, 1]), flow({ ...web, empty: '' }, [5, 1], [0, 0])]), 3_000);
+  t.is(value(cumulative, 'network_flow_io_bytes_total', 'transmit'), 205);
+
+  t.is(cumulative.expire(60_000, 60_000 + 3_000), 0);
+  t.is(cumulative.expire(60_000, 60_001 + 3_000), 4);
+  t.is(cumulative.size, 0);
+});
+
+test('endpoint in use: start fails naming the address', async (t) => {
+  const first = new PrometheusExporter(testContext('prometheus/a'), configSchema.parse({ endpoint: '127.0.0.1:0' }));
+  await first.start();
+  t.teardown(() => first.shutdown());
+  const second = new PrometheusExporter(testContext('prometheus/b'), configSchema.parse({ endpoint: `127.0.0.1:${first.address.port}` }));
+  await t.throwsAsync(second.start(), { message: new RegExp(`prometheus/b: cannot listen on 127.0.0.1:${first.address.port}: EADDRINUSE`) });
+});
+
+test('only /metrics is served', async (t) => {
+  const exporter = new PrometheusExporter(testContext('prometheus'), configSchema.parse({ endpoint: '127.0.0.1:0' }));
+  await exporter.start();
+  t.teardown(() => exporter.shutdown());
+  const base = `http://127.0.0.1:${exporter.address.port}`;
+  t.is((await fetch(`${base}/`)).status, 404);
+  const empty = await fetch(`${base}/metrics`);
+  t.is(empty.status, 200);
+  t.is(await empty.text(), '');
+  await exporter.export(batch('delta', [flow(web, [7, 1], [0, 0])]), never);
+  const res = await fetch(`${base}/metrics`);
+  t.is(res.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
+  t.regex(await res.text(), /^network_flow_io_bytes_total\{destination_k8s_namespace_name="shop",destination_k8s_owner_name="db",destination_port="5432",network_io_direction="transmit",network_transport="tcp",source_k8s_namespace_name="shop",source_k8s_owner_name="web"\} 7$/m);
+});
+
+test('a real Prometheus scrapes exact byte totals', async (t) => {
+  if (!requirePrivileges(t, ['prometheus'])) return;
+  const exporter = new PrometheusExporter(testContext('prometheus'), configSchema.parse({ endpoint: '127.0.0.1:0', const_labels: { cluster: 'kind' } }));
+  await exporter.start();
+  t.teardown(() => exporter.shutdown());
+  const prometheus = await startPrometheus({ scrapeTargets: [`127.0.0.1:${exporter.address.port}`] });
+  t.teardown(() => prometheus.stop());
+
+  // Two delta intervals of one group (+ a one-way UDP flow) and a second group.
+  await exporter.export(batch('delta', [flow(web, [1_234_567, 900], [98_765, 700]), flow({ ...web, 'network.transport': 'udp', 'destination.port': 53 }, [80, 1], [0, 0])]), never);
+  await exporter.export(batch('delta', [flow(web, [1_000_000, 100], [1, 1]), flow({ ...web, 'source.k8s.owner.name': 'api' }, [42, 1], [43, 1])]), never);
+
+  const expr = 'network_flow_io_bytes_total{source_k8s_owner_name="web",network_transport="tcp"}';
+  const samples = await prometheus.waitFor(expr, (s) => s.length === 2 && s.some((x) => x.value === 2_234_567));
+  const byDirection = Object.fromEntries(samples.map((s) => [s.metric.network_io_direction, s.value]));
+  t.deepEqual(byDirection, { transmit: 2_234_567, receive: 98_766 }, prometheus.log().slice(-1_000));
+  const one = samples.find((s) => s.metric.network_io_direction === 'transmit')!;
+  t.is(one.metric.cluster, 'kind');
+  t.is(one.metric.destination_port, '5432');
+  t.is(one.metric.job, 'podflow');
+
+  const packets = await prometheus.query('sum(network_flow_packets_total)');
+  t.is(packets[0]!.value, 900 + 700 + 1 + 100 + 1 + 1 + 1);
+  const udp = await prometheus.query('network_flow_io_bytes_total{network_transport="udp"}');
+  t.deepEqual(udp.map((s) => [s.metric.network_io_direction, s.value]), [['transmit', 80]], 'a zero direction creates no series');
+  t.deepEqual((await prometheus.targets()).map((x) => x.health), ['up']);
+});

@@ -1,0 +1,47 @@
+// Known flows for the exporter tests and benchmark (not used at run time).
+import type { Attributes, Flow, FlowBatch, Temporality } from '../../model/index.ts';
+
+export const T0_NS = 1_760_000_000_000_000_000n;
+
+export function flow(attributes: Attributes, tx: [bytes: number, packets: number], rx: [bytes: number, packets: number], timeMs?: number): Flow {
+  const timeUnixNano = timeMs === undefined ? BigInt(Date.now()) * 1_000_000n : BigInt(timeMs) * 1_000_000n;
+  return {
+    startTimeUnixNano: timeUnixNano - 15_000_000_000n,
+    timeUnixNano,
+    attributes,
+    txBytes: tx[0],
+    txPackets: tx[1],
+    rxBytes: rx[0],
+    rxPackets: rx[1],
+    connections: 1,
+  };
+}
+
+export function batch(temporality: Temporality, flows: Flow[]): FlowBatch {
+  return { temporality, flows };
+}
+
+/** Workload-to-workload groups as a reducer would emit them. */
+export function groups(count: number, seed = 0): Flow[] {
+  const flows: Flow[] = [];
+  for (let i = 0; i < count; i++) {
+    flows.push(
+      flow(
+        {
+          'source.k8s.namespace.name': `ns-${i % 50}`,
+          'source.k8s.owner.name': `app-${i}`,
+          'source.k8s.owner.type': 'Deployment',
+          'destination.k8s.namespace.name': `ns-${(i * 7) % 50}`,
+          'destination.k8s.owner.name': `svc-${(i * 13) % 1000}`,
+          'destination.k8s.owner.type': 'StatefulSet',
+          'destination.port': 5432 + (i % 3),
+          'network.transport': 'tcp',
+          'network.flow.inter_zone': i % 2 === 0,
+        },
+        [1_000 + i + seed, 10 + (i % 7)],
+        [5_000 + 2 * i + seed, 8 + (i % 5)],
+      ),
+    );
+  }
+  return flows;
+}
