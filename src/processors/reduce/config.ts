@@ -1,0 +1,69 @@
+// The reduce processor's configuration: every key, its default and its bounds.
+import { z } from 'zod';
+import { durationMs } from '../../config/units.ts';
+import { cidrError } from '../../model/address.ts';
+import {
+  DESTINATION,
+  DESTINATION_DOMAIN,
+  DESTINATION_PORT,
+  NETWORK_FLOW_INTER_ZONE,
+  NETWORK_TRANSPORT,
+  SOURCE,
+} from '../../model/attributes.ts';
+
+/** Workload to workload, per zone, port and protocol; external peers by domain name. */
+export const DEFAULT_GROUP_BY: readonly string[] = [
+  SOURCE.namespace,
+  SOURCE.ownerName,
+  SOURCE.ownerType,
+  SOURCE.zone,
+  DESTINATION.namespace,
+  DESTINATION.ownerName,
+  DESTINATION.ownerType,
+  DESTINATION.zone,
+  DESTINATION_PORT,
+  NETWORK_TRANSPORT,
+  DESTINATION_DOMAIN,
+  NETWORK_FLOW_INTER_ZONE,
+];
+
+export const DEFAULT_INTERVAL_MS = 15_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
+export const DEFAULT_MAX_GROUPS = 10_000;
+
+const cidr = z.string().superRefine((value, ctx) => {
+  const error = cidrError(value);
+  if (error) ctx.addIssue({ code: 'custom', message: error });
+});
+
+export const reduceConfigSchema = z
+  .strictObject({
+    group_by: z
+      .array(z.string().min(1, 'an attribute key cannot be empty'))
+      .default([...DEFAULT_GROUP_BY])
+      .superRefine((keys, ctx) => {
+        const seen = new Set<string>();
+        keys.forEach((key, i) => {
+          if (seen.has(key)) ctx.addIssue({ code: 'custom', path: [i], message: `"${key}" is listed twice` });
+          seen.add(key);
+        });
+      }),
+    unidentified_addresses: z.boolean().default(true),
+    interval: durationMs({ min: 100, max: 86_400_000 }).default(DEFAULT_INTERVAL_MS),
+    temporality: z.enum(['delta', 'cumulative']).default('cumulative'),
+    idle_timeout: durationMs({ min: 0, max: 7 * 86_400_000 }).default(DEFAULT_IDLE_TIMEOUT_MS),
+    group_public_ips: z.boolean().default(true),
+    cluster_cidrs: z.array(cidr).default([]),
+    max_groups: z.number().int().min(1).max(1_000_000).default(DEFAULT_MAX_GROUPS),
+  })
+  .superRefine((config, ctx) => {
+    if (config.temporality === 'cumulative' && config.idle_timeout < config.interval) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['idle_timeout'],
+        message: `idle_timeout (${config.idle_timeout}ms) must be at least interval (${config.interval}ms)`,
+      });
+    }
+  });
+
+export type ReduceConfig = z.infer<typeof reduceConfigSchema>;

@@ -1,0 +1,166 @@
+// A bounded hash table of groups for the reducer's hot path.
+//
+// Why not `Map<string, Group>` with a concatenated key: building a ~150-character key per record
+// and hashing it cost about twice as much as this scheme (measured in bench/reduce). Instead each
+// slot value is interned to a small integer per slot (`Map.get` on a string whose hash V8 caches),
+// the integer tuple is hashed with FNV-1a, and groups live in an open-addressing table whose
+// tuples and counters are typed arrays. Values only enter the dictionaries when a group is
+// created, so the dictionaries are bounded by the groups created between two rebuilds.
+import type { SlotValue } from './group-key.ts';
+
+export const COUNTERS = 5;
+/** Counter offsets within a group's block of `COUNTERS` doubles. */
+export const TX_BYTES = 0, RX_BYTES = 1, TX_PACKETS = 2, RX_PACKETS = 3, CONNECTIONS = 4;
+
+const EMPTY = -1;
+
+export class GroupTable {
+  readonly capacity: number;
+  readonly slotCount: number;
+  /** Live groups are 0..size-1. */
+  size = 0;
+  /** Per group, `COUNTERS` doubles: tx bytes, rx bytes, tx packets, rx packets, connections. */
+  readonly counters: Float64Array;
+  /** Per group: the start of the first interval it was seen in (ms since the epoch). */
+  readonly startMs: Float64Array;
+  /** Per group: the end of the last interval it had traffic in. */
+  readonly lastSeenMs: Float64Array;
+  /** Per group: 1 when it had traffic in the current interval. */
+  readonly touched: Uint8Array;
+  /** Per group: its slot values, for the output attributes. */
+  readonly values: SlotValue[][] = [];
+
+  #dictionaries: Map<SlotValue, number>[];
+  #tuples: Int32Array;
+  #buckets: Int32Array;
+  #mask: number;
+  readonly #ids: Int32Array;
+
+  constructor(slotCount: number, capacity: number) {
+    this.slotCount = slotCount;
+    this.capacity = capacity;
+    this.counters = new Float64Array(capacity * COUNTERS);
+    this.startMs = new Float64Array(capacity);
+    this.lastSeenMs = new Float64Array(capacity);
+    this.touched = new Uint8Array(capacity);
+    this.#tuples = new Int32Array(Math.max(1, capacity * slotCount));
+    // At most half full: short probe sequences.
+    let buckets = 16;
+    while (buckets < capacity * 2) buckets *= 2;
+    this.#buckets = new Int32Array(buckets).fill(EMPTY);
+    this.#mask = buckets - 1;
+    this.#dictionaries = Array.from({ length: slotCount }, () => new Map());
+    this.#ids = new Int32Array(slotCount);
+  }
+
+  get full(): boolean {
+    return this.size >= this.capacity;
+  }
+
+  /** The group holding exactly these slot values, or -1. */
+  find(values: readonly SlotValue[]): number {
+    const ids = this.#ids;
+    const dictionaries = this.#dictionaries;
+    const k = this.slotCount;
+    for (let j = 0; j < k; j++) {
+      const id = dictionaries[j]!.get(values[j]);
+      if (id === undefined) return EMPTY; // a value never seen in any group: a new group
+      ids[j] = id;
+    }
+    return this.#probe(ids, false);
+  }
+
+  /** Adds a group (the caller checked `find` and `full`); returns its index. */
+  insert(values: readonly SlotValue[], startMs: number): number {
+    const ids = this.#ids;
+    const k = this.slotCount;
+    for (let j = 0; j < k; j++) ids[j] = this.#intern(j, values[j]);
+    const g = this.size++;
+    this.#tuples.set(ids, g * k);
+    this.values[g] = values.slice(0, k);
+    this.startMs[g] = startMs;
+    this.lastSeenMs[g] = startMs;
+    this.touched[g] = 0;
+    this.counters.fill(0, g * COUNTERS, (g + 1) * COUNTERS);
+    this.#buckets[this.#probe(ids, true)] = g;
+    return g;
+  }
+
+  /**
+   * Keeps the groups for which `keep(g)` is true, renumbered in order, and rebuilds the
+   * dictionaries and buckets so that evicted values are forgotten.
+   */
+  retain(keep: (group: number) => boolean): void {
+    let kept = 0;
+    for (let g = 0; g < this.size; g++) {
+      if (!keep(g)) continue;
+      if (kept !== g) {
+        this.counters.copyWithin(kept * COUNTERS, g * COUNTERS, (g + 1) * COUNTERS);
+        this.startMs[kept] = this.startMs[g]!;
+        this.lastSeenMs[kept] = this.lastSeenMs[g]!;
+        this.touched[kept] = this.touched[g]!;
+        this.values[kept] = this.values[g]!;
+      }
+      kept++;
+    }
+    const survivors = this.values.slice(0, kept);
+    this.values.length = 0;
+    this.size = 0;
+    this.#dictionaries = Array.from({ length: this.slotCount }, () => new Map());
+    this.#buckets.fill(EMPTY);
+    const k = this.slotCount;
+    const ids = this.#ids;
+    for (let g = 0; g < kept; g++) {
+      const values = survivors[g]!;
+      for (let j = 0; j < k; j++) ids[j] = this.#intern(j, values[j]);
+      this.#tuples.set(ids, g * k);
+      this.values[g] = values;
+      this.#buckets[this.#probe(ids, true)] = g;
+    }
+    this.size = kept;
+  }
+
+  /** Forgets every group (delta temporality, at the end of each interval). */
+  clear(): void {
+    this.size = 0;
+    this.values.length = 0;
+    for (const dictionary of this.#dictionaries) dictionary.clear();
+    this.#buckets.fill(EMPTY);
+  }
+
+  /** Whether the dictionaries hold many values no live group uses (worth a `retain`). */
+  get dictionariesStale(): boolean {
+    const limit = this.size * 2 + 1024;
+    return this.#dictionaries.some((d) => d.size > limit);
+  }
+
+  #intern(slot: number, value: SlotValue): number {
+    const dictionary = this.#dictionaries[slot]!;
+    let id = dictionary.get(value);
+    if (id === undefined) {
+      id = dictionary.size;
+      dictionary.set(value, id);
+    }
+    return id;
+  }
+
+  /** The bucket holding `ids` (forInsert: the first empty bucket on its probe path) or -1. */
+  #probe(ids: Int32Array, forInsert: boolean): number {
+    const k = this.slotCount;
+    let h = 0x811c9dc5 | 0;
+    for (let j = 0; j < k; j++) h = Math.imul(h ^ ids[j]!, 0x01000193);
+    h ^= h >>> 15;
+    const buckets = this.#buckets;
+    const tuples = this.#tuples;
+    const mask = this.#mask;
+    for (let b = h & mask; ; b = (b + 1) & mask) {
+      const g = buckets[b]!;
+      if (g === EMPTY) return forInsert ? b : EMPTY;
+      if (forInsert) continue;
+      const base = g * k;
+      let j = 0;
+      while (j < k && tuples[base + j] === ids[j]) j++;
+      if (j === k) return g;
+    }
+  }
+}

@@ -1,0 +1,290 @@
+import test from 'ava';
+import { collector, testContext } from '../../../test/harness/context.ts';
+import { FACTORIES } from '../../components.ts';
+import type { Attributes, Flow, FlowBatch } from '../../model/index.ts';
+import { systemClock } from './clock.ts';
+import { DEFAULT_GROUP_BY, type ReduceConfig, reduceConfigSchema } from './config.ts';
+import { ManualClock } from './manual-clock.ts';
+import { ReduceProcessor } from './reduce.ts';
+
+const INTERVAL = 15_000;
+/** 2026-01-01T00:00:00Z, a multiple of every interval used here. */
+const T0 = 1_767_225_600_000;
+const NS = 1_000_000n;
+
+function flow(attributes: Attributes, txBytes = 100, extra: Partial<Flow> = {}): Flow {
+  return {
+    startTimeUnixNano: 0n, timeUnixNano: 0n, attributes,
+    txBytes, rxBytes: txBytes * 2, txPackets: 1, rxPackets: 2, connections: 1, ...extra,
+  };
+}
+
+const delta = (flows: Flow[]): FlowBatch => ({ flows, temporality: 'delta' });
+
+function setup(config: Record<string, unknown> = {}, startMs = T0) {
+  const ctx = testContext('reduce/test');
+  const out = collector();
+  const clock = new ManualClock(startMs);
+  const parsed: ReduceConfig = reduceConfigSchema.parse(config);
+  const reducer = new ReduceProcessor(ctx, parsed, out, clock);
+  /** Flows of every batch emitted so far, one array per batch. */
+  const emitted = () => out.batches.map((b) => b.flows);
+  return { ctx, out, clock, reducer, emitted };
+}
+
+const web = { 'source.k8s.namespace.name': 'shop', 'source.k8s.owner.name': 'web', 'source.k8s.owner.type': 'Deployment' };
+const db = { 'destination.k8s.namespace.name': 'shop', 'destination.k8s.owner.name': 'db', 'destination.k8s.owner.type': 'StatefulSet' };
+
+test('defaults: parse({}) gives every documented default', (t) => {
+  t.deepEqual(reduceConfigSchema.parse({}), {
+    group_by: [...DEFAULT_GROUP_BY], unidentified_addresses: true, interval: 15_000, temporality: 'cumulative',
+    idle_timeout: 300_000, group_public_ips: true, cluster_cidrs: [], max_groups: 10_000,
+  });
+  t.deepEqual(reduceConfigSchema.parse({ interval: '1m', idle_timeout: '10m' }).interval, 60_000);
+});
+
+test('bad configs fail naming the key', (t) => {
+  const issue = (input: unknown) => {
+    const r = reduceConfigSchema.safeParse(input);
+    t.false(r.success);
+    return r.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+  };
+  t.regex(issue({ interval: '1m', idle_timeout: '30s' }), /^idle_timeout: idle_timeout \(30000ms\) must be at least interval \(60000ms\)/);
+  t.regex(issue({ cluster_cidrs: ['10.0.0.0/8', '10.0.0.0/40'] }), /^cluster_cidrs\.1: .*prefix longer/);
+  t.regex(issue({ group_by: ['a', 'b', 'a'] }), /^group_by\.2: "a" is listed twice/);
+  t.regex(issue({ temporality: 'gauge' }), /^temporality:/);
+  t.regex(issue({ max_groups: 0 }), /^max_groups:/);
+  t.regex(issue({ interval: 'soon' }), /^interval: "soon" is not a duration/);
+  t.regex(issue({ group_public_ip: true }), /Unrecognized key: "group_public_ip"/);
+});
+
+test('registered in src/components.ts with a schema that parses {}', (t) => {
+  const factory = FACTORIES.find((f) => f.type === 'reduce');
+  t.is(factory?.kind, 'processor');
+  t.notThrows(() => factory!.configSchema.parse({}));
+});
+
+test('intervals are aligned to wall-clock multiples of interval', async (t) => {
+  const start = T0 + 7_250; // mid-interval
+  const { clock, reducer, emitted } = setup({ temporality: 'delta' }, start);
+  await reducer.start();
+  t.is(clock.nextTimerAtMs, T0 + INTERVAL, 'first flush at the next multiple, not start + interval');
+  await reducer.consume(delta([flow({ ...web, ...db })]));
+  clock.advanceTo(T0 + INTERVAL);
+  await reducer.drain();
+  t.is(emitted().length, 1);
+  const [f] = emitted()[0]!;
+  t.is(f!.startTimeUnixNano, BigInt(T0) * NS);
+  t.is(f!.timeUnixNano, BigInt(T0 + INTERVAL) * NS);
+  t.is(clock.nextTimerAtMs, T0 + 2 * INTERVAL);
+
+  await reducer.consume(delta([flow({ ...web, ...db })]));
+  clock.advance(7_000);
+  await reducer.shutdown();
+  const last = emitted().at(-1)![0]!;
+  t.is(last.startTimeUnixNano, BigInt(T0 + INTERVAL) * NS);
+  t.is(last.timeUnixNano, BigInt(T0 + INTERVAL + 7_000) * NS, 'shutdown ends the interval now');
+});
+
+test('a late timer flushes at the latest boundary passed and re-arms aligned', async (t) => {
+  const { clock, reducer, emitted } = setup({ temporality: 'delta' });
+  await reducer.start();
+  await reducer.consume(delta([flow({ ...web, ...db })]));
+  // Move time past two boundaries without running timers, then let the overdue timer fire.
+  const [id, timer] = [...clock.timers][0]!;
+  clock.timers.delete(id);
+  clock.advanceTo(T0 + 2 * INTERVAL + 3_000);
+  timer.callback();
+  await reducer.drain();
+  const [f] = emitted()[0]!;
+  t.is(f!.startTimeUnixNano, BigInt(T0) * NS);
+  t.is(f!.timeUnixNano, BigInt(T0 + 2 * INTERVAL) * NS);
+  t.is(clock.nextTimerAtMs, T0 + 3 * INTERVAL);
+  await reducer.shutdown();
+});
+
+test('delta: each interval reports what arrived in it; quiet groups are absent', async (t) => {
+  const { clock, reducer, emitted } = setup({ temporality: 'delta' });
+  await reducer.start();
+  const other = { ...web, 'destination.k8s.namespace.name': 'shop', 'destination.k8s.owner.name': 'cache' };
+  await reducer.consume(delta([flow({ ...web, ...db, 'source.address': '10.0.0.1' }, 100), flow({ ...web, ...db, 'source.address': '10.0.0.2' }, 50), flow(other, 7)]));
+  clock.advance(INTERVAL);
+  await reducer.consume(delta([flow({ ...web, ...db }, 1)]));
+  clock.advance(INTERVAL);
+  await reducer.drain();
+  const [first, second] = emitted();
+  t.is(first!.length, 2);
+  const toDb = first!.find((f) => f.attributes['destination.k8s.owner.name'] === 'db')!;
+  t.deepEqual(toDb.attributes, { ...web, ...db }, 'addresses of identified ends are not part of the group');
+  t.deepEqual([toDb.txBytes, toDb.rxBytes, toDb.txPackets, toDb.rxPackets, toDb.connections], [150, 300, 2, 4, 2]);
+  t.is(second!.length, 1);
+  t.is(second![0]!.txBytes, 1);
+  t.is(second![0]!.startTimeUnixNano, BigInt(T0 + INTERVAL) * NS);
+  t.is(emitted().length, 2, 'an interval without traffic emits nothing');
+  await reducer.shutdown();
+});
+
+test('cumulative: sums grow, start time is kept, idle groups are evicted after idle_timeout', async (t) => {
+  const { clock, reducer, out } = setup({ temporality: 'cumulative', idle_timeout: '1m' });
+  await reducer.start();
+  const key = { ...web, ...db };
+  await reducer.consume(delta([flow(key, 10)]));
+  clock.advance(INTERVAL); // flush 1
+  await reducer.consume(delta([flow(key, 5)]));
+  clock.advance(INTERVAL); // flush 2
+  clock.advance(3 * INTERVAL); // flushes 3..5: idle 15s, 30s, 45s
+  clock.advance(INTERVAL); // flush 6: idle 60s = idle_timeout → evicted, nothing emitted
+  await reducer.drain();
+  t.true(out.batches.every((b) => b.temporality === 'cumulative'));
+  t.deepEqual(out.batches.map((b) => b.flows[0]!.txBytes), [10, 15, 15, 15, 15]);
+  t.true(out.batches.every((b) => b.flows[0]!.startTimeUnixNano === BigInt(T0) * NS));
+  t.deepEqual(out.batches.map((b) => b.flows[0]!.timeUnixNano), [1, 2, 3, 4, 5].map((i) => BigInt(T0 + i * INTERVAL) * NS));
+  // Traffic after eviction starts a new series: new start time, counting from zero.
+  await reducer.consume(delta([flow(key, 3)]));
+  clock.advance(INTERVAL);
+  await reducer.drain();
+  const restarted = out.batches.at(-1)!.flows[0]!;
+  t.is(restarted.txBytes, 3);
+  t.is(restarted.startTimeUnixNano, BigInt(T0 + 6 * INTERVAL) * NS);
+  t.is(out.batches.length, 6);
+  await reducer.shutdown();
+});
+
+test('overflow at max_groups: new groups fold into one otel.metric.overflow group, counted', async (t) => {
+  const { ctx, clock, reducer, emitted } = setup({ temporality: 'delta', max_groups: 3 });
+  await reducer.start();
+  const flows = [1, 2, 3, 4, 5, 1, 5].map((i) => flow({ ...web, 'destination.k8s.owner.name': `app${i}`, 'destination.k8s.namespace.name': 'x' }, i));
+  await reducer.consume(delta(flows));
+  clock.advance(INTERVAL);
+  await reducer.drain();
+  const out = emitted()[0]!;
+  t.is(out.length, 4);
+  const overflow = out.find((f) => f.attributes['otel.metric.overflow'] === true)!;
+  t.deepEqual(overflow.attributes, { 'otel.metric.overflow': true });
+  t.is(overflow.txBytes, 4 + 5 + 5, 'app4, app5, app5');
+  t.is(overflow.connections, 3);
+  t.is(out.find((f) => f.attributes['destination.k8s.owner.name'] === 'app1')!.txBytes, 2);
+  const metric = await ctx.metrics.getSingleMetricAsString('podflow_processor_reduce_overflow_flows_total');
+  t.regex(metric, /podflow_processor_reduce_overflow_flows_total\{processor="reduce\/test"\} 3$/m);
+  t.regex(await ctx.metrics.getSingleMetricAsString('podflow_processor_reduce_groups'), /\{processor="reduce\/test"\} 3$/m);
+  // Next interval (delta groups live one interval): room again, no overflow.
+  await reducer.consume(delta([flows[4]!]));
+  clock.advance(INTERVAL);
+  await reducer.drain();
+  t.deepEqual(emitted()[1]!.map((f) => f.attributes['destination.k8s.owner.name']), ['app5']);
+  await reducer.shutdown();
+});
+
+// Destinations without a Kubernetes identity: the address joins the group, public ones fold.
+const classification: Array<[string, boolean]> = [
+  ['100.64.0.1', false], ['10.12.0.7', false], ['172.16.4.2', false], ['192.168.1.10', false],
+  ['169.254.169.254', false], ['fd00::1', false], ['2001:db8::1', false], ['8.8.8.8', true],
+  ['2606:4700::1111', true], ['172.32.0.1', true],
+];
+
+test('group_public_ips: public destinations become 0.0.0.0, private ranges keep their address', async (t) => {
+  const { clock, reducer, emitted } = setup({ temporality: 'delta' });
+  await reducer.start();
+  await reducer.consume(delta(classification.map(([address]) => flow({ ...web, 'destination.address': address }, 1))));
+  clock.advance(INTERVAL);
+  await reducer.drain();
+  const byAddress = new Map(emitted()[0]!.map((f) => [f.attributes['destination.address'], f.txBytes]));
+  for (const [address, isPublic] of classification) {
+    if (!isPublic) t.is(byAddress.get(address), 1, `${address} is kept`);
+    else t.false(byAddress.has(address), `${address} is folded`);
+  }
+  t.is(byAddress.get('0.0.0.0'), 3, 'the three public addresses are one group');
+  t.is(byAddress.size, 8);
+  await reducer.shutdown();
+});
+
+test('group_public_ips: cluster_cidrs and a known address type are never public; off keeps addresses', async (t) => {
+  const { clock, reducer, emitted } = setup({ temporality: 'delta', cluster_cidrs: ['34.118.224.0/20'] });
+  await reducer.start();
+  await reducer.consume(delta([
+    flow({ ...web, 'destination.address': '34.118.230.5' }),
+    flow({ ...web, 'destination.address': '35.1.1.1', 'destination.address.type': 'node' }),
+    flow({ ...web, 'destination.address': '10.9.9.9', 'destination.address.type': 'public' }),
+  ]));
+  clock.advance(INTERVAL);
+  await reducer.drain();
+  t.deepEqual(emitted()[0]!.map((f) => f.attributes['destination.address']).sort(), ['0.0.0.0', '34.118.230.5', '35.1.1.1']);
+  await reducer.shutdown();
+
+  const off = setup({ temporality: 'delta', group_public_ips: false });
+  await off.reducer.start();
+  await off.reducer.consume(delta([flow({ ...web, 'destination.address': '8.8.8.8' }), flow({ ...web, 'destination.address': '1.1.1.1' })]));
+  await off.reducer.shutdown();
+  t.deepEqual(off.emitted()[0]!.map((f) => f.attributes['destination.address']).sort(), ['1.1.1.1', '8.8.8.8']);
+});
+
+test('group_public_ips keeps destination.domain, also when group_by does not list it', async (t) => {
+  for (const groupBy of [undefined, ['source.k8s.owner.name']]) {
+    const { reducer, emitted } = setup({ temporality: 'delta', ...(groupBy ? { group_by: groupBy } : {}) });
+    await reducer.start();
+    await reducer.consume(delta([
+      flow({ ...web, 'destination.address': '52.1.1.1', 'destination.domain': 'api.stripe.com' }, 1),
+      flow({ ...web, 'destination.address': '52.1.1.2', 'destination.domain': 'api.stripe.com' }, 2),
+      flow({ ...web, 'destination.address': '140.82.1.1', 'destination.domain': 'github.com' }, 4),
+      flow({ ...web, 'destination.address': '140.82.1.2' }, 8),
+    ]));
+    await reducer.shutdown();
+    const groups = emitted()[0]!.map((f) => [f.attributes['destination.address'], f.attributes['destination.domain'], f.txBytes]);
+    t.deepEqual(groups.sort(), [['0.0.0.0', undefined, 8], ['0.0.0.0', 'api.stripe.com', 3], ['0.0.0.0', 'github.com', 4]], `group_by ${JSON.stringify(groupBy)}`);
+  }
+});
+
+test('source addresses join the group only for sources without a Kubernetes identity', async (t) => {
+  const { reducer, emitted } = setup({ temporality: 'delta' });
+  await reducer.start();
+  await reducer.consume(delta([
+    flow({ 'source.address': '10.0.0.1', ...db }, 1),
+    flow({ 'source.address': '10.0.0.2', ...db }, 2),
+    flow({ 'source.address': '10.0.0.3', ...db, 'source.k8s.namespace.name': 'shop' }, 4),
+    flow({ 'source.address': '203.0.114.9', ...db }, 8),
+  ]));
+  await reducer.shutdown();
+  const rows = emitted()[0]!.map((f) => [f.attributes['source.address'] ?? f.attributes['source.k8s.namespace.name'], f.txBytes]);
+  t.deepEqual(rows.sort(), [['0.0.0.0', 8], ['10.0.0.1', 1], ['10.0.0.2', 2], ['shop', 4]]);
+});
+
+test('values keep their types: port 80 and "80", true and "true" are different groups', async (t) => {
+  const { reducer, emitted } = setup({ temporality: 'delta', group_by: ['destination.port', 'network.flow.inter_zone'], unidentified_addresses: false });
+  await reducer.start();
+  await reducer.consume(delta([
+    flow({ 'destination.port': 80 }), flow({ 'destination.port': '80' }), flow({ 'destination.port': 80 }),
+    flow({ 'network.flow.inter_zone': true }), flow({ 'network.flow.inter_zone': 'true' }), flow({}),
+  ]));
+  await reducer.shutdown();
+  const rows = emitted()[0]!.map((f) => JSON.stringify(f.attributes) + f.connections);
+  t.deepEqual(rows.sort(), ['{"destination.port":"80"}1', '{"destination.port":80}2', '{"network.flow.inter_zone":"true"}1', '{"network.flow.inter_zone":true}1', '{}1']);
+});
+
+test('shutdown flushes the pending interval to next and stops the timer', async (t) => {
+  const { clock, reducer, out } = setup({ temporality: 'cumulative' }, T0 + 4_000);
+  await reducer.start();
+  await reducer.consume(delta([flow({ ...web, ...db }, 42)]));
+  clock.advance(1_000);
+  await reducer.shutdown();
+  t.is(out.batches.length, 1);
+  t.is(out.batches[0]!.flows[0]!.txBytes, 42);
+  t.is(out.batches[0]!.flows[0]!.timeUnixNano, BigInt(T0 + 5_000) * NS);
+  t.is(clock.timers.size, 0);
+});
+
+test('cumulative input is passed on unchanged, with one warning', async (t) => {
+  const { ctx, reducer, out } = setup();
+  const warnings: unknown[] = [];
+  ctx.logger.warn = ((o: unknown) => void warnings.push(o)) as typeof ctx.logger.warn;
+  const batch: FlowBatch = { flows: [flow(web)], temporality: 'cumulative' };
+  await reducer.consume(batch);
+  await reducer.consume(batch);
+  t.is(out.batches[0], batch);
+  t.is(warnings.length, 1);
+});
+
+test('the system clock timer does not keep the process alive', (t) => {
+  const handle = systemClock.setTimer(() => {}, 60_000) as NodeJS.Timeout;
+  t.false(handle.hasRef());
+  systemClock.clearTimer(handle);
+});

@@ -1,0 +1,259 @@
+// The reducer: sums delta flows into a bounded set of groups and emits them once per
+// wall-clock-aligned interval, as deltas or as cumulative sums.
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { OTEL_METRIC_OVERFLOW } from '../../model/attributes.ts';
+import type { Attributes, Flow, FlowBatch } from '../../model/index.ts';
+import type { ComponentContext, FlowConsumer, Processor } from '../../pipeline/component.ts';
+import { type Clock, nextBoundaryMs, systemClock } from './clock.ts';
+import type { ReduceConfig } from './config.ts';
+import { GroupKeyReader, type SlotValue } from './group-key.ts';
+import { CONNECTIONS, COUNTERS, GroupTable, RX_BYTES, RX_PACKETS, TX_BYTES, TX_PACKETS } from './group-table.ts';
+
+const NS_PER_MS = 1_000_000n;
+
+/** The one group that flows beyond `max_groups` are folded into. */
+interface OverflowGroup {
+  live: boolean;
+  touched: boolean;
+  startMs: number;
+  lastSeenMs: number;
+  counters: Float64Array;
+}
+
+function counterMetric(registry: Registry, name: string, help: string): Counter<'processor'> {
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Counter<'processor'>;
+  return new Counter({ name, help, labelNames: ['processor'], registers: [registry] });
+}
+
+function gaugeMetric(registry: Registry, name: string, help: string): Gauge<'processor'> {
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Gauge<'processor'>;
+  return new Gauge({ name, help, labelNames: ['processor'], registers: [registry] });
+}
+
+export class ReduceProcessor implements Processor {
+  readonly #ctx: ComponentContext;
+  readonly #next: FlowConsumer;
+  readonly #clock: Clock;
+  readonly #intervalMs: number;
+  readonly #idleTimeoutMs: number;
+  readonly #cumulative: boolean;
+  readonly #reader: GroupKeyReader;
+  readonly #table: GroupTable;
+  readonly #scratch: SlotValue[];
+  readonly #overflow: OverflowGroup = {
+    live: false, touched: false, startMs: 0, lastSeenMs: 0, counters: new Float64Array(COUNTERS),
+  };
+  readonly #overflowFlows: Counter.Internal;
+  readonly #groupsGauge: Gauge.Internal<'processor'>;
+
+  #intervalStartMs = 0;
+  #timer: unknown;
+  #stopped = false;
+  #warnedCumulativeInput = false;
+  /** Emitted batches are handed to `next` one after another, in order. */
+  #sending: Promise<void> = Promise.resolve();
+
+  constructor(ctx: ComponentContext, config: ReduceConfig, next: FlowConsumer, clock: Clock = systemClock) {
+    this.#ctx = ctx;
+    this.#next = next;
+    this.#clock = clock;
+    this.#intervalMs = config.interval;
+    this.#idleTimeoutMs = config.idle_timeout;
+    this.#cumulative = config.temporality === 'cumulative';
+    this.#reader = new GroupKeyReader({
+      groupBy: config.group_by,
+      unidentifiedAddresses: config.unidentified_addresses,
+      groupPublicIps: config.group_public_ips,
+      clusterCidrs: config.cluster_cidrs,
+    });
+    this.#table = new GroupTable(this.#reader.slotCount, config.max_groups);
+    this.#scratch = new Array<SlotValue>(this.#reader.slotCount).fill(undefined);
+    this.#overflowFlows = counterMetric(
+      ctx.metrics,
+      'podflow_processor_reduce_overflow_flows_total',
+      'Flows folded into the overflow group (otel.metric.overflow=true) because max_groups was reached',
+    ).labels({ processor: ctx.id });
+    this.#groupsGauge = gaugeMetric(
+      ctx.metrics,
+      'podflow_processor_reduce_groups',
+      'Groups emitted for the last interval (the overflow group not included)',
+    ).labels({ processor: ctx.id });
+    this.#intervalStartMs = this.#alignedStart(clock.nowMs());
+  }
+
+  async start(): Promise<void> {
+    const now = this.#clock.nowMs();
+    this.#intervalStartMs = this.#alignedStart(now);
+    this.#arm(nextBoundaryMs(now, this.#intervalMs));
+  }
+
+  consume(batch: FlowBatch): Promise<void> {
+    if (batch.temporality !== 'delta') {
+      // Summing cumulative values would count them many times over: pass them on untouched.
+      if (!this.#warnedCumulativeInput) {
+        this.#warnedCumulativeInput = true;
+        this.#ctx.logger.warn({ processor: this.#ctx.id }, 'reduce received cumulative flows; it sums deltas only, so it passes them on unchanged (put reduce before any cumulative stage)');
+      }
+      return this.#next.consume(batch);
+    }
+    this.#aggregate(batch.flows);
+    return Promise.resolve();
+  }
+
+  async shutdown(): Promise<void> {
+    if (!this.#stopped) {
+      this.#stopped = true;
+      if (this.#timer !== undefined) this.#clock.clearTimer(this.#timer);
+      this.#timer = undefined;
+      this.#flush(Math.max(this.#clock.nowMs(), this.#intervalStartMs));
+    }
+    await this.#sending;
+  }
+
+  /** Resolves once every batch emitted so far has been handed to `next`. */
+  drain(): Promise<void> {
+    return this.#sending;
+  }
+
+  /** The hot path: one slot read, one table probe and five additions per flow. */
+  #aggregate(flows: readonly Flow[]): void {
+    const table = this.#table;
+    const reader = this.#reader;
+    const values = this.#scratch;
+    const counters = table.counters;
+    const touched = table.touched;
+    let overflowed = 0;
+    for (let i = 0; i < flows.length; i++) {
+      const flow = flows[i]!;
+      reader.read(flow.attributes, values);
+      let g = table.find(values);
+      if (g < 0) {
+        if (table.full) {
+          this.#addOverflow(flow);
+          overflowed++;
+          continue;
+        }
+        g = table.insert(values, this.#intervalStartMs);
+      }
+      touched[g] = 1;
+      const o = g * COUNTERS;
+      counters[o + TX_BYTES]! += flow.txBytes;
+      counters[o + RX_BYTES]! += flow.rxBytes;
+      counters[o + TX_PACKETS]! += flow.txPackets;
+      counters[o + RX_PACKETS]! += flow.rxPackets;
+      counters[o + CONNECTIONS]! += flow.connections;
+    }
+    if (overflowed > 0) this.#overflowFlows.inc(overflowed);
+  }
+
+  #addOverflow(flow: Flow): void {
+    const overflow = this.#overflow;
+    if (!overflow.live) {
+      overflow.live = true;
+      overflow.startMs = this.#intervalStartMs;
+      overflow.counters.fill(0);
+    }
+    overflow.touched = true;
+    const c = overflow.counters;
+    c[TX_BYTES]! += flow.txBytes;
+    c[RX_BYTES]! += flow.rxBytes;
+    c[TX_PACKETS]! += flow.txPackets;
+    c[RX_PACKETS]! += flow.rxPackets;
+    c[CONNECTIONS]! += flow.connections;
+  }
+
+  #alignedStart(ms: number): number {
+    return Math.floor(ms / this.#intervalMs) * this.#intervalMs;
+  }
+
+  #arm(boundaryMs: number): void {
+    if (this.#stopped) return;
+    const delay = Math.max(0, boundaryMs - this.#clock.nowMs());
+    this.#timer = this.#clock.setTimer(() => this.#tick(boundaryMs), delay);
+  }
+
+  #tick(boundaryMs: number): void {
+    this.#timer = undefined;
+    if (this.#stopped) return;
+    const now = this.#clock.nowMs();
+    // A timer may fire a little early (then the boundary it was set for is the end) or late
+    // (then the latest boundary passed is, and the next one is still aligned).
+    const endMs = Math.max(boundaryMs, this.#alignedStart(now));
+    this.#flush(endMs);
+    this.#arm(nextBoundaryMs(Math.max(now, endMs), this.#intervalMs));
+  }
+
+  /** Emits the interval ending at `endMs`, evicts idle groups and starts the next interval. */
+  #flush(endMs: number): void {
+    const table = this.#table;
+    const cumulative = this.#cumulative;
+    const idleMs = this.#idleTimeoutMs;
+    const intervalStartNano = BigInt(this.#intervalStartMs) * NS_PER_MS;
+    const endNano = BigInt(endMs) * NS_PER_MS;
+    const slotKeys = this.#reader.slotKeys;
+    const { counters, touched, lastSeenMs, startMs, values } = table;
+    const flows: Flow[] = [];
+    let evicted = 0;
+
+    for (let g = 0; g < table.size; g++) {
+      if (touched[g]) lastSeenMs[g] = endMs;
+      // Delta groups report what arrived in the interval; cumulative ones keep reporting until
+      // idle_timeout without traffic.
+      const emit = touched[g] === 1 || (cumulative && endMs - lastSeenMs[g]! < idleMs);
+      if (!emit) {
+        evicted++;
+        continue;
+      }
+      const attributes: Attributes = {};
+      const groupValues = values[g]!;
+      for (let j = 0; j < slotKeys.length; j++) {
+        const value = groupValues[j];
+        if (value !== undefined) attributes[slotKeys[j]!] = value;
+      }
+      flows.push(this.#flow(attributes, cumulative ? BigInt(startMs[g]!) * NS_PER_MS : intervalStartNano, endNano, counters, g * COUNTERS));
+    }
+
+    this.#groupsGauge.set(flows.length);
+    const overflow = this.#overflow;
+    if (overflow.live) {
+      if (overflow.touched) overflow.lastSeenMs = endMs;
+      const keep = cumulative ? overflow.touched || endMs - overflow.lastSeenMs < idleMs : overflow.touched;
+      if (keep) {
+        const start = cumulative ? BigInt(overflow.startMs) * NS_PER_MS : intervalStartNano;
+        flows.push(this.#flow({ [OTEL_METRIC_OVERFLOW]: true }, start, endNano, overflow.counters, 0));
+      }
+      overflow.live = keep && cumulative;
+      overflow.touched = false;
+    }
+
+    if (!cumulative) {
+      // Every interval starts empty, so max_groups bounds the groups of one interval.
+      table.clear();
+    } else if (evicted > 0 || table.dictionariesStale) {
+      table.retain((g) => touched[g] === 1 || endMs - lastSeenMs[g]! < idleMs);
+    }
+    touched.fill(0, 0, table.size);
+    this.#intervalStartMs = endMs;
+
+    if (flows.length === 0) return;
+    const batch: FlowBatch = { flows, temporality: cumulative ? 'cumulative' : 'delta' };
+    this.#sending = this.#sending.then(() => this.#next.consume(batch)).catch((error: unknown) => {
+      this.#ctx.logger.error({ err: error, processor: this.#ctx.id, flows: flows.length }, 'reduce: the next stage rejected an interval');
+    });
+  }
+
+  #flow(attributes: Attributes, start: bigint, end: bigint, c: Float64Array, o: number): Flow {
+    return {
+      startTimeUnixNano: start,
+      timeUnixNano: end,
+      attributes,
+      txBytes: c[o + TX_BYTES]!,
+      rxBytes: c[o + RX_BYTES]!,
+      txPackets: c[o + TX_PACKETS]!,
+      rxPackets: c[o + RX_PACKETS]!,
+      connections: c[o + CONNECTIONS]!,
+    };
+  }
+}
