@@ -1,11 +1,13 @@
 // Every component type podflow knows. Adding a component: a folder under receivers/, processors/
 // or exporters/ with its factory in index.ts, and its line here.
 import type { AnyFactory } from './pipeline/component.ts';
+import { reduceFactory } from './processors/reduce/index.ts';
 import { prometheusExporterFactory } from './exporters/prometheus/index.ts';
 import { debugExporterFactory } from './exporters/debug/index.ts';
 import { fileExporterFactory } from './exporters/file/index.ts';
 
 export const FACTORIES: readonly AnyFactory[] = [
+  reduceFactory,
   prometheusExporterFactory,
   debugExporterFactory,
   fileExporterFactory,
