@@ -3,12 +3,14 @@
 import type { AnyFactory } from './pipeline/component.ts';
 import { reduceFactory } from './processors/reduce/index.ts';
 import { prometheusExporterFactory } from './exporters/prometheus/index.ts';
+import { prometheusRemoteWriteExporterFactory } from './exporters/prometheus_remote_write/index.ts';
 import { debugExporterFactory } from './exporters/debug/index.ts';
 import { fileExporterFactory } from './exporters/file/index.ts';
 
 export const FACTORIES: readonly AnyFactory[] = [
   reduceFactory,
   prometheusExporterFactory,
+  prometheusRemoteWriteExporterFactory,
   debugExporterFactory,
   fileExporterFactory,
 ];
