@@ -38,7 +38,17 @@ node_modules/.package-lock.json: package.json package-lock.json $(NODE_STAMP)
 typecheck: node_modules/.package-lock.json
 	tsc -p tsconfig.json
 
-build: node_modules/.package-lock.json typecheck
+build: node_modules/.package-lock.json typecheck native
+
+# The Rust core (crates/flowsource), built by @napi-rs/cli into crates/flowsource/flowsource.<platform>.node.
+NATIVE_SOURCES := $(shell find crates/flowsource/src -name '*.rs' 2>/dev/null) crates/flowsource/Cargo.toml
+$(NATIVE_STAMP): $(NATIVE_SOURCES) node_modules/.package-lock.json
+	cd crates/flowsource && napi build --platform --release --no-js
+	@touch $@
+native: $(NATIVE_STAMP)
+
+test-rust:
+	cd crates/flowsource && cargo test --offline --release
 
 run: build
 	bin/podflow run --config $(CONFIG)
@@ -55,7 +65,7 @@ system-deps:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  else echo "WARNING: missing$$missing (not root, cannot install); tests needing them will skip"; fi; fi
 
-test: build system-deps test-ts
+test: build system-deps test-rust test-ts
 
 test-ts:
 	bash test/run-ava.sh

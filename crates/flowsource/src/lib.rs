@@ -1,0 +1,22 @@
+//! podflow's native core. Plain Rust modules (each with its own tests) plus one Node-API
+//! boundary, `napi`, which is the only module that knows about Node.
+//!
+//! - `netlink`: ctnetlink sockets, dump, destroy events, message parsing and building
+//! - `procfs`: /proc/net/nf_conntrack fallback reader
+//! - `tracker`: per-connection state → per-interval deltas, pre-aggregated per flow
+//! - `records`: the packed batch layout that crosses into JavaScript
+//! - `source`: a conntrack source driven one tick at a time
+//! - `sys`: hand-declared libc FFI (no crates.io dependencies)
+
+pub mod cidr;
+pub mod entry;
+pub mod hash;
+pub mod napi;
+pub mod netlink;
+pub mod procfs;
+pub mod records;
+pub mod source;
+pub mod sys;
+pub mod sysctl;
+pub mod testdata;
+pub mod tracker;
