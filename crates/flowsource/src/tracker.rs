@@ -221,3 +221,180 @@ impl Tracker {
         self.conns.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::{PROTO_ICMP, PROTO_TCP};
+
+    fn v4(a: [u8; 4]) -> [u8; 16] {
+        let mut b = [0; 16];
+        b[..4].copy_from_slice(&a);
+        b
+    }
+
+    fn conn(id: u32, src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, o: (u64, u64), r: (u64, u64)) -> Entry {
+        let original = Tuple { family: 4, protocol: PROTO_TCP, src: v4(src), dst: v4(dst), src_port: sport, dst_port: dport };
+        let reply = Tuple { family: 4, protocol: PROTO_TCP, src: v4(dst), dst: v4(src), src_port: dport, dst_port: sport };
+        Entry {
+            original,
+            reply,
+            original_counters: Counters { packets: o.0, bytes: o.1 },
+            reply_counters: Counters { packets: r.0, bytes: r.1 },
+            id,
+            ..Entry::default()
+        }
+    }
+
+    #[derive(Debug, PartialEq)]
+    struct Rec {
+        flags: u8,
+        proto: u8,
+        dst_port: u16,
+        orig_port: u16,
+        src: [u8; 4],
+        dst: [u8; 4],
+        orig: [u8; 4],
+        tx: (u64, u64),
+        rx: (u64, u64),
+        conns: u32,
+    }
+
+    fn decode(buf: &[u8]) -> Vec<Rec> {
+        let n = u32::from_le_bytes(buf[4..8].try_into().unwrap()) as usize;
+        assert_eq!(buf.len(), HEADER_BYTES + n * RECORD_BYTES);
+        let u64at = |r: &[u8], o: usize| u64::from_le_bytes(r[o..o + 8].try_into().unwrap());
+        let mut out: Vec<Rec> = (0..n)
+            .map(|i| {
+                let r = &buf[HEADER_BYTES + i * RECORD_BYTES..][..RECORD_BYTES];
+                Rec {
+                    flags: r[2],
+                    proto: r[1],
+                    dst_port: u16::from_le_bytes([r[4], r[5]]),
+                    orig_port: u16::from_le_bytes([r[6], r[7]]),
+                    src: r[8..12].try_into().unwrap(),
+                    dst: r[24..28].try_into().unwrap(),
+                    orig: r[40..44].try_into().unwrap(),
+                    tx: (u64at(r, 64), u64at(r, 56)),
+                    rx: (u64at(r, 80), u64at(r, 72)),
+                    conns: u32::from_le_bytes(r[88..92].try_into().unwrap()),
+                }
+            })
+            .collect();
+        out.sort_by_key(|r| (r.src, r.dst, r.dst_port));
+        out
+    }
+
+    fn tick(t: &mut Tracker, dump: &[Entry], destroyed: &[Entry]) -> Vec<Rec> {
+        t.begin_tick();
+        for e in dump {
+            t.observe(e);
+        }
+        for e in destroyed {
+            t.destroyed(e);
+        }
+        decode(&t.finish_tick(TickHeader::default()))
+    }
+
+    const A: [u8; 4] = [10, 0, 1, 2];
+    const B: [u8; 4] = [10, 0, 2, 3];
+
+    #[test]
+    fn baseline_hides_history_then_reports_deltas() {
+        let mut t = Tracker::new(Startup::Baseline, vec![]);
+        assert!(tick(&mut t, &[conn(1, A, 1000, B, 80, (10, 1000), (8, 5000))], &[]).is_empty());
+        let r = tick(&mut t, &[conn(1, A, 1000, B, 80, (12, 1100), (9, 6000))], &[]);
+        assert_eq!(r.len(), 1);
+        assert_eq!((r[0].tx, r[0].rx, r[0].conns), ((2, 100), (1, 1000), 0));
+        // Unchanged counters: nothing to report.
+        assert!(tick(&mut t, &[conn(1, A, 1000, B, 80, (12, 1100), (9, 6000))], &[]).is_empty());
+        // A connection first seen after start-up counts from zero.
+        let r = tick(&mut t, &[conn(1, A, 1000, B, 80, (12, 1100), (9, 6000)), conn(2, A, 1001, B, 80, (3, 180), (2, 120))], &[]);
+        assert_eq!((r[0].tx, r[0].rx, r[0].conns), ((3, 180), (2, 120), 1));
+    }
+
+    #[test]
+    fn count_startup_reports_the_table() {
+        let mut t = Tracker::new(Startup::Count, vec![]);
+        let r = tick(&mut t, &[conn(1, A, 1000, B, 80, (10, 1000), (8, 5000))], &[]);
+        assert_eq!((r[0].tx, r[0].rx, r[0].conns), ((10, 1000), (8, 5000), 1));
+    }
+
+    #[test]
+    fn counter_going_backwards_is_a_new_connection() {
+        let mut t = Tracker::new(Startup::Count, vec![]);
+        tick(&mut t, &[conn(1, A, 1000, B, 80, (10, 1000), (8, 5000))], &[]);
+        let r = tick(&mut t, &[conn(1, A, 1000, B, 80, (2, 120), (9, 6000))], &[]);
+        assert_eq!((r[0].tx, r[0].rx, r[0].conns), ((2, 120), (9, 6000), 1));
+    }
+
+    #[test]
+    fn destroy_events_close_connections_without_loss() {
+        let mut t = Tracker::new(Startup::Count, vec![]);
+        tick(&mut t, &[conn(1, A, 1000, B, 80, (10, 1000), (8, 5000))], &[]);
+        // Gone from the table before the next dump; the event carries final counters.
+        let r = tick(&mut t, &[], &[conn(1, A, 1000, B, 80, (14, 1300), (10, 5100))]);
+        assert_eq!((r[0].tx, r[0].rx, r[0].conns), ((4, 300), (2, 100), 0));
+        assert_eq!(t.tracked(), 0);
+        // Opened and closed between two dumps: counted in full.
+        let r = tick(&mut t, &[], &[conn(7, A, 2000, B, 80, (5, 400), (4, 900))]);
+        assert_eq!((r[0].tx, r[0].rx, r[0].conns), ((5, 400), (4, 900), 1));
+        // Event for an entry the same tick's dump still returned: the dump's view, then the tail.
+        let r = tick(&mut t, &[conn(8, A, 2001, B, 80, (1, 60), (1, 60))], &[conn(8, A, 2001, B, 80, (3, 160), (2, 100))]);
+        assert_eq!((r[0].tx, r[0].rx, r[0].conns), ((3, 160), (2, 100), 1));
+        assert_eq!(t.tracked(), 0);
+    }
+
+    #[test]
+    fn vanished_connections_are_forgotten() {
+        let mut t = Tracker::new(Startup::Count, vec![]);
+        tick(&mut t, &[conn(1, A, 1000, B, 80, (1, 1), (1, 1)), conn(2, A, 1001, B, 80, (1, 1), (1, 1))], &[]);
+        assert_eq!(t.tracked(), 2);
+        tick(&mut t, &[conn(2, A, 1001, B, 80, (1, 1), (1, 1))], &[]);
+        assert_eq!(t.tracked(), 1);
+    }
+
+    #[test]
+    fn restarted_dump_is_idempotent() {
+        let mut t = Tracker::new(Startup::Count, vec![]);
+        let e = conn(1, A, 1000, B, 80, (10, 1000), (8, 5000));
+        let r = tick(&mut t, &[e.clone(), e.clone(), e], &[]);
+        assert_eq!((r[0].tx, r[0].rx, r[0].conns), ((10, 1000), (8, 5000), 1));
+    }
+
+    #[test]
+    fn aggregates_per_pair_and_keeps_the_vip_on_dnat() {
+        let mut t = Tracker::new(Startup::Count, vec![]);
+        let vip = [10, 96, 0, 10];
+        let backend = [10, 0, 9, 9];
+        let mut nat = conn(3, A, 3000, vip, 80, (5, 500), (5, 700));
+        nat.reply.src = v4(backend);
+        nat.reply.src_port = 8080;
+        let r = tick(&mut t, &[conn(1, A, 1000, B, 80, (1, 100), (1, 200)), conn(2, A, 1001, B, 80, (2, 10), (3, 20)), nat], &[]);
+        assert_eq!(r.len(), 2);
+        let plain = r.iter().find(|x| x.dst == B).unwrap();
+        assert_eq!((plain.tx, plain.rx, plain.conns, plain.flags), ((3, 110), (4, 220), 2, 0));
+        let n = r.iter().find(|x| x.dst == backend).unwrap();
+        assert_eq!((n.dst_port, n.orig, n.orig_port, n.flags), (8080, vip, 80, FLAG_DNAT));
+        assert_eq!(n.src, A);
+    }
+
+    #[test]
+    fn icmp_has_no_port_and_is_not_nat() {
+        let mut t = Tracker::new(Startup::Count, vec![]);
+        let mut e = conn(1, A, 77, B, 8 << 8, (1, 84), (1, 84));
+        e.original.protocol = PROTO_ICMP;
+        e.reply.protocol = PROTO_ICMP;
+        e.reply.src_port = 0; // echo reply type 0
+        let r = tick(&mut t, &[e], &[]);
+        assert_eq!((r[0].proto, r[0].dst_port, r[0].flags), (PROTO_ICMP, 0, 0));
+    }
+
+    #[test]
+    fn excluded_cidrs_are_dropped() {
+        let mut t = Tracker::new(Startup::Count, crate::cidr::parse_list("127.0.0.0/8,10.0.2.0/24").unwrap());
+        let r = tick(&mut t, &[conn(1, [127, 0, 0, 1], 1, [127, 0, 0, 1], 2, (1, 1), (1, 1)), conn(2, A, 1, B, 2, (1, 1), (1, 1)), conn(3, A, 1, [10, 9, 9, 9], 2, (1, 1), (1, 1))], &[]);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].dst, [10, 9, 9, 9]);
+    }
+}

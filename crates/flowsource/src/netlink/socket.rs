@@ -85,7 +85,7 @@ fn open_socket(netns: Option<&str>, groups: u32, nonblocking: bool) -> Result<Ow
 }
 
 /// What one received datagram said about the dump's progress.
-enum Progress {
+pub enum Progress {
     More,
     Done,
 }
@@ -138,8 +138,9 @@ impl DumpSocket {
     }
 }
 
-/// Decodes one dump datagram. Messages of another sequence number are ignored.
-fn walk_datagram(
+/// Decodes one dump datagram: entries go to `on_entry`, undecodable messages are counted in
+/// `stats.skipped`; a kernel error is returned. Messages of another sequence number are ignored.
+pub fn walk_datagram(
     data: &[u8],
     seq: u32,
     interrupted: &mut bool,
