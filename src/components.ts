@@ -2,6 +2,7 @@
 // or exporters/ with its factory in index.ts, and its line here.
 import type { AnyFactory } from './pipeline/component.ts';
 import { reduceFactory } from './processors/reduce/index.ts';
+import { k8sattributesFactory } from './processors/k8sattributes/index.ts';
 import { prometheusExporterFactory } from './exporters/prometheus/index.ts';
 import { prometheusRemoteWriteExporterFactory } from './exporters/prometheus_remote_write/index.ts';
 import { debugExporterFactory } from './exporters/debug/index.ts';
@@ -9,6 +10,7 @@ import { fileExporterFactory } from './exporters/file/index.ts';
 
 export const FACTORIES: readonly AnyFactory[] = [
   reduceFactory,
+  k8sattributesFactory,
   prometheusExporterFactory,
   prometheusRemoteWriteExporterFactory,
   debugExporterFactory,

@@ -1,0 +1,60 @@
+// Finds what an address is, in this order: a pod that had it during the flow's interval, a
+// node address (a hostNetwork pod by its declared port, else the node itself), a service
+// ClusterIP, else its range from AddressClassifier.
+import { AddressClassifier } from '../../model/address.ts';
+import type { ClusterCache } from './cluster-cache.ts';
+import { networkEndInfo, nodeEndInfo, podEndInfo, serviceEndInfo, type EndInfo } from './end-info.ts';
+
+/** Classifications of addresses the cluster does not know, kept up to this many before starting over. */
+const CLASSIFY_CACHE_MAX = 65_536;
+
+export type ResolvedKind = 'pod' | 'node' | 'service' | 'network';
+
+export class EndResolver {
+  readonly #cache: ClusterCache;
+  readonly #classifier: AddressClassifier;
+  readonly #classified = new Map<string, EndInfo>();
+
+  constructor(cache: ClusterCache, classifier: AddressClassifier) {
+    this.#cache = cache;
+    this.#classifier = classifier;
+  }
+
+  /**
+   * `portProto` (`8080/tcp`) identifies hostNetwork pods on a node address; `startMs`/`endMs`
+   * is the flow's interval. Returns undefined for a missing or unparsable address.
+   */
+  resolve(ip: string, portProto: string | undefined, startMs: number, endMs: number): EndInfo | undefined {
+    const cache = this.#cache;
+    const pod = cache.podAt(ip, startMs, endMs);
+    if (pod) return podEndInfo(pod, cache);
+    const node = cache.nodeByIp(ip);
+    if (node) {
+      const hostPod = portProto === undefined ? undefined : cache.hostNetworkPodAt(ip, portProto, startMs, endMs);
+      return hostPod ? podEndInfo(hostPod, cache, true) : nodeEndInfo(node);
+    }
+    const svc = cache.serviceByIp(ip);
+    if (svc) return serviceEndInfo(svc);
+    // An IPv4-mapped IPv6 address (dual-stack sockets): the cluster knows the IPv4 form.
+    if (ip.startsWith('::ffff:') && ip.includes('.')) return this.resolve(ip.slice(7), portProto, startMs, endMs);
+    return this.#classify(ip);
+  }
+
+  /** The service whose ClusterIP this is, if any. */
+  serviceName(ip: string): string | undefined {
+    return this.#cache.serviceByIp(ip)?.name;
+  }
+
+  #classify(ip: string): EndInfo | undefined {
+    let info = this.#classified.get(ip);
+    if (info) return info;
+    try {
+      info = networkEndInfo(this.#classifier.classify(ip));
+    } catch {
+      return undefined; // not an IP address: nothing to say about it
+    }
+    if (this.#classified.size >= CLASSIFY_CACHE_MAX) this.#classified.clear();
+    this.#classified.set(ip, info);
+    return info;
+  }
+}

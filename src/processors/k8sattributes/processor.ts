@@ -1,0 +1,207 @@
+// The k8sattributes processor: watches the cluster, gives both ends of every flow a Kubernetes
+// identity, and (report-once) drops the flows another node reports.
+import type { KubeConfig } from '@kubernetes/client-node';
+import {
+  DESTINATION_ADDRESS, DESTINATION_K8S_SERVICE_NAME, DESTINATION_ORIGINAL_ADDRESS, DESTINATION_PORT,
+  NETWORK_FLOW_INTER_ZONE, NETWORK_TRANSPORT, SOURCE_ADDRESS, SOURCE_PORT,
+  type Attributes, type Flow, type FlowBatch,
+} from '../../model/index.ts';
+import { AddressClassifier } from '../../model/address.ts';
+import type { ComponentContext, FlowConsumer, Processor } from '../../pipeline/component.ts';
+import { resolveAuth, type AuthEnvironment } from './auth.ts';
+import { ClusterCache, type ObjectKind } from './cluster-cache.ts';
+import type { K8sAttributesConfig } from './config.ts';
+import { writeEnd, type EndInfo } from './end-info.ts';
+import { EndResolver } from './end-resolver.ts';
+import { K8sAttributesMetrics } from './metrics.ts';
+import { reduceNode, reduceOwner, reducePod, reduceService } from './objects.ts';
+import { ResourceWatcher, type BackoffSettings, type Reduced } from './watcher.ts';
+
+export interface ProcessorOptions {
+  /** Where auth_type looks for a service account and kubeconfig (tests). */
+  auth?: AuthEnvironment;
+  backoff?: BackoffSettings;
+  /** Wall clock in ms (tests). */
+  now?: () => number;
+}
+
+export interface K8sAttributesHealth {
+  /** start() has returned: flows are being enriched. */
+  ready: boolean;
+  /** Every kind's initial list is in the cache. */
+  synced: boolean;
+  message: string;
+}
+
+/** The node whose flows this instance keeps: `node_name`, else NODE_NAME, else the resource's `k8s.node.name`. */
+export function reportingNode(config: K8sAttributesConfig, ctx: ComponentContext, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (!config.report_once) return undefined;
+  const fromResource = ctx.resource['k8s.node.name'];
+  const name = config.node_name || env.NODE_NAME || (typeof fromResource === 'string' ? fromResource : '');
+  return name || undefined;
+}
+
+function nsToMs(ns: bigint): number {
+  return Number(ns / 1_000_000n);
+}
+
+function portProto(port: unknown, transport: unknown): string | undefined {
+  return typeof port === 'number' && typeof transport === 'string' ? `${port}/${transport}` : undefined;
+}
+
+export class K8sAttributesProcessor implements Processor {
+  readonly #ctx: ComponentContext;
+  readonly #config: K8sAttributesConfig;
+  readonly #next: FlowConsumer;
+  readonly #options: ProcessorOptions;
+  readonly #cache: ClusterCache;
+  readonly #resolver: EndResolver;
+  readonly #metrics: K8sAttributesMetrics;
+  readonly #reportNode: string | undefined;
+  #watchers: Array<ResourceWatcher<Reduced>> = [];
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #ready = false;
+  #clusterAccess = false;
+  #message = 'not started';
+
+  constructor(ctx: ComponentContext, config: K8sAttributesConfig, next: FlowConsumer, options: ProcessorOptions = {}) {
+    this.#ctx = ctx;
+    this.#config = config;
+    this.#next = next;
+    this.#options = options;
+    this.#cache = new ClusterCache(config.deleted_pod_grace, options.now);
+    this.#resolver = new EndResolver(this.#cache, new AddressClassifier(config.cluster_cidrs));
+    this.#reportNode = reportingNode(config, ctx, options.auth?.env);
+    this.#metrics = new K8sAttributesMetrics(ctx.metrics, ctx.id, () => this.#cache.counts(), () => this.synced);
+  }
+
+  /** The cluster cache (read-only use: tests, benchmarks). */
+  get cache(): ClusterCache {
+    return this.#cache;
+  }
+
+  get synced(): boolean {
+    return !this.#clusterAccess ? this.#ready : this.#watchers.every((w) => w.isSynced);
+  }
+
+  health(): K8sAttributesHealth {
+    return { ready: this.#ready, synced: this.synced, message: this.#message };
+  }
+
+  async start(): Promise<void> {
+    const { logger } = this.#ctx;
+    const auth = resolveAuth(this.#config, this.#options.auth);
+    const reporting = this.#reportNode ? `report-once as node ${this.#reportNode}` : 'report-once off (no node name): nothing is dropped';
+    if (!auth.kubeConfig) {
+      if (this.#config.auth_type === 'auto') logger.warn(`k8sattributes: no cluster access, ${auth.description}: only network attributes (address types) are added`);
+      this.#message = `no cluster access: ${auth.description}`;
+      this.#ready = true;
+      return;
+    }
+    this.#clusterAccess = true;
+    logger.info(`k8sattributes: watching the cluster via ${auth.description}; ${reporting}`);
+    this.#watchers = this.#makeWatchers(auth.kubeConfig);
+    for (const w of this.#watchers) w.start();
+    const sweepMs = Math.max(1_000, Math.min(this.#config.deleted_pod_grace / 2, 30_000));
+    this.#sweepTimer = setInterval(() => this.#cache.sweep(), sweepMs);
+    this.#sweepTimer.unref();
+
+    const all = Promise.all(this.#watchers.map((w) => w.synced));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.#config.wait_for_sync)));
+    const outcome = await Promise.race([all.then(() => 'synced' as const), timedOut]);
+    clearTimeout(timer);
+    this.#ready = true;
+    if (outcome === 'synced') {
+      this.#message = 'synced';
+      logger.info({ objects: this.#cache.counts() }, 'k8sattributes: initial sync done');
+    } else {
+      const missing = this.#watchers.filter((w) => !w.isSynced).map((w) => w.spec.kind);
+      this.#message = `initial sync incomplete after ${this.#config.wait_for_sync}ms (waiting for ${missing.join(', ')}): passing flows with what is known`;
+      logger.warn({ missing }, `k8sattributes: ${this.#message}`);
+      void all.then(() => {
+        if (this.#watchers.length === 0) return;
+        this.#message = 'synced';
+        logger.info({ objects: this.#cache.counts() }, 'k8sattributes: initial sync done (late)');
+      });
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    clearInterval(this.#sweepTimer);
+    const watchers = this.#watchers;
+    this.#watchers = [];
+    await Promise.all(watchers.map((w) => w.stop()));
+    this.#metrics.close();
+  }
+
+  async consume(batch: FlowBatch): Promise<void> {
+    const kept = this.#enrich(batch.flows);
+    const dropped = batch.flows.length - kept.length;
+    if (dropped > 0) this.#ctx.countDropped(dropped);
+    if (kept.length === 0) return;
+    await this.#next.consume(dropped > 0 ? { flows: kept, temporality: batch.temporality } : batch);
+  }
+
+  /** Adds the attributes in place; returns the flows this node reports. */
+  #enrich(flows: Flow[]): Flow[] {
+    const resolver = this.#resolver;
+    const reportNode = this.#reportNode;
+    const kept: Flow[] = [];
+    let srcHits = 0, srcMisses = 0, dstHits = 0, dstMisses = 0;
+    for (const flow of flows) {
+      const a: Attributes = flow.attributes;
+      const startMs = nsToMs(flow.startTimeUnixNano);
+      const endMs = nsToMs(flow.timeUnixNano);
+      const transport = a[NETWORK_TRANSPORT];
+      const srcIp = a[SOURCE_ADDRESS];
+      const dstIp = a[DESTINATION_ADDRESS];
+      const src: EndInfo | undefined = typeof srcIp === 'string' ? resolver.resolve(srcIp, portProto(a[SOURCE_PORT], transport), startMs, endMs) : undefined;
+      const dst: EndInfo | undefined = typeof dstIp === 'string' ? resolver.resolve(dstIp, portProto(a[DESTINATION_PORT], transport), startMs, endMs) : undefined;
+
+      if (reportNode !== undefined) {
+        // Design "Report once": the initiating pod's node; else the responding pod's node; else
+        // (no pod at either end) the node whose address initiated, else the one that responded.
+        const reporter = src?.podNode ?? dst?.podNode ?? src?.addressNode ?? dst?.addressNode;
+        if (reporter !== undefined && reporter !== reportNode) continue;
+      }
+
+      if (src) writeEnd(a, 'source', src);
+      if (dst) writeEnd(a, 'destination', dst);
+      if (src && src.addressType !== 'private' && src.addressType !== 'public' && src.addressType !== 'loopback') srcHits++;
+      else srcMisses++;
+      if (dst && dst.addressType !== 'private' && dst.addressType !== 'public' && dst.addressType !== 'loopback') dstHits++;
+      else dstMisses++;
+
+      const original = a[DESTINATION_ORIGINAL_ADDRESS];
+      const service = (typeof original === 'string' ? resolver.serviceName(original) : undefined)
+        ?? (dst?.addressType === 'service' ? resolver.serviceName(dstIp as string) : undefined);
+      if (service !== undefined) a[DESTINATION_K8S_SERVICE_NAME] = service;
+      if (src?.zone !== undefined && dst?.zone !== undefined) a[NETWORK_FLOW_INTER_ZONE] = src.zone !== dst.zone;
+      kept.push(flow);
+    }
+    this.#metrics.lookups('source', srcHits, srcMisses);
+    this.#metrics.lookups('destination', dstHits, dstMisses);
+    return kept;
+  }
+
+  #makeWatchers(kc: KubeConfig): Array<ResourceWatcher<Reduced>> {
+    const cache = this.#cache;
+    const extract = this.#config.extract;
+    const hooks = {
+      logger: this.#ctx.logger,
+      badObject: (kind: ObjectKind) => this.#metrics.badObject(kind),
+      restarted: (kind: ObjectKind) => this.#metrics.watchRestarted(kind),
+    };
+    const backoff = this.#options.backoff;
+    const make = <R extends Reduced>(spec: ConstructorParameters<typeof ResourceWatcher<R>>[1]) =>
+      new ResourceWatcher<R>(kc, spec, hooks, backoff) as unknown as ResourceWatcher<Reduced>;
+    return [
+      make({ kind: 'nodes', path: '/api/v1/nodes', reduce: reduceNode, upsert: (r) => cache.upsertNode(r), remove: (r) => cache.deleteNode(r) }),
+      make({ kind: 'replicasets', path: '/apis/apps/v1/replicasets', reduce: (o) => reduceOwner('ReplicaSet', o), upsert: (r) => cache.upsertOwner('replicasets', r), remove: (r) => cache.deleteOwner('replicasets', r) }),
+      make({ kind: 'jobs', path: '/apis/batch/v1/jobs', reduce: (o) => reduceOwner('Job', o), upsert: (r) => cache.upsertOwner('jobs', r), remove: (r) => cache.deleteOwner('jobs', r) }),
+      make({ kind: 'services', path: '/api/v1/services', reduce: reduceService, upsert: (r) => cache.upsertService(r), remove: (r) => cache.deleteService(r) }),
+      make({ kind: 'pods', path: '/api/v1/pods', reduce: (o) => reducePod(o, extract), upsert: (r) => cache.upsertPod(r), remove: (r) => cache.deletePod(r) }),
+    ];
+  }
+}

@@ -1,0 +1,327 @@
+// A test Kubernetes API server on 127.0.0.1 that speaks the list/watch HTTP protocol the real
+// client libraries use (no Kubernetes control plane can run here). What it implements:
+//
+// - GET <collection>                 → `{kind: <Kind>List, metadata: {resourceVersion}, items}`
+// - GET <collection>?watch=true&resourceVersion=N
+//     chunked stream of JSON lines `{"type": ADDED|MODIFIED|DELETED|BOOKMARK|ERROR, "object": …}`;
+//     events after N are replayed from the history, then live events follow. N older than the
+//     compacted history → `ERROR` event with a `410 Expired` Status (or, with `expireAsHttp`,
+//     an HTTP 410 response), as the real server does. N empty/"0" → synthetic ADDED for all.
+// - one resourceVersion counter for all kinds (etcd's revision), stamped on every write.
+// - bearer-token check when `token` is set (401 otherwise).
+//
+// Test controls: add/modify/remove objects, bookmark, compact (forget history), expire live
+// watches with 410, drop watch connections abruptly, stop/restart on the same port, inject
+// raw (bad) objects into lists and watch streams. A kubeconfig file pointing at it is written.
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export type ResourceName = 'pods' | 'nodes' | 'services' | 'replicasets' | 'jobs';
+
+interface ResourceInfo {
+  path: string;
+  kind: string;
+  apiVersion: string;
+  namespaced: boolean;
+}
+
+export const RESOURCES: Record<ResourceName, ResourceInfo> = {
+  pods: { path: '/api/v1/pods', kind: 'Pod', apiVersion: 'v1', namespaced: true },
+  nodes: { path: '/api/v1/nodes', kind: 'Node', apiVersion: 'v1', namespaced: false },
+  services: { path: '/api/v1/services', kind: 'Service', apiVersion: 'v1', namespaced: true },
+  replicasets: { path: '/apis/apps/v1/replicasets', kind: 'ReplicaSet', apiVersion: 'apps/v1', namespaced: true },
+  jobs: { path: '/apis/batch/v1/jobs', kind: 'Job', apiVersion: 'batch/v1', namespaced: true },
+};
+
+const BY_PATH = new Map(Object.entries(RESOURCES).map(([name, info]) => [info.path, name as ResourceName]));
+
+/** A Kubernetes object as JSON; only `metadata.name` (and `namespace`) matter to the server. */
+export type KubeObject = { metadata: { name: string; namespace?: string; [k: string]: unknown }; [k: string]: unknown };
+
+export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+interface HistoryEvent {
+  rv: number;
+  resource: ResourceName;
+  type: EventType;
+  object: unknown;
+}
+
+interface Watcher {
+  resource: ResourceName;
+  res: ServerResponse;
+  socket: Socket;
+}
+
+export interface RequestRecord {
+  resource: ResourceName | undefined;
+  watch: boolean;
+  resourceVersion: string | undefined;
+  status: number;
+}
+
+export interface FakeApiServerOptions {
+  /** Bearer token the server requires; undefined accepts anything. */
+  token?: string;
+  /** Answer an expired watch with HTTP 410 instead of a 200 stream carrying an ERROR event. */
+  expireAsHttp?: boolean;
+}
+
+function key(obj: KubeObject): string {
+  return `${obj.metadata.namespace ?? ''}/${obj.metadata.name}`;
+}
+
+export class FakeApiServer {
+  readonly options: FakeApiServerOptions;
+  readonly requests: RequestRecord[] = [];
+  #server: Server;
+  #port = 0;
+  #rv = 1;
+  /** Oldest resourceVersion a watch may resume from; older ones get 410 Gone. */
+  #compactedRv = 0;
+  #history: HistoryEvent[] = [];
+  #objects = new Map<ResourceName, Map<string, unknown>>();
+  #watchers = new Set<Watcher>();
+  #sockets = new Set<Socket>();
+  #dir: string;
+  /** Raw list items served after the valid ones (bad objects for tests). */
+  #extraListItems = new Map<ResourceName, unknown[]>();
+
+  private constructor(options: FakeApiServerOptions) {
+    this.options = options;
+    for (const name of Object.keys(RESOURCES) as ResourceName[]) this.#objects.set(name, new Map());
+    this.#server = this.#createServer();
+    this.#dir = mkdtempSync(join(tmpdir(), 'podflow-fake-apiserver-'));
+  }
+
+  static async start(options: FakeApiServerOptions = {}): Promise<FakeApiServer> {
+    const server = new FakeApiServer(options);
+    await server.listen();
+    return server;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.#port}`;
+  }
+
+  get resourceVersion(): number {
+    return this.#rv;
+  }
+
+  /** Open watch streams (per resource, or all). */
+  watchCount(resource?: ResourceName): number {
+    let n = 0;
+    for (const w of this.#watchers) if (!resource || w.resource === resource) n++;
+    return n;
+  }
+
+  /** Path of a kubeconfig (JSON is valid YAML) whose current context points at this server. */
+  writeKubeconfig(token = this.options.token ?? 'test-token'): string {
+    const file = join(this.#dir, 'kubeconfig');
+    writeFileSync(file, JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      // Plain HTTP on loopback: the client allows it only with insecure-skip-tls-verify.
+      clusters: [{ name: 'fake', cluster: { server: this.url, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'tester', user: { token } }],
+      contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'tester' } }],
+      'current-context': 'fake',
+    }));
+    return file;
+  }
+
+  /** Listens on 127.0.0.1 (the same port as before after a `stop()`). */
+  async listen(): Promise<void> {
+    if (this.#server.listening) return;
+    this.#server = this.#createServer();
+    this.#server.listen(this.#port, '127.0.0.1');
+    await once(this.#server, 'listening');
+    this.#port = (this.#server.address() as AddressInfo).port;
+  }
+
+  /** The server goes away: every connection is cut and the port closed; state is kept. */
+  async stop(): Promise<void> {
+    for (const s of this.#sockets) s.destroy();
+    this.#watchers.clear();
+    if (this.#server.listening) {
+      const closed = once(this.#server, 'close');
+      this.#server.close();
+      await closed;
+    }
+  }
+
+  /** Stops and removes the kubeconfig directory. */
+  async close(): Promise<void> {
+    await this.stop();
+    rmSync(this.#dir, { recursive: true, force: true });
+  }
+
+  // ---- state changes -------------------------------------------------------------------
+
+  add(resource: ResourceName, obj: KubeObject): KubeObject {
+    return this.#write(resource, 'ADDED', obj);
+  }
+
+  modify(resource: ResourceName, obj: KubeObject): KubeObject {
+    return this.#write(resource, 'MODIFIED', obj);
+  }
+
+  /** Adds or modifies, whichever applies. */
+  apply(resource: ResourceName, obj: KubeObject): KubeObject {
+    const exists = this.#objects.get(resource)!.has(key(obj));
+    return this.#write(resource, exists ? 'MODIFIED' : 'ADDED', obj);
+  }
+
+  remove(resource: ResourceName, name: string, namespace?: string): void {
+    const map = this.#objects.get(resource)!;
+    const k = `${namespace ?? ''}/${name}`;
+    const current = map.get(k) as KubeObject | undefined;
+    if (!current) throw new Error(`fake apiserver: no ${resource} ${k}`);
+    this.#write(resource, 'DELETED', current);
+  }
+
+  get(resource: ResourceName, name: string, namespace?: string): KubeObject | undefined {
+    return this.#objects.get(resource)!.get(`${namespace ?? ''}/${name}`) as KubeObject | undefined;
+  }
+
+  /** Sends a BOOKMARK with the current resourceVersion on every open watch. */
+  bookmark(): void {
+    for (const w of this.#watchers) {
+      const info = RESOURCES[w.resource];
+      this.#send(w, { type: 'BOOKMARK', object: { kind: info.kind, apiVersion: info.apiVersion, metadata: { resourceVersion: String(this.#rv) } } });
+    }
+  }
+
+  /** Forgets the event history: a watch resuming from an older resourceVersion gets 410 Gone. */
+  compact(): void {
+    this.#compactedRv = this.#rv;
+    this.#history = [];
+  }
+
+  /** Ends every open watch with a `410 Expired` ERROR event, as an apiserver does after compaction. */
+  expireWatches(): void {
+    this.compact();
+    for (const w of [...this.#watchers]) {
+      this.#send(w, { type: 'ERROR', object: expiredStatus() });
+      w.res.end();
+      this.#watchers.delete(w);
+    }
+  }
+
+  /** Cuts every watch connection mid-stream without a proper end (RST). */
+  dropWatches(): void {
+    for (const w of [...this.#watchers]) {
+      w.socket.destroy();
+      this.#watchers.delete(w);
+    }
+  }
+
+  /** Sends an arbitrary event line (e.g. a malformed object) to the watchers of a resource. */
+  injectEvent(resource: ResourceName, line: string): void {
+    this.#rv++;
+    for (const w of this.#watchers) if (w.resource === resource) w.res.write(line.endsWith('\n') ? line : `${line}\n`);
+  }
+
+  /** Serves `item` in every later list of `resource`, after the valid objects. */
+  injectListItem(resource: ResourceName, item: unknown): void {
+    const list = this.#extraListItems.get(resource) ?? [];
+    list.push(item);
+    this.#extraListItems.set(resource, list);
+  }
+
+  // ---- protocol ------------------------------------------------------------------------
+
+  #write(resource: ResourceName, type: EventType, obj: KubeObject): KubeObject {
+    const info = RESOURCES[resource];
+    this.#rv++;
+    const stored = structuredClone(obj);
+    stored.kind ??= info.kind;
+    stored.apiVersion ??= info.apiVersion;
+    stored.metadata.resourceVersion = String(this.#rv);
+    const map = this.#objects.get(resource)!;
+    if (type === 'DELETED') map.delete(key(stored));
+    else map.set(key(stored), stored);
+    this.#history.push({ rv: this.#rv, resource, type, object: stored });
+    for (const w of this.#watchers) if (w.resource === resource) this.#send(w, { type, object: stored });
+    return stored;
+  }
+
+  #send(w: Watcher, event: unknown): void {
+    if (!w.res.writableEnded) w.res.write(`${JSON.stringify(event)}\n`);
+  }
+
+  #createServer(): Server {
+    const server = createServer((req, res) => this.#handle(req, res));
+    server.on('connection', (socket) => {
+      this.#sockets.add(socket);
+      socket.on('close', () => this.#sockets.delete(socket));
+    });
+    return server;
+  }
+
+  #handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const resource = BY_PATH.get(url.pathname);
+    const watch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
+    const rvParam = url.searchParams.get('resourceVersion') ?? undefined;
+    const record = (status: number) => this.requests.push({ resource, watch, resourceVersion: rvParam, status });
+
+    if (this.options.token !== undefined && req.headers.authorization !== `Bearer ${this.options.token}`) {
+      record(401);
+      return json(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
+    }
+    if (req.method !== 'GET' || !resource) {
+      record(404);
+      return json(res, 404, status(404, 'NotFound', `the server could not find the requested resource ${url.pathname}`));
+    }
+    const info = RESOURCES[resource];
+    if (!watch) {
+      record(200);
+      const items = [...this.#objects.get(resource)!.values(), ...(this.#extraListItems.get(resource) ?? [])];
+      return json(res, 200, { kind: `${info.kind}List`, apiVersion: info.apiVersion, metadata: { resourceVersion: String(this.#rv) }, items });
+    }
+
+    const fromRv = rvParam === undefined || rvParam === '' || rvParam === '0' ? undefined : Number(rvParam);
+    if (fromRv !== undefined && (!Number.isInteger(fromRv) || fromRv < this.#compactedRv)) {
+      record(410);
+      if (this.options.expireAsHttp) return json(res, 410, expiredStatus());
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(`${JSON.stringify({ type: 'ERROR', object: expiredStatus() })}\n`);
+      return;
+    }
+    record(200);
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    res.flushHeaders();
+    const w: Watcher = { resource, res, socket: req.socket };
+    this.#watchers.add(w);
+    const forget = () => this.#watchers.delete(w);
+    res.on('close', forget);
+    if (fromRv === undefined) {
+      for (const obj of this.#objects.get(resource)!.values()) this.#send(w, { type: 'ADDED', object: obj });
+    } else {
+      for (const e of this.#history) if (e.resource === resource && e.rv > fromRv) this.#send(w, { type: e.type, object: e.object });
+    }
+  }
+}
+
+function status(code: number, reason: string, message: string) {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+}
+
+function expiredStatus() {
+  return status(410, 'Expired', 'too old resource version');
+}
+
+function json(res: ServerResponse, code: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
