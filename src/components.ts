@@ -3,16 +3,20 @@
 import type { AnyFactory } from './pipeline/component.ts';
 import { reduceFactory } from './processors/reduce/index.ts';
 import { k8sattributesFactory } from './processors/k8sattributes/index.ts';
+import { otlpExporterFactory } from './exporters/otlp/index.ts';
 import { prometheusExporterFactory } from './exporters/prometheus/index.ts';
 import { prometheusRemoteWriteExporterFactory } from './exporters/prometheus_remote_write/index.ts';
 import { debugExporterFactory } from './exporters/debug/index.ts';
 import { fileExporterFactory } from './exporters/file/index.ts';
+import { postgresExporterFactory } from './exporters/postgres/index.ts';
 
 export const FACTORIES: readonly AnyFactory[] = [
   reduceFactory,
   k8sattributesFactory,
+  otlpExporterFactory,
   prometheusExporterFactory,
   prometheusRemoteWriteExporterFactory,
   debugExporterFactory,
   fileExporterFactory,
+  postgresExporterFactory,
 ];

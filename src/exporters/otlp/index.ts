@@ -1,0 +1,16 @@
+import type { ExporterFactory } from '../../pipeline/component.ts';
+import { exportDeadlineMs } from '../prometheus_remote_write/index.ts';
+import { configSchema, type OtlpConfig } from './config.ts';
+import { OtlpExporter } from './otlp-exporter.ts';
+
+export const otlpExporterFactory: ExporterFactory<OtlpConfig> = {
+  kind: 'exporter',
+  type: 'otlp',
+  description: 'Sends flows as OpenTelemetry metrics (network.flow.io, network.flow.packets) over OTLP/HTTP',
+  configSchema,
+  create: (ctx, config) => new OtlpExporter(ctx, config),
+  queueSettings: (config) => ({
+    capacityBatches: config.sending_queue.queue_size,
+    timeoutMs: exportDeadlineMs(config.retry_on_failure.max_elapsed_time, config.timeout),
+  }),
+};

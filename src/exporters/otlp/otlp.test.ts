@@ -1,0 +1,281 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import test from 'ava';
+import protobuf from 'protobufjs';
+import { testContext } from '../../../test/harness/context.ts';
+import { freePort } from '../../../test/harness/prometheus.ts';
+import type { Flow } from '../../model/index.ts';
+import { batch, flow } from '../shared/test-flows.ts';
+import { cardinalityLimit, configSchema, metricsUrl } from './config.ts';
+import { otlpExporterFactory } from './index.ts';
+import { OtlpExporter } from './otlp-exporter.ts';
+
+const never = new AbortController().signal;
+const fast = { initial_interval: '20ms', max_interval: '50ms', max_elapsed_time: '20s' };
+const web = { 'source.k8s.namespace.name': 'shop', 'source.k8s.owner.name': 'web', 'destination.k8s.namespace.name': 'shop', 'destination.k8s.owner.name': 'db', 'destination.port': 5432, 'network.transport': 'tcp', 'network.flow.inter_zone': false };
+
+// The receiver decodes with the official opentelemetry-proto definitions (testdata/), not the SDK.
+const protoDir = join(fileURLToPath(new URL('.', import.meta.url)), 'testdata');
+const protoRoot = new protobuf.Root();
+protoRoot.resolvePath = (_origin, target) => join(protoDir, target);
+protoRoot.loadSync('opentelemetry/proto/collector/metrics/v1/metrics_service.proto', { keepCase: false });
+const ExportMetricsServiceRequest = protoRoot.lookupType('opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest');
+const ExportMetricsServiceResponse = protoRoot.lookupType('opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceResponse');
+
+type AnyValue = { stringValue?: string; intValue?: string | number; boolValue?: boolean; doubleValue?: number };
+interface KeyValue { key: string; value: AnyValue }
+interface NumberDataPoint { attributes: KeyValue[]; asInt?: string | number; startTimeUnixNano: string | number; timeUnixNano: string | number }
+interface Metric { name: string; unit: string; description: string; sum?: { dataPoints: NumberDataPoint[]; aggregationTemporality: number | string; isMonotonic: boolean } }
+interface Request {
+  resourceMetrics: Array<{ resource: { attributes: KeyValue[] }; scopeMetrics: Array<{ scope: { name: string; version: string }; metrics: Metric[] }> }>;
+}
+interface Received { path: string; headers: IncomingMessage['headers']; body: Request }
+
+function decode(req: IncomingMessage, raw: Buffer): Request {
+  const body = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
+  if (req.headers['content-type'] === 'application/json') return JSON.parse(body.toString()) as Request;
+  const message = ExportMetricsServiceRequest.decode(body);
+  return ExportMetricsServiceRequest.toObject(message, { longs: String, enums: Number, defaults: true }) as Request;
+}
+
+/** An OTLP/HTTP receiver: answers with `statuses` in turn, then 200 with an empty response. */
+async function receiver(statuses: number[] = [], port = 0): Promise<{ url: string; received: Received[]; requests: number; server: Server }> {
+  const state = { url: '', received: [] as Received[], requests: 0, server: undefined as unknown as Server };
+  state.server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      state.requests++;
+      const status = statuses.shift() ?? 200;
+      if (status !== 200) return void res.writeHead(status, { 'content-type': 'text/plain' }).end(`status ${status}`);
+      state.received.push({ path: req.url ?? '', headers: req.headers, body: decode(req, Buffer.concat(chunks)) });
+      if (req.headers['content-type'] === 'application/json') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(ExportMetricsServiceResponse.encode({}).finish());
+    });
+  });
+  await new Promise<void>((resolve) => state.server.listen(port, '127.0.0.1', resolve));
+  state.url = `http://127.0.0.1:${(state.server.address() as { port: number }).port}`;
+  return state;
+}
+
+function attrs(list: KeyValue[]): Record<string, string | number | boolean> {
+  return Object.fromEntries(list.map(({ key, value }) => [key, value.stringValue ?? (value.intValue !== undefined && value.intValue !== null && value.intValue !== '0' ? Number(value.intValue) : value.boolValue ?? Number(value.intValue ?? 0))]));
+}
+
+/** `metric name/direction/owner` → value, over every data point of a request. */
+function points(body: Request): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const rm of body.resourceMetrics) {
+    for (const sm of rm.scopeMetrics) {
+      for (const m of sm.metrics) {
+        for (const dp of m.sum!.dataPoints) {
+          const a = attrs(dp.attributes);
+          out[`${m.name}/${a['network.io.direction']}/${a['source.k8s.owner.name']}`] = Number(dp.asInt);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function exporter(url: string, extra: Record<string, unknown> = {}) {
+  const ctx = testContext('otlp');
+  ctx.resource = { 'k8s.node.name': 'node-a', 'k8s.cluster.name': 'kind' };
+  const config = configSchema.parse({ endpoint: url, retry_on_failure: fast, ...extra });
+  return { ctx, exporter: new OtlpExporter(ctx, config) };
+}
+
+async function retries(ctx: ReturnType<typeof testContext>): Promise<number> {
+  const metric = ctx.metrics.getSingleMetric('podflow_exporter_retries_total')!;
+  return (await metric.get()).values.reduce((n, v) => n + v.value, 0);
+}
+
+test('config: defaults, errors name the key, URL and cardinality', (t) => {
+  const config = configSchema.parse({});
+  t.is(config.endpoint, 'http://localhost:4318');
+  t.is(config.compression, 'gzip');
+  t.is(config.encoding, 'proto');
+  t.is(config.temporality, 'cumulative');
+  t.is(config.timeout, 10_000);
+  t.is(config.max_groups, 10_000);
+  t.deepEqual(config.sending_queue, { queue_size: 100 });
+  t.deepEqual(otlpExporterFactory.queueSettings!(config), { capacityBatches: 100, timeoutMs: 300_000 + 10_000 + 1_000 });
+  const bad = configSchema.safeParse({ encoding: 'grpc', temporality: 'sometimes', endpoint: 'collector:4318', max_groups: 0 });
+  t.deepEqual(bad.error!.issues.map((i) => i.path.join('.')).sort(), ['encoding', 'endpoint', 'max_groups', 'temporality']);
+  t.is(metricsUrl('http://collector:4318'), 'http://collector:4318/v1/metrics');
+  t.is(metricsUrl('http://collector:4318/otlp/'), 'http://collector:4318/otlp/v1/metrics');
+  t.is(metricsUrl('https://x.example/v1/metrics'), 'https://x.example/v1/metrics');
+  t.is(cardinalityLimit(10_000), 20_003);
+});
+
+test('proto, delta: names, units, resource, attributes, exact values, DELTA temporality', async (t) => {
+  const rx = await receiver();
+  t.teardown(() => rx.server.close());
+  const { exporter: e } = exporter(rx.url, { temporality: 'delta' });
+  t.teardown(() => e.shutdown());
+  await e.export(batch('delta', [flow(web, [1_234_567, 900], [98_765, 700]), flow({ ...web, 'source.k8s.owner.name': 'api' }, [42, 1], [0, 0])]), never);
+  await e.export(batch('delta', [flow(web, [1_000, 10], [1, 1])]), never);
+  t.is(rx.received.length, 2);
+  const first = rx.received[0]!;
+  t.is(first.path, '/v1/metrics');
+  t.is(first.headers['content-type'], 'application/x-protobuf');
+  t.is(first.headers['content-encoding'], 'gzip');
+  const rm = first.body.resourceMetrics[0]!;
+  t.deepEqual(attrs(rm.resource.attributes), { 'service.name': 'podflow', 'service.version': '0.1.0', 'k8s.node.name': 'node-a', 'k8s.cluster.name': 'kind' });
+  t.is(rm.scopeMetrics[0]!.scope.name, 'podflow');
+  const metrics = rm.scopeMetrics[0]!.metrics;
+  t.deepEqual(metrics.map((m) => [m.name, m.unit, m.sum!.isMonotonic, Number(m.sum!.aggregationTemporality)]), [
+    ['network.flow.io', 'By', true, 1],
+    ['network.flow.packets', '{packet}', true, 1],
+  ]);
+  const dp = metrics[0]!.sum!.dataPoints.find((p) => attrs(p.attributes)['source.k8s.owner.name'] === 'web' && attrs(p.attributes)['network.io.direction'] === 'transmit')!;
+  t.deepEqual(attrs(dp.attributes), { ...web, 'network.io.direction': 'transmit' });
+  t.deepEqual(points(first.body), {
+    'network.flow.io/transmit/web': 1_234_567,
+    'network.flow.io/receive/web': 98_765,
+    'network.flow.io/transmit/api': 42,
+    'network.flow.packets/transmit/web': 900,
+    'network.flow.packets/receive/web': 700,
+    'network.flow.packets/transmit/api': 1,
+  });
+  t.deepEqual(points(rx.received[1]!.body), {
+    'network.flow.io/transmit/web': 1_000,
+    'network.flow.io/receive/web': 1,
+    'network.flow.packets/transmit/web': 10,
+    'network.flow.packets/receive/web': 1,
+  });
+});
+
+test('cumulative temporality: delta input is summed', async (t) => {
+  const rx = await receiver();
+  t.teardown(() => rx.server.close());
+  const { exporter: e } = exporter(rx.url, { temporality: 'cumulative', compression: 'none' });
+  await e.export(batch('delta', [flow(web, [100, 1], [10, 1])]), never);
+  await e.export(batch('delta', [flow(web, [50, 1], [5, 1])]), never);
+  const last = rx.received[1]!;
+  t.is(last.headers['content-encoding'], undefined);
+  t.is(Number(last.body.resourceMetrics[0]!.scopeMetrics[0]!.metrics[0]!.sum!.aggregationTemporality), 2);
+  t.is(points(last.body)['network.flow.io/transmit/web'], 150);
+  t.is(points(last.body)['network.flow.io/receive/web'], 15);
+});
+
+test('cumulative input is never summed again (both temporalities), resets are new counts', async (t) => {
+  const rx = await receiver();
+  t.teardown(() => rx.server.close());
+  const running = (tx: number, start: bigint): Flow => ({ ...flow(web, [tx, tx / 10], [0, 0]), startTimeUnixNano: start });
+  const { exporter: delta } = exporter(rx.url, { temporality: 'delta' });
+  await delta.export(batch('cumulative', [running(100, 1n)]), never);
+  await delta.export(batch('cumulative', [running(150, 1n)]), never);
+  await delta.export(batch('cumulative', [running(150, 1n)]), never); // nothing new: no request
+  await delta.export(batch('cumulative', [running(30, 2n)]), never); // the reducer re-created the group
+  t.deepEqual(rx.received.map((r) => points(r.body)['network.flow.io/transmit/web']), [100, 50, 30]);
+
+  rx.received.length = 0;
+  const { exporter: cumulative } = exporter(rx.url, { temporality: 'cumulative' });
+  await cumulative.export(batch('cumulative', [running(100, 1n)]), never);
+  await cumulative.export(batch('cumulative', [running(150, 1n)]), never);
+  t.deepEqual(rx.received.map((r) => points(r.body)['network.flow.io/transmit/web']), [100, 150]);
+});
+
+test('json encoding', async (t) => {
+  const rx = await receiver();
+  t.teardown(() => rx.server.close());
+  const { exporter: e } = exporter(`${rx.url}/v1/metrics`, { encoding: 'json', temporality: 'delta' });
+  await e.export(batch('delta', [flow(web, [4_294_967_296 + 5, 3], [7, 1])]), never);
+  const got = rx.received[0]!;
+  t.is(got.headers['content-type'], 'application/json');
+  t.is(got.path, '/v1/metrics');
+  t.deepEqual(points(got.body), {
+    'network.flow.io/transmit/web': 4_294_967_301,
+    'network.flow.io/receive/web': 7,
+    'network.flow.packets/transmit/web': 3,
+    'network.flow.packets/receive/web': 1,
+  });
+  t.is(got.body.resourceMetrics[0]!.scopeMetrics[0]!.metrics[0]!.unit, 'By');
+});
+
+test('max_groups: a full reducer batch is never folded into otel.metric.overflow', async (t) => {
+  const rx = await receiver();
+  t.teardown(() => rx.server.close());
+  const { exporter: e } = exporter(rx.url, { temporality: 'delta', max_groups: 5 });
+  // 5 groups + the reducer's own overflow group: 12 series per instrument, none cut
+  const flows = Array.from({ length: 5 }, (_, i) => flow({ ...web, 'source.k8s.owner.name': `w${i}` }, [100 + i, 1], [200 + i, 1]));
+  flows.push(flow({ 'otel.metric.overflow': true }, [9, 1], [9, 1]));
+  await e.export(batch('delta', flows), never);
+  // a batch larger than max_groups + 1 is split, still nothing cut
+  const big = Array.from({ length: 20 }, (_, i) => flow({ ...web, 'source.k8s.owner.name': `b${i}` }, [1_000 + i, 1], [1, 1]));
+  await e.export(batch('delta', big), never);
+  const first = points(rx.received[0]!.body);
+  t.is(Object.keys(first).filter((k) => k.startsWith('network.flow.io/')).length, 12);
+  t.is(first['network.flow.io/transmit/w4'], 104);
+  t.is(first['network.flow.io/transmit/undefined'], 9, 'the reducer overflow group is passed on as a group');
+  const rest = Object.assign({}, ...rx.received.slice(1).map((r) => points(r.body))) as Record<string, number>;
+  t.is(rx.received.length, 1 + 4);
+  t.is(Object.keys(rest).filter((k) => k.startsWith('network.flow.io/transmit/b')).length, 20);
+  t.is(Object.entries(rest).filter(([k]) => k.startsWith('network.flow.io/transmit/')).reduce((n, [, v]) => n + v, 0), 20 * 1_000 + 190);
+});
+
+test('503 twice then 200: retried with backoff, every data point arrives', async (t) => {
+  const rx = await receiver([503, 503]);
+  t.teardown(() => rx.server.close());
+  // a short timeout leaves the SDK no room for its own re-sends, so each retry is ours and counted
+  const { ctx, exporter: e } = exporter(rx.url, { temporality: 'delta', timeout: '300ms' });
+  await e.export(batch('delta', [flow(web, [777, 7], [888, 8])]), never);
+  t.is(rx.requests, 3);
+  t.is(await retries(ctx), 2);
+  t.deepEqual(points(rx.received[0]!.body), {
+    'network.flow.io/transmit/web': 777,
+    'network.flow.io/receive/web': 888,
+    'network.flow.packets/transmit/web': 7,
+    'network.flow.packets/receive/web': 8,
+  });
+});
+
+test('400 is not retried', async (t) => {
+  const rx = await receiver([400]);
+  t.teardown(() => rx.server.close());
+  const { ctx, exporter: e } = exporter(rx.url, { temporality: 'delta', timeout: '300ms' });
+  await t.throwsAsync(e.export(batch('delta', [flow(web, [1, 1], [1, 1])]), never), { message: /HTTP 400 .*not retryable, 1 attempt/ });
+  t.is(rx.requests, 1);
+  t.is(await retries(ctx), 0);
+});
+
+test('receiver down: export keeps retrying without crashing, delivers once it is back', async (t) => {
+  const port = await freePort();
+  const { ctx, exporter: e } = exporter(`http://127.0.0.1:${port}`, { temporality: 'delta', timeout: '200ms' });
+  // aborted by the queue's deadline: rejects promptly, nothing thrown elsewhere
+  const aborted = new AbortController();
+  setTimeout(() => aborted.abort(new Error('queue deadline')), 300);
+  await t.throwsAsync(e.export(batch('delta', [flow({ ...web, 'source.k8s.owner.name': 'lost' }, [5, 1], [5, 1])]), aborted.signal), { message: 'queue deadline' });
+  const before = await retries(ctx);
+  t.true(before >= 3, `retries: ${before}`);
+
+  // still down when the next batch comes; it is delivered, unchanged, when the receiver returns
+  const pending = e.export(batch('delta', [flow(web, [2_000, 20], [3_000, 30])]), never);
+  await new Promise((r) => setTimeout(r, 300));
+  const rx = await receiver([], port);
+  t.teardown(() => rx.server.close());
+  await pending;
+  t.true((await retries(ctx)) > before);
+  t.is(rx.received.length, 1);
+  t.deepEqual(points(rx.received[0]!.body), {
+    'network.flow.io/transmit/web': 2_000,
+    'network.flow.io/receive/web': 3_000,
+    'network.flow.packets/transmit/web': 20,
+    'network.flow.packets/receive/web': 30,
+  });
+});
+
+test('cumulative temporality loses nothing even when a batch is aborted', async (t) => {
+  const port = await freePort();
+  const { exporter: e } = exporter(`http://127.0.0.1:${port}`, { temporality: 'cumulative', timeout: '200ms' });
+  const aborted = new AbortController();
+  setTimeout(() => aborted.abort(new Error('queue deadline')), 200);
+  await t.throwsAsync(e.export(batch('delta', [flow(web, [5, 1], [0, 0])]), aborted.signal));
+  const rx = await receiver([], port);
+  t.teardown(() => rx.server.close());
+  await e.export(batch('delta', [flow(web, [10, 1], [0, 0])]), never);
+  t.is(points(rx.received[0]!.body)['network.flow.io/transmit/web'], 15);
+});
