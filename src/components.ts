@@ -8,7 +8,6 @@ import { prometheusExporterFactory } from './exporters/prometheus/index.ts';
 import { prometheusRemoteWriteExporterFactory } from './exporters/prometheus_remote_write/index.ts';
 import { debugExporterFactory } from './exporters/debug/index.ts';
 import { fileExporterFactory } from './exporters/file/index.ts';
-import { postgresExporterFactory } from './exporters/postgres/index.ts';
 
 export const FACTORIES: readonly AnyFactory[] = [
   reduceFactory,
@@ -18,5 +17,4 @@ export const FACTORIES: readonly AnyFactory[] = [
   prometheusRemoteWriteExporterFactory,
   debugExporterFactory,
   fileExporterFactory,
-  postgresExporterFactory,
 ];
