@@ -2,6 +2,7 @@
 // or exporters/ with its factory in index.ts, and its line here.
 import type { AnyFactory } from './pipeline/component.ts';
 import { reduceFactory } from './processors/reduce/index.ts';
+import { conntrackReceiverFactory } from './receivers/conntrack/index.ts';
 import { k8sattributesFactory } from './processors/k8sattributes/index.ts';
 import { otlpExporterFactory } from './exporters/otlp/index.ts';
 import { prometheusExporterFactory } from './exporters/prometheus/index.ts';
@@ -10,6 +11,7 @@ import { debugExporterFactory } from './exporters/debug/index.ts';
 import { fileExporterFactory } from './exporters/file/index.ts';
 
 export const FACTORIES: readonly AnyFactory[] = [
+  conntrackReceiverFactory,
   reduceFactory,
   k8sattributesFactory,
   otlpExporterFactory,

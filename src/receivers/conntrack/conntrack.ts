@@ -1,0 +1,162 @@
+// Reads the kernel's conntrack table every interval through the Rust core and emits the
+// per-flow deltas. The dump, decoding, delta tracking and pre-aggregation run in Rust off the
+// JS thread; this side turns the packed records into Flows and owns the schedule.
+import { Counter, Gauge } from 'prom-client';
+import { nowUnixNano } from '../../model/flow.ts';
+import { type FlowsourceAddon, type NativeHandle, loadFlowsource } from '../../native/addon.ts';
+import { decodeBatch, type TickStats } from '../../native/records.ts';
+import type { ComponentContext, FlowConsumer, Receiver } from '../../pipeline/component.ts';
+import type { ConntrackConfig } from './config.ts';
+
+interface SourceStatus {
+  source: 'netlink' | 'procfs';
+  destroyEvents: boolean;
+  fallbackReason: string | null;
+}
+
+export class ConntrackReceiver implements Receiver {
+  readonly #ctx: ComponentContext;
+  readonly #config: ConntrackConfig;
+  readonly #next: FlowConsumer;
+  #addon: FlowsourceAddon | undefined;
+  #handle: NativeHandle | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #inFlight: Promise<void> | undefined;
+  #lastTickUnixNano = 0n;
+  #stopped = false;
+  #fallbackLogged = false;
+  readonly #metrics;
+
+  constructor(ctx: ComponentContext, config: ConntrackConfig, next: FlowConsumer) {
+    this.#ctx = ctx;
+    this.#config = config;
+    this.#next = next;
+    const reg = ctx.metrics;
+    // The registry is shared by all components: a second conntrack receiver reuses the metrics.
+    const gauge = (name: string, help: string) =>
+      (reg.getSingleMetric(name) as Gauge<'receiver'> | undefined) ?? new Gauge({ name, help, labelNames: ['receiver'], registers: [reg] });
+    const counter = (name: string, help: string) =>
+      (reg.getSingleMetric(name) as Counter<'receiver'> | undefined) ?? new Counter({ name, help, labelNames: ['receiver'], registers: [reg] });
+    this.#metrics = {
+      entries: gauge('podflow_conntrack_entries', 'Conntrack entries read in the last tick'),
+      tracked: gauge('podflow_conntrack_tracked_connections', 'Connections whose counters are remembered between ticks'),
+      dumpSeconds: gauge('podflow_conntrack_dump_seconds', 'Duration of the last table read (dump + decode + delta)'),
+      restarts: counter('podflow_conntrack_dump_restarts_total', 'Dumps restarted after ENOBUFS or NLM_F_DUMP_INTR'),
+      destroyEvents: counter('podflow_conntrack_destroy_events_total', 'Destroy events applied'),
+      overruns: counter('podflow_conntrack_event_overruns_total', 'Times destroy events were lost to a full socket queue (ENOBUFS)'),
+      skipped: counter('podflow_conntrack_skipped_messages_total', 'Conntrack messages or lines that could not be decoded'),
+      errors: counter('podflow_conntrack_tick_errors_total', 'Ticks that failed (the next tick retries)'),
+    };
+  }
+
+  async start(): Promise<void> {
+    const addon = loadFlowsource();
+    this.#addon = addon;
+    const netns = this.#config.netns ?? null;
+    this.#checkAccounting(addon, netns);
+    this.#handle = addon.conntrackOpen(
+      netns,
+      this.#config.source,
+      this.#config.destroy_events,
+      this.#config.startup,
+      this.#config.exclude_cidrs.join(','),
+    );
+    this.#lastTickUnixNano = nowUnixNano();
+    // The first tick records the baseline (or, with startup: count, reports the table).
+    await this.tickNow();
+    const status = JSON.parse(addon.conntrackStatus(this.#handle)) as SourceStatus;
+    this.#ctx.logger.info(
+      { source: status.source, destroyEvents: status.destroyEvents, netns, intervalMs: this.#config.interval },
+      'conntrack receiver started',
+    );
+    this.#schedule();
+  }
+
+  #checkAccounting(addon: FlowsourceAddon, netns: string | null): void {
+    const enable = this.#config.enable_accounting;
+    let was: boolean;
+    try {
+      was = addon.conntrackAccounting(netns, enable);
+    } catch (e) {
+      if (enable) throw new Error(`conntrack: cannot enable byte/packet accounting: ${(e as Error).message}`);
+      this.#ctx.logger.warn({ err: (e as Error).message }, 'conntrack: cannot read net.netfilter.nf_conntrack_acct');
+      return;
+    }
+    if (was) return;
+    if (enable) {
+      this.#ctx.logger.info({ netns }, 'conntrack: set net.netfilter.nf_conntrack_acct=1 (was 0); connections opened before keep zero counters');
+    } else {
+      this.#ctx.logger.warn({ netns }, 'conntrack: net.netfilter.nf_conntrack_acct is 0 and enable_accounting is false: byte and packet counters will be zero');
+    }
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.tickNow().finally(() => this.#schedule());
+    }, this.#config.interval);
+  }
+
+  /** Reads the table now and emits the deltas since the previous read (ticks never overlap). */
+  async tickNow(): Promise<void> {
+    while (this.#inFlight) await this.#inFlight;
+    const run = this.#tick();
+    this.#inFlight = run;
+    try {
+      await run;
+    } finally {
+      this.#inFlight = undefined;
+    }
+  }
+
+  async #tick(): Promise<void> {
+    const addon = this.#addon;
+    const handle = this.#handle;
+    if (!addon || !handle) return;
+    let buf: Buffer;
+    try {
+      buf = await addon.conntrackTick(handle);
+    } catch (e) {
+      this.#metrics.errors.inc({ receiver: this.#ctx.id });
+      this.#ctx.logger.error({ err: (e as Error).message }, 'conntrack: reading the table failed; retrying next interval');
+      return;
+    }
+    const now = nowUnixNano();
+    const { stats, flows } = decodeBatch(buf, this.#lastTickUnixNano, now);
+    this.#lastTickUnixNano = now;
+    this.#record(stats);
+    if (flows.length > 0) await this.#next.consume({ flows, temporality: 'delta' });
+  }
+
+  #record(stats: TickStats): void {
+    const labels = { receiver: this.#ctx.id };
+    const m = this.#metrics;
+    m.entries.set(labels, stats.entries);
+    m.tracked.set(labels, stats.tracked);
+    m.dumpSeconds.set(labels, stats.dumpSeconds);
+    m.restarts.inc(labels, stats.dumpRestarts);
+    m.destroyEvents.inc(labels, stats.destroyEvents);
+    m.overruns.inc(labels, stats.eventOverruns);
+    m.skipped.inc(labels, stats.skipped);
+    if (stats.source === 'procfs' && this.#config.source === 'auto' && !this.#fallbackLogged) {
+      this.#fallbackLogged = true;
+      const status = JSON.parse(this.#addon!.conntrackStatus(this.#handle!)) as SourceStatus;
+      this.#ctx.logger.warn(
+        { reason: status.fallbackReason },
+        'conntrack: ctnetlink unavailable, reading /proc/net/nf_conntrack instead (slow on big tables; no destroy events)',
+      );
+    }
+    if (stats.eventOverruns > 0) {
+      this.#ctx.logger.warn({ overruns: stats.eventOverruns }, 'conntrack: destroy events lost (socket queue full); the last bytes of some connections are missing');
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    // A last read, so what was counted since the previous interval is not lost.
+    if (this.#handle) await this.tickNow();
+    if (this.#addon && this.#handle) this.#addon.conntrackClose(this.#handle);
+    this.#handle = undefined;
+  }
+}
