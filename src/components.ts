@@ -9,6 +9,7 @@ import { prometheusExporterFactory } from './exporters/prometheus/index.ts';
 import { prometheusRemoteWriteExporterFactory } from './exporters/prometheus_remote_write/index.ts';
 import { debugExporterFactory } from './exporters/debug/index.ts';
 import { fileExporterFactory } from './exporters/file/index.ts';
+import { postgresExporterFactory } from './exporters/postgres/index.ts';
 
 export const FACTORIES: readonly AnyFactory[] = [
   conntrackReceiverFactory,
@@ -19,4 +20,5 @@ export const FACTORIES: readonly AnyFactory[] = [
   prometheusRemoteWriteExporterFactory,
   debugExporterFactory,
   fileExporterFactory,
+  postgresExporterFactory,
 ];

@@ -1,0 +1,155 @@
+// The schema podflow owns in PostgreSQL, as numbered migrations recorded in
+// `<schema>.schema_migrations`. Migrations are frozen once released: a change is a new entry.
+//
+// Concurrency: every replica runs `migrate` at start. The whole run happens in one transaction
+// that first takes a transaction-scoped advisory lock keyed by the schema name, so two replicas
+// starting at once apply each migration exactly once (the second waits, then finds nothing to do).
+import pg from 'pg';
+import { NODE_GRAPH_SQL } from './node-graph.ts';
+
+export interface Migration {
+  version: number;
+  name: string;
+  /** SQL with `:schema` (a quoted identifier) and `:schema_literal` (a quoted string literal). */
+  sql: string;
+}
+
+const FLOWS_SQL = `
+CREATE TABLE :schema.flows (
+  start_time        timestamptz NOT NULL,
+  end_time          timestamptz NOT NULL,
+  node              text,
+  src_address       inet,
+  src_port          integer,
+  dst_address       inet,
+  dst_port          integer,
+  transport         text,
+  src_namespace     text,
+  src_pod           text,
+  src_workload      text,
+  src_workload_kind text,
+  src_node          text,
+  src_zone          text,
+  src_address_type  text,
+  dst_namespace     text,
+  dst_pod           text,
+  dst_workload      text,
+  dst_workload_kind text,
+  dst_node          text,
+  dst_zone          text,
+  dst_address_type  text,
+  dst_service       text,
+  dst_domain        text,
+  inter_zone        boolean,
+  tx_bytes          bigint NOT NULL,
+  rx_bytes          bigint NOT NULL,
+  tx_packets        bigint NOT NULL,
+  rx_packets        bigint NOT NULL,
+  connections       bigint NOT NULL,
+  attributes        jsonb NOT NULL DEFAULT '{}'
+) PARTITION BY RANGE (start_time);
+
+-- BRIN: rows arrive in time order, so a tiny index prunes time ranges inside a day.
+CREATE INDEX flows_start_time_brin ON :schema.flows USING brin (start_time);
+
+-- One row per committed COPY: a batch retried after an ambiguous failure (the connection died
+-- around COMMIT) is recognised and not written twice.
+CREATE TABLE :schema.ingest_batches (
+  batch_id     uuid PRIMARY KEY,
+  rows         integer NOT NULL,
+  committed_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- Creates the daily partitions flows_pYYYYMMDD for the given UTC days when missing.
+-- The advisory lock makes concurrent creators (several replicas) wait instead of failing.
+CREATE FUNCTION :schema.ensure_partitions(days date[]) RETURNS integer
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  day date;
+  part text;
+  created integer := 0;
+BEGIN
+  FOREACH day IN ARRAY days LOOP
+    part := 'flows_p' || to_char(day, 'YYYYMMDD');
+    CONTINUE WHEN to_regclass(format('%I.%I', :schema_literal, part)) IS NOT NULL;
+    PERFORM pg_advisory_xact_lock(hashtext('podflow.partitions'), hashtext(:schema_literal));
+    CONTINUE WHEN to_regclass(format('%I.%I', :schema_literal, part)) IS NOT NULL;
+    EXECUTE format('CREATE TABLE %I.%I PARTITION OF %I.flows FOR VALUES FROM (%L) TO (%L)',
+      :schema_literal, part, :schema_literal,
+      to_char(day, 'YYYY-MM-DD') || ' 00:00:00+00', to_char(day + 1, 'YYYY-MM-DD') || ' 00:00:00+00');
+    created := created + 1;
+  END LOOP;
+  RETURN created;
+END
+$fn$;
+
+-- Retention: drops every daily partition whose whole day ends at or before cutoff, returns
+-- their names, and forgets old ingest batch ids.
+CREATE FUNCTION :schema.drop_partitions_before(cutoff timestamptz) RETURNS SETOF text
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  part text;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('podflow.partitions'), hashtext(:schema_literal));
+  FOR part IN
+    SELECT c.relname::text
+    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = to_regclass(format('%I.flows', :schema_literal))
+      AND c.relname ~ '^flows_p[0-9]{8}$'
+      AND (to_date(substr(c.relname, 8), 'YYYYMMDD') + 1)::timestamp AT TIME ZONE 'UTC' <= cutoff
+    ORDER BY c.relname
+  LOOP
+    EXECUTE format('DROP TABLE %I.%I', :schema_literal, part);
+    RETURN NEXT part;
+  END LOOP;
+  DELETE FROM :schema.ingest_batches WHERE committed_at < now() - interval '1 day';
+END
+$fn$;
+`;
+
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'flows table, daily partitions, retention', sql: FLOWS_SQL },
+  { version: 2, name: 'node graph functions', sql: NODE_GRAPH_SQL },
+];
+
+export function renderMigration(sql: string, schema: string): string {
+  return sql.replaceAll(':schema_literal', pg.escapeLiteral(schema)).replaceAll(':schema', pg.escapeIdentifier(schema));
+}
+
+export interface MigrationResult {
+  applied: number[];
+  /** Versions in the database this podflow does not know (a newer podflow migrated it). */
+  unknown: number[];
+}
+
+/** Brings `schema` up to the newest migration; safe to run concurrently from many processes. */
+export async function migrate(client: pg.ClientBase, schema: string, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrationResult> {
+  const s = pg.escapeIdentifier(schema);
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', ['podflow.migrate', schema]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
+    await client.query(`CREATE TABLE IF NOT EXISTS ${s}.schema_migrations (
+      version integer PRIMARY KEY,
+      name text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now())`);
+    const done = new Set((await client.query<{ version: number }>(`SELECT version FROM ${s}.schema_migrations`)).rows.map((r) => r.version));
+    const applied: number[] = [];
+    for (const m of migrations) {
+      if (done.has(m.version)) continue;
+      try {
+        await client.query(renderMigration(m.sql, schema));
+      } catch (err) {
+        throw new Error(`migration ${m.version} (${m.name}) of schema ${schema} failed: ${(err as Error).message}`, { cause: err });
+      }
+      await client.query(`INSERT INTO ${s}.schema_migrations (version, name) VALUES ($1, $2)`, [m.version, m.name]);
+      applied.push(m.version);
+    }
+    await client.query('COMMIT');
+    const known = new Set(migrations.map((m) => m.version));
+    return { applied, unknown: [...done].filter((v) => !known.has(v)).sort((a, b) => a - b) };
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}

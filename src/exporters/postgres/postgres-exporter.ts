@@ -1,0 +1,392 @@
+// Writes flows into `<schema>.flows` with COPY, from its own bounded queue of row batches.
+//
+// `export` only encodes and queues (rows are accepted from then on) and returns; one writer
+// loop takes batches in order and, per batch, makes sure its daily partitions exist, then in
+// one transaction records the batch id in `ingest_batches` and COPYs its rows. Any failure that
+// is not the data's fault (refused, reset, server restarting, schema dropped) puts the batch
+// back at the head of the queue and retries with exponential backoff; a batch the server
+// rejects for its data is split in halves until the bad row is alone, and only that row is
+// dropped. Shutdown writes everything queued, retrying for at most `flush_timeout`.
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import { K8S_NODE_NAME, type FlowBatch } from '../../model/index.ts';
+import type { ComponentContext, Exporter } from '../../pipeline/component.ts';
+import type { PostgresConfig } from './config.ts';
+import { clientConfig, isConnectionProblem, isMissingSchema, isRejectedData } from './connection.ts';
+import { migrate } from './migrations.ts';
+import { RowQueue, type RowBatch } from './row-queue.ts';
+import { COPY_COLUMNS, encodeFlow, type EncodedRow } from './rows.ts';
+
+/** Lines joined into one chunk written to the COPY stream. */
+const LINES_PER_CHUNK = 2048;
+/** A write (partitions + COPY + COMMIT) that takes longer is abandoned and retried on a new connection. */
+const WRITE_TIMEOUT_MS = 120_000;
+const RETENTION_INTERVAL_MS = 3_600_000;
+const RETENTION_RETRY_MS = 60_000;
+const LOG_PERIOD_MS = 60_000;
+/** The longest the writer sleeps without a reason to wake. */
+const IDLE_WAKE_MS = 60_000;
+
+export type DropReason = 'queue_full' | 'invalid' | 'rejected' | 'shutdown';
+
+export interface PostgresExporterStats {
+  acceptedRows: number;
+  writtenRows: number;
+  droppedRows: Record<DropReason, number>;
+  queuedRows: number;
+  retries: number;
+  droppedPartitions: number;
+}
+
+/** Logs the first event, then at most one line per period with how many were suppressed. */
+class RateLimitedLog {
+  readonly #log: (fields: Record<string, unknown>, message: string) => void;
+  #lastMs = -Infinity;
+  #suppressed = 0;
+  constructor(log: (fields: Record<string, unknown>, message: string) => void) {
+    this.#log = log;
+  }
+  emit(fields: Record<string, unknown>, message: string): void {
+    const now = Date.now();
+    if (now - this.#lastMs < LOG_PERIOD_MS) {
+      this.#suppressed++;
+      return;
+    }
+    this.#log({ ...fields, suppressed: this.#suppressed }, message);
+    this.#lastMs = now;
+    this.#suppressed = 0;
+  }
+}
+
+function counter(registry: Registry, name: string, help: string, labelNames: string[]): Counter<string> {
+  return (registry.getSingleMetric(name) as Counter<string> | undefined) ?? new Counter({ name, help, labelNames, registers: [registry] });
+}
+
+function gauge(registry: Registry, name: string, help: string): Gauge<string> {
+  return (registry.getSingleMetric(name) as Gauge<string> | undefined) ?? new Gauge({ name, help, labelNames: ['exporter'], registers: [registry] });
+}
+
+function* copyChunks(lines: readonly string[]): Generator<string> {
+  for (let i = 0; i < lines.length; i += LINES_PER_CHUNK) yield lines.slice(i, i + LINES_PER_CHUNK).join('');
+}
+
+export class PostgresExporter implements Exporter {
+  readonly #id: string;
+  readonly #logger: Logger;
+  readonly #config: PostgresConfig;
+  readonly #clientConfig: pg.ClientConfig;
+  readonly #schema: string;
+  readonly #reportingNode: string | undefined;
+  readonly #queue: RowQueue;
+  readonly #copySql: string;
+  readonly #metrics: {
+    written: Counter<string>;
+    dropped: Counter<string>;
+    retries: Counter<string>;
+    partitionsDropped: Counter<string>;
+    queueRows: Gauge<string>;
+  };
+  readonly #stats: PostgresExporterStats = {
+    acceptedRows: 0,
+    writtenRows: 0,
+    droppedRows: { queue_full: 0, invalid: 0, rejected: 0, shutdown: 0 },
+    queuedRows: 0,
+    retries: 0,
+    droppedPartitions: 0,
+  };
+  readonly #dropLog: RateLimitedLog;
+  readonly #retryLog: RateLimitedLog;
+  readonly #invalidLog: RateLimitedLog;
+
+  #client: pg.Client | undefined;
+  #migrated = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #closed = false;
+  #closing = false;
+  #deadlineMs = Infinity;
+  #failures = 0;
+  #retryAtMs = 0;
+  #nextRetentionAtMs = 0;
+
+  constructor(ctx: ComponentContext, config: PostgresConfig) {
+    this.#id = ctx.id;
+    this.#logger = ctx.logger;
+    this.#config = config;
+    this.#clientConfig = clientConfig(config);
+    this.#schema = config.schema;
+    const node = ctx.resource[K8S_NODE_NAME];
+    this.#reportingNode = node === undefined ? undefined : String(node);
+    this.#queue = new RowQueue(config.batch.max_rows, config.queue_size);
+    this.#copySql = `COPY ${pg.escapeIdentifier(this.#schema)}.flows (${COPY_COLUMNS.join(', ')}) FROM STDIN`;
+    const r = ctx.metrics;
+    this.#metrics = {
+      written: counter(r, 'podflow_postgres_written_rows_total', 'Flow rows committed to PostgreSQL.', ['exporter']),
+      dropped: counter(r, 'podflow_postgres_dropped_rows_total', 'Flow rows not written, by reason (queue_full, invalid, rejected, shutdown).', ['exporter', 'reason']),
+      retries: counter(r, 'podflow_postgres_write_retries_total', 'Writes that failed and were retried.', ['exporter']),
+      partitionsDropped: counter(r, 'podflow_postgres_partitions_dropped_total', 'Daily partitions dropped by retention.', ['exporter']),
+      queueRows: gauge(r, 'podflow_postgres_queue_rows', 'Rows waiting to be written.'),
+    };
+    this.#dropLog = new RateLimitedLog((f, m) => this.#logger.error(f, m));
+    this.#retryLog = new RateLimitedLog((f, m) => this.#logger.warn(f, m));
+    this.#invalidLog = new RateLimitedLog((f, m) => this.#logger.error(f, m));
+  }
+
+  stats(): PostgresExporterStats {
+    return { ...this.#stats, droppedRows: { ...this.#stats.droppedRows }, queuedRows: this.#queue.rows };
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.#ready();
+    } catch (err) {
+      this.#dropClient();
+      if (!isConnectionProblem(err)) {
+        throw new Error(`postgres exporter ${this.#id}: ${(err as Error).message}`, { cause: err });
+      }
+      this.#logger.warn({ exporter: this.#id, err: (err as Error).message }, 'PostgreSQL not reachable yet: flows are queued and written once it is');
+    }
+    this.#loop = this.#run();
+  }
+
+  async export(batch: FlowBatch): Promise<void> {
+    if (this.#closed) throw new Error(`postgres exporter ${this.#id} is shut down`);
+    if (batch.temporality === 'cumulative') {
+      throw new Error('the postgres exporter stores deltas and got a cumulative batch: put no cumulative reduce in front of it');
+    }
+    const rows: EncodedRow[] = [];
+    for (const flow of batch.flows) {
+      const encoded = encodeFlow(flow, this.#reportingNode);
+      if ('invalid' in encoded) {
+        this.#drop('invalid', 1);
+        this.#invalidLog.emit({ exporter: this.#id, reason: encoded.invalid }, 'flow not written: it cannot be stored');
+      } else {
+        rows.push(encoded);
+      }
+    }
+    this.#stats.acceptedRows += rows.length;
+    for (const dropped of this.#queue.push(rows, Date.now())) {
+      this.#drop('queue_full', dropped.lines.length);
+      this.#dropLog.emit(
+        { exporter: this.#id, rows: dropped.lines.length, queue_size: this.#config.queue_size },
+        'postgres exporter queue full: dropped the oldest batch',
+      );
+    }
+    this.#metrics.queueRows.set({ exporter: this.#id }, this.#queue.rows);
+    this.#wake?.();
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closing = true;
+    this.#deadlineMs = Date.now() + this.#config.flush_timeout;
+    // A write hanging past the deadline is cut off by closing its connection.
+    const cutoff = setTimeout(() => this.#dropClient(), this.#config.flush_timeout + 50);
+    this.#wake?.();
+    try {
+      await this.#loop;
+    } finally {
+      clearTimeout(cutoff);
+    }
+    const left = this.#queue.clear().reduce((n, b) => n + b.lines.length, 0);
+    if (left > 0) {
+      this.#drop('shutdown', left);
+      this.#logger.error({ exporter: this.#id, rows: left, flush_timeout_ms: this.#config.flush_timeout }, 'postgres exporter shut down with rows it could not write');
+    }
+    this.#metrics.queueRows.set({ exporter: this.#id }, 0);
+    const client = this.#client;
+    this.#client = undefined;
+    await client?.end().catch(() => undefined);
+  }
+
+  /**
+   * Drops the partitions wholly older than `retention` before `nowMs`; returns their names.
+   * Uses a connection of its own, so it never lands inside the writer's transaction.
+   */
+  async runRetention(nowMs = Date.now()): Promise<string[]> {
+    if (this.#config.retention === 0) return [];
+    const cutoff = new Date(nowMs - this.#config.retention);
+    const client = new pg.Client(this.#clientConfig);
+    client.on('error', () => undefined);
+    let rows: Array<{ name: string }>;
+    try {
+      await client.connect();
+      ({ rows } = await client.query<{ name: string }>(
+        `SELECT ${pg.escapeIdentifier(this.#schema)}.drop_partitions_before($1) AS name`,
+        [cutoff],
+      ));
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+    const names = rows.map((r) => r.name);
+    if (names.length > 0) {
+      this.#stats.droppedPartitions += names.length;
+      this.#metrics.partitionsDropped.inc({ exporter: this.#id }, names.length);
+      this.#logger.info({ exporter: this.#id, partitions: names, cutoff }, 'retention dropped partitions');
+    }
+    return names;
+  }
+
+  #drop(reason: DropReason, rows: number): void {
+    this.#stats.droppedRows[reason] += rows;
+    this.#metrics.dropped.inc({ exporter: this.#id, reason }, rows);
+  }
+
+  /** A connected client with the schema migrated. */
+  async #ready(): Promise<pg.Client> {
+    let client = this.#client;
+    if (!client) {
+      const c = new pg.Client(this.#clientConfig);
+      // An idle connection can die (server restart); without a listener that would crash the process.
+      c.on('error', (err) => {
+        this.#logger.debug({ exporter: this.#id, err: err.message }, 'PostgreSQL connection lost');
+        if (this.#client === c) this.#client = undefined;
+        c.end().catch(() => undefined);
+      });
+      try {
+        await c.connect();
+      } catch (err) {
+        c.end().catch(() => undefined);
+        throw err;
+      }
+      this.#client = client = c;
+    }
+    if (!this.#migrated) {
+      const result = await migrate(client, this.#schema);
+      this.#migrated = true;
+      if (result.applied.length > 0) this.#logger.info({ exporter: this.#id, schema: this.#schema, applied: result.applied }, 'PostgreSQL schema migrated');
+      if (result.unknown.length > 0) this.#logger.warn({ exporter: this.#id, schema: this.#schema, unknown: result.unknown }, 'schema has migrations this podflow does not know (a newer version ran)');
+    }
+    return client;
+  }
+
+  #dropClient(): void {
+    const client = this.#client;
+    this.#client = undefined;
+    client?.end().catch(() => undefined);
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, Math.min(Math.max(0, ms), IDLE_WAKE_MS));
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+
+  async #run(): Promise<void> {
+    const flushMs = this.#config.batch.flush_interval;
+    for (;;) {
+      const now = Date.now();
+      if (this.#closing && (this.#queue.rows === 0 || now >= this.#deadlineMs)) return;
+      if (now < this.#retryAtMs) {
+        await this.#sleep(Math.min(this.#retryAtMs, this.#deadlineMs) - now);
+        continue;
+      }
+      if (!this.#closing && this.#config.retention > 0 && now >= this.#nextRetentionAtMs) {
+        try {
+          await this.#ready(); // migrated, so drop_partitions_before exists
+          await this.runRetention(now);
+          this.#nextRetentionAtMs = now + RETENTION_INTERVAL_MS;
+        } catch (err) {
+          this.#nextRetentionAtMs = now + RETENTION_RETRY_MS;
+          this.#retryLog.emit({ exporter: this.#id, err: (err as Error).message }, 'retention failed; trying again in a minute');
+        }
+        continue;
+      }
+      const batch = this.#queue.take(now, flushMs, this.#closing);
+      if (!batch) {
+        const untilReady = this.#queue.msUntilReady(now, flushMs) ?? IDLE_WAKE_MS;
+        const untilRetention = this.#config.retention > 0 ? this.#nextRetentionAtMs - now : IDLE_WAKE_MS;
+        await this.#sleep(Math.min(untilReady, untilRetention));
+        continue;
+      }
+      await this.#writeOrRequeue(batch);
+      this.#metrics.queueRows.set({ exporter: this.#id }, this.#queue.rows);
+    }
+  }
+
+  async #writeOrRequeue(batch: RowBatch): Promise<void> {
+    try {
+      await this.#write(batch);
+      this.#failures = 0;
+      this.#stats.writtenRows += batch.lines.length;
+      this.#metrics.written.inc({ exporter: this.#id }, batch.lines.length);
+    } catch (err) {
+      if (isRejectedData(err)) {
+        this.#rejected(batch, err);
+        return;
+      }
+      this.#dropClient();
+      if (isMissingSchema(err)) this.#migrated = false;
+      this.#queue.putBack(batch);
+      this.#failures++;
+      this.#stats.retries++;
+      this.#metrics.retries.inc({ exporter: this.#id });
+      const { initial_interval: initialMs, max_interval: maxMs } = this.#config.retry_on_failure;
+      const backoffMs = Math.min(maxMs, initialMs * 2 ** Math.min(this.#failures - 1, 30));
+      this.#retryAtMs = Date.now() + backoffMs * (0.5 + Math.random() / 2);
+      this.#retryLog.emit(
+        { exporter: this.#id, err: (err as Error).message, queued_rows: this.#queue.rows, backoff_ms: Math.round(backoffMs) },
+        'writing flows to PostgreSQL failed; retrying',
+      );
+    }
+  }
+
+  /** The server refused the data itself: halve the batch until the bad row is alone, drop only it. */
+  #rejected(batch: RowBatch, err: unknown): void {
+    if (batch.lines.length === 1) {
+      this.#drop('rejected', 1);
+      this.#invalidLog.emit({ exporter: this.#id, err: (err as Error).message, row: batch.lines[0] }, 'PostgreSQL rejected a flow row');
+      return;
+    }
+    const half = Math.ceil(batch.lines.length / 2);
+    const parts = [batch.lines.slice(0, half), batch.lines.slice(half)].map((lines) => ({
+      id: randomUUID(),
+      lines,
+      days: batch.days,
+      firstRowAtMs: batch.firstRowAtMs,
+    }));
+    this.#queue.putBack(...parts);
+  }
+
+  async #write(batch: RowBatch): Promise<void> {
+    const client = await this.#ready();
+    const timeoutMs = Math.min(WRITE_TIMEOUT_MS, Math.max(1, this.#deadlineMs - Date.now()));
+    const timer = setTimeout(() => {
+      if (this.#client === client) this.#dropClient();
+    }, timeoutMs);
+    const s = pg.escapeIdentifier(this.#schema);
+    try {
+      await client.query(`SELECT ${s}.ensure_partitions($1::date[])`, [[...batch.days]]);
+      await client.query('BEGIN');
+      try {
+        const fresh = await client.query(
+          `INSERT INTO ${s}.ingest_batches (batch_id, rows) VALUES ($1, $2) ON CONFLICT (batch_id) DO NOTHING`,
+          [batch.id, batch.lines.length],
+        );
+        if (fresh.rowCount === 0) {
+          // Committed by an attempt whose COMMIT reply was lost: already stored.
+          await client.query('ROLLBACK');
+          return;
+        }
+        await pipeline(Readable.from(copyChunks(batch.lines)), client.query(copyFrom(this.#copySql)));
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

@@ -1,0 +1,96 @@
+// The exporter's own bounded queue of encoded rows, grouped into batches of up to `maxRows`
+// (one COPY each). It replaces the runtime's per-call queue because a row is accepted the
+// moment it is queued and must then survive any outage while there is room, which a queue
+// of `export` calls with a timeout cannot promise.
+//
+// Rows are appended to the newest waiting batch until it is full, so an outage fills the queue
+// with full batches rather than one small batch per flush interval. At most `capacityBatches`
+// batches wait (plus the one being written); a new batch beyond that drops the oldest waiting one.
+import { randomUUID } from 'node:crypto';
+import type { EncodedRow } from './rows.ts';
+
+export interface RowBatch {
+  /** Identifies the batch in `ingest_batches`, so a retried COPY is never stored twice. */
+  id: string;
+  lines: string[];
+  /** UTC days (`YYYY-MM-DD`) of the rows: the partitions that must exist. */
+  days: Set<string>;
+  /** When the first row came in (ms): flush_interval counts from here. */
+  firstRowAtMs: number;
+}
+
+export class RowQueue {
+  readonly #maxRows: number;
+  readonly #capacityBatches: number;
+  readonly #batches: RowBatch[] = [];
+  #rows = 0;
+
+  constructor(maxRows: number, capacityBatches: number) {
+    this.#maxRows = maxRows;
+    this.#capacityBatches = capacityBatches;
+  }
+
+  get rows(): number {
+    return this.#rows;
+  }
+
+  get batches(): number {
+    return this.#batches.length;
+  }
+
+  /** Queues rows; returns the batches dropped to make room (oldest first). */
+  push(rows: readonly EncodedRow[], nowMs: number): RowBatch[] {
+    const dropped: RowBatch[] = [];
+    for (const row of rows) {
+      let tail = this.#batches.at(-1);
+      if (!tail || tail.lines.length >= this.#maxRows) {
+        while (this.#batches.length >= this.#capacityBatches) {
+          const oldest = this.#batches.shift()!;
+          this.#rows -= oldest.lines.length;
+          dropped.push(oldest);
+        }
+        tail = { id: randomUUID(), lines: [], days: new Set(), firstRowAtMs: nowMs };
+        this.#batches.push(tail);
+      }
+      tail.lines.push(row.line);
+      tail.days.add(row.day);
+      this.#rows++;
+    }
+    return dropped;
+  }
+
+  /**
+   * The batch to write now, taken out of the queue: the oldest one, when it is full, has a
+   * newer batch behind it, has waited `flushIntervalMs`, or when `force` (shutdown).
+   */
+  take(nowMs: number, flushIntervalMs: number, force = false): RowBatch | undefined {
+    const head = this.#batches[0];
+    if (!head) return undefined;
+    const ready = force || this.#batches.length > 1 || head.lines.length >= this.#maxRows || nowMs - head.firstRowAtMs >= flushIntervalMs;
+    if (!ready) return undefined;
+    this.#batches.shift();
+    this.#rows -= head.lines.length;
+    return head;
+  }
+
+  /** Milliseconds until `take` would return the head batch, or undefined when empty. */
+  msUntilReady(nowMs: number, flushIntervalMs: number): number | undefined {
+    const head = this.#batches[0];
+    if (!head) return undefined;
+    if (this.#batches.length > 1 || head.lines.length >= this.#maxRows) return 0;
+    return Math.max(0, head.firstRowAtMs + flushIntervalMs - nowMs);
+  }
+
+  /** Puts batches back at the front (oldest first) after a failed write: they keep their place. */
+  putBack(...batches: RowBatch[]): void {
+    this.#batches.unshift(...batches);
+    for (const b of batches) this.#rows += b.lines.length;
+  }
+
+  /** Empties the queue (shutdown gave up) and returns what it held. */
+  clear(): RowBatch[] {
+    const all = this.#batches.splice(0);
+    this.#rows = 0;
+    return all;
+  }
+}
