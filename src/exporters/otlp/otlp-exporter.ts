@@ -118,10 +118,16 @@ export class OtlpExporter implements Exporter {
   #record(flow: Flow, tx: number, rx: number, txPackets: number, rxPackets: number): void {
     const attrs = flow.attributes as OtelAttributes;
     // Zero increases are not recorded: a one-way flow has no `receive` series at all.
-    if (tx > 0) this.#bytes.add(tx, { ...attrs, [DIRECTION_KEY]: 'transmit' });
-    if (rx > 0) this.#bytes.add(rx, { ...attrs, [DIRECTION_KEY]: 'receive' });
-    if (txPackets > 0) this.#packets.add(txPackets, { ...attrs, [DIRECTION_KEY]: 'transmit' });
-    if (rxPackets > 0) this.#packets.add(rxPackets, { ...attrs, [DIRECTION_KEY]: 'receive' });
+    if (tx > 0 || txPackets > 0) {
+      const transmit = { ...attrs, [DIRECTION_KEY]: 'transmit' };
+      if (tx > 0) this.#bytes.add(tx, transmit);
+      if (txPackets > 0) this.#packets.add(txPackets, transmit);
+    }
+    if (rx > 0 || rxPackets > 0) {
+      const receive = { ...attrs, [DIRECTION_KEY]: 'receive' };
+      if (rx > 0) this.#bytes.add(rx, receive);
+      if (rxPackets > 0) this.#packets.add(rxPackets, receive);
+    }
   }
 
   #recordCumulative(flow: Flow, nowMs: number): void {

@@ -76,14 +76,6 @@ export interface StoredSeries {
   updatedMs: number;
 }
 
-/** The four series a flow feeds: bytes and packets, each transmit and receive. */
-function* flowSamples(flow: Flow): Generator<[string, 'transmit' | 'receive', number]> {
-  yield [BYTES_METRIC, 'transmit', flow.txBytes];
-  yield [BYTES_METRIC, 'receive', flow.rxBytes];
-  yield [PACKETS_METRIC, 'transmit', flow.txPackets];
-  yield [PACKETS_METRIC, 'receive', flow.rxPackets];
-}
-
 /**
  * Cumulative counters per series. Delta batches are added; cumulative batches replace the
  * value (several flows of one batch that land on the same series are summed first). Series
@@ -110,31 +102,38 @@ export class SeriesStore {
   apply(batch: FlowBatch, nowMs: number = Date.now()): StoredSeries[] {
     const touched = new Map<string, StoredSeries>();
     const batchSums = new Map<string, number>();
+    const delta = batch.temporality === 'delta';
+    const add = (name: string, labels: Labels, suffix: string, value: number, flowMs: number) => {
+      const key = name + suffix;
+      let series = this.#series.get(key);
+      // A zero that creates nothing keeps one-way flows at two series instead of four.
+      if (series === undefined && value === 0) return;
+      if (series === undefined) {
+        series = { name, labels, value: 0, timestampMs: 0, updatedMs: nowMs };
+        this.#series.set(key, series);
+      }
+      if (delta) {
+        series.value += value;
+      } else {
+        const sum = (batchSums.get(key) ?? 0) + value;
+        batchSums.set(key, sum);
+        series.value = sum;
+      }
+      series.timestampMs = Math.max(flowMs, touched.has(key) ? series.timestampMs : series.timestampMs + 1);
+      series.updatedMs = nowMs;
+      touched.set(key, series);
+    };
     for (const flow of batch.flows) {
       const flowMs = Number(flow.timeUnixNano / 1_000_000n) || nowMs;
-      let base: Array<[string, string]> | undefined;
-      for (const [name, direction, value] of flowSamples(flow)) {
-        base ??= attributeLabels(flow.attributes, this.#externalLabels);
-        const labels = withLabel(base, DIRECTION_LABEL, direction);
-        const key = seriesKey(name, labels);
-        let series = this.#series.get(key);
-        // A zero that creates nothing keeps one-way flows at two series instead of four.
-        if (series === undefined && value === 0) continue;
-        if (series === undefined) {
-          series = { name, labels, value: 0, timestampMs: 0, updatedMs: nowMs };
-          this.#series.set(key, series);
-        }
-        if (batch.temporality === 'delta') {
-          series.value += value;
-        } else {
-          const sum = (batchSums.get(key) ?? 0) + value;
-          batchSums.set(key, sum);
-          series.value = sum;
-        }
-        series.timestampMs = Math.max(flowMs, touched.has(key) ? series.timestampMs : series.timestampMs + 1);
-        series.updatedMs = nowMs;
-        touched.set(key, series);
-      }
+      const base = attributeLabels(flow.attributes, this.#externalLabels);
+      const transmit = withLabel(base, DIRECTION_LABEL, 'transmit');
+      const receive = withLabel(base, DIRECTION_LABEL, 'receive');
+      const transmitKey = seriesKey('', transmit);
+      const receiveKey = seriesKey('', receive);
+      add(BYTES_METRIC, transmit, transmitKey, flow.txBytes, flowMs);
+      add(BYTES_METRIC, receive, receiveKey, flow.rxBytes, flowMs);
+      add(PACKETS_METRIC, transmit, transmitKey, flow.txPackets, flowMs);
+      add(PACKETS_METRIC, receive, receiveKey, flow.rxPackets, flowMs);
     }
     return [...touched.values()];
   }
