@@ -20,6 +20,9 @@ use std::io::{self, BufRead, BufReader};
 use std::net::IpAddr;
 
 pub const PATH: &str = "/proc/net/nf_conntrack";
+/// What is opened: /proc/net is the namespace of the *process*; thread-self/net follows the
+/// thread, which matters when a thread has entered another namespace with setns.
+const THREAD_PATH: &str = "/proc/thread-self/net/nf_conntrack";
 
 #[derive(Debug, Default, Clone)]
 pub struct ReadStats {
@@ -31,7 +34,7 @@ pub struct ReadStats {
 /// Opens the file in the namespace `netns` (it shows the table of the opener's namespace).
 pub fn open(netns: Option<&str>) -> io::Result<std::fs::File> {
     crate::sys::in_netns(netns, || {
-        std::fs::File::open(PATH).map_err(|e| {
+        std::fs::File::open(THREAD_PATH).map_err(|e| {
             if e.kind() == io::ErrorKind::PermissionDenied {
                 io::Error::new(e.kind(), format!("{PATH}: permission denied: reading conntrack needs CAP_NET_ADMIN (root)"))
             } else {

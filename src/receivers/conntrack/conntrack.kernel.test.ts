@@ -1,0 +1,255 @@
+// Kernel tests: real namespaces, veth, nftables, real TCP/UDP/ICMP over IPv4 and IPv6. The
+// oracle is the kernel's own counters read independently with `conntrack -L -o extended`.
+import test, { type ExecutionContext } from 'ava';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { collector, testContext } from '../../../test/harness/context.ts';
+import { createNodeTopology, type NodeTopology, POD1_V4, POD1_V6, POD2_V4, POD2_V6 } from '../../../test/harness/netns.ts';
+import { requirePrivileges } from '../../../test/harness/privileges.ts';
+import type { Flow } from '../../model/flow.ts';
+import { conntrackConfigSchema, type ConntrackConfig } from './config.ts';
+import { ConntrackReceiver } from './conntrack.ts';
+
+const TOOLS = ['ip', 'nft', 'conntrack', 'ping'];
+const PROTO_NAMES: Record<string, string> = { '1': 'icmp', '6': 'tcp', '17': 'udp', '58': 'ipv6-icmp' };
+
+interface Totals { txBytes: number; txPackets: number; rxBytes: number; rxPackets: number; connections: number }
+type TotalsByFlow = Map<string, Totals>;
+
+/** A plain object sorted by key, so comparisons do not depend on insertion order. */
+function sorted(map: TotalsByFlow): Record<string, Totals> {
+  return Object.fromEntries([...map].sort(([a], [b]) => a.localeCompare(b)));
+}
+
+function add(map: TotalsByFlow, key: string, t: Totals): void {
+  const cur = map.get(key) ?? { txBytes: 0, txPackets: 0, rxBytes: 0, rxPackets: 0, connections: 0 };
+  for (const k of Object.keys(cur) as Array<keyof Totals>) cur[k] += t[k];
+  map.set(key, cur);
+}
+
+/** The kernel's view, per (transport, source, real destination, destination port, VIP). */
+async function kernelTotals(topo: NodeTopology): Promise<TotalsByFlow> {
+  const map: TotalsByFlow = new Map();
+  for (const family of ['ipv4', 'ipv6']) {
+    const out = await topo.node.exec('conntrack', ['-L', '-o', 'extended', '-f', family]);
+    for (const line of out.split('\n')) {
+      const words = line.trim().split(/\s+/);
+      if (words.length < 6) continue;
+      const proto = PROTO_NAMES[words[3]!] ?? words[3]!;
+      const tuples: Array<Record<string, string>> = [];
+      for (const w of words) {
+        const eq = w.indexOf('=');
+        if (eq < 0) continue;
+        const [k, v] = [w.slice(0, eq), w.slice(eq + 1)];
+        if (k === 'src') tuples.push({});
+        if (tuples.length > 0 && !(k in tuples[tuples.length - 1]!)) tuples[tuples.length - 1]![k] = v;
+      }
+      const [orig, reply] = tuples as [Record<string, string>, Record<string, string>];
+      const port = proto === 'tcp' || proto === 'udp' ? reply.sport! : '';
+      const vip = orig.dst !== reply.src || (port !== '' && orig.dport !== port) ? `${orig.dst}:${orig.dport ?? ''}` : '';
+      add(map, `${proto}|${orig.src}|${reply.src}|${port}|${vip}`, {
+        txBytes: Number(orig.bytes), txPackets: Number(orig.packets),
+        rxBytes: Number(reply.bytes), rxPackets: Number(reply.packets), connections: 1,
+      });
+    }
+  }
+  return map;
+}
+
+function receiverTotals(flows: Flow[]): TotalsByFlow {
+  const map: TotalsByFlow = new Map();
+  for (const f of flows) {
+    const a = f.attributes;
+    const vip = a['destination.original.address'] !== undefined ? `${a['destination.original.address']}:${a['destination.original.port'] ?? ''}` : '';
+    add(map, `${a['network.transport']}|${a['source.address']}|${a['destination.address']}|${a['destination.port'] ?? ''}|${vip}`, f);
+  }
+  return map;
+}
+
+function config(topo: NodeTopology, overrides: Partial<Record<keyof ConntrackConfig, unknown>> = {}): ConntrackConfig {
+  // A long interval: the test drives reads with tickNow().
+  return conntrackConfigSchema.parse({ interval: '1h', netns: topo.node.path, ...overrides });
+}
+
+async function withTopology(t: ExecutionContext, prefix: string, body: (topo: NodeTopology) => Promise<void>, accounting = true) {
+  if (!requirePrivileges(t, TOOLS)) return;
+  const topo = await createNodeTopology(prefix, { accounting });
+  try {
+    await body(topo);
+  } finally {
+    await topo.destroy();
+  }
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 300));
+
+test('per-flow totals equal the kernel counters to the byte (TCP sizes, UDP, ICMP, IPv4+IPv6)', async (t) => {
+  await withTopology(t, 'ctsum', async (topo) => {
+    await topo.pod2.trafficServer('tcp-server', 8080);
+    await topo.pod2.trafficServer('udp-server', 5353);
+    const out = collector();
+    const receiver = new ConntrackReceiver(testContext('conntrack'), config(topo), out);
+    await receiver.start();
+    try {
+      for (const [up, down] of [[0, 0], [1, 1], [1000, 20_000], [100_000, 5], [3_000_000, 777]] as const) {
+        t.deepEqual(await topo.pod1.traffic('tcp-client', [POD2_V4, 8080, up, down]), { sent: up, received: down });
+      }
+      await topo.pod1.traffic('tcp-client', [POD2_V6, 8080, 5000, 70_000]);
+      await topo.pod1.traffic('udp-client', [POD2_V4, 5353, 10, 500]);
+      await topo.pod1.traffic('udp-client', [POD2_V6, 5353, 7, 1200]);
+      await topo.pod1.exec('ping', ['-c', '3', '-i', '0.05', POD2_V4]);
+      await topo.pod1.exec('ping', ['-6', '-c', '2', '-i', '0.05', POD2_V6]);
+      // Traffic in the middle of an interval, then more: both reads add up.
+      await receiver.tickNow();
+      await topo.pod1.traffic('tcp-client', [POD2_V4, 8080, 4321, 1234]);
+      await settle();
+      const kernel = await kernelTotals(topo);
+      await receiver.tickNow();
+      const got = receiverTotals(out.batches.flatMap((b) => b.flows));
+      t.deepEqual(sorted(got), sorted(kernel));
+      // The oracle itself covered what was sent: 7 TCP + 2 UDP + 2 ICMP flows.
+      const tcp = kernel.get(`tcp|${POD1_V4}|${POD2_V4}|8080|`)!;
+      t.is(tcp.connections, 6);
+      t.true(tcp.txBytes > 3_000_000 + 100_000 + 1000 + 4321);
+      t.true(kernel.has(`ipv6-icmp|${POD1_V6}|${POD2_V6}||`));
+      t.true(kernel.has(`udp|${POD1_V6}|${POD2_V6}|5353|`));
+      t.is(kernel.get(`udp|${POD1_V4}|${POD2_V4}|5353|`)!.txBytes, 10 * (500 + 28));
+      t.is(out.batches.every((b) => b.temporality === 'delta'), true);
+    } finally {
+      await receiver.shutdown();
+    }
+  });
+});
+
+test('a connection opened, closed and flushed within one interval is counted fully (destroy events)', async (t) => {
+  await withTopology(t, 'ctdel', async (topo) => {
+    await topo.pod2.trafficServer('tcp-server', 8080);
+    const withEvents = collector();
+    const withoutEvents = collector();
+    const a = new ConntrackReceiver(testContext('conntrack/events'), config(topo), withEvents);
+    const b = new ConntrackReceiver(testContext('conntrack/noevents'), config(topo, { destroy_events: false }), withoutEvents);
+    await a.start();
+    await b.start();
+    try {
+      await topo.pod1.traffic('tcp-client', [POD2_V4, 8080, 50_000, 123_456]);
+      await topo.pod1.traffic('tcp-client', [POD2_V6, 8080, 777, 888]);
+      await settle();
+      const kernel = await kernelTotals(topo);
+      t.is(kernel.size, 2);
+      await topo.node.exec('conntrack', ['-F']);
+      await topo.node.exec('conntrack', ['-F', '-f', 'ipv6']);
+      t.is((await kernelTotals(topo)).size, 0, 'the table was flushed');
+      await a.tickNow();
+      await b.tickNow();
+      t.deepEqual(sorted(receiverTotals(withEvents.batches.flatMap((x) => x.flows))), sorted(kernel));
+      // Without destroy events the same connections are lost: what the events are for.
+      t.is(withoutEvents.batches.flatMap((x) => x.flows).length, 0);
+    } finally {
+      await a.shutdown();
+      await b.shutdown();
+    }
+  });
+});
+
+test('DNAT to a service VIP reports the backend as destination and the VIP as destination.original', async (t) => {
+  await withTopology(t, 'ctnat', async (topo) => {
+    await topo.pod2.trafficServer('tcp-server', 8080);
+    await topo.addDnat('tcp', '10.96.0.10', 80, POD2_V4, 8080);
+    const out = collector();
+    const receiver = new ConntrackReceiver(testContext('conntrack'), config(topo), out);
+    await receiver.start();
+    try {
+      await topo.pod1.traffic('tcp-client', ['10.96.0.10', 80, 2000, 9000]);
+      await topo.pod1.traffic('tcp-client', ['10.96.0.10', 80, 10, 10]);
+      await settle();
+      const kernel = await kernelTotals(topo);
+      t.is(kernel.size, 1);
+      await receiver.tickNow();
+      const flows = out.batches.flatMap((b) => b.flows);
+      t.is(flows.length, 1, 'two connections pre-aggregated into one record');
+      t.like(flows[0]!.attributes, {
+        'source.address': POD1_V4,
+        'destination.address': POD2_V4,
+        'destination.port': 8080,
+        'destination.original.address': '10.96.0.10',
+        'destination.original.port': 80,
+        'network.transport': 'tcp',
+        'network.type': 'ipv4',
+      });
+      t.is(flows[0]!.connections, 2);
+      t.deepEqual(sorted(receiverTotals(flows)), sorted(kernel));
+    } finally {
+      await receiver.shutdown();
+    }
+  });
+});
+
+test('procfs source reports the same totals as the kernel', async (t) => {
+  await withTopology(t, 'ctproc', async (topo) => {
+    await topo.pod2.trafficServer('tcp-server', 8080);
+    const out = collector();
+    const receiver = new ConntrackReceiver(testContext('conntrack'), config(topo, { source: 'procfs' }), out);
+    await receiver.start();
+    try {
+      await topo.pod1.traffic('tcp-client', [POD2_V4, 8080, 30_000, 40_000]);
+      await topo.pod1.traffic('tcp-client', [POD2_V6, 8080, 300, 400]);
+      await topo.pod1.exec('ping', ['-c', '2', '-i', '0.05', POD2_V4]);
+      await settle();
+      const kernel = await kernelTotals(topo);
+      t.is(kernel.size, 3, 'TCP over IPv4 and IPv6, ICMP');
+      await receiver.tickNow();
+      t.deepEqual(sorted(receiverTotals(out.batches.flatMap((b) => b.flows))), sorted(kernel));
+    } finally {
+      await receiver.shutdown();
+    }
+  });
+});
+
+test('startup: baseline hides what was in the table at start; count reports it', async (t) => {
+  await withTopology(t, 'ctbase', async (topo) => {
+    await topo.pod2.trafficServer('tcp-server', 8080);
+    await topo.pod1.traffic('tcp-client', [POD2_V4, 8080, 1000, 1000]);
+    await settle();
+    const kernel = await kernelTotals(topo);
+    t.is(kernel.size, 1);
+    const baseline = collector();
+    const count = collector();
+    const a = new ConntrackReceiver(testContext('conntrack/b'), config(topo), baseline);
+    const b = new ConntrackReceiver(testContext('conntrack/c'), config(topo, { startup: 'count' }), count);
+    await a.start();
+    await b.start();
+    await a.shutdown();
+    await b.shutdown();
+    t.is(baseline.batches.length, 0);
+    t.deepEqual(sorted(receiverTotals(count.batches.flatMap((x) => x.flows))), sorted(kernel));
+  });
+});
+
+test('accounting switch: enabled when 0 with enable_accounting, left alone (counters zero) without', async (t) => {
+  await withTopology(t, 'ctacct', async (topo) => {
+    const acct = async () => (await topo.node.exec('sysctl', ['-n', 'net.netfilter.nf_conntrack_acct'])).trim();
+    t.is(await acct(), '0');
+    const off = new ConntrackReceiver(testContext('conntrack/off'), config(topo, { enable_accounting: false }), collector());
+    await off.start();
+    await off.shutdown();
+    t.is(await acct(), '0');
+    const on = new ConntrackReceiver(testContext('conntrack/on'), config(topo), collector());
+    await on.start();
+    await on.shutdown();
+    t.is(await acct(), '1');
+  }, false);
+});
+
+test('without CAP_NET_ADMIN the error names it', async (t) => {
+  if (!requirePrivileges(t, ['setpriv'])) return;
+  const script = `
+    import { loadFlowsource } from './src/native/addon.ts';
+    try { const a = loadFlowsource(); const h = a.conntrackOpen(null, 'netlink', false, 'baseline', ''); await a.conntrackTick(h); console.log('no error'); }
+    catch (e) { console.log(e.message); }`;
+  const { stdout } = await promisify(execFile)(
+    'setpriv',
+    ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', process.execPath, '--input-type=module', '-e', script],
+    { cwd: new URL('../../../', import.meta.url).pathname },
+  );
+  t.regex(stdout, /CAP_NET_ADMIN/);
+});
