@@ -130,7 +130,10 @@ impl MessageBuilder {
         self.tuple(CTA_TUPLE_ORIG, &e.original);
         self.tuple(CTA_TUPLE_REPLY, &e.reply);
         self.attr(CTA_TIMEOUT, &e.timeout.to_be_bytes());
-        self.attr(CTA_STATUS, &e.status.to_be_bytes());
+        if e.status != 0 {
+            // Only changeable bits: the kernel refuses CONFIRMED/EXPECTED/DYING with EBUSY.
+            self.attr(CTA_STATUS, &e.status.to_be_bytes());
+        }
         self.end_message();
     }
 }

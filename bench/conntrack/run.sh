@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# bench/conntrack: reading a 262,144-entry conntrack table.
+# Fills a throwaway network namespace's table over ctnetlink, then measures in one run:
+#   podflow   dump + decode + delta + pre-aggregation (Rust) + JS decoding, first and steady-state tick
+#   bare      a receive loop that only reads the kernel's dump (the physical floor)
+#   conntrack `conntrack -L > /dev/null`
+#   procfs    `cat /proc/net/nf_conntrack > /dev/null`
+# Prints its figures, last one JSON line. Needs root (namespaces, CAP_NET_ADMIN).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ENTRIES=${ENTRIES:-262144}
+RUNS=${RUNS:-5}
+export PATH=$PWD/.tools/node/node_modules/node/bin:$PATH
+if [ "$(id -u)" != 0 ]; then
+  echo '{"bench":"conntrack","skipped":"needs root"}'
+  exit 0
+fi
+NS=pfbench-$$
+NS_PATH=/run/netns/$NS
+MAX_FILE=/proc/sys/net/netfilter/nf_conntrack_max
+OLD_MAX=$(cat $MAX_FILE 2>/dev/null || echo "")
+cleanup() {
+  ip netns del "$NS" 2>/dev/null || true
+  if [ -n "$OLD_MAX" ]; then echo "$OLD_MAX" > $MAX_FILE || true; fi
+}
+trap cleanup EXIT
+flock /tmp/podflow-netns.lock ip netns add "$NS"
+# The table limit is global (set in the initial namespace); leave room for the bench's entries.
+if [ -n "$OLD_MAX" ] && [ "$OLD_MAX" -lt $((ENTRIES + 65536)) ]; then echo $((ENTRIES + 65536)) > $MAX_FILE; fi
+[ -e crates/flowsource/target/release/examples/ct_bare_dump ] && [ crates/flowsource/target/release/examples/ct_bare_dump -nt crates/flowsource/src/netlink/socket.rs ] ||
+  (cd crates/flowsource && cargo build --release --offline --example ct_bare_dump -q)
+
+fill=$(node bench/conntrack/podflow.ts fill "$NS_PATH" "$ENTRIES")
+count=$(ip netns exec "$NS" conntrack -C)
+echo "filled: $fill; table holds $count entries"
+
+# Measure the same table in every way, median-free: means over RUNS.
+podflow=$(node bench/conntrack/podflow.ts measure "$NS_PATH" "$RUNS")
+bare=$(crates/flowsource/target/release/examples/ct_bare_dump "$NS_PATH" "$RUNS")
+timed() { # prints "wall user sys" of a command (bash's time covers the child processes)
+  local TIMEFORMAT="%R %U %S"
+  { time "$@" >/dev/null 2>&1; } 2>&1
+}
+read -r ct_wall ct_user ct_sys < <(timed ip netns exec "$NS" conntrack -L -f ipv4)
+read -r proc_wall proc_user proc_sys < <(timed timeout 600 ip netns exec "$NS" cat /proc/net/nf_conntrack)
+
+node --input-type=module -e '
+const [podflow, bare, count, ctWall, ctUser, ctSys, procWall, procUser, procSys, entries] = process.argv.slice(1);
+const p = JSON.parse(podflow), b = JSON.parse(bare);
+const ctCpu = Number(ctUser) + Number(ctSys), procCpu = Number(procUser) + Number(procSys);
+const r = (x) => Math.round(x * 1000) / 1000;
+const out = {
+  bench: "conntrack", entries: Number(count), requested_entries: Number(entries),
+  podflow_first_tick_cpu_s: r(p.first_tick.cpu_s), podflow_first_tick_wall_s: r(p.first_tick.wall_s), podflow_first_tick_flows: p.first_tick.flows,
+  podflow_steady_cpu_s: r(p.steady_cpu_s), podflow_steady_wall_s: r(p.steady_wall_s), podflow_steady_flows: p.steady_flows,
+  bare_cpu_s: r(b.cpu_s), bare_user_s: r(b.user_s), bare_sys_s: r(b.sys_s), bare_wall_s: r(b.wall_s), dump_bytes: b.bytes,
+  conntrack_L_cpu_s: r(ctCpu), conntrack_L_wall_s: r(Number(ctWall)),
+  procfs_cat_cpu_s: r(procCpu), procfs_cat_wall_s: r(Number(procWall)),
+  kernel_us_per_entry: r(b.sys_s / Number(count) * 1e6),
+  ratio_podflow_first_vs_bare_cpu: r(p.first_tick.cpu_s / b.cpu_s),
+  ratio_podflow_steady_vs_bare_cpu: r(p.steady_cpu_s / b.cpu_s),
+  ratio_conntrack_L_vs_podflow_steady_cpu: r(ctCpu / p.steady_cpu_s),
+  ratio_conntrack_L_vs_podflow_first_cpu: r(ctCpu / p.first_tick.cpu_s),
+  ratio_procfs_vs_podflow_steady_wall: r(Number(procWall) / p.steady_wall_s),
+  peak_rss_mb: r(p.peak_rss_mb),
+  target_steady_within_1_2x_bare: p.steady_cpu_s <= 1.2 * b.cpu_s,
+  target_rss_le_250mb: p.peak_rss_mb <= 250,
+};
+console.log(`podflow first tick (all ${out.entries} new): cpu ${out.podflow_first_tick_cpu_s}s wall ${out.podflow_first_tick_wall_s}s -> ${out.podflow_first_tick_flows} flows`);
+console.log(`podflow steady tick (counters unchanged): cpu ${out.podflow_steady_cpu_s}s wall ${out.podflow_steady_wall_s}s`);
+console.log(`bare receive loop: cpu ${out.bare_cpu_s}s (user ${out.bare_user_s}s, sys ${out.bare_sys_s}s) wall ${out.bare_wall_s}s, ${out.dump_bytes} bytes`);
+console.log(`conntrack -L: cpu ${out.conntrack_L_cpu_s}s wall ${out.conntrack_L_wall_s}s`);
+console.log(`cat /proc/net/nf_conntrack: cpu ${out.procfs_cat_cpu_s}s wall ${out.procfs_cat_wall_s}s`);
+console.log(`ratios: podflow steady/bare ${out.ratio_podflow_steady_vs_bare_cpu}x, first/bare ${out.ratio_podflow_first_vs_bare_cpu}x, conntrack -L/podflow ${out.ratio_conntrack_L_vs_podflow_steady_cpu}x; peak RSS ${out.peak_rss_mb} MB`);
+console.log(JSON.stringify(out));
+' "$podflow" "$bare" "$count" "$ct_wall" "$ct_user" "$ct_sys" "$proc_wall" "$proc_user" "$proc_sys" "$ENTRIES"
