@@ -9,6 +9,8 @@ import { resolveOwner } from './owners.ts';
 const SRC = endKeys('source');
 const DST = endKeys('destination');
 
+type Writer = (attributes: Attributes, values: AttributeValue[]) => void;
+
 export interface EndInfo {
   addressType: AddressType;
   zone: string | undefined;
@@ -19,6 +21,8 @@ export interface EndInfo {
   sourceKeys: string[];
   destinationKeys: string[];
   values: AttributeValue[];
+  writeSource: Writer;
+  writeDestination: Writer;
 }
 
 type KeyName = Exclude<keyof ReturnType<typeof endKeys>, 'podLabelPrefix' | 'podAnnotationPrefix'>;
@@ -46,7 +50,10 @@ class Builder {
   }
 
   build(addressType: AddressType, zone: string | undefined, podNode: string | undefined, addressNode: string | undefined): EndInfo {
-    return { addressType, zone, podNode, addressNode, sourceKeys: this.sourceKeys, destinationKeys: this.destinationKeys, values: this.values };
+    return {
+      addressType, zone, podNode, addressNode, sourceKeys: this.sourceKeys, destinationKeys: this.destinationKeys, values: this.values,
+      writeSource: compile(this.sourceKeys), writeDestination: compile(this.destinationKeys),
+    };
   }
 }
 
@@ -133,8 +140,27 @@ export function networkEndInfo(type: 'private' | 'public' | 'loopback'): EndInfo
   return info;
 }
 
+/** One compiled writer per key list: ends with the same keys (most pods) share it. */
+const writers = new Map<string, Writer>();
+
+/**
+ * A function that stores `values` under `keys` with constant property names. Why: a loop of
+ * `attributes[keys[i]] = v` is a megamorphic keyed store (a runtime lookup per attribute, about
+ * 5x slower at 262,144 flows per tick); fixed names get inline caches. Keys are embedded with
+ * JSON.stringify, so no key (even a configured label name) can break out of its string literal.
+ */
+function compile(keys: string[]): Writer {
+  const signature = keys.join('\n');
+  let writer = writers.get(signature);
+  if (!writer) {
+    const body = keys.map((k, i) => `a[${JSON.stringify(k)}] = v[${i}];`).join('\n');
+    writer = new Function('a', 'v', body) as Writer;
+    writers.set(signature, writer);
+  }
+  return writer;
+}
+
 export function writeEnd(attributes: Attributes, end: FlowEnd, info: EndInfo): void {
-  const keys = end === 'source' ? info.sourceKeys : info.destinationKeys;
-  const values = info.values;
-  for (let i = 0; i < keys.length; i++) attributes[keys[i]!] = values[i]!;
+  if (end === 'source') info.writeSource(attributes, info.values);
+  else info.writeDestination(attributes, info.values);
 }
