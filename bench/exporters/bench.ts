@@ -1,7 +1,7 @@
 // 10,000 groups per interval through each exporter (otlp proto/json, prometheus,
 // prometheus_remote_write) against loopback receivers that only count bytes: time per export
 // and payload bytes. Prints a table and, last, one JSON line.
-import { createServer, type Server } from 'node:http';
+import { createServer, get, type Server } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { testContext } from '../../test/harness/context.ts';
 import type { Exporter } from '../../src/pipeline/component.ts';
@@ -33,7 +33,8 @@ async function sink(): Promise<{ url: string; bytes: () => number; requests: () 
   return { url, bytes: () => bytes, requests: () => requests, reset: () => ((bytes = 0), (requests = 0)), server };
 }
 
-interface Result { name: string; msPerExport: number; payloadBytes: number; requests: number }
+// CPU time is reported beside wall time: on a shared, loaded machine it is the steadier figure.
+interface Result { name: string; msPerExport: number; cpuMsPerExport: number; payloadBytes: number; requests: number }
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -42,6 +43,7 @@ function median(xs: number[]): number {
 
 async function run(name: string, exporter: Exporter, temporality: Temporality, counter: { bytes: () => number; requests: () => number; reset(): void }): Promise<Result> {
   const times: number[] = [];
+  const cpu: number[] = [];
   let payload = 0;
   let requests = 0;
   for (let i = 0; i < INTERVALS + 1; i++) {
@@ -49,14 +51,17 @@ async function run(name: string, exporter: Exporter, temporality: Temporality, c
     const flows = groups(GROUPS, temporality === 'cumulative' ? i * 1_000 : i);
     counter.reset();
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     await exporter.export(batch(temporality, flows), never);
     const ms = performance.now() - t0;
+    const c = process.cpuUsage(c0);
     if (i === 0) continue; // warm-up
     times.push(ms);
+    cpu.push((c.user + c.system) / 1_000);
     payload += counter.bytes();
     requests += counter.requests();
   }
-  return { name, msPerExport: median(times), payloadBytes: Math.round(payload / INTERVALS), requests: requests / INTERVALS };
+  return { name, msPerExport: median(times), cpuMsPerExport: median(cpu), payloadBytes: Math.round(payload / INTERVALS), requests: requests / INTERVALS };
 }
 
 const results: Result[] = [];
@@ -76,22 +81,33 @@ for (const [encoding, compression, temporality] of [['proto', 'gzip', 'delta'], 
   const url = `http://127.0.0.1:${exporter.address.port}/metrics`;
   let scrapeBytes = 0;
   const scrapeMs: number[] = [];
+  const scrapeCpu: number[] = [];
   const counter = { bytes: () => 0, requests: () => 0, reset() {} };
   const exportResult = await run('prometheus (export)', exporter, 'cumulative', counter);
   for (let i = 0; i < INTERVALS; i++) {
     const t0 = performance.now();
-    const body = await (await fetch(url)).arrayBuffer();
+    const c0 = process.cpuUsage();
+    // as Prometheus scrapes: asking for gzip; the bytes counted are the compressed ones
+    const body = await new Promise<{ byteLength: number }>((resolve, reject) => {
+      get(url, { headers: { 'accept-encoding': 'gzip' } }, (res) => {
+        let byteLength = 0;
+        res.on('data', (c: Buffer) => (byteLength += c.length));
+        res.on('end', () => resolve({ byteLength }));
+      }).on('error', reject);
+    });
     scrapeMs.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    scrapeCpu.push((c.user + c.system) / 1_000);
     scrapeBytes = body.byteLength;
   }
-  results.push(exportResult, { name: 'prometheus (scrape /metrics)', msPerExport: median(scrapeMs), payloadBytes: scrapeBytes, requests: 1 });
+  results.push(exportResult, { name: 'prometheus (scrape /metrics, gzip)', msPerExport: median(scrapeMs), cpuMsPerExport: median(scrapeCpu), payloadBytes: scrapeBytes, requests: 1 });
   await exporter.shutdown();
 }
 rx.server.close();
 
-console.log(`exporters: ${GROUPS} groups per interval, median of ${INTERVALS} intervals (Node ${process.versions.node})`);
-console.log('exporter'.padEnd(36), 'ms/export'.padStart(10), 'payload bytes'.padStart(14), 'requests'.padStart(9), 'bytes/group'.padStart(12));
+console.log(`exporters: ${GROUPS} groups per interval, median of ${INTERVALS} intervals (Node ${process.versions.node}, load ${(await import('node:os')).loadavg()[0]!.toFixed(1)} on ${(await import('node:os')).availableParallelism()} CPUs)`);
+console.log('exporter'.padEnd(36), 'ms/export'.padStart(10), 'cpu ms'.padStart(8), 'payload bytes'.padStart(14), 'requests'.padStart(9), 'bytes/group'.padStart(12));
 for (const r of results) {
-  console.log(r.name.padEnd(36), r.msPerExport.toFixed(1).padStart(10), String(r.payloadBytes).padStart(14), String(r.requests).padStart(9), (r.payloadBytes / GROUPS).toFixed(1).padStart(12));
+  console.log(r.name.padEnd(36), r.msPerExport.toFixed(1).padStart(10), r.cpuMsPerExport.toFixed(1).padStart(8), String(r.payloadBytes).padStart(14), String(r.requests).padStart(9), (r.payloadBytes / GROUPS).toFixed(1).padStart(12));
 }
 console.log(JSON.stringify({ bench: 'exporters', groups: GROUPS, intervals: INTERVALS, results }));

@@ -2,6 +2,8 @@
 // Prometheus text on GET /metrics. Exporting never waits on the network.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import { gzip as gzipCallback } from 'node:zlib';
 import type { FlowBatch } from '../../model/index.ts';
 import type { ComponentContext, Exporter } from '../../pipeline/component.ts';
 import { SeriesStore } from '../shared/prometheus-series.ts';
@@ -10,6 +12,8 @@ import type { PrometheusConfig } from './config.ts';
 import { CONTENT_TYPE, renderExposition } from './exposition.ts';
 
 export const METRICS_PATH = '/metrics';
+
+const gzip = promisify(gzipCallback);
 
 export class PrometheusExporter implements Exporter {
   readonly #ctx: ComponentContext;
@@ -47,9 +51,16 @@ export class PrometheusExporter implements Exporter {
         return;
       }
       this.#expire();
-      const body = renderExposition(this.#store.values());
-      res.writeHead(200, { 'content-type': CONTENT_TYPE, 'content-length': Buffer.byteLength(body) });
-      res.end(req.method === 'HEAD' ? undefined : body);
+      const text = renderExposition(this.#store.values());
+      // Prometheus asks for gzip; compressing on libuv's thread pool keeps the event loop free.
+      const wantsGzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+      void (wantsGzip ? gzip(text) : Promise.resolve(Buffer.from(text))).then(
+        (body) => {
+          res.writeHead(200, { 'content-type': CONTENT_TYPE, 'content-length': body.length, ...(wantsGzip ? { 'content-encoding': 'gzip' } : {}) });
+          res.end(req.method === 'HEAD' ? undefined : body);
+        },
+        (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`cannot compress: ${err.message}\n`),
+      );
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {

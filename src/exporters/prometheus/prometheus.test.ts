@@ -1,3 +1,4 @@
+import { get } from 'node:http';
 import test from 'ava';
 import { testContext } from '../../../test/harness/context.ts';
 import { requirePrivileges } from '../../../test/harness/privileges.ts';
@@ -96,7 +97,17 @@ test('only /metrics is served', async (t) => {
   t.is(empty.status, 200);
   t.is(await empty.text(), '');
   await exporter.export(batch('delta', [flow(web, [7, 1], [0, 0])]), never);
-  const res = await fetch(`${base}/metrics`);
+  const plain = await new Promise<{ headers: Record<string, unknown>; body: string }>((resolve, reject) => {
+    get(`${base}/metrics`, (r) => {
+      let body = '';
+      r.on('data', (c: Buffer) => (body += c.toString()));
+      r.on('end', () => resolve({ headers: r.headers, body }));
+    }).on('error', reject);
+  });
+  t.is(plain.headers['content-encoding'], undefined);
+  t.regex(plain.body, /^network_flow_io_bytes_total\{.*\} 7$/m);
+  const res = await fetch(`${base}/metrics`); // fetch asks for gzip and inflates it
+  t.is(res.headers.get('content-encoding'), 'gzip');
   t.is(res.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
   t.regex(await res.text(), /^network_flow_io_bytes_total\{destination_k8s_namespace_name="shop",destination_k8s_owner_name="db",destination_port="5432",network_io_direction="transmit",network_transport="tcp",source_k8s_namespace_name="shop",source_k8s_owner_name="web"\} 7$/m);
 });
