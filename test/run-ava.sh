@@ -10,6 +10,8 @@ pass=$(grep -Ec '^ok ' "$out" || true)
 fail=$(grep -Ec '^not ok ' "$out" || true)
 skip=$(grep -Ec '^ok .*# SKIP' "$out" || true)
 rm -f "$out"
+# A crash or a timeout can leave no "not ok" line: count it as a failure all the same.
+if [ "$status" -ne 0 ] && [ "$fail" -eq 0 ]; then fail=1; echo "ava exited with status $status"; fi
 echo "ava: $((pass - skip)) passed, $fail failed, $skip skipped"
 if [ "$pass" -eq 0 ] && [ "$fail" -eq 0 ]; then echo "ava ran no test"; exit 1; fi
 exit "$status"

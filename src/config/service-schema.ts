@@ -47,7 +47,7 @@ export const topLevelSchema = z.strictObject({
   processors: section,
   exporters: section,
   extensions: section,
-  service: z.unknown(),
+  service: z.unknown().optional(),
 });
 
 export const SECTION_KINDS = {

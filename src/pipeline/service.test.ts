@@ -1,0 +1,145 @@
+import test from 'ava';
+import pino from 'pino';
+import { FACTORIES } from '../components.ts';
+import { parseConfig } from '../config/load.ts';
+import { lifecycle, recorded, TEST_FACTORIES } from '../../test/harness/test-components.ts';
+import { Service } from './service.ts';
+
+const ALL = [...FACTORIES, ...TEST_FACTORIES];
+const silent = pino({ level: 'silent' });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function service(yaml: string): Service {
+  return new Service(parseConfig(yaml, ALL), silent);
+}
+
+async function metric(svc: Service, name: string, labels: Record<string, string>): Promise<number> {
+  const m = await svc.metrics.registry.getSingleMetric(name)!.get();
+  const v = m.values.find((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val));
+  return v?.value ?? 0;
+}
+
+test.serial('start order: exporters, processors (last first), receivers; shutdown the reverse', async (t) => {
+  lifecycle.length = 0;
+  const svc = service(`
+receivers:
+  sequence: {interval: 1h}
+processors:
+  tag/a: {}
+  tag/b: {}
+exporters:
+  recording/out: {}
+service:
+  telemetry: {metrics: {address: ""}}
+  pipelines:
+    flows: {receivers: [sequence], processors: [tag/a, tag/b], exporters: [recording/out]}
+`);
+  await svc.start();
+  t.true(svc.ready);
+  await svc.shutdown();
+  t.deepEqual(lifecycle, [
+    'start:recording/out', 'start:tag/b', 'start:tag/a', 'start:sequence',
+    'shutdown:sequence', 'shutdown:tag/a', 'shutdown:tag/b', 'shutdown:recording/out',
+  ]);
+  // The receiver's final batch went through both processors and was drained before shutdown.
+  const flows = recorded.get('recording/out')!.flatMap((b) => b.flows);
+  t.is(flows.length, 2);
+  t.true(flows.every((f) => f.attributes['test.final'] === true && f.attributes['test.tag'] === 'x'));
+});
+
+test.serial('a throwing and a hanging exporter are counted as failed; their neighbour gets every flow', async (t) => {
+  const svc = service(`
+receivers:
+  sequence: {interval: 20ms, flows_per_batch: 3}
+exporters:
+  recording/good: {}
+  recording/throws: {behaviour: throw}
+  recording/hangs: {behaviour: hang, timeout: 50ms}
+service:
+  telemetry: {metrics: {address: "127.0.0.1:0"}}
+  pipelines:
+    flows: {receivers: [sequence], exporters: [recording/throws, recording/hangs, recording/good]}
+`);
+  await svc.start();
+  await sleep(300);
+  await svc.shutdown();
+  const accepted = await metric(svc, 'podflow_receiver_accepted_flows_total', { receiver: 'sequence' });
+  const good = recorded.get('recording/good')!.reduce((n, b) => n + b.flows.length, 0);
+  t.true(accepted >= 9, `accepted ${accepted}`);
+  t.is(good, accepted);
+  t.is(await metric(svc, 'podflow_exporter_sent_flows_total', { exporter: 'recording/good' }), accepted);
+  t.is(await metric(svc, 'podflow_exporter_send_failed_flows_total', { exporter: 'recording/throws' }), accepted);
+  t.is(await metric(svc, 'podflow_exporter_send_failed_flows_total', { exporter: 'recording/good' }), 0);
+  // Hanging: every batch either timed out or was cut at the shutdown deadline, none was "sent".
+  t.is(await metric(svc, 'podflow_exporter_sent_flows_total', { exporter: 'recording/hangs' }), 0);
+  t.true((await metric(svc, 'podflow_exporter_send_failed_flows_total', { exporter: 'recording/hangs' })) >= 3);
+});
+
+test.serial('a receiver shared by two pipelines feeds both, each with its own copy', async (t) => {
+  const svc = service(`
+receivers:
+  sequence: {interval: 1h}
+processors:
+  tag: {value: changed}
+exporters:
+  recording/plain: {}
+  recording/tagged: {}
+service:
+  telemetry: {metrics: {address: ""}}
+  pipelines:
+    flows/plain: {receivers: [sequence], exporters: [recording/plain]}
+    flows/tagged: {receivers: [sequence], processors: [tag], exporters: [recording/tagged]}
+`);
+  await svc.start();
+  await svc.shutdown();
+  const plain = recorded.get('recording/plain')!.flatMap((b) => b.flows);
+  const tagged = recorded.get('recording/tagged')!.flatMap((b) => b.flows);
+  t.is(plain.length, 2);
+  t.is(tagged.length, 2);
+  t.true(plain.every((f) => f.attributes['test.tag'] === undefined));
+  t.true(tagged.every((f) => f.attributes['test.tag'] === 'changed'));
+});
+
+test.serial('/metrics, /healthz and /readyz are served', async (t) => {
+  const svc = service(`
+receivers:
+  sequence: {interval: 10ms}
+exporters:
+  recording: {}
+service:
+  telemetry: {metrics: {address: "127.0.0.1:0"}}
+  pipelines:
+    flows: {receivers: [sequence], exporters: [recording]}
+`);
+  await svc.start();
+  await sleep(60);
+  const base = `http://${svc.metricsAddress}`;
+  t.is((await fetch(`${base}/healthz`)).status, 200);
+  t.is((await fetch(`${base}/readyz`)).status, 200);
+  const text = await (await fetch(`${base}/metrics`)).text();
+  for (const name of [
+    'podflow_receiver_accepted_flows_total{receiver="sequence"}',
+    'podflow_exporter_sent_flows_total{exporter="recording"}',
+    'podflow_exporter_queue_capacity{exporter="recording"} 1000',
+    'podflow_process_cpu_seconds_total',
+    'podflow_process_resident_memory_bytes',
+    'podflow_process_uptime_seconds',
+  ]) t.true(text.includes(name), name);
+  await svc.shutdown();
+  await t.throwsAsync(fetch(`${base}/healthz`));
+});
+
+test.serial('a component that fails to start stops what started and names itself', async (t) => {
+  const svc = service(`
+receivers:
+  sequence: {}
+exporters:
+  file: {path: /etc/hostname/x.jsonl}
+service:
+  telemetry: {metrics: {address: ""}}
+  pipelines:
+    flows: {receivers: [sequence], exporters: [file]}
+`);
+  await t.throwsAsync(svc.start(), { message: /^file: failed to start/ });
+  t.false(svc.ready);
+});

@@ -1,0 +1,114 @@
+// Small components for runtime tests: a receiver that emits numbered flows, a processor that tags
+// them, and an exporter that records, throws or hangs. Each logs its start and shutdown.
+import { z } from 'zod';
+import { durationMs } from '../../src/config/units.ts';
+import { nowUnixNano, type Flow, type FlowBatch } from '../../src/model/index.ts';
+import type { ExporterFactory, ProcessorFactory, ReceiverFactory } from '../../src/pipeline/component.ts';
+
+/** `start:<id>` / `shutdown:<id>` in the order they happened. */
+export const lifecycle: string[] = [];
+/** Batches each recording exporter was given, by component id. */
+export const recorded = new Map<string, FlowBatch[]>();
+
+let sequence = 0;
+
+export function numberedFlow(n: number, extra: Record<string, string | boolean> = {}): Flow {
+  const now = nowUnixNano();
+  return {
+    startTimeUnixNano: now - 1_000_000n,
+    timeUnixNano: now,
+    attributes: { 'source.address': '10.0.0.1', 'destination.address': '10.0.0.2', 'test.seq': n, ...extra },
+    txBytes: 100 + n,
+    rxBytes: 200 + n,
+    txPackets: 1,
+    rxPackets: 2,
+    connections: 1,
+  };
+}
+
+const sequenceSchema = z.strictObject({
+  interval: durationMs({ min: 1 }).default(50),
+  flows_per_batch: z.number().int().min(1).default(2),
+});
+
+export const sequenceReceiverFactory: ReceiverFactory<z.output<typeof sequenceSchema>> = {
+  kind: 'receiver',
+  type: 'sequence',
+  description: 'test: emits numbered flows every interval and a final batch on shutdown',
+  configSchema: sequenceSchema,
+  create(ctx, config, next) {
+    let timer: NodeJS.Timeout | undefined;
+    const emit = (extra: Record<string, boolean> = {}) =>
+      next.consume({
+        temporality: 'delta',
+        flows: Array.from({ length: config.flows_per_batch }, () => numberedFlow(sequence++, extra)),
+      });
+    return {
+      async start() {
+        lifecycle.push(`start:${ctx.id}`);
+        timer = setInterval(() => void emit(), config.interval);
+      },
+      async shutdown() {
+        lifecycle.push(`shutdown:${ctx.id}`);
+        clearInterval(timer);
+        await emit({ 'test.final': true });
+      },
+    };
+  },
+};
+
+const tagSchema = z.strictObject({ key: z.string().default('test.tag'), value: z.string().default('x') });
+
+export const tagProcessorFactory: ProcessorFactory<z.output<typeof tagSchema>> = {
+  kind: 'processor',
+  type: 'tag',
+  description: 'test: sets one attribute on every flow',
+  configSchema: tagSchema,
+  create(ctx, config, next) {
+    return {
+      async start() {
+        lifecycle.push(`start:${ctx.id}`);
+      },
+      async shutdown() {
+        lifecycle.push(`shutdown:${ctx.id}`);
+      },
+      async consume(batch) {
+        for (const f of batch.flows) f.attributes[config.key] = config.value;
+        await next.consume(batch);
+      },
+    };
+  },
+};
+
+const recordingSchema = z.strictObject({
+  behaviour: z.enum(['record', 'throw', 'hang']).default('record'),
+  timeout: durationMs({ min: 1 }).default(200),
+});
+
+export const recordingExporterFactory: ExporterFactory<z.output<typeof recordingSchema>> = {
+  kind: 'exporter',
+  type: 'recording',
+  description: 'test: records batches, or throws, or hangs',
+  configSchema: recordingSchema,
+  queueSettings: (config) => ({ capacityBatches: 1000, timeoutMs: config.timeout }),
+  create(ctx, config) {
+    recorded.set(ctx.id, []);
+    return {
+      async start() {
+        lifecycle.push(`start:${ctx.id}`);
+      },
+      async shutdown() {
+        lifecycle.push(`shutdown:${ctx.id}`);
+      },
+      async export(batch, signal) {
+        if (config.behaviour === 'throw') throw new Error('test exporter fails on purpose');
+        if (config.behaviour === 'hang') {
+          await new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+        }
+        recorded.get(ctx.id)!.push(batch);
+      },
+    };
+  },
+};
+
+export const TEST_FACTORIES = [sequenceReceiverFactory, tagProcessorFactory, recordingExporterFactory];
