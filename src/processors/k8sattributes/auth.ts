@@ -1,6 +1,7 @@
 // How the processor reaches the API server (`auth_type`), as a KubeConfig, or undefined for
 // none (network-only attributes).
 import { existsSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -51,9 +52,20 @@ function fromFile(path: string, context: string): KubeConfig {
   return kc;
 }
 
+/** KubeConfig.loadFromCluster, reading the given environment rather than process.env. */
 function fromCluster(e: AuthEnvironment): KubeConfig {
+  const root = `${e.serviceAccountRoot}${SERVICE_ACCOUNT_TOKEN.slice(0, -'/token'.length)}`;
+  const host = e.env.KUBERNETES_SERVICE_HOST!;
+  const port = e.env.KUBERNETES_SERVICE_PORT!;
+  const scheme = port === '80' || port === '8080' || port === '8001' ? 'http' : 'https';
+  const server = `${scheme}://${isIPv6(host) ? `[${host}]` : host}:${port}`;
   const kc = new KubeConfig();
-  kc.loadFromCluster(e.serviceAccountRoot || undefined);
+  kc.loadFromOptions({
+    clusters: [{ name: 'inCluster', server, caFile: `${root}/ca.crt`, skipTLSVerify: false }],
+    users: [{ name: 'inClusterUser', authProvider: { name: 'tokenFile', config: { tokenFile: `${root}/token` } } }],
+    contexts: [{ name: 'inClusterContext', cluster: 'inCluster', user: 'inClusterUser' }],
+    currentContext: 'inClusterContext',
+  });
   return kc;
 }
 
