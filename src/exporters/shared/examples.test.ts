@@ -1,0 +1,37 @@
+// Every example config of the otlp, prometheus and prometheus_remote_write exporters (the
+// folder's example.yaml and each YAML block of its README) is valid for the exporter's schema.
+import { readFileSync } from 'node:fs';
+import test from 'ava';
+import { parse } from 'yaml';
+import type { ExporterFactory } from '../../pipeline/component.ts';
+import { otlpExporterFactory } from '../otlp/index.ts';
+import { prometheusExporterFactory } from '../prometheus/index.ts';
+import { prometheusRemoteWriteExporterFactory } from '../prometheus_remote_write/index.ts';
+
+const factories: Array<[string, ExporterFactory<unknown>]> = [
+  ['otlp', otlpExporterFactory as ExporterFactory<unknown>],
+  ['prometheus', prometheusExporterFactory as ExporterFactory<unknown>],
+  ['prometheus_remote_write', prometheusRemoteWriteExporterFactory as ExporterFactory<unknown>],
+];
+
+for (const [dir, factory] of factories) {
+  const read = (file: string) => readFileSync(new URL(`../${dir}/${file}`, import.meta.url), 'utf8');
+  const documents = [
+    ['example.yaml', read('example.yaml')],
+    ...[...read('README.md').matchAll(/```yaml\n([\s\S]*?)```/g)].map((m, i) => [`README.md yaml block ${i + 1}`, m[1]!]),
+  ] as const;
+  for (const [name, text] of documents) {
+    const doc = parse(text.replace(/\$\{env:[A-Z_]+\}/g, 'x')) as { exporters?: Record<string, unknown>; service?: { pipelines?: Record<string, { exporters?: string[] }> } };
+    if (!doc.exporters) continue; // e.g. a Prometheus scrape config
+    test(`${dir}/${name} is valid`, (t) => {
+      const ids = Object.keys(doc.exporters!).filter((id) => id.split('/')[0] === factory.type);
+      t.true(ids.length > 0, `no ${factory.type} exporter in ${name}`);
+      for (const id of ids) {
+        const result = factory.configSchema.safeParse(doc.exporters![id] ?? {});
+        t.true(result.success, result.error?.issues.map((i) => `${id}.${i.path.join('.')}: ${i.message}`).join('\n'));
+      }
+      const used = Object.values(doc.service?.pipelines ?? {}).flatMap((p) => p.exporters ?? []);
+      t.true(ids.every((id) => used.includes(id)), 'the example uses the exporter in a pipeline');
+    });
+  }
+}
