@@ -1,0 +1,43 @@
+import test from 'ava';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { numberedFlow } from '../../../test/harness/test-components.ts';
+import { fileConfigSchema } from './config.ts';
+import { FileExporter } from './file-exporter.ts';
+
+test('writes one JSON line per flow with the record fields, and rotates by size', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'podflow-file-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, 'sub', 'flows.jsonl');
+  // ~200 bytes per line: rotate every ~5 lines, keep 2 backups.
+  const exporter = new FileExporter(fileConfigSchema.parse({ path, rotation: { max_megabytes: 1000 / (1024 * 1024), max_backups: 2 } }));
+  await exporter.start();
+  for (let i = 0; i < 40; i++) await exporter.export({ temporality: 'delta', flows: [numberedFlow(i)] });
+  await exporter.shutdown();
+
+  t.deepEqual((await readdir(join(dir, 'sub'))).sort(), ['flows.jsonl', 'flows.jsonl.1', 'flows.jsonl.2']);
+  const read = async (p: string) => (await readFile(p, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { attributes: { 'test.seq': number }; tx_bytes: number });
+  const newest = await read(path);
+  const previous = await read(`${path}.1`);
+  t.true(newest.length >= 1 && newest.length <= 5);
+  // The newest file holds the last flows written, in order, right after those of `.1`.
+  t.is(newest.at(-1)!.attributes['test.seq'], 39);
+  t.is(previous.at(-1)!.attributes['test.seq'] + 1, newest[0]!.attributes['test.seq']);
+  t.is(newest.at(-1)!.tx_bytes, 139);
+  for (const f of [...newest, ...previous]) t.true(Buffer.byteLength(JSON.stringify(f)) < 1000);
+});
+
+test('appends to an existing file across restarts', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'podflow-file-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, 'flows.jsonl');
+  for (const seq of [1, 2]) {
+    const exporter = new FileExporter(fileConfigSchema.parse({ path }));
+    await exporter.start();
+    await exporter.export({ temporality: 'delta', flows: [numberedFlow(seq)] });
+    await exporter.shutdown();
+  }
+  const lines = (await readFile(path, 'utf8')).trim().split('\n');
+  t.deepEqual(lines.map((l) => (JSON.parse(l) as { attributes: { 'test.seq': number } }).attributes['test.seq']), [1, 2]);
+});
