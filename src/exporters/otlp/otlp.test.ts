@@ -6,6 +6,8 @@ import test from 'ava';
 import protobuf from 'protobufjs';
 import { testContext } from '../../../test/harness/context.ts';
 import { freePort } from '../../../test/harness/prometheus.ts';
+import { ExporterQueue } from '../../pipeline/exporter-queue.ts';
+import { SelfMetrics } from '../../telemetry/self-metrics.ts';
 import type { Flow } from '../../model/index.ts';
 import { batch, flow } from '../shared/test-flows.ts';
 import { cardinalityLimit, configSchema, metricsUrl } from './config.ts';
@@ -278,4 +280,28 @@ test('cumulative temporality loses nothing even when a batch is aborted', async 
   t.teardown(() => rx.server.close());
   await e.export(batch('delta', [flow(web, [10, 1], [0, 0])]), never);
   t.is(points(rx.received[0]!.body)['network.flow.io/transmit/web'], 15);
+});
+
+test('behind the runtime queue a down receiver never blocks the pipeline; accepted batches arrive, overflow is counted', async (t) => {
+  const port = await freePort();
+  const { ctx, exporter: e } = exporter(`http://127.0.0.1:${port}`, { temporality: 'delta', timeout: '200ms', sending_queue: { queue_size: 3 } });
+  const config = configSchema.parse({ endpoint: `http://127.0.0.1:${port}`, sending_queue: { queue_size: 3 } });
+  const metrics = new SelfMetrics();
+  const queue = new ExporterQueue('otlp', e, otlpExporterFactory.queueSettings!(config), metrics, ctx.logger);
+  const sizes = [1, 2, 3, 4, 5].map((n) => batch('delta', Array.from({ length: n }, (_, i) => flow({ ...web, 'source.k8s.owner.name': `b${n}-${i}` }, [n * 100, 1], [0, 0]))));
+  const started = performance.now();
+  for (const b of sizes) await queue.consume(b);
+  t.true(performance.now() - started < 100, 'consume never waits for the exporter');
+  // batch 1 is in flight (retrying), 2..4 fill the queue, 5 pushes out the oldest waiting one (2)
+  t.is((await metrics.exporterEnqueueFailed.get()).values[0]!.value, 2);
+
+  await new Promise((r) => setTimeout(r, 300));
+  const rx = await receiver([], port);
+  t.teardown(() => rx.server.close());
+  t.true(await queue.drain(Date.now() + 15_000));
+  const delivered = rx.received.flatMap((r) => Object.entries(points(r.body)).filter(([k]) => k.startsWith('network.flow.io/transmit/')));
+  t.is(delivered.length, 1 + 3 + 4 + 5);
+  t.is(delivered.reduce((n, [, v]) => n + v, 0), 1 * 100 + 3 * 300 + 4 * 400 + 5 * 500);
+  t.is((await metrics.exporterSent.get()).values[0]!.value, 1 + 3 + 4 + 5);
+  t.true((await retries(ctx)) >= 1);
 });
