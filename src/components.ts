@@ -2,6 +2,7 @@
 // or exporters/ with its factory in index.ts, and its line here.
 import type { AnyFactory } from './pipeline/component.ts';
 import { reduceFactory } from './processors/reduce/index.ts';
+import { filterFactory } from './processors/filter/index.ts';
 import { conntrackReceiverFactory } from './receivers/conntrack/index.ts';
 import { k8sattributesFactory } from './processors/k8sattributes/index.ts';
 import { otlpExporterFactory } from './exporters/otlp/index.ts';
@@ -14,6 +15,7 @@ import { postgresExporterFactory } from './exporters/postgres/index.ts';
 export const FACTORIES: readonly AnyFactory[] = [
   conntrackReceiverFactory,
   reduceFactory,
+  filterFactory,
   k8sattributesFactory,
   otlpExporterFactory,
   prometheusExporterFactory,
