@@ -27,8 +27,7 @@ trap cleanup EXIT
 flock /tmp/podflow-netns.lock ip netns add "$NS"
 # The table limit is global (set in the initial namespace); leave room for the bench's entries.
 if [ -n "$OLD_MAX" ] && [ "$OLD_MAX" -lt $((ENTRIES + 65536)) ]; then echo $((ENTRIES + 65536)) > $MAX_FILE; fi
-[ -e crates/flowsource/target/release/examples/ct_bare_dump ] && [ crates/flowsource/target/release/examples/ct_bare_dump -nt crates/flowsource/src/netlink/socket.rs ] ||
-  (cd crates/flowsource && cargo build --release --offline --example ct_bare_dump -q)
+(cd crates/flowsource && cargo build --release --offline --example ct_bare_dump --example ct_podflow_dump -q)
 
 fill=$(node bench/conntrack/podflow.ts fill "$NS_PATH" "$ENTRIES")
 count=$(ip netns exec "$NS" conntrack -C)
@@ -37,6 +36,7 @@ echo "filled: $fill; table holds $count entries"
 # Measure the same table in every way, median-free: means over RUNS.
 podflow=$(node bench/conntrack/podflow.ts measure "$NS_PATH" "$RUNS")
 bare=$(crates/flowsource/target/release/examples/ct_bare_dump "$NS_PATH" "$RUNS")
+rust=$(crates/flowsource/target/release/examples/ct_podflow_dump "$NS_PATH" "$RUNS")
 timed() { # prints "wall user sys" of a command (bash's time covers the child processes)
   local TIMEFORMAT="%R %U %S"
   { time "$@" >/dev/null 2>&1; } 2>&1
@@ -45,8 +45,9 @@ read -r ct_wall ct_user ct_sys < <(timed ip netns exec "$NS" conntrack -L -f ipv
 read -r proc_wall proc_user proc_sys < <(timed timeout 600 ip netns exec "$NS" cat /proc/net/nf_conntrack)
 
 node --input-type=module -e '
-const [podflow, bare, count, ctWall, ctUser, ctSys, procWall, procUser, procSys, entries] = process.argv.slice(1);
-const p = JSON.parse(podflow), b = JSON.parse(bare);
+const [podflow, bare, rust, count, ctWall, ctUser, ctSys, procWall, procUser, procSys, entries] = process.argv.slice(1);
+const p = JSON.parse(podflow), b = JSON.parse(bare), rs = JSON.parse(rust);
+const rustSteady = rs.steady_user_s + rs.steady_sys_s;
 const ctCpu = Number(ctUser) + Number(ctSys), procCpu = Number(procUser) + Number(procSys);
 const r = (x) => Math.round(x * 1000) / 1000;
 const out = {
@@ -62,6 +63,8 @@ const out = {
   ratio_conntrack_L_vs_podflow_steady_cpu: r(ctCpu / p.steady_cpu_s),
   ratio_conntrack_L_vs_podflow_first_cpu: r(ctCpu / p.first_tick.cpu_s),
   ratio_procfs_vs_podflow_steady_wall: r(Number(procWall) / p.steady_wall_s),
+  rust_only_steady_cpu_s: r(rustSteady), rust_only_steady_user_s: r(rs.steady_user_s), rust_only_steady_sys_s: r(rs.steady_sys_s),
+  ratio_rust_only_steady_vs_bare_cpu: r(rustSteady / b.cpu_s),
   peak_rss_mb: r(p.peak_rss_mb),
   target_steady_within_1_2x_bare: p.steady_cpu_s <= 1.2 * b.cpu_s,
   target_rss_le_250mb: p.peak_rss_mb <= 250,
@@ -69,8 +72,9 @@ const out = {
 console.log(`podflow first tick (all ${out.entries} new): cpu ${out.podflow_first_tick_cpu_s}s wall ${out.podflow_first_tick_wall_s}s -> ${out.podflow_first_tick_flows} flows`);
 console.log(`podflow steady tick (counters unchanged): cpu ${out.podflow_steady_cpu_s}s wall ${out.podflow_steady_wall_s}s`);
 console.log(`bare receive loop: cpu ${out.bare_cpu_s}s (user ${out.bare_user_s}s, sys ${out.bare_sys_s}s) wall ${out.bare_wall_s}s, ${out.dump_bytes} bytes`);
+console.log(`podflow Rust path alone (no Node), steady: cpu ${out.rust_only_steady_cpu_s}s (user ${out.rust_only_steady_user_s}s, sys ${out.rust_only_steady_sys_s}s)`);
 console.log(`conntrack -L: cpu ${out.conntrack_L_cpu_s}s wall ${out.conntrack_L_wall_s}s`);
 console.log(`cat /proc/net/nf_conntrack: cpu ${out.procfs_cat_cpu_s}s wall ${out.procfs_cat_wall_s}s`);
 console.log(`ratios: podflow steady/bare ${out.ratio_podflow_steady_vs_bare_cpu}x, first/bare ${out.ratio_podflow_first_vs_bare_cpu}x, conntrack -L/podflow ${out.ratio_conntrack_L_vs_podflow_steady_cpu}x; peak RSS ${out.peak_rss_mb} MB`);
 console.log(JSON.stringify(out));
-' "$podflow" "$bare" "$count" "$ct_wall" "$ct_user" "$ct_sys" "$proc_wall" "$proc_user" "$proc_sys" "$ENTRIES"
+' "$podflow" "$bare" "$rust" "$count" "$ct_wall" "$ct_user" "$ct_sys" "$proc_wall" "$proc_user" "$proc_sys" "$ENTRIES"
