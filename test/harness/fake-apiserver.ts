@@ -53,6 +53,8 @@ interface HistoryEvent {
 
 interface Watcher {
   resource: ResourceName;
+  /** The client asked for BOOKMARK events (`allowWatchBookmarks=true`); only then are they sent. */
+  bookmarks: boolean;
   res: ServerResponse;
   socket: Socket;
 }
@@ -61,6 +63,7 @@ export interface RequestRecord {
   resource: ResourceName | undefined;
   watch: boolean;
   resourceVersion: string | undefined;
+  allowWatchBookmarks: boolean;
   status: number;
 }
 
@@ -192,9 +195,10 @@ export class FakeApiServer {
     return this.#objects.get(resource)!.get(`${namespace ?? ''}/${name}`) as KubeObject | undefined;
   }
 
-  /** Sends a BOOKMARK with the current resourceVersion on every open watch. */
+  /** Sends a BOOKMARK with the current resourceVersion on every open watch that asked for them. */
   bookmark(): void {
     for (const w of this.#watchers) {
+      if (!w.bookmarks) continue;
       const info = RESOURCES[w.resource];
       this.#send(w, { type: 'BOOKMARK', object: { kind: info.kind, apiVersion: info.apiVersion, metadata: { resourceVersion: String(this.#rv) } } });
     }
@@ -272,7 +276,8 @@ export class FakeApiServer {
     const resource = BY_PATH.get(url.pathname);
     const watch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
     const rvParam = url.searchParams.get('resourceVersion') ?? undefined;
-    const record = (status: number) => this.requests.push({ resource, watch, resourceVersion: rvParam, status });
+    const allowWatchBookmarks = url.searchParams.get('allowWatchBookmarks') === 'true';
+    const record = (status: number) => this.requests.push({ resource, watch, resourceVersion: rvParam, allowWatchBookmarks, status });
 
     if (this.options.token !== undefined && req.headers.authorization !== `Bearer ${this.options.token}`) {
       record(401);
@@ -300,7 +305,7 @@ export class FakeApiServer {
     record(200);
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     res.flushHeaders();
-    const w: Watcher = { resource, res, socket: req.socket };
+    const w: Watcher = { resource, bookmarks: allowWatchBookmarks, res, socket: req.socket };
     this.#watchers.add(w);
     const forget = () => this.#watchers.delete(w);
     res.on('close', forget);

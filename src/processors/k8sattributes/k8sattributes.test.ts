@@ -403,5 +403,6 @@ test('a BOOKMARK carries the resourceVersion: after compaction the informer resu
   const pods = server.requests.filter((r) => r.resource === 'pods');
   t.is(pods.filter((r) => !r.watch).length, 1, 'no relist');
   t.false(pods.some((r) => r.status === 410));
+  t.true(pods.filter((r) => r.watch).every((r) => r.allowWatchBookmarks), 'watches ask for bookmarks');
   t.is(pods.at(-1)!.resourceVersion, String(server.resourceVersion - 1), 'resumed from the bookmark');
 });

@@ -48,7 +48,9 @@ class ReducingWatch<R extends Reduced> extends Watch {
   }
 
   override watch(path: string, queryParams: Record<string, string | number | boolean | undefined>, callback: WatchCallback, done: (err: unknown) => void): Promise<AbortController> {
-    return super.watch(path, queryParams, (phase, apiObj, watchObj) => {
+    // Bookmarks keep the resourceVersion fresh on quiet kinds, so a resumed watch is less often
+    // too old (410) and needs no relist.
+    return super.watch(path, { ...queryParams, allowWatchBookmarks: true }, (phase, apiObj, watchObj) => {
       if (phase !== 'ADDED' && phase !== 'MODIFIED' && phase !== 'DELETED') return callback(phase, apiObj, watchObj);
       const reduced = this.#reduce(apiObj);
       if (reduced) return callback(phase, reduced, watchObj);
