@@ -30,7 +30,7 @@ if (mode === 'fill') {
   const runs = Number(arg ?? 5);
   const handle = addon.conntrackOpen(netns!, 'netlink', false, 'count', '');
   const first = await tick(handle);
-  const steady = [];
+  const steady: Array<Awaited<ReturnType<typeof tick>>> = [];
   for (let i = 0; i < runs; i++) steady.push(await tick(handle));
   const mean = (k: 'cpu_s' | 'wall_s') => steady.reduce((s, x) => s + x[k], 0) / steady.length;
   addon.conntrackClose(handle);
