@@ -55,7 +55,7 @@ run: build
 
 # Debian packages the kernel, database and scraper tests use. Installed only when missing.
 SYSTEM_PACKAGES := conntrack:conntrack nft:nftables bpftool:bpftool prometheus:prometheus \
-  dnsmasq:dnsmasq-base tcpdump:tcpdump ip:iproute2
+  dnsmasq:dnsmasq-base tcpdump:tcpdump ip:iproute2 ping:iputils-ping
 system-deps:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || missing="$$missing $$pkg"; done; \
