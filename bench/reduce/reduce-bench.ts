@@ -90,12 +90,16 @@ async function measure(temporality: 'delta' | 'cumulative') {
   const reducer = new ReduceProcessor(context(), reduceConfigSchema.parse({ temporality, interval: INTERVAL_MS }), next, clock);
   await reducer.start();
   const consumeMs: number[] = [];
+  const consumeCpuMs: number[] = [];
   const flushMs: number[] = [];
   const heap: number[] = [];
   for (let tick = 0; tick < TICKS; tick++) {
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await reducer.consume(prepared[tick % 2]!);
     const t1 = performance.now();
+    const cpu = process.cpuUsage(cpu0);
+    consumeCpuMs.push((cpu.user + cpu.system) / 1000);
     clock.advance(INTERVAL_MS); // one tick = one interval: every tick also pays a flush
     await reducer.drain();
     flushMs.push(performance.now() - t1);
@@ -107,26 +111,30 @@ async function measure(temporality: 'delta' | 'cumulative') {
   const result = {
     consume_ms_median: round(percentile(warm, 0.5)),
     consume_ms_p99: round(percentile(warm, 0.99)),
+    consume_cpu_ms_median: round(percentile(consumeCpuMs.slice(5), 0.5)),
     ns_per_record: Math.round((percentile(warm, 0.5) * 1e6) / RECORDS),
+    cpu_ns_per_record: Math.round((percentile(consumeCpuMs.slice(5), 0.5) * 1e6) / RECORDS),
     flush_ms_median: round(percentile(flushMs.slice(5), 0.5)),
     groups_per_interval: groupsOut,
     heap_mib_tick10: round(heap[0]!),
     heap_mib_last: round(heap.at(-1)!),
     heap_growth_mib: round(heap.at(-1)! - heap[0]!, 2),
   };
-  console.log(`reduce ${temporality}: ${RECORDS} records/tick, ${groupsOut} groups: consume median ${result.consume_ms_median} ms (p99 ${result.consume_ms_p99} ms, ${result.ns_per_record} ns/record), flush median ${result.flush_ms_median} ms`);
+  console.log(`reduce ${temporality}: ${RECORDS} records/tick, ${groupsOut} groups: consume median ${result.consume_ms_median} ms wall (p99 ${result.consume_ms_p99} ms, ${result.ns_per_record} ns/record), ${result.consume_cpu_ms_median} ms CPU (${result.cpu_ns_per_record} ns/record), flush median ${result.flush_ms_median} ms`);
   console.log(`  heap after GC every 10 ticks (MiB): ${heap.map((h) => h.toFixed(1)).join(' ')}; growth tick 10 → ${TICKS}: ${result.heap_growth_mib} MiB`);
   return { result, flowsOut };
 }
 
 /** The scheme the table replaced: a concatenated, type-tagged string key per record. */
-function stringKeyBaseline(): number {
+function stringKeyBaseline(): { wall_ms: number; cpu_ms: number } {
   const reader = new GroupKeyReader({ groupBy: reduceConfigSchema.parse({}).group_by, unidentifiedAddresses: true, groupPublicIps: true, clusterCidrs: [] });
   const values = new Array<SlotValue>(reader.slotCount);
   const tag = (v: SlotValue) => (typeof v === 'string' ? v : v === undefined ? '\u0002' : typeof v === 'number' ? `\u0003${v}` : v ? '\u0004' : '\u0005');
   const times: number[] = [];
+  const cpuTimes: number[] = [];
   for (let tick = 0; tick < 10; tick++) {
     const groups = new Map<string, Float64Array>();
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     for (const flow of prepared[tick % 2]!.flows) {
       reader.read(flow.attributes, values);
@@ -137,10 +145,13 @@ function stringKeyBaseline(): number {
       c[0]! += flow.txBytes; c[1]! += flow.rxBytes; c[2]! += flow.txPackets; c[3]! += flow.rxPackets; c[4]! += flow.connections;
     }
     times.push(performance.now() - t0);
+    const cpu = process.cpuUsage(cpu0);
+    cpuTimes.push((cpu.user + cpu.system) / 1000);
   }
   const median = percentile(times.slice(2), 0.5);
-  console.log(`baseline Map<string> with concatenated keys: ${round(median)} ms per tick (${Math.round((median * 1e6) / RECORDS)} ns/record)`);
-  return round(median);
+  const cpuMedian = percentile(cpuTimes.slice(2), 0.5);
+  console.log(`baseline Map<string> with concatenated keys: ${round(median)} ms wall, ${round(cpuMedian)} ms CPU per tick (${Math.round((cpuMedian * 1e6) / RECORDS)} CPU ns/record)`);
+  return { wall_ms: round(median), cpu_ms: round(cpuMedian) };
 }
 
 const cumulative = await measure('cumulative');
@@ -148,5 +159,5 @@ const delta = await measure('delta');
 const baseline = stringKeyBaseline();
 console.log(JSON.stringify({
   bench: 'reduce', records_per_tick: RECORDS, groups: GROUPS, ticks: TICKS, node: process.version,
-  cumulative: cumulative.result, delta: delta.result, baseline_string_key_ms_per_tick: baseline,
+  cumulative: cumulative.result, delta: delta.result, baseline_string_key_per_tick: baseline,
 }));
