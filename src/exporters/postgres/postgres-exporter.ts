@@ -7,7 +7,6 @@
 // back at the head of the queue and retries with exponential backoff; a batch the server
 // rejects for its data is split in halves until the bad row is alone, and only that row is
 // dropped. Shutdown writes everything queued, retrying for at most `flush_timeout`.
-import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
@@ -19,11 +18,9 @@ import type { ComponentContext, Exporter } from '../../pipeline/component.ts';
 import type { PostgresConfig } from './config.ts';
 import { clientConfig, isConnectionProblem, isMissingSchema, isRejectedData } from './connection.ts';
 import { migrate } from './migrations.ts';
-import { RowQueue, type RowBatch } from './row-queue.ts';
+import { batchLines, batchOf, RowQueue, type RowBatch } from './row-queue.ts';
 import { COPY_COLUMNS, encodeFlow, type EncodedRow } from './rows.ts';
 
-/** Lines joined into one chunk written to the COPY stream. */
-const LINES_PER_CHUNK = 2048;
 /** A write (partitions + COPY + COMMIT) that takes longer is abandoned and retried on a new connection. */
 const WRITE_TIMEOUT_MS = 120_000;
 const RETENTION_INTERVAL_MS = 3_600_000;
@@ -69,10 +66,6 @@ function counter(registry: Registry, name: string, help: string, labelNames: str
 
 function gauge(registry: Registry, name: string, help: string): Gauge<string> {
   return (registry.getSingleMetric(name) as Gauge<string> | undefined) ?? new Gauge({ name, help, labelNames: ['exporter'], registers: [registry] });
-}
-
-function* copyChunks(lines: readonly string[]): Generator<string> {
-  for (let i = 0; i < lines.length; i += LINES_PER_CHUNK) yield lines.slice(i, i + LINES_PER_CHUNK).join('');
 }
 
 export class PostgresExporter implements Exporter {
@@ -171,9 +164,9 @@ export class PostgresExporter implements Exporter {
     }
     this.#stats.acceptedRows += rows.length;
     for (const dropped of this.#queue.push(rows, Date.now())) {
-      this.#drop('queue_full', dropped.lines.length);
+      this.#drop('queue_full', dropped.rows);
       this.#dropLog.emit(
-        { exporter: this.#id, rows: dropped.lines.length, queue_size: this.#config.queue_size },
+        { exporter: this.#id, rows: dropped.rows, queue_size: this.#config.queue_size },
         'postgres exporter queue full: dropped the oldest batch',
       );
     }
@@ -194,7 +187,7 @@ export class PostgresExporter implements Exporter {
     } finally {
       clearTimeout(cutoff);
     }
-    const left = this.#queue.clear().reduce((n, b) => n + b.lines.length, 0);
+    const left = this.#queue.clear().reduce((n, b) => n + b.rows, 0);
     if (left > 0) {
       this.#drop('shutdown', left);
       this.#logger.error({ exporter: this.#id, rows: left, flush_timeout_ms: this.#config.flush_timeout }, 'postgres exporter shut down with rows it could not write');
@@ -319,8 +312,8 @@ export class PostgresExporter implements Exporter {
     try {
       await this.#write(batch);
       this.#failures = 0;
-      this.#stats.writtenRows += batch.lines.length;
-      this.#metrics.written.inc({ exporter: this.#id }, batch.lines.length);
+      this.#stats.writtenRows += batch.rows;
+      this.#metrics.written.inc({ exporter: this.#id }, batch.rows);
     } catch (err) {
       if (isRejectedData(err)) {
         this.#rejected(batch, err);
@@ -344,19 +337,17 @@ export class PostgresExporter implements Exporter {
 
   /** The server refused the data itself: halve the batch until the bad row is alone, drop only it. */
   #rejected(batch: RowBatch, err: unknown): void {
-    if (batch.lines.length === 1) {
+    const lines = batchLines(batch);
+    if (lines.length === 1) {
       this.#drop('rejected', 1);
-      this.#invalidLog.emit({ exporter: this.#id, err: (err as Error).message, row: batch.lines[0] }, 'PostgreSQL rejected a flow row');
+      this.#invalidLog.emit({ exporter: this.#id, err: (err as Error).message, row: lines[0] }, 'PostgreSQL rejected a flow row');
       return;
     }
-    const half = Math.ceil(batch.lines.length / 2);
-    const parts = [batch.lines.slice(0, half), batch.lines.slice(half)].map((lines) => ({
-      id: randomUUID(),
-      lines,
-      days: batch.days,
-      firstRowAtMs: batch.firstRowAtMs,
-    }));
-    this.#queue.putBack(...parts);
+    const half = Math.ceil(lines.length / 2);
+    this.#queue.putBack(
+      batchOf(lines.slice(0, half), batch.days, batch.firstRowAtMs),
+      batchOf(lines.slice(half), batch.days, batch.firstRowAtMs),
+    );
   }
 
   async #write(batch: RowBatch): Promise<void> {
@@ -372,14 +363,14 @@ export class PostgresExporter implements Exporter {
       try {
         const fresh = await client.query(
           `INSERT INTO ${s}.ingest_batches (batch_id, rows) VALUES ($1, $2) ON CONFLICT (batch_id) DO NOTHING`,
-          [batch.id, batch.lines.length],
+          [batch.id, batch.rows],
         );
         if (fresh.rowCount === 0) {
           // Committed by an attempt whose COMMIT reply was lost: already stored.
           await client.query('ROLLBACK');
           return;
         }
-        await pipeline(Readable.from(copyChunks(batch.lines)), client.query(copyFrom(this.#copySql)));
+        await pipeline(Readable.from(batch.chunks), client.query(copyFrom(this.#copySql)));
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);

@@ -12,11 +12,27 @@ import type { EncodedRow } from './rows.ts';
 export interface RowBatch {
   /** Identifies the batch in `ingest_batches`, so a retried COPY is never stored twice. */
   id: string;
-  lines: string[];
+  /**
+   * The rows' COPY text, one string per push (not one per row: half a million small strings in
+   * a backed-up queue would keep the garbage collector busy). Rows end with a newline.
+   */
+  chunks: string[];
+  rows: number;
   /** UTC days (`YYYY-MM-DD`) of the rows: the partitions that must exist. */
   days: Set<string>;
   /** When the first row came in (ms): flush_interval counts from here. */
   firstRowAtMs: number;
+}
+
+/** The batch's rows one by one (COPY text escapes newlines inside values, so a newline ends a row). */
+export function batchLines(batch: RowBatch): string[] {
+  const text = batch.chunks.join('');
+  return text === '' ? [] : text.slice(0, -1).split('\n').map((line) => `${line}\n`);
+}
+
+/** A new batch (new id) with the given rows, e.g. half of a batch the server rejected. */
+export function batchOf(lines: readonly string[], days: Set<string>, firstRowAtMs: number): RowBatch {
+  return { id: randomUUID(), chunks: [lines.join('')], rows: lines.length, days, firstRowAtMs };
 }
 
 export class RowQueue {
@@ -41,20 +57,29 @@ export class RowQueue {
   /** Queues rows; returns the batches dropped to make room (oldest first). */
   push(rows: readonly EncodedRow[], nowMs: number): RowBatch[] {
     const dropped: RowBatch[] = [];
-    for (const row of rows) {
+    for (let i = 0; i < rows.length; ) {
       let tail = this.#batches.at(-1);
-      if (!tail || tail.lines.length >= this.#maxRows) {
+      if (!tail || tail.rows >= this.#maxRows) {
         while (this.#batches.length >= this.#capacityBatches) {
           const oldest = this.#batches.shift()!;
-          this.#rows -= oldest.lines.length;
+          this.#rows -= oldest.rows;
           dropped.push(oldest);
         }
-        tail = { id: randomUUID(), lines: [], days: new Set(), firstRowAtMs: nowMs };
+        tail = { id: randomUUID(), chunks: [], rows: 0, days: new Set(), firstRowAtMs: nowMs };
         this.#batches.push(tail);
       }
-      tail.lines.push(row.line);
-      tail.days.add(row.day);
-      this.#rows++;
+      const end = Math.min(rows.length, i + this.#maxRows - tail.rows);
+      const lines = new Array<string>(end - i);
+      let lastDay = '';
+      for (let k = i; k < end; k++) {
+        const row = rows[k]!;
+        lines[k - i] = row.line;
+        if (row.day !== lastDay) tail.days.add((lastDay = row.day));
+      }
+      tail.chunks.push(lines.join(''));
+      tail.rows += end - i;
+      this.#rows += end - i;
+      i = end;
     }
     return dropped;
   }
@@ -66,10 +91,10 @@ export class RowQueue {
   take(nowMs: number, flushIntervalMs: number, force = false): RowBatch | undefined {
     const head = this.#batches[0];
     if (!head) return undefined;
-    const ready = force || this.#batches.length > 1 || head.lines.length >= this.#maxRows || nowMs - head.firstRowAtMs >= flushIntervalMs;
+    const ready = force || this.#batches.length > 1 || head.rows >= this.#maxRows || nowMs - head.firstRowAtMs >= flushIntervalMs;
     if (!ready) return undefined;
     this.#batches.shift();
-    this.#rows -= head.lines.length;
+    this.#rows -= head.rows;
     return head;
   }
 
@@ -77,14 +102,14 @@ export class RowQueue {
   msUntilReady(nowMs: number, flushIntervalMs: number): number | undefined {
     const head = this.#batches[0];
     if (!head) return undefined;
-    if (this.#batches.length > 1 || head.lines.length >= this.#maxRows) return 0;
+    if (this.#batches.length > 1 || head.rows >= this.#maxRows) return 0;
     return Math.max(0, head.firstRowAtMs + flushIntervalMs - nowMs);
   }
 
   /** Puts batches back at the front (oldest first) after a failed write: they keep their place. */
   putBack(...batches: RowBatch[]): void {
     this.#batches.unshift(...batches);
-    for (const b of batches) this.#rows += b.lines.length;
+    for (const b of batches) this.#rows += b.rows;
   }
 
   /** Empties the queue (shutdown gave up) and returns what it held. */

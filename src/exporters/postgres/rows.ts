@@ -18,7 +18,6 @@ import {
   NETWORK_TRANSPORT,
   SOURCE,
   type AttributeValue,
-  type Attributes,
   type Flow,
 } from '../../model/index.ts';
 
@@ -50,7 +49,7 @@ const ATTRIBUTE_COLUMNS: ReadonlyArray<readonly [column: string, key: string, ki
   ['inter_zone', NETWORK_FLOW_INTER_ZONE, 'bool'],
 ];
 
-const COLUMN_KEYS = new Set(ATTRIBUTE_COLUMNS.map(([, key]) => key));
+const COLUMN_INDEX = new Map(ATTRIBUTE_COLUMNS.map(([, key], i) => [key, i]));
 
 /** Every column COPY writes, in order. */
 export const COPY_COLUMNS: readonly string[] = [
@@ -80,6 +79,28 @@ export function copyEscape(s: string): string {
   return NEEDS_ESCAPE.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => ESCAPES[c]!) : s;
 }
 
+/** Reused by every encodeFlow call (one at a time: the encoder never awaits). */
+const COLUMN_SCRATCH: Array<string | undefined> = new Array(ATTRIBUTE_COLUMNS.length);
+
+// Attribute keys repeat from flow to flow: their JSON form (`"key":`) is kept, up to a bound.
+const JSON_KEYS = new Map<string, string>();
+const JSON_KEYS_MAX = 4096;
+
+function jsonKey(key: string): string {
+  let text = JSON_KEYS.get(key);
+  if (text === undefined) {
+    text = `${JSON.stringify(cleanString(key))}:`;
+    if (JSON_KEYS.size < JSON_KEYS_MAX) JSON_KEYS.set(key, text);
+  }
+  return text;
+}
+
+function jsonValue(v: AttributeValue): string {
+  if (typeof v === 'string') return JSON.stringify(cleanString(v));
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : 'null';
+  return v ? 'true' : 'false';
+}
+
 function textValue(v: AttributeValue): string {
   return copyEscape(cleanString(String(v)));
 }
@@ -103,11 +124,28 @@ function columnValue(v: AttributeValue, kind: Kind): string | undefined {
 /** Latest instant PostgreSQL and this encoder both handle: 9999-12-31T23:59:59.999999Z. */
 const MAX_UNIX_NANO = 253_402_300_800_000_000_000n - 1n;
 
+const NS_PER_S = 1_000_000_000n;
+// Flows of one interval share their start and end times, so the last two formatted seconds are
+// kept (the hot path: formatting a Date costs more than the rest of a row).
+const cachedSeconds: [bigint, bigint] = [-1n, -1n];
+const cachedTexts: [string, string] = ['', ''];
+let cacheNext = 0;
+
+function secondText(second: bigint): string {
+  if (cachedSeconds[0] === second) return cachedTexts[0];
+  if (cachedSeconds[1] === second) return cachedTexts[1];
+  const text = new Date(Number(second) * 1000).toISOString().slice(0, 19);
+  cachedSeconds[cacheNext] = second;
+  cachedTexts[cacheNext] = text;
+  cacheNext ^= 1;
+  return text;
+}
+
 /** `2024-05-01T10:00:00.123456Z` (microseconds, PostgreSQL's precision). */
 export function timestampText(unixNano: bigint): string {
-  const us = unixNano / 1000n;
-  const iso = new Date(Number(us / 1000n)).toISOString();
-  return `${iso.slice(0, 23)}${String(us % 1000n).padStart(3, '0')}Z`;
+  const second = unixNano / NS_PER_S;
+  const us = Math.floor(Number(unixNano - second * NS_PER_S) / 1000);
+  return `${secondText(second)}.${String(us).padStart(6, '0')}Z`;
 }
 
 export interface EncodedRow {
@@ -119,8 +157,8 @@ export interface EncodedRow {
 
 export type EncodeResult = EncodedRow | { invalid: string };
 
-function counter(name: string, v: number): string | { invalid: string } {
-  return Number.isSafeInteger(v) ? String(v) : { invalid: `${name} is ${v}, not an integer` };
+function notInteger(name: string, v: number): { invalid: string } {
+  return { invalid: `${name} is ${v}, not an integer` };
 }
 
 /** Encodes one flow; `reportingNode` fills `node` when the flow has no `k8s.node.name`. */
@@ -128,48 +166,35 @@ export function encodeFlow(flow: Flow, reportingNode?: string): EncodeResult {
   const { startTimeUnixNano: start, timeUnixNano: end } = flow;
   if (start < 0n || start > MAX_UNIX_NANO) return { invalid: `start time ${start}ns is outside 1970..9999` };
   if (end < 0n || end > MAX_UNIX_NANO) return { invalid: `end time ${end}ns is outside 1970..9999` };
-  const counters: string[] = [];
-  for (const [name, v] of [
-    ['tx_bytes', flow.txBytes],
-    ['rx_bytes', flow.rxBytes],
-    ['tx_packets', flow.txPackets],
-    ['rx_packets', flow.rxPackets],
-    ['connections', flow.connections],
-  ] as const) {
-    const c = counter(name, v);
-    if (typeof c !== 'string') return c;
-    counters.push(c);
-  }
+  if (!Number.isSafeInteger(flow.txBytes)) return notInteger('tx_bytes', flow.txBytes);
+  if (!Number.isSafeInteger(flow.rxBytes)) return notInteger('rx_bytes', flow.rxBytes);
+  if (!Number.isSafeInteger(flow.txPackets)) return notInteger('tx_packets', flow.txPackets);
+  if (!Number.isSafeInteger(flow.rxPackets)) return notInteger('rx_packets', flow.rxPackets);
+  if (!Number.isSafeInteger(flow.connections)) return notInteger('connections', flow.connections);
 
+  // One pass over the attributes: column values by index, everything else straight into the
+  // jsonb text (JSON.stringify per key and value: far cheaper than building an object first).
   const attrs = flow.attributes;
-  const rest: Attributes = {};
-  let restCount = 0;
+  const columns = COLUMN_SCRATCH.fill(undefined);
+  let json = '';
   for (const key in attrs) {
-    if (key === K8S_NODE_NAME || COLUMN_KEYS.has(key)) continue;
-    rest[cleanString(key)] = typeof attrs[key] === 'string' ? cleanString(attrs[key]) : attrs[key]!;
-    restCount++;
+    if (key === K8S_NODE_NAME) continue;
+    const v = attrs[key]!;
+    const index = COLUMN_INDEX.get(key);
+    if (index !== undefined) {
+      const value = columnValue(v, ATTRIBUTE_COLUMNS[index]![2]);
+      if (value !== undefined) {
+        columns[index] = value;
+        continue;
+      }
+    }
+    json += `${json === '' ? '{' : ','}${jsonKey(key)}${jsonValue(v)}`;
   }
-  const fields: string[] = [];
   const startText = timestampText(start);
-  fields.push(startText, timestampText(end));
   const node = attrs[K8S_NODE_NAME] ?? reportingNode;
-  fields.push(node === undefined ? NULL : textValue(node));
-  for (const [, key, kind] of ATTRIBUTE_COLUMNS) {
-    const v = attrs[key];
-    if (v === undefined) {
-      fields.push(NULL);
-      continue;
-    }
-    const value = columnValue(v, kind);
-    if (value === undefined) {
-      rest[cleanString(key)] = typeof v === 'string' ? cleanString(v) : v;
-      restCount++;
-      fields.push(NULL);
-    } else {
-      fields.push(value);
-    }
-  }
-  fields.push(...counters);
-  fields.push(restCount === 0 ? '{}' : copyEscape(JSON.stringify(rest)));
-  return { line: `${fields.join('\t')}\n`, day: startText.slice(0, 10) };
+  let line = `${startText}\t${timestampText(end)}\t${node === undefined ? NULL : textValue(node)}`;
+  for (let i = 0; i < columns.length; i++) line += `\t${columns[i] ?? NULL}`;
+  line += `\t${flow.txBytes}\t${flow.rxBytes}\t${flow.txPackets}\t${flow.rxPackets}\t${flow.connections}`;
+  line += `\t${json === '' ? '{}' : copyEscape(`${json}}`)}\n`;
+  return { line, day: startText.slice(0, 10) };
 }
