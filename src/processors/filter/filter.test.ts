@@ -108,3 +108,18 @@ test('bad rules fail naming the place', (t) => {
   t.regex(issue({ include: [{ key: 'a', vaule: 1 }] }), /Unrecognized key: "vaule"/);
   t.regex(issue({ drop: [] }), /Unrecognized key: "drop"/);
 });
+
+test('README: the example configs parse', async (t) => {
+  const { readFile } = await import('node:fs/promises');
+  const { parse } = await import('yaml');
+  const readme = await readFile(new URL('./README.md', import.meta.url), 'utf8');
+  const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => parse(m[1]!) as Record<string, unknown>);
+  t.true(filterConfigSchema.safeParse(blocks[0]).success);
+  const processors = blocks[1]!['processors'] as Record<string, unknown>;
+  t.is(Object.keys(processors).length, 2);
+  for (const [id, config] of Object.entries(processors)) t.true(filterConfigSchema.safeParse(config).success, id);
+  // filter/egress on the shared flows: public destinations, minus the cloud's own APIs.
+  const egress = new FilterProcessor(testContext('filter/egress'), filterConfigSchema.parse(processors['filter/egress']), collector());
+  t.deepEqual(FLOWS.filter((f) => egress.keeps(f)).map((f) => f.attributes['name']), ['coredns-up', 'stripe']);
+  t.false(egress.keeps(flow('s3', { 'destination.address.type': 'public', 'destination.domain': 's3.eu-west-1.amazonaws.com' })));
+});

@@ -288,3 +288,14 @@ test('the system clock timer does not keep the process alive', (t) => {
   t.false(handle.hasRef());
   systemClock.clearTimer(handle);
 });
+
+test('README: the example configs parse and the default group_by list is the real one', async (t) => {
+  const { readFile } = await import('node:fs/promises');
+  const { parse } = await import('yaml');
+  const readme = await readFile(new URL('./README.md', import.meta.url), 'utf8');
+  const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => parse(m[1]!) as unknown);
+  t.deepEqual(blocks[0], [...DEFAULT_GROUP_BY]);
+  const processors = (blocks[1] as { processors: Record<string, unknown> }).processors;
+  t.is(Object.keys(processors).length, 3);
+  for (const [id, config] of Object.entries(processors)) t.true(reduceConfigSchema.safeParse(config).success, id);
+});
