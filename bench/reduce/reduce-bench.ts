@@ -86,6 +86,7 @@ async function measure(temporality: 'delta' | 'cumulative') {
   let groupsOut = 0;
   let flowsOut = 0;
   const next = { consume: async (batch: FlowBatch) => void ((groupsOut = batch.flows.length), (flowsOut += batch.flows.length)) };
+  const heapBeforeMiB = heapMiB();
   const clock = new ManualClock(1_767_225_600_000);
   const reducer = new ReduceProcessor(context(), reduceConfigSchema.parse({ temporality, interval: INTERVAL_MS }), next, clock);
   await reducer.start();
@@ -119,9 +120,10 @@ async function measure(temporality: 'delta' | 'cumulative') {
     heap_mib_tick10: round(heap[0]!),
     heap_mib_last: round(heap.at(-1)!),
     heap_growth_mib: round(heap.at(-1)! - heap[0]!, 2),
+    reducer_heap_mib: round(heap.at(-1)! - heapBeforeMiB, 2),
   };
   console.log(`reduce ${temporality}: ${RECORDS} records/tick, ${groupsOut} groups: consume median ${result.consume_ms_median} ms wall (p99 ${result.consume_ms_p99} ms, ${result.ns_per_record} ns/record), ${result.consume_cpu_ms_median} ms CPU (${result.cpu_ns_per_record} ns/record), flush median ${result.flush_ms_median} ms`);
-  console.log(`  heap after GC every 10 ticks (MiB): ${heap.map((h) => h.toFixed(1)).join(' ')}; growth tick 10 → ${TICKS}: ${result.heap_growth_mib} MiB`);
+  console.log(`  heap after GC every 10 ticks (MiB): ${heap.map((h) => h.toFixed(1)).join(' ')}; growth tick 10 → ${TICKS}: ${result.heap_growth_mib} MiB; the reducer holds ${result.reducer_heap_mib} MiB`);
   return { result, flowsOut };
 }
 
