@@ -6,8 +6,10 @@
 //! - `tracker`: per-connection state → per-interval deltas, pre-aggregated per flow
 //! - `records`: the packed batch layout that crosses into JavaScript
 //! - `source`: a conntrack source driven one tick at a time
+//! - `bpf`: Cilium's eBPF conntrack maps (bpf(2), CT layouts), feeding the same tracker
 //! - `sys`: hand-declared libc FFI (no crates.io dependencies)
 
+pub mod bpf;
 pub mod cidr;
 pub mod entry;
 pub mod hash;

@@ -89,6 +89,21 @@ const EXPORTS: &[(&str, Export)] = &[
     ("conntrackClose", conntrack_close),
     ("conntrackAccounting", conntrack_accounting),
     ("conntrackInsertTestEntries", conntrack_insert_test_entries),
+    // cilium (src/receivers/cilium)
+    ("ciliumOpen", cilium_open),
+    ("ciliumTick", cilium_tick),
+    ("ciliumStatus", cilium_status),
+    ("ciliumClose", cilium_close),
+    ("ciliumCreateTestMap", cilium_create_test_map),
+    // packet capture (src/receivers/packet) and DNS names (src/processors/dnsnames)
+    ("packetOpen", packet_open),
+    ("packetTick", packet_tick),
+    ("packetStatus", packet_status),
+    ("packetClose", packet_close),
+    ("dnsOpen", dns_open),
+    ("dnsLookup", dns_lookup),
+    ("dnsStatus", dns_status),
+    ("dnsClose", dns_close),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -165,6 +180,167 @@ fn conntrack_insert_test_entries(env: &Env, args: &[Value]) -> Result<Value, Str
         let first = first.map(|f| format!("\"{}\"", f.replace('"', "'"))).unwrap_or_else(|| "null".into());
         Ok(Output::String(format!("{{\"inserted\":{},\"refused\":{refused},\"firstError\":{first}}}", count - refused)))
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Section: cilium (the code lives in crate::bpf).
+
+use crate::bpf::source::CiliumSource;
+
+type CiliumHandle = Arc<Mutex<Option<CiliumSource>>>;
+const CILIUM_TAG: TypeTag = TypeTag { lower: 0x706f_6466_6c6f_7702, upper: 0x6369_6c69_756d_6302 };
+
+/// ciliumOpen(bpffs: string, maps: string /* comma-separated names or paths */,
+///            layout: 'auto'|'v1.15'|'v1.16', clockSource: 'ktime'|'jiffies',
+///            startup: 'baseline'|'count', excludeCidrs: string,
+///            readMethod: 'auto'|'batch'|'key_by_key') → handle
+fn cilium_open(env: &Env, args: &[Value]) -> Result<Value, String> {
+    use crate::bpf::{clock::ClockSource, ctmap::LayoutChoice, map::ReadMethod, source};
+    let bpffs = env.string(arg(args, 0)?)?;
+    let names: Vec<String> = env.string(arg(args, 1)?)?.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    let maps = source::resolve_maps(&bpffs, &names)?;
+    let layout = LayoutChoice::parse(&env.string(arg(args, 2)?)?)?;
+    let clock = ClockSource::parse(&env.string(arg(args, 3)?)?)?;
+    let startup = match env.string(arg(args, 4)?)?.as_str() {
+        "baseline" => Startup::Baseline,
+        "count" => Startup::Count,
+        other => return Err(format!("startup must be baseline or count, not {other:?}")),
+    };
+    let exclude = crate::cidr::parse_list(&env.string(arg(args, 5)?)?)?;
+    let method = ReadMethod::parse(&env.string(arg(args, 6)?)?)?;
+    let src = CiliumSource::open(source::Options { maps, layout, clock, startup, exclude, method })?;
+    let handle: CiliumHandle = Arc::new(Mutex::new(Some(src)));
+    env.wrap(handle, &CILIUM_TAG)
+}
+
+/// ciliumTick(handle) → Promise<Buffer> (layout: crate::records; header offset 60 = layout)
+fn cilium_tick(env: &Env, args: &[Value]) -> Result<Value, String> {
+    let handle = env.unwrap::<CiliumHandle>(arg(args, 0)?, &CILIUM_TAG)?.clone();
+    env.spawn(move || {
+        let mut guard = handle.lock().map_err(|_| "cilium source poisoned by an earlier panic".to_string())?;
+        let src = guard.as_mut().ok_or("cilium source is closed")?;
+        src.tick().map(Output::Buffer)
+    })
+}
+
+/// ciliumStatus(handle) → JSON string (crate::bpf::source::CiliumSource::status_json)
+fn cilium_status(env: &Env, args: &[Value]) -> Result<Value, String> {
+    let handle = env.unwrap::<CiliumHandle>(arg(args, 0)?, &CILIUM_TAG)?;
+    let guard = handle.lock().map_err(|_| "cilium source poisoned".to_string())?;
+    let src = guard.as_ref().ok_or("cilium source is closed")?;
+    env.str(&src.status_json())
+}
+
+/// ciliumClose(handle) (waits for a tick in progress).
+fn cilium_close(env: &Env, args: &[Value]) -> Result<Value, String> {
+    let handle = env.unwrap::<CiliumHandle>(arg(args, 0)?, &CILIUM_TAG)?;
+    if let Ok(mut guard) = handle.lock() {
+        guard.take();
+    }
+    env.undefined()
+}
+
+/// ciliumCreateTestMap(path, keySize, maxEntries, count) → Promise<number>: a pinned LRU map of
+/// Cilium's shape filled with `count` synthetic OUT TCP entries (bench and tests only).
+fn cilium_create_test_map(env: &Env, args: &[Value]) -> Result<Value, String> {
+    let path = env.string(arg(args, 0)?)?;
+    let key_size = env.f64(arg(args, 1)?)? as u32;
+    let max_entries = env.f64(arg(args, 2)?)? as u32;
+    let count = env.f64(arg(args, 3)?)? as u32;
+    env.spawn(move || crate::bpf::source::create_filled_map(&path, key_size, max_entries, count).map(|n| Output::String(n.to_string())))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Section: packet capture and DNS names (the code lives in crate::packet and crate::dns).
+
+use crate::dns::{DnsOptions, DnsSource};
+use crate::packet::{PacketOptions, PacketSource};
+
+type PacketHandle = Arc<Mutex<Option<PacketSource>>>;
+const PACKET_TAG: TypeTag = TypeTag { lower: 0x706f_6466_6c6f_7703, upper: 0x7061_636b_6574_7301 };
+type DnsHandle = Arc<Mutex<Option<DnsSource>>>;
+const DNS_TAG: TypeTag = TypeTag { lower: 0x706f_6466_6c6f_7704, upper: 0x646e_736e_616d_6501 };
+
+/// packetOpen(netns: string | null, interface: string, filter: 'tcp'|'udp'|'all'|'80,443',
+///            ringBytes: number, maxConnections: number, idleTimeoutMs: number,
+///            excludeCidrs: string /* comma-separated */) → handle (the capture runs from now on)
+fn packet_open(env: &Env, args: &[Value]) -> Result<Value, String> {
+    let netns = env.opt_string(arg(args, 0)?)?.filter(|s| !s.is_empty());
+    let interface = env.string(arg(args, 1)?)?;
+    let filter = crate::packet::filter::FilterSpec::parse(&env.string(arg(args, 2)?)?, crate::packet::HEADER_SNAP_BYTES)?;
+    let ring_bytes = env.f64(arg(args, 3)?)? as u64;
+    let max_connections = env.f64(arg(args, 4)?)? as usize;
+    let idle_timeout_ns = (env.f64(arg(args, 5)?)? * 1e6) as u64;
+    let exclude = crate::cidr::parse_list(&env.string(arg(args, 6)?)?)?;
+    let src = PacketSource::open(PacketOptions { netns, interface, filter, ring_bytes, max_connections, idle_timeout_ns, exclude })?;
+    let handle: PacketHandle = Arc::new(Mutex::new(Some(src)));
+    env.wrap(handle, &PACKET_TAG)
+}
+
+/// packetTick(handle) → Promise<Buffer> (layout: crate::records; crate::packet::flows for the header)
+fn packet_tick(env: &Env, args: &[Value]) -> Result<Value, String> {
+    let handle = env.unwrap::<PacketHandle>(arg(args, 0)?, &PACKET_TAG)?.clone();
+    env.spawn(move || {
+        let guard = handle.lock().map_err(|_| "packet source poisoned by an earlier panic".to_string())?;
+        guard.as_ref().ok_or("packet source is closed")?.tick().map(Output::Buffer)
+    })
+}
+
+/// packetStatus(handle) → JSON {packets, malformed, nonIp, filtered, fragments, tableFull, kernelDrops, connections}
+fn packet_status(env: &Env, args: &[Value]) -> Result<Value, String> {
+    let handle = env.unwrap::<PacketHandle>(arg(args, 0)?, &PACKET_TAG)?;
+    let guard = handle.lock().map_err(|_| "packet source poisoned".to_string())?;
+    env.str(&guard.as_ref().ok_or("packet source is closed")?.status_json()?)
+}
+
+/// packetClose(handle): stops the capture thread and closes the socket.
+fn packet_close(env: &Env, args: &[Value]) -> Result<Value, String> {
+    let handle = env.unwrap::<PacketHandle>(arg(args, 0)?, &PACKET_TAG)?;
+    if let Ok(mut guard) = handle.lock() {
+        if let Some(mut src) = guard.take() {
+            src.close();
+        }
+    }
+    env.undefined()
+}
+
+/// dnsOpen(netns: string | null, interface: string, maxEntries: number, ttlFloorS: number,
+///         ringBytes: number) → handle (DNS responses are captured from now on)
+fn dns_open(env: &Env, args: &[Value]) -> Result<Value, String> {
+    let netns = env.opt_string(arg(args, 0)?)?.filter(|s| !s.is_empty());
+    let interface = env.string(arg(args, 1)?)?;
+    let max_entries = env.f64(arg(args, 2)?)? as usize;
+    let ttl_floor_s = env.f64(arg(args, 3)?)? as u64;
+    let ring_bytes = env.f64(arg(args, 4)?)? as u64;
+    let src = DnsSource::open(DnsOptions { netns, interface, max_entries, ttl_floor_s, ring_bytes })?;
+    let handle: DnsHandle = Arc::new(Mutex::new(Some(src)));
+    env.wrap(handle, &DNS_TAG)
+}
+
+/// dnsLookup(handle, addresses: string /* one per line */) → names, one per line ("" unknown)
+fn dns_lookup(env: &Env, args: &[Value]) -> Result<Value, String> {
+    let handle = env.unwrap::<DnsHandle>(arg(args, 0)?, &DNS_TAG)?;
+    let addresses = env.string(arg(args, 1)?)?;
+    let guard = handle.lock().map_err(|_| "dns source poisoned".to_string())?;
+    env.str(&guard.as_ref().ok_or("dns source is closed")?.lookup_lines(&addresses)?)
+}
+
+/// dnsStatus(handle) → JSON {responses, names, badMessages, malformedFrames, tcpResyncs, entries, evictions, expired}
+fn dns_status(env: &Env, args: &[Value]) -> Result<Value, String> {
+    let handle = env.unwrap::<DnsHandle>(arg(args, 0)?, &DNS_TAG)?;
+    let guard = handle.lock().map_err(|_| "dns source poisoned".to_string())?;
+    env.str(&guard.as_ref().ok_or("dns source is closed")?.status_json()?)
+}
+
+/// dnsClose(handle): stops the capture thread and closes the socket.
+fn dns_close(env: &Env, args: &[Value]) -> Result<Value, String> {
+    let handle = env.unwrap::<DnsHandle>(arg(args, 0)?, &DNS_TAG)?;
+    if let Ok(mut guard) = handle.lock() {
+        if let Some(mut src) = guard.take() {
+            src.close();
+        }
+    }
+    env.undefined()
 }
 
 // ---------------------------------------------------------------------------------------------
