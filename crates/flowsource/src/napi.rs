@@ -95,6 +95,15 @@ const EXPORTS: &[(&str, Export)] = &[
     ("ciliumStatus", cilium_status),
     ("ciliumClose", cilium_close),
     ("ciliumCreateTestMap", cilium_create_test_map),
+    // packet capture (src/receivers/packet) and DNS names (src/processors/dnsnames)
+    ("packetOpen", packet_open),
+    ("packetTick", packet_tick),
+    ("packetStatus", packet_status),
+    ("packetClose", packet_close),
+    ("dnsOpen", dns_open),
+    ("dnsLookup", dns_lookup),
+    ("dnsStatus", dns_status),
+    ("dnsClose", dns_close),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -239,6 +248,99 @@ fn cilium_create_test_map(env: &Env, args: &[Value]) -> Result<Value, String> {
     let max_entries = env.f64(arg(args, 2)?)? as u32;
     let count = env.f64(arg(args, 3)?)? as u32;
     env.spawn(move || crate::bpf::source::create_filled_map(&path, key_size, max_entries, count).map(|n| Output::String(n.to_string())))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Section: packet capture and DNS names (the code lives in crate::packet and crate::dns).
+
+use crate::dns::{DnsOptions, DnsSource};
+use crate::packet::{PacketOptions, PacketSource};
+
+type PacketHandle = Arc<Mutex<Option<PacketSource>>>;
+const PACKET_TAG: TypeTag = TypeTag { lower: 0x706f_6466_6c6f_7703, upper: 0x7061_636b_6574_7301 };
+type DnsHandle = Arc<Mutex<Option<DnsSource>>>;
+const DNS_TAG: TypeTag = TypeTag { lower: 0x706f_6466_6c6f_7704, upper: 0x646e_736e_616d_6501 };
+
+/// packetOpen(netns: string | null, interface: string, filter: 'tcp'|'udp'|'all'|'80,443',
+///            ringBytes: number, maxConnections: number, idleTimeoutMs: number,
+///            excludeCidrs: string /* comma-separated */) → handle (the capture runs from now on)
+fn packet_open(env: &Env, args: &[Value]) -> Result<Value, String> {
+    let netns = env.opt_string(arg(args, 0)?)?.filter(|s| !s.is_empty());
+    let interface = env.string(arg(args, 1)?)?;
+    let filter = crate::packet::filter::FilterSpec::parse(&env.string(arg(args, 2)?)?, crate::packet::HEADER_SNAP_BYTES)?;
+    let ring_bytes = env.f64(arg(args, 3)?)? as u64;
+    let max_connections = env.f64(arg(args, 4)?)? as usize;
+    let idle_timeout_ns = (env.f64(arg(args, 5)?)? * 1e6) as u64;
+    let exclude = crate::cidr::parse_list(&env.string(arg(args, 6)?)?)?;
+    let src = PacketSource::open(PacketOptions { netns, interface, filter, ring_bytes, max_connections, idle_timeout_ns, exclude })?;
+    let handle: PacketHandle = Arc::new(Mutex::new(Some(src)));
+    env.wrap(handle, &PACKET_TAG)
+}
+
+/// packetTick(handle) → Promise<Buffer> (layout: crate::records; crate::packet::flows for the header)
+fn packet_tick(env: &Env, args: &[Value]) -> Result<Value, String> {
+    let handle = env.unwrap::<PacketHandle>(arg(args, 0)?, &PACKET_TAG)?.clone();
+    env.spawn(move || {
+        let guard = handle.lock().map_err(|_| "packet source poisoned by an earlier panic".to_string())?;
+        guard.as_ref().ok_or("packet source is closed")?.tick().map(Output::Buffer)
+    })
+}
+
+/// packetStatus(handle) → JSON {packets, malformed, nonIp, filtered, fragments, tableFull, kernelDrops, connections}
+fn packet_status(env: &Env, args: &[Value]) -> Result<Value, String> {
+    let handle = env.unwrap::<PacketHandle>(arg(args, 0)?, &PACKET_TAG)?;
+    let guard = handle.lock().map_err(|_| "packet source poisoned".to_string())?;
+    env.str(&guard.as_ref().ok_or("packet source is closed")?.status_json()?)
+}
+
+/// packetClose(handle): stops the capture thread and closes the socket.
+fn packet_close(env: &Env, args: &[Value]) -> Result<Value, String> {
+    let handle = env.unwrap::<PacketHandle>(arg(args, 0)?, &PACKET_TAG)?;
+    if let Ok(mut guard) = handle.lock() {
+        if let Some(mut src) = guard.take() {
+            src.close();
+        }
+    }
+    env.undefined()
+}
+
+/// dnsOpen(netns: string | null, interface: string, maxEntries: number, ttlFloorS: number,
+///         ringBytes: number) → handle (DNS responses are captured from now on)
+fn dns_open(env: &Env, args: &[Value]) -> Result<Value, String> {
+    let netns = env.opt_string(arg(args, 0)?)?.filter(|s| !s.is_empty());
+    let interface = env.string(arg(args, 1)?)?;
+    let max_entries = env.f64(arg(args, 2)?)? as usize;
+    let ttl_floor_s = env.f64(arg(args, 3)?)? as u64;
+    let ring_bytes = env.f64(arg(args, 4)?)? as u64;
+    let src = DnsSource::open(DnsOptions { netns, interface, max_entries, ttl_floor_s, ring_bytes })?;
+    let handle: DnsHandle = Arc::new(Mutex::new(Some(src)));
+    env.wrap(handle, &DNS_TAG)
+}
+
+/// dnsLookup(handle, addresses: string /* one per line */) → names, one per line ("" unknown)
+fn dns_lookup(env: &Env, args: &[Value]) -> Result<Value, String> {
+    let handle = env.unwrap::<DnsHandle>(arg(args, 0)?, &DNS_TAG)?;
+    let addresses = env.string(arg(args, 1)?)?;
+    let guard = handle.lock().map_err(|_| "dns source poisoned".to_string())?;
+    env.str(&guard.as_ref().ok_or("dns source is closed")?.lookup_lines(&addresses)?)
+}
+
+/// dnsStatus(handle) → JSON {responses, names, badMessages, malformedFrames, tcpResyncs, entries, evictions, expired}
+fn dns_status(env: &Env, args: &[Value]) -> Result<Value, String> {
+    let handle = env.unwrap::<DnsHandle>(arg(args, 0)?, &DNS_TAG)?;
+    let guard = handle.lock().map_err(|_| "dns source poisoned".to_string())?;
+    env.str(&guard.as_ref().ok_or("dns source is closed")?.status_json()?)
+}
+
+/// dnsClose(handle): stops the capture thread and closes the socket.
+fn dns_close(env: &Env, args: &[Value]) -> Result<Value, String> {
+    let handle = env.unwrap::<DnsHandle>(arg(args, 0)?, &DNS_TAG)?;
+    if let Ok(mut guard) = handle.lock() {
+        if let Some(mut src) = guard.take() {
+            src.close();
+        }
+    }
+    env.undefined()
 }
 
 // ---------------------------------------------------------------------------------------------

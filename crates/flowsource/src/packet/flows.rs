@@ -1,0 +1,330 @@
+//! Packets → per-interval flow records, oriented from the connection's initiator.
+//!
+//! Per connection (5-tuple, either direction) we remember which end initiated it:
+//! - TCP: the sender of a SYN without ACK is the initiator (and the SYN counts one new
+//!   connection); a SYN+ACK means its receiver initiated (the SYN was missed);
+//! - otherwise (TCP already open when capture started, UDP, SCTP, ...): the **lower-port
+//!   heuristic**: services listen on low, well-known or configured ports while clients use
+//!   ephemeral ports (Linux 32768–60999), so the end with the *higher* port is taken as the
+//!   initiator; equal ports: the sender of the first packet seen;
+//! - ICMP: the sender of an echo request (the receiver of an echo reply), else the first sender.
+//! A UDP/ICMP/other 5-tuple not seen within `idle_timeout` counts as one new connection, like
+//! conntrack. TCP states end `CLOSED_LINGER` after a FIN or RST; a SYN after that is a new
+//! connection on the same ports. State is bounded by `max_connections`; past it, packets of
+//! unknown 5-tuples are still counted (heuristic orientation) but not remembered.
+//!
+//! Records are pre-aggregated like the conntrack tracker's: one per (source, destination,
+//! destination port, transport) per interval, in the same packed layout (crate::records),
+//! with byte 3 of each record holding the TCP flags seen (OR) in the interval.
+
+use super::parse::{PacketInfo, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
+use crate::cidr::Cidr;
+use crate::entry::{PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
+use crate::hash::FxHashMap;
+use crate::records::{self, TickHeader, HEADER_BYTES, RECORD_BYTES};
+
+/// Header `source` value of packet-capture batches.
+pub const SOURCE_PACKET: u32 = 3;
+const CLOSED_LINGER_NS: u64 = 5_000_000_000;
+
+#[derive(Hash, PartialEq, Eq, Clone, Copy)]
+struct ConnKey {
+    family: u8,
+    protocol: u8,
+    lo_port: u16,
+    hi_port: u16,
+    lo: [u8; 16],
+    hi: [u8; 16],
+}
+
+struct ConnState {
+    /// The initiator is the `lo` end of the key.
+    lo_initiates: bool,
+    last_ns: u64,
+    closed: bool,
+    syn_counted: bool,
+}
+
+#[derive(Hash, PartialEq, Eq, Clone, Copy)]
+struct FlowKey {
+    family: u8,
+    protocol: u8,
+    dst_port: u16,
+    src: [u8; 16],
+    dst: [u8; 16],
+}
+
+#[derive(Default, Clone, Copy)]
+struct FlowSums {
+    tx_bytes: u64,
+    tx_packets: u64,
+    rx_bytes: u64,
+    rx_packets: u64,
+    connections: u32,
+    tcp_flags: u8,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub packets: u64,
+    pub malformed: u64,
+    pub non_ip: u64,
+    pub filtered: u64,
+    /// Non-first fragments: no ports to attribute them by.
+    pub fragments: u64,
+    pub table_full: u64,
+    pub kernel_drops: u64,
+}
+
+pub struct FlowTable {
+    conns: FxHashMap<ConnKey, ConnState>,
+    flows: FxHashMap<FlowKey, FlowSums>,
+    max_connections: usize,
+    idle_timeout_ns: u64,
+    exclude: Vec<Cidr>,
+    /// Since the previous tick.
+    pub interval: Counts,
+    /// Since the start.
+    pub total: Counts,
+}
+
+fn is_icmp(protocol: u8) -> bool {
+    protocol == PROTO_ICMP || protocol == PROTO_ICMPV6
+}
+
+impl FlowTable {
+    pub fn new(max_connections: usize, idle_timeout_ns: u64, exclude: Vec<Cidr>) -> FlowTable {
+        FlowTable { conns: FxHashMap::default(), flows: FxHashMap::default(), max_connections, idle_timeout_ns, exclude, interval: Counts::default(), total: Counts::default() }
+    }
+
+    pub fn connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn count(&mut self, f: impl Fn(&mut Counts)) {
+        f(&mut self.interval);
+        f(&mut self.total);
+    }
+
+    /// Adds one packet seen at `now_ns` (monotonic).
+    pub fn add(&mut self, p: &PacketInfo, now_ns: u64) {
+        self.count(|c| c.packets += 1);
+        if p.fragment {
+            self.count(|c| c.fragments += 1);
+            return;
+        }
+        let (sport, dport) = if p.has_ports { (p.src_port, p.dst_port) } else { (0, 0) };
+        let src_is_lo = (p.src, sport) <= (p.dst, dport);
+        let key = if src_is_lo {
+            ConnKey { family: p.family, protocol: p.protocol, lo: p.src, lo_port: sport, hi: p.dst, hi_port: dport }
+        } else {
+            ConnKey { family: p.family, protocol: p.protocol, lo: p.dst, lo_port: dport, hi: p.src, hi_port: sport }
+        };
+        let tcp = p.protocol == PROTO_TCP;
+        let syn = tcp && p.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN;
+        let syn_ack = tcp && p.tcp_flags & (TCP_SYN | TCP_ACK) == (TCP_SYN | TCP_ACK);
+        // Who initiates, judged from this packet alone: Some(true) = its sender.
+        let from_packet = if syn {
+            Some(true)
+        } else if syn_ack {
+            Some(false)
+        } else if is_icmp(p.protocol) {
+            match p.icmp_type {
+                8 | 128 => Some(true),
+                0 | 129 => Some(false),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        let heuristic_sender_initiates = || {
+            if sport != dport && p.has_ports { sport > dport } else { true }
+        };
+        let idle = self.idle_timeout_ns;
+        let room = self.conns.len() < self.max_connections;
+        let mut new_connection = false;
+        let sender_initiates = match self.conns.get_mut(&key) {
+            Some(s) if !(s.closed && syn) && now_ns.saturating_sub(s.last_ns) <= if s.closed { CLOSED_LINGER_NS } else { idle } => {
+                s.last_ns = now_ns;
+                if syn && !s.syn_counted {
+                    // The SYN of a connection whose first packets we saw without it (a retransmit
+                    // after a lost capture, or a reopened state): orient and count it now.
+                    s.lo_initiates = src_is_lo;
+                    s.syn_counted = true;
+                    new_connection = true;
+                }
+                if tcp && p.tcp_flags & (TCP_FIN | TCP_RST) != 0 {
+                    s.closed = true;
+                }
+                s.lo_initiates == src_is_lo
+            }
+            existing => {
+                let sender = from_packet.unwrap_or_else(heuristic_sender_initiates);
+                // TCP counts connections from SYNs only; other protocols per new 5-tuple.
+                new_connection = if tcp { syn } else { true };
+                let state = ConnState {
+                    lo_initiates: sender == src_is_lo,
+                    last_ns: now_ns,
+                    closed: tcp && p.tcp_flags & (TCP_FIN | TCP_RST) != 0,
+                    syn_counted: syn,
+                };
+                match existing {
+                    Some(s) => *s = state,
+                    None if room => {
+                        self.conns.insert(key, state);
+                    }
+                    None => {
+                        self.interval.table_full += 1;
+                        self.total.table_full += 1;
+                    }
+                }
+                sender
+            }
+        };
+        let (src, dst, dst_port) = if sender_initiates { (p.src, p.dst, dport) } else { (p.dst, p.src, sport) };
+        if self.exclude.iter().any(|c| c.contains(p.family, &src) || c.contains(p.family, &dst)) {
+            return;
+        }
+        let flow = FlowKey { family: p.family, protocol: p.protocol, dst_port: if is_icmp(p.protocol) { 0 } else { dst_port }, src, dst };
+        let sums = self.flows.entry(flow).or_default();
+        if sender_initiates {
+            sums.tx_bytes += u64::from(p.bytes);
+            sums.tx_packets += 1;
+        } else {
+            sums.rx_bytes += u64::from(p.bytes);
+            sums.rx_packets += 1;
+        }
+        sums.connections += u32::from(new_connection);
+        sums.tcp_flags |= p.tcp_flags;
+    }
+
+    /// Ends the interval: drops idle connection state and returns the packed batch (header +
+    /// one record per flow with activity). Header fields, for packet batches: `source` 3,
+    /// `entries` packets seen, `tracked` connections remembered, `event_overruns` packets the
+    /// kernel dropped (ring full), `skipped` malformed frames.
+    pub fn finish_tick(&mut self, now_ns: u64) -> Vec<u8> {
+        let idle = self.idle_timeout_ns;
+        self.conns.retain(|_, s| now_ns.saturating_sub(s.last_ns) <= if s.closed { CLOSED_LINGER_NS } else { idle });
+        if self.conns.capacity() > 4 * self.conns.len().max(1024) {
+            self.conns.shrink_to_fit();
+        }
+        let header = TickHeader {
+            source: SOURCE_PACKET,
+            entries: self.interval.packets,
+            tracked: self.conns.len() as u64,
+            event_overruns: self.interval.kernel_drops.min(u64::from(u32::MAX)) as u32,
+            skipped: self.interval.malformed.min(u64::from(u32::MAX)) as u32,
+            ..TickHeader::default()
+        };
+        self.interval = Counts::default();
+        let count = self.flows.len();
+        let mut out = vec![0u8; HEADER_BYTES + count * RECORD_BYTES];
+        records::write_header(&mut out, count as u32, &header);
+        for (i, (k, s)) in self.flows.drain().enumerate() {
+            let r = &mut out[HEADER_BYTES + i * RECORD_BYTES..HEADER_BYTES + (i + 1) * RECORD_BYTES];
+            r[0] = k.family;
+            r[1] = k.protocol;
+            r[3] = s.tcp_flags;
+            r[4..6].copy_from_slice(&k.dst_port.to_le_bytes());
+            r[8..24].copy_from_slice(&k.src);
+            r[24..40].copy_from_slice(&k.dst);
+            r[56..64].copy_from_slice(&s.tx_bytes.to_le_bytes());
+            r[64..72].copy_from_slice(&s.tx_packets.to_le_bytes());
+            r[72..80].copy_from_slice(&s.rx_bytes.to_le_bytes());
+            r[80..88].copy_from_slice(&s.rx_packets.to_le_bytes());
+            r[88..92].copy_from_slice(&s.connections.to_le_bytes());
+        }
+        if self.flows.capacity() > 4 * count.max(1024) {
+            self.flows.shrink_to_fit();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::PROTO_UDP;
+
+    fn pkt(src: u8, sport: u16, dst: u8, dport: u16, flags: u8, bytes: u32) -> PacketInfo {
+        let mut p = PacketInfo { family: 4, protocol: PROTO_TCP, has_ports: true, src_port: sport, dst_port: dport, tcp_flags: flags, bytes, ..PacketInfo::default() };
+        p.src[..4].copy_from_slice(&[10, 0, 0, src]);
+        p.dst[..4].copy_from_slice(&[10, 0, 0, dst]);
+        p
+    }
+
+    struct Rec {
+        src: u8,
+        dst: u8,
+        port: u16,
+        tx: (u64, u64),
+        rx: (u64, u64),
+        conns: u32,
+        flags: u8,
+    }
+
+    fn records(buf: &[u8]) -> Vec<Rec> {
+        let n = u32::from_le_bytes(buf[4..8].try_into().unwrap()) as usize;
+        let mut v: Vec<Rec> = (0..n)
+            .map(|i| {
+                let r = &buf[HEADER_BYTES + i * RECORD_BYTES..];
+                let u = |at: usize| u64::from_le_bytes(r[at..at + 8].try_into().unwrap());
+                Rec { src: r[11], dst: r[27], port: u16::from_le_bytes([r[4], r[5]]), tx: (u(56), u(64)), rx: (u(72), u(80)), conns: u32::from_le_bytes(r[88..92].try_into().unwrap()), flags: r[3] }
+            })
+            .collect();
+        v.sort_by_key(|r| (r.src, r.dst, r.port));
+        v
+    }
+
+    #[test]
+    fn syn_orients_even_against_the_port_heuristic() {
+        let mut t = FlowTable::new(100, 60_000_000_000, vec![]);
+        // Client on port 80 connects to a server on 40000: the heuristic would say otherwise.
+        t.add(&pkt(1, 80, 2, 40000, TCP_SYN, 60), 0);
+        t.add(&pkt(2, 40000, 1, 80, TCP_SYN | TCP_ACK, 60), 1);
+        t.add(&pkt(1, 80, 2, 40000, TCP_ACK, 52), 2);
+        t.add(&pkt(1, 80, 2, 40000, TCP_ACK, 1052), 3);
+        t.add(&pkt(2, 40000, 1, 80, TCP_ACK | TCP_FIN, 52), 4);
+        let r = records(&t.finish_tick(5));
+        assert_eq!(r.len(), 1);
+        assert_eq!((r[0].src, r[0].dst, r[0].port, r[0].tx, r[0].rx, r[0].conns), (1, 2, 40000, (1164, 3), (112, 2), 1));
+        assert_eq!(r[0].flags, TCP_SYN | TCP_ACK | TCP_FIN);
+    }
+
+    #[test]
+    fn without_syn_the_higher_port_initiates() {
+        let mut t = FlowTable::new(100, 60_000_000_000, vec![]);
+        t.add(&pkt(2, 443, 1, 51000, TCP_ACK, 1500), 0);
+        t.add(&pkt(1, 51000, 2, 443, TCP_ACK, 52), 1);
+        let mut u = pkt(1, 5353, 2, 33000, 0, 100);
+        u.protocol = PROTO_UDP;
+        t.add(&u, 2);
+        let r = records(&t.finish_tick(3));
+        assert_eq!(r.len(), 2);
+        assert_eq!((r[0].src, r[0].dst, r[0].port, r[0].tx, r[0].rx, r[0].conns), (1, 2, 443, (52, 1), (1500, 1), 0));
+        // UDP: the 33000 end initiated, toward 5353; a new 5-tuple is one connection.
+        assert_eq!((r[1].src, r[1].dst, r[1].port, r[1].tx, r[1].rx, r[1].conns), (2, 1, 5353, (0, 0), (100, 1), 1));
+    }
+
+    #[test]
+    fn reused_ports_after_close_count_a_new_connection_and_state_is_bounded() {
+        let mut t = FlowTable::new(2, 60_000_000_000, vec![]);
+        for round in 0..2u64 {
+            t.add(&pkt(1, 40000, 2, 80, TCP_SYN, 60), round * 10);
+            t.add(&pkt(1, 40000, 2, 80, TCP_SYN, 60), round * 10 + 1); // retransmit
+            t.add(&pkt(1, 40000, 2, 80, TCP_RST | TCP_ACK, 40), round * 10 + 2);
+        }
+        let r = records(&t.finish_tick(100));
+        assert_eq!((r[0].tx, r[0].conns), ((320, 6), 2));
+        for i in 0..5 {
+            t.add(&pkt(1, 40001 + i, 2, 80, TCP_ACK, 40), 200);
+        }
+        assert_eq!(t.connections(), 2);
+        assert_eq!(t.interval.table_full, 4);
+        let r = records(&t.finish_tick(300));
+        assert_eq!((r[0].tx, r[0].conns), ((200, 5), 0));
+        // Idle state is dropped at the tick.
+        t.finish_tick(300 + 61_000_000_000);
+        assert_eq!(t.connections(), 0);
+    }
+}
