@@ -1,0 +1,184 @@
+// One podflow per simulated node: `bin/podflow run` as its own process in the root namespace,
+// reading its node's conntrack table through the receiver's `netns:` option (so its HTTP ends —
+// Prometheus endpoint, self-metrics — stay on 127.0.0.1 next to PostgreSQL, the API server and the
+// OTLP receiver). Pipeline: conntrack → k8sattributes → reduce → postgres + prometheus + otlp + file.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { freePort } from '../harness/prometheus.ts';
+import { CLUSTER_NAME, POD_CIDR, SERVICE_CIDR, type NodeName } from './topology.ts';
+
+const PODFLOW_MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+
+/** podflow processes still running, killed if this process exits first (a crashed test). */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/** reduce's default group_by plus the service name, so VIP traffic keeps its service. */
+export const GROUP_BY = [
+  'source.k8s.namespace.name',
+  'source.k8s.owner.name',
+  'source.k8s.owner.type',
+  'source.cloud.availability_zone',
+  'destination.k8s.namespace.name',
+  'destination.k8s.owner.name',
+  'destination.k8s.owner.type',
+  'destination.cloud.availability_zone',
+  'destination.port',
+  'network.transport',
+  'destination.domain',
+  'network.flow.inter_zone',
+  'destination.k8s.service.name',
+];
+
+export interface PodflowNodeOptions {
+  nodeName: NodeName;
+  /** The node's namespace file (`/run/netns/<name>`). */
+  netnsPath: string;
+  kubeconfig: string;
+  postgresUrl: string;
+  otlpUrl: string;
+  /** Where the config, the JSON Lines file and the log go. */
+  dir: string;
+  /** Conntrack read interval and reduce interval (e.g. '500ms', '1s'). */
+  conntrackInterval?: string;
+  reduceInterval?: string;
+  logLevel?: string;
+}
+
+export interface PodflowNode {
+  nodeName: NodeName;
+  /** `127.0.0.1:<port>` of the prometheus exporter (a scrape target). */
+  prometheusTarget: string;
+  /** `http://127.0.0.1:<port>`: /metrics (self-metrics), /healthz, /readyz. */
+  telemetryUrl: string;
+  flowsFile: string;
+  configFile: string;
+  logFile: string;
+  /** A podflow_* self-metric summed over its label sets (0 when absent). */
+  selfMetric(name: string, labels?: Record<string, string>): Promise<number>;
+  /** SIGTERM (graceful: last conntrack read, reduce flush, exporters drain); resolves with the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL, for clean-up paths. */
+  kill(): void;
+}
+
+export function podflowConfig(o: PodflowNodeOptions, ports: { prometheus: number; telemetry: number }, flowsFile: string): object {
+  return {
+    receivers: {
+      conntrack: { interval: o.conntrackInterval ?? '1s', netns: o.netnsPath, startup: 'baseline' },
+    },
+    processors: {
+      k8sattributes: {
+        auth_type: 'kubeConfig',
+        kubeconfig: o.kubeconfig,
+        node_name: o.nodeName,
+        wait_for_sync: '10s',
+        cluster_cidrs: [POD_CIDR, SERVICE_CIDR],
+      },
+      reduce: {
+        interval: o.reduceInterval ?? '1s',
+        temporality: 'delta',
+        group_by: GROUP_BY,
+        cluster_cidrs: [POD_CIDR, SERVICE_CIDR],
+      },
+    },
+    exporters: {
+      postgres: {
+        endpoint: o.postgresUrl,
+        batch: { flush_interval: '200ms' },
+        retry_on_failure: { initial_interval: '200ms', max_interval: '1s' },
+        retention: 0,
+        connect_timeout: '2s',
+      },
+      prometheus: { endpoint: `127.0.0.1:${ports.prometheus}`, const_labels: { cluster: CLUSTER_NAME } },
+      otlp: {
+        endpoint: o.otlpUrl,
+        temporality: 'delta',
+        encoding: 'proto',
+        compression: 'gzip',
+        retry_on_failure: { initial_interval: '200ms', max_interval: '1s' },
+      },
+      file: { path: flowsFile },
+    },
+    service: {
+      pipelines: {
+        flows: { receivers: ['conntrack'], processors: ['k8sattributes', 'reduce'], exporters: ['postgres', 'prometheus', 'otlp', 'file'] },
+      },
+      telemetry: { logs: { level: o.logLevel ?? 'info' }, metrics: { address: `127.0.0.1:${ports.telemetry}` } },
+      resource: { 'k8s.node.name': o.nodeName, 'k8s.cluster.name': CLUSTER_NAME },
+      shutdown_timeout: '20s',
+    },
+  };
+}
+
+/** Writes the config, starts podflow and resolves once its /readyz answers 200 (every receiver started). */
+export async function startPodflowNode(o: PodflowNodeOptions): Promise<PodflowNode> {
+  const ports = { prometheus: await freePort(), telemetry: await freePort() };
+  const flowsFile = join(o.dir, `flows-${o.nodeName}.jsonl`);
+  const configFile = join(o.dir, `podflow-${o.nodeName}.yaml`);
+  const logFile = join(o.dir, `podflow-${o.nodeName}.log`);
+  writeFileSync(configFile, `# podflow on ${o.nodeName} (written by test/e2e/podflow-node.ts)\n${stringify(podflowConfig(o, ports, flowsFile))}`);
+  const log = createWriteStream(logFile);
+  const child: ChildProcess = spawn(process.execPath, [PODFLOW_MAIN, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.pipe(log, { end: false });
+  child.stderr!.pipe(log, { end: false });
+  let tail = '';
+  const keep = (c: Buffer) => (tail = (tail + c.toString()).slice(-4_000));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  running.add(child);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  void exited.then(() => running.delete(child));
+  let exitCode: number | null | undefined;
+  void exited.then((code) => (exitCode = code));
+  const telemetryUrl = `http://127.0.0.1:${ports.telemetry}`;
+
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (exitCode !== undefined) throw new Error(`podflow on ${o.nodeName} exited (${exitCode}) before it was ready:\n${tail}`);
+    const ok = await fetch(`${telemetryUrl}/readyz`).then((r) => r.ok, () => false);
+    if (ok) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`podflow on ${o.nodeName} was not ready within 30s:\n${tail}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  return {
+    nodeName: o.nodeName,
+    prometheusTarget: `127.0.0.1:${ports.prometheus}`,
+    telemetryUrl,
+    flowsFile,
+    configFile,
+    logFile,
+    async selfMetric(name, labels = {}) {
+      const text = await fetch(`${telemetryUrl}/metrics`).then((r) => r.text());
+      let sum = 0;
+      for (const line of text.split('\n')) {
+        const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(line);
+        if (!m || m[1] !== name) continue;
+        const set = m[2] ?? '';
+        if (Object.entries(labels).every(([k, v]) => set.includes(`${k}="${v}"`))) sum += Number(m[3]);
+      }
+      return sum;
+    },
+    async stop() {
+      if (exitCode !== undefined) return exitCode;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      const code = await exited;
+      clearTimeout(timer);
+      await new Promise<void>((resolve) => log.end(resolve));
+      return code;
+    },
+    kill() {
+      if (exitCode === undefined) child.kill('SIGKILL');
+    },
+  };
+}
