@@ -1,8 +1,8 @@
 // Writes flows into `<schema>.flows` with COPY, from its own bounded queue of row batches.
 //
 // `export` only encodes and queues (rows are accepted from then on) and returns; one writer
-// loop takes batches in order and, per batch, makes sure its daily partitions exist, then in
-// one transaction records the batch id in `ingest_batches` and COPYs its rows. Any failure that
+// loop takes batches in order and writes each in one transaction: make sure its daily
+// partitions exist, record the batch id in `ingest_batches`, COPY its rows, COMMIT. Any failure that
 // is not the data's fault (refused, reset, server restarting, schema dropped) puts the batch
 // back at the head of the queue and retries with exponential backoff; a batch the server
 // rejects for its data is split in halves until the bad row is alone, and only that row is
@@ -357,15 +357,16 @@ export class PostgresExporter implements Exporter {
       if (this.#client === client) this.#dropClient();
     }, timeoutMs);
     const s = pg.escapeIdentifier(this.#schema);
+    // One round trip for the three statements before COPY (simple query protocol, so the values
+    // are literals: a UUID and YYYY-MM-DD days this process made). The partitions are created in
+    // the COPY's transaction; ensure_partitions serialises creators with an advisory lock.
+    const days = pg.escapeLiteral(`{${[...batch.days].join(',')}}`);
+    const prelude = `BEGIN; SELECT ${s}.ensure_partitions(${days}::date[]);
+      INSERT INTO ${s}.ingest_batches (batch_id, rows) VALUES (${pg.escapeLiteral(batch.id)}, ${batch.rows}) ON CONFLICT (batch_id) DO NOTHING`;
     try {
-      await client.query(`SELECT ${s}.ensure_partitions($1::date[])`, [[...batch.days]]);
-      await client.query('BEGIN');
       try {
-        const fresh = await client.query(
-          `INSERT INTO ${s}.ingest_batches (batch_id, rows) VALUES ($1, $2) ON CONFLICT (batch_id) DO NOTHING`,
-          [batch.id, batch.rows],
-        );
-        if (fresh.rowCount === 0) {
+        const results = (await client.query(prelude)) as unknown as pg.QueryResult[];
+        if (results.at(-1)?.rowCount === 0) {
           // Committed by an attempt whose COMMIT reply was lost: already stored.
           await client.query('ROLLBACK');
           return;

@@ -75,6 +75,11 @@ export function cleanString(s: string): string {
   return noNul.isWellFormed() ? noNul : noNul.toWellFormed();
 }
 
+// Fast paths: most values are plain ASCII names with nothing to clean or escape (one scan).
+// Without the `u` flag a class matches UTF-16 code units, so any surrogate takes the slow path.
+const TEXT_SPECIAL = /[\0\\\t\n\r\uD800-\uDFFF]/;
+const JSON_SPECIAL = /["\\\u0000-\u001f\uD800-\uDFFF]/;
+
 export function copyEscape(s: string): string {
   return NEEDS_ESCAPE.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => ESCAPES[c]!) : s;
 }
@@ -96,13 +101,14 @@ function jsonKey(key: string): string {
 }
 
 function jsonValue(v: AttributeValue): string {
-  if (typeof v === 'string') return JSON.stringify(cleanString(v));
+  if (typeof v === 'string') return JSON_SPECIAL.test(v) ? JSON.stringify(cleanString(v)) : `"${v}"`;
   if (typeof v === 'number') return Number.isFinite(v) ? String(v) : 'null';
   return v ? 'true' : 'false';
 }
 
 function textValue(v: AttributeValue): string {
-  return copyEscape(cleanString(String(v)));
+  const s = String(v);
+  return TEXT_SPECIAL.test(s) ? copyEscape(cleanString(s)) : s;
 }
 
 /** The column value, or undefined when the value does not fit the column's type. */

@@ -133,3 +133,12 @@ test('queue: overflow drops the oldest waiting batch; a put-back batch keeps its
   t.deepEqual(q.clear().map(batchLines), [['5\n', '6\n'], ['7\n']]);
   t.is(q.rows, 0);
 });
+
+test('rows: the attributes field is JSON that round-trips every string', (t) => {
+  const odd = { 'q"uote': 'a"b', ctl: '\u0001x', back: 'c:\\dir', emoji: '😀', lone: 'x\ud800', tab: 'a\tb', plain: 'p', n: 1.5, b: false };
+  const r = encodeFlow(flowAt(0, odd));
+  if ('invalid' in r) return t.fail(r.invalid);
+  const field = r.line.slice(0, -1).split('\t').at(-1)!;
+  const unescaped = field.replace(/\\(.)/g, (_, c: string) => ({ t: '\t', n: '\n', r: '\r', '\\': '\\' })[c] ?? c);
+  t.deepEqual(JSON.parse(unescaped), { ...odd, lone: 'x\ufffd' });
+});
