@@ -26,6 +26,30 @@ export interface FlowsourceAddon {
   conntrackAccounting(netns: string | null, enable: boolean): boolean;
   /** Bench/test helper: inserts `count` synthetic UDP entries. JSON {inserted, refused, firstError}. */
   conntrackInsertTestEntries(netns: string | null, count: number, batch: number): Promise<string>;
+
+  // packet capture (src/receivers/packet): the capture thread runs from packetOpen to packetClose
+  packetOpen(
+    netns: string | null,
+    iface: string,
+    filter: string,
+    ringBytes: number,
+    maxConnections: number,
+    idleTimeoutMs: number,
+    excludeCidrs: string,
+  ): NativeHandle;
+  /** One interval's packed batch (layout: ./records.ts; byte 3 of a record: TCP flags seen). */
+  packetTick(handle: NativeHandle): Promise<Buffer>;
+  /** JSON totals: {packets, malformed, nonIp, filtered, fragments, tableFull, kernelDrops, connections}. */
+  packetStatus(handle: NativeHandle): string;
+  packetClose(handle: NativeHandle): void;
+
+  // DNS names (src/processors/dnsnames): captures DNS responses from dnsOpen to dnsClose
+  dnsOpen(netns: string | null, iface: string, maxEntries: number, ttlFloorS: number, ringBytes: number): NativeHandle;
+  /** Names for addresses given one per line; one name per line, "" when unknown. */
+  dnsLookup(handle: NativeHandle, addresses: string): string;
+  /** JSON: {responses, names, badMessages, malformedFrames, tcpResyncs, entries, evictions, expired}. */
+  dnsStatus(handle: NativeHandle): string;
+  dnsClose(handle: NativeHandle): void;
 }
 
 const CRATE_DIR = fileURLToPath(new URL('../../crates/flowsource/', import.meta.url));
