@@ -1,6 +1,7 @@
 // The postgres exporter against a real PostgreSQL server (test/harness/postgres.ts).
 import test from 'ava';
 import pg from 'pg';
+import { Counter } from 'prom-client';
 import { missingPrivileges } from '../../../test/harness/privileges.ts';
 import { missingPostgres, startPostgres, type PostgresServer } from '../../../test/harness/postgres.ts';
 import { testContext, type TestContext } from '../../../test/harness/context.ts';
@@ -372,4 +373,22 @@ test('start fails loudly on a configuration PostgreSQL refuses (unknown database
 test('a cumulative batch is refused with a reason', async (t) => {
   const { exporter } = exporterFor('postgres://postgres@127.0.0.1:1/x');
   await t.throwsAsync(exporter.export({ flows: [flowAt(NOON, {})], temporality: 'cumulative' }), { message: /stores deltas/ });
+});
+
+test('rows it cannot write also count in the runtime\'s exporter families', async (t) => {
+  const ctx = testContext('postgres/lost');
+  const sendFailed = new Counter({ name: 'podflow_exporter_send_failed_flows_total', help: 'h', labelNames: ['exporter'], registers: [ctx.metrics] });
+  const enqueueFailed = new Counter({ name: 'podflow_exporter_enqueue_failed_flows_total', help: 'h', labelNames: ['exporter'], registers: [ctx.metrics] });
+  const exporter = new PostgresExporter(ctx, postgresConfigSchema.parse({
+    endpoint: 'postgres://postgres@127.0.0.1:1/nowhere', queue_size: 1, flush_timeout: '100ms',
+    batch: { max_rows: 10, flush_interval: '1h' }, retry_on_failure: { initial_interval: '10ms', max_interval: '10ms' },
+  }));
+  await exporter.start();
+  for (let i = 0; i < 3; i++) await exporter.export(deltaBatch(Array.from({ length: 10 }, () => flowAt(NOON, {}))));
+  await exporter.shutdown();
+  const { droppedRows } = exporter.stats();
+  t.is(droppedRows.queue_full + droppedRows.shutdown, 30);
+  t.is((await sendFailed.get()).values[0]?.value, 30);
+  t.is((await enqueueFailed.get()).values[0]?.value, droppedRows.queue_full);
+  t.true(droppedRows.queue_full >= 10);
 });

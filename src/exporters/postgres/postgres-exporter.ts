@@ -83,6 +83,8 @@ export class PostgresExporter implements Exporter {
     retries: Counter<string>;
     partitionsDropped: Counter<string>;
     queueRows: Gauge<string>;
+    sendFailed: Counter<string> | undefined;
+    enqueueFailed: Counter<string> | undefined;
   };
   readonly #stats: PostgresExporterStats = {
     acceptedRows: 0,
@@ -124,6 +126,8 @@ export class PostgresExporter implements Exporter {
       retries: counter(r, 'podflow_postgres_write_retries_total', 'Writes that failed and were retried.', ['exporter']),
       partitionsDropped: counter(r, 'podflow_postgres_partitions_dropped_total', 'Daily partitions dropped by retention.', ['exporter']),
       queueRows: gauge(r, 'podflow_postgres_queue_rows', 'Rows waiting to be written.'),
+      sendFailed: r.getSingleMetric('podflow_exporter_send_failed_flows_total') as Counter<string> | undefined,
+      enqueueFailed: r.getSingleMetric('podflow_exporter_enqueue_failed_flows_total') as Counter<string> | undefined,
     };
     this.#dropLog = new RateLimitedLog((f, m) => this.#logger.error(f, m));
     this.#retryLog = new RateLimitedLog((f, m) => this.#logger.warn(f, m));
@@ -229,6 +233,10 @@ export class PostgresExporter implements Exporter {
   #drop(reason: DropReason, rows: number): void {
     this.#stats.droppedRows[reason] += rows;
     this.#metrics.dropped.inc({ exporter: this.#id, reason }, rows);
+    // Also in the runtime's families (when it registered them), so every exporter's losses show
+    // up in the same place: all of them failed to send, queue_full also failed to enqueue.
+    this.#metrics.sendFailed?.inc({ exporter: this.#id }, rows);
+    if (reason === 'queue_full') this.#metrics.enqueueFailed?.inc({ exporter: this.#id }, rows);
   }
 
   /** A connected client with the schema migrated. */
