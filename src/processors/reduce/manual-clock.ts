@@ -1,24 +1,27 @@
 // A Clock for tests: time moves only when the test says so, and due timers run in order.
+// Timers run on a monotonic time, as Node's do; the wall clock can also be stepped (NTP, VM
+// resume) without moving the timers.
 import type { Clock } from './clock.ts';
 
-interface Timer { atMs: number; callback: () => void }
+interface Timer { atMonoMs: number; callback: () => void }
 
 export class ManualClock implements Clock {
-  #nowMs: number;
+  #monoMs = 0;
+  #wallOffsetMs: number;
   #nextId = 1;
   readonly timers = new Map<number, Timer>();
 
   constructor(startMs: number) {
-    this.#nowMs = startMs;
+    this.#wallOffsetMs = startMs;
   }
 
   nowMs(): number {
-    return this.#nowMs;
+    return this.#monoMs + this.#wallOffsetMs;
   }
 
   setTimer(callback: () => void, delayMs: number): unknown {
     const id = this.#nextId++;
-    this.timers.set(id, { atMs: this.#nowMs + delayMs, callback });
+    this.timers.set(id, { atMonoMs: this.#monoMs + delayMs, callback });
     return id;
   }
 
@@ -26,27 +29,34 @@ export class ManualClock implements Clock {
     this.timers.delete(handle as number);
   }
 
-  /** When the earliest pending timer is due, or undefined. */
+  /** Wall-clock time at which the earliest pending timer fires (if the wall clock is not stepped), or undefined. */
   get nextTimerAtMs(): number | undefined {
     let earliest: number | undefined;
-    for (const timer of this.timers.values()) if (earliest === undefined || timer.atMs < earliest) earliest = timer.atMs;
-    return earliest;
+    for (const timer of this.timers.values()) if (earliest === undefined || timer.atMonoMs < earliest) earliest = timer.atMonoMs;
+    return earliest === undefined ? undefined : earliest + this.#wallOffsetMs;
+  }
+
+  /** Steps the wall clock by `deltaMs` (negative: backwards) without moving timers. */
+  stepWall(deltaMs: number): void {
+    this.#wallOffsetMs += deltaMs;
   }
 
   /** Moves time forward by `ms`, running every timer that falls due on the way. */
   advance(ms: number): void {
-    this.advanceTo(this.#nowMs + ms);
-  }
-
-  advanceTo(targetMs: number): void {
+    const target = this.#monoMs + ms;
     for (;;) {
       let due: [number, Timer] | undefined;
-      for (const entry of this.timers) if (entry[1].atMs <= targetMs && (!due || entry[1].atMs < due[1].atMs)) due = entry;
+      for (const entry of this.timers) if (entry[1].atMonoMs <= target && (!due || entry[1].atMonoMs < due[1].atMonoMs)) due = entry;
       if (!due) break;
       this.timers.delete(due[0]);
-      this.#nowMs = Math.max(this.#nowMs, due[1].atMs);
+      this.#monoMs = Math.max(this.#monoMs, due[1].atMonoMs);
       due[1].callback();
     }
-    this.#nowMs = Math.max(this.#nowMs, targetMs);
+    this.#monoMs = target;
+  }
+
+  /** Moves the wall clock forward to `wallMs`, running due timers. */
+  advanceTo(wallMs: number): void {
+    this.advance(Math.max(0, wallMs - this.nowMs()));
   }
 }

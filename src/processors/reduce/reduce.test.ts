@@ -94,12 +94,36 @@ test('a late timer flushes at the latest boundary passed and re-arms aligned', a
   const [id, timer] = [...clock.timers][0]!;
   clock.timers.delete(id);
   clock.advanceTo(T0 + 2 * INTERVAL + 3_000);
-  timer.callback();
+  timer.callback(); // fires 33s after it was set: the event loop was busy
   await reducer.drain();
   const [f] = emitted()[0]!;
   t.is(f!.startTimeUnixNano, BigInt(T0) * NS);
   t.is(f!.timeUnixNano, BigInt(T0 + 2 * INTERVAL) * NS);
   t.is(clock.nextTimerAtMs, T0 + 3 * INTERVAL);
+  await reducer.shutdown();
+});
+
+test('a wall clock stepped back or forward keeps flushing every interval, never backwards in time', async (t) => {
+  const { clock, reducer, emitted } = setup({ temporality: 'delta' });
+  await reducer.start();
+  await reducer.consume(delta([flow({ ...web, ...db }, 1)]));
+  clock.stepWall(-3_600_000); // NTP steps the clock back an hour
+  clock.advance(INTERVAL); // the monotonic timer fires anyway
+  await reducer.drain();
+  t.is(emitted().length, 1, 'flushed on time despite the step');
+  const [f] = emitted()[0]!;
+  t.is(f!.timeUnixNano, BigInt(T0) * NS, 'the end is clamped to the interval start, not an hour back');
+  t.is(clock.nextTimerAtMs, T0 - 3_600_000 + 2 * INTERVAL, 'the next flush is one interval later on the new clock, aligned');
+  await reducer.consume(delta([flow({ ...web, ...db }, 2)]));
+  clock.advance(INTERVAL);
+  await reducer.consume(delta([flow({ ...web, ...db }, 4)]));
+  clock.stepWall(3_600_000 + 7_000); // and forward again, past the old time
+  clock.advance(INTERVAL);
+  await reducer.drain();
+  t.deepEqual(emitted().map((b) => b[0]!.txBytes), [1, 2, 4]);
+  const times = emitted().map((b) => b[0]!.timeUnixNano);
+  t.true(times[1]! >= times[0]! && times[2]! > times[1]!);
+  t.is(times[2], BigInt(T0 + 3 * INTERVAL) * NS, 'aligned again after the forward step');
   await reducer.shutdown();
 });
 
@@ -298,4 +322,20 @@ test('README: the example configs parse and the default group_by list is the rea
   const processors = (blocks[1] as { processors: Record<string, unknown> }).processors;
   t.is(Object.keys(processors).length, 3);
   for (const [id, config] of Object.entries(processors)) t.true(reduceConfigSchema.safeParse(config).success, id);
+});
+
+test('two reducers on one registry share the metric, one label each', async (t) => {
+  const ctx = testContext('reduce/a');
+  const other = { ...testContext('reduce/b'), metrics: ctx.metrics };
+  const clock = new ManualClock(T0);
+  const config = reduceConfigSchema.parse({ max_groups: 1, temporality: 'delta' });
+  const a = new ReduceProcessor(ctx, config, collector(), clock);
+  const b = new ReduceProcessor(other, config, collector(), clock);
+  await a.consume(delta([flow({ 'destination.port': 1 }), flow({ 'destination.port': 2 })]));
+  await b.consume(delta([flow({ 'destination.port': 1 }), flow({ 'destination.port': 2 }), flow({ 'destination.port': 3 })]));
+  const text = await ctx.metrics.getSingleMetricAsString('podflow_processor_reduce_overflow_flows_total');
+  t.regex(text, /\{processor="reduce\/a"\} 1$/m);
+  t.regex(text, /\{processor="reduce\/b"\} 2$/m);
+  await a.shutdown();
+  await b.shutdown();
 });

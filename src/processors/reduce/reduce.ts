@@ -178,11 +178,14 @@ export class ReduceProcessor implements Processor {
     this.#timer = undefined;
     if (this.#stopped) return;
     const now = this.#clock.nowMs();
-    // A timer may fire a little early (then the boundary it was set for is the end) or late
-    // (then the latest boundary passed is, and the next one is still aligned).
-    const endMs = Math.max(boundaryMs, this.#alignedStart(now));
-    this.#flush(endMs);
-    this.#arm(nextBoundaryMs(Math.max(now, endMs), this.#intervalMs));
+    const intervalMs = this.#intervalMs;
+    // On time or late (a busy event loop): end at the latest boundary passed, so the next one
+    // stays aligned. A little early: end at the boundary the timer was set for. Far early: the
+    // wall clock stepped back; end now. Never end before the interval started.
+    const early = now < boundaryMs && boundaryMs - now <= intervalMs / 2;
+    const endMs = now >= boundaryMs ? this.#alignedStart(now) : early ? boundaryMs : now;
+    this.#flush(Math.max(endMs, this.#intervalStartMs));
+    this.#arm(nextBoundaryMs(early ? boundaryMs : now, intervalMs));
   }
 
   /** Emits the interval ending at `endMs`, evicts idle groups and starts the next interval. */
