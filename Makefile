@@ -107,11 +107,13 @@ deploy: k8s-tools
 
 # Bookinfo + PostgreSQL + Grafana + podflow exporting to PostgreSQL (examples/bookinfo/README.md).
 setup-example: k8s-tools
+	sh examples/bookinfo/create-secret.sh $(KUBECTL)
 	$(KUBECTL) apply -k examples/bookinfo
 	$(KUBECTL) -n podflow rollout status statefulset/postgres --timeout=5m
 	$(KUBECTL) -n podflow rollout status daemonset/podflow --timeout=5m
 	$(KUBECTL) -n podflow rollout status deployment/grafana --timeout=5m
 	$(KUBECTL) -n bookinfo rollout status deployment/productpage-v1 --timeout=5m
-	@echo "Grafana: $(KUBECTL) -n podflow port-forward svc/grafana 3000:3000, then http://localhost:3000 (dashboard podflow: network flows)"
+	@echo "Grafana: $(KUBECTL) -n podflow port-forward svc/grafana 3000:3000, then http://localhost:3000 (user admin;"
+	@echo "  password: $(KUBECTL) -n podflow get secret podflow-example -o jsonpath='{.data.grafana-admin-password}' | base64 -d)"
 
 .PHONY: k8s-tools manifests deploy setup-example

@@ -7,7 +7,7 @@ import test from 'ava';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { validateObject, type K8sObject } from './k8s-schema.ts';
-import { requiredEnvReferences, validateConfig } from './podflow-config.ts';
+import { postgresPipelinesWithoutDelta, requiredEnvReferences, validateConfig } from './podflow-config.ts';
 import { CHART, HELM, PODFLOW, ROOT, find, helmTemplate, parseObjects, requireK8sTools, run } from './tools.ts';
 
 interface Capabilities { add?: string[]; drop?: string[] }
@@ -218,6 +218,7 @@ for (const v of VARIANTS) {
     t.deepEqual(Object.keys(config.exporters).sort(), [...v.exporters].sort());
     t.is('k8sattributes' in (config.processors ?? {}), v.k8sattributes);
     t.is(config.service.telemetry.metrics.address, `0.0.0.0:${v.telemetryPort}`);
+    t.deepEqual(postgresPipelinesWithoutDelta(text), [], 'the postgres exporter stores deltas: its pipelines reduce with temporality delta');
     const telemetry = main.ports?.find((p) => p.name === 'telemetry');
     t.is(telemetry?.containerPort, v.telemetryPort);
     t.deepEqual(main.livenessProbe?.httpGet, { path: '/healthz', port: 'telemetry' });

@@ -3,6 +3,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { PODFLOW, run, type RunResult } from './tools.ts';
 
 /** `${env:NAME}` references without a `:-default`, which must be set in the container. */
@@ -26,4 +27,16 @@ export async function validateConfig(configText: string, envNames: readonly stri
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Pipelines that export to postgres through a reduce that is not `temporality: delta`. */
+export function postgresPipelinesWithoutDelta(configText: string): string[] {
+  const config = parseYaml(configText) as {
+    processors?: Record<string, { temporality?: string } | null>;
+    service: { pipelines: Record<string, { processors?: string[]; exporters: string[] }> };
+  };
+  return Object.entries(config.service.pipelines)
+    .filter(([, p]) => p.exporters.some((e) => e.split('/')[0] === 'postgres'))
+    .filter(([, p]) => (p.processors ?? []).some((id) => id.split('/')[0] === 'reduce' && (config.processors?.[id]?.temporality ?? 'cumulative') !== 'delta'))
+    .map(([name]) => name);
 }
