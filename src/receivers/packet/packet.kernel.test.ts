@@ -1,0 +1,198 @@
+// Kernel tests: real namespaces, veth pairs and TCP/UDP over IPv4 and IPv6, captured on the node
+// side of pod1's veth. Oracles: the kernel's conntrack counters for the same flows (read with
+// `conntrack -L -o extended`), and the interface's own counters in /sys/class/net/<if>/statistics.
+import test, { type ExecutionContext } from 'ava';
+import { collector, testContext } from '../../../test/harness/context.ts';
+import { createNodeTopology, type NodeTopology, POD1_V4, POD1_V6, POD2_V4, POD2_V6 } from '../../../test/harness/netns.ts';
+import { requirePrivileges } from '../../../test/harness/privileges.ts';
+import type { Flow } from '../../model/flow.ts';
+import { packetConfigSchema } from './config.ts';
+import { PacketReceiver, RETIRE_WAIT_MS } from './packet.ts';
+
+const TOOLS = ['ip', 'nft', 'conntrack'];
+const PROTO_NAMES: Record<string, string> = { '6': 'tcp', '17': 'udp' };
+
+interface Totals { txBytes: number; txPackets: number; rxBytes: number; rxPackets: number; connections: number }
+type TotalsByFlow = Map<string, Totals>;
+
+function add(map: TotalsByFlow, key: string, t: Totals): void {
+  const cur = map.get(key) ?? { txBytes: 0, txPackets: 0, rxBytes: 0, rxPackets: 0, connections: 0 };
+  for (const k of Object.keys(cur) as Array<keyof Totals>) cur[k] += t[k];
+  map.set(key, cur);
+}
+
+function sorted(map: TotalsByFlow): Record<string, Totals> {
+  return Object.fromEntries([...map].sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/** Conntrack's per-flow counters in the node namespace: `proto|src|dst|dport` → totals. */
+async function conntrackTotals(topo: NodeTopology): Promise<TotalsByFlow> {
+  const map: TotalsByFlow = new Map();
+  for (const family of ['ipv4', 'ipv6']) {
+    const out = await topo.node.exec('conntrack', ['-L', '-o', 'extended', '-f', family]);
+    for (const line of out.split('\n')) {
+      const words = line.trim().split(/\s+/);
+      const proto = PROTO_NAMES[words[3] ?? ''];
+      if (!proto) continue;
+      const tuples: Array<Record<string, string>> = [];
+      for (const w of words) {
+        const eq = w.indexOf('=');
+        if (eq < 0) continue;
+        const [k, v] = [w.slice(0, eq), w.slice(eq + 1)];
+        if (k === 'src') tuples.push({});
+        if (tuples.length > 0 && !(k in tuples.at(-1)!)) tuples.at(-1)![k] = v;
+      }
+      const [orig, reply] = tuples as [Record<string, string>, Record<string, string>];
+      add(map, `${proto}|${orig.src}|${orig.dst}|${orig.dport}`, {
+        txBytes: Number(orig.bytes), txPackets: Number(orig.packets),
+        rxBytes: Number(reply.bytes), rxPackets: Number(reply.packets), connections: 1,
+      });
+    }
+  }
+  return map;
+}
+
+function receiverTotals(flows: Flow[]): TotalsByFlow {
+  const map: TotalsByFlow = new Map();
+  for (const f of flows) {
+    const a = f.attributes;
+    add(map, `${a['network.transport']}|${a['source.address']}|${a['destination.address']}|${a['destination.port'] ?? ''}`, f);
+  }
+  return map;
+}
+
+async function interfaceCounters(topo: NodeTopology, iface: string): Promise<{ packets: number; bytes: number }> {
+  const read = async (name: string) => Number((await topo.node.exec('cat', [`/sys/class/net/${iface}/statistics/${name}`])).trim());
+  return {
+    packets: (await read('rx_packets')) + (await read('tx_packets')),
+    bytes: (await read('rx_bytes')) + (await read('tx_bytes')),
+  };
+}
+
+async function withTopology(t: ExecutionContext, prefix: string, body: (topo: NodeTopology) => Promise<void>) {
+  if (!requirePrivileges(t, TOOLS)) return;
+  const topo = await createNodeTopology(prefix);
+  try {
+    await body(topo);
+  } finally {
+    await topo.destroy();
+  }
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 300));
+
+/** Permanent ARP entries on pod1's link, so no ARP frame crosses it during a test. */
+async function staticArp(topo: NodeTopology): Promise<void> {
+  const mac = async (ns: NodeTopology['node'], dev: string) =>
+    (JSON.parse(await ns.exec('ip', ['-j', 'link', 'show', dev])) as Array<{ address: string }>)[0]!.address;
+  await topo.pod1.exec('ip', ['neigh', 'replace', '10.0.1.1', 'lladdr', await mac(topo.node, 'vpod1'), 'nud', 'permanent', 'dev', 'eth0']);
+  await topo.node.exec('ip', ['neigh', 'replace', POD1_V4, 'lladdr', await mac(topo.pod1, 'eth0'), 'nud', 'permanent', 'dev', 'vpod1']);
+}
+
+/** A TCP client that connects, prints a line, and sends `up` bytes only after `delayMs`. */
+const SLOW_CLIENT = `
+const net = require('node:net');
+const [host, port, up, delayMs] = process.argv.slice(1);
+const s = net.connect({ host, port: Number(port) }, () => {
+  console.log('connected');
+  setTimeout(() => { s.write('10\\n'); s.end(Buffer.alloc(Number(up), 0x62)); }, Number(delayMs));
+});
+s.on('data', () => {});
+s.on('close', () => process.exit(0));
+`;
+
+function receiver(topo: NodeTopology, filter: unknown) {
+  const out = collector();
+  const config = packetConfigSchema.parse({ interface: 'vpod1', netns: topo.node.path, interval: '1h', filter });
+  return { out, receiver: new PacketReceiver(testContext(`packet/${String(filter)}`), config, out) };
+}
+
+test('per-flow totals equal the kernel conntrack counters and the interface counters (TCP, UDP, IPv4, IPv6)', async (t) => {
+  await withTopology(t, 'pktsum', async (topo) => {
+    await topo.pod2.trafficServer('tcp-server', 8080);
+    await topo.pod2.trafficServer('udp-server', 5353);
+    // Traffic before the capture starts stays out of both oracles' windows: start clean.
+    await topo.node.exec('conntrack', ['-F']);
+    await topo.node.exec('conntrack', ['-F', '-f', 'ipv6']);
+    await staticArp(topo);
+    const ports = receiver(topo, [8080, 5353]);
+    const tcp = receiver(topo, 'tcp');
+    const udp = receiver(topo, 'udp');
+    const all = receiver(topo, 'all');
+    for (const r of [ports, tcp, udp, all]) await r.receiver.start();
+    const before = await interfaceCounters(topo, 'vpod1');
+    try {
+      for (const [up, down] of [[0, 0], [1, 1], [1000, 20_000], [100_000, 5], [2_000_000, 777]] as const) {
+        t.deepEqual(await topo.pod1.traffic('tcp-client', [POD2_V4, 8080, up, down]), { sent: up, received: down });
+      }
+      await topo.pod1.traffic('tcp-client', [POD2_V6, 8080, 5000, 70_000]);
+      await topo.pod1.traffic('udp-client', [POD2_V4, 5353, 10, 500]);
+      await topo.pod1.traffic('udp-client', [POD2_V6, 5353, 7, 1200]);
+      // Two intervals: the deltas add up.
+      await new Promise((r) => setTimeout(r, RETIRE_WAIT_MS));
+      await ports.receiver.tickNow();
+      await topo.pod1.traffic('tcp-client', [POD2_V4, 8080, 4321, 1234]);
+      await settle();
+      const kernel = await conntrackTotals(topo);
+      const after = await interfaceCounters(topo, 'vpod1');
+      for (const r of [ports, tcp, udp, all]) await r.receiver.tickNow();
+
+      const got = receiverTotals(ports.out.batches.flatMap((b) => b.flows));
+      t.deepEqual(sorted(got), sorted(kernel));
+      // The oracle saw what was sent: 6 TCP connections to 8080 over IPv4, UDP sizes exact.
+      t.is(kernel.get(`tcp|${POD1_V4}|${POD2_V4}|8080`)!.connections, 6);
+      t.true(kernel.get(`tcp|${POD1_V4}|${POD2_V4}|8080`)!.txBytes > 2_000_000 + 100_000);
+      t.is(kernel.get(`udp|${POD1_V4}|${POD2_V4}|5353`)!.txBytes, 10 * (500 + 28));
+      t.is(kernel.get(`udp|${POD1_V6}|${POD2_V6}|5353`)!.rxBytes, 7 * (1200 + 48));
+      t.is(ports.out.batches.length, 2);
+
+      // Protocol filters split the same traffic.
+      const onlyTcp = sorted(new Map([...kernel].filter(([k]) => k.startsWith('tcp|'))));
+      const onlyUdp = sorted(new Map([...kernel].filter(([k]) => k.startsWith('udp|'))));
+      t.deepEqual(sorted(receiverTotals(tcp.out.batches.flatMap((b) => b.flows))), onlyTcp);
+      t.deepEqual(sorted(receiverTotals(udp.out.batches.flatMap((b) => b.flows))), onlyUdp);
+
+      // filter: all saw every frame the interface counted (IP flows + non-IP frames); with no
+      // non-IP frame in the window, bytes match too: L3 bytes + a 14-byte Ethernet header each.
+      const status = all.receiver.status()!;
+      const allFlows = all.out.batches.flatMap((b) => b.flows);
+      const ipPackets = allFlows.reduce((s, f) => s + f.txPackets + f.rxPackets, 0);
+      const ipBytes = allFlows.reduce((s, f) => s + f.txBytes + f.rxBytes, 0);
+      t.is(status.malformed, 0);
+      t.is(status.kernelDrops, 0);
+      t.is(ipPackets + status.nonIp, after.packets - before.packets);
+      t.is(status.nonIp, 0, 'static ARP: no non-IP frame on the link');
+      t.is(ipBytes + 14 * ipPackets, after.bytes - before.bytes);
+    } finally {
+      for (const r of [ports, tcp, udp, all]) await r.receiver.shutdown();
+    }
+  });
+});
+
+test('orientation: a connection open before the capture is oriented by the lower-port heuristic', async (t) => {
+  await withTopology(t, 'pktori', async (topo) => {
+    await topo.pod2.trafficServer('tcp-server', 8080);
+    const { out, receiver: r } = receiver(topo, 'tcp');
+    // The handshake happens before the capture starts; data flows after.
+    const { child } = await topo.pod1.spawn(process.execPath, ['-e', SLOW_CLIENT, POD2_V6, '8080', '300000', '300']);
+    const exited = new Promise((res) => child.once('exit', res));
+    await r.start();
+    await exited;
+    await settle();
+    await r.tickNow();
+    await r.shutdown();
+    const flows = out.batches.flatMap((b) => b.flows);
+    t.is(flows.length, 1);
+    t.like(flows[0]!.attributes, { 'source.address': POD1_V6, 'destination.address': POD2_V6, 'destination.port': 8080, 'network.type': 'ipv6' });
+    t.true(flows[0]!.txBytes > 300_000, "the client's upload is tx");
+    t.true(flows[0]!.rxBytes < flows[0]!.txBytes);
+    t.is(flows[0]!.connections, 0, 'no SYN seen: no new connection counted');
+  });
+});
+
+test('a missing interface fails start-up with its name', async (t) => {
+  if (!requirePrivileges(t, TOOLS)) return;
+  const config = packetConfigSchema.parse({ interface: 'nosuch0' });
+  const r = new PacketReceiver(testContext('packet'), config, collector());
+  await t.throwsAsync(r.start(), { message: /interface nosuch0: .*no network interface named "nosuch0"/ });
+});
