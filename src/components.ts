@@ -5,6 +5,7 @@ import { reduceFactory } from './processors/reduce/index.ts';
 import { filterFactory } from './processors/filter/index.ts';
 import { conntrackReceiverFactory } from './receivers/conntrack/index.ts';
 import { packetReceiverFactory } from './receivers/packet/index.ts';
+import { ciliumReceiverFactory } from './receivers/cilium/index.ts';
 import { k8sattributesFactory } from './processors/k8sattributes/index.ts';
 import { otlpExporterFactory } from './exporters/otlp/index.ts';
 import { prometheusExporterFactory } from './exporters/prometheus/index.ts';
@@ -16,6 +17,7 @@ import { postgresExporterFactory } from './exporters/postgres/index.ts';
 export const FACTORIES: readonly AnyFactory[] = [
   conntrackReceiverFactory,
   packetReceiverFactory,
+  ciliumReceiverFactory,
   reduceFactory,
   filterFactory,
   k8sattributesFactory,

@@ -97,6 +97,9 @@ pub struct TickCounts {
     pub no_protocol: u64,
     pub batch_grows: u64,
     pub vip_matched: u64,
+    /// Flow entries (not SERVICE, not RELATED) with any non-zero counter word: 0 under v1.16
+    /// without `--bpf-conntrack-accounting`.
+    pub with_counters: u64,
 }
 
 pub struct CiliumSource {
@@ -265,8 +268,11 @@ impl CiliumSource {
                 vips.insert(sk, (vip, vip_port));
             } else if key.is_related() {
                 counts.related += 1;
-            } else if key.is_in() {
-                ins.insert(ctmap::twin_key(k), false);
+            } else {
+                counts.with_counters += u64::from(val.words.iter().any(|&w| w != 0));
+                if key.is_in() {
+                    ins.insert(ctmap::twin_key(k), false);
+                }
             }
         }
 
@@ -365,7 +371,7 @@ impl CiliumSource {
         };
         let c = &self.last;
         format!(
-            "{{\"maps\":[{}],\"layout\":{layout},\"layoutDecidedBy\":\"{decided_by}\",\"evidence\":{{\"v1.15\":{},\"v1.16\":{}}},\"tracked\":{},\"last\":{{\"entries\":{},\"service\":{},\"related\":{},\"inTwins\":{},\"expired\":{},\"noProtocol\":{},\"batchGrows\":{},\"vipMatched\":{}}}}}",
+            "{{\"maps\":[{}],\"layout\":{layout},\"layoutDecidedBy\":\"{decided_by}\",\"evidence\":{{\"v1.15\":{},\"v1.16\":{}}},\"tracked\":{},\"last\":{{\"entries\":{},\"service\":{},\"related\":{},\"inTwins\":{},\"expired\":{},\"noProtocol\":{},\"batchGrows\":{},\"vipMatched\":{},\"withCounters\":{}}}}}",
             maps.join(","),
             self.evidence.0,
             self.evidence.1,
@@ -377,7 +383,8 @@ impl CiliumSource {
             c.expired,
             c.no_protocol,
             c.batch_grows,
-            c.vip_matched
+            c.vip_matched,
+            c.with_counters
         )
     }
 }

@@ -1,0 +1,169 @@
+// Reads Cilium's eBPF conntrack maps every interval through the Rust core and emits the
+// per-flow deltas. The map reads (bpf(2)), decoding, delta tracking and pre-aggregation run in
+// Rust off the JS thread (crates/flowsource/src/bpf); this side turns the packed records into
+// Flows (the same decoder as the conntrack receiver) and owns the schedule and the logging.
+import { Counter, Gauge } from 'prom-client';
+import { nowUnixNano } from '../../model/flow.ts';
+import type { NativeHandle } from '../../native/addon.ts';
+import { decodeBatch, type TickStats } from '../../native/records.ts';
+import type { ComponentContext, FlowConsumer, Receiver } from '../../pipeline/component.ts';
+import type { CiliumConfig } from './config.ts';
+import { type CiliumAddon, type CiliumStatus, HEADER_LAYOUT_AT, LAYOUT_CODES, loadCiliumAddon } from './native.ts';
+
+export class CiliumReceiver implements Receiver {
+  readonly #ctx: ComponentContext;
+  readonly #config: CiliumConfig;
+  readonly #next: FlowConsumer;
+  #addon: CiliumAddon | undefined;
+  #handle: NativeHandle | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #inFlight: Promise<void> | undefined;
+  #lastTickUnixNano = 0n;
+  #stopped = false;
+  /** Warnings already logged (each once per distinct text). */
+  readonly #warned = new Set<string>();
+  #layoutLogged: string | null = null;
+  readonly #metrics;
+
+  constructor(ctx: ComponentContext, config: CiliumConfig, next: FlowConsumer) {
+    this.#ctx = ctx;
+    this.#config = config;
+    this.#next = next;
+    const reg = ctx.metrics;
+    // The registry is shared by all components: a second cilium receiver reuses the metrics.
+    const gauge = (name: string, help: string) =>
+      (reg.getSingleMetric(name) as Gauge<'receiver'> | undefined) ?? new Gauge({ name, help, labelNames: ['receiver'], registers: [reg] });
+    const counter = (name: string, help: string) =>
+      (reg.getSingleMetric(name) as Counter<'receiver'> | undefined) ?? new Counter({ name, help, labelNames: ['receiver'], registers: [reg] });
+    this.#metrics = {
+      entries: gauge('podflow_cilium_entries', 'CT map entries read in the last tick (all maps)'),
+      tracked: gauge('podflow_cilium_tracked_connections', 'Connections whose counters are remembered between ticks'),
+      readSeconds: gauge('podflow_cilium_read_seconds', 'Duration of the last read (bpf lookups + decode + delta)'),
+      service: gauge('podflow_cilium_service_entries', 'SERVICE entries in the last tick (used for VIPs, never counted)'),
+      expired: gauge('podflow_cilium_expired_entries', 'Entries past their lifetime that Cilium has not collected yet'),
+      skipped: counter('podflow_cilium_skipped_entries_total', 'Entries without a protocol (nexthdr 0), skipped as Cilium does'),
+      errors: counter('podflow_cilium_tick_errors_total', 'Ticks that failed (the next tick retries)'),
+    };
+  }
+
+  async start(): Promise<void> {
+    const addon = loadCiliumAddon();
+    this.#addon = addon;
+    const c = this.#config;
+    this.#handle = addon.ciliumOpen(c.bpffs, c.maps.join(','), c.layout, c.clock_source, c.startup, c.exclude_cidrs.join(','), c.read_method);
+    this.#lastTickUnixNano = nowUnixNano();
+    // The first tick records the baseline (or, with startup: count, reports the maps).
+    await this.tickNow();
+    const status = this.status();
+    this.#ctx.logger.info(
+      {
+        bpffs: c.bpffs,
+        maps: status?.maps.filter((m) => m.present).map((m) => ({ path: m.path, maxEntries: m.maxEntries, method: m.method })),
+        layout: status?.layout,
+        layoutDecidedBy: status?.layoutDecidedBy,
+        intervalMs: c.interval,
+      },
+      'cilium receiver started',
+    );
+    this.#schedule();
+  }
+
+  /** The Rust source's view: maps, layout decision, last tick's counts. */
+  status(): CiliumStatus | undefined {
+    if (!this.#addon || !this.#handle) return undefined;
+    return JSON.parse(this.#addon.ciliumStatus(this.#handle)) as CiliumStatus;
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.tickNow().finally(() => this.#schedule());
+    }, this.#config.interval);
+  }
+
+  /** Reads the maps now and emits the deltas since the previous read (ticks never overlap). */
+  async tickNow(): Promise<void> {
+    while (this.#inFlight) await this.#inFlight;
+    const run = this.#tick();
+    this.#inFlight = run;
+    try {
+      await run;
+    } finally {
+      this.#inFlight = undefined;
+    }
+  }
+
+  async #tick(): Promise<void> {
+    const addon = this.#addon;
+    const handle = this.#handle;
+    if (!addon || !handle) return;
+    let buf: Buffer;
+    try {
+      buf = await addon.ciliumTick(handle);
+    } catch (e) {
+      this.#metrics.errors.inc({ receiver: this.#ctx.id });
+      this.#ctx.logger.error({ err: (e as Error).message }, 'cilium: reading the conntrack maps failed; retrying next interval');
+      return;
+    }
+    const now = nowUnixNano();
+    const { stats, flows } = decodeBatch(buf, this.#lastTickUnixNano, now);
+    this.#lastTickUnixNano = now;
+    this.#record(stats, LAYOUT_CODES[buf.readUInt32LE(HEADER_LAYOUT_AT)] ?? null);
+    if (flows.length > 0) await this.#next.consume({ flows, temporality: 'delta' });
+  }
+
+  #warnOnce(key: string, fields: Record<string, unknown>, message: string): void {
+    if (this.#warned.has(key)) return;
+    this.#warned.add(key);
+    this.#ctx.logger.warn(fields, message);
+  }
+
+  #record(stats: TickStats, layout: 'v1.15' | 'v1.16' | null): void {
+    const labels = { receiver: this.#ctx.id };
+    const m = this.#metrics;
+    m.entries.set(labels, stats.entries);
+    m.tracked.set(labels, stats.tracked);
+    m.readSeconds.set(labels, stats.dumpSeconds);
+    m.skipped.inc(labels, stats.skipped);
+    const status = this.status();
+    if (!status) return;
+    m.service.set(labels, status.last.service);
+    m.expired.set(labels, status.last.expired);
+    for (const map of status.maps) {
+      if (map.missing) this.#warnOnce(`missing:${map.path}`, { path: map.path }, `cilium: ${map.missing}; reading the other maps`);
+      if (map.method === 'key_by_key' && this.#config.read_method === 'auto') {
+        this.#warnOnce('key_by_key', { path: map.path }, 'cilium: the kernel refuses BPF_MAP_LOOKUP_BATCH (< 5.6?): reading key by key, which is several times slower');
+      }
+    }
+    if (stats.inconsistent) {
+      this.#warnOnce('capped', {}, 'cilium: a key-by-key walk restarted too often and stopped at 4 × max_entries; some entries may be missing this tick');
+    }
+    if (layout === null) {
+      this.#warnOnce(
+        'undecided',
+        { evidence: status.evidence },
+        'cilium: layout auto cannot tell v1.15 from v1.16 yet (no entry with counters in both directions); nothing is reported until it can. Set `layout` to the Cilium version to skip the wait',
+      );
+    } else if (this.#layoutLogged !== layout) {
+      this.#layoutLogged = layout;
+      this.#ctx.logger.info({ layout, decidedBy: status.layoutDecidedBy, evidence: status.evidence }, 'cilium: CT value layout');
+    }
+    const flowEntries = status.last.entries - status.last.service - status.last.related - status.last.noProtocol;
+    if (layout === 'v1.16' && flowEntries > 0 && status.last.withCounters === 0) {
+      this.#warnOnce(
+        'no-accounting',
+        { entries: flowEntries },
+        'cilium: every CT counter is zero: Cilium ≥ 1.16 counts bytes and packets only with --bpf-conntrack-accounting (Helm bpf.ctAccounting=true)',
+      );
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    // A last read, so what was counted since the previous interval is not lost.
+    if (this.#handle) await this.tickNow();
+    if (this.#addon && this.#handle) this.#addon.ciliumClose(this.#handle);
+    this.#handle = undefined;
+  }
+}
