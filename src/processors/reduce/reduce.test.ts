@@ -339,3 +339,14 @@ test('two reducers on one registry share the metric, one label each', async (t) 
   await a.shutdown();
   await b.shutdown();
 });
+
+test('thousands of groups in one batch (the table grows mid-batch): every sum exact', async (t) => {
+  const { reducer, emitted } = setup({ temporality: 'delta', group_by: ['destination.port'], unidentified_addresses: false, max_groups: 5000 });
+  const flows = [];
+  for (let round = 1; round <= 2; round++) for (let port = 0; port < 4500; port++) flows.push(flow({ 'destination.port': port }, port * round));
+  await reducer.consume(delta(flows));
+  await reducer.shutdown();
+  const out = emitted()[0]!;
+  t.is(out.length, 4500);
+  t.true(out.every((f) => f.txBytes === (f.attributes['destination.port'] as number) * 3 && f.connections === 2));
+});

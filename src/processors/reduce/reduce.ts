@@ -122,8 +122,8 @@ export class ReduceProcessor implements Processor {
     const table = this.#table;
     const reader = this.#reader;
     const values = this.#scratch;
-    const counters = table.counters;
-    const touched = table.touched;
+    let counters = table.counters;
+    let touched = table.touched;
     let overflowed = 0;
     for (let i = 0; i < flows.length; i++) {
       const flow = flows[i]!;
@@ -136,6 +136,9 @@ export class ReduceProcessor implements Processor {
           continue;
         }
         g = table.insert(values, this.#intervalStartMs);
+        // Inserting may have grown the table's arrays.
+        counters = table.counters;
+        touched = table.touched;
       }
       touched[g] = 1;
       const o = g * COUNTERS;

@@ -1,0 +1,45 @@
+import test from 'ava';
+import { COUNTERS, GroupTable, TX_BYTES } from './group-table.ts';
+import type { SlotValue } from './group-key.ts';
+
+const key = (i: number): SlotValue[] => [`ns-${i % 7}`, i, i % 2 === 0, i % 5 === 0 ? undefined : `app-${i}`];
+
+test('grows past its initial size up to capacity; every group stays findable with its counters', (t) => {
+  const table = new GroupTable(4, 3000);
+  for (let i = 0; i < 3000; i++) {
+    t.is(table.find(key(i)), -1);
+    const g = table.insert(key(i), 1000 + i);
+    table.counters[g * COUNTERS + TX_BYTES] = i * 10;
+  }
+  t.true(table.full);
+  t.is(table.counters.length, 3000 * COUNTERS, 'grown to capacity, not past it');
+  for (let i = 0; i < 3000; i++) {
+    const g = table.find(key(i));
+    t.is(table.counters[g * COUNTERS + TX_BYTES], i * 10);
+    t.is(table.startMs[g], 1000 + i);
+    t.deepEqual(table.values[g], key(i));
+  }
+  t.is(table.find(key(3000)), -1);
+});
+
+test('retain keeps the chosen groups, renumbered, and forgets the others', (t) => {
+  const table = new GroupTable(4, 100);
+  for (let i = 0; i < 100; i++) table.counters[table.insert(key(i), 0) * COUNTERS] = i;
+  table.retain((g) => table.counters[g * COUNTERS]! % 3 === 0);
+  t.is(table.size, 34);
+  for (let i = 0; i < 100; i++) {
+    const g = table.find(key(i));
+    if (i % 3 === 0) t.is(table.counters[g * COUNTERS], i);
+    else t.is(g, -1);
+  }
+  table.clear();
+  t.is(table.size, 0);
+  t.is(table.find(key(0)), -1);
+});
+
+test('no slots: every flow is one group', (t) => {
+  const table = new GroupTable(0, 10);
+  t.is(table.find([]), -1);
+  t.is(table.insert([], 0), 0);
+  t.is(table.find([]), 0);
+});
