@@ -1,0 +1,93 @@
+// The tls modes against a real PostgreSQL with ssl=on and a certificate from a test CA. openssl
+// comes with the Debian postgresql package (postgresql-common -> ssl-cert -> openssl).
+import { execFileSync } from 'node:child_process';
+import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { IN_CI } from '../../../test/harness/privileges.ts';
+import { missingPostgres, startPostgres, type PostgresServer } from '../../../test/harness/postgres.ts';
+import { testContext } from '../../../test/harness/context.ts';
+import { postgresConfigSchema } from './config.ts';
+import { PostgresExporter } from './postgres-exporter.ts';
+import { deltaBatch, flowAt } from './testdata/flows.ts';
+
+let unavailable = missingPostgres();
+let server: PostgresServer | undefined;
+let dir = '';
+
+function openssl(...args: string[]): void {
+  execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+}
+
+test.before(async () => {
+  if (unavailable) return;
+  try {
+    execFileSync('sh', ['-c', 'command -v openssl'], { stdio: 'ignore' });
+  } catch {
+    unavailable = 'needs openssl';
+    return;
+  }
+  dir = mkdtempSync(join(tmpdir(), 'podflow-pg-tls-'));
+  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=podflow test CA', '-keyout', 'ca.key', '-out', 'ca.pem');
+  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=other CA', '-keyout', 'other.key', '-out', 'other.pem');
+  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.csr');
+  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+  openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'san.ext', '-out', 'server.pem');
+  if (process.getuid?.() === 0) {
+    // the server runs as nobody and insists on owning its key
+    for (const f of ['server.pem', 'server.key']) chownSync(join(dir, f), 65534, 65534);
+    chownSync(dir, 65534, 65534);
+  }
+  server = await startPostgres({
+    settings: { ssl: 'on', ssl_cert_file: join(dir, 'server.pem'), ssl_key_file: join(dir, 'server.key') },
+  });
+  await server.createDatabase('tls');
+});
+
+test.after.always(async () => {
+  await server?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function ready(t: import('ava').ExecutionContext): PostgresServer | undefined {
+  if (server) return server;
+  if (IN_CI) t.fail(`${unavailable}; CI=true forbids skipping`);
+  else {
+    console.warn(`SKIPPED ${t.title}: ${unavailable}`);
+    t.pass();
+  }
+  return undefined;
+}
+
+function exporter(s: PostgresServer, tls: Record<string, string>) {
+  return new PostgresExporter(testContext('postgres/tls'), postgresConfigSchema.parse({
+    endpoint: s.url('tls'), retention: 0, tls, flush_timeout: '2s',
+  }));
+}
+
+test('tls require and verify-full (test CA) write over TLS; the server sees an encrypted session', async (t) => {
+  const s = ready(t);
+  if (!s) return;
+  const modes: Array<Record<string, string>> = [{ mode: 'require' }, { mode: 'verify-full', ca_file: join(dir, 'ca.pem') }, { mode: 'verify-ca', ca_file: join(dir, 'ca.pem') }];
+  for (const tls of modes) {
+    const e = exporter(s, tls);
+    await e.start();
+    await e.export(deltaBatch([flowAt(Date.UTC(2030, 0, 1), { mode: tls.mode! }, { txBytes: 1 })]));
+    for (let i = 0; i < 200 && e.stats().writtenRows === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    // the exporter's connection, as the server sees it
+    t.deepEqual(await s.query('tls', `SELECT count(*)::int AS n, bool_and(s.ssl) AS ssl FROM pg_stat_ssl s
+      JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'podflow'`), [{ n: 1, ssl: true }], tls.mode);
+    await e.shutdown();
+    t.is(e.stats().writtenRows, 1, tls.mode);
+  }
+  t.deepEqual(await s.query('tls', `SELECT attributes->>'mode' AS mode FROM podflow.flows ORDER BY 1`), [{ mode: 'require' }, { mode: 'verify-ca' }, { mode: 'verify-full' }]);
+});
+
+test('a certificate from another CA fails start with the reason', async (t) => {
+  const s = ready(t);
+  if (!s) return;
+  const e = exporter(s, { mode: 'verify-full', ca_file: join(dir, 'other.pem') });
+  await t.throwsAsync(e.start(), { message: /postgres exporter postgres\/tls: .*(certificate|verify)/i });
+  await e.shutdown();
+});
