@@ -70,6 +70,13 @@ test: build system-deps k8s-tools test-rust test-ts
 test-ts:
 	bash test/run-ava.sh
 
+# The simulated two-node cluster of test/e2e with podflow on each node and Bookinfo traffic
+# (README "Try it: make demo"). Needs root. DEMO_SECONDS=N stops by itself; else Ctrl-C.
+demo: node_modules/.package-lock.json native system-deps
+	DEMO_SECONDS=$(DEMO_SECONDS) node test/e2e/demo.ts
+
+.PHONY: demo
+
 bench: build
 	@for b in bench/*/run.sh; do [ -e "$$b" ] && bash "$$b"; done; true
 

@@ -83,22 +83,24 @@ test('two simulated nodes: every output equals the kernel per workload pair, onc
   const startedAt = Date.now();
   try {
     const dir = mkdtempSync(join(tmpdir(), 'podflow-e2e-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-
+    // PODFLOW_E2E_KEEP=1 keeps the podflow configs, logs and flow files for a look afterwards.
+    if (process.env.PODFLOW_E2E_KEEP === '1') t.log(`podflow configs, logs and flow files: ${dir}`);
+    else cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    // Each part is registered for clean-up as soon as it exists, even if another fails to start.
+    const started = <T>(value: Promise<T>, stop: (v: T) => Promise<unknown>) => value.then((v) => (cleanups.push(() => stop(v)), v));
     const [cluster, api, pg, otlp] = await Promise.all([
-      SimulatedCluster.create('e2e'),
-      FakeApiServer.start({ token: 'e2e-token' }),
-      startPostgres(),
-      startOtlpReceiver(),
+      started(SimulatedCluster.create('e2e'), (c) => c.destroy()),
+      started(FakeApiServer.start({ token: 'e2e-token' }), (a) => a.close()),
+      started(startPostgres(), (p) => p.stop()),
+      started(startOtlpReceiver(), (o) => o.close()),
     ]);
-    cleanups.push(() => cluster.destroy(), () => api.close(), () => pg.stop(), () => otlp.close());
     await cluster.startApps();
     loadApiServer(api);
     const kubeconfig = api.writeKubeconfig();
     const database = 'podflow';
     const postgresUrl = await pg.createDatabase(database);
 
-    const nodes: PodflowNode[] = await Promise.all(NODES.map((n) => startPodflowNode({
+    const nodes: PodflowNode[] = await Promise.all(NODES.map((n) => started(startPodflowNode({
       nodeName: n.name,
       netnsPath: cluster.node(n.name).path,
       kubeconfig,
@@ -107,10 +109,8 @@ test('two simulated nodes: every output equals the kernel per workload pair, onc
       dir,
       conntrackInterval: '500ms',
       reduceInterval: '1s',
-    })));
-    cleanups.push(() => nodes.forEach((n) => n.kill()));
-    const prom: PrometheusServer = await startPrometheus({ scrapeTargets: nodes.map((n) => n.prometheusTarget) });
-    cleanups.push(() => prom.stop());
+    }), async (node) => node.kill())));
+    const prom: PrometheusServer = await started(startPrometheus({ scrapeTargets: nodes.map((n) => n.prometheusTarget) }), (p) => p.stop());
 
     // ---- traffic, with PostgreSQL down in the middle --------------------------------------------
     t.deepEqual(await cluster.runLoad(ROUNDS[0]), { ok: ROUNDS[0], failed: 0 });
