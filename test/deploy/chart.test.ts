@@ -111,6 +111,16 @@ for (const v of VARIANTS) {
     t.notRegex(result.stdout, /\[(ERROR|WARNING)\]/);
   });
 
+  test(`${v.name}: NOTES.txt renders and names the receiver and capabilities`, async (t) => {
+    if (!requireK8sTools(t)) return;
+    const result = await run(HELM, ['install', 'podflow', CHART, '--namespace', 'podflow', '--dry-run=client', ...valuesArgs(v)]);
+    t.is(result.code, 0, result.stderr);
+    const notes = result.stdout.slice(result.stdout.indexOf('NOTES:'));
+    t.regex(notes, new RegExp(`Receivers: ${v.receiver} `));
+    t.regex(notes, new RegExp(`Capabilities: ${v.capabilities.join(', ')} \\(all others dropped; privileged: false\\)`));
+    t.regex(notes, /port-forward daemonset\/podflow \d+/);
+  });
+
   test(`${v.name}: every rendered object is valid against the Kubernetes schemas`, async (t) => {
     if (!requireK8sTools(t)) return;
     const objects = await render(v);
