@@ -136,6 +136,10 @@ test('two simulated nodes: every output equals the kernel per workload pair, onc
     // Cross-node connections are in both tables (same counters), so a naive sum over-counts them.
     t.is(grandTotal(kernel.naive).connections - grandTotal(kernel.reportOnce).connections, expected.inBothTables);
     t.true(expected.inBothTables > 0);
+    // node-b's view of node-a's masqueraded egress: a node-to-external connection, node-a's to report.
+    const masqueraded = `node/node-a -> ${EXTERNAL.ip} inter_zone= service=`;
+    t.is(kernel.naive[masqueraded]?.connections, TOTAL_ROUNDS);
+    t.is(kernel.reportOnce[masqueraded], undefined);
 
     // ---- Prometheus (read while podflow runs: its series go stale once the targets stop) -------
     const want = project(kernel.reportOnce, METRIC_FIELDS);
@@ -143,6 +147,9 @@ test('two simulated nodes: every output equals the kernel per workload pair, onc
     t.deepEqual(project(fromPrometheus, METRIC_FIELDS), want, 'Prometheus (scraped) vs kernel conntrack counters');
     const dropped = await Promise.all(nodes.map((n) => n.selfMetric('podflow_postgres_dropped_rows_total')));
     t.deepEqual(dropped, [0, 0], 'no row dropped by the postgres exporters');
+    // Each node saw connections that are the other node's to report, and dropped them.
+    const droppedByReportOnce = await Promise.all(nodes.map((n) => n.selfMetric('podflow_processor_dropped_flows_total')));
+    t.true(droppedByReportOnce.every((n) => n > 0), `flows dropped by report-once per node: ${droppedByReportOnce.join(', ')}`);
 
     // ---- graceful stop: last conntrack read, reduce flush, exporters drain ----------------------
     t.deepEqual(await Promise.all(nodes.map((n) => n.stop())), [0, 0]);
@@ -150,6 +157,13 @@ test('two simulated nodes: every output equals the kernel per workload pair, onc
     const fromPostgres = await postgresTotals(pg, database);
     t.deepEqual(project(fromPostgres, ALL), project(kernel.reportOnce, ALL), 'PostgreSQL vs kernel conntrack counters');
     t.deepEqual(project(otlpTotals(otlp.points()), METRIC_FIELDS), want, 'OTLP payloads vs kernel conntrack counters');
+    // Each podflow's OTLP resource names its node, and carries what that node wrote to PostgreSQL.
+    const bytesByNode = (rows: Array<{ node: string; bytes: number }>) => Object.fromEntries(rows.map((r) => [r.node, r.bytes]).sort());
+    const otlpByNode: Record<string, number> = {};
+    for (const p of otlp.points()) if (p.metric === 'network.flow.io') otlpByNode[String(p.resource['k8s.node.name'])] = (otlpByNode[String(p.resource['k8s.node.name'])] ?? 0) + p.value;
+    const pgByNode = await pg.query<{ node: string; bytes: string }>(database, 'SELECT node, sum(tx_bytes + rx_bytes) AS bytes FROM podflow.flows GROUP BY 1');
+    t.deepEqual(bytesByNode(Object.entries(otlpByNode).map(([node, bytes]) => ({ node, bytes }))), bytesByNode(pgByNode.map((r) => ({ node: r.node, bytes: Number(r.bytes) }))));
+    t.deepEqual(Object.keys(otlpByNode).sort(), ['node-a', 'node-b']);
     const files = nodes.map((n) => n.flowsFile);
     t.deepEqual(project(fileTotals(files), ALL), project(kernel.reportOnce, ALL), 'file exporter vs kernel conntrack counters');
     // No row lost across the restart: PostgreSQL holds exactly the rows the file exporters wrote
