@@ -7,6 +7,7 @@ import { conntrackReceiverFactory } from './receivers/conntrack/index.ts';
 import { packetReceiverFactory } from './receivers/packet/index.ts';
 import { ciliumReceiverFactory } from './receivers/cilium/index.ts';
 import { k8sattributesFactory } from './processors/k8sattributes/index.ts';
+import { dnsnamesFactory } from './processors/dnsnames/index.ts';
 import { otlpExporterFactory } from './exporters/otlp/index.ts';
 import { prometheusExporterFactory } from './exporters/prometheus/index.ts';
 import { prometheusRemoteWriteExporterFactory } from './exporters/prometheus_remote_write/index.ts';
@@ -21,6 +22,7 @@ export const FACTORIES: readonly AnyFactory[] = [
   reduceFactory,
   filterFactory,
   k8sattributesFactory,
+  dnsnamesFactory,
   otlpExporterFactory,
   prometheusExporterFactory,
   prometheusRemoteWriteExporterFactory,

@@ -1,0 +1,123 @@
+// Sets destination.domain on flows to external addresses, from DNS answers the Rust core
+// captures on the node (AF_PACKET, responses from port 53 over UDP and TCP, filtered in the
+// kernel) and keeps in a bounded, TTL-honouring address → name cache.
+import { Counter, Gauge } from 'prom-client';
+import { AddressClassifier } from '../../model/address.ts';
+import { DESTINATION, DESTINATION_DOMAIN } from '../../model/attributes.ts';
+import type { FlowBatch } from '../../model/flow.ts';
+import { type FlowsourceAddon, type NativeHandle, loadFlowsource } from '../../native/addon.ts';
+import type { ComponentContext, FlowConsumer, Processor } from '../../pipeline/component.ts';
+import type { DnsnamesConfig } from './config.ts';
+
+/** Counts since start, from the native core (dnsStatus). */
+export interface DnsStatus {
+  responses: number;
+  names: number;
+  badMessages: number;
+  malformedFrames: number;
+  tcpResyncs: number;
+  entries: number;
+  evictions: number;
+  expired: number;
+}
+
+export class DnsnamesProcessor implements Processor {
+  readonly #ctx: ComponentContext;
+  readonly #config: DnsnamesConfig;
+  readonly #next: FlowConsumer;
+  readonly #classifier: AddressClassifier;
+  #addon: FlowsourceAddon | undefined;
+  #handle: NativeHandle | undefined;
+  readonly #metrics;
+
+  constructor(ctx: ComponentContext, config: DnsnamesConfig, next: FlowConsumer) {
+    this.#ctx = ctx;
+    this.#config = config;
+    this.#next = next;
+    this.#classifier = new AddressClassifier(config.cluster_cidrs);
+    const reg = ctx.metrics;
+    const gauge = (name: string, help: string) =>
+      (reg.getSingleMetric(name) as Gauge<'processor'> | undefined) ?? new Gauge({ name, help, labelNames: ['processor'], registers: [reg] });
+    const counter = (name: string, help: string) =>
+      (reg.getSingleMetric(name) as Counter<'processor'> | undefined) ?? new Counter({ name, help, labelNames: ['processor'], registers: [reg] });
+    this.#metrics = {
+      named: counter('podflow_dnsnames_named_flows_total', 'Flows given a destination.domain'),
+      unnamed: counter('podflow_dnsnames_unnamed_flows_total', 'Flows to eligible destinations whose address had no known name'),
+      entries: gauge('podflow_dnsnames_cache_entries', 'Addresses in the DNS name cache'),
+      evictions: gauge('podflow_dnsnames_cache_evictions', 'Live names evicted because the cache was full (since start)'),
+      responses: gauge('podflow_dnsnames_responses', 'DNS responses read (since start)'),
+    };
+  }
+
+  async start(): Promise<void> {
+    const addon = loadFlowsource();
+    this.#addon = addon;
+    const c = this.#config;
+    try {
+      this.#handle = addon.dnsOpen(c.netns ?? null, c.interface, c.max_entries, Math.ceil(c.ttl_floor / 1000), c.ring_size);
+    } catch (e) {
+      throw new Error(`dnsnames: cannot capture DNS responses on interface ${c.interface}: ${(e as Error).message}`);
+    }
+    this.#ctx.logger.info({ interface: c.interface, netns: c.netns ?? null, maxEntries: c.max_entries, ttlFloorMs: c.ttl_floor }, 'dnsnames: capturing DNS responses');
+  }
+
+  /** Cache and parser counts since start (undefined before start / after shutdown). */
+  status(): DnsStatus | undefined {
+    if (!this.#addon || !this.#handle) return undefined;
+    return JSON.parse(this.#addon.dnsStatus(this.#handle)) as DnsStatus;
+  }
+
+  #eligible(attributes: Record<string, unknown>): string | undefined {
+    if (attributes[DESTINATION_DOMAIN] !== undefined) return undefined;
+    const address = attributes[DESTINATION.address];
+    if (typeof address !== 'string') return undefined;
+    if (!this.#config.only_public) return address;
+    const type = attributes[DESTINATION.addressType];
+    if (type !== undefined) return type === 'public' ? address : undefined;
+    return this.#classifier.isPublic(address) ? address : undefined;
+  }
+
+  async consume(batch: FlowBatch): Promise<void> {
+    const addon = this.#addon;
+    const handle = this.#handle;
+    if (addon && handle) {
+      // One native call per batch, for the distinct eligible addresses.
+      const wanted = new Map<string, string>();
+      const targets: Array<[number, string]> = [];
+      batch.flows.forEach((f, i) => {
+        const address = this.#eligible(f.attributes);
+        if (address === undefined) return;
+        wanted.set(address, '');
+        targets.push([i, address]);
+      });
+      if (targets.length > 0) {
+        const addresses = [...wanted.keys()];
+        const names = addon.dnsLookup(handle, addresses.join('\n')).split('\n');
+        addresses.forEach((a, i) => wanted.set(a, names[i] ?? ''));
+        let named = 0;
+        for (const [i, address] of targets) {
+          const name = wanted.get(address);
+          if (name) {
+            batch.flows[i]!.attributes[DESTINATION_DOMAIN] = name;
+            named++;
+          }
+        }
+        const labels = { processor: this.#ctx.id };
+        this.#metrics.named.inc(labels, named);
+        this.#metrics.unnamed.inc(labels, targets.length - named);
+        const s = this.status();
+        if (s) {
+          this.#metrics.entries.set(labels, s.entries);
+          this.#metrics.evictions.set(labels, s.evictions);
+          this.#metrics.responses.set(labels, s.responses);
+        }
+      }
+    }
+    await this.#next.consume(batch);
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.#addon && this.#handle) this.#addon.dnsClose(this.#handle);
+    this.#handle = undefined;
+  }
+}

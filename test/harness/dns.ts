@@ -1,0 +1,66 @@
+// A DNS server for netns tests: Debian's dnsmasq (dnsmasq-base) in a namespace, answering only
+// from its command line (--host-record, --cname), with no upstream and no /etc files read.
+// `resolve` runs test/harness/dns-client.ts in a namespace to query it over UDP or TCP.
+//
+//   const dns = await startDnsmasq(topo.pod2, ['10.0.2.2'], ['--host-record=a.test,93.184.216.34,60']);
+//   t.teardown(() => dns.stop());                  // topology destroy() does not stop it
+//   await resolve(topo.pod1, '10.0.2.2', 'a.test', 'A', 'udp')   // → ['93.184.216.34']
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Netns } from './netns.ts';
+
+const CLIENT_SCRIPT = fileURLToPath(new URL('./dns-client.ts', import.meta.url));
+export const DNSMASQ = '/usr/sbin/dnsmasq';
+
+export interface DnsServer {
+  stop(): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of running) c.kill('SIGKILL');
+});
+
+/** Starts dnsmasq in `ns` listening on `addresses` port 53; resolves once it answers. */
+export async function startDnsmasq(ns: Netns, addresses: readonly string[], records: readonly string[]): Promise<DnsServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'podflow-dnsmasq-'));
+  const args = [
+    '--keep-in-foreground', '--no-resolv', '--no-hosts', '--conf-file=/dev/null', '--no-poll',
+    `--pid-file=${join(dir, 'dnsmasq.pid')}`, '--bind-interfaces', '--port=53', '--user=root', '--group=root',
+    ...addresses.map((a) => `--listen-address=${a}`),
+    ...records,
+  ];
+  const child = spawn('ip', ['netns', 'exec', ns.name, DNSMASQ, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  running.add(child);
+  let stderr = '';
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const stop = async () => {
+    running.delete(child);
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
+    child.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  };
+  // Ready when it answers on the first address (any name; dnsmasq answers REFUSED/NXDOMAIN fast).
+  for (let i = 0; i < 50; i++) {
+    if (child.exitCode !== null) break;
+    try {
+      await ns.exec(process.execPath, [CLIENT_SCRIPT, addresses[0]!, 'ready.invalid', 'A', 'udp', '200']);
+      return { stop };
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  await stop();
+  throw new Error(`dnsmasq did not start in ${ns.name}: ${stderr.trim() || 'no answer on port 53'}`);
+}
+
+/** Resolves `name` from inside `ns` against `server`; returns the addresses answered. */
+export async function resolve(ns: Netns, server: string, name: string, type: 'A' | 'AAAA', transport: 'udp' | 'tcp'): Promise<string[]> {
+  const out = await ns.exec(process.execPath, [CLIENT_SCRIPT, server, name, type, transport]);
+  return (JSON.parse(out.trim()) as { addresses: string[] }).addresses;
+}
