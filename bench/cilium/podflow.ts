@@ -34,7 +34,7 @@ if (mode === 'fill') {
   const m = method === 'key_by_key' ? 'key_by_key' : 'batch';
   const handle = addon.ciliumOpen(root!, 'cilium_ct4_global', 'v1.15', 'ktime', 'count', '', m);
   const first = await tick(handle);
-  const steady = [];
+  const steady: Array<Awaited<ReturnType<typeof tick>>> = [];
   for (let i = 0; i < runs; i++) steady.push(await tick(handle));
   const mean = (k: 'cpu_s' | 'wall_s') => steady.reduce((s, x) => s + x[k], 0) / steady.length;
   addon.ciliumClose(handle);

@@ -4,6 +4,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { collector, testContext } from '../../../test/harness/context.ts';
@@ -11,6 +12,7 @@ import { requirePrivileges } from '../../../test/harness/privileges.ts';
 import type { Flow } from '../../model/flow.ts';
 import { CiliumReceiver } from './cilium.ts';
 import { type CiliumConfig, ciliumConfigSchema } from './config.ts';
+import { loadCiliumAddon } from './native.ts';
 import {
   CtFixture, type CtEntry, flowKey, serviceKey, TUPLE_F_IN, TUPLE_F_OUT, TUPLE_F_RELATED, valueV115, valueV116,
 } from './ctmap-fixture.ts';
@@ -236,6 +238,45 @@ test('expired entries are counted with clock_source ktime (CLOCK_MONOTONIC secon
   ]);
   const { receiver } = await started(t, config(fx, { maps: [CT4], layout: 'v1.15' }));
   t.is(receiver.status()!.last.expired, 1);
+});
+
+test('expired entries with clock_source jiffies (jiffies >> 8, as the datapath writes them)', async (t) => {
+  if (!requirePrivileges(t, TOOLS)) return;
+  const fx = await fixture(t, [CT4]);
+  const jiffies = () => {
+    const text = readFileSync('/proc/timer_list', 'utf8');
+    return Number(/^jiffies: (\d+)/m.exec(text)![1]);
+  };
+  const now = Math.floor(jiffies() / 256);
+  await fx.write(CT4, [
+    { key: flowKey(A, 1, B, 80, TCP, 0), value: valueV115([1, 60], [1, 60], { lifetime: now - 2 }) },
+    { key: flowKey(A, 2, B, 80, TCP, 0), value: valueV115([1, 60], [1, 60], { lifetime: now - 100 }) },
+    { key: flowKey(A, 3, B, 80, TCP, 0), value: valueV115([1, 60], [1, 60], { lifetime: now + 1000 }) },
+  ]);
+  const { receiver } = await started(t, config(fx, { maps: [CT4], layout: 'v1.15', clock_source: 'jiffies' }));
+  t.is(receiver.status()!.last.expired, 2);
+  // Read as ktime (CLOCK_MONOTONIC seconds, far smaller than jiffies >> 8 here) none has expired:
+  // the clock source matters.
+  const ktime = await started(t, config(fx, { maps: [CT4], layout: 'v1.15', clock_source: 'ktime' }));
+  t.is(ktime.receiver.status()!.last.expired, 0);
+});
+
+test('a large map (100,000 entries, many batches) reads the same by batch and key by key, matching bpftool', async (t) => {
+  if (!requirePrivileges(t, TOOLS)) return;
+  const fx = await fixture(t, []);
+  const held = Number(await loadCiliumAddon().ciliumCreateTestMap(fx.path(CT4), 14, 131_072, 100_000));
+  t.is(held, 100_000);
+  t.is(await fx.count(CT4), held);
+  const batch = await started(t, config(fx, { maps: [CT4], layout: 'v1.15' }));
+  const keyed = await started(t, config(fx, { maps: [CT4], layout: 'v1.15', read_method: 'key_by_key' }));
+  t.is(batch.receiver.status()!.last.entries, held);
+  t.is(keyed.receiver.status()!.last.entries, held);
+  const sum = (flows: Flow[]) => flows.reduce((a, f) => [a[0]! + f.txBytes, a[1]! + f.rxBytes, a[2]! + f.connections], [0, 0, 0]);
+  const flowsB = batch.sink.batches.flatMap((b) => b.flows);
+  const flowsK = keyed.sink.batches.flatMap((b) => b.flows);
+  // Every synthetic entry: tx 3 packets / 200 bytes, rx 2 / 140 (crate::bpf::source::create_filled_map).
+  t.deepEqual(sum(flowsB), [200 * held, 140 * held, held]);
+  t.deepEqual(lines(flowsK), lines(flowsB));
 });
 
 test('key-by-key reading gives the same flows as batch reading', async (t) => {
