@@ -161,6 +161,24 @@ test('v1.15: deltas across reads (updated, evicted, counter reset, added, IN tak
   t.deepEqual(lastLines(sink), ['tcp ipv4 10.0.1.5 -> 10.0.3.9:8080 via 10.96.0.10:80 tx=1/74 rx=1/60 conns=1']);
 });
 
+test('a service connection keeps its VIP after its SERVICE entry is gone (no new connection, no lost VIP)', async (t) => {
+  if (!requirePrivileges(t, TOOLS)) return;
+  const fx = await fixture(t, [CT4]);
+  const v = V115;
+  await fx.write(CT4, [v.svc, v.e3]);
+  const { sink, receiver } = await started(t, config(fx, { maps: [CT4], layout: 'v1.15' }));
+  t.deepEqual(lastLines(sink), ['tcp ipv4 10.0.1.5 -> 10.0.3.9:8080 via 10.96.0.10:80 tx=4/400 rx=3/300 conns=1']);
+  await fx.write(CT4, [{ key: v.e3.key, value: valueV115([5, 420], [6, 560], { revNat: 7 }) }], [v.svc.key]);
+  await receiver.tickNow();
+  t.deepEqual(lastLines(sink), ['tcp ipv4 10.0.1.5 -> 10.0.3.9:8080 via 10.96.0.10:80 tx=2/160 rx=2/120 conns=0']);
+  // Once the OUT entry is gone too, the same tuple is a new connection without a VIP.
+  await fx.write(CT4, [], [v.e3.key]);
+  await receiver.tickNow();
+  await fx.write(CT4, [{ key: v.e3.key, value: valueV115([1, 60], [1, 74], { revNat: 7 }) }]);
+  await receiver.tickNow();
+  t.deepEqual(lastLines(sink), ['tcp ipv4 10.0.1.5 -> 10.0.3.9:8080 tx=1/74 rx=1/60 conns=1']);
+});
+
 test('v1.16: one combined counter pair, backend id at offset 8, twins once, deltas', async (t) => {
   if (!requirePrivileges(t, TOOLS)) return;
   const fx = await fixture(t);

@@ -8,7 +8,8 @@
 //! 2. OUT entries → the tracker, with the VIP of their SERVICE entry as the original
 //!    destination (the flow then carries `destination.original.*`). Every OUT entry marks an
 //!    IN entry with the same tuple as its twin: that IN entry is the other end of the same
-//!    flow on this node (pod to pod) and is not counted again.
+//!    flow on this node (pod to pod) and is not counted again. An OUT entry keeps the VIP it
+//!    was first seen with while it lives, even when its SERVICE entry goes first.
 //! 3. IN entries without an OUT twin → the tracker (the remote side opened the connection).
 //!
 //! RELATED entries (the companion ICMP entry `ct_create` writes for every connection, which
@@ -111,6 +112,9 @@ pub struct CiliumSource {
     evidence: (u64, u64),
     method: ReadMethod,
     last: TickCounts,
+    /// OUT entry key → (VIP, VIP port, tick last seen): the VIP a service connection had.
+    vip_memory: FxHashMap<[u8; KEY_V6_BYTES], (([u8; 16], u16), u32)>,
+    tick: u32,
 }
 
 fn json_str(s: &str) -> String {
@@ -153,7 +157,7 @@ impl CiliumSource {
         let tracker = Tracker::new(opts.startup, opts.exclude.clone());
         let snaps = opts.maps.iter().map(|_| Snapshot::default()).collect();
         let method = opts.method;
-        Ok(CiliumSource { opts, tracker, snaps, status, layout, evidence: (0, 0), method, last: TickCounts::default() })
+        Ok(CiliumSource { opts, tracker, snaps, status, layout, evidence: (0, 0), method, last: TickCounts::default(), vip_memory: FxHashMap::default(), tick: 0 })
     }
 
     pub fn layout(&self) -> Option<Layout> {
@@ -278,7 +282,10 @@ impl CiliumSource {
 
         // Pass 2: OUT entries.
         self.tracker.begin_tick();
+        self.tick = self.tick.wrapping_add(1);
+        let tick = self.tick;
         let tracker = &mut self.tracker;
+        let vip_memory = &mut self.vip_memory;
         for (spec, snap) in self.opts.maps.iter().zip(&self.snaps) {
             let ks = spec.key_size as usize;
             for i in 0..snap.count {
@@ -293,15 +300,32 @@ impl CiliumSource {
                         *twin = true;
                     }
                 }
-                let vip = if vips.is_empty() || val.rev_nat_index == 0 {
+                let vip = if val.rev_nat_index == 0 {
                     None
                 } else {
                     let sk = ServiceKey { family: key.family, protocol: key.nexthdr, client: key.daddr, client_port: key.sport, rev_nat_index: val.rev_nat_index };
-                    vips.get(&sk).copied()
+                    let found = if vips.is_empty() { None } else { vips.get(&sk).copied() };
+                    // A connection keeps the VIP it was first seen with while its OUT entry
+                    // lives, even if its SERVICE entry is evicted or collected first: its
+                    // identity in the tracker (the original tuple) must not change.
+                    match found {
+                        Some(v) => {
+                            vip_memory.insert(ctmap::twin_key(k), (v, tick));
+                            Some(v)
+                        }
+                        None => vip_memory.get_mut(&ctmap::twin_key(k)).map(|e| {
+                            e.1 = tick;
+                            e.0
+                        }),
+                    }
                 };
                 counts.vip_matched += u64::from(vip.is_some());
                 tracker.observe(&ctmap::to_entry(&key, &val, layout, vip));
             }
+        }
+
+        if !self.vip_memory.is_empty() {
+            self.vip_memory.retain(|_, e| e.1 == tick);
         }
 
         // Pass 3: IN entries whose flow has no OUT entry on this node.
