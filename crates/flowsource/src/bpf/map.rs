@@ -137,9 +137,13 @@ impl PinnedMap {
     }
 
     fn read_batch(&self, snap: &mut Snapshot) -> io::Result<()> {
+        self.read_batch_from(snap, INITIAL_BATCH)
+    }
+
+    fn read_batch_from(&self, snap: &mut Snapshot, initial_chunk: u32) -> io::Result<()> {
         let (ks, vs) = self.sizes();
         let fd = self.fd.as_raw_fd();
-        let mut chunk = INITIAL_BATCH;
+        let mut chunk = initial_chunk;
         let mut in_token = [0u8; 8];
         let mut out_token = [0u8; 8];
         let mut first = true;
@@ -204,5 +208,88 @@ impl PinnedMap {
                 snap.restarts += 1;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permission_errors_name_the_capabilities() {
+        let e = io::Error::from_raw_os_error(sys::EPERM);
+        let m = describe("/sys/fs/bpf/tc/globals/cilium_ct4_global", "BPF_OBJ_GET", &e);
+        assert!(m.starts_with("/sys/fs/bpf/tc/globals/cilium_ct4_global: BPF_OBJ_GET: permission denied"), "{m}");
+        assert!(m.contains("CAP_BPF (kernel ≥ 5.8) or CAP_SYS_ADMIN"), "{m}");
+        let m = describe("/x", "BPF_MAP_LOOKUP_BATCH", &io::Error::from_raw_os_error(sys::EINVAL));
+        assert!(m.starts_with("/x: BPF_MAP_LOOKUP_BATCH: Invalid argument"), "{m}");
+        assert!(ReadMethod::parse("fast").unwrap_err().contains("auto, batch or key_by_key"));
+    }
+
+    /// A real (unpinned) LRU map; skipped when bpf(2) is not allowed (unprivileged `cargo test`).
+    fn map_with_entries(max_entries: u32, count: u32) -> Option<PinnedMap> {
+        let fd = match sys::map_create(sys::BPF_MAP_TYPE_LRU_HASH, 14, 56, max_entries, "podflow_test") {
+            Ok(fd) => fd,
+            Err(e) => {
+                eprintln!("SKIPPED: bpf(BPF_MAP_CREATE): {e}");
+                return None;
+            }
+        };
+        let mut keys = Vec::new();
+        let mut values = Vec::new();
+        for i in 0..count {
+            let mut k = [0u8; 14];
+            k[..4].copy_from_slice(&i.to_be_bytes());
+            k[12] = 6;
+            keys.extend_from_slice(&k);
+            let mut v = [0u8; 56];
+            v[16..24].copy_from_slice(&u64::from(i).to_le_bytes());
+            values.extend_from_slice(&v);
+        }
+        assert_eq!(sys::update_batch(sys::raw(&fd), &keys, &values, count).unwrap(), count);
+        let info = sys::map_info(sys::raw(&fd)).unwrap();
+        assert_eq!((info.map_type, info.key_size, info.value_size, info.max_entries), (sys::BPF_MAP_TYPE_LRU_HASH, 14, 56, max_entries));
+        assert_eq!(info.name, "podflow_test");
+        Some(PinnedMap { path: "(test map)".into(), fd, info })
+    }
+
+    fn sorted_entries(snap: &Snapshot) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut v: Vec<_> = (0..snap.count).map(|i| (snap.keys[i * 14..(i + 1) * 14].to_vec(), snap.values[i * 56..(i + 1) * 56].to_vec())).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn enospc_grows_the_batch_and_every_method_reads_the_same() {
+        // 1,000 entries in 1,024 buckets: many buckets hold 2+ entries, so a batch of 1 hits
+        // ENOSPC and must grow.
+        let Some(m) = map_with_entries(1024, 1000) else { return };
+        let mut small = Snapshot::default();
+        m.read_batch_from(&mut small, 1).unwrap();
+        assert_eq!(small.count, 1000);
+        assert!(small.grows >= 1, "no ENOSPC seen");
+        let mut batch = Snapshot::default();
+        assert_eq!(m.read(ReadMethod::Batch, &mut batch).unwrap(), Used::Batch);
+        assert_eq!(batch.grows, 0);
+        let mut keyed = Snapshot::default();
+        assert_eq!(m.read(ReadMethod::KeyByKey, &mut keyed).unwrap(), Used::KeyByKey);
+        assert_eq!(sorted_entries(&small), sorted_entries(&batch));
+        assert_eq!(sorted_entries(&keyed), sorted_entries(&batch));
+        // Values come through byte-exact: tx_packets = the key's number.
+        let e = sorted_entries(&batch);
+        assert_eq!(u64::from_le_bytes(e[999].1[16..24].try_into().unwrap()), 999);
+        // Reusing the snapshot: a second read replaces, not appends.
+        m.read(ReadMethod::Batch, &mut batch).unwrap();
+        assert_eq!(batch.count, 1000);
+    }
+
+    #[test]
+    fn empty_map_reads_zero_entries() {
+        let Some(m) = map_with_entries(64, 0) else { return };
+        let mut snap = Snapshot::default();
+        m.read(ReadMethod::Auto, &mut snap).unwrap();
+        assert_eq!(snap.count, 0);
+        m.read(ReadMethod::KeyByKey, &mut snap).unwrap();
+        assert_eq!(snap.count, 0);
     }
 }
