@@ -139,6 +139,27 @@ fn hash_key(k: &ConnKey) -> u64 {
     h ^ (h >> 33)
 }
 
+/// Entries ahead of the walk whose slot is prefetched (~100 ns of decode each: enough to hide
+/// a memory access).
+const PREFETCH_AHEAD: usize = 8;
+
+/// Hints the CPU to load both cache lines of a slot (88 bytes) into cache.
+#[inline(always)]
+fn prefetch(c: &Conn) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = (c as *const Conn).cast::<i8>();
+        // SAFETY: prefetching is a hint; it never faults, and p..p+88 lies within the slot.
+        unsafe {
+            _mm_prefetch(p, _MM_HINT_T0);
+            _mm_prefetch(p.wrapping_add(std::mem::size_of::<Conn>() - 1), _MM_HINT_T0);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = c;
+}
+
 fn sub(now: Counters, before: Counters) -> Option<Counters> {
     Some(Counters { packets: now.packets.checked_sub(before.packets)?, bytes: now.bytes.checked_sub(before.bytes)? })
 }
@@ -208,6 +229,11 @@ impl Tracker {
     /// The slot of `key`: first where the previous dump had the next entry, else from the index.
     #[inline]
     fn find(&mut self, key: &ConnKey) -> Option<u32> {
+        // The kernel's work between two datagrams evicts the slots and stops the hardware
+        // prefetcher's stream: fetch the slot expected a few entries ahead ourselves.
+        if let Some(&ahead) = self.order.get(self.cursor + PREFETCH_AHEAD) {
+            prefetch(&self.slots[ahead as usize]);
+        }
         if let Some(&s) = self.order.get(self.cursor) {
             let c = &self.slots[s as usize];
             if c.key == *key && c.live {
