@@ -45,10 +45,16 @@ impl std::fmt::Display for MapError {
 }
 
 /// The message for an errno from a bpf(2) call on `path`, naming the privilege when it is one.
+/// - EPERM: the bpf(2) syscall itself was refused: kernels before 6.5 with
+///   `kernel.unprivileged_bpf_disabled` set want CAP_BPF (≥ 5.8) or CAP_SYS_ADMIN for every command.
+/// - EACCES: the pinned file's permissions: Cilium pins maps root-owned, mode 0600.
 pub fn describe(path: &str, what: &str, e: &io::Error) -> String {
     match e.raw_os_error() {
-        Some(sys::EPERM) | Some(sys::EACCES) => format!(
-            "{path}: {what}: permission denied ({e}): reading Cilium's BPF maps needs CAP_BPF (kernel ≥ 5.8) or CAP_SYS_ADMIN, and read access to the bpffs"
+        Some(sys::EPERM) => format!(
+            "{path}: {what}: operation not permitted ({e}): bpf(2) needs CAP_BPF (kernel ≥ 5.8) or CAP_SYS_ADMIN when kernel.unprivileged_bpf_disabled is set"
+        ),
+        Some(sys::EACCES) => format!(
+            "{path}: {what}: permission denied ({e}): Cilium pins its maps root-owned with mode 0600: run podflow as uid 0, or give it CAP_DAC_READ_SEARCH (or CAP_DAC_OVERRIDE); the bpffs must be mounted readable"
         ),
         _ => format!("{path}: {what}: {e}"),
     }
@@ -219,8 +225,10 @@ mod tests {
     fn permission_errors_name_the_capabilities() {
         let e = io::Error::from_raw_os_error(sys::EPERM);
         let m = describe("/sys/fs/bpf/tc/globals/cilium_ct4_global", "BPF_OBJ_GET", &e);
-        assert!(m.starts_with("/sys/fs/bpf/tc/globals/cilium_ct4_global: BPF_OBJ_GET: permission denied"), "{m}");
+        assert!(m.starts_with("/sys/fs/bpf/tc/globals/cilium_ct4_global: BPF_OBJ_GET: operation not permitted"), "{m}");
         assert!(m.contains("CAP_BPF (kernel ≥ 5.8) or CAP_SYS_ADMIN"), "{m}");
+        let m = describe("/p", "BPF_OBJ_GET", &io::Error::from_raw_os_error(sys::EACCES));
+        assert!(m.contains("permission denied") && m.contains("uid 0") && m.contains("CAP_DAC_READ_SEARCH"), "{m}");
         let m = describe("/x", "BPF_MAP_LOOKUP_BATCH", &io::Error::from_raw_os_error(sys::EINVAL));
         assert!(m.starts_with("/x: BPF_MAP_LOOKUP_BATCH: Invalid argument"), "{m}");
         assert!(ReadMethod::parse("fast").unwrap_err().contains("auto, batch or key_by_key"));
