@@ -13,6 +13,7 @@ pub mod attr;
 pub mod builder;
 pub mod parse;
 pub mod socket;
+pub mod template;
 
 pub const NLMSG_HDRLEN: usize = 16;
 pub const NFGENMSG_LEN: usize = 4;

@@ -4,6 +4,7 @@
 use super::attr::messages;
 use super::builder::MessageBuilder;
 use super::parse::parse_conntrack;
+use super::template::Templates;
 use super::*;
 use crate::entry::Entry;
 use crate::sys;
@@ -147,6 +148,10 @@ pub fn walk_datagram(
     stats: &mut DumpStats,
     on_entry: &mut impl FnMut(&Entry),
 ) -> io::Result<Progress> {
+    // The entries of one datagram are mostly of one or a few kinds: decode through layouts
+    // learned from the first of each kind (see template.rs).
+    let mut templates = Templates::default();
+    let mut entry = Entry::default();
     for msg in messages(data) {
         let msg = match msg {
             Ok(m) => m,
@@ -172,8 +177,8 @@ pub fn walk_datagram(
             }
             NLMSG_NOOP => {}
             NLMSG_OVERRUN => return Err(io::Error::from_raw_os_error(sys::ENOBUFS)),
-            t if t == ctnetlink_type(IPCTNL_MSG_CT_NEW) => match parse_conntrack(msg.payload) {
-                Ok(entry) => {
+            t if t == ctnetlink_type(IPCTNL_MSG_CT_NEW) => match templates.decode_into(msg.payload, &mut entry) {
+                Ok(()) => {
                     stats.entries += 1;
                     on_entry(&entry);
                 }
