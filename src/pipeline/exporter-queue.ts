@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { FlowBatch } from '../model/index.ts';
 import type { SelfMetrics } from '../telemetry/self-metrics.ts';
 import type { Exporter, ExporterQueueSettings, FlowConsumer } from './component.ts';
-import { RateLimitedLog } from './rate-limited-log.ts';
+import { RateLimitedLog } from '../telemetry/rate-limited-log.ts';
 
 export class ExporterQueue implements FlowConsumer {
   readonly #id: string;
@@ -21,7 +21,7 @@ export class ExporterQueue implements FlowConsumer {
     this.#exporter = exporter;
     this.#settings = settings;
     this.#metrics = metrics;
-    this.#failures = new RateLimitedLog(logger, 60_000);
+    this.#failures = new RateLimitedLog((f, m) => logger.error(f, m));
     metrics.exporterQueueCapacity.set({ exporter: id }, settings.capacityBatches);
     metrics.exporterQueueSize.set({ exporter: id }, 0);
   }
@@ -33,7 +33,7 @@ export class ExporterQueue implements FlowConsumer {
       const dropped = this.#batches.shift()!;
       this.#metrics.exporterEnqueueFailed.inc({ exporter: this.#id }, dropped.flows.length);
       this.#metrics.exporterSendFailed.inc({ exporter: this.#id }, dropped.flows.length);
-      this.#failures.error({ exporter: this.#id, capacityBatches: this.#settings.capacityBatches }, 'exporter queue full: dropped the oldest batch');
+      this.#failures.emit({ exporter: this.#id, capacityBatches: this.#settings.capacityBatches }, 'exporter queue full: dropped the oldest batch');
     }
     this.#batches.push(batch);
     this.#metrics.exporterQueueSize.set({ exporter: this.#id }, this.#batches.length);
@@ -74,7 +74,7 @@ export class ExporterQueue implements FlowConsumer {
         this.#metrics.exporterSent.inc({ exporter: this.#id }, flows);
       } catch (err) {
         this.#metrics.exporterSendFailed.inc({ exporter: this.#id }, flows);
-        this.#failures.error({ exporter: this.#id, flows, err: (err as Error).message }, 'export failed');
+        this.#failures.emit({ exporter: this.#id, flows, err: (err as Error).message }, 'export failed');
       } finally {
         clearTimeout(timer);
         this.#current = undefined;

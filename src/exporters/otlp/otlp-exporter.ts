@@ -21,7 +21,7 @@ import { AggregationTemporality, MeterProvider, MetricReader, type PushMetricExp
 import type { Flow, FlowBatch } from '../../model/index.ts';
 import type { ComponentContext, Exporter } from '../../pipeline/component.ts';
 import { isRetryableStatus, sendWithRetry, type AttemptResult } from '../shared/retry.ts';
-import { sharedCounter } from '../shared/self-metrics.ts';
+import { sharedCounter } from '../../telemetry/shared-metrics.ts';
 import { cardinalityLimit, metricsUrl, type OtlpConfig } from './config.ts';
 
 export const BYTES_INSTRUMENT = 'network.flow.io';
@@ -87,8 +87,8 @@ export class OtlpExporter implements Exporter {
     const meter = this.#provider.getMeter('podflow', PODFLOW_VERSION);
     this.#bytes = meter.createCounter(BYTES_INSTRUMENT, { unit: 'By', valueType: ValueType.INT, description: 'Bytes of network flows (L3 length), by direction: transmit is source to destination.' });
     this.#packets = meter.createCounter(PACKETS_INSTRUMENT, { unit: '{packet}', valueType: ValueType.INT, description: 'Packets of network flows, by direction: transmit is source to destination.' });
-    this.#retries = sharedCounter(ctx.metrics, 'podflow_exporter_retries_total', 'Requests an exporter sent again after a retryable failure.');
-    this.#requests = sharedCounter(ctx.metrics, 'podflow_exporter_requests_total', 'Requests an exporter got accepted by its backend.');
+    this.#retries = sharedCounter(ctx.metrics, 'podflow_exporter_retries_total', 'Requests an exporter sent again after a retryable failure.', ['exporter']);
+    this.#requests = sharedCounter(ctx.metrics, 'podflow_exporter_requests_total', 'Requests an exporter got accepted by its backend.', ['exporter']);
   }
 
   async start(): Promise<void> {}

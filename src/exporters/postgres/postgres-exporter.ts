@@ -15,6 +15,8 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { K8S_NODE_NAME, type FlowBatch } from '../../model/index.ts';
 import type { ComponentContext, Exporter } from '../../pipeline/component.ts';
+import { RateLimitedLog } from '../../telemetry/rate-limited-log.ts';
+import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import type { PostgresConfig } from './config.ts';
 import { clientConfig, isConnectionProblem, isMissingSchema, isRejectedData } from './connection.ts';
 import { migrate } from './migrations.ts';
@@ -38,34 +40,6 @@ export interface PostgresExporterStats {
   queuedRows: number;
   retries: number;
   droppedPartitions: number;
-}
-
-/** Logs the first event, then at most one line per period with how many were suppressed. */
-class RateLimitedLog {
-  readonly #log: (fields: Record<string, unknown>, message: string) => void;
-  #lastMs = -Infinity;
-  #suppressed = 0;
-  constructor(log: (fields: Record<string, unknown>, message: string) => void) {
-    this.#log = log;
-  }
-  emit(fields: Record<string, unknown>, message: string): void {
-    const now = Date.now();
-    if (now - this.#lastMs < LOG_PERIOD_MS) {
-      this.#suppressed++;
-      return;
-    }
-    this.#log({ ...fields, suppressed: this.#suppressed }, message);
-    this.#lastMs = now;
-    this.#suppressed = 0;
-  }
-}
-
-function counter(registry: Registry, name: string, help: string, labelNames: string[]): Counter<string> {
-  return (registry.getSingleMetric(name) as Counter<string> | undefined) ?? new Counter({ name, help, labelNames, registers: [registry] });
-}
-
-function gauge(registry: Registry, name: string, help: string): Gauge<string> {
-  return (registry.getSingleMetric(name) as Gauge<string> | undefined) ?? new Gauge({ name, help, labelNames: ['exporter'], registers: [registry] });
 }
 
 export class PostgresExporter implements Exporter {
@@ -121,17 +95,17 @@ export class PostgresExporter implements Exporter {
     this.#copySql = `COPY ${pg.escapeIdentifier(this.#schema)}.flows (${COPY_COLUMNS.join(', ')}) FROM STDIN`;
     const r = ctx.metrics;
     this.#metrics = {
-      written: counter(r, 'podflow_postgres_written_rows_total', 'Flow rows committed to PostgreSQL.', ['exporter']),
-      dropped: counter(r, 'podflow_postgres_dropped_rows_total', 'Flow rows not written, by reason (queue_full, invalid, rejected, shutdown).', ['exporter', 'reason']),
-      retries: counter(r, 'podflow_postgres_write_retries_total', 'Writes that failed and were retried.', ['exporter']),
-      partitionsDropped: counter(r, 'podflow_postgres_partitions_dropped_total', 'Daily partitions dropped by retention.', ['exporter']),
-      queueRows: gauge(r, 'podflow_postgres_queue_rows', 'Rows waiting to be written.'),
+      written: sharedCounter(r, 'podflow_postgres_written_rows_total', 'Flow rows committed to PostgreSQL.', ['exporter']),
+      dropped: sharedCounter(r, 'podflow_postgres_dropped_rows_total', 'Flow rows not written, by reason (queue_full, invalid, rejected, shutdown).', ['exporter', 'reason']),
+      retries: sharedCounter(r, 'podflow_postgres_write_retries_total', 'Writes that failed and were retried.', ['exporter']),
+      partitionsDropped: sharedCounter(r, 'podflow_postgres_partitions_dropped_total', 'Daily partitions dropped by retention.', ['exporter']),
+      queueRows: sharedGauge(r, 'podflow_postgres_queue_rows', 'Rows waiting to be written.', ['exporter']),
       sendFailed: r.getSingleMetric('podflow_exporter_send_failed_flows_total') as Counter<string> | undefined,
       enqueueFailed: r.getSingleMetric('podflow_exporter_enqueue_failed_flows_total') as Counter<string> | undefined,
     };
-    this.#dropLog = new RateLimitedLog((f, m) => this.#logger.error(f, m));
-    this.#retryLog = new RateLimitedLog((f, m) => this.#logger.warn(f, m));
-    this.#invalidLog = new RateLimitedLog((f, m) => this.#logger.error(f, m));
+    this.#dropLog = new RateLimitedLog((f, m) => this.#logger.error(f, m), LOG_PERIOD_MS);
+    this.#retryLog = new RateLimitedLog((f, m) => this.#logger.warn(f, m), LOG_PERIOD_MS);
+    this.#invalidLog = new RateLimitedLog((f, m) => this.#logger.error(f, m), LOG_PERIOD_MS);
   }
 
   stats(): PostgresExporterStats {

@@ -7,7 +7,7 @@ import { gzip as gzipCallback } from 'node:zlib';
 import type { FlowBatch } from '../../model/index.ts';
 import type { ComponentContext, Exporter } from '../../pipeline/component.ts';
 import { SeriesStore } from '../shared/prometheus-series.ts';
-import { sharedCounter, sharedGauge } from '../shared/self-metrics.ts';
+import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import type { PrometheusConfig } from './config.ts';
 import { CONTENT_TYPE, renderExposition } from './exposition.ts';
 
@@ -27,8 +27,8 @@ export class PrometheusExporter implements Exporter {
     this.#ctx = ctx;
     this.#config = config;
     this.#store = new SeriesStore(Object.entries(config.const_labels));
-    this.#seriesGauge = sharedGauge(ctx.metrics, 'podflow_exporter_prometheus_series', 'Series the prometheus exporter currently exposes.');
-    this.#expiredCounter = sharedCounter(ctx.metrics, 'podflow_exporter_prometheus_expired_series_total', 'Series dropped after metric_expiration without data.');
+    this.#seriesGauge = sharedGauge(ctx.metrics, 'podflow_exporter_prometheus_series', 'Series the prometheus exporter currently exposes.', ['exporter']);
+    this.#expiredCounter = sharedCounter(ctx.metrics, 'podflow_exporter_prometheus_expired_series_total', 'Series dropped after metric_expiration without data.', ['exporter']);
   }
 
   /** The bound address (useful when the configured port is 0). */

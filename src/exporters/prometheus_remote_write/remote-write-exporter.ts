@@ -6,7 +6,7 @@ import type { FlowBatch } from '../../model/index.ts';
 import type { ComponentContext, Exporter } from '../../pipeline/component.ts';
 import { SeriesStore } from '../shared/prometheus-series.ts';
 import { isRetryableStatus, parseRetryAfterMs, sendWithRetry, type AttemptResult } from '../shared/retry.ts';
-import { sharedCounter } from '../shared/self-metrics.ts';
+import { sharedCounter } from '../../telemetry/shared-metrics.ts';
 import type { RemoteWriteConfig } from './config.ts';
 import { encodeWriteRequest } from './write-request.ts';
 
@@ -32,9 +32,9 @@ export class RemoteWriteExporter implements Exporter {
       'user-agent': 'podflow',
       'x-prometheus-remote-write-version': VERSION,
     };
-    this.#retries = sharedCounter(ctx.metrics, 'podflow_exporter_retries_total', 'Requests an exporter sent again after a retryable failure.');
-    this.#requests = sharedCounter(ctx.metrics, 'podflow_exporter_requests_total', 'Requests an exporter got accepted by its backend.');
-    this.#requestBytes = sharedCounter(ctx.metrics, 'podflow_exporter_request_bytes_total', 'Bytes (compressed, as sent) of accepted requests.');
+    this.#retries = sharedCounter(ctx.metrics, 'podflow_exporter_retries_total', 'Requests an exporter sent again after a retryable failure.', ['exporter']);
+    this.#requests = sharedCounter(ctx.metrics, 'podflow_exporter_requests_total', 'Requests an exporter got accepted by its backend.', ['exporter']);
+    this.#requestBytes = sharedCounter(ctx.metrics, 'podflow_exporter_request_bytes_total', 'Bytes (compressed, as sent) of accepted requests.', ['exporter']);
   }
 
   async start(): Promise<void> {}

@@ -1,12 +1,12 @@
 // Sets destination.domain on flows to external addresses, from DNS answers the Rust core
 // captures on the node (AF_PACKET, responses from port 53 over UDP and TCP, filtered in the
 // kernel) and keeps in a bounded, TTL-honouring address → name cache.
-import { Counter, Gauge } from 'prom-client';
 import { AddressClassifier } from '../../model/address.ts';
 import { DESTINATION, DESTINATION_DOMAIN } from '../../model/attributes.ts';
 import type { FlowBatch } from '../../model/flow.ts';
 import { type FlowsourceAddon, type NativeHandle, loadFlowsource } from '../../native/addon.ts';
 import type { ComponentContext, FlowConsumer, Processor } from '../../pipeline/component.ts';
+import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import type { DnsnamesConfig } from './config.ts';
 
 /** Counts since start, from the native core (dnsStatus). */
@@ -36,10 +36,8 @@ export class DnsnamesProcessor implements Processor {
     this.#next = next;
     this.#classifier = new AddressClassifier(config.cluster_cidrs);
     const reg = ctx.metrics;
-    const gauge = (name: string, help: string) =>
-      (reg.getSingleMetric(name) as Gauge<'processor'> | undefined) ?? new Gauge({ name, help, labelNames: ['processor'], registers: [reg] });
-    const counter = (name: string, help: string) =>
-      (reg.getSingleMetric(name) as Counter<'processor'> | undefined) ?? new Counter({ name, help, labelNames: ['processor'], registers: [reg] });
+    const gauge = (name: string, help: string) => sharedGauge(reg, name, help, ['processor']);
+    const counter = (name: string, help: string) => sharedCounter(reg, name, help, ['processor']);
     this.#metrics = {
       named: counter('podflow_dnsnames_named_flows_total', 'Flows given a destination.domain'),
       unnamed: counter('podflow_dnsnames_unnamed_flows_total', 'Flows to eligible destinations whose address had no known name'),

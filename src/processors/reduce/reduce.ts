@@ -1,9 +1,10 @@
 // The reducer: sums delta flows into a bounded set of groups and emits them once per
 // wall-clock-aligned interval, as deltas or as cumulative sums.
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Counter, Gauge } from 'prom-client';
 import { OTEL_METRIC_OVERFLOW } from '../../model/attributes.ts';
 import type { Attributes, Flow, FlowBatch } from '../../model/index.ts';
 import type { ComponentContext, FlowConsumer, Processor } from '../../pipeline/component.ts';
+import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import { type Clock, nextBoundaryMs, systemClock } from './clock.ts';
 import type { ReduceConfig } from './config.ts';
 import { GroupKeyReader, type SlotValue } from './group-key.ts';
@@ -18,18 +19,6 @@ interface OverflowGroup {
   startMs: number;
   lastSeenMs: number;
   counters: Float64Array;
-}
-
-function counterMetric(registry: Registry, name: string, help: string): Counter<'processor'> {
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Counter<'processor'>;
-  return new Counter({ name, help, labelNames: ['processor'], registers: [registry] });
-}
-
-function gaugeMetric(registry: Registry, name: string, help: string): Gauge<'processor'> {
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Gauge<'processor'>;
-  return new Gauge({ name, help, labelNames: ['processor'], registers: [registry] });
 }
 
 export class ReduceProcessor implements Processor {
@@ -70,15 +59,17 @@ export class ReduceProcessor implements Processor {
     });
     this.#table = new GroupTable(this.#reader.slotCount, config.max_groups);
     this.#scratch = new Array<SlotValue>(this.#reader.slotCount).fill(undefined);
-    this.#overflowFlows = counterMetric(
+    this.#overflowFlows = sharedCounter(
       ctx.metrics,
       'podflow_processor_reduce_overflow_flows_total',
       'Flows folded into the overflow group (otel.metric.overflow=true) because max_groups was reached',
+      ['processor'],
     ).labels({ processor: ctx.id });
-    this.#groupsGauge = gaugeMetric(
+    this.#groupsGauge = sharedGauge(
       ctx.metrics,
       'podflow_processor_reduce_groups',
       'Groups emitted for the last interval (the overflow group not included)',
+      ['processor'],
     ).labels({ processor: ctx.id });
     this.#intervalStartMs = this.#alignedStart(clock.nowMs());
   }

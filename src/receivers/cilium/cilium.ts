@@ -2,24 +2,20 @@
 // per-flow deltas. The map reads (bpf(2)), decoding, delta tracking and pre-aggregation run in
 // Rust off the JS thread (crates/flowsource/src/bpf); this side turns the packed records into
 // Flows (the same decoder as the conntrack receiver) and owns the schedule and the logging.
-import { Counter, Gauge } from 'prom-client';
-import { nowUnixNano } from '../../model/flow.ts';
 import type { NativeHandle } from '../../native/addon.ts';
-import { decodeBatch, type TickStats } from '../../native/records.ts';
+import type { TickStats } from '../../native/records.ts';
 import type { ComponentContext, FlowConsumer, Receiver } from '../../pipeline/component.ts';
+import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
+import { NativeReadLoop } from '../shared/native-read-loop.ts';
 import type { CiliumConfig } from './config.ts';
 import { type CiliumAddon, type CiliumStatus, HEADER_LAYOUT_AT, LAYOUT_CODES, loadCiliumAddon } from './native.ts';
 
 export class CiliumReceiver implements Receiver {
   readonly #ctx: ComponentContext;
   readonly #config: CiliumConfig;
-  readonly #next: FlowConsumer;
+  readonly #loop: NativeReadLoop;
   #addon: CiliumAddon | undefined;
   #handle: NativeHandle | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #inFlight: Promise<void> | undefined;
-  #lastTickUnixNano = 0n;
-  #stopped = false;
   /** Warnings already logged (each once per distinct text). */
   readonly #warned = new Set<string>();
   #layoutLogged: string | null = null;
@@ -28,13 +24,9 @@ export class CiliumReceiver implements Receiver {
   constructor(ctx: ComponentContext, config: CiliumConfig, next: FlowConsumer) {
     this.#ctx = ctx;
     this.#config = config;
-    this.#next = next;
     const reg = ctx.metrics;
-    // The registry is shared by all components: a second cilium receiver reuses the metrics.
-    const gauge = (name: string, help: string) =>
-      (reg.getSingleMetric(name) as Gauge<'receiver'> | undefined) ?? new Gauge({ name, help, labelNames: ['receiver'], registers: [reg] });
-    const counter = (name: string, help: string) =>
-      (reg.getSingleMetric(name) as Counter<'receiver'> | undefined) ?? new Counter({ name, help, labelNames: ['receiver'], registers: [reg] });
+    const gauge = (name: string, help: string) => sharedGauge(reg, name, help, ['receiver']);
+    const counter = (name: string, help: string) => sharedCounter(reg, name, help, ['receiver']);
     this.#metrics = {
       entries: gauge('podflow_cilium_entries', 'CT map entries read in the last tick (all maps)'),
       tracked: gauge('podflow_cilium_tracked_connections', 'Connections whose counters are remembered between ticks'),
@@ -44,6 +36,15 @@ export class CiliumReceiver implements Receiver {
       skipped: counter('podflow_cilium_skipped_entries_total', 'Entries without a protocol (nexthdr 0), skipped as Cilium does'),
       errors: counter('podflow_cilium_tick_errors_total', 'Ticks that failed (the next tick retries)'),
     };
+    this.#loop = new NativeReadLoop({
+      ctx,
+      next,
+      intervalMs: config.interval,
+      read: () => this.#handle && this.#addon!.ciliumTick(this.#handle),
+      onBatch: (buf, stats) => this.#record(stats, LAYOUT_CODES[buf.readUInt32LE(HEADER_LAYOUT_AT)] ?? null),
+      readingWhat: 'cilium: reading the conntrack maps',
+      errors: this.#metrics.errors,
+    });
   }
 
   async start(): Promise<void> {
@@ -51,9 +52,8 @@ export class CiliumReceiver implements Receiver {
     this.#addon = addon;
     const c = this.#config;
     this.#handle = addon.ciliumOpen(c.bpffs, c.maps.join(','), c.layout, c.clock_source, c.startup, c.exclude_cidrs.join(','), c.read_method);
-    this.#lastTickUnixNano = nowUnixNano();
     // The first tick records the baseline (or, with startup: count, reports the maps).
-    await this.tickNow();
+    await this.#loop.tickNow();
     const status = this.status();
     this.#ctx.logger.info(
       {
@@ -65,7 +65,7 @@ export class CiliumReceiver implements Receiver {
       },
       'cilium receiver started',
     );
-    this.#schedule();
+    this.#loop.start();
   }
 
   /** The Rust source's view: maps, layout decision, last tick's counts. */
@@ -74,42 +74,9 @@ export class CiliumReceiver implements Receiver {
     return JSON.parse(this.#addon.ciliumStatus(this.#handle)) as CiliumStatus;
   }
 
-  #schedule(): void {
-    if (this.#stopped) return;
-    this.#timer = setTimeout(() => {
-      this.tickNow().finally(() => this.#schedule());
-    }, this.#config.interval);
-  }
-
   /** Reads the maps now and emits the deltas since the previous read (ticks never overlap). */
-  async tickNow(): Promise<void> {
-    while (this.#inFlight) await this.#inFlight;
-    const run = this.#tick();
-    this.#inFlight = run;
-    try {
-      await run;
-    } finally {
-      this.#inFlight = undefined;
-    }
-  }
-
-  async #tick(): Promise<void> {
-    const addon = this.#addon;
-    const handle = this.#handle;
-    if (!addon || !handle) return;
-    let buf: Buffer;
-    try {
-      buf = await addon.ciliumTick(handle);
-    } catch (e) {
-      this.#metrics.errors.inc({ receiver: this.#ctx.id });
-      this.#ctx.logger.error({ err: (e as Error).message }, 'cilium: reading the conntrack maps failed; retrying next interval');
-      return;
-    }
-    const now = nowUnixNano();
-    const { stats, flows } = decodeBatch(buf, this.#lastTickUnixNano, now);
-    this.#lastTickUnixNano = now;
-    this.#record(stats, LAYOUT_CODES[buf.readUInt32LE(HEADER_LAYOUT_AT)] ?? null);
-    if (flows.length > 0) await this.#next.consume({ flows, temporality: 'delta' });
+  tickNow(): Promise<void> {
+    return this.#loop.tickNow();
   }
 
   #warnOnce(key: string, fields: Record<string, unknown>, message: string): void {
@@ -159,10 +126,8 @@ export class CiliumReceiver implements Receiver {
   }
 
   async shutdown(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
     // A last read, so what was counted since the previous interval is not lost.
-    if (this.#handle) await this.tickNow();
+    if (this.#handle) await this.#loop.stop();
     if (this.#addon && this.#handle) this.#addon.ciliumClose(this.#handle);
     this.#handle = undefined;
   }

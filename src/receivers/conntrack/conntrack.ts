@@ -1,11 +1,11 @@
 // Reads the kernel's conntrack table every interval through the Rust core and emits the
 // per-flow deltas. The dump, decoding, delta tracking and pre-aggregation run in Rust off the
 // JS thread; this side turns the packed records into Flows and owns the schedule.
-import { Counter, Gauge } from 'prom-client';
-import { nowUnixNano } from '../../model/flow.ts';
 import { type FlowsourceAddon, type NativeHandle, loadFlowsource } from '../../native/addon.ts';
-import { decodeBatch, type TickStats } from '../../native/records.ts';
+import type { TickStats } from '../../native/records.ts';
 import type { ComponentContext, FlowConsumer, Receiver } from '../../pipeline/component.ts';
+import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
+import { NativeReadLoop } from '../shared/native-read-loop.ts';
 import type { ConntrackConfig } from './config.ts';
 
 interface SourceStatus {
@@ -17,26 +17,18 @@ interface SourceStatus {
 export class ConntrackReceiver implements Receiver {
   readonly #ctx: ComponentContext;
   readonly #config: ConntrackConfig;
-  readonly #next: FlowConsumer;
+  readonly #loop: NativeReadLoop;
   #addon: FlowsourceAddon | undefined;
   #handle: NativeHandle | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #inFlight: Promise<void> | undefined;
-  #lastTickUnixNano = 0n;
-  #stopped = false;
   #fallbackLogged = false;
   readonly #metrics;
 
   constructor(ctx: ComponentContext, config: ConntrackConfig, next: FlowConsumer) {
     this.#ctx = ctx;
     this.#config = config;
-    this.#next = next;
     const reg = ctx.metrics;
-    // The registry is shared by all components: a second conntrack receiver reuses the metrics.
-    const gauge = (name: string, help: string) =>
-      (reg.getSingleMetric(name) as Gauge<'receiver'> | undefined) ?? new Gauge({ name, help, labelNames: ['receiver'], registers: [reg] });
-    const counter = (name: string, help: string) =>
-      (reg.getSingleMetric(name) as Counter<'receiver'> | undefined) ?? new Counter({ name, help, labelNames: ['receiver'], registers: [reg] });
+    const gauge = (name: string, help: string) => sharedGauge(reg, name, help, ['receiver']);
+    const counter = (name: string, help: string) => sharedCounter(reg, name, help, ['receiver']);
     this.#metrics = {
       entries: gauge('podflow_conntrack_entries', 'Conntrack entries read in the last tick'),
       tracked: gauge('podflow_conntrack_tracked_connections', 'Connections whose counters are remembered between ticks'),
@@ -47,6 +39,15 @@ export class ConntrackReceiver implements Receiver {
       skipped: counter('podflow_conntrack_skipped_messages_total', 'Conntrack messages or lines that could not be decoded'),
       errors: counter('podflow_conntrack_tick_errors_total', 'Ticks that failed (the next tick retries)'),
     };
+    this.#loop = new NativeReadLoop({
+      ctx,
+      next,
+      intervalMs: config.interval,
+      read: () => this.#handle && this.#addon!.conntrackTick(this.#handle),
+      onBatch: (_buf, stats) => this.#record(stats),
+      readingWhat: 'conntrack: reading the table',
+      errors: this.#metrics.errors,
+    });
   }
 
   async start(): Promise<void> {
@@ -61,15 +62,14 @@ export class ConntrackReceiver implements Receiver {
       this.#config.startup,
       this.#config.exclude_cidrs.join(','),
     );
-    this.#lastTickUnixNano = nowUnixNano();
     // The first tick records the baseline (or, with startup: count, reports the table).
-    await this.tickNow();
+    await this.#loop.tickNow();
     const status = JSON.parse(addon.conntrackStatus(this.#handle)) as SourceStatus;
     this.#ctx.logger.info(
       { source: status.source, destroyEvents: status.destroyEvents, netns, intervalMs: this.#config.interval },
       'conntrack receiver started',
     );
-    this.#schedule();
+    this.#loop.start();
   }
 
   #checkAccounting(addon: FlowsourceAddon, netns: string | null): void {
@@ -90,42 +90,9 @@ export class ConntrackReceiver implements Receiver {
     }
   }
 
-  #schedule(): void {
-    if (this.#stopped) return;
-    this.#timer = setTimeout(() => {
-      this.tickNow().finally(() => this.#schedule());
-    }, this.#config.interval);
-  }
-
   /** Reads the table now and emits the deltas since the previous read (ticks never overlap). */
-  async tickNow(): Promise<void> {
-    while (this.#inFlight) await this.#inFlight;
-    const run = this.#tick();
-    this.#inFlight = run;
-    try {
-      await run;
-    } finally {
-      this.#inFlight = undefined;
-    }
-  }
-
-  async #tick(): Promise<void> {
-    const addon = this.#addon;
-    const handle = this.#handle;
-    if (!addon || !handle) return;
-    let buf: Buffer;
-    try {
-      buf = await addon.conntrackTick(handle);
-    } catch (e) {
-      this.#metrics.errors.inc({ receiver: this.#ctx.id });
-      this.#ctx.logger.error({ err: (e as Error).message }, 'conntrack: reading the table failed; retrying next interval');
-      return;
-    }
-    const now = nowUnixNano();
-    const { stats, flows } = decodeBatch(buf, this.#lastTickUnixNano, now);
-    this.#lastTickUnixNano = now;
-    this.#record(stats);
-    if (flows.length > 0) await this.#next.consume({ flows, temporality: 'delta' });
+  tickNow(): Promise<void> {
+    return this.#loop.tickNow();
   }
 
   #record(stats: TickStats): void {
@@ -152,10 +119,8 @@ export class ConntrackReceiver implements Receiver {
   }
 
   async shutdown(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
     // A last read, so what was counted since the previous interval is not lost.
-    if (this.#handle) await this.tickNow();
+    if (this.#handle) await this.#loop.stop();
     if (this.#addon && this.#handle) this.#addon.conntrackClose(this.#handle);
     this.#handle = undefined;
   }

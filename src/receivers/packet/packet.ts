@@ -2,11 +2,10 @@
 // BPF filter) and emits per-flow deltas every interval, in the same records as the conntrack
 // receiver. Capture, parsing and per-5-tuple aggregation run on a native thread; this side
 // owns the schedule and turns the packed records into Flows.
-import { Counter, Gauge } from 'prom-client';
-import { nowUnixNano } from '../../model/flow.ts';
 import { type FlowsourceAddon, type NativeHandle, loadFlowsource } from '../../native/addon.ts';
-import { decodeBatch } from '../../native/records.ts';
 import type { ComponentContext, FlowConsumer, Receiver } from '../../pipeline/component.ts';
+import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
+import { NativeReadLoop } from '../shared/native-read-loop.ts';
 import { nativeFilter, type PacketConfig } from './config.ts';
 
 /** Totals since the capture started (packetStatus). */
@@ -33,24 +32,17 @@ export const RETIRE_WAIT_MS = 60;
 export class PacketReceiver implements Receiver {
   readonly #ctx: ComponentContext;
   readonly #config: PacketConfig;
-  readonly #next: FlowConsumer;
+  readonly #loop: NativeReadLoop;
   #addon: FlowsourceAddon | undefined;
   #handle: NativeHandle | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #inFlight: Promise<void> | undefined;
-  #lastTickUnixNano = 0n;
-  #stopped = false;
   readonly #metrics;
 
   constructor(ctx: ComponentContext, config: PacketConfig, next: FlowConsumer) {
     this.#ctx = ctx;
     this.#config = config;
-    this.#next = next;
     const reg = ctx.metrics;
-    const gauge = (name: string, help: string) =>
-      (reg.getSingleMetric(name) as Gauge<'receiver'> | undefined) ?? new Gauge({ name, help, labelNames: ['receiver'], registers: [reg] });
-    const counter = (name: string, help: string) =>
-      (reg.getSingleMetric(name) as Counter<'receiver'> | undefined) ?? new Counter({ name, help, labelNames: ['receiver'], registers: [reg] });
+    const gauge = (name: string, help: string) => sharedGauge(reg, name, help, ['receiver']);
+    const counter = (name: string, help: string) => sharedCounter(reg, name, help, ['receiver']);
     this.#metrics = {
       packets: counter('podflow_packet_packets_total', 'Packets captured and counted into flows (after the filter)'),
       drops: counter('podflow_packet_kernel_drops_total', 'Packets the kernel dropped because the capture ring was full'),
@@ -58,6 +50,15 @@ export class PacketReceiver implements Receiver {
       tracked: gauge('podflow_packet_tracked_connections', 'Connections whose orientation is remembered'),
       errors: counter('podflow_packet_tick_errors_total', 'Ticks that failed (the next tick retries)'),
     };
+    this.#loop = new NativeReadLoop({
+      ctx,
+      next,
+      intervalMs: config.interval,
+      read: () => this.#handle && this.#addon!.packetTick(this.#handle),
+      onBatch: (buf) => this.#record(buf),
+      readingWhat: 'packet: reading the flow table',
+      errors: this.#metrics.errors,
+    });
   }
 
   async start(): Promise<void> {
@@ -70,28 +71,13 @@ export class PacketReceiver implements Receiver {
     } catch (e) {
       throw new Error(`packet: cannot capture on interface ${c.interface}: ${(e as Error).message}`);
     }
-    this.#lastTickUnixNano = nowUnixNano();
     this.#ctx.logger.info({ interface: c.interface, filter: c.filter, netns, intervalMs: c.interval }, 'packet receiver started');
-    this.#schedule();
-  }
-
-  #schedule(): void {
-    if (this.#stopped) return;
-    this.#timer = setTimeout(() => {
-      this.tickNow().finally(() => this.#schedule());
-    }, this.#config.interval);
+    this.#loop.start();
   }
 
   /** Emits what was captured since the previous emission (ticks never overlap). */
-  async tickNow(): Promise<void> {
-    while (this.#inFlight) await this.#inFlight;
-    const run = this.#tick();
-    this.#inFlight = run;
-    try {
-      await run;
-    } finally {
-      this.#inFlight = undefined;
-    }
+  tickNow(): Promise<void> {
+    return this.#loop.tickNow();
   }
 
   /** Totals since start, from the native core. */
@@ -100,21 +86,7 @@ export class PacketReceiver implements Receiver {
     return JSON.parse(this.#addon.packetStatus(this.#handle)) as PacketStatus;
   }
 
-  async #tick(): Promise<void> {
-    const addon = this.#addon;
-    const handle = this.#handle;
-    if (!addon || !handle) return;
-    let buf: Buffer;
-    try {
-      buf = await addon.packetTick(handle);
-    } catch (e) {
-      this.#metrics.errors.inc({ receiver: this.#ctx.id });
-      this.#ctx.logger.error({ err: (e as Error).message }, 'packet: reading the flow table failed; retrying next interval');
-      return;
-    }
-    const now = nowUnixNano();
-    const { flows } = decodeBatch(buf, this.#lastTickUnixNano, now);
-    this.#lastTickUnixNano = now;
+  #record(buf: Buffer): void {
     const labels = { receiver: this.#ctx.id };
     const drops = buf.readUInt32LE(HEADER_DROPS);
     this.#metrics.packets.inc(labels, Number(buf.readBigUInt64LE(HEADER_PACKETS)));
@@ -124,17 +96,14 @@ export class PacketReceiver implements Receiver {
     if (drops > 0) {
       this.#ctx.logger.warn({ drops, ringBytes: this.#config.ring_size }, 'packet: the kernel dropped packets (capture ring full); raise ring_size or narrow the filter');
     }
-    if (flows.length > 0) await this.#next.consume({ flows, temporality: 'delta' });
   }
 
   async shutdown(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
     // The kernel hands a partly filled ring block over RETIRE_MS after its first packet: wait
     // for it, so the last read sees everything captured before shutdown.
     if (this.#handle) {
       await new Promise((r) => setTimeout(r, RETIRE_WAIT_MS));
-      await this.tickNow();
+      await this.#loop.stop();
     }
     if (this.#addon && this.#handle) this.#addon.packetClose(this.#handle);
     this.#handle = undefined;
