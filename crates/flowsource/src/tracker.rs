@@ -44,18 +44,25 @@ struct ConnKey {
     original: Tuple,
 }
 
-/// One tracked connection (88 bytes).
+/// One tracked connection (80 bytes). In steady state (counters unchanged) a tick only reads
+/// it; what every tick writes lives in [`Mark`]s, so the slots' cache lines stay clean and are
+/// not written back to memory.
 #[derive(Clone, Copy)]
 struct Conn {
     key: ConnKey,
     original: Counters,
     reply: Counters,
+    /// In the index (false once vanished or destroyed; the slot is then free or about to be).
+    live: bool,
+}
+
+/// The per-tick bookkeeping of a slot, in a dense array beside the slots.
+#[derive(Clone, Copy, Default)]
+struct Mark {
     /// Tick in which the dump last returned the entry.
     seen_tick: u32,
     /// Position in the dump order of that tick (where to resync the walk to).
     order_pos: u32,
-    /// In the index (false once vanished or destroyed; the slot is then free or about to be).
-    live: bool,
 }
 
 /// Pre-aggregation key: one record per (source, destination, destination port, transport)
@@ -83,6 +90,8 @@ struct FlowSums {
 
 pub struct Tracker {
     slots: Vec<Conn>,
+    /// One per slot.
+    marks: Vec<Mark>,
     /// Slot numbers free for reuse.
     free: Vec<u32>,
     index: ConnIndex,
@@ -143,21 +152,21 @@ fn hash_key(k: &ConnKey) -> u64 {
 /// a memory access).
 const PREFETCH_AHEAD: usize = 8;
 
-/// Hints the CPU to load both cache lines of a slot (88 bytes) into cache.
+/// Hints the CPU to load the cache lines of `x` (at most two: ≤ 64 bytes, or a slot).
 #[inline(always)]
-fn prefetch(c: &Conn) {
+fn prefetch<T>(x: &T) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let p = (c as *const Conn).cast::<i8>();
-        // SAFETY: prefetching is a hint; it never faults, and p..p+88 lies within the slot.
+        let p = (x as *const T).cast::<i8>();
+        // SAFETY: prefetching is a hint; it never faults, and both addresses lie within `x`.
         unsafe {
             _mm_prefetch(p, _MM_HINT_T0);
-            _mm_prefetch(p.wrapping_add(std::mem::size_of::<Conn>() - 1), _MM_HINT_T0);
+            _mm_prefetch(p.wrapping_add(std::mem::size_of::<T>() - 1), _MM_HINT_T0);
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = c;
+    let _ = x;
 }
 
 fn sub(now: Counters, before: Counters) -> Option<Counters> {
@@ -178,6 +187,7 @@ impl Tracker {
     pub fn new(startup: Startup, exclude: Vec<Cidr>) -> Tracker {
         Tracker {
             slots: Vec::new(),
+            marks: Vec::new(),
             free: Vec::new(),
             index: ConnIndex::new(),
             order: Vec::new(),
@@ -233,6 +243,7 @@ impl Tracker {
         // prefetcher's stream: fetch the slot expected a few entries ahead ourselves.
         if let Some(&ahead) = self.order.get(self.cursor + PREFETCH_AHEAD) {
             prefetch(&self.slots[ahead as usize]);
+            prefetch(&self.marks[ahead as usize]);
         }
         if let Some(&s) = self.order.get(self.cursor) {
             let c = &self.slots[s as usize];
@@ -248,11 +259,11 @@ impl Tracker {
     fn find_out_of_order(&mut self, key: &ConnKey) -> Option<u32> {
         let slots = &self.slots;
         let s = self.index.find(hash_key(key), |s| slots[s as usize].key == *key)?;
-        let c = &self.slots[s as usize];
+        let m = self.marks[s as usize];
         // Resync: continue the walk after this entry's place in the previous dump, when that
         // is ahead (entries in between vanished, or moved and will be found by the index).
-        let at = c.order_pos as usize;
-        if c.seen_tick != self.tick && at >= self.cursor && self.order.get(at) == Some(&s) {
+        let at = m.order_pos as usize;
+        if m.seen_tick != self.tick && at >= self.cursor && self.order.get(at) == Some(&s) {
             self.cursor = at + 1;
         }
         Some(s)
@@ -264,19 +275,22 @@ impl Tracker {
         if let Some(&last) = self.next_order.last() {
             self.scattered += usize::from(s != last.wrapping_add(1));
         }
-        self.slots[s as usize].order_pos = self.next_order.len() as u32;
+        self.marks[s as usize].order_pos = self.next_order.len() as u32;
         self.next_order.push(s);
     }
 
     fn insert(&mut self, key: ConnKey, e: &Entry) {
-        let conn = Conn { key, original: e.original_counters, reply: e.reply_counters, seen_tick: self.tick, order_pos: 0, live: true };
+        let conn = Conn { key, original: e.original_counters, reply: e.reply_counters, live: true };
+        let mark = Mark { seen_tick: self.tick, order_pos: 0 };
         let s = match self.free.pop() {
             Some(s) => {
                 self.slots[s as usize] = conn;
+                self.marks[s as usize] = mark;
                 s
             }
             None => {
                 self.slots.push(conn);
+                self.marks.push(mark);
                 (self.slots.len() - 1) as u32
             }
         };
@@ -296,15 +310,25 @@ impl Tracker {
             return;
         };
         let c = &mut self.slots[s as usize];
+        if c.original == e.original_counters && c.reply == e.reply_counters {
+            // Unchanged (the steady state): nothing to count, and the slot stays clean.
+            self.mark_seen(s, tick);
+            return;
+        }
         let (o, r, new) = delta(c, e);
         c.original = e.original_counters;
         c.reply = e.reply_counters;
-        if c.seen_tick != tick {
-            c.seen_tick = tick;
+        self.mark_seen(s, tick);
+        self.add(e, o, r, new);
+    }
+
+    #[inline]
+    fn mark_seen(&mut self, s: u32, tick: u32) {
+        if self.marks[s as usize].seen_tick != tick {
+            self.marks[s as usize].seen_tick = tick;
             self.seen_old += 1;
             self.push_order(s);
         }
-        self.add(e, o, r, new);
     }
 
     pub fn destroyed(&mut self, e: &Entry) {
@@ -335,7 +359,7 @@ impl Tracker {
         if self.seen_old < self.order.len() {
             for &s in &self.order {
                 let c = &mut self.slots[s as usize];
-                if c.live && c.seen_tick != tick {
+                if c.live && self.marks[s as usize].seen_tick != tick {
                     c.live = false;
                     self.index.remove(hash_key(&c.key), s);
                     self.free.push(s);
@@ -367,14 +391,15 @@ impl Tracker {
     fn compact(&mut self) {
         let mut new_slot = vec![u32::MAX; self.slots.len()];
         let mut slots = Vec::with_capacity(self.order.len());
+        let mut marks = Vec::with_capacity(self.order.len());
         for (i, &s) in self.order.iter().enumerate() {
-            let mut c = self.slots[s as usize];
-            c.order_pos = i as u32;
-            slots.push(c);
+            slots.push(self.slots[s as usize]);
+            marks.push(Mark { seen_tick: self.marks[s as usize].seen_tick, order_pos: i as u32 });
             new_slot[s as usize] = i as u32;
         }
         self.index.renumber(&new_slot);
         self.slots = slots;
+        self.marks = marks;
         self.free = Vec::new();
         for (i, s) in self.order.iter_mut().enumerate() {
             *s = i as u32;
@@ -816,6 +841,7 @@ mod tests {
                 }
                 assert_eq!(t.tracked(), m.conns.len(), "seed {seed} round {round}");
                 assert!(t.slots.len() <= 2 * t.tracked() + 4096, "slots bounded: {} for {}", t.slots.len(), t.tracked());
+                assert_eq!(t.marks.len(), t.slots.len());
             }
         }
     }
