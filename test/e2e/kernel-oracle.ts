@@ -8,24 +8,13 @@
 // is in both tables with the same counters; report-once keeps it from one: the node of the
 // initiating pod, else of the responding pod, else of the initiating node address, else of the
 // responding one (docs/data-model.md), which `reporter()` implements from the topology alone.
+import { readConntrackTable, type ConntrackEntry } from '../harness/conntrack-table.ts';
 import type { Netns } from '../harness/netns.ts';
 import { NODES, podByIp, SERVICES, workloadId, type NodeName } from './topology.ts';
 
-export interface CtEntry {
-  /** The table it was read from. */
+/** A conntrack entry and the node table it was read from. */
+export interface CtEntry extends ConntrackEntry {
   node: NodeName;
-  transport: string;
-  state: string;
-  origSrc: string;
-  origDst: string;
-  origDport: number;
-  /** The real responder (after DNAT). */
-  replySrc: string;
-  replySport: number;
-  txBytes: number;
-  txPackets: number;
-  rxBytes: number;
-  rxPackets: number;
 }
 
 export interface Totals {
@@ -38,8 +27,6 @@ export interface Totals {
 
 /** Per flow group `src -> dst inter_zone=… service=…`. */
 export type TotalsByKey = Record<string, Totals>;
-
-const PROTO_NAMES: Record<string, string> = { '1': 'icmp', '6': 'tcp', '17': 'udp' };
 
 export function emptyTotals(): Totals {
   return { txBytes: 0, rxBytes: 0, txPackets: 0, rxPackets: 0, connections: 0 };
@@ -67,45 +54,8 @@ export function groupKey(src: string, dst: string, interZone: boolean | undefine
   return `${src} -> ${dst} inter_zone=${interZone ?? ''} service=${service ?? ''}`;
 }
 
-/** Parses `conntrack -L -o extended` lines. */
-export function parseConntrack(node: NodeName, text: string): CtEntry[] {
-  const entries: CtEntry[] = [];
-  for (const line of text.split('\n')) {
-    const words = line.trim().split(/\s+/);
-    if (words.length < 6) continue;
-    const transport = PROTO_NAMES[words[3]!] ?? words[3]!;
-    const state = transport === 'tcp' ? words[5]! : '';
-    const tuples: Array<Record<string, string>> = [];
-    for (const w of words) {
-      const eq = w.indexOf('=');
-      if (eq < 0) continue;
-      const [k, v] = [w.slice(0, eq), w.slice(eq + 1)];
-      if (k === 'src') tuples.push({});
-      const t = tuples[tuples.length - 1];
-      if (t && !(k in t)) t[k] = v;
-    }
-    const [orig, reply] = tuples;
-    if (!orig || !reply) continue;
-    entries.push({
-      node,
-      transport,
-      state,
-      origSrc: orig.src!,
-      origDst: orig.dst!,
-      origDport: Number(orig.dport ?? 0),
-      replySrc: reply.src!,
-      replySport: Number(reply.sport ?? 0),
-      txBytes: Number(orig.bytes ?? 0),
-      txPackets: Number(orig.packets ?? 0),
-      rxBytes: Number(reply.bytes ?? 0),
-      rxPackets: Number(reply.packets ?? 0),
-    });
-  }
-  return entries;
-}
-
 export async function readTable(node: NodeName, ns: Netns): Promise<CtEntry[]> {
-  return parseConntrack(node, await ns.exec('conntrack', ['-L', '-o', 'extended', '-f', 'ipv4']));
+  return (await readConntrackTable(ns, ['ipv4'])).map((e) => ({ ...e, node }));
 }
 
 /** Entries whose counters can still change (a TCP connection not yet closed on both sides). */

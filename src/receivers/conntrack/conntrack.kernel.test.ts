@@ -3,6 +3,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { readConntrackTable } from '../../../test/harness/conntrack-table.ts';
 import { collector, testContext } from '../../../test/harness/context.ts';
 import { createNodeTopology, type NodeTopology, POD1_V4, POD1_V6, POD2_V4, POD2_V6 } from '../../../test/harness/netns.ts';
 import { requirePrivileges } from '../../../test/harness/privileges.ts';
@@ -11,7 +12,6 @@ import { conntrackConfigSchema, type ConntrackConfig } from './config.ts';
 import { ConntrackReceiver } from './conntrack.ts';
 
 const TOOLS = ['ip', 'nft', 'conntrack', 'ping'];
-const PROTO_NAMES: Record<string, string> = { '1': 'icmp', '6': 'tcp', '17': 'udp', '58': 'ipv6-icmp' };
 
 interface Totals { txBytes: number; txPackets: number; rxBytes: number; rxPackets: number; connections: number }
 type TotalsByFlow = Map<string, Totals>;
@@ -30,28 +30,12 @@ function add(map: TotalsByFlow, key: string, t: Totals): void {
 /** The kernel's view, per (transport, source, real destination, destination port, VIP). */
 async function kernelTotals(topo: NodeTopology): Promise<TotalsByFlow> {
   const map: TotalsByFlow = new Map();
-  for (const family of ['ipv4', 'ipv6']) {
-    const out = await topo.node.exec('conntrack', ['-L', '-o', 'extended', '-f', family]);
-    for (const line of out.split('\n')) {
-      const words = line.trim().split(/\s+/);
-      if (words.length < 6) continue;
-      const proto = PROTO_NAMES[words[3]!] ?? words[3]!;
-      const tuples: Array<Record<string, string>> = [];
-      for (const w of words) {
-        const eq = w.indexOf('=');
-        if (eq < 0) continue;
-        const [k, v] = [w.slice(0, eq), w.slice(eq + 1)];
-        if (k === 'src') tuples.push({});
-        if (tuples.length > 0 && !(k in tuples[tuples.length - 1]!)) tuples[tuples.length - 1]![k] = v;
-      }
-      const [orig, reply] = tuples as [Record<string, string>, Record<string, string>];
-      const port = proto === 'tcp' || proto === 'udp' ? reply.sport! : '';
-      const vip = orig.dst !== reply.src || (port !== '' && orig.dport !== port) ? `${orig.dst}:${orig.dport ?? ''}` : '';
-      add(map, `${proto}|${orig.src}|${reply.src}|${port}|${vip}`, {
-        txBytes: Number(orig.bytes), txPackets: Number(orig.packets),
-        rxBytes: Number(reply.bytes), rxPackets: Number(reply.packets), connections: 1,
-      });
-    }
+  for (const e of await readConntrackTable(topo.node)) {
+    const port = e.transport === 'tcp' || e.transport === 'udp' ? String(e.replySport) : '';
+    const vip = e.origDst !== e.replySrc || (port !== '' && String(e.origDport) !== port) ? `${e.origDst}:${e.origDport || ''}` : '';
+    add(map, `${e.transport}|${e.origSrc}|${e.replySrc}|${port}|${vip}`, {
+      txBytes: e.txBytes, txPackets: e.txPackets, rxBytes: e.rxBytes, rxPackets: e.rxPackets, connections: 1,
+    });
   }
   return map;
 }
