@@ -13,22 +13,8 @@ use flowsource::packet::parse::{parse_frame, Link, Parsed};
 use flowsource::packet::Aggregator;
 use std::sync::{Arc, Mutex};
 
-/// xorshift64*: deterministic, so a failure reproduces.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
-    }
-    fn byte(&mut self) -> u8 {
-        self.next() as u8
-    }
-}
+mod common;
+use common::Rng;
 
 struct Expect {
     family: u8,

@@ -10,19 +10,8 @@ use flowsource::netlink::socket::{walk_datagram, DumpStats};
 use flowsource::netlink::{IPCTNL_MSG_CT_NEW, NLM_F_MULTI};
 use flowsource::procfs::parse_line;
 
-/// xorshift64*: deterministic, so a failure reproduces.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
-    }
-}
+mod common;
+use common::Rng;
 
 fn random_entry(rng: &mut Rng) -> Entry {
     let v6 = rng.below(2) == 1;
