@@ -6,10 +6,12 @@
 #   conntrack `conntrack -L > /dev/null`
 #   procfs    `cat /proc/net/nf_conntrack > /dev/null`
 # Prints its figures, last one JSON line. Needs root (namespaces, CAP_NET_ADMIN).
+# Env: ENTRIES (262144), RUNS ticks per reader per round (5), ROUNDS (3).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ENTRIES=${ENTRIES:-262144}
 RUNS=${RUNS:-5}
+ROUNDS=${ROUNDS:-3}
 export PATH=$PWD/.tools/node/node_modules/node/bin:$PATH
 if [ "$(id -u)" != 0 ]; then
   echo '{"bench":"conntrack","skipped":"needs root"}'
@@ -33,10 +35,19 @@ fill=$(node bench/conntrack/podflow.ts fill "$NS_PATH" "$ENTRIES")
 count=$(ip netns exec "$NS" conntrack -C)
 echo "filled: $fill; table holds $count entries"
 
-# Measure the same table in every way, median-free: means over RUNS.
-podflow=$(node bench/conntrack/podflow.ts measure "$NS_PATH" "$RUNS")
-bare=$(crates/flowsource/target/release/examples/ct_bare_dump "$NS_PATH" "$RUNS")
-rust=$(crates/flowsource/target/release/examples/ct_podflow_dump "$NS_PATH" "$RUNS")
+# Measure the same table in every way. The machine is shared and its load drifts, so the
+# readers take turns: ROUNDS rounds, each running every podflow/bare reader for RUNS ticks;
+# figures are means over all rounds.
+podflow_rounds=() bare_rounds=() rust_rounds=()
+for _ in $(seq "$ROUNDS"); do
+  bare_rounds+=("$(crates/flowsource/target/release/examples/ct_bare_dump "$NS_PATH" "$RUNS")")
+  podflow_rounds+=("$(node bench/conntrack/podflow.ts measure "$NS_PATH" "$RUNS")")
+  rust_rounds+=("$(crates/flowsource/target/release/examples/ct_podflow_dump "$NS_PATH" "$RUNS")")
+done
+json_array() { local IFS=,; echo "[$*]"; }
+podflow=$(json_array "${podflow_rounds[@]}")
+bare=$(json_array "${bare_rounds[@]}")
+rust=$(json_array "${rust_rounds[@]}")
 timed() { # prints "wall user sys" of a command (bash's time covers the child processes)
   local TIMEFORMAT="%R %U %S"
   { time "$@" >/dev/null 2>&1; } 2>&1
@@ -45,9 +56,18 @@ read -r ct_wall ct_user ct_sys < <(timed ip netns exec "$NS" conntrack -L -f ipv
 read -r proc_wall proc_user proc_sys < <(timed timeout 600 ip netns exec "$NS" cat /proc/net/nf_conntrack)
 
 node --input-type=module -e '
-const [podflow, bare, rust, count, ctWall, ctUser, ctSys, procWall, procUser, procSys, entries] = process.argv.slice(1);
-const p = JSON.parse(podflow), b = JSON.parse(bare), rs = JSON.parse(rust);
+const [podflow, bare, rust, count, ctWall, ctUser, ctSys, procWall, procUser, procSys, entries, runs] = process.argv.slice(1);
+const mean = (xs, f) => xs.reduce((s, x) => s + f(x), 0) / xs.length;
+const P = JSON.parse(podflow), B = JSON.parse(bare), RS = JSON.parse(rust);
+const p = {
+  first_tick: { cpu_s: mean(P, (x) => x.first_tick.cpu_s), wall_s: mean(P, (x) => x.first_tick.wall_s), flows: P[0].first_tick.flows },
+  steady_cpu_s: mean(P, (x) => x.steady_cpu_s), steady_wall_s: mean(P, (x) => x.steady_wall_s), steady_flows: P.at(-1).steady_flows,
+  peak_rss_mb: Math.max(...P.map((x) => x.peak_rss_mb)),
+};
+const b = { cpu_s: mean(B, (x) => x.cpu_s), user_s: mean(B, (x) => x.user_s), sys_s: mean(B, (x) => x.sys_s), wall_s: mean(B, (x) => x.wall_s), bytes: B[0].bytes };
+const rs = { steady_user_s: mean(RS, (x) => x.steady_user_s), steady_sys_s: mean(RS, (x) => x.steady_sys_s), first_user_s: mean(RS, (x) => x.first_user_s), first_sys_s: mean(RS, (x) => x.first_sys_s) };
 const rustSteady = rs.steady_user_s + rs.steady_sys_s;
+const rustFirst = rs.first_user_s + rs.first_sys_s;
 const ctCpu = Number(ctUser) + Number(ctSys), procCpu = Number(procUser) + Number(procSys);
 const r = (x) => Math.round(x * 1000) / 1000;
 const out = {
@@ -65,16 +85,21 @@ const out = {
   ratio_procfs_vs_podflow_steady_wall: r(Number(procWall) / p.steady_wall_s),
   rust_only_steady_cpu_s: r(rustSteady), rust_only_steady_user_s: r(rs.steady_user_s), rust_only_steady_sys_s: r(rs.steady_sys_s),
   ratio_rust_only_steady_vs_bare_cpu: r(rustSteady / b.cpu_s),
+  rust_only_first_cpu_s: r(rustFirst), ratio_rust_only_first_vs_bare_cpu: r(rustFirst / b.cpu_s),
+  bare_cpu_s_per_round: B.map((x) => r(x.cpu_s)), podflow_steady_cpu_s_per_round: P.map((x) => r(x.steady_cpu_s)),
+  rust_only_steady_cpu_s_per_round: RS.map((x) => r(x.steady_user_s + x.steady_sys_s)),
+  rounds: B.length, runs_per_round: Number(runs),
   peak_rss_mb: r(p.peak_rss_mb),
   target_steady_within_1_2x_bare: p.steady_cpu_s <= 1.2 * b.cpu_s,
+  target_steady_le_bare: p.steady_cpu_s <= b.cpu_s,
   target_rss_le_250mb: p.peak_rss_mb <= 250,
 };
 console.log(`podflow first tick (all ${out.entries} new): cpu ${out.podflow_first_tick_cpu_s}s wall ${out.podflow_first_tick_wall_s}s -> ${out.podflow_first_tick_flows} flows`);
 console.log(`podflow steady tick (counters unchanged): cpu ${out.podflow_steady_cpu_s}s wall ${out.podflow_steady_wall_s}s`);
 console.log(`bare receive loop: cpu ${out.bare_cpu_s}s (user ${out.bare_user_s}s, sys ${out.bare_sys_s}s) wall ${out.bare_wall_s}s, ${out.dump_bytes} bytes`);
-console.log(`podflow Rust path alone (no Node), steady: cpu ${out.rust_only_steady_cpu_s}s (user ${out.rust_only_steady_user_s}s, sys ${out.rust_only_steady_sys_s}s)`);
+console.log(`podflow Rust path alone (no Node), steady: cpu ${out.rust_only_steady_cpu_s}s (user ${out.rust_only_steady_user_s}s, sys ${out.rust_only_steady_sys_s}s) = ${out.ratio_rust_only_steady_vs_bare_cpu}x bare; first tick ${out.rust_only_first_cpu_s}s`);
 console.log(`conntrack -L: cpu ${out.conntrack_L_cpu_s}s wall ${out.conntrack_L_wall_s}s`);
 console.log(`cat /proc/net/nf_conntrack: cpu ${out.procfs_cat_cpu_s}s wall ${out.procfs_cat_wall_s}s`);
 console.log(`ratios: podflow steady/bare ${out.ratio_podflow_steady_vs_bare_cpu}x, first/bare ${out.ratio_podflow_first_vs_bare_cpu}x, conntrack -L/podflow ${out.ratio_conntrack_L_vs_podflow_steady_cpu}x; peak RSS ${out.peak_rss_mb} MB`);
 console.log(JSON.stringify(out));
-' "$podflow" "$bare" "$rust" "$count" "$ct_wall" "$ct_user" "$ct_sys" "$proc_wall" "$proc_user" "$proc_sys" "$ENTRIES"
+' "$podflow" "$bare" "$rust" "$count" "$ct_wall" "$ct_user" "$ct_sys" "$proc_wall" "$proc_user" "$proc_sys" "$ENTRIES" "$RUNS"

@@ -286,14 +286,20 @@ pub struct Templates {
     /// Misses to let pass without trying to learn, after a message that could not be learned
     /// (ICMP, unusual): so a stream of those does not pay for learning each time.
     cooldown: u32,
+    /// Templates learned so far; capped, so a batch mixing more kinds than there are slots
+    /// costs at most a few learning walks more than plain walking.
+    learned: u32,
 }
 
+/// Slots: kinds decoded through templates at once (e.g. TCP and UDP, IPv4 and IPv6).
 const TEMPLATES: usize = 4;
 const LEARN_COOLDOWN: u32 = 16;
+/// Learning costs about two walks; a `Templates` lives for one datagram (~170 entries).
+const MAX_LEARNED: u32 = 8;
 
 impl Default for Templates {
     fn default() -> Self {
-        Templates { slots: Vec::with_capacity(TEMPLATES), next: 0, cooldown: 0 }
+        Templates { slots: Vec::with_capacity(TEMPLATES), next: 0, cooldown: 0, learned: 0 }
     }
 }
 
@@ -319,12 +325,13 @@ impl Templates {
     #[inline(never)]
     fn decode_and_learn(&mut self, payload: &[u8]) -> Result<Entry, String> {
         let entry = super::parse::parse_conntrack(payload)?;
-        if self.cooldown > 0 {
-            self.cooldown -= 1;
+        if self.cooldown > 0 || self.learned >= MAX_LEARNED {
+            self.cooldown = self.cooldown.saturating_sub(1);
             return Ok(entry);
         }
         match Template::learn(payload) {
             Some(t) => {
+                self.learned += 1;
                 if self.slots.len() < TEMPLATES {
                     self.slots.push(t);
                 } else {
@@ -423,6 +430,30 @@ mod tests {
             }
         }
         assert!(hits > 10_000 && misses > 10_000, "hits {hits}, misses {misses}");
+    }
+
+    /// More kinds than slots, interleaved: every message still decodes as the walk says, and
+    /// learning stops at the cap.
+    #[test]
+    fn many_kinds_decode_correctly_and_learning_is_capped() {
+        let mut t = Templates::default();
+        for i in 0..400u64 {
+            let mut e = crate::testdata::synthetic_entry(i);
+            e.zone = (i % 7) as u16; // 7 kinds: no zone attribute, or one of 6 zones (same layout)
+            e.mark = (i % 3) as u32;
+            if i % 2 == 0 {
+                for t in [&mut e.original, &mut e.reply] {
+                    t.family = FAMILY_IPV6;
+                }
+            }
+            if i % 5 == 0 {
+                e.original.protocol = PROTO_TCP;
+                e.reply.protocol = PROTO_TCP;
+            }
+            let p = payload(&e);
+            assert_eq!(t.decode(&p).unwrap(), e, "message {i}");
+        }
+        assert!(t.learned <= MAX_LEARNED);
     }
 
     #[test]
