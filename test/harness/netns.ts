@@ -16,6 +16,10 @@
 //   await topo.node.nft('add rule ...');                    // or topo.addDnat(...)
 //   topo.node.path                                          // /run/netns/<name>, for `netns:` options
 //
+// When `createNodeTopology` returns, every veth is up with usable IPv6 addresses (no DAD) and
+// the links are quiet: no router solicitations, and the MLD reports of link-up go out within
+// milliseconds of it, so only the test's own traffic crosses the veths afterwards.
+//
 // `destroy()` deletes every namespace (and so every veth and process-less socket in it) and kills
 // the processes started with `spawn`. A process-exit hook removes leftovers if a test crashes.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -163,6 +167,25 @@ export interface TopologyOptions {
 }
 
 /**
+ * Waits until `dev` is operationally up and every IPv6 address on it (the link-local one
+ * included, which the kernel adds only once the carrier is seen) is usable: not tentative.
+ * The first packets of a test then leave at once instead of waiting for the link to settle.
+ */
+export async function waitLinkReady(ns: Netns, dev: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    last = await ns.exec('ip', ['-6', '-j', 'addr', 'show', 'dev', dev]);
+    const [link] = JSON.parse(last) as Array<{ operstate?: string; addr_info?: Array<{ scope?: string; tentative?: boolean; dadfailed?: boolean }> }>;
+    const addrs = link?.addr_info ?? [];
+    const ready = link?.operstate === 'UP' && addrs.some((a) => a.scope === 'link') && addrs.every((a) => !a.tentative && !a.dadfailed);
+    if (ready) return;
+    if (Date.now() > deadline) throw new Error(`[${ns.name}] ${dev}: link not ready after ${timeoutMs} ms: ${last.trim()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
  * Builds pod1 ↔ node ↔ pod2 with IPv4 and IPv6 routing through the node namespace, an
  * nftables forward hook there (so conntrack tracks forwarded flows) and a nat table for DNAT.
  * `prefix` names the test (≤ 6 characters is plenty); the namespace names add pid and a counter.
@@ -180,6 +203,24 @@ export async function createNodeTopology(prefix: string, options: TopologyOption
     created.push(pod1);
     const pod2 = await Netns.create(`${id}-pod2`);
     created.push(pod2);
+    // No IPv6 duplicate address detection on links we own: while a router's link-local address
+    // is tentative (DAD takes 1-2 s after link-up) the kernel sends no neighbour solicitation
+    // for forwarded packets (their source is not local, and a tentative address may not be
+    // used), so the first forwarded IPv6 packet waits in the neighbour queue until DAD ends.
+    // The client then retransmits its SYN, and conntrack counts neither the retransmitted SYN
+    // (no refresh on SYN retransmit) nor the duplicate SYN-ACK (ignored in SYN_RECV), while a
+    // capture sees both.
+    // And a quiet link: no router solicitations (repeated every few seconds otherwise), and the
+    // unsolicited MLD reports of link-up sent within milliseconds (spread over ~2 s otherwise),
+    // so once the topology is returned only the test's own traffic crosses the veths and
+    // frame counts taken over a window (capture vs interface counters) agree exactly.
+    // Set as defaults before the veths exist, so every new interface inherits them.
+    for (const ns of [node, pod1, pod2]) {
+      await ns.sysctl('net.ipv6.conf.default.accept_dad', 0);
+      await ns.sysctl('net.ipv6.conf.default.router_solicitations', 0);
+      await ns.sysctl('net.ipv6.conf.default.mldv1_unsolicited_report_interval', 1);
+      await ns.sysctl('net.ipv6.conf.default.mldv2_unsolicited_report_interval', 1);
+    }
     for (const [i, pod] of [[1, pod1], [2, pod2]] as const) {
       await node.exec('ip', ['link', 'add', `vpod${i}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod.name]);
       await node.exec('ip', ['addr', 'add', `10.0.${i}.1/24`, 'dev', `vpod${i}`]);
@@ -213,6 +254,12 @@ export async function createNodeTopology(prefix: string, options: TopologyOption
       }
     `);
     if (options.accounting ?? true) await node.sysctl('net.netfilter.nf_conntrack_acct', 1);
+    await Promise.all([
+      waitLinkReady(node, 'vpod1'),
+      waitLinkReady(node, 'vpod2'),
+      waitLinkReady(pod1, 'eth0'),
+      waitLinkReady(pod2, 'eth0'),
+    ]);
     return {
       node,
       pod1,
