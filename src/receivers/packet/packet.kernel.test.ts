@@ -2,6 +2,7 @@
 // side of pod1's veth. Oracles: the kernel's conntrack counters for the same flows (read with
 // `conntrack -L -o extended`), and the interface's own counters in /sys/class/net/<if>/statistics.
 import test, { type ExecutionContext } from 'ava';
+import { readConntrackTable } from '../../../test/harness/conntrack-table.ts';
 import { collector, testContext } from '../../../test/harness/context.ts';
 import { createNodeTopology, type NodeTopology, POD1_V4, POD1_V6, POD2_V4, POD2_V6 } from '../../../test/harness/netns.ts';
 import { requirePrivileges } from '../../../test/harness/privileges.ts';
@@ -10,8 +11,6 @@ import { packetConfigSchema } from './config.ts';
 import { PacketReceiver, RETIRE_WAIT_MS } from './packet.ts';
 
 const TOOLS = ['ip', 'nft', 'conntrack'];
-const PROTO_NAMES: Record<string, string> = { '6': 'tcp', '17': 'udp' };
-
 interface Totals { txBytes: number; txPackets: number; rxBytes: number; rxPackets: number; connections: number }
 type TotalsByFlow = Map<string, Totals>;
 
@@ -28,26 +27,11 @@ function sorted(map: TotalsByFlow): Record<string, Totals> {
 /** Conntrack's per-flow counters in the node namespace: `proto|src|dst|dport` → totals. */
 async function conntrackTotals(topo: NodeTopology): Promise<TotalsByFlow> {
   const map: TotalsByFlow = new Map();
-  for (const family of ['ipv4', 'ipv6']) {
-    const out = await topo.node.exec('conntrack', ['-L', '-o', 'extended', '-f', family]);
-    for (const line of out.split('\n')) {
-      const words = line.trim().split(/\s+/);
-      const proto = PROTO_NAMES[words[3] ?? ''];
-      if (!proto) continue;
-      const tuples: Array<Record<string, string>> = [];
-      for (const w of words) {
-        const eq = w.indexOf('=');
-        if (eq < 0) continue;
-        const [k, v] = [w.slice(0, eq), w.slice(eq + 1)];
-        if (k === 'src') tuples.push({});
-        if (tuples.length > 0 && !(k in tuples.at(-1)!)) tuples.at(-1)![k] = v;
-      }
-      const [orig, reply] = tuples as [Record<string, string>, Record<string, string>];
-      add(map, `${proto}|${orig.src}|${orig.dst}|${orig.dport}`, {
-        txBytes: Number(orig.bytes), txPackets: Number(orig.packets),
-        rxBytes: Number(reply.bytes), rxPackets: Number(reply.packets), connections: 1,
-      });
-    }
+  for (const e of await readConntrackTable(topo.node)) {
+    if (e.transport !== 'tcp' && e.transport !== 'udp') continue;
+    add(map, `${e.transport}|${e.origSrc}|${e.origDst}|${e.origDport}`, {
+      txBytes: e.txBytes, txPackets: e.txPackets, rxBytes: e.rxBytes, rxPackets: e.rxPackets, connections: 1,
+    });
   }
   return map;
 }
