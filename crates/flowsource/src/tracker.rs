@@ -11,17 +11,19 @@
 //!   already in the table is history: it is remembered, not reported;
 //! - a destroy event carries final counters: its delta closes the connection, so bytes
 //!   between the last dump and the removal are not lost;
-//! - observing the same entry twice in one tick (a restarted dump) adds a zero delta.
-
+//! - observing the same entry twice in one tick (a restarted dump) adds a zero delta;
+//! - a tick abandoned halfway (its dump failed) keeps what it observed: those deltas go out
+//!   with the next completed tick.
 //!
 //! Matching in dump order: the kernel walks its hash table in the same order on every dump
 //! (and a Cilium map iterates the same way), so the state is kept in the order of the previous
 //! dump and each entry is first compared with the one that came at the same point last time —
-//! a sequential walk, no hashing, no cache miss. Only an entry that is not there (new, moved,
-//! or after vanished ones) is looked up in the hash index ([`conn_index`]), which also resyncs
-//! the walk to where that entry was before. State lives in slots (a slab); when new entries
-//! reused scattered slots and the walk stops being sequential in memory, or vanished entries
-//! left many free slots, the slots are compacted into dump order again.
+//! a sequential walk (prefetched ahead), no hashing. Only an entry that is not there (new,
+//! moved, or after vanished ones) is looked up in the hash index ([`conn_index`]), which also
+//! resyncs the walk to where that entry was before. State lives in slots (a slab), compacted
+//! into dump order again when most are free or the walk is badly scattered. Flow sums live in
+//! cells that outlive the interval; each connection remembers its cell, so a connection that
+//! changes again is aggregated without hashing its flow key.
 
 mod conn_index;
 
