@@ -21,7 +21,8 @@ import type { PostgresConfig } from './config.ts';
 import { clientConfig, isConnectionProblem, isMissingSchema, isRejectedData } from './connection.ts';
 import { migrate } from './migrations.ts';
 import { batchLines, batchOf, RowQueue, type RowBatch } from './row-queue.ts';
-import { COPY_COLUMNS, encodeFlow, type EncodedRow } from './rows.ts';
+import { CopyEncoder } from './copy-encoder.ts';
+import { COPY_COLUMNS } from './rows.ts';
 
 /** A write (partitions + COPY + COMMIT) that takes longer is abandoned and retried on a new connection. */
 const WRITE_TIMEOUT_MS = 120_000;
@@ -50,6 +51,7 @@ export class PostgresExporter implements Exporter {
   readonly #schema: string;
   readonly #reportingNode: string | undefined;
   readonly #queue: RowQueue;
+  readonly #encoder = new CopyEncoder();
   readonly #copySql: string;
   readonly #metrics: {
     written: Counter<string>;
@@ -130,23 +132,28 @@ export class PostgresExporter implements Exporter {
     if (batch.temporality === 'cumulative') {
       throw new Error('the postgres exporter stores deltas and got a cumulative batch: put no cumulative reduce in front of it');
     }
-    const rows: EncodedRow[] = [];
-    for (const flow of batch.flows) {
-      const encoded = encodeFlow(flow, this.#reportingNode);
-      if ('invalid' in encoded) {
-        this.#drop('invalid', 1);
-        this.#invalidLog.emit({ exporter: this.#id, reason: encoded.invalid }, 'flow not written: it cannot be stored');
-      } else {
-        rows.push(encoded);
+    // Encoded straight into COPY bytes, as many rows at a time as the newest queued batch holds.
+    const flows = batch.flows;
+    const encoder = this.#encoder;
+    const nowMs = Date.now();
+    for (let i = 0; i < flows.length; ) {
+      const room = this.#queue.room();
+      while (i < flows.length && encoder.rows < room) {
+        const invalid = encoder.encode(flows[i++]!, this.#reportingNode);
+        if (invalid !== undefined) {
+          this.#drop('invalid', 1);
+          this.#invalidLog.emit({ exporter: this.#id, reason: invalid }, 'flow not written: it cannot be stored');
+        }
       }
-    }
-    this.#stats.acceptedRows += rows.length;
-    for (const dropped of this.#queue.push(rows, Date.now())) {
-      this.#drop('queue_full', dropped.rows);
-      this.#dropLog.emit(
-        { exporter: this.#id, rows: dropped.rows, queue_size: this.#config.queue_size },
-        'postgres exporter queue full: dropped the oldest batch',
-      );
+      if (encoder.rows === 0) continue;
+      this.#stats.acceptedRows += encoder.rows;
+      for (const dropped of this.#queue.pushChunk(encoder.take(), nowMs)) {
+        this.#drop('queue_full', dropped.rows);
+        this.#dropLog.emit(
+          { exporter: this.#id, rows: dropped.rows, queue_size: this.#config.queue_size },
+          'postgres exporter queue full: dropped the oldest batch',
+        );
+      }
     }
     this.#metrics.queueRows.set({ exporter: this.#id }, this.#queue.rows);
     this.#wake?.();

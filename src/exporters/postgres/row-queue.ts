@@ -7,16 +7,17 @@
 // with full batches rather than one small batch per flush interval. At most `capacityBatches`
 // batches wait (plus the one being written); a new batch beyond that drops the oldest waiting one.
 import { randomUUID } from 'node:crypto';
+import type { EncodedChunk } from './copy-encoder.ts';
 import type { EncodedRow } from './rows.ts';
 
 export interface RowBatch {
   /** Identifies the batch in `ingest_batches`, so a retried COPY is never stored twice. */
   id: string;
   /**
-   * The rows' COPY text, one string per push (not one per row: half a million small strings in
-   * a backed-up queue would keep the garbage collector busy). Rows end with a newline.
+   * The rows' COPY text (UTF-8), one buffer per push (not one per row: half a million small
+   * objects in a backed-up queue would keep the garbage collector busy). Rows end with a newline.
    */
-  chunks: string[];
+  chunks: Uint8Array[];
   rows: number;
   /** UTC days (`YYYY-MM-DD`) of the rows: the partitions that must exist. */
   days: Set<string>;
@@ -26,13 +27,13 @@ export interface RowBatch {
 
 /** The batch's rows one by one (COPY text escapes newlines inside values, so a newline ends a row). */
 export function batchLines(batch: RowBatch): string[] {
-  const text = batch.chunks.join('');
+  const text = Buffer.concat(batch.chunks).toString('utf8');
   return text === '' ? [] : text.slice(0, -1).split('\n').map((line) => `${line}\n`);
 }
 
 /** A new batch (new id) with the given rows, e.g. half of a batch the server rejected. */
 export function batchOf(lines: readonly string[], days: Set<string>, firstRowAtMs: number): RowBatch {
-  return { id: randomUUID(), chunks: [lines.join('')], rows: lines.length, days, firstRowAtMs };
+  return { id: randomUUID(), chunks: [Buffer.from(lines.join(''))], rows: lines.length, days, firstRowAtMs };
 }
 
 export class RowQueue {
@@ -54,31 +55,45 @@ export class RowQueue {
     return this.#batches.length;
   }
 
-  /** Queues rows; returns the batches dropped to make room (oldest first). */
+  /** Rows the next `pushChunk` may hold: what the newest batch has room for, or a whole batch. */
+  room(): number {
+    const tail = this.#batches.at(-1);
+    return tail && tail.rows < this.#maxRows ? this.#maxRows - tail.rows : this.#maxRows;
+  }
+
+  /**
+   * Queues encoded rows (at most `room()` of them) into the newest batch, or a new one when it
+   * is full; returns the batches dropped to make room (oldest first).
+   */
+  pushChunk(chunk: EncodedChunk, nowMs: number): RowBatch[] {
+    if (chunk.rows === 0) return [];
+    if (chunk.rows > this.room()) throw new Error(`${chunk.rows} rows do not fit the ${this.room()} left in the batch`);
+    const dropped: RowBatch[] = [];
+    let tail = this.#batches.at(-1);
+    if (!tail || tail.rows >= this.#maxRows) {
+      while (this.#batches.length >= this.#capacityBatches) {
+        const oldest = this.#batches.shift()!;
+        this.#rows -= oldest.rows;
+        dropped.push(oldest);
+      }
+      tail = { id: randomUUID(), chunks: [], rows: 0, days: new Set(), firstRowAtMs: nowMs };
+      this.#batches.push(tail);
+    }
+    tail.chunks.push(chunk.bytes);
+    for (const day of chunk.days) tail.days.add(day);
+    tail.rows += chunk.rows;
+    this.#rows += chunk.rows;
+    return dropped;
+  }
+
+  /** Queues rows one by one encoded (tests, and the reference encoder); see `pushChunk`. */
   push(rows: readonly EncodedRow[], nowMs: number): RowBatch[] {
     const dropped: RowBatch[] = [];
     for (let i = 0; i < rows.length; ) {
-      let tail = this.#batches.at(-1);
-      if (!tail || tail.rows >= this.#maxRows) {
-        while (this.#batches.length >= this.#capacityBatches) {
-          const oldest = this.#batches.shift()!;
-          this.#rows -= oldest.rows;
-          dropped.push(oldest);
-        }
-        tail = { id: randomUUID(), chunks: [], rows: 0, days: new Set(), firstRowAtMs: nowMs };
-        this.#batches.push(tail);
-      }
-      const end = Math.min(rows.length, i + this.#maxRows - tail.rows);
-      const lines = new Array<string>(end - i);
-      let lastDay = '';
-      for (let k = i; k < end; k++) {
-        const row = rows[k]!;
-        lines[k - i] = row.line;
-        if (row.day !== lastDay) tail.days.add((lastDay = row.day));
-      }
-      tail.chunks.push(lines.join(''));
-      tail.rows += end - i;
-      this.#rows += end - i;
+      const end = Math.min(rows.length, i + this.room());
+      const part = rows.slice(i, end);
+      const chunk = { bytes: Buffer.from(part.map((r) => r.line).join('')), rows: part.length, days: [...new Set(part.map((r) => r.day))] };
+      dropped.push(...this.pushChunk(chunk, nowMs));
       i = end;
     }
     return dropped;

@@ -21,10 +21,10 @@ import {
   type Flow,
 } from '../../model/index.ts';
 
-type Kind = 'text' | 'inet' | 'port' | 'bool';
+export type Kind = 'text' | 'inet' | 'port' | 'bool';
 
 /** Columns filled from an attribute, in COPY order after start_time, end_time, node. */
-const ATTRIBUTE_COLUMNS: ReadonlyArray<readonly [column: string, key: string, kind: Kind]> = [
+export const ATTRIBUTE_COLUMNS: ReadonlyArray<readonly [column: string, key: string, kind: Kind]> = [
   ['src_address', SOURCE.address, 'inet'],
   ['src_port', SOURCE.port, 'port'],
   ['dst_address', DESTINATION.address, 'inet'],
@@ -91,7 +91,7 @@ const COLUMN_SCRATCH: Array<string | undefined> = new Array(ATTRIBUTE_COLUMNS.le
 const JSON_KEYS = new Map<string, string>();
 const JSON_KEYS_MAX = 4096;
 
-function jsonKey(key: string): string {
+export function jsonKey(key: string): string {
   let text = JSON_KEYS.get(key);
   if (text === undefined) {
     text = `${JSON.stringify(cleanString(key))}:`;
@@ -100,19 +100,19 @@ function jsonKey(key: string): string {
   return text;
 }
 
-function jsonValue(v: AttributeValue): string {
+export function jsonValue(v: AttributeValue): string {
   if (typeof v === 'string') return JSON_SPECIAL.test(v) ? JSON.stringify(cleanString(v)) : `"${v}"`;
   if (typeof v === 'number') return Number.isFinite(v) ? String(v) : 'null';
   return v ? 'true' : 'false';
 }
 
-function textValue(v: AttributeValue): string {
+export function textValue(v: AttributeValue): string {
   const s = String(v);
   return TEXT_SPECIAL.test(s) ? copyEscape(cleanString(s)) : s;
 }
 
 /** The column value, or undefined when the value does not fit the column's type. */
-function columnValue(v: AttributeValue, kind: Kind): string | undefined {
+export function columnValue(v: AttributeValue, kind: Kind): string | undefined {
   switch (kind) {
     case 'text':
       return textValue(v);
@@ -128,7 +128,7 @@ function columnValue(v: AttributeValue, kind: Kind): string | undefined {
 }
 
 /** Latest instant PostgreSQL and this encoder both handle: 9999-12-31T23:59:59.999999Z. */
-const MAX_UNIX_NANO = 253_402_300_800_000_000_000n - 1n;
+export const MAX_UNIX_NANO = 253_402_300_800_000_000_000n - 1n;
 
 const NS_PER_S = 1_000_000_000n;
 // Flows of one interval share their start and end times, so the last two formatted seconds are
@@ -163,11 +163,15 @@ export interface EncodedRow {
 
 export type EncodeResult = EncodedRow | { invalid: string };
 
-function notInteger(name: string, v: number): { invalid: string } {
+export function notInteger(name: string, v: number): { invalid: string } {
   return { invalid: `${name} is ${v}, not an integer` };
 }
 
-/** Encodes one flow; `reportingNode` fills `node` when the flow has no `k8s.node.name`. */
+/**
+ * Encodes one flow as a string; `reportingNode` fills `node` when the flow has no `k8s.node.name`.
+ * The exporter writes through CopyEncoder (copy-encoder.ts), which must produce exactly these
+ * bytes: this is its reference (tests compare the two) and the multi-row INSERT bench's encoder.
+ */
 export function encodeFlow(flow: Flow, reportingNode?: string): EncodeResult {
   const { startTimeUnixNano: start, timeUnixNano: end } = flow;
   if (start < 0n || start > MAX_UNIX_NANO) return { invalid: `start time ${start}ns is outside 1970..9999` };
