@@ -20,6 +20,7 @@ const ROWS = Number(process.env.BENCH_ROWS ?? 500_000);
 const INSERT_ROWS = Number(process.env.BENCH_INSERT_ROWS ?? 200_000);
 const BATCH = 10_000;
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const WRITERS = Number(process.env.BENCH_WRITERS ?? 1);
 const ROWS_PER_INSERT = 1_000;
 const START = Date.UTC(2030, 0, 1);
 
@@ -81,7 +82,7 @@ try {
     const db = `bench_copy_${run}`;
     const copyUrl = await server.createDatabase(db);
     const exporter = new PostgresExporter(testContext('postgres/bench'), postgresConfigSchema.parse({
-      endpoint: copyUrl, retention: 0, queue_size: 1000, batch: { max_rows: BATCH, flush_interval: '100ms' },
+      endpoint: copyUrl, retention: 0, queue_size: 1000, writers: WRITERS, batch: { max_rows: BATCH, flush_interval: '100ms' },
     }));
     await exporter.start();
     const cpu0 = { node: nodeCpuSeconds(), server: serverCpuSeconds(server.dataDir) };

@@ -43,6 +43,11 @@ export const postgresConfigSchema = z.strictObject({
   retention: durationMs({ min: 0 })
     .refine((ms) => ms === 0 || ms >= 3_600_000, 'retention must be 0 (keep everything) or at least 1h')
     .default(7 * 86_400_000),
+  /**
+   * Connections writing batches at once (each batch still one transaction). More than one lets
+   * the server parse one COPY on a core while another commits or waits for its data.
+   */
+  writers: z.number().int().min(1).max(16).default(1),
   /** Batches (of up to batch.max_rows rows) waiting while PostgreSQL is slow or down; past it the oldest is dropped. */
   queue_size: z.number().int().min(1).max(100_000).default(20),
   retry_on_failure: z

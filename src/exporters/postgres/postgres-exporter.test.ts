@@ -233,6 +233,30 @@ test('odd values: escaping, NUL, lone surrogates, values a column cannot hold', 
   t.deepEqual(await srv().query(dbName(url), 'SELECT node FROM podflow.flows WHERE tx_bytes = 7'), [{ node: 'test-node' }]);
 });
 
+test('two writers: both connections write, every batch exactly once, exact sums', async (t) => {
+  if (!needsServer(t)) return;
+  const url = await freshDatabase();
+  const db = dbName(url);
+  const { exporter } = exporterFor(url, { batch: { max_rows: 500, flush_interval: '20ms' }, queue_size: 1000, writers: 2 });
+  await exporter.start();
+  const flows = Array.from({ length: 30_000 }, (_, i) => fullFlow(i, NOON - DAY_MS / 2 + i * 2000)); // two days
+  const writing = new Set<number>();
+  for (let i = 0; i < flows.length; i += 3000) {
+    await exporter.export(deltaBatch(flows.slice(i, i + 3000)));
+    const active = await srv().query(db, `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'podflow'`, [db]);
+    for (const r of active) writing.add(r.pid as number);
+  }
+  await exporter.shutdown();
+  t.is(exporter.stats().retries, 0);
+  t.is(writing.size, 2, 'two connections');
+  const [row] = await srv().query(db, `${SUMS_SQL} FROM podflow.flows`);
+  t.deepEqual(dbSums(row as never), sums(flows));
+  const [batches] = await srv().query(db, 'SELECT count(*)::int AS n, sum(rows)::int AS rows FROM podflow.ingest_batches');
+  t.deepEqual(batches, { n: 60, rows: 30_000 });
+  const [distinct] = await srv().query(db, `SELECT count(DISTINCT attributes->>'seq')::int AS n FROM podflow.flows`);
+  t.is(distinct!.n, 30_000);
+});
+
 test('a row the server refuses is dropped alone; its batch-mates are written', async (t) => {
   if (!needsServer(t)) return;
   const url = await freshDatabase();
@@ -248,10 +272,10 @@ test('a row the server refuses is dropped alone; its batch-mates are written', a
 });
 
 // serial: these stop the shared server, so no other test may run meanwhile (ava runs serial tests first)
-test.serial('PostgreSQL killed and restarted mid-stream: no row lost, none doubled', async (t) => {
+for (const writers of [1, 3]) test.serial(`PostgreSQL killed and restarted mid-stream: no row lost, none doubled (${writers} writers)`, async (t) => {
   if (!needsServer(t)) return;
   const url = await freshDatabase();
-  const { exporter } = exporterFor(url, { batch: { max_rows: 300, flush_interval: '10ms' }, queue_size: 1000 });
+  const { exporter } = exporterFor(url, { batch: { max_rows: 300, flush_interval: '10ms' }, queue_size: 1000, writers });
   await exporter.start();
   const flows = Array.from({ length: 20_000 }, (_, i) => fullFlow(i, NOON + i * 1000));
   const db = dbName(url);

@@ -1,7 +1,8 @@
 // Writes flows into `<schema>.flows` with COPY, from its own bounded queue of row batches.
 //
-// `export` only encodes and queues (rows are accepted from then on) and returns; one writer
-// loop takes batches in order and writes each in one transaction: make sure its daily
+// `export` only encodes and queues (rows are accepted from then on) and returns; `writers`
+// writer loops (each with its own connection) take batches in order and write each in one
+// transaction: make sure its daily
 // partitions exist, record the batch id in `ingest_batches`, COPY its rows, COMMIT. Any failure that
 // is not the data's fault (refused, reset, server restarting, schema dropped) puts the batch
 // back at the head of the queue and retries with exponential backoff; a batch the server
@@ -31,6 +32,10 @@ const RETENTION_RETRY_MS = 60_000;
 const LOG_PERIOD_MS = 60_000;
 /** The longest the writer sleeps without a reason to wake. */
 const IDLE_WAKE_MS = 60_000;
+
+interface Writer {
+  client: pg.Client | undefined;
+}
 
 export type DropReason = 'queue_full' | 'invalid' | 'rejected' | 'shutdown';
 
@@ -74,10 +79,11 @@ export class PostgresExporter implements Exporter {
   readonly #retryLog: RateLimitedLog;
   readonly #invalidLog: RateLimitedLog;
 
-  #client: pg.Client | undefined;
+  /** One connection per writer loop; several write different batches at once. */
+  readonly #writers: Writer[];
   #migrated = false;
   #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
+  readonly #wakers = new Set<() => void>();
   #closed = false;
   #closing = false;
   #deadlineMs = Infinity;
@@ -90,6 +96,7 @@ export class PostgresExporter implements Exporter {
     this.#logger = ctx.logger;
     this.#config = config;
     this.#clientConfig = clientConfig(config);
+    this.#writers = Array.from({ length: config.writers }, () => ({ client: undefined }));
     this.#schema = config.schema;
     const node = ctx.resource[K8S_NODE_NAME];
     this.#reportingNode = node === undefined ? undefined : String(node);
@@ -116,15 +123,15 @@ export class PostgresExporter implements Exporter {
 
   async start(): Promise<void> {
     try {
-      await this.#ready();
+      await this.#ready(this.#writers[0]!);
     } catch (err) {
-      this.#dropClient();
+      this.#dropClient(this.#writers[0]!);
       if (!isConnectionProblem(err)) {
         throw new Error(`postgres exporter ${this.#id}: ${(err as Error).message}`, { cause: err });
       }
       this.#logger.warn({ exporter: this.#id, err: (err as Error).message }, 'PostgreSQL not reachable yet: flows are queued and written once it is');
     }
-    this.#loop = this.#run();
+    this.#loop = Promise.all(this.#writers.map((w, i) => this.#run(w, i === 0))).then(() => undefined);
   }
 
   async export(batch: FlowBatch): Promise<void> {
@@ -156,7 +163,7 @@ export class PostgresExporter implements Exporter {
       }
     }
     this.#metrics.queueRows.set({ exporter: this.#id }, this.#queue.rows);
-    this.#wake?.();
+    this.#wakeAll();
   }
 
   async shutdown(): Promise<void> {
@@ -165,8 +172,8 @@ export class PostgresExporter implements Exporter {
     this.#closing = true;
     this.#deadlineMs = Date.now() + this.#config.flush_timeout;
     // A write hanging past the deadline is cut off by closing its connection.
-    const cutoff = setTimeout(() => this.#dropClient(), this.#config.flush_timeout + 50);
-    this.#wake?.();
+    const cutoff = setTimeout(() => this.#writers.forEach((w) => this.#dropClient(w)), this.#config.flush_timeout + 50);
+    this.#wakeAll();
     try {
       await this.#loop;
     } finally {
@@ -178,9 +185,11 @@ export class PostgresExporter implements Exporter {
       this.#logger.error({ exporter: this.#id, rows: left, flush_timeout_ms: this.#config.flush_timeout }, 'postgres exporter shut down with rows it could not write');
     }
     this.#metrics.queueRows.set({ exporter: this.#id }, 0);
-    const client = this.#client;
-    this.#client = undefined;
-    await client?.end().catch(() => undefined);
+    await Promise.all(this.#writers.map(async (w) => {
+      const client = w.client;
+      w.client = undefined;
+      await client?.end().catch(() => undefined);
+    }));
   }
 
   /**
@@ -221,14 +230,14 @@ export class PostgresExporter implements Exporter {
   }
 
   /** A connected client with the schema migrated. */
-  async #ready(): Promise<pg.Client> {
-    let client = this.#client;
+  async #ready(writer: Writer): Promise<pg.Client> {
+    let client = writer.client;
     if (!client) {
       const c = new pg.Client(this.#clientConfig);
       // An idle connection can die (server restart); without a listener that would crash the process.
       c.on('error', (err) => {
         this.#logger.debug({ exporter: this.#id, err: err.message }, 'PostgreSQL connection lost');
-        if (this.#client === c) this.#client = undefined;
+        if (writer.client === c) writer.client = undefined;
         c.end().catch(() => undefined);
       });
       try {
@@ -237,7 +246,7 @@ export class PostgresExporter implements Exporter {
         c.end().catch(() => undefined);
         throw err;
       }
-      this.#client = client = c;
+      writer.client = client = c;
     }
     if (!this.#migrated) {
       const result = await migrate(client, this.#schema);
@@ -248,24 +257,31 @@ export class PostgresExporter implements Exporter {
     return client;
   }
 
-  #dropClient(): void {
-    const client = this.#client;
-    this.#client = undefined;
+  #dropClient(writer: Writer): void {
+    const client = writer.client;
+    writer.client = undefined;
     client?.end().catch(() => undefined);
   }
 
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(done, Math.min(Math.max(0, ms), IDLE_WAKE_MS));
+      const wakers = this.#wakers;
       function done() {
         clearTimeout(timer);
+        wakers.delete(done);
         resolve();
       }
-      this.#wake = done;
+      wakers.add(done);
     });
   }
 
-  async #run(): Promise<void> {
+  #wakeAll(): void {
+    for (const wake of [...this.#wakers]) wake();
+  }
+
+  /** One writer's loop; the first one also runs retention. */
+  async #run(writer: Writer, runsRetention: boolean): Promise<void> {
     const flushMs = this.#config.batch.flush_interval;
     for (;;) {
       const now = Date.now();
@@ -274,9 +290,9 @@ export class PostgresExporter implements Exporter {
         await this.#sleep(Math.min(this.#retryAtMs, this.#deadlineMs) - now);
         continue;
       }
-      if (!this.#closing && this.#config.retention > 0 && now >= this.#nextRetentionAtMs) {
+      if (runsRetention && !this.#closing && this.#config.retention > 0 && now >= this.#nextRetentionAtMs) {
         try {
-          await this.#ready(); // migrated, so drop_partitions_before exists
+          await this.#ready(writer); // migrated, so drop_partitions_before exists
           await this.runRetention(now);
           this.#nextRetentionAtMs = now + RETENTION_INTERVAL_MS;
         } catch (err) {
@@ -288,18 +304,18 @@ export class PostgresExporter implements Exporter {
       const batch = this.#queue.take(now, flushMs, this.#closing);
       if (!batch) {
         const untilReady = this.#queue.msUntilReady(now, flushMs) ?? IDLE_WAKE_MS;
-        const untilRetention = this.#config.retention > 0 ? this.#nextRetentionAtMs - now : IDLE_WAKE_MS;
+        const untilRetention = runsRetention && this.#config.retention > 0 ? this.#nextRetentionAtMs - now : IDLE_WAKE_MS;
         await this.#sleep(Math.min(untilReady, untilRetention));
         continue;
       }
-      await this.#writeOrRequeue(batch);
+      await this.#writeOrRequeue(writer, batch);
       this.#metrics.queueRows.set({ exporter: this.#id }, this.#queue.rows);
     }
   }
 
-  async #writeOrRequeue(batch: RowBatch): Promise<void> {
+  async #writeOrRequeue(writer: Writer, batch: RowBatch): Promise<void> {
     try {
-      await this.#write(batch);
+      await this.#write(writer, batch);
       this.#failures = 0;
       this.#stats.writtenRows += batch.rows;
       this.#metrics.written.inc({ exporter: this.#id }, batch.rows);
@@ -308,7 +324,7 @@ export class PostgresExporter implements Exporter {
         this.#rejected(batch, err);
         return;
       }
-      this.#dropClient();
+      this.#dropClient(writer);
       if (isMissingSchema(err)) this.#migrated = false;
       this.#queue.putBack(batch);
       this.#failures++;
@@ -339,11 +355,11 @@ export class PostgresExporter implements Exporter {
     );
   }
 
-  async #write(batch: RowBatch): Promise<void> {
-    const client = await this.#ready();
+  async #write(writer: Writer, batch: RowBatch): Promise<void> {
+    const client = await this.#ready(writer);
     const timeoutMs = Math.min(WRITE_TIMEOUT_MS, Math.max(1, this.#deadlineMs - Date.now()));
     const timer = setTimeout(() => {
-      if (this.#client === client) this.#dropClient();
+      if (writer.client === client) this.#dropClient(writer);
     }, timeoutMs);
     const s = pg.escapeIdentifier(this.#schema);
     // One round trip for the three statements before COPY (simple query protocol, so the values

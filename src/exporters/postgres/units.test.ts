@@ -19,6 +19,7 @@ test('config: defaults', (t) => {
     schema: 'podflow',
     batch: { max_rows: 10_000, flush_interval: 1000 },
     retention: 7 * 86_400_000,
+    writers: 1,
     queue_size: 20,
     retry_on_failure: { initial_interval: 1000, max_interval: 30_000 },
     flush_timeout: 10_000,
