@@ -14,6 +14,12 @@ SYSTEM_NODE_MAJOR := $(shell node -p 'process.versions.node.split(".")[0]' 2>/de
 ifeq ($(shell [ $(SYSTEM_NODE_MAJOR) -ge $(NODE_MAJOR_MIN) ] && echo ok),ok)
 NODE_STAMP :=
 else
+# npm finds its global config (registry, cafile) next to the node that runs it; keep the
+# machine's when npm runs under the project-local node.
+NPM_GLOBALCONFIG := $(shell npm config get globalconfig 2>/dev/null)
+ifneq ($(NPM_GLOBALCONFIG),)
+export npm_config_globalconfig := $(NPM_GLOBALCONFIG)
+endif
 export PATH := $(LOCAL_NODE_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 NODE_STAMP := $(LOCAL_NODE_BIN)/node
 endif
