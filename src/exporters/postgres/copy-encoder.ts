@@ -47,6 +47,10 @@ const JSON_SLOT = -1;
 
 /** Worst-case bytes per UTF-16 code unit: a control character in JSON, `\u0001`, COPY-escaped. */
 const MAX_BYTES_PER_UNIT = 7;
+/** Most bytes of a value beyond its string's units: quotes, a number's text, separators. */
+const VALUE_MAX_BYTES = 40;
+/** Most bytes of a row's fixed part: timestamps, tabs, NULLs, counters, braces. */
+const ROW_FIXED_MAX_BYTES = 512;
 const INITIAL_BYTES = 1 << 20;
 
 /** Same verdict as node's isIPv4 (four 0..255 segments, no leading zeros), without a regex. */
@@ -180,9 +184,11 @@ export class CopyEncoder {
     if (!Number.isSafeInteger(flow.rxPackets)) return notInteger('rx_packets', flow.rxPackets).invalid;
     if (!Number.isSafeInteger(flow.connections)) return notInteger('connections', flow.connections).invalid;
 
-    // Sort the attributes into columns and JSON entries, following the plan while keys match it.
+    // Sort the attributes into columns and JSON entries, following the plan while keys match it,
+    // and add up the most bytes the row can take (so the writes below need no bounds checks).
     const attrs = flow.attributes;
-    const values = this.#values.fill(undefined);
+    const values = this.#values;
+    for (let i = 0; i < COLUMN_COUNT; i++) values[i] = undefined;
     const planKeys = this.#planKeys;
     const planSlots = this.#planSlots;
     const rowKeys = this.#rowKeys;
@@ -192,6 +198,7 @@ export class CopyEncoder {
     let jsonCount = 0;
     let onPlan = true;
     let node: AttributeValue | undefined;
+    let maxBytes = ROW_FIXED_MAX_BYTES;
     for (const key in attrs) {
       let slot: number;
       if (onPlan && keyCount < planKeys.length && planKeys[keyCount] === key) {
@@ -203,73 +210,78 @@ export class CopyEncoder {
       rowKeys[keyCount] = key;
       rowSlots[keyCount] = slot;
       const v = attrs[key]!;
+      maxBytes += typeof v === 'string' ? MAX_BYTES_PER_UNIT * v.length + VALUE_MAX_BYTES : VALUE_MAX_BYTES;
       if (slot >= 0 && fitsColumn(v, COLUMN_KINDS[slot]!)) values[slot] = v;
       else if (slot === NODE_SLOT) node = v;
-      else jsonAt[jsonCount++] = keyCount;
+      else {
+        jsonAt[jsonCount++] = keyCount;
+        maxBytes += MAX_BYTES_PER_UNIT * key.length + VALUE_MAX_BYTES;
+      }
       keyCount++;
     }
     if (!onPlan || keyCount !== planKeys.length) this.#newPlan(keyCount);
 
     const startTime = this.#time(start);
     const endTime = this.#time(end);
-    if (node === undefined) node = reportingNode;
+    const nodeText = node !== undefined ? (typeof node === 'string' ? node : String(node)) : reportingNode;
+    if (nodeText !== undefined) maxBytes += MAX_BYTES_PER_UNIT * nodeText.length;
 
+    const b = this.#reserve(maxBytes);
+    let p = this.#pos;
     // start_time, end_time, node
-    this.#ensure(64);
-    this.#ascii(startTime.text);
-    this.#bytes[this.#pos++] = TAB;
-    this.#ascii(endTime.text);
-    this.#bytes[this.#pos++] = TAB;
-    if (node === undefined) this.#null();
-    else this.#text(typeof node === 'string' ? node : String(node));
+    p = writeAscii(b, p, startTime.text);
+    b[p++] = TAB;
+    p = writeAscii(b, p, endTime.text);
+    b[p++] = TAB;
+    p = nodeText === undefined ? writeNull(b, p) : writeText(b, p, nodeText);
     // attribute columns
     for (let i = 0; i < COLUMN_COUNT; i++) {
-      this.#ensure(8);
-      this.#bytes[this.#pos++] = TAB;
+      b[p++] = TAB;
       const v = values[i];
       if (v === undefined) {
-        this.#null();
+        p = writeNull(b, p);
         continue;
       }
       switch (COLUMN_KINDS[i]) {
         case 0:
-          this.#text(typeof v === 'string' ? v : String(v));
+          p = writeText(b, p, typeof v === 'string' ? v : String(v));
           break;
         case 1:
-          this.#ascii(v as string); // an IP address: ASCII, nothing to escape
+          p = writeAscii(b, p, v as string); // an IP address: ASCII, nothing to escape
           break;
         case 2:
-          this.#integer(portOf(v));
+          p = writeInteger(b, p, portOf(v));
           break;
         default:
-          this.#bytes[this.#pos++] = boolOf(v) === 1 ? 0x74 : 0x66; // t / f
+          b[p++] = boolOf(v) === 1 ? 0x74 : 0x66; // t / f
       }
     }
     // counters
-    this.#ensure(5 * 24);
-    this.#tabInteger(flow.txBytes);
-    this.#tabInteger(flow.rxBytes);
-    this.#tabInteger(flow.txPackets);
-    this.#tabInteger(flow.rxPackets);
-    this.#tabInteger(flow.connections);
+    b[p++] = TAB;
+    p = writeInteger(b, p, flow.txBytes);
+    b[p++] = TAB;
+    p = writeInteger(b, p, flow.rxBytes);
+    b[p++] = TAB;
+    p = writeInteger(b, p, flow.txPackets);
+    b[p++] = TAB;
+    p = writeInteger(b, p, flow.rxPackets);
+    b[p++] = TAB;
+    p = writeInteger(b, p, flow.connections);
     // attributes
-    this.#ensure(4);
-    this.#bytes[this.#pos++] = TAB;
-    this.#bytes[this.#pos++] = 0x7b; // {
+    b[p++] = TAB;
+    b[p++] = 0x7b; // {
     const jsonKeys = this.#planJsonKeys;
     for (let j = 0; j < jsonCount; j++) {
       const k = jsonAt[j]!;
       let keyBytes = jsonKeys[k];
       if (keyBytes === undefined) keyBytes = jsonKeys[k] = jsonKeyBytes(rowKeys[k]!);
-      this.#ensure(keyBytes.length + 2);
-      if (j > 0) this.#bytes[this.#pos++] = COMMA;
-      this.#bytes.set(keyBytes, this.#pos);
-      this.#pos += keyBytes.length;
-      this.#jsonValue(attrs[rowKeys[k]!]!);
+      if (j > 0) b[p++] = COMMA;
+      for (let i = 0; i < keyBytes.length; i++) b[p++] = keyBytes[i]!;
+      p = writeJsonValue(b, p, attrs[rowKeys[k]!]!);
     }
-    this.#ensure(2);
-    this.#bytes[this.#pos++] = 0x7d; // }
-    this.#bytes[this.#pos++] = NEWLINE;
+    b[p++] = 0x7d; // }
+    b[p++] = NEWLINE;
+    this.#pos = p;
     this.days.add(startTime.day);
     this.rows++;
     return undefined;
@@ -302,163 +314,127 @@ export class CopyEncoder {
     return t;
   }
 
-  #ensure(n: number): void {
-    if (this.#pos + n <= this.#bytes.length) return;
+  /** The buffer, with room for `n` more bytes after the current position. */
+  #reserve(n: number): Uint8Array {
+    if (this.#pos + n <= this.#bytes.length) return this.#bytes;
     let size = this.#bytes.length * 2;
     while (size < this.#pos + n) size *= 2;
     const grown = new Uint8Array(size);
     grown.set(this.#bytes.subarray(0, this.#pos));
     this.#bytes = grown;
+    return grown;
   }
+}
 
-  #null(): void {
-    this.#ensure(2);
-    this.#bytes[this.#pos++] = BACKSLASH;
-    this.#bytes[this.#pos++] = 0x4e; // N
+// The writers below put bytes at `p` and return the position after them; the caller has made
+// room (encode reserves the most a row can take before writing it).
+
+function writeNull(b: Uint8Array, p: number): number {
+  b[p] = BACKSLASH;
+  b[p + 1] = 0x4e; // N
+  return p + 2;
+}
+
+/** A string known to be ASCII with nothing to escape (timestamps, IP addresses, numbers). */
+function writeAscii(b: Uint8Array, p: number, s: string): number {
+  for (let i = 0; i < s.length; i++) b[p++] = s.charCodeAt(i);
+  return p;
+}
+
+/** A safe integer in decimal (at most 17 bytes). */
+function writeInteger(b: Uint8Array, p: number, n: number): number {
+  if (n < 0) {
+    b[p++] = 0x2d; // -
+    n = -n;
   }
-
-  /** A string known to be ASCII with nothing to escape (timestamps, IP addresses, numbers). */
-  #ascii(s: string): void {
-    const n = s.length;
-    this.#ensure(n);
-    const b = this.#bytes;
-    let p = this.#pos;
-    for (let i = 0; i < n; i++) b[p++] = s.charCodeAt(i);
-    this.#pos = p;
+  if (n < 10) {
+    b[p] = ZERO + n;
+    return p + 1;
   }
-
-  #tabInteger(n: number): void {
-    this.#bytes[this.#pos++] = TAB;
-    this.#integer(n);
+  let digits = 1;
+  for (let m = n; m >= 10; m = Math.floor(m / 10)) digits++;
+  const after = p + digits;
+  let q = after;
+  while (n >= 10) {
+    const next = Math.floor(n / 10);
+    b[--q] = ZERO + (n - next * 10);
+    n = next;
   }
+  b[--q] = ZERO + n;
+  return after;
+}
 
-  /** A safe integer in decimal (room ensured by the caller: at most 17 bytes). */
-  #integer(n: number): void {
-    const b = this.#bytes;
-    if (n < 0) {
-      b[this.#pos++] = 0x2d; // -
-      n = -n;
-    }
-    if (n < 10) {
-      b[this.#pos++] = ZERO + n;
-      return;
-    }
-    let digits = 1;
-    for (let m = n; m >= 10; m = Math.floor(m / 10)) digits++;
-    let p = this.#pos + digits;
-    this.#pos = p;
-    while (n >= 10) {
-      const q = Math.floor(n / 10);
-      b[--p] = ZERO + (n - q * 10);
-      n = q;
-    }
-    b[--p] = ZERO + n;
-  }
+/** Any well-formed string, UTF-8 encoded as is. */
+function writeUtf8(b: Uint8Array, p: number, s: string): number {
+  return p + UTF8.encodeInto(s, b.subarray(p)).written;
+}
 
-  /** A text column value: UTF-8, COPY-escaped; NUL and lone surrogates take the reference path. */
-  #text(s: string): void {
-    const n = s.length;
-    this.#ensure(n * MAX_BYTES_PER_UNIT);
-    const b = this.#bytes;
-    const start = this.#pos;
-    let p = start;
-    for (let i = 0; i < n; i++) {
-      const c = s.charCodeAt(i);
-      if (c < 0x80) {
-        if (c >= 0x20 && c !== BACKSLASH) {
-          b[p++] = c;
-        } else if (c === BACKSLASH) {
-          b[p++] = BACKSLASH;
-          b[p++] = BACKSLASH;
-        } else if (c === TAB) {
-          b[p++] = BACKSLASH;
-          b[p++] = 0x74;
-        } else if (c === NEWLINE) {
-          b[p++] = BACKSLASH;
-          b[p++] = 0x6e;
-        } else if (c === CR) {
-          b[p++] = BACKSLASH;
-          b[p++] = 0x72;
-        } else if (c === 0) {
-          this.#pos = start;
-          this.#utf8(copyEscape(cleanString(s)));
-          return;
-        } else {
-          b[p++] = c; // other control characters need no escape in COPY text
-        }
-      } else if (c < 0x800) {
-        b[p++] = 0xc0 | (c >> 6);
-        b[p++] = 0x80 | (c & 0x3f);
-      } else if (c >= 0xd800 && c <= 0xdfff) {
-        const low = c <= 0xdbff ? s.charCodeAt(i + 1) : 0;
-        if (!(low >= 0xdc00 && low <= 0xdfff)) {
-          this.#pos = start;
-          this.#utf8(copyEscape(cleanString(s)));
-          return;
-        }
-        p = utf8Pair(b, p, c, low);
-        i++;
-      } else {
-        b[p++] = 0xe0 | (c >> 12);
-        b[p++] = 0x80 | ((c >> 6) & 0x3f);
-        b[p++] = 0x80 | (c & 0x3f);
-      }
-    }
-    this.#pos = p;
-  }
-
-  /** An attribute value in `attributes`: JSON, COPY-escaped (JSON escapes hold backslashes). */
-  #jsonValue(v: AttributeValue): void {
-    if (typeof v !== 'string') {
-      if (typeof v === 'number' && Number.isSafeInteger(v)) {
-        this.#ensure(17);
-        this.#integer(v);
-      } else {
-        this.#ascii(jsonValue(v));
-      }
-      return;
-    }
-    const n = v.length;
-    this.#ensure(n * MAX_BYTES_PER_UNIT + 2);
-    const b = this.#bytes;
-    const start = this.#pos;
-    let p = start;
-    b[p++] = QUOTE;
-    for (let i = 0; i < n; i++) {
-      const c = v.charCodeAt(i);
-      if (c < 0x80) {
-        if (c < 0x20 || c === QUOTE || c === BACKSLASH) {
-          this.#pos = start;
-          this.#utf8(copyEscape(jsonValue(v)));
-          return;
-        }
+/** A text column value: UTF-8, COPY-escaped; NUL and lone surrogates take the reference path. */
+function writeText(b: Uint8Array, p: number, s: string): number {
+  const start = p;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) {
+      if (c >= 0x20 && c !== BACKSLASH) {
         b[p++] = c;
-      } else if (c < 0x800) {
-        b[p++] = 0xc0 | (c >> 6);
-        b[p++] = 0x80 | (c & 0x3f);
-      } else if (c >= 0xd800 && c <= 0xdfff) {
-        const low = c <= 0xdbff ? v.charCodeAt(i + 1) : 0;
-        if (!(low >= 0xdc00 && low <= 0xdfff)) {
-          this.#pos = start;
-          this.#utf8(copyEscape(jsonValue(v)));
-          return;
-        }
-        p = utf8Pair(b, p, c, low);
-        i++;
+      } else if (c === BACKSLASH) {
+        b[p++] = BACKSLASH;
+        b[p++] = BACKSLASH;
+      } else if (c === TAB) {
+        b[p++] = BACKSLASH;
+        b[p++] = 0x74;
+      } else if (c === NEWLINE) {
+        b[p++] = BACKSLASH;
+        b[p++] = 0x6e;
+      } else if (c === CR) {
+        b[p++] = BACKSLASH;
+        b[p++] = 0x72;
+      } else if (c === 0) {
+        return writeUtf8(b, start, copyEscape(cleanString(s)));
       } else {
-        b[p++] = 0xe0 | (c >> 12);
-        b[p++] = 0x80 | ((c >> 6) & 0x3f);
-        b[p++] = 0x80 | (c & 0x3f);
+        b[p++] = c; // other control characters need no escape in COPY text
       }
+    } else if (c < 0x800) {
+      b[p++] = 0xc0 | (c >> 6);
+      b[p++] = 0x80 | (c & 0x3f);
+    } else if (c >= 0xd800 && c <= 0xdfff) {
+      const low = c <= 0xdbff ? s.charCodeAt(i + 1) : 0;
+      if (!(low >= 0xdc00 && low <= 0xdfff)) return writeUtf8(b, start, copyEscape(cleanString(s)));
+      p = utf8Pair(b, p, c, low);
+      i++;
+    } else {
+      b[p++] = 0xe0 | (c >> 12);
+      b[p++] = 0x80 | ((c >> 6) & 0x3f);
+      b[p++] = 0x80 | (c & 0x3f);
     }
-    b[p++] = QUOTE;
-    this.#pos = p;
   }
+  return p;
+}
 
-  /** Any well-formed string, UTF-8 encoded as is. */
-  #utf8(s: string): void {
-    this.#ensure(s.length * 3);
-    const { written } = UTF8.encodeInto(s, this.#bytes.subarray(this.#pos));
-    this.#pos += written;
+/** An attribute value in `attributes`: JSON, COPY-escaped (JSON escapes hold backslashes). */
+function writeJsonValue(b: Uint8Array, p: number, v: AttributeValue): number {
+  if (typeof v !== 'string') return typeof v === 'number' && Number.isSafeInteger(v) ? writeInteger(b, p, v) : writeAscii(b, p, jsonValue(v));
+  const start = p;
+  b[p++] = QUOTE;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x80) {
+      if (c < 0x20 || c === QUOTE || c === BACKSLASH) return writeUtf8(b, start, copyEscape(jsonValue(v)));
+      b[p++] = c;
+    } else if (c < 0x800) {
+      b[p++] = 0xc0 | (c >> 6);
+      b[p++] = 0x80 | (c & 0x3f);
+    } else if (c >= 0xd800 && c <= 0xdfff) {
+      const low = c <= 0xdbff ? v.charCodeAt(i + 1) : 0;
+      if (!(low >= 0xdc00 && low <= 0xdfff)) return writeUtf8(b, start, copyEscape(jsonValue(v)));
+      p = utf8Pair(b, p, c, low);
+      i++;
+    } else {
+      b[p++] = 0xe0 | (c >> 12);
+      b[p++] = 0x80 | ((c >> 6) & 0x3f);
+      b[p++] = 0x80 | (c & 0x3f);
+    }
   }
+  b[p++] = QUOTE;
+  return p;
 }
