@@ -193,7 +193,7 @@ const CILIUM_TAG: TypeTag = TypeTag { lower: 0x706f_6466_6c6f_7702, upper: 0x636
 /// ciliumOpen(bpffs: string, maps: string /* comma-separated names or paths */,
 ///            layout: 'auto'|'v1.15'|'v1.16', clockSource: 'ktime'|'jiffies',
 ///            startup: 'baseline'|'count', excludeCidrs: string,
-///            readMethod: 'auto'|'batch'|'key_by_key') → handle
+///            readMethod: 'auto'|'batch'|'key_by_key', readThreads?: number /* 0 or absent = auto */) → handle
 fn cilium_open(env: &Env, args: &[Value]) -> Result<Value, String> {
     use crate::bpf::{clock::ClockSource, ctmap::LayoutChoice, map::ReadMethod, source};
     let bpffs = env.string(arg(args, 0)?)?;
@@ -208,7 +208,17 @@ fn cilium_open(env: &Env, args: &[Value]) -> Result<Value, String> {
     };
     let exclude = crate::cidr::parse_list(&env.string(arg(args, 5)?)?)?;
     let method = ReadMethod::parse(&env.string(arg(args, 6)?)?)?;
-    let src = CiliumSource::open(source::Options { maps, layout, clock, startup, exclude, method })?;
+    let threads = match args.get(7) {
+        Some(&v) => {
+            let n = env.f64(v)?;
+            if !(0.0..=64.0).contains(&n) || n.fract() != 0.0 {
+                return Err(format!("readThreads must be an integer from 0 (auto) to 64, not {n}"));
+            }
+            n as usize
+        }
+        None => 0,
+    };
+    let src = CiliumSource::open(source::Options { maps, layout, clock, startup, exclude, method, threads })?;
     let handle: CiliumHandle = Arc::new(Mutex::new(Some(src)));
     env.wrap(handle, &CILIUM_TAG)
 }

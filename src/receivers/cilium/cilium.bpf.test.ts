@@ -279,7 +279,7 @@ test('expired entries with clock_source jiffies (jiffies >> 8, as the datapath w
   t.is(ktime.receiver.status()!.last.expired, 0);
 });
 
-test('a large map (100,000 entries, many batches) reads the same by batch and key by key, matching bpftool', async (t) => {
+test('a large map (100,000 entries, many batches) reads the same by batch (1 and 4 threads) and key by key, matching bpftool', async (t) => {
   if (!requirePrivileges(t, TOOLS)) return;
   const fx = await fixture(t, []);
   const held = Number(await loadCiliumAddon().ciliumCreateTestMap(fx.path(CT4), 14, 131_072, 100_000));
@@ -287,14 +287,20 @@ test('a large map (100,000 entries, many batches) reads the same by batch and ke
   t.is(await fx.count(CT4), held);
   const batch = await started(t, config(fx, { maps: [CT4], layout: 'v1.15' }));
   const keyed = await started(t, config(fx, { maps: [CT4], layout: 'v1.15', read_method: 'key_by_key' }));
+  // 131,072 buckets split in 4 ranges read at once, and one thread.
+  const four = await started(t, config(fx, { maps: [CT4], layout: 'v1.15', read_threads: 4 }));
+  const one = await started(t, config(fx, { maps: [CT4], layout: 'v1.15', read_threads: 1 }));
   t.is(batch.receiver.status()!.last.entries, held);
   t.is(keyed.receiver.status()!.last.entries, held);
+  t.deepEqual([four, one, keyed].map((r) => [r.receiver.status()!.last.entries, r.receiver.status()!.maps[0]!.threads]), [[held, 4], [held, 1], [held, 1]]);
   const sum = (flows: Flow[]) => flows.reduce((a, f) => [a[0]! + f.txBytes, a[1]! + f.rxBytes, a[2]! + f.connections], [0, 0, 0]);
   const flowsB = batch.sink.batches.flatMap((b) => b.flows);
   const flowsK = keyed.sink.batches.flatMap((b) => b.flows);
   // Every synthetic entry: tx 3 packets / 200 bytes, rx 2 / 140 (crate::bpf::source::create_filled_map).
   t.deepEqual(sum(flowsB), [200 * held, 140 * held, held]);
   t.deepEqual(lines(flowsK), lines(flowsB));
+  t.deepEqual(lines(four.sink.batches.flatMap((b) => b.flows)), lines(flowsB));
+  t.deepEqual(lines(one.sink.batches.flatMap((b) => b.flows)), lines(flowsB));
 });
 
 test('key-by-key reading gives the same flows as batch reading', async (t) => {

@@ -51,7 +51,7 @@ export class CiliumReceiver implements Receiver {
     const addon = loadCiliumAddon();
     this.#addon = addon;
     const c = this.#config;
-    this.#handle = addon.ciliumOpen(c.bpffs, c.maps.join(','), c.layout, c.clock_source, c.startup, c.exclude_cidrs.join(','), c.read_method);
+    this.#handle = addon.ciliumOpen(c.bpffs, c.maps.join(','), c.layout, c.clock_source, c.startup, c.exclude_cidrs.join(','), c.read_method, c.read_threads === 'auto' ? 0 : c.read_threads);
     // The first tick records the baseline (or, with startup: count, reports the maps).
     await this.#loop.tickNow();
     const status = this.status();

@@ -10,6 +10,7 @@ test('every key has its documented default', (t) => {
     interval: 5000,
     startup: 'baseline',
     read_method: 'auto',
+    read_threads: 'auto',
     exclude_cidrs: ['127.0.0.0/8', '::1/128'],
   });
 });
@@ -28,5 +29,8 @@ test('bad values are refused with the key that is wrong', (t) => {
   t.regex(issues({ clock_source: 'tsc' })[0]!, /^clock_source:/);
   t.regex(issues({ interval: '10ms' })[0]!, /^interval:/);
   t.regex(issues({ exclude_cidrs: ['10.0.0.0/33'] })[0]!, /^exclude_cidrs\.0:/);
+  t.regex(issues({ read_threads: 0 })[0]!, /^read_threads:/);
+  t.regex(issues({ read_threads: 1.5 })[0]!, /^read_threads:/);
+  t.deepEqual(issues({ read_threads: 2 }), []);
   t.regex(issues({ bogus: 1 })[0]!, /bogus/);
 });

@@ -36,6 +36,11 @@ export const ciliumConfigSchema = z.strictObject({
   startup: z.enum(['baseline', 'count']).default('baseline'),
   /** auto: BPF_MAP_LOOKUP_BATCH, key by key on kernels without it (< 5.6); or force one. */
   read_method: z.enum(['auto', 'batch', 'key_by_key']).default('auto'),
+  /**
+   * Batch reads: threads reading one map's bucket ranges at once. auto: the CPUs there are, at
+   * most 4, and one per 32,768 buckets (maps under 65,536 entries are read on one thread).
+   */
+  read_threads: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default('auto'),
   /** Flows whose source or destination is in one of these ranges are not reported. */
   exclude_cidrs: z.array(cidr).default([...DEFAULT_EXCLUDE_CIDRS]),
 });

@@ -12,6 +12,8 @@ export interface CiliumMapStatus {
   maxEntries: number;
   entries: number;
   method: 'batch' | 'key_by_key' | null;
+  /** Threads (bucket ranges) of the last batch read; 1 key by key, 0 before the first read. */
+  threads: number;
 }
 
 export interface CiliumStatus {
@@ -42,6 +44,8 @@ export interface CiliumAddon {
     startup: 'baseline' | 'count',
     excludeCidrs: string,
     readMethod: 'auto' | 'batch' | 'key_by_key',
+    /** Threads per map for batch reads; 0 = auto. */
+    readThreads?: number,
   ): NativeHandle;
   /** One interval's packed batch (src/native/records.ts; header offset 60: layout 0/1/2). */
   ciliumTick(handle: NativeHandle): Promise<Buffer>;

@@ -73,6 +73,8 @@ pub struct Options {
     pub startup: Startup,
     pub exclude: Vec<Cidr>,
     pub method: ReadMethod,
+    /// `read_threads`: threads reading one map's bucket ranges in parallel (0 = auto).
+    pub threads: usize,
 }
 
 /// What the last read of one map found.
@@ -85,6 +87,8 @@ struct MapStatus {
     max_entries: u32,
     entries: usize,
     method: Option<Used>,
+    /// Threads (bucket ranges) of the last batch read; 1 for key by key.
+    threads: usize,
 }
 
 /// Per-tick counts beyond the batch header (for status and metrics).
@@ -176,10 +180,10 @@ impl CiliumSource {
         let mut missing = Vec::new();
         for (i, spec) in self.opts.maps.iter().enumerate() {
             let snap = &mut self.snaps[i];
-            snap.count = 0;
+            snap.clear();
             match map::open_checked(&spec.path, spec.key_size, VALUE_BYTES as u32) {
                 Ok(m) => {
-                    let used = m.read(self.method, snap)?;
+                    let used = m.read(self.method, self.opts.threads, snap)?;
                     // Remember a kernel without batch lookups: do not ask it again every tick.
                     if used == Used::KeyByKey && self.method == ReadMethod::Auto {
                         self.method = ReadMethod::KeyByKey;
@@ -189,7 +193,7 @@ impl CiliumSource {
                     counts.batch_grows += u64::from(snap.grows);
                     counts.entries += snap.count as u64;
                     present += 1;
-                    self.status[i] = MapStatus { present: true, missing: None, map_type: m.info.map_type, max_entries: m.info.max_entries, entries: snap.count, method: Some(used) };
+                    self.status[i] = MapStatus { present: true, missing: None, map_type: m.info.map_type, max_entries: m.info.max_entries, entries: snap.count, method: Some(used), threads: snap.threads.max(1) };
                 }
                 Err(MapError::Missing(why)) => {
                     missing.push(why.clone());
@@ -205,10 +209,7 @@ impl CiliumSource {
     }
 
     fn entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.opts.maps.iter().zip(&self.snaps).flat_map(|(spec, snap)| {
-            let ks = spec.key_size as usize;
-            (0..snap.count).map(move |i| (&snap.keys[i * ks..(i + 1) * ks], &snap.values[i * VALUE_BYTES..(i + 1) * VALUE_BYTES]))
-        })
+        self.snaps.iter().flat_map(|snap| snap.iter())
     }
 
     /// `layout: auto`: looks for evidence (ctmap::evidence) until one layout is seen.
@@ -286,15 +287,14 @@ impl CiliumSource {
         let tick = self.tick;
         let tracker = &mut self.tracker;
         let vip_memory = &mut self.vip_memory;
-        for (spec, snap) in self.opts.maps.iter().zip(&self.snaps) {
-            let ks = spec.key_size as usize;
-            for i in 0..snap.count {
-                let k = &snap.keys[i * ks..(i + 1) * ks];
+        for snap in &self.snaps {
+            for (k, v) in snap.iter() {
+                let ks = k.len();
                 let flags = k[ks - 1];
                 if k[ks - 2] == 0 || flags & (ctmap::TUPLE_F_SERVICE | ctmap::TUPLE_F_RELATED | ctmap::TUPLE_F_IN) != 0 {
                     continue;
                 }
-                let (Some(key), Some(val)) = (CtKey::decode(k), CtValue::decode(&snap.values[i * VALUE_BYTES..(i + 1) * VALUE_BYTES])) else { continue };
+                let (Some(key), Some(val)) = (CtKey::decode(k), CtValue::decode(v)) else { continue };
                 if !ins.is_empty() {
                     if let Some(twin) = ins.get_mut(&ctmap::twin_key(k)) {
                         *twin = true;
@@ -330,10 +330,9 @@ impl CiliumSource {
 
         // Pass 3: IN entries whose flow has no OUT entry on this node.
         if !ins.is_empty() {
-            for (spec, snap) in self.opts.maps.iter().zip(&self.snaps) {
-                let ks = spec.key_size as usize;
-                for i in 0..snap.count {
-                    let k = &snap.keys[i * ks..(i + 1) * ks];
+            for snap in &self.snaps {
+                for (k, v) in snap.iter() {
+                    let ks = k.len();
                     let flags = k[ks - 1];
                     if k[ks - 2] == 0 || flags & (ctmap::TUPLE_F_SERVICE | ctmap::TUPLE_F_RELATED) != 0 || flags & ctmap::TUPLE_F_IN == 0 {
                         continue;
@@ -342,7 +341,7 @@ impl CiliumSource {
                         counts.in_twins += 1;
                         continue;
                     }
-                    let (Some(key), Some(val)) = (CtKey::decode(k), CtValue::decode(&snap.values[i * VALUE_BYTES..(i + 1) * VALUE_BYTES])) else { continue };
+                    let (Some(key), Some(val)) = (CtKey::decode(k), CtValue::decode(v)) else { continue };
                     tracker.observe(&ctmap::to_entry(&key, &val, layout, None));
                 }
             }
@@ -374,7 +373,7 @@ impl CiliumSource {
                     None => "null",
                 };
                 format!(
-                    "{{\"path\":{},\"present\":{},\"missing\":{},\"type\":{},\"keySize\":{},\"valueSize\":{},\"maxEntries\":{},\"entries\":{},\"method\":{}}}",
+                    "{{\"path\":{},\"present\":{},\"missing\":{},\"type\":{},\"keySize\":{},\"valueSize\":{},\"maxEntries\":{},\"entries\":{},\"method\":{},\"threads\":{}}}",
                     json_str(&spec.path),
                     s.present,
                     s.missing.as_deref().map_or("null".into(), json_str),
@@ -383,7 +382,8 @@ impl CiliumSource {
                     VALUE_BYTES,
                     s.max_entries,
                     s.entries,
-                    method
+                    method,
+                    s.threads
                 )
             })
             .collect();
@@ -458,7 +458,7 @@ pub fn create_filled_map(path: &str, key_size: u32, max_entries: u32, count: u32
     }
     let m = map::open_checked(path, key_size, VALUE_BYTES as u32).map_err(|e| e.to_string())?;
     let mut snap = Snapshot::default();
-    m.read(ReadMethod::Batch, &mut snap)?;
+    m.read(ReadMethod::Batch, 1, &mut snap)?;
     Ok(snap.count as u64)
 }
 
