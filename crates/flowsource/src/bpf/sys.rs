@@ -47,11 +47,11 @@ extern "C" {
 
 /// `union bpf_attr` as a zeroed, 8-byte aligned block (128 bytes covers every command used).
 #[repr(C, align(8))]
-struct Attr([u8; 128]);
+struct Attr([u8; ATTR_BYTES as usize]);
 
 impl Attr {
     fn new() -> Attr {
-        Attr([0; 128])
+        Attr([0; ATTR_BYTES as usize])
     }
     fn u32(&mut self, at: usize, v: u32) -> &mut Attr {
         self.0[at..at + 4].copy_from_slice(&v.to_ne_bytes());
@@ -67,9 +67,21 @@ impl Attr {
 }
 
 fn bpf(cmd: c_long, attr: &mut Attr) -> io::Result<i64> {
+    bpf_sized(cmd, attr, ATTR_BYTES)
+}
+
+/// The whole attr block; the per-element commands pass `ELEM_ATTR_BYTES` instead.
+const ATTR_BYTES: u32 = 128;
+/// The size of the per-element attr (`map_fd`, `key`, `value`/`next_key`, `flags`) as Cilium's
+/// Go code passes it (`unsafe.Sizeof(bpfAttrMapOpElem{})`): the key-by-key walk copies no
+/// more into the kernel per call than the reader it is compared with does.
+const ELEM_ATTR_BYTES: u32 = 32;
+
+fn bpf_sized(cmd: c_long, attr: &mut Attr, size: u32) -> io::Result<i64> {
+    debug_assert!(size as usize <= attr.0.len());
     loop {
-        // SAFETY: attr is a valid, fully initialised bpf_attr of the size passed.
-        let ret = unsafe { syscall(SYS_BPF, cmd, attr.0.as_mut_ptr(), attr.0.len() as u32) };
+        // SAFETY: attr is a valid, fully initialised bpf_attr of at least `size` bytes.
+        let ret = unsafe { syscall(SYS_BPF, cmd, attr.0.as_mut_ptr(), size) };
         if ret >= 0 {
             return Ok(ret as i64);
         }
@@ -169,7 +181,7 @@ pub fn get_next_key(fd: RawFd, key: Option<&[u8]>, next: &mut [u8]) -> io::Resul
     let mut attr = Attr::new();
     // struct { __u32 map_fd; __aligned_u64 key; __aligned_u64 value|next_key; __u64 flags; }
     attr.u32(0, fd as u32).u64(8, key.map_or(0, |k| ptr(k.as_ptr()))).u64(16, ptr(next.as_mut_ptr()));
-    match bpf(BPF_MAP_GET_NEXT_KEY, &mut attr) {
+    match bpf_sized(BPF_MAP_GET_NEXT_KEY, &mut attr, ELEM_ATTR_BYTES) {
         Ok(_) => Ok(true),
         Err(e) if e.raw_os_error() == Some(ENOENT) => Ok(false),
         Err(e) => Err(e),
@@ -180,7 +192,7 @@ pub fn get_next_key(fd: RawFd, key: Option<&[u8]>, next: &mut [u8]) -> io::Resul
 pub fn lookup(fd: RawFd, key: &[u8], value: &mut [u8]) -> io::Result<bool> {
     let mut attr = Attr::new();
     attr.u32(0, fd as u32).u64(8, ptr(key.as_ptr())).u64(16, ptr(value.as_mut_ptr()));
-    match bpf(BPF_MAP_LOOKUP_ELEM, &mut attr) {
+    match bpf_sized(BPF_MAP_LOOKUP_ELEM, &mut attr, ELEM_ATTR_BYTES) {
         Ok(_) => Ok(true),
         Err(e) if e.raw_os_error() == Some(ENOENT) => Ok(false),
         Err(e) => Err(e),
