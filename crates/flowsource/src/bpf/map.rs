@@ -1,6 +1,9 @@
 //! Opening one pinned map by path (read-only, checked against the expected shape) and reading
 //! every entry into packed key / value buffers, by `BPF_MAP_LOOKUP_BATCH` or, on kernels
 //! without batch operations for the map type, `BPF_MAP_GET_NEXT_KEY` + `BPF_MAP_LOOKUP_ELEM`.
+//! Batch reads of a large map split its buckets between threads (`read_batch`): the read is
+//! bound by the kernel touching every scattered hash element, and more threads are the one way
+//! to shorten it (docs/benchmarks.md, "Cilium receiver").
 
 use super::sys::{self, Batch, MapInfo};
 use crate::hash::FxHashMap;
@@ -199,6 +202,18 @@ pub fn batch_chunk(max_entries: u32) -> u32 {
     (max_entries / 16).clamp(INITIAL_BATCH, 65_536)
 }
 
+/// One thread's share of the buckets, and the entries asked for per call.
+#[derive(Clone, Copy)]
+struct Range {
+    /// First bucket; None: from the first, as the kernel's NULL in_batch.
+    start: Option<u32>,
+    /// Stop once the kernel's token reaches this bucket (u32::MAX: the map's end).
+    limit: u32,
+    chunk: u32,
+    /// Entries asked for by the first call.
+    first_count: u32,
+}
+
 /// What one range read did: the calls it made (their in-token and the index of their first
 /// entry), where it stopped, and where its last call began.
 struct RangeLog {
@@ -211,7 +226,8 @@ struct RangeLog {
 /// kernel's token reaches `limit` (or the map ends) into `part`. Near the limit the calls are
 /// sized from the entries-per-bucket seen so far, so the last call overshoots the limit by a few
 /// entries at most (the kernel has no end bucket: it fills `count` whole buckets).
-fn read_range(fd: i32, part: &mut Part, ks: usize, vs: usize, start: Option<u32>, limit: u32, chunk: u32, first_count: u32) -> io::Result<RangeLog> {
+fn read_range(fd: i32, part: &mut Part, ks: usize, vs: usize, range: Range) -> io::Result<RangeLog> {
+    let Range { start, limit, chunk, first_count } = range;
     let mut log = RangeLog { calls: Vec::new(), end_token: u32::MAX, grows: 0 };
     let mut in_token = [0u8; 8];
     let mut out_token = [0u8; 8];
@@ -315,7 +331,7 @@ impl PinnedMap {
         let limit = |i: usize| if i + 1 < threads { starts[i + 1] } else { u32::MAX };
         let parts = &mut snap.parts[..threads];
         let logs: Vec<io::Result<RangeLog>> = if threads == 1 {
-            vec![read_range(fd, &mut parts[0], ks, vs, None, u32::MAX, chunk, chunk)]
+            vec![read_range(fd, &mut parts[0], ks, vs, Range { start: None, limit: u32::MAX, chunk, first_count: chunk })]
         } else {
             let (head, rest) = parts.split_first_mut().expect("threads ≥ 1");
             std::thread::scope(|s| {
@@ -324,9 +340,9 @@ impl PinnedMap {
                 let handles: Vec<_> = rest.iter_mut().enumerate().map(|(j, part)| {
                     let i = j + 1;
                     let (start, lim) = (starts[i], limit(i));
-                    s.spawn(move || read_range(fd, part, ks, vs, Some(start), lim, chunk, 256))
+                    s.spawn(move || read_range(fd, part, ks, vs, Range { start: Some(start), limit: lim, chunk, first_count: 256 }))
                 }).collect();
-                let mut logs = vec![read_range(fd, head, ks, vs, None, limit(0), chunk, chunk)];
+                let mut logs = vec![read_range(fd, head, ks, vs, Range { start: None, limit: limit(0), chunk, first_count: chunk })];
                 logs.extend(handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("a map reader thread panicked")))));
                 logs
             })
