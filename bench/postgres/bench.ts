@@ -1,7 +1,9 @@
-// Rows/s into <schema>.flows: the exporter's path (encodeFlow + COPY FROM STDIN in batches of
-// batch.max_rows, with its partition check and ingest_batches row per batch) against multi-row
-// INSERT ... VALUES of the same full rows (1,000 rows per statement, 31 parameters per row),
-// both starting from Flow objects. Server: test/harness/postgres.ts with fsync on.
+// Rows/s into <schema>.flows: the exporter's path (CopyEncoder + COPY FROM STDIN in batches of
+// batch.max_rows, with its partition check and ingest_batches row per batch), with 1 and with
+// 2 writers (BENCH_WRITERS, the last is the headline), against multi-row INSERT ... VALUES of
+// the same full rows (1,000 rows per statement, 31 parameters per row, the reference encoder),
+// all starting from Flow objects. Server: test/harness/postgres.ts with fsync on. CPU time of
+// other processes during each run is printed: on a shared machine it explains a slow wall clock.
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +22,8 @@ const ROWS = Number(process.env.BENCH_ROWS ?? 500_000);
 const INSERT_ROWS = Number(process.env.BENCH_INSERT_ROWS ?? 200_000);
 const BATCH = 10_000;
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const WRITERS = Number(process.env.BENCH_WRITERS ?? 1);
+/** Exporter `writers` settings measured, in order; the last one is the headline figure. */
+const WRITER_COUNTS = (process.env.BENCH_WRITERS ?? '1,2').split(',').map(Number);
 const ROWS_PER_INSERT = 1_000;
 const START = Date.UTC(2030, 0, 1);
 
@@ -68,6 +71,12 @@ function serverCpuSeconds(dataDir: string): number {
   return ticks / CLOCK_TICKS_PER_S;
 }
 
+/** CPU seconds the whole machine spent busy (all CPUs; user, nice, system, irq, softirq, steal). */
+function machineBusySeconds(): number {
+  const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS_PER_S;
+}
+
 function nodeCpuSeconds(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
@@ -76,44 +85,68 @@ function nodeCpuSeconds(): number {
 const server = await startPostgres({ durable: process.env.BENCH_DURABLE !== '0', settings: { shared_buffers: '256MB', max_wal_size: '4GB' } });
 try {
   // 1. the exporter: export() in pipeline-sized batches, shutdown() flushes; timed end to end.
-  // RUNS runs into fresh databases; the median run is reported (shared machines are noisy).
-  const copyRuns: Array<{ seconds: number; node: number; server: number }> = [];
-  for (let run = 0; run < RUNS; run++) {
-    const db = `bench_copy_${run}`;
-    const copyUrl = await server.createDatabase(db);
-    const exporter = new PostgresExporter(testContext('postgres/bench'), postgresConfigSchema.parse({
-      endpoint: copyUrl, retention: 0, queue_size: 1000, writers: WRITERS, batch: { max_rows: BATCH, flush_interval: '100ms' },
-    }));
-    await exporter.start();
-    const cpu0 = { node: nodeCpuSeconds(), server: serverCpuSeconds(server.dataDir) };
-    const t0 = performance.now();
-    for (const chunk of intervals(ROWS, 4096)) {
-      await exporter.export({ flows: chunk, temporality: 'delta' });
-      // A pipeline hands batches over from timers and I/O callbacks, so the writer's socket work
-      // runs between them; without this the loop would encode everything before any COPY starts.
-      await new Promise(setImmediate);
+  // RUNS runs into fresh databases per `writers` setting; the median run is reported (shared
+  // machines are noisy). `others` is the CPU time other processes took meanwhile. Each run starts
+  // after a CHECKPOINT and is followed by one, timed apart: otherwise whichever run happens to
+  // meet the checkpoint of the runs before it (every ~2 GB of WAL with max_wal_size 4GB) pays
+  // for writing their tables out, and the configurations would not be compared alike.
+  interface CopyRun { seconds: number; node: number; server: number; others: number; checkpointSeconds: number; checkpointServer: number }
+  let bytesPerRow = 0;
+  const copyResults: Array<{ writers: number; runs: CopyRun[]; median: CopyRun }> = [];
+  for (const writers of WRITER_COUNTS) {
+    const runs: CopyRun[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      const db = `bench_copy_w${writers}_${run}`;
+      const copyUrl = await server.createDatabase(db);
+      const exporter = new PostgresExporter(testContext('postgres/bench'), postgresConfigSchema.parse({
+        endpoint: copyUrl, retention: 0, queue_size: 1000, writers, batch: { max_rows: BATCH, flush_interval: '100ms' },
+      }));
+      await exporter.start();
+      await server.query('postgres', 'CHECKPOINT');
+      const cpu0 = { node: nodeCpuSeconds(), server: serverCpuSeconds(server.dataDir), machine: machineBusySeconds() };
+      const t0 = performance.now();
+      for (const chunk of intervals(ROWS, 4096)) {
+        await exporter.export({ flows: chunk, temporality: 'delta' });
+        // A pipeline hands batches over from timers and I/O callbacks, so the writer's socket work
+        // runs between them; without this the loop would encode everything before any COPY starts.
+        await new Promise(setImmediate);
+      }
+      await exporter.shutdown();
+      const seconds = (performance.now() - t0) / 1000;
+      const machine = machineBusySeconds() - cpu0.machine;
+      await new Promise((r) => setTimeout(r, 200)); // the backends have exited and been reaped
+      const node = nodeCpuSeconds() - cpu0.node;
+      const serverCpu = serverCpuSeconds(server.dataDir) - cpu0.server;
+      const c0 = { t: performance.now(), server: serverCpuSeconds(server.dataDir) };
+      await server.query('postgres', 'CHECKPOINT');
+      const checkpointSeconds = (performance.now() - c0.t) / 1000;
+      const checkpointServer = serverCpuSeconds(server.dataDir) - c0.server;
+      runs.push({ seconds, node, server: serverCpu, others: Math.max(0, machine - node - serverCpu), checkpointSeconds, checkpointServer });
+      const [copied] = await server.query(db, 'SELECT count(*)::int AS n FROM podflow.flows');
+      if (copied!.n !== ROWS) throw new Error(`COPY wrote ${copied!.n} rows, expected ${ROWS}`);
+      if (bytesPerRow === 0) {
+        const [size] = await server.query(db, `SELECT pg_total_relation_size('podflow.flows_p20291231') + pg_total_relation_size('podflow.flows_p20300101') AS bytes`);
+        bytesPerRow = Math.round(Number(size!.bytes) / ROWS);
+      }
+      await server.query('postgres', `DROP DATABASE ${db}`);
     }
-    await exporter.shutdown();
-    const seconds = (performance.now() - t0) / 1000;
-    await new Promise((r) => setTimeout(r, 200)); // the backend has exited and been reaped
-    copyRuns.push({ seconds, node: nodeCpuSeconds() - cpu0.node, server: serverCpuSeconds(server.dataDir) - cpu0.server });
-    const [copied] = await server.query(db, 'SELECT count(*)::int AS n FROM podflow.flows');
-    if (copied!.n !== ROWS) throw new Error(`COPY wrote ${copied!.n} rows, expected ${ROWS}`);
+    copyResults.push({ writers, runs, median: [...runs].sort((a, b) => a.seconds - b.seconds)[Math.floor(RUNS / 2)]! });
   }
-  const median = [...copyRuns].sort((a, b) => a.seconds - b.seconds)[Math.floor(RUNS / 2)]!;
-  const copySeconds = median.seconds;
-  const copyCpu = { node: median.node, server: median.server };
+  const headline = copyResults.at(-1)!;
+  const copySeconds = headline.median.seconds;
+  const copyCpu = { node: headline.median.node, server: headline.median.server };
 
   // 2. multi-row INSERT of the same rows, same schema
   const insertUrl = await server.createDatabase('bench_insert');
   const client = new pg.Client({ connectionString: insertUrl });
   await client.connect();
+  await client.query('CHECKPOINT');
   await migrate(client, 'podflow');
   await client.query(`SELECT podflow.ensure_partitions(ARRAY['2029-12-31', '2030-01-01']::date[])`);
   const width = COPY_COLUMNS.length;
   const placeholders = (n: number) => Array.from({ length: n }, (_, r) => `(${Array.from({ length: width }, (_, c) => `$${r * width + c + 1}`).join(', ')})`).join(', ');
   const fullStatement = `INSERT INTO podflow.flows (${COPY_COLUMNS.join(', ')}) VALUES ${placeholders(ROWS_PER_INSERT)}`;
-  const cpu1 = { node: nodeCpuSeconds(), server: serverCpuSeconds(server.dataDir) };
+  const cpu1 = { node: nodeCpuSeconds(), server: serverCpuSeconds(server.dataDir), machine: machineBusySeconds() };
   const t1 = performance.now();
   for (const chunk of intervals(INSERT_ROWS, ROWS_PER_INSERT)) {
     const params: Array<string | null> = [];
@@ -126,31 +159,38 @@ try {
     await client.query(sql, params);
   }
   const insertSeconds = (performance.now() - t1) / 1000;
+  const insertMachine = machineBusySeconds() - cpu1.machine;
   const { rows: [inserted] } = await client.query('SELECT count(*)::int AS n FROM podflow.flows');
   await client.end();
   await new Promise((r) => setTimeout(r, 200));
   const insertCpu = { node: nodeCpuSeconds() - cpu1.node, server: serverCpuSeconds(server.dataDir) - cpu1.server };
+  const insertOthers = Math.max(0, insertMachine - insertCpu.node - insertCpu.server);
   if (inserted.n !== INSERT_ROWS) throw new Error(`INSERT wrote ${inserted.n} rows, expected ${INSERT_ROWS}`);
 
   const copyRowsPerS = Math.round(ROWS / copySeconds);
   const insertRowsPerS = Math.round(INSERT_ROWS / insertSeconds);
-  const [size] = await server.query('bench_copy_0', `SELECT pg_total_relation_size('podflow.flows_p20291231') + pg_total_relation_size('podflow.flows_p20300101') AS bytes`);
-  const bytesPerRow = Math.round(Number(size!.bytes) / ROWS);
   // Node encodes while the server ingests, so with a core each the slower side sets the pace:
   // rows / max(node CPU s, server CPU s) is the rate on an unloaded 2-core machine (derived).
-  const copyCpuRowsPerS = Math.round(ROWS / Math.max(copyCpu.node, copyCpu.server));
-  const insertCpuRowsPerS = Math.round(INSERT_ROWS / Math.max(insertCpu.node, insertCpu.server));
+  const cpuBound = (rows: number, c: { node: number; server: number }) => Math.round(rows / Math.max(c.node, c.server));
+  const copyCpuRowsPerS = cpuBound(ROWS, copyCpu);
+  const insertCpuRowsPerS = cpuBound(INSERT_ROWS, insertCpu);
   const load = loadavg()[0]!.toFixed(1);
   const fmt = (n: number) => n.toLocaleString('en');
-  console.log(`machine: load average ${load} on the run's start, fsync ${process.env.BENCH_DURABLE === '0' ? 'off' : 'on'}, PostgreSQL 15`);
-  console.log(`runs (s): ${copyRuns.map((r) => r.seconds.toFixed(2)).join(', ')}; median:`);
-  console.log(`postgres exporter, COPY: ${fmt(ROWS)} rows in ${copySeconds.toFixed(2)} s = ${fmt(copyRowsPerS)} rows/s wall; CPU node ${copyCpu.node.toFixed(2)} s, server ${copyCpu.server.toFixed(2)} s -> ${fmt(copyCpuRowsPerS)} rows/s CPU-bound (target >= 200,000)`);
-  console.log(`multi-row INSERT:        ${fmt(INSERT_ROWS)} rows in ${insertSeconds.toFixed(2)} s = ${fmt(insertRowsPerS)} rows/s wall; CPU node ${insertCpu.node.toFixed(2)} s, server ${insertCpu.server.toFixed(2)} s -> ${fmt(insertCpuRowsPerS)} rows/s CPU-bound`);
-  console.log(`COPY / INSERT:           ${(copyRowsPerS / insertRowsPerS).toFixed(2)}x wall, ${(copyCpuRowsPerS / insertCpuRowsPerS).toFixed(2)}x CPU-bound`);
+  const cpuText = (c: { node: number; server: number; others: number }) =>
+    `CPU node ${c.node.toFixed(2)} s, server ${c.server.toFixed(2)} s, other processes ${c.others.toFixed(2)} s`;
+  console.log(`machine: load average ${load} at the end, fsync ${process.env.BENCH_DURABLE === '0' ? 'off' : 'on'}, PostgreSQL 15, batch.max_rows ${fmt(BATCH)}`);
+  for (const { writers, runs, median } of copyResults) {
+    const rate = Math.round(ROWS / median.seconds);
+    console.log(`postgres exporter, COPY, writers ${writers}: ${fmt(ROWS)} rows in ${median.seconds.toFixed(2)} s = ${fmt(rate)} rows/s wall (runs ${runs.map((r) => r.seconds.toFixed(2)).join(', ')} s); ${cpuText(median)} -> ${fmt(cpuBound(ROWS, median))} rows/s CPU-bound; the CHECKPOINT after it: ${median.checkpointSeconds.toFixed(2)} s, server CPU ${median.checkpointServer.toFixed(2)} s`);
+  }
+  console.log(`multi-row INSERT:        ${fmt(INSERT_ROWS)} rows in ${insertSeconds.toFixed(2)} s = ${fmt(insertRowsPerS)} rows/s wall; ${cpuText({ ...insertCpu, others: insertOthers })} -> ${fmt(insertCpuRowsPerS)} rows/s CPU-bound`);
+  console.log(`COPY (writers ${headline.writers}) / INSERT: ${(copyRowsPerS / insertRowsPerS).toFixed(2)}x wall, ${(copyCpuRowsPerS / insertCpuRowsPerS).toFixed(2)}x CPU-bound; target >= 200,000 rows/s wall with COPY: ${copyRowsPerS >= 200_000 ? 'met' : 'NOT met'}`);
   console.log(`table size on disk:      ${bytesPerRow} bytes per row`);
   console.log(JSON.stringify({
-    bench: 'postgres', rows: ROWS, copy_rows_per_s: copyRowsPerS, copy_cpu_bound_rows_per_s: copyCpuRowsPerS,
+    bench: 'postgres', rows: ROWS, copy_writers: headline.writers, copy_rows_per_s: copyRowsPerS, copy_cpu_bound_rows_per_s: copyCpuRowsPerS,
     copy_node_cpu_s: Number(copyCpu.node.toFixed(2)), copy_server_cpu_s: Number(copyCpu.server.toFixed(2)),
+    copy_other_processes_cpu_s: Number(headline.median.others.toFixed(2)),
+    copy_rows_per_s_by_writers: Object.fromEntries(copyResults.map((r) => [r.writers, Math.round(ROWS / r.median.seconds)])),
     insert_rows: INSERT_ROWS, insert_rows_per_s: insertRowsPerS, insert_cpu_bound_rows_per_s: insertCpuRowsPerS,
     copy_over_insert: Number((copyRowsPerS / insertRowsPerS).toFixed(2)), bytes_per_row: bytesPerRow,
     load_average: Number(load), target_copy_rows_per_s: 200_000, meets_target: copyRowsPerS >= 200_000,
