@@ -110,7 +110,7 @@ test('copy encoder: key orders that change from flow to flow, and flows it refus
 
 test('copy encoder: take() starts over; the buffer grows past its first size', (t) => {
   const enc = new CopyEncoder();
-  const big = flowAt(0, { huge: 'x'.repeat(3_000_000), 'source.k8s.pod.name': 'é'.repeat(400_000) });
+  const big = flowAt(0, { huge: 'x'.repeat(3_000_000), 'source.k8s.pod.name': 'é'.repeat(400_000), json: '\u0001'.repeat(500_000) });
   t.is(enc.encode(big), undefined);
   const first = enc.take();
   t.true(first.bytes.equals(reference([big]).bytes));

@@ -52,6 +52,7 @@ const VALUE_MAX_BYTES = 40;
 /** Most bytes of a row's fixed part: timestamps, tabs, NULLs, counters, braces. */
 const ROW_FIXED_MAX_BYTES = 512;
 const INITIAL_BYTES = 1 << 20;
+const SHRINK_ABOVE_BYTES = 1 << 24;
 
 /** Same verdict as node's isIPv4 (four 0..255 segments, no leading zeros), without a regex. */
 function isIPv4(s: string): boolean {
@@ -292,6 +293,8 @@ export class CopyEncoder {
     const bytes = Buffer.allocUnsafe(this.#pos);
     bytes.set(this.#bytes.subarray(0, this.#pos));
     const chunk = { bytes, rows: this.rows, days: [...this.days] };
+    // One huge value should not pin a huge buffer for the life of the process.
+    if (this.#bytes.length > SHRINK_ABOVE_BYTES) this.#bytes = new Uint8Array(INITIAL_BYTES);
     this.#pos = 0;
     this.rows = 0;
     this.days.clear();
