@@ -74,7 +74,9 @@ BEGIN
     CONTINUE WHEN to_regclass(format('%I.%I', :schema_literal, part)) IS NOT NULL;
     PERFORM pg_advisory_xact_lock(hashtext('podflow.partitions'), hashtext(:schema_literal));
     CONTINUE WHEN to_regclass(format('%I.%I', :schema_literal, part)) IS NOT NULL;
-    EXECUTE format('CREATE TABLE %I.%I PARTITION OF %I.flows FOR VALUES FROM (%L) TO (%L)',
+    -- IF NOT EXISTS: a transaction that waited for the lock while another created the partition
+    -- can still miss it in its catalog cache (an advisory lock reads no invalidations).
+    EXECUTE format('CREATE TABLE IF NOT EXISTS %I.%I PARTITION OF %I.flows FOR VALUES FROM (%L) TO (%L)',
       :schema_literal, part, :schema_literal,
       to_char(day, 'YYYY-MM-DD') || ' 00:00:00+00', to_char(day + 1, 'YYYY-MM-DD') || ' 00:00:00+00');
     created := created + 1;
@@ -107,37 +109,9 @@ END
 $fn$;
 `;
 
-// ensure_partitions, again: a transaction that waited for the advisory lock while another one
-// created the partition can still miss it in its catalog cache (taking an advisory lock reads no
-// invalidations), and its CREATE TABLE then failed with "already exists" (two writers, or two
-// replicas, reaching a new day at once). IF NOT EXISTS looks the name up after locking the schema.
-const ENSURE_PARTITIONS_IF_NOT_EXISTS_SQL = `
-CREATE OR REPLACE FUNCTION :schema.ensure_partitions(days date[]) RETURNS integer
-LANGUAGE plpgsql AS $fn$
-DECLARE
-  day date;
-  part text;
-  created integer := 0;
-BEGIN
-  FOREACH day IN ARRAY days LOOP
-    part := 'flows_p' || to_char(day, 'YYYYMMDD');
-    CONTINUE WHEN to_regclass(format('%I.%I', :schema_literal, part)) IS NOT NULL;
-    PERFORM pg_advisory_xact_lock(hashtext('podflow.partitions'), hashtext(:schema_literal));
-    CONTINUE WHEN to_regclass(format('%I.%I', :schema_literal, part)) IS NOT NULL;
-    EXECUTE format('CREATE TABLE IF NOT EXISTS %I.%I PARTITION OF %I.flows FOR VALUES FROM (%L) TO (%L)',
-      :schema_literal, part, :schema_literal,
-      to_char(day, 'YYYY-MM-DD') || ' 00:00:00+00', to_char(day + 1, 'YYYY-MM-DD') || ' 00:00:00+00');
-    created := created + 1;
-  END LOOP;
-  RETURN created;
-END
-$fn$;
-`;
-
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'flows table, daily partitions, retention', sql: FLOWS_SQL },
   { version: 2, name: 'node graph functions', sql: NODE_GRAPH_SQL },
-  { version: 3, name: 'ensure_partitions tolerates a partition created concurrently', sql: ENSURE_PARTITIONS_IF_NOT_EXISTS_SQL },
 ];
 
 export function renderMigration(sql: string, schema: string): string {
