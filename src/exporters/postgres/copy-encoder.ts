@@ -124,6 +124,29 @@ function utf8Pair(b: Uint8Array, p: number, high: number, low: number): number {
   return p + 4;
 }
 
+/**
+ * Writes the UTF-8 of the non-ASCII code unit `c` = `s[i]` at `p` (with the low surrogate that
+ * follows a high one); returns the position after it, or -1 for a lone surrogate, which the
+ * callers send down the reference path. A pair consumed two code units: see `isHighSurrogate`.
+ */
+function writeNonAscii(b: Uint8Array, p: number, s: string, i: number, c: number): number {
+  if (c < 0x800) {
+    b[p] = 0xc0 | (c >> 6);
+    b[p + 1] = 0x80 | (c & 0x3f);
+    return p + 2;
+  }
+  if (c >= 0xd800 && c <= 0xdfff) {
+    const low = c <= 0xdbff ? s.charCodeAt(i + 1) : 0;
+    return low >= 0xdc00 && low <= 0xdfff ? utf8Pair(b, p, c, low) : -1;
+  }
+  b[p] = 0xe0 | (c >> 12);
+  b[p + 1] = 0x80 | ((c >> 6) & 0x3f);
+  b[p + 2] = 0x80 | (c & 0x3f);
+  return p + 3;
+}
+
+const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
+
 // `"key":` of attribute keys, JSON and COPY escaped, as bytes (bounded: keys are a small set).
 const JSON_KEY_BYTES = new Map<string, Uint8Array>();
 const JSON_KEY_BYTES_MAX = 4096;
@@ -397,18 +420,10 @@ function writeText(b: Uint8Array, p: number, s: string): number {
       } else {
         b[p++] = c; // other control characters need no escape in COPY text
       }
-    } else if (c < 0x800) {
-      b[p++] = 0xc0 | (c >> 6);
-      b[p++] = 0x80 | (c & 0x3f);
-    } else if (c >= 0xd800 && c <= 0xdfff) {
-      const low = c <= 0xdbff ? s.charCodeAt(i + 1) : 0;
-      if (!(low >= 0xdc00 && low <= 0xdfff)) return writeUtf8(b, start, copyEscape(cleanString(s)));
-      p = utf8Pair(b, p, c, low);
-      i++;
     } else {
-      b[p++] = 0xe0 | (c >> 12);
-      b[p++] = 0x80 | ((c >> 6) & 0x3f);
-      b[p++] = 0x80 | (c & 0x3f);
+      p = writeNonAscii(b, p, s, i, c);
+      if (p < 0) return writeUtf8(b, start, copyEscape(cleanString(s)));
+      if (isHighSurrogate(c)) i++;
     }
   }
   return p;
@@ -424,18 +439,10 @@ function writeJsonValue(b: Uint8Array, p: number, v: AttributeValue): number {
     if (c < 0x80) {
       if (c < 0x20 || c === QUOTE || c === BACKSLASH) return writeUtf8(b, start, copyEscape(jsonValue(v)));
       b[p++] = c;
-    } else if (c < 0x800) {
-      b[p++] = 0xc0 | (c >> 6);
-      b[p++] = 0x80 | (c & 0x3f);
-    } else if (c >= 0xd800 && c <= 0xdfff) {
-      const low = c <= 0xdbff ? v.charCodeAt(i + 1) : 0;
-      if (!(low >= 0xdc00 && low <= 0xdfff)) return writeUtf8(b, start, copyEscape(jsonValue(v)));
-      p = utf8Pair(b, p, c, low);
-      i++;
     } else {
-      b[p++] = 0xe0 | (c >> 12);
-      b[p++] = 0x80 | ((c >> 6) & 0x3f);
-      b[p++] = 0x80 | (c & 0x3f);
+      p = writeNonAscii(b, p, v, i, c);
+      if (p < 0) return writeUtf8(b, start, copyEscape(jsonValue(v)));
+      if (isHighSurrogate(c)) i++;
     }
   }
   b[p++] = QUOTE;
