@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
-import { IN_CI } from '../harness/privileges.ts';
+import { skipOrFail } from '../harness/privileges.ts';
 import type { K8sObject } from './k8s-schema.ts';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
@@ -19,16 +19,7 @@ const execFileAsync = promisify(execFile);
 
 /** True when helm and kubectl are there; otherwise fails (CI) or logs SKIPPED and passes. */
 export function requireK8sTools(t: ExecutionContext): boolean {
-  if (existsSync(HELM) && existsSync(KUBECTL)) return true;
-  const reason = 'needs helm and kubectl in .tools/k8s/bin (run `make k8s-tools`)';
-  if (IN_CI) {
-    t.fail(`${reason}; CI=true forbids skipping`);
-  } else {
-    console.warn(`SKIPPED ${t.title}: ${reason}`);
-    t.log(`SKIPPED: ${reason}`);
-    t.pass();
-  }
-  return false;
+  return (existsSync(HELM) && existsSync(KUBECTL)) || skipOrFail(t, 'needs helm and kubectl in .tools/k8s/bin (run `make k8s-tools`)');
 }
 
 export interface RunResult {

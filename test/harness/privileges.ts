@@ -24,7 +24,11 @@ export function missingPrivileges(tools: readonly string[] = []): string | undef
  */
 export function requirePrivileges(t: ExecutionContext, tools: readonly string[] = []): boolean {
   const reason = missingPrivileges(tools);
-  if (reason === undefined) return true;
+  return reason === undefined || skipOrFail(t, reason);
+}
+
+/** A test that cannot run here: fails under CI, else logs `reason` loudly and passes. Returns false. */
+export function skipOrFail(t: ExecutionContext, reason: string): false {
   if (IN_CI) {
     t.fail(`${reason}; CI=true forbids skipping`);
   } else {

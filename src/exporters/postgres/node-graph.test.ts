@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { IN_CI } from '../../../test/harness/privileges.ts';
+import { skipOrFail } from '../../../test/harness/privileges.ts';
 import { missingPostgres, startPostgres, type PostgresServer } from '../../../test/harness/postgres.ts';
 import { testContext } from '../../../test/harness/context.ts';
 import type { Attributes } from '../../model/index.ts';
@@ -72,11 +72,7 @@ test.after.always(async () => {
 
 function srv(t: import('ava').ExecutionContext): PostgresServer | undefined {
   if (server) return server;
-  if (IN_CI) t.fail(`${unavailable}; CI=true forbids skipping`);
-  else {
-    console.warn(`SKIPPED ${t.title}: ${unavailable}`);
-    t.pass();
-  }
+  skipOrFail(t, unavailable ?? 'no PostgreSQL server');
   return undefined;
 }
 

@@ -9,7 +9,7 @@ import { postgresConfigSchema } from './config.ts';
 import { migrate, MIGRATIONS } from './migrations.ts';
 import { PostgresExporter } from './postgres-exporter.ts';
 import { dbSums, deltaBatch, flowAt, fullFlow, sums, SUMS_SQL } from './testdata/flows.ts';
-import { IN_CI } from '../../../test/harness/privileges.ts';
+import { skipOrFail } from '../../../test/harness/privileges.ts';
 import type { Flow } from '../../model/index.ts';
 
 const DAY_MS = 86_400_000;
@@ -33,12 +33,7 @@ test.after.always(async () => {
 /** True when the test can run; otherwise skips loudly (fails under CI). */
 function needsServer(t: import('ava').ExecutionContext): boolean {
   if (!unavailable && server) return true;
-  if (IN_CI) t.fail(`${unavailable}; CI=true forbids skipping`);
-  else {
-    console.warn(`SKIPPED ${t.title}: ${unavailable}`);
-    t.pass();
-  }
-  return false;
+  return skipOrFail(t, unavailable ?? 'no PostgreSQL server');
 }
 
 /** The running server (tests call needsServer first). */

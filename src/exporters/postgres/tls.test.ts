@@ -5,7 +5,7 @@ import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { IN_CI } from '../../../test/harness/privileges.ts';
+import { skipOrFail } from '../../../test/harness/privileges.ts';
 import { missingPostgres, startPostgres, type PostgresServer } from '../../../test/harness/postgres.ts';
 import { testContext } from '../../../test/harness/context.ts';
 import { postgresConfigSchema } from './config.ts';
@@ -52,11 +52,7 @@ test.after.always(async () => {
 
 function ready(t: import('ava').ExecutionContext): PostgresServer | undefined {
   if (server) return server;
-  if (IN_CI) t.fail(`${unavailable}; CI=true forbids skipping`);
-  else {
-    console.warn(`SKIPPED ${t.title}: ${unavailable}`);
-    t.pass();
-  }
+  skipOrFail(t, unavailable ?? 'no PostgreSQL server');
   return undefined;
 }
 
