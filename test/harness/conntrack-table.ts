@@ -68,3 +68,25 @@ export async function readConntrackTable(ns: Netns, families: ReadonlyArray<'ipv
   const tables = await Promise.all(families.map((f) => ns.exec('conntrack', ['-L', '-o', 'extended', '-f', f])));
   return tables.flatMap(parseConntrackExtended);
 }
+
+/** Per-flow counters, as an oracle and podflow's output are compared. */
+export interface FlowTotals {
+  txBytes: number;
+  txPackets: number;
+  rxBytes: number;
+  rxPackets: number;
+  connections: number;
+}
+export type FlowTotalsByKey = Map<string, FlowTotals>;
+
+/** Adds `t` (an entry's or a Flow's counters) to the totals under `key`. */
+export function addFlowTotals(map: FlowTotalsByKey, key: string, t: FlowTotals): void {
+  const cur = map.get(key) ?? { txBytes: 0, txPackets: 0, rxBytes: 0, rxPackets: 0, connections: 0 };
+  for (const k of Object.keys(cur) as Array<keyof FlowTotals>) cur[k] += t[k];
+  map.set(key, cur);
+}
+
+/** A plain object sorted by key, so comparisons do not depend on insertion order. */
+export function sortedFlowTotals(map: FlowTotalsByKey): Record<string, FlowTotals> {
+  return Object.fromEntries([...map].sort(([a], [b]) => a.localeCompare(b)));
+}

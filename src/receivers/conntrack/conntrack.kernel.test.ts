@@ -3,7 +3,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { readConntrackTable } from '../../../test/harness/conntrack-table.ts';
+import { addFlowTotals, readConntrackTable, sortedFlowTotals, type FlowTotalsByKey } from '../../../test/harness/conntrack-table.ts';
 import { collector, testContext } from '../../../test/harness/context.ts';
 import { createNodeTopology, type NodeTopology, POD1_V4, POD1_V6, POD2_V4, POD2_V6 } from '../../../test/harness/netns.ts';
 import { requirePrivileges } from '../../../test/harness/privileges.ts';
@@ -13,19 +13,7 @@ import { ConntrackReceiver } from './conntrack.ts';
 
 const TOOLS = ['ip', 'nft', 'conntrack', 'ping'];
 
-interface Totals { txBytes: number; txPackets: number; rxBytes: number; rxPackets: number; connections: number }
-type TotalsByFlow = Map<string, Totals>;
-
-/** A plain object sorted by key, so comparisons do not depend on insertion order. */
-function sorted(map: TotalsByFlow): Record<string, Totals> {
-  return Object.fromEntries([...map].sort(([a], [b]) => a.localeCompare(b)));
-}
-
-function add(map: TotalsByFlow, key: string, t: Totals): void {
-  const cur = map.get(key) ?? { txBytes: 0, txPackets: 0, rxBytes: 0, rxPackets: 0, connections: 0 };
-  for (const k of Object.keys(cur) as Array<keyof Totals>) cur[k] += t[k];
-  map.set(key, cur);
-}
+type TotalsByFlow = FlowTotalsByKey;
 
 /** The kernel's view, per (transport, source, real destination, destination port, VIP). */
 async function kernelTotals(topo: NodeTopology): Promise<TotalsByFlow> {
@@ -33,7 +21,7 @@ async function kernelTotals(topo: NodeTopology): Promise<TotalsByFlow> {
   for (const e of await readConntrackTable(topo.node)) {
     const port = e.transport === 'tcp' || e.transport === 'udp' ? String(e.replySport) : '';
     const vip = e.origDst !== e.replySrc || (port !== '' && String(e.origDport) !== port) ? `${e.origDst}:${e.origDport || ''}` : '';
-    add(map, `${e.transport}|${e.origSrc}|${e.replySrc}|${port}|${vip}`, {
+    addFlowTotals(map, `${e.transport}|${e.origSrc}|${e.replySrc}|${port}|${vip}`, {
       txBytes: e.txBytes, txPackets: e.txPackets, rxBytes: e.rxBytes, rxPackets: e.rxPackets, connections: 1,
     });
   }
@@ -45,7 +33,7 @@ function receiverTotals(flows: Flow[]): TotalsByFlow {
   for (const f of flows) {
     const a = f.attributes;
     const vip = a['destination.original.address'] !== undefined ? `${a['destination.original.address']}:${a['destination.original.port'] ?? ''}` : '';
-    add(map, `${a['network.transport']}|${a['source.address']}|${a['destination.address']}|${a['destination.port'] ?? ''}|${vip}`, f);
+    addFlowTotals(map, `${a['network.transport']}|${a['source.address']}|${a['destination.address']}|${a['destination.port'] ?? ''}|${vip}`, f);
   }
   return map;
 }
@@ -90,7 +78,7 @@ test('per-flow totals equal the kernel counters to the byte (TCP sizes, UDP, ICM
       const kernel = await kernelTotals(topo);
       await receiver.tickNow();
       const got = receiverTotals(out.batches.flatMap((b) => b.flows));
-      t.deepEqual(sorted(got), sorted(kernel));
+      t.deepEqual(sortedFlowTotals(got), sortedFlowTotals(kernel));
       // The oracle itself covered what was sent: 7 TCP + 2 UDP + 2 ICMP flows.
       const tcp = kernel.get(`tcp|${POD1_V4}|${POD2_V4}|8080|`)!;
       t.is(tcp.connections, 6);
@@ -125,7 +113,7 @@ test('a connection opened, closed and flushed within one interval is counted ful
       t.is((await kernelTotals(topo)).size, 0, 'the table was flushed');
       await a.tickNow();
       await b.tickNow();
-      t.deepEqual(sorted(receiverTotals(withEvents.batches.flatMap((x) => x.flows))), sorted(kernel));
+      t.deepEqual(sortedFlowTotals(receiverTotals(withEvents.batches.flatMap((x) => x.flows))), sortedFlowTotals(kernel));
       // Without destroy events the same connections are lost: what the events are for.
       t.is(withoutEvents.batches.flatMap((x) => x.flows).length, 0);
     } finally {
@@ -161,7 +149,7 @@ test('DNAT to a service VIP reports the backend as destination and the VIP as de
         'network.type': 'ipv4',
       });
       t.is(flows[0]!.connections, 2);
-      t.deepEqual(sorted(receiverTotals(flows)), sorted(kernel));
+      t.deepEqual(sortedFlowTotals(receiverTotals(flows)), sortedFlowTotals(kernel));
     } finally {
       await receiver.shutdown();
     }
@@ -182,7 +170,7 @@ test('procfs source reports the same totals as the kernel', async (t) => {
       const kernel = await kernelTotals(topo);
       t.is(kernel.size, 3, 'TCP over IPv4 and IPv6, ICMP');
       await receiver.tickNow();
-      t.deepEqual(sorted(receiverTotals(out.batches.flatMap((b) => b.flows))), sorted(kernel));
+      t.deepEqual(sortedFlowTotals(receiverTotals(out.batches.flatMap((b) => b.flows))), sortedFlowTotals(kernel));
     } finally {
       await receiver.shutdown();
     }
@@ -205,7 +193,7 @@ test('startup: baseline hides what was in the table at start; count reports it',
     await a.shutdown();
     await b.shutdown();
     t.is(baseline.batches.length, 0);
-    t.deepEqual(sorted(receiverTotals(count.batches.flatMap((x) => x.flows))), sorted(kernel));
+    t.deepEqual(sortedFlowTotals(receiverTotals(count.batches.flatMap((x) => x.flows))), sortedFlowTotals(kernel));
   });
 });
 

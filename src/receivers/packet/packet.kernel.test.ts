@@ -2,7 +2,7 @@
 // side of pod1's veth. Oracles: the kernel's conntrack counters for the same flows (read with
 // `conntrack -L -o extended`), and the interface's own counters in /sys/class/net/<if>/statistics.
 import test, { type ExecutionContext } from 'ava';
-import { readConntrackTable } from '../../../test/harness/conntrack-table.ts';
+import { addFlowTotals, readConntrackTable, sortedFlowTotals, type FlowTotalsByKey } from '../../../test/harness/conntrack-table.ts';
 import { collector, testContext } from '../../../test/harness/context.ts';
 import { createNodeTopology, type NodeTopology, POD1_V4, POD1_V6, POD2_V4, POD2_V6 } from '../../../test/harness/netns.ts';
 import { requirePrivileges } from '../../../test/harness/privileges.ts';
@@ -11,25 +11,14 @@ import { packetConfigSchema } from './config.ts';
 import { PacketReceiver, RETIRE_WAIT_MS } from './packet.ts';
 
 const TOOLS = ['ip', 'nft', 'conntrack'];
-interface Totals { txBytes: number; txPackets: number; rxBytes: number; rxPackets: number; connections: number }
-type TotalsByFlow = Map<string, Totals>;
-
-function add(map: TotalsByFlow, key: string, t: Totals): void {
-  const cur = map.get(key) ?? { txBytes: 0, txPackets: 0, rxBytes: 0, rxPackets: 0, connections: 0 };
-  for (const k of Object.keys(cur) as Array<keyof Totals>) cur[k] += t[k];
-  map.set(key, cur);
-}
-
-function sorted(map: TotalsByFlow): Record<string, Totals> {
-  return Object.fromEntries([...map].sort(([a], [b]) => a.localeCompare(b)));
-}
+type TotalsByFlow = FlowTotalsByKey;
 
 /** Conntrack's per-flow counters in the node namespace: `proto|src|dst|dport` → totals. */
 async function conntrackTotals(topo: NodeTopology): Promise<TotalsByFlow> {
   const map: TotalsByFlow = new Map();
   for (const e of await readConntrackTable(topo.node)) {
     if (e.transport !== 'tcp' && e.transport !== 'udp') continue;
-    add(map, `${e.transport}|${e.origSrc}|${e.origDst}|${e.origDport}`, {
+    addFlowTotals(map, `${e.transport}|${e.origSrc}|${e.origDst}|${e.origDport}`, {
       txBytes: e.txBytes, txPackets: e.txPackets, rxBytes: e.rxBytes, rxPackets: e.rxPackets, connections: 1,
     });
   }
@@ -40,7 +29,7 @@ function receiverTotals(flows: Flow[]): TotalsByFlow {
   const map: TotalsByFlow = new Map();
   for (const f of flows) {
     const a = f.attributes;
-    add(map, `${a['network.transport']}|${a['source.address']}|${a['destination.address']}|${a['destination.port'] ?? ''}`, f);
+    addFlowTotals(map, `${a['network.transport']}|${a['source.address']}|${a['destination.address']}|${a['destination.port'] ?? ''}`, f);
   }
   return map;
 }
@@ -137,7 +126,7 @@ test('per-flow totals equal the kernel conntrack counters and the interface coun
 
       const got = receiverTotals(ports.out.batches.flatMap((b) => b.flows));
       t.is((await synRetransmits(topo.pod1)) + (await synRetransmits(topo.pod2)), 0, 'no SYN or SYN-ACK retransmitted: conntrack would not count it');
-      t.deepEqual(sorted(got), sorted(kernel));
+      t.deepEqual(sortedFlowTotals(got), sortedFlowTotals(kernel));
       // The oracle saw what was sent: 6 TCP connections to 8080 over IPv4, UDP sizes exact.
       t.is(kernel.get(`tcp|${POD1_V4}|${POD2_V4}|8080`)!.connections, 6);
       t.true(kernel.get(`tcp|${POD1_V4}|${POD2_V4}|8080`)!.txBytes > 2_000_000 + 100_000);
@@ -146,10 +135,10 @@ test('per-flow totals equal the kernel conntrack counters and the interface coun
       t.is(ports.out.batches.length, 2);
 
       // Protocol filters split the same traffic.
-      const onlyTcp = sorted(new Map([...kernel].filter(([k]) => k.startsWith('tcp|'))));
-      const onlyUdp = sorted(new Map([...kernel].filter(([k]) => k.startsWith('udp|'))));
-      t.deepEqual(sorted(receiverTotals(tcp.out.batches.flatMap((b) => b.flows))), onlyTcp);
-      t.deepEqual(sorted(receiverTotals(udp.out.batches.flatMap((b) => b.flows))), onlyUdp);
+      const onlyTcp = sortedFlowTotals(new Map([...kernel].filter(([k]) => k.startsWith('tcp|'))));
+      const onlyUdp = sortedFlowTotals(new Map([...kernel].filter(([k]) => k.startsWith('udp|'))));
+      t.deepEqual(sortedFlowTotals(receiverTotals(tcp.out.batches.flatMap((b) => b.flows))), onlyTcp);
+      t.deepEqual(sortedFlowTotals(receiverTotals(udp.out.batches.flatMap((b) => b.flows))), onlyUdp);
 
       // filter: all saw every frame the interface counted (IP flows + non-IP frames); with no
       // non-IP frame in the window, bytes match too: L3 bytes + a 14-byte Ethernet header each.
