@@ -1,7 +1,7 @@
 // bin/podflow: run | validate | components.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { AnyFactory } from './pipeline/component.ts';
+import type { AnyFactory } from './contracts/component.ts';
 import { ConfigError } from './config/issues.ts';
 import { loadConfigFile, type PodflowConfig } from './config/load.ts';
 import { Service } from './pipeline/service.ts';
@@ -41,7 +41,7 @@ export async function main(argv: string[], factories: readonly AnyFactory[]): Pr
       process.stdout.write(`podflow ${VERSION}\n`);
       return 0;
     case 'components':
-      for (const kind of ['receiver', 'processor', 'exporter', 'extension'] as const) {
+      for (const kind of ['receiver', 'processor', 'exporter'] as const) {
         const of = factories.filter((f) => f.kind === kind);
         if (of.length === 0) continue;
         process.stdout.write(`${kind}s:\n`);

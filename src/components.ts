@@ -1,6 +1,6 @@
 // Every component type podflow knows. Adding a component: a folder under receivers/, processors/
 // or exporters/ with its factory in index.ts, and its line here.
-import type { AnyFactory } from './pipeline/component.ts';
+import type { AnyFactory } from './contracts/component.ts';
 import { reduceFactory } from './processors/reduce/index.ts';
 import { filterFactory } from './processors/filter/index.ts';
 import { conntrackReceiverFactory } from './receivers/conntrack/index.ts';

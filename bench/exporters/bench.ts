@@ -4,7 +4,7 @@
 import { createServer, get, type Server } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { testContext } from '../../test/harness/context.ts';
-import type { Exporter } from '../../src/pipeline/component.ts';
+import type { Exporter } from '../../src/contracts/component.ts';
 import { OtlpExporter } from '../../src/exporters/otlp/otlp-exporter.ts';
 import { configSchema as otlpSchema } from '../../src/exporters/otlp/config.ts';
 import { PrometheusExporter } from '../../src/exporters/prometheus/prometheus-exporter.ts';

@@ -3,7 +3,7 @@
 import { Registry } from 'prom-client';
 import pino from 'pino';
 import type { Attributes, Flow, FlowBatch } from '../../src/model/index.ts';
-import type { ComponentContext } from '../../src/pipeline/component.ts';
+import type { ComponentContext } from '../../src/contracts/component.ts';
 import { reduceConfigSchema } from '../../src/processors/reduce/config.ts';
 import { GroupKeyReader, type SlotValue } from '../../src/processors/reduce/group-key.ts';
 import { ManualClock } from '../../src/processors/reduce/manual-clock.ts';

@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { isCollection, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
-import type { AnyFactory, ComponentKind } from '../pipeline/component.ts';
+import type { AnyFactory, ComponentKind } from '../contracts/component.ts';
 import { substituteEnv } from './env.ts';
 import { ConfigError, joinPath, type ConfigIssue } from './issues.ts';
 import {
@@ -27,7 +27,6 @@ export interface PodflowConfig {
   receivers: Map<string, ComponentConfig>;
   processors: Map<string, ComponentConfig>;
   exporters: Map<string, ComponentConfig>;
-  extensions: Map<string, ComponentConfig>;
   service: ServiceSettings;
 }
 
@@ -116,10 +115,9 @@ export function parseConfig(
     addZodIssues(place, ['service'], service.error);
     // Still check the pipelines' references when only another part of `service` is wrong.
     const pipelines = serviceSchema.shape.pipelines.safeParse((top.data.service as { pipelines?: unknown }).pipelines);
-    const extensions = serviceSchema.shape.extensions.safeParse((top.data.service as { extensions?: unknown }).extensions);
-    if (pipelines.success && extensions.success) checkPipelines(pipelines.data, extensions.data, sections, top.data, place);
+    if (pipelines.success) checkPipelines(pipelines.data, sections, top.data, place);
   } else {
-    checkPipelines(service.data.pipelines, service.data.extensions, sections, top.data, place);
+    checkPipelines(service.data.pipelines, sections, top.data, place);
   }
 
   if (issues.length > 0) throw new ConfigError(file, issues);
@@ -130,7 +128,6 @@ type Place = (path: readonly PropertyKey[], message: string) => void;
 
 function checkPipelines(
   pipelinesByName: ServiceSettings['pipelines'],
-  extensions: readonly string[],
   sections: Record<Section, Map<string, ComponentConfig>>,
   declared: Partial<Record<Section, Record<string, unknown> | null | undefined>>,
   place: Place,
@@ -156,11 +153,6 @@ function checkPipelines(
       });
     }
   }
-  extensions.forEach((id, i) => {
-    if (!sections.extensions.has(id) && !(declared.extensions && id in declared.extensions)) {
-      place(['service', 'extensions', i], `"${id}" is not defined under extensions:`);
-    }
-  });
 }
 
 function addZodIssues(place: Place, prefix: readonly PropertyKey[], error: z.ZodError): void {

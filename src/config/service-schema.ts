@@ -14,7 +14,6 @@ export const pipelineSchema = z.strictObject({
 const listenAddress = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:8888 (port 0 picks a free one)');
 
 export const serviceSchema = z.strictObject({
-  extensions: componentList,
   pipelines: z.record(z.string(), pipelineSchema),
   telemetry: z
     .strictObject({
@@ -46,7 +45,6 @@ export const topLevelSchema = z.strictObject({
   receivers: section,
   processors: section,
   exporters: section,
-  extensions: section,
   service: z.unknown().optional(),
 });
 
@@ -54,6 +52,5 @@ export const SECTION_KINDS = {
   receivers: 'receiver',
   processors: 'processor',
   exporters: 'exporter',
-  extensions: 'extension',
 } as const;
 export type Section = keyof typeof SECTION_KINDS;

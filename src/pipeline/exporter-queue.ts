@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import type { FlowBatch } from '../model/index.ts';
 import type { SelfMetrics } from '../telemetry/self-metrics.ts';
-import type { Exporter, ExporterQueueSettings, FlowConsumer } from './component.ts';
+import type { Exporter, ExporterQueueSettings, FlowConsumer } from '../contracts/component.ts';
 import { RateLimitedLog } from '../telemetry/rate-limited-log.ts';
 
 export class ExporterQueue implements FlowConsumer {

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { cloneBatch, type FlowBatch } from '../model/index.ts';
-import type { FlowConsumer } from './component.ts';
+import type { FlowConsumer } from '../contracts/component.ts';
 
 /**
  * Gives every consumer its own copy of each batch (the last one gets the original), so one

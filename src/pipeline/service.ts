@@ -1,7 +1,7 @@
 // Builds the pipelines of a checked config, starts them (exporters → processors → receivers),
 // and shuts them down in the reverse order, draining in-flight batches within a deadline.
 import type { Logger } from 'pino';
-import type { ComponentConfig, PodflowConfig } from '../config/load.ts';
+import type { PodflowConfig } from '../config/load.ts';
 import type { FlowBatch } from '../model/index.ts';
 import { SelfMetrics } from '../telemetry/self-metrics.ts';
 import { TelemetryServer } from '../telemetry/server.ts';
@@ -15,7 +15,7 @@ import {
   type ProcessorFactory,
   type Receiver,
   type ReceiverFactory,
-} from './component.ts';
+} from '../contracts/component.ts';
 import { ExporterQueue } from './exporter-queue.ts';
 import { Fanout } from './fanout.ts';
 
@@ -32,7 +32,6 @@ export class Service {
   /** Per pipeline, first processor first. */
   readonly #processors: Started[][] = [];
   readonly #receivers: Started[] = [];
-  readonly #extensions: Started[] = [];
   #telemetry: TelemetryServer | undefined;
   #ready = false;
   #metricsAddress: string | undefined;
@@ -108,12 +107,6 @@ export class Service {
       const receiver: Receiver = (factory as ReceiverFactory).create(this.#context(id, 'receiver'), config, next);
       this.#receivers.push({ id, component: receiver });
     }
-
-    for (const id of service.extensions) {
-      const { factory, config } = this.#config.extensions.get(id) as ComponentConfig;
-      const ext = (factory as { create(ctx: ComponentContext, c: unknown): Component }).create(this.#context(id, 'extension'), config);
-      this.#extensions.push({ id, component: ext });
-    }
   }
 
   async start(): Promise<void> {
@@ -123,7 +116,7 @@ export class Service {
       const bound = await this.#telemetry.listen(address);
       this.#metricsAddress = `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
     }
-    const order = [...this.#extensions, ...this.#exporters, ...this.#processors.flatMap((p) => [...p].reverse()), ...this.#receivers];
+    const order = [...this.#exporters, ...this.#processors.flatMap((p) => [...p].reverse()), ...this.#receivers];
     const started: Started[] = [];
     for (const s of order) {
       try {
@@ -168,7 +161,6 @@ export class Service {
         await stop(e);
       }),
     );
-    for (const x of this.#extensions) await stop(x);
     await this.#telemetry?.close();
     this.#logger.info('podflow stopped');
   }

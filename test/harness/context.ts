@@ -1,7 +1,7 @@
 // A ComponentContext for tests that create one component directly, outside a pipeline.
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import type { ComponentContext } from '../../src/pipeline/component.ts';
+import type { ComponentContext } from '../../src/contracts/component.ts';
 import type { FlowBatch } from '../../src/model/index.ts';
 
 export interface TestContext extends ComponentContext {

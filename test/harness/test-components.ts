@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { durationMs } from '../../src/config/units.ts';
 import { nowUnixNano, type Flow, type FlowBatch } from '../../src/model/index.ts';
-import type { ExporterFactory, ProcessorFactory, ReceiverFactory } from '../../src/pipeline/component.ts';
+import type { ExporterFactory, ProcessorFactory, ReceiverFactory } from '../../src/contracts/component.ts';
 
 /** `start:<id>` / `shutdown:<id>` in the order they happened. */
 export const lifecycle: string[] = [];

@@ -1,7 +1,7 @@
 // A compact, human-readable view of batches on stdout, for trying podflow out.
 import type { Writable } from 'node:stream';
 import { DESTINATION, SOURCE, NETWORK_TRANSPORT, type Flow, type FlowBatch } from '../../model/index.ts';
-import type { Exporter } from '../../pipeline/component.ts';
+import type { Exporter } from '../../contracts/component.ts';
 import type { DebugConfig } from './config.ts';
 
 function end(f: Flow, keys: typeof SOURCE): string {

@@ -1,4 +1,4 @@
-import type { ExporterFactory } from '../../pipeline/component.ts';
+import type { ExporterFactory } from '../../contracts/component.ts';
 import { debugConfigSchema, type DebugConfig } from './config.ts';
 import { DebugExporter } from './debug-exporter.ts';
 

@@ -3,7 +3,7 @@
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Flow, FlowBatch } from '../../model/index.ts';
-import type { Exporter } from '../../pipeline/component.ts';
+import type { Exporter } from '../../contracts/component.ts';
 import type { FileConfig } from './config.ts';
 
 export function flowToJsonLine(f: Flow): string {

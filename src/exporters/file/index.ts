@@ -1,4 +1,4 @@
-import type { ExporterFactory } from '../../pipeline/component.ts';
+import type { ExporterFactory } from '../../contracts/component.ts';
 import { fileConfigSchema, type FileConfig } from './config.ts';
 import { FileExporter } from './file-exporter.ts';
 

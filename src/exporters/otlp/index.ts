@@ -1,4 +1,4 @@
-import type { ExporterFactory } from '../../pipeline/component.ts';
+import type { ExporterFactory } from '../../contracts/component.ts';
 import { exportDeadlineMs } from '../prometheus_remote_write/index.ts';
 import { configSchema, type OtlpConfig } from './config.ts';
 import { OtlpExporter } from './otlp-exporter.ts';

@@ -19,7 +19,7 @@ import { OTLPMetricExporter as ProtoMetricExporter } from '@opentelemetry/export
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { AggregationTemporality, MeterProvider, MetricReader, type PushMetricExporter, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { Flow, FlowBatch } from '../../model/index.ts';
-import type { ComponentContext, Exporter } from '../../pipeline/component.ts';
+import type { ComponentContext, Exporter } from '../../contracts/component.ts';
 import { isRetryableStatus, sendWithRetry, type AttemptResult } from '../shared/retry.ts';
 import { sharedCounter } from '../../telemetry/shared-metrics.ts';
 import { cardinalityLimit, metricsUrl, type OtlpConfig } from './config.ts';

@@ -1,4 +1,4 @@
-import type { ExporterFactory } from '../../pipeline/component.ts';
+import type { ExporterFactory } from '../../contracts/component.ts';
 import { postgresConfigSchema, type PostgresConfig } from './config.ts';
 import { PostgresExporter } from './postgres-exporter.ts';
 

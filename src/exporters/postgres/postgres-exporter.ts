@@ -15,7 +15,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { K8S_NODE_NAME, type FlowBatch } from '../../model/index.ts';
-import type { ComponentContext, Exporter } from '../../pipeline/component.ts';
+import type { ComponentContext, Exporter } from '../../contracts/component.ts';
 import { RateLimitedLog } from '../../telemetry/rate-limited-log.ts';
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import type { PostgresConfig } from './config.ts';

@@ -1,4 +1,4 @@
-import type { ExporterFactory } from '../../pipeline/component.ts';
+import type { ExporterFactory } from '../../contracts/component.ts';
 import { configSchema, type PrometheusConfig } from './config.ts';
 import { PrometheusExporter } from './prometheus-exporter.ts';
 

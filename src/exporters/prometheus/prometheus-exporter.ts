@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import type { FlowBatch } from '../../model/index.ts';
-import type { ComponentContext, Exporter } from '../../pipeline/component.ts';
+import type { ComponentContext, Exporter } from '../../contracts/component.ts';
 import { SeriesStore } from '../shared/prometheus-series.ts';
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import type { PrometheusConfig } from './config.ts';

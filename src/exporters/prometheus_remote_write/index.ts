@@ -1,4 +1,4 @@
-import type { ExporterFactory } from '../../pipeline/component.ts';
+import type { ExporterFactory } from '../../contracts/component.ts';
 import { configSchema, type RemoteWriteConfig } from './config.ts';
 import { RemoteWriteExporter } from './remote-write-exporter.ts';
 

@@ -3,7 +3,7 @@
 // requests of at most max_series_per_request series. 5xx, 429 and network errors are retried
 // with backoff (honouring Retry-After); any other 4xx is not, as the spec says.
 import type { FlowBatch } from '../../model/index.ts';
-import type { ComponentContext, Exporter } from '../../pipeline/component.ts';
+import type { ComponentContext, Exporter } from '../../contracts/component.ts';
 import { SeriesStore } from '../shared/prometheus-series.ts';
 import { isRetryableStatus, parseRetryAfterMs, sendWithRetry, type AttemptResult } from '../shared/retry.ts';
 import { sharedCounter } from '../../telemetry/shared-metrics.ts';

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import test from 'ava';
 import { parse } from 'yaml';
-import type { ExporterFactory } from '../../pipeline/component.ts';
+import type { ExporterFactory } from '../../contracts/component.ts';
 import { otlpExporterFactory } from '../otlp/index.ts';
 import { prometheusExporterFactory } from '../prometheus/index.ts';
 import { prometheusRemoteWriteExporterFactory } from '../prometheus_remote_write/index.ts';

@@ -5,7 +5,7 @@ import { AddressClassifier } from '../../model/address.ts';
 import { DESTINATION, DESTINATION_DOMAIN } from '../../model/attributes.ts';
 import type { FlowBatch } from '../../model/flow.ts';
 import { type FlowsourceAddon, type NativeHandle, loadFlowsource } from '../../native/addon.ts';
-import type { ComponentContext, FlowConsumer, Processor } from '../../pipeline/component.ts';
+import type { ComponentContext, FlowConsumer, Processor } from '../../contracts/component.ts';
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import type { DnsnamesConfig } from './config.ts';
 

@@ -1,4 +1,4 @@
-import type { ProcessorFactory } from '../../pipeline/component.ts';
+import type { ProcessorFactory } from '../../contracts/component.ts';
 import { type DnsnamesConfig, dnsnamesConfigSchema } from './config.ts';
 import { DnsnamesProcessor } from './dnsnames.ts';
 

@@ -1,6 +1,6 @@
 // Keeps the flows that match `include` (when given) and do not match `exclude`.
 import type { Flow, FlowBatch } from '../../model/index.ts';
-import type { ComponentContext, FlowConsumer, Processor } from '../../pipeline/component.ts';
+import type { ComponentContext, FlowConsumer, Processor } from '../../contracts/component.ts';
 import type { FilterConfig } from './config.ts';
 import { type Predicate, compileAny } from './rules.ts';
 

@@ -1,4 +1,4 @@
-import type { ProcessorFactory } from '../../pipeline/component.ts';
+import type { ProcessorFactory } from '../../contracts/component.ts';
 import { type FilterConfig, filterConfigSchema } from './config.ts';
 import { FilterProcessor } from './filter.ts';
 

@@ -1,5 +1,5 @@
 // The k8sattributes factory (see README.md).
-import type { ProcessorFactory } from '../../pipeline/component.ts';
+import type { ProcessorFactory } from '../../contracts/component.ts';
 import { configSchema, type K8sAttributesConfig } from './config.ts';
 import { K8sAttributesProcessor } from './processor.ts';
 

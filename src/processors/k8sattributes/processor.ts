@@ -7,7 +7,7 @@ import {
   type Attributes, type Flow, type FlowBatch,
 } from '../../model/index.ts';
 import { AddressClassifier } from '../../model/address.ts';
-import type { ComponentContext, FlowConsumer, Processor } from '../../pipeline/component.ts';
+import type { ComponentContext, FlowConsumer, Processor } from '../../contracts/component.ts';
 import { resolveAuth, type AuthEnvironment } from './auth.ts';
 import { ClusterCache, type ObjectKind } from './cluster-cache.ts';
 import type { K8sAttributesConfig } from './config.ts';

@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import type { Attributes, Flow, FlowBatch } from '../../model/index.ts';
-import type { ComponentContext } from '../../pipeline/component.ts';
+import type { ComponentContext } from '../../contracts/component.ts';
 import { configSchema, type K8sAttributesConfig } from './config.ts';
 import { K8sAttributesProcessor, type ProcessorOptions } from './processor.ts';
 

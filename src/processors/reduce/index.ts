@@ -1,4 +1,4 @@
-import type { ProcessorFactory } from '../../pipeline/component.ts';
+import type { ProcessorFactory } from '../../contracts/component.ts';
 import { type ReduceConfig, reduceConfigSchema } from './config.ts';
 import { ReduceProcessor } from './reduce.ts';
 

@@ -3,7 +3,7 @@
 import type { Counter, Gauge } from 'prom-client';
 import { OTEL_METRIC_OVERFLOW } from '../../model/attributes.ts';
 import type { Attributes, Flow, FlowBatch } from '../../model/index.ts';
-import type { ComponentContext, FlowConsumer, Processor } from '../../pipeline/component.ts';
+import type { ComponentContext, FlowConsumer, Processor } from '../../contracts/component.ts';
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import { type Clock, nextBoundaryMs, systemClock } from './clock.ts';
 import type { ReduceConfig } from './config.ts';

@@ -4,7 +4,7 @@
 // Flows (the same decoder as the conntrack receiver) and owns the schedule and the logging.
 import type { NativeHandle } from '../../native/addon.ts';
 import type { TickStats } from '../../native/records.ts';
-import type { ComponentContext, FlowConsumer, Receiver } from '../../pipeline/component.ts';
+import type { ComponentContext, FlowConsumer, Receiver } from '../../contracts/component.ts';
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import { NativeReadLoop } from '../shared/native-read-loop.ts';
 import type { CiliumConfig } from './config.ts';

@@ -1,4 +1,4 @@
-import type { ReceiverFactory } from '../../pipeline/component.ts';
+import type { ReceiverFactory } from '../../contracts/component.ts';
 import { CiliumReceiver } from './cilium.ts';
 import { type CiliumConfig, ciliumConfigSchema } from './config.ts';
 

@@ -3,7 +3,7 @@
 // JS thread; this side turns the packed records into Flows and owns the schedule.
 import { type FlowsourceAddon, type NativeHandle, loadFlowsource } from '../../native/addon.ts';
 import type { TickStats } from '../../native/records.ts';
-import type { ComponentContext, FlowConsumer, Receiver } from '../../pipeline/component.ts';
+import type { ComponentContext, FlowConsumer, Receiver } from '../../contracts/component.ts';
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import { NativeReadLoop } from '../shared/native-read-loop.ts';
 import type { ConntrackConfig } from './config.ts';

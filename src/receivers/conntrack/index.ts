@@ -1,4 +1,4 @@
-import type { ReceiverFactory } from '../../pipeline/component.ts';
+import type { ReceiverFactory } from '../../contracts/component.ts';
 import { type ConntrackConfig, conntrackConfigSchema } from './config.ts';
 import { ConntrackReceiver } from './conntrack.ts';
 

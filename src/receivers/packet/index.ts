@@ -1,4 +1,4 @@
-import type { ReceiverFactory } from '../../pipeline/component.ts';
+import type { ReceiverFactory } from '../../contracts/component.ts';
 import { type PacketConfig, packetConfigSchema } from './config.ts';
 import { PacketReceiver } from './packet.ts';
 

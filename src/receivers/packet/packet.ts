@@ -3,7 +3,7 @@
 // receiver. Capture, parsing and per-5-tuple aggregation run on a native thread; this side
 // owns the schedule and turns the packed records into Flows.
 import { type FlowsourceAddon, type NativeHandle, loadFlowsource } from '../../native/addon.ts';
-import type { ComponentContext, FlowConsumer, Receiver } from '../../pipeline/component.ts';
+import type { ComponentContext, FlowConsumer, Receiver } from '../../contracts/component.ts';
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import { NativeReadLoop } from '../shared/native-read-loop.ts';
 import { nativeFilter, type PacketConfig } from './config.ts';

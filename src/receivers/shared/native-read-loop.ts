@@ -4,7 +4,7 @@
 import type { Counter } from 'prom-client';
 import { nowUnixNano } from '../../model/flow.ts';
 import { decodeBatch, type TickStats } from '../../native/records.ts';
-import type { ComponentContext, FlowConsumer } from '../../pipeline/component.ts';
+import type { ComponentContext, FlowConsumer } from '../../contracts/component.ts';
 
 export interface NativeReadLoopOptions {
   ctx: ComponentContext;

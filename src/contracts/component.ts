@@ -6,7 +6,7 @@ import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { Attributes, FlowBatch } from '../model/index.ts';
 
-export type ComponentKind = 'receiver' | 'processor' | 'exporter' | 'extension';
+export type ComponentKind = 'receiver' | 'processor' | 'exporter';
 
 /** Anything that accepts batches: the next processor, or the exporters of a pipeline. */
 export interface FlowConsumer {
@@ -80,12 +80,7 @@ export interface ExporterFactory<Config = unknown> extends FactoryBase<'exporter
   queueSettings?(config: Config): ExporterQueueSettings;
 }
 
-export type ExtensionFactory<Config = unknown> = FactoryBase<'extension', Config> & {
-  create(ctx: ComponentContext, config: Config): Component;
-};
-
 export type AnyFactory =
   | ReceiverFactory<any>
   | ProcessorFactory<any>
-  | ExporterFactory<any>
-  | ExtensionFactory<any>;
+  | ExporterFactory<any>;
