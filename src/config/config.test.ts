@@ -5,13 +5,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { FACTORIES } from '../components.ts';
 import { TEST_FACTORIES } from '../../test/harness/test-components.ts';
 import { parseConfig } from './load.ts';
 import { parseDurationMs, parseSizeBytes } from './units.ts';
 
 const run = promisify(execFile);
-const ALL = [...FACTORIES, ...TEST_FACTORIES];
 const BIN = new URL('../../bin/podflow', import.meta.url).pathname;
 let dir: string;
 
@@ -104,26 +102,28 @@ test('validate reports every error at once', async (t) => {
 test('env substitution: whole values keep their YAML type, defaults apply, $${ escapes', (t) => {
   const config = parseConfig(
     `receivers:
-  sequence: {}
+  sequence:
+    flows_per_batch: \${env:ROWS}
+processors:
+  tag:
+    value: /var/\${env:DIR:-podflow}/$\${literal}.jsonl
 exporters:
-  debug:
-    max_rows: \${env:ROWS}
-  file:
-    path: /var/\${env:DIR:-podflow}/$\${literal}.jsonl
+  recording: {}
 service:
   pipelines:
-    flows: {receivers: [sequence], exporters: [debug, file]}
+    flows: {receivers: [sequence], processors: [tag], exporters: [recording]}
 `,
-    ALL,
+    TEST_FACTORIES,
     { env: { ROWS: '7' } },
   );
-  t.is((config.exporters.get('debug')!.config as { max_rows: number }).max_rows, 7);
-  t.is((config.exporters.get('file')!.config as { path: string }).path, '/var/podflow/${literal}.jsonl');
+  t.is((config.receivers.get('sequence')!.config as { flows_per_batch: number }).flows_per_batch, 7);
+  t.is((config.processors.get('tag')!.config as { value: string }).value, '/var/podflow/${literal}.jsonl');
 });
 
 test('defaults are filled in', (t) => {
-  const config = parseConfig('receivers:\n  sequence: {}\nexporters:\n  file/a: {path: /tmp/a}\nservice:\n  pipelines:\n    flows/x: {receivers: [sequence], exporters: [file/a]}\n', ALL);
-  t.deepEqual(config.exporters.get('file/a')!.config, { path: '/tmp/a', rotation: { max_megabytes: 100, max_backups: 3 } });
+  const config = parseConfig('receivers:\n  sequence: {interval: 1s}\nexporters:\n  recording/a: {}\nservice:\n  pipelines:\n    flows/x: {receivers: [sequence], exporters: [recording/a]}\n', TEST_FACTORIES);
+  t.deepEqual(config.receivers.get('sequence')!.config, { interval: 1000, flows_per_batch: 2 });
+  t.deepEqual(config.exporters.get('recording/a')!.config, { behaviour: 'record', timeout: 200 });
   t.is(config.service.shutdown_timeout, 10_000);
   t.is(config.service.telemetry.metrics.address, '127.0.0.1:8888');
   t.is(config.service.telemetry.logs.level, 'info');

@@ -1,16 +1,15 @@
 import test from 'ava';
 import pino from 'pino';
-import { FACTORIES } from '../components.ts';
 import { parseConfig } from '../config/load.ts';
+import { freePort } from '../../test/harness/ports.ts';
 import { lifecycle, recorded, TEST_FACTORIES } from '../../test/harness/test-components.ts';
 import { Service } from './service.ts';
 
-const ALL = [...FACTORIES, ...TEST_FACTORIES];
 const silent = pino({ level: 'silent' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function service(yaml: string): Service {
-  return new Service(parseConfig(yaml, ALL), silent);
+  return new Service(parseConfig(yaml, TEST_FACTORIES), silent);
 }
 
 async function metric(svc: Service, name: string, labels: Record<string, string>): Promise<number> {
@@ -21,6 +20,7 @@ async function metric(svc: Service, name: string, labels: Record<string, string>
 
 test.serial('start order: exporters, processors (last first), receivers; shutdown the reverse', async (t) => {
   lifecycle.length = 0;
+  const address = `127.0.0.1:${await freePort()}`;
   const svc = service(`
 receivers:
   sequence: {interval: 1h}
@@ -30,12 +30,12 @@ processors:
 exporters:
   recording/out: {}
 service:
-  telemetry: {metrics: {address: ""}}
+  telemetry: {metrics: {address: "${address}"}}
   pipelines:
     flows: {receivers: [sequence], processors: [tag/a, tag/b], exporters: [recording/out]}
 `);
   await svc.start();
-  t.true(svc.ready);
+  t.is((await fetch(`http://${address}/readyz`)).status, 200, 'ready once started');
   await svc.shutdown();
   t.deepEqual(lifecycle, [
     'start:recording/out', 'start:tag/b', 'start:tag/a', 'start:sequence',
@@ -101,19 +101,20 @@ service:
 });
 
 test.serial('/metrics, /healthz and /readyz are served', async (t) => {
+  const address = `127.0.0.1:${await freePort()}`;
   const svc = service(`
 receivers:
   sequence: {interval: 10ms}
 exporters:
   recording: {}
 service:
-  telemetry: {metrics: {address: "127.0.0.1:0"}}
+  telemetry: {metrics: {address: "${address}"}}
   pipelines:
     flows: {receivers: [sequence], exporters: [recording]}
 `);
   await svc.start();
   await sleep(60);
-  const base = `http://${svc.metricsAddress}`;
+  const base = `http://${address}`;
   t.is((await fetch(`${base}/healthz`)).status, 200);
   t.is((await fetch(`${base}/readyz`)).status, 200);
   const text = await (await fetch(`${base}/metrics`)).text();
@@ -130,16 +131,17 @@ service:
 });
 
 test.serial('a component that fails to start stops what started and names itself', async (t) => {
+  const address = `127.0.0.1:${await freePort()}`;
   const svc = service(`
 receivers:
   sequence: {}
 exporters:
-  file: {path: /etc/hostname/x.jsonl}
+  recording/fails: {behaviour: fail_start}
 service:
-  telemetry: {metrics: {address: ""}}
+  telemetry: {metrics: {address: "${address}"}}
   pipelines:
-    flows: {receivers: [sequence], exporters: [file]}
+    flows: {receivers: [sequence], exporters: [recording/fails]}
 `);
-  await t.throwsAsync(svc.start(), { message: /^file: failed to start/ });
-  t.false(svc.ready);
+  await t.throwsAsync(svc.start(), { message: /^recording\/fails: failed to start/ });
+  await t.throwsAsync(fetch(`http://${address}/readyz`), undefined, 'not ready: the telemetry server is closed again');
 });

@@ -34,21 +34,11 @@ export class Service {
   readonly #receivers: Started[] = [];
   #telemetry: TelemetryServer | undefined;
   #ready = false;
-  #metricsAddress: string | undefined;
 
   constructor(config: PodflowConfig, logger: Logger) {
     this.#config = config;
     this.#logger = logger;
     this.#build();
-  }
-
-  /** The bound `host:port` of /metrics, /healthz and /readyz once started (port 0 resolved). */
-  get metricsAddress(): string | undefined {
-    return this.#metricsAddress;
-  }
-
-  get ready(): boolean {
-    return this.#ready;
   }
 
   #context(id: string, kind: string, pipeline?: string): ComponentContext {
@@ -111,10 +101,11 @@ export class Service {
 
   async start(): Promise<void> {
     const address = this.#config.service.telemetry.metrics.address;
+    let boundAddress: string | undefined;
     if (address) {
       this.#telemetry = new TelemetryServer(this.metrics.registry, { ready: () => this.#ready });
       const bound = await this.#telemetry.listen(address);
-      this.#metricsAddress = `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
+      boundAddress = `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
     }
     const order = [...this.#exporters, ...this.#processors.flatMap((p) => [...p].reverse()), ...this.#receivers];
     const started: Started[] = [];
@@ -131,7 +122,7 @@ export class Service {
     }
     this.#ready = true;
     this.#logger.info(
-      { pipelines: Object.keys(this.#config.service.pipelines), metrics: this.#metricsAddress },
+      { pipelines: Object.keys(this.#config.service.pipelines), metrics: boundAddress },
       'podflow started',
     );
   }

@@ -7,7 +7,7 @@ import { createWriteStream, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { freePort } from '../harness/prometheus.ts';
+import { freePort } from '../harness/ports.ts';
 import { CLUSTER_NAME, POD_CIDR, SERVICE_CIDR, type NodeName } from './topology.ts';
 
 const PODFLOW_MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));

@@ -6,10 +6,10 @@
 // `nobody` and every server binary runs under that uid (Node's spawn `uid`/`gid`).
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { freePort } from './ports.ts';
 
 /** Where the Debian `postgresql` package puts the binaries (`make system-deps` installs it). */
 export const POSTGRES_BIN_DIRS = ['/usr/lib/postgresql/15/bin', '/usr/lib/postgresql/16/bin', '/usr/lib/postgresql/17/bin'];
@@ -50,17 +50,6 @@ export interface PostgresServer {
   startServer(): Promise<void>;
   /** Stops it for good and deletes the data directory; safe to call twice. */
   stop(): Promise<void>;
-}
-
-async function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 function run(bin: string, args: string[], asNobody: boolean, timeoutMs = 60_000): Promise<string> {
@@ -125,7 +114,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
   live.add(entry);
   installExitHook();
 
-  const port = await freeLoopbackPort();
+  const port = await freePort();
   const host = '127.0.0.1';
   try {
     await run(join(binDir, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-locale', '--no-sync'], asNobody);

@@ -1,5 +1,5 @@
 // Small components for runtime tests: a receiver that emits numbered flows, a processor that tags
-// them, and an exporter that records, throws or hangs. Each logs its start and shutdown.
+// them, and an exporter that records, throws, hangs or fails to start. Each logs its start and shutdown.
 import { z } from 'zod';
 import { durationMs } from '../../src/config/units.ts';
 import { nowUnixNano, type Flow, type FlowBatch } from '../../src/model/index.ts';
@@ -81,20 +81,21 @@ export const tagProcessorFactory: ProcessorFactory<z.output<typeof tagSchema>> =
 };
 
 const recordingSchema = z.strictObject({
-  behaviour: z.enum(['record', 'throw', 'hang']).default('record'),
+  behaviour: z.enum(['record', 'throw', 'hang', 'fail_start']).default('record'),
   timeout: durationMs({ min: 1 }).default(200),
 });
 
 export const recordingExporterFactory: ExporterFactory<z.output<typeof recordingSchema>> = {
   kind: 'exporter',
   type: 'recording',
-  description: 'test: records batches, or throws, or hangs',
+  description: 'test: records batches, or throws, or hangs, or fails to start',
   configSchema: recordingSchema,
   queueSettings: (config) => ({ capacityBatches: 1000, timeoutMs: config.timeout }),
   create(ctx, config) {
     recorded.set(ctx.id, []);
     return {
       async start() {
+        if (config.behaviour === 'fail_start') throw new Error('test exporter fails to start on purpose');
         lifecycle.push(`start:${ctx.id}`);
       },
       async shutdown() {

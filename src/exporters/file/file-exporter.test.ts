@@ -41,3 +41,7 @@ test('appends to an existing file across restarts', async (t) => {
   const lines = (await readFile(path, 'utf8')).trim().split('\n');
   t.deepEqual(lines.map((l) => (JSON.parse(l) as { attributes: { 'test.seq': number } }).attributes['test.seq']), [1, 2]);
 });
+
+test('defaults: rotation at 100 MiB, three backups (nested defaults are filled in)', (t) => {
+  t.deepEqual(fileConfigSchema.parse({ path: '/tmp/a' }), { path: '/tmp/a', rotation: { max_megabytes: 100, max_backups: 3 } });
+});

@@ -1,5 +1,5 @@
 import type { ExporterFactory } from '../../contracts/component.ts';
-import { exportDeadlineMs } from '../prometheus_remote_write/index.ts';
+import { exportDeadlineMs } from '../shared/retry.ts';
 import { configSchema, type OtlpConfig } from './config.ts';
 import { OtlpExporter } from './otlp-exporter.ts';
 

@@ -5,7 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import test from 'ava';
 import protobuf from 'protobufjs';
 import { testContext } from '../../../test/harness/context.ts';
-import { freePort } from '../../../test/harness/prometheus.ts';
+import { freePort } from '../../../test/harness/ports.ts';
 import { ExporterQueue } from '../../pipeline/exporter-queue.ts';
 import { SelfMetrics } from '../../telemetry/self-metrics.ts';
 import type { Flow } from '../../model/index.ts';

@@ -1,4 +1,5 @@
 import type { ExporterFactory } from '../../contracts/component.ts';
+import { exportDeadlineMs } from '../shared/retry.ts';
 import { configSchema, type RemoteWriteConfig } from './config.ts';
 import { RemoteWriteExporter } from './remote-write-exporter.ts';
 
@@ -13,8 +14,3 @@ export const prometheusRemoteWriteExporterFactory: ExporterFactory<RemoteWriteCo
     timeoutMs: exportDeadlineMs(config.retry_on_failure.max_elapsed_time, config.timeout),
   }),
 };
-
-/** A batch may take every retry plus its last request (and a margin) before the queue aborts it. */
-export function exportDeadlineMs(maxElapsedMs: number, requestTimeoutMs: number): number {
-  return maxElapsedMs === 0 ? 24 * 3_600_000 : maxElapsedMs + requestTimeoutMs + 1_000;
-}

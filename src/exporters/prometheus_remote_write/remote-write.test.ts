@@ -2,10 +2,12 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import test from 'ava';
 import { testContext } from '../../../test/harness/context.ts';
 import { requirePrivileges } from '../../../test/harness/privileges.ts';
-import { freePort, startPrometheus } from '../../../test/harness/prometheus.ts';
+import { freePort } from '../../../test/harness/ports.ts';
+import { startPrometheus } from '../../../test/harness/prometheus.ts';
 import { batch, flow } from '../shared/test-flows.ts';
 import { configSchema } from './config.ts';
-import { exportDeadlineMs, prometheusRemoteWriteExporterFactory } from './index.ts';
+import { exportDeadlineMs } from '../shared/retry.ts';
+import { prometheusRemoteWriteExporterFactory } from './index.ts';
 import { RemoteWriteExporter } from './remote-write-exporter.ts';
 import { decodeWriteRequest, type WriteRequestBody } from './write-request.ts';
 

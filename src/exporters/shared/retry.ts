@@ -19,6 +19,11 @@ export const retryOnFailureSchema = z
 
 export type RetryOnFailure = z.infer<typeof retryOnFailureSchema>;
 
+/** A batch may take every retry plus its last request (and a margin) before the queue aborts it. */
+export function exportDeadlineMs(maxElapsedMs: number, requestTimeoutMs: number): number {
+  return maxElapsedMs === 0 ? 24 * 3_600_000 : maxElapsedMs + requestTimeoutMs + 1_000;
+}
+
 /** What one attempt ended with. `retryAfterMs` comes from a Retry-After header. */
 export type AttemptResult =
   | { ok: true }

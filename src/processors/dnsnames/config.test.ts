@@ -1,6 +1,6 @@
 import test from 'ava';
-import { FACTORIES } from '../../components.ts';
 import { dnsnamesConfigSchema } from './config.ts';
+import { dnsnamesFactory } from './index.ts';
 
 const issue = (input: unknown) => {
   const r = dnsnamesConfigSchema.safeParse(input);
@@ -23,6 +23,6 @@ test('bad values name the key', (t) => {
   t.regex(issue({ ttl: '1m' }), /Unrecognized key: "ttl"/);
 });
 
-test('registered as a processor', (t) => {
-  t.true(FACTORIES.some((f) => f.kind === 'processor' && f.type === 'dnsnames'));
+test('a processor factory (registered: src/components.test.ts)', (t) => {
+  t.true(dnsnamesFactory.kind === 'processor' && dnsnamesFactory.type === 'dnsnames');
 });

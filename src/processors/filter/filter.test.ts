@@ -1,9 +1,9 @@
 import test from 'ava';
 import { collector, testContext } from '../../../test/harness/context.ts';
-import { FACTORIES } from '../../components.ts';
 import type { Attributes, Flow, FlowBatch } from '../../model/index.ts';
 import { filterConfigSchema } from './config.ts';
 import { FilterProcessor } from './filter.ts';
+import { filterFactory } from './index.ts';
 
 function flow(name: string, attributes: Attributes): Flow {
   return { startTimeUnixNano: 1n, timeUnixNano: 2n, attributes: { name, ...attributes }, txBytes: 1, rxBytes: 1, txPackets: 1, rxPackets: 1, connections: 0 };
@@ -26,8 +26,8 @@ async function run(config: unknown, flows: Flow[] = FLOWS) {
   return { names, dropped: ctx.dropped, batches: out.batches };
 }
 
-test('registered, and {} keeps everything, passing the batch on as it is', async (t) => {
-  t.is(FACTORIES.find((f) => f.type === 'filter')?.kind, 'processor');
+test('a processor (registered: src/components.test.ts), and {} keeps everything, passing the batch on as it is', async (t) => {
+  t.is(filterFactory.kind, 'processor');
   t.deepEqual(filterConfigSchema.parse({}), { include: [], exclude: [] });
   const ctx = testContext('filter/test');
   const out = collector();

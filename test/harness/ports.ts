@@ -1,0 +1,14 @@
+// Free TCP ports for servers a test starts (Prometheus, PostgreSQL, podflow's own telemetry).
+import { createServer } from 'node:net';
+
+/** A TCP port free on 127.0.0.1 right now (another process may take it before it is bound). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
