@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import test from 'ava';
 import fc from 'fast-check';
 import { collector, testContext } from '../../../test/harness/context.ts';
+import { ManualClock } from '../../../test/harness/manual-clock.ts';
 import { COUNTER_FIELDS, type Attributes, type CounterField, type Flow, type FlowBatch } from '../../model/index.ts';
 import { reduceConfigSchema } from './config.ts';
-import { ManualClock } from './manual-clock.ts';
 import { ReduceProcessor } from './reduce.ts';
 
 const INTERVAL = 10_000;
@@ -68,7 +68,7 @@ async function run(config: Record<string, unknown>, steps: Array<[Flow[], number
   await reducer.start();
   for (const [flows, advanceMs] of steps) {
     await reducer.consume({ flows, temporality: 'delta' });
-    clock.advance(advanceMs);
+    await clock.advance(advanceMs);
   }
   await reducer.shutdown();
   return out.batches;

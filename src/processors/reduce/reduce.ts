@@ -5,7 +5,7 @@ import { OTEL_METRIC_OVERFLOW } from '../../model/attributes.ts';
 import type { Attributes, Flow, FlowBatch } from '../../model/index.ts';
 import type { ComponentContext, FlowConsumer, Processor } from '../../contracts/component.ts';
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
-import { type Clock, nextBoundaryMs, systemClock } from './clock.ts';
+import { type Clock, systemClock } from '../../contracts/clock.ts';
 import type { ReduceConfig } from './config.ts';
 import { GroupKeyReader, type SlotValue } from './group-key.ts';
 import { CONNECTIONS, COUNTERS, GroupTable, RX_BYTES, RX_PACKETS, TX_BYTES, TX_PACKETS } from './group-table.ts';
@@ -19,6 +19,11 @@ interface OverflowGroup {
   startMs: number;
   lastSeenMs: number;
   counters: Float64Array;
+}
+
+/** The first multiple of `intervalMs` since the epoch that is later than `ms`. */
+function nextBoundaryMs(ms: number, intervalMs: number): number {
+  return (Math.floor(ms / intervalMs) + 1) * intervalMs;
 }
 
 export class ReduceProcessor implements Processor {
@@ -103,11 +108,6 @@ export class ReduceProcessor implements Processor {
     await this.#sending;
   }
 
-  /** Resolves once every batch emitted so far has been handed to `next`. */
-  drain(): Promise<void> {
-    return this.#sending;
-  }
-
   /** The hot path: one slot read, one table probe and five additions per flow. */
   #aggregate(flows: readonly Flow[]): void {
     const table = this.#table;
@@ -168,9 +168,10 @@ export class ReduceProcessor implements Processor {
     this.#timer = this.#clock.setTimer(() => this.#tick(boundaryMs), delay);
   }
 
-  #tick(boundaryMs: number): void {
+  /** Flushes the interval the timer was set for; resolves once its batch was handed to `next`. */
+  #tick(boundaryMs: number): Promise<void> {
     this.#timer = undefined;
-    if (this.#stopped) return;
+    if (this.#stopped) return this.#sending;
     const now = this.#clock.nowMs();
     const intervalMs = this.#intervalMs;
     // On time or late (a busy event loop): end at the latest boundary passed, so the next one
@@ -180,6 +181,7 @@ export class ReduceProcessor implements Processor {
     const endMs = now >= boundaryMs ? this.#alignedStart(now) : early ? boundaryMs : now;
     this.#flush(Math.max(endMs, this.#intervalStartMs));
     this.#arm(nextBoundaryMs(early ? boundaryMs : now, intervalMs));
+    return this.#sending;
   }
 
   /** Emits the interval ending at `endMs`, evicts idle groups and starts the next interval. */

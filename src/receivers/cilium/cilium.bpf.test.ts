@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { collector, testContext } from '../../../test/harness/context.ts';
+import { ManualClock } from '../../../test/harness/manual-clock.ts';
 import { requirePrivileges } from '../../../test/harness/privileges.ts';
 import type { Flow } from '../../model/flow.ts';
 import { CiliumReceiver } from './cilium.ts';
@@ -40,17 +41,23 @@ async function fixture(t: ExecutionContext, maps: string[] = [CT4, ANY4, CT6, AN
   return fx;
 }
 
+/** A long interval: the tests drive reads by moving the receiver's ManualClock one interval on. */
+const INTERVAL_MS = 3_600_000;
+
 function config(fx: CtFixture, over: Partial<Record<keyof CiliumConfig, unknown>> = {}): CiliumConfig {
-  return ciliumConfigSchema.parse({ bpffs: fx.root, startup: 'count', interval: '1h', ...over });
+  return ciliumConfigSchema.parse({ bpffs: fx.root, startup: 'count', interval: INTERVAL_MS, ...over });
 }
 
 async function started(t: ExecutionContext, cfg: CiliumConfig) {
   const sink = collector();
   const ctx = testContext('cilium');
-  const receiver = new CiliumReceiver(ctx, cfg, sink);
+  const clock = new ManualClock(Date.now());
+  const receiver = new CiliumReceiver(ctx, cfg, sink, clock);
   await receiver.start();
   t.teardown(() => receiver.shutdown());
-  return { receiver, sink, ctx };
+  /** One read: the deltas since the previous one. */
+  const nextRead = () => clock.advance(INTERVAL_MS);
+  return { receiver, sink, ctx, nextRead };
 }
 
 /** One line per flow: transport src -> dst:port [via vip:port] tx=p/b rx=p/b conns=n. */
@@ -100,7 +107,7 @@ test('v1.15: every entry kind decodes initiator-oriented, SERVICE gives the VIP,
   if (!requirePrivileges(t, TOOLS)) return;
   const fx = await fixture(t);
   await fillV115(fx);
-  const { receiver, sink } = await started(t, config(fx, { layout: 'v1.15' }));
+  const { receiver, sink, nextRead } = await started(t, config(fx, { layout: 'v1.15' }));
   t.deepEqual(lastLines(sink), [
     'icmp ipv4 10.0.1.5 -> 10.0.2.7 tx=2/168 rx=2/168 conns=1',
     'ipv6-icmp ipv6 fd00::1 -> fd00::2 tx=1/104 rx=1/104 conns=1',
@@ -130,7 +137,7 @@ test('v1.15: deltas across reads (updated, evicted, counter reset, added, IN tak
   if (!requirePrivileges(t, TOOLS)) return;
   const fx = await fixture(t);
   await fillV115(fx);
-  const { receiver, sink } = await started(t, config(fx, { layout: 'v1.15' }));
+  const { receiver, sink, nextRead } = await started(t, config(fx, { layout: 'v1.15' }));
   const v = V115;
   await fx.write(
     CT4,
@@ -142,7 +149,7 @@ test('v1.15: deltas across reads (updated, evicted, counter reset, added, IN tak
     ],
     [v.e3.key, v.twinOut.key], // evicted
   );
-  await receiver.tickNow();
+  await nextRead();
   t.deepEqual(lastLines(sink), [
     'tcp ipv4 10.0.1.5 -> 10.0.1.6:9090 tx=1/110 rx=1/110 conns=0',
     // e1's delta and the new connection's counters, pre-aggregated into one record.
@@ -153,11 +160,11 @@ test('v1.15: deltas across reads (updated, evicted, counter reset, added, IN tak
   t.is(receiver.status()!.tracked, 9);
   // Nothing changed: nothing emitted.
   const before = sink.batches.length;
-  await receiver.tickNow();
+  await nextRead();
   t.is(sink.batches.length, before);
   // The evicted service connection comes back (same tuple, fresh counters): counted from zero.
   await fx.write(CT4, [{ key: v.e3.key, value: valueV115([1, 60], [1, 74], { revNat: 7 }) }]);
-  await receiver.tickNow();
+  await nextRead();
   t.deepEqual(lastLines(sink), ['tcp ipv4 10.0.1.5 -> 10.0.3.9:8080 via 10.96.0.10:80 tx=1/74 rx=1/60 conns=1']);
 });
 
@@ -166,16 +173,16 @@ test('a service connection keeps its VIP after its SERVICE entry is gone (no new
   const fx = await fixture(t, [CT4]);
   const v = V115;
   await fx.write(CT4, [v.svc, v.e3]);
-  const { sink, receiver } = await started(t, config(fx, { maps: [CT4], layout: 'v1.15' }));
+  const { sink, nextRead } = await started(t, config(fx, { maps: [CT4], layout: 'v1.15' }));
   t.deepEqual(lastLines(sink), ['tcp ipv4 10.0.1.5 -> 10.0.3.9:8080 via 10.96.0.10:80 tx=4/400 rx=3/300 conns=1']);
   await fx.write(CT4, [{ key: v.e3.key, value: valueV115([5, 420], [6, 560], { revNat: 7 }) }], [v.svc.key]);
-  await receiver.tickNow();
+  await nextRead();
   t.deepEqual(lastLines(sink), ['tcp ipv4 10.0.1.5 -> 10.0.3.9:8080 via 10.96.0.10:80 tx=2/160 rx=2/120 conns=0']);
   // Once the OUT entry is gone too, the same tuple is a new connection without a VIP.
   await fx.write(CT4, [], [v.e3.key]);
-  await receiver.tickNow();
+  await nextRead();
   await fx.write(CT4, [{ key: v.e3.key, value: valueV115([1, 60], [1, 74], { revNat: 7 }) }]);
-  await receiver.tickNow();
+  await nextRead();
   t.deepEqual(lastLines(sink), ['tcp ipv4 10.0.1.5 -> 10.0.3.9:8080 tx=1/74 rx=1/60 conns=1']);
 });
 
@@ -192,7 +199,7 @@ test('v1.16: one combined counter pair, backend id at offset 8, twins once, delt
     { key: flowKey(A, 40002, D, 9090, TCP, TUPLE_F_IN), value: valueV116(5, 500) },
   ]);
   await fx.write(ANY6, [{ key: flowKey('fd00::1', 5353, 'fd00::53', 53, UDP, TUPLE_F_OUT), value: valueV116(2, 190) }]);
-  const { receiver, sink } = await started(t, config(fx, { layout: 'v1.16' }));
+  const { sink, nextRead } = await started(t, config(fx, { layout: 'v1.16' }));
   t.deepEqual(lastLines(sink), [
     'tcp ipv4 10.0.1.5 -> 10.0.1.6:9090 tx=5/500 rx=0/0 conns=1',
     'tcp ipv4 10.0.1.5 -> 10.0.2.7:8080 tx=12/1500 rx=0/0 conns=1',
@@ -200,7 +207,7 @@ test('v1.16: one combined counter pair, backend id at offset 8, twins once, delt
     'udp ipv6 fd00::1 -> fd00::53:53 tx=2/190 rx=0/0 conns=1',
   ]);
   await fx.write(CT4, [{ key: e1, value: valueV116(20, 2300, { txFlagsSeen: 0x12, rxFlagsSeen: 0x12 }) }]);
-  await receiver.tickNow();
+  await nextRead();
   t.deepEqual(lastLines(sink), ['tcp ipv4 10.0.1.5 -> 10.0.2.7:8080 tx=8/800 rx=0/0 conns=0']);
 });
 
@@ -213,12 +220,12 @@ test('layout auto: decided from rx pairs (v1.15) or two-way TCP flags with empty
     { key, value: valueV115([0, 0], [3, 180], { txFlagsSeen: 0x02 }) },
     { key: serviceKey(A, 40001, VIP, 80, TCP), value: valueV115([0, 42], [0, 0], { revNat: 7 }) },
   ]);
-  const { receiver, sink } = await started(t, config(fx, { maps: [CT4] }));
+  const { receiver, sink, nextRead } = await started(t, config(fx, { maps: [CT4] }));
   t.is(receiver.status()!.layoutDecidedBy, 'undecided');
   t.is(sink.batches.length, 0);
   // The reply arrives: a plausible rx pair at offsets 0/8 means v1.15.
   await fx.write(CT4, [{ key, value: valueV115([1, 60], [3, 180], { txFlagsSeen: 0x02, rxFlagsSeen: 0x12 }) }]);
-  await receiver.tickNow();
+  await nextRead();
   t.like(receiver.status()!, { layout: 'v1.15', layoutDecidedBy: 'observed' });
   // The tracker starts at the deciding tick (startup: count reports the table then).
   t.deepEqual(lastLines(sink), ['tcp ipv4 10.0.1.5 -> 10.0.2.7:8080 tx=3/180 rx=1/60 conns=1']);
@@ -340,7 +347,8 @@ test('missing maps: a warning per map while one is there; none at all is an erro
   const ctx = testContext('cilium');
   const warnings: string[] = [];
   ctx.logger.warn = ((_: unknown, msg: string) => void warnings.push(msg)) as typeof ctx.logger.warn;
-  const receiver = new CiliumReceiver(ctx, config(fx, { layout: 'v1.15' }), sink);
+  const clock = new ManualClock(Date.now());
+  const receiver = new CiliumReceiver(ctx, config(fx, { layout: 'v1.15' }), sink, clock);
   await receiver.start();
   t.teardown(() => receiver.shutdown());
   t.deepEqual(lastLines(sink), ['tcp ipv4 10.0.1.5 -> 10.0.2.7:8080 tx=7/600 rx=5/900 conns=1']);
@@ -348,7 +356,7 @@ test('missing maps: a warning per map while one is there; none at all is an erro
   // A map that appears later is read from the next tick on (maps are opened by path each tick).
   await fx.createMap(ANY4);
   await fx.write(ANY4, [V115.echo]);
-  await receiver.tickNow();
+  await clock.advance(INTERVAL_MS);
   t.deepEqual(lastLines(sink), ['icmp ipv4 10.0.1.5 -> 10.0.2.7 tx=2/168 rx=2/168 conns=1']);
 });
 
@@ -362,10 +370,10 @@ test('random bytes in values (and keys) never crash the receiver', async (t) => 
   await fx.write(CT6, random(300, 38));
   await fx.write(ANY6, random(300, 38));
   for (const layout of ['auto', 'v1.15', 'v1.16'] as const) {
-    const { receiver, sink } = await started(t, config(fx, { layout }));
+    const { receiver, sink, nextRead } = await started(t, config(fx, { layout }));
     for (let i = 0; i < 3; i++) {
       await fx.write(CT4, random(50, 14));
-      await receiver.tickNow();
+      await nextRead();
     }
     t.is(receiver.status()!.last.entries, await Promise.all([CT4, ANY4, CT6, ANY6].map((m) => fx.count(m))).then((c) => c.reduce((a, b) => a + b)));
     for (const f of sink.batches.flatMap((b) => b.flows)) {

@@ -4,6 +4,7 @@
 // Flows (the same decoder as the conntrack receiver) and owns the schedule and the logging.
 import type { NativeHandle } from '../../native/addon.ts';
 import type { TickStats } from '../../native/records.ts';
+import { type Clock, systemClock } from '../../contracts/clock.ts';
 import type { ComponentContext, FlowConsumer, Receiver } from '../../contracts/component.ts';
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import { NativeReadLoop } from '../shared/native-read-loop.ts';
@@ -21,7 +22,7 @@ export class CiliumReceiver implements Receiver {
   #layoutLogged: string | null = null;
   readonly #metrics;
 
-  constructor(ctx: ComponentContext, config: CiliumConfig, next: FlowConsumer) {
+  constructor(ctx: ComponentContext, config: CiliumConfig, next: FlowConsumer, clock: Clock = systemClock) {
     this.#ctx = ctx;
     this.#config = config;
     const reg = ctx.metrics;
@@ -40,6 +41,7 @@ export class CiliumReceiver implements Receiver {
       ctx,
       next,
       intervalMs: config.interval,
+      clock,
       read: () => this.#handle && this.#addon!.ciliumTick(this.#handle),
       onBatch: (buf, stats) => this.#record(stats, LAYOUT_CODES[buf.readUInt32LE(HEADER_LAYOUT_AT)] ?? null),
       readingWhat: 'cilium: reading the conntrack maps',
@@ -72,11 +74,6 @@ export class CiliumReceiver implements Receiver {
   status(): CiliumStatus | undefined {
     if (!this.#addon || !this.#handle) return undefined;
     return JSON.parse(this.#addon.ciliumStatus(this.#handle)) as CiliumStatus;
-  }
-
-  /** Reads the maps now and emits the deltas since the previous read (ticks never overlap). */
-  tickNow(): Promise<void> {
-    return this.#loop.tickNow();
   }
 
   #warnOnce(key: string, fields: Record<string, unknown>, message: string): void {

@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { addFlowTotals, readConntrackTable, sortedFlowTotals, type FlowTotalsByKey } from '../../../test/harness/conntrack-table.ts';
 import { collector, testContext } from '../../../test/harness/context.ts';
+import { ManualClock } from '../../../test/harness/manual-clock.ts';
 import { createNodeTopology, type NodeTopology, POD1_V4, POD1_V6, POD2_V4, POD2_V6 } from '../../../test/harness/netns.ts';
 import { requirePrivileges } from '../../../test/harness/privileges.ts';
 import type { Flow } from '../../model/flow.ts';
@@ -38,9 +39,11 @@ function receiverTotals(flows: Flow[]): TotalsByFlow {
   return map;
 }
 
+/** A long interval: the tests drive reads by moving a ManualClock one interval on. */
+const INTERVAL_MS = 3_600_000;
+
 function config(topo: NodeTopology, overrides: Partial<Record<keyof ConntrackConfig, unknown>> = {}): ConntrackConfig {
-  // A long interval: the test drives reads with tickNow().
-  return conntrackConfigSchema.parse({ interval: '1h', netns: topo.node.path, ...overrides });
+  return conntrackConfigSchema.parse({ interval: INTERVAL_MS, netns: topo.node.path, ...overrides });
 }
 
 async function withTopology(t: ExecutionContext, prefix: string, body: (topo: NodeTopology) => Promise<void>, accounting = true) {
@@ -60,7 +63,8 @@ test('per-flow totals equal the kernel counters to the byte (TCP sizes, UDP, ICM
     await topo.pod2.trafficServer('tcp-server', 8080);
     await topo.pod2.trafficServer('udp-server', 5353);
     const out = collector();
-    const receiver = new ConntrackReceiver(testContext('conntrack'), config(topo), out);
+    const clock = new ManualClock(Date.now());
+    const receiver = new ConntrackReceiver(testContext('conntrack'), config(topo), out, clock);
     await receiver.start();
     try {
       for (const [up, down] of [[0, 0], [1, 1], [1000, 20_000], [100_000, 5], [3_000_000, 777]] as const) {
@@ -72,11 +76,11 @@ test('per-flow totals equal the kernel counters to the byte (TCP sizes, UDP, ICM
       await topo.pod1.exec('ping', ['-c', '3', '-i', '0.05', POD2_V4]);
       await topo.pod1.exec('ping', ['-6', '-c', '2', '-i', '0.05', POD2_V6]);
       // Traffic in the middle of an interval, then more: both reads add up.
-      await receiver.tickNow();
+      await clock.advance(INTERVAL_MS);
       await topo.pod1.traffic('tcp-client', [POD2_V4, 8080, 4321, 1234]);
       await settle();
       const kernel = await kernelTotals(topo);
-      await receiver.tickNow();
+      await clock.advance(INTERVAL_MS);
       const got = receiverTotals(out.batches.flatMap((b) => b.flows));
       t.deepEqual(sortedFlowTotals(got), sortedFlowTotals(kernel));
       // The oracle itself covered what was sent: 7 TCP + 2 UDP + 2 ICMP flows.
@@ -98,8 +102,9 @@ test('a connection opened, closed and flushed within one interval is counted ful
     await topo.pod2.trafficServer('tcp-server', 8080);
     const withEvents = collector();
     const withoutEvents = collector();
-    const a = new ConntrackReceiver(testContext('conntrack/events'), config(topo), withEvents);
-    const b = new ConntrackReceiver(testContext('conntrack/noevents'), config(topo, { destroy_events: false }), withoutEvents);
+    const [clockA, clockB] = [new ManualClock(Date.now()), new ManualClock(Date.now())];
+    const a = new ConntrackReceiver(testContext('conntrack/events'), config(topo), withEvents, clockA);
+    const b = new ConntrackReceiver(testContext('conntrack/noevents'), config(topo, { destroy_events: false }), withoutEvents, clockB);
     await a.start();
     await b.start();
     try {
@@ -111,8 +116,8 @@ test('a connection opened, closed and flushed within one interval is counted ful
       await topo.node.exec('conntrack', ['-F']);
       await topo.node.exec('conntrack', ['-F', '-f', 'ipv6']);
       t.is((await kernelTotals(topo)).size, 0, 'the table was flushed');
-      await a.tickNow();
-      await b.tickNow();
+      await clockA.advance(INTERVAL_MS);
+      await clockB.advance(INTERVAL_MS);
       t.deepEqual(sortedFlowTotals(receiverTotals(withEvents.batches.flatMap((x) => x.flows))), sortedFlowTotals(kernel));
       // Without destroy events the same connections are lost: what the events are for.
       t.is(withoutEvents.batches.flatMap((x) => x.flows).length, 0);
@@ -128,7 +133,8 @@ test('DNAT to a service VIP reports the backend as destination and the VIP as de
     await topo.pod2.trafficServer('tcp-server', 8080);
     await topo.addDnat('tcp', '10.96.0.10', 80, POD2_V4, 8080);
     const out = collector();
-    const receiver = new ConntrackReceiver(testContext('conntrack'), config(topo), out);
+    const clock = new ManualClock(Date.now());
+    const receiver = new ConntrackReceiver(testContext('conntrack'), config(topo), out, clock);
     await receiver.start();
     try {
       await topo.pod1.traffic('tcp-client', ['10.96.0.10', 80, 2000, 9000]);
@@ -136,7 +142,7 @@ test('DNAT to a service VIP reports the backend as destination and the VIP as de
       await settle();
       const kernel = await kernelTotals(topo);
       t.is(kernel.size, 1);
-      await receiver.tickNow();
+      await clock.advance(INTERVAL_MS);
       const flows = out.batches.flatMap((b) => b.flows);
       t.is(flows.length, 1, 'two connections pre-aggregated into one record');
       t.like(flows[0]!.attributes, {
@@ -160,7 +166,8 @@ test('procfs source reports the same totals as the kernel', async (t) => {
   await withTopology(t, 'ctproc', async (topo) => {
     await topo.pod2.trafficServer('tcp-server', 8080);
     const out = collector();
-    const receiver = new ConntrackReceiver(testContext('conntrack'), config(topo, { source: 'procfs' }), out);
+    const clock = new ManualClock(Date.now());
+    const receiver = new ConntrackReceiver(testContext('conntrack'), config(topo, { source: 'procfs' }), out, clock);
     await receiver.start();
     try {
       await topo.pod1.traffic('tcp-client', [POD2_V4, 8080, 30_000, 40_000]);
@@ -169,7 +176,7 @@ test('procfs source reports the same totals as the kernel', async (t) => {
       await settle();
       const kernel = await kernelTotals(topo);
       t.is(kernel.size, 3, 'TCP over IPv4 and IPv6, ICMP');
-      await receiver.tickNow();
+      await clock.advance(INTERVAL_MS);
       t.deepEqual(sortedFlowTotals(receiverTotals(out.batches.flatMap((b) => b.flows))), sortedFlowTotals(kernel));
     } finally {
       await receiver.shutdown();

@@ -3,6 +3,7 @@
 // JS thread; this side turns the packed records into Flows and owns the schedule.
 import { type FlowsourceAddon, type NativeHandle, loadFlowsource } from '../../native/addon.ts';
 import type { TickStats } from '../../native/records.ts';
+import { type Clock, systemClock } from '../../contracts/clock.ts';
 import type { ComponentContext, FlowConsumer, Receiver } from '../../contracts/component.ts';
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import { NativeReadLoop } from '../shared/native-read-loop.ts';
@@ -23,7 +24,7 @@ export class ConntrackReceiver implements Receiver {
   #fallbackLogged = false;
   readonly #metrics;
 
-  constructor(ctx: ComponentContext, config: ConntrackConfig, next: FlowConsumer) {
+  constructor(ctx: ComponentContext, config: ConntrackConfig, next: FlowConsumer, clock: Clock = systemClock) {
     this.#ctx = ctx;
     this.#config = config;
     const reg = ctx.metrics;
@@ -43,6 +44,7 @@ export class ConntrackReceiver implements Receiver {
       ctx,
       next,
       intervalMs: config.interval,
+      clock,
       read: () => this.#handle && this.#addon!.conntrackTick(this.#handle),
       onBatch: (_buf, stats) => this.#record(stats),
       readingWhat: 'conntrack: reading the table',
@@ -88,11 +90,6 @@ export class ConntrackReceiver implements Receiver {
     } else {
       this.#ctx.logger.warn({ netns }, 'conntrack: net.netfilter.nf_conntrack_acct is 0 and enable_accounting is false: byte and packet counters will be zero');
     }
-  }
-
-  /** Reads the table now and emits the deltas since the previous read (ticks never overlap). */
-  tickNow(): Promise<void> {
-    return this.#loop.tickNow();
   }
 
   #record(stats: TickStats): void {

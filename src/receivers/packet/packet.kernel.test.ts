@@ -4,6 +4,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { addFlowTotals, readConntrackTable, sortedFlowTotals, type FlowTotalsByKey } from '../../../test/harness/conntrack-table.ts';
 import { collector, testContext } from '../../../test/harness/context.ts';
+import { ManualClock } from '../../../test/harness/manual-clock.ts';
 import { createNodeTopology, type NodeTopology, POD1_V4, POD1_V6, POD2_V4, POD2_V6 } from '../../../test/harness/netns.ts';
 import { requirePrivileges } from '../../../test/harness/privileges.ts';
 import type { Flow } from '../../model/flow.ts';
@@ -88,10 +89,14 @@ s.on('data', () => {});
 s.on('close', () => process.exit(0));
 `;
 
+/** A long interval: the tests drive reads by moving the receiver's ManualClock one interval on. */
+const INTERVAL_MS = 3_600_000;
+
 function receiver(topo: NodeTopology, filter: unknown) {
   const out = collector();
-  const config = packetConfigSchema.parse({ interface: 'vpod1', netns: topo.node.path, interval: '1h', filter });
-  return { out, receiver: new PacketReceiver(testContext(`packet/${String(filter)}`), config, out) };
+  const clock = new ManualClock(Date.now());
+  const config = packetConfigSchema.parse({ interface: 'vpod1', netns: topo.node.path, interval: INTERVAL_MS, filter });
+  return { out, clock, receiver: new PacketReceiver(testContext(`packet/${String(filter)}`), config, out, clock) };
 }
 
 test('per-flow totals equal the kernel conntrack counters and the interface counters (TCP, UDP, IPv4, IPv6)', async (t) => {
@@ -117,12 +122,12 @@ test('per-flow totals equal the kernel conntrack counters and the interface coun
       await topo.pod1.traffic('udp-client', [POD2_V6, 5353, 7, 1200]);
       // Two intervals: the deltas add up.
       await new Promise((r) => setTimeout(r, RETIRE_WAIT_MS));
-      await ports.receiver.tickNow();
+      await ports.clock.advance(INTERVAL_MS);
       await topo.pod1.traffic('tcp-client', [POD2_V4, 8080, 4321, 1234]);
       await settle();
       const kernel = await conntrackTotals(topo);
       const after = await interfaceCounters(topo, 'vpod1');
-      for (const r of [ports, tcp, udp, all]) await r.receiver.tickNow();
+      for (const r of [ports, tcp, udp, all]) await r.clock.advance(INTERVAL_MS);
 
       const got = receiverTotals(ports.out.batches.flatMap((b) => b.flows));
       t.is((await synRetransmits(topo.pod1)) + (await synRetransmits(topo.pod2)), 0, 'no SYN or SYN-ACK retransmitted: conntrack would not count it');
@@ -160,14 +165,14 @@ test('per-flow totals equal the kernel conntrack counters and the interface coun
 test('orientation: a connection open before the capture is oriented by the lower-port heuristic', async (t) => {
   await withTopology(t, 'pktori', async (topo) => {
     await topo.pod2.trafficServer('tcp-server', 8080);
-    const { out, receiver: r } = receiver(topo, 'tcp');
+    const { out, clock, receiver: r } = receiver(topo, 'tcp');
     // The handshake happens before the capture starts; data flows after.
     const { child } = await topo.pod1.spawn(process.execPath, ['-e', SLOW_CLIENT, POD2_V6, '8080', '300000', '300']);
     const exited = new Promise((res) => child.once('exit', res));
     await r.start();
     await exited;
     await settle();
-    await r.tickNow();
+    await clock.advance(INTERVAL_MS);
     await r.shutdown();
     const flows = out.batches.flatMap((b) => b.flows);
     t.is(flows.length, 1);

@@ -3,6 +3,7 @@
 // receiver. Capture, parsing and per-5-tuple aggregation run on a native thread; this side
 // owns the schedule and turns the packed records into Flows.
 import { type FlowsourceAddon, type NativeHandle, loadFlowsource } from '../../native/addon.ts';
+import { type Clock, systemClock } from '../../contracts/clock.ts';
 import type { ComponentContext, FlowConsumer, Receiver } from '../../contracts/component.ts';
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import { NativeReadLoop } from '../shared/native-read-loop.ts';
@@ -37,7 +38,7 @@ export class PacketReceiver implements Receiver {
   #handle: NativeHandle | undefined;
   readonly #metrics;
 
-  constructor(ctx: ComponentContext, config: PacketConfig, next: FlowConsumer) {
+  constructor(ctx: ComponentContext, config: PacketConfig, next: FlowConsumer, clock: Clock = systemClock) {
     this.#ctx = ctx;
     this.#config = config;
     const reg = ctx.metrics;
@@ -54,6 +55,7 @@ export class PacketReceiver implements Receiver {
       ctx,
       next,
       intervalMs: config.interval,
+      clock,
       read: () => this.#handle && this.#addon!.packetTick(this.#handle),
       onBatch: (buf) => this.#record(buf),
       readingWhat: 'packet: reading the flow table',
@@ -73,11 +75,6 @@ export class PacketReceiver implements Receiver {
     }
     this.#ctx.logger.info({ interface: c.interface, filter: c.filter, netns, intervalMs: c.interval }, 'packet receiver started');
     this.#loop.start();
-  }
-
-  /** Emits what was captured since the previous emission (ticks never overlap). */
-  tickNow(): Promise<void> {
-    return this.#loop.tickNow();
   }
 
   /** Totals since start, from the native core. */

@@ -2,14 +2,16 @@
 // every interval, never two reads at once, a failed read counted and retried next interval,
 // one last read at shutdown so the final interval is not lost.
 import type { Counter } from 'prom-client';
-import { nowUnixNano } from '../../model/flow.ts';
 import { decodeBatch, type TickStats } from '../../native/records.ts';
+import type { Clock } from '../../contracts/clock.ts';
 import type { ComponentContext, FlowConsumer } from '../../contracts/component.ts';
 
 export interface NativeReadLoopOptions {
   ctx: ComponentContext;
   next: FlowConsumer;
   intervalMs: number;
+  /** When reads happen and the times the flows cover (systemClock in production). */
+  clock: Clock;
   /** One read of the native source: a packed batch (src/native/records.ts); undefined once closed. */
   read(): Promise<Buffer> | undefined;
   /** Bookkeeping after a batch is decoded (metrics, warnings), before it is passed on. */
@@ -22,13 +24,14 @@ export interface NativeReadLoopOptions {
 
 export class NativeReadLoop {
   readonly #o: NativeReadLoopOptions;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: unknown;
   #inFlight: Promise<void> | undefined;
-  #lastReadUnixNano = nowUnixNano();
+  #lastReadUnixNano: bigint;
   #stopped = false;
 
   constructor(options: NativeReadLoopOptions) {
     this.#o = options;
+    this.#lastReadUnixNano = this.#nowUnixNano();
   }
 
   /** Starts reading every interval (the first batch covers the time since construction). */
@@ -51,15 +54,17 @@ export class NativeReadLoop {
   /** Stops the schedule and makes the last read. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#timer);
+    this.#o.clock.clearTimer(this.#timer);
     await this.tickNow();
   }
 
   #schedule(): void {
     if (this.#stopped) return;
-    this.#timer = setTimeout(() => {
-      this.tickNow().finally(() => this.#schedule());
-    }, this.#o.intervalMs);
+    this.#timer = this.#o.clock.setTimer(() => this.tickNow().finally(() => this.#schedule()), this.#o.intervalMs, { keepAlive: true });
+  }
+
+  #nowUnixNano(): bigint {
+    return BigInt(this.#o.clock.nowMs()) * 1_000_000n;
   }
 
   async #read(): Promise<void> {
@@ -73,7 +78,7 @@ export class NativeReadLoop {
       return;
     }
     if (buf === undefined) return;
-    const now = nowUnixNano();
+    const now = this.#nowUnixNano();
     const { stats, flows } = decodeBatch(buf, this.#lastReadUnixNano, now);
     this.#lastReadUnixNano = now;
     o.onBatch(buf, stats);
