@@ -11,7 +11,7 @@ import { PrometheusExporter } from '../../src/exporters/prometheus/prometheus-ex
 import { configSchema as promSchema } from '../../src/exporters/prometheus/config.ts';
 import { RemoteWriteExporter } from '../../src/exporters/prometheus_remote_write/remote-write-exporter.ts';
 import { configSchema as rwSchema } from '../../src/exporters/prometheus_remote_write/config.ts';
-import { batch, groups } from '../../src/exporters/shared/test-flows.ts';
+import { batch, groups } from '../../test/harness/flows.ts';
 import type { Temporality } from '../../src/model/index.ts';
 
 const GROUPS = Number(process.env.GROUPS ?? 10_000);

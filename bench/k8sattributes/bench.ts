@@ -7,7 +7,9 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Flow } from '../../src/model/index.ts';
-import { capturingContext, flow, makeProcessor } from '../../src/processors/k8sattributes/testing.ts';
+import { capturingContext } from '../../test/harness/context.ts';
+import { flowBetween } from '../../test/harness/flows.ts';
+import { makeProcessor } from '../../test/harness/k8sattributes.ts';
 
 const FLOWS = Number(process.env.FLOWS ?? 262_144);
 const TICKS = Number(process.env.TICKS ?? 7);
@@ -22,7 +24,7 @@ try {
   gc();
   const rssBefore = process.memoryUsage().rss;
   const heapBefore = process.memoryUsage().heapUsed;
-  const makeOne = (config: Record<string, unknown>) => makeProcessor(capturingContext(), { auth_type: 'kubeConfig', kubeconfig: cluster.kubeconfig, wait_for_sync: '120s', ...config });
+  const makeOne = (config: Record<string, unknown>) => makeProcessor(capturingContext('k8sattributes'), { auth_type: 'kubeConfig', kubeconfig: cluster.kubeconfig, wait_for_sync: '120s', ...config });
   const enrichAll = makeOne({ report_once: false });
   const syncStart = performance.now();
   await enrichAll.p.start();
@@ -30,7 +32,7 @@ try {
   gc();
   const rssAfterSync = process.memoryUsage().rss;
   const heapAfterSync = process.memoryUsage().heapUsed;
-  if (enrichAll.p.cache.counts().pods !== cluster.pods) throw new Error(`synced ${enrichAll.p.cache.counts().pods} pods, expected ${cluster.pods}`);
+  if (enrichAll.cache.counts().pods !== cluster.pods) throw new Error(`synced ${enrichAll.cache.counts().pods} pods, expected ${cluster.pods}`);
 
   // A tick's flows: pod → pod (60%), pod → service VIP DNATed to a pod (20%), pod → public (10%), node → pod (10%).
   const podIp = (i: number) => `10.${64 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
@@ -43,7 +45,7 @@ try {
     const dstPod = rand(cluster.pods);
     const dst = kind === 8 ? `34.${rand(256)}.${rand(256)}.${rand(256)}` : podIp(dstPod);
     const d = Math.floor(dstPod / 10);
-    const f = flow({ src, dst, srcPort: 30_000 + rand(30_000), dstPort: 8080, ...(kind >= 6 && kind < 8 ? { original: `10.96.${d >> 8}.${d & 255}` } : {}) });
+    const f = flowBetween({ src, dst, srcPort: 30_000 + rand(30_000), dstPort: 8080, ...(kind >= 6 && kind < 8 ? { original: `10.96.${d >> 8}.${d & 255}` } : {}) });
     templates.push(f);
   }
   const fresh = () => templates.map((f) => ({ ...f, attributes: { ...f.attributes } }));

@@ -9,7 +9,7 @@ import { freePort } from '../../../test/harness/ports.ts';
 import { ExporterQueue } from '../../pipeline/exporter-queue.ts';
 import { SelfMetrics } from '../../telemetry/self-metrics.ts';
 import type { Flow } from '../../model/index.ts';
-import { batch, flow } from '../shared/test-flows.ts';
+import { batch, flow } from '../../../test/harness/flows.ts';
 import { cardinalityLimit, configSchema, metricsUrl } from './config.ts';
 import { otlpExporterFactory } from './index.ts';
 import { OtlpExporter } from './otlp-exporter.ts';

@@ -3,7 +3,7 @@ import test from 'ava';
 import { testContext } from '../../../test/harness/context.ts';
 import { requirePrivileges } from '../../../test/harness/privileges.ts';
 import { startPrometheus } from '../../../test/harness/prometheus.ts';
-import { batch, flow } from '../shared/test-flows.ts';
+import { batch, flow } from '../../../test/harness/flows.ts';
 import { SeriesStore, sanitizeLabelName } from '../shared/prometheus-series.ts';
 import { configSchema } from './config.ts';
 import { renderExposition } from './exposition.ts';

@@ -4,7 +4,7 @@ import { testContext } from '../../../test/harness/context.ts';
 import { requirePrivileges } from '../../../test/harness/privileges.ts';
 import { freePort } from '../../../test/harness/ports.ts';
 import { startPrometheus } from '../../../test/harness/prometheus.ts';
-import { batch, flow } from '../shared/test-flows.ts';
+import { batch, flow } from '../../../test/harness/flows.ts';
 import { configSchema } from './config.ts';
 import { exportDeadlineMs } from '../shared/retry.ts';
 import { prometheusRemoteWriteExporterFactory } from './index.ts';

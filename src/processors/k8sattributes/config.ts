@@ -6,7 +6,7 @@ import { durationMs } from '../../config/units.ts';
 /** Pod label and annotation keys are DNS-subdomain-prefixed names (`app.kubernetes.io/name`). */
 const metadataKey = z.string().min(1).max(317).regex(/^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$/, 'not a Kubernetes label/annotation key');
 
-export const configSchema = z.strictObject({
+export const k8sattributesConfigSchema = z.strictObject({
   /**
    * How to reach the API server. auto: in-cluster when a service account is mounted, else
    * `kubeconfig` / `KUBECONFIG` / `~/.kube/config`, else none (one warning, network-only attributes).
@@ -37,4 +37,4 @@ export const configSchema = z.strictObject({
   }).default({ labels: [], annotations: [] }),
 });
 
-export type K8sAttributesConfig = z.infer<typeof configSchema>;
+export type K8sAttributesConfig = z.infer<typeof k8sattributesConfigSchema>;

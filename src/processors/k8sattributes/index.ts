@@ -1,13 +1,13 @@
 // The k8sattributes factory (see README.md).
 import type { ProcessorFactory } from '../../contracts/component.ts';
-import { configSchema, type K8sAttributesConfig } from './config.ts';
+import { k8sattributesConfigSchema, type K8sAttributesConfig } from './config.ts';
 import { K8sAttributesProcessor } from './processor.ts';
 
 export const k8sattributesFactory: ProcessorFactory<K8sAttributesConfig> = {
   kind: 'processor',
   type: 'k8sattributes',
   description: 'Kubernetes identity (pod, workload, node, zone, service) for both ends of every flow; report-once per node',
-  configSchema,
+  configSchema: k8sattributesConfigSchema,
   create: (ctx, config, next) => new K8sAttributesProcessor(ctx, config, next),
 };
 

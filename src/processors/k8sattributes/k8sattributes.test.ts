@@ -3,9 +3,12 @@
 import test, { type ExecutionContext } from 'ava';
 import { FakeApiServer, type FakeApiServerOptions } from '../../../test/harness/fake-apiserver.ts';
 import { job, node, pod, replicaSet, service } from '../../../test/harness/k8s-objects.ts';
+import { capturingContext, type CapturingContext } from '../../../test/harness/context.ts';
+import { flowBetween } from '../../../test/harness/flows.ts';
+import { enrich, makeProcessor } from '../../../test/harness/k8sattributes.ts';
+import { until } from '../../../test/harness/wait.ts';
 import type { Attributes } from '../../model/index.ts';
-import { capturingContext, enrich, flow, makeProcessor, until, type CapturingContext } from './testing.ts';
-import type { ProcessorOptions } from './processor.ts';
+import type { K8sAttributesOptions } from './processor.ts';
 
 async function cluster(t: ExecutionContext, options: FakeApiServerOptions = {}): Promise<FakeApiServer> {
   const server = await FakeApiServer.start({ token: 'secret', ...options });
@@ -16,11 +19,11 @@ async function cluster(t: ExecutionContext, options: FakeApiServerOptions = {}):
   return server;
 }
 
-async function processor(t: ExecutionContext, server: FakeApiServer, config: Record<string, unknown> = {}, ctx: CapturingContext = capturingContext(), options: ProcessorOptions = {}) {
+async function processor(t: ExecutionContext, server: FakeApiServer, config: Record<string, unknown> = {}, ctx: CapturingContext = capturingContext('k8sattributes'), options: K8sAttributesOptions = {}) {
   const made = makeProcessor(ctx, { auth_type: 'kubeConfig', kubeconfig: server.writeKubeconfig(), report_once: false, ...config }, options);
   t.teardown(() => made.p.shutdown());
   await made.p.start();
-  return { ...made, ctx, run: (flows: ReturnType<typeof flow>[]) => enrich(made.p, made.sink, flows) };
+  return { ...made, ctx, run: (flows: ReturnType<typeof flowBetween>[]) => enrich(made.p, made.sink, flows) };
 }
 
 /** The k8s attributes of one end, without the flow's own address/port keys. */
@@ -38,13 +41,18 @@ async function metric(ctx: CapturingContext, name: string, labels: Record<string
   return v?.value;
 }
 
+/** podflow_k8sattributes_synced: every kind's initial list is in the cache. */
+async function synced(ctx: CapturingContext): Promise<boolean> {
+  return (await metric(ctx, 'podflow_k8sattributes_synced', {})) === 1;
+}
+
 test('a pod end gets namespace, pod, uid, node, owner, zone, region; add, update and delete are followed', async (t) => {
   const server = await cluster(t);
   const created = server.add('pods', pod({ namespace: 'shop', name: 'cart-0', ip: '10.1.0.5', node: 'node-a', owner: { kind: 'StatefulSet', name: 'cart' }, labels: { app: 'cart', tier: 'be' }, annotations: { team: 'payments' } }));
-  const { run, p } = await processor(t, server, { extract: { labels: ['app', 'missing'], annotations: ['team'] }, deleted_pod_grace: '400ms' });
-  t.true(p.health().synced);
+  const { run, cache, ctx } = await processor(t, server, { extract: { labels: ['app', 'missing'], annotations: ['team'] }, deleted_pod_grace: '400ms' });
+  t.true(await synced(ctx));
 
-  let [a] = await run([flow({ src: '10.1.0.5', dst: '8.8.8.8' })]);
+  let [a] = await run([flowBetween({ src: '10.1.0.5', dst: '8.8.8.8' })]);
   t.deepEqual(end(a, 'source'), {
     'address.type': 'pod', 'k8s.namespace.name': 'shop', 'k8s.pod.name': 'cart-0', 'k8s.pod.uid': created.metadata.uid,
     'k8s.node.name': 'node-a', 'k8s.owner.name': 'cart', 'k8s.owner.type': 'StatefulSet',
@@ -56,18 +64,18 @@ test('a pod end gets namespace, pod, uid, node, owner, zone, region; add, update
   // Update: a label changes (same pod, new resourceVersion).
   const updated = pod({ namespace: 'shop', name: 'cart-0', ip: '10.1.0.5', node: 'node-a', uid: created.metadata.uid as string, owner: { kind: 'StatefulSet', name: 'cart' }, labels: { app: 'cart-v2' } });
   server.modify('pods', updated);
-  await until(() => p.cache.podAt('10.1.0.5', Date.now(), Date.now())?.pod.labels[0]?.[1] === 'cart-v2', 2000, 'the update');
-  [a] = await run([flow({ src: '10.1.0.5', dst: '8.8.8.8' })]);
+  await until(() => cache.podAt('10.1.0.5', Date.now(), Date.now())?.pod.labels[0]?.[1] === 'cart-v2', 2000, 'the update');
+  [a] = await run([flowBetween({ src: '10.1.0.5', dst: '8.8.8.8' })]);
   t.is(a!['source.k8s.pod.label.app'], 'cart-v2');
   t.false('source.k8s.pod.annotation.team' in a!);
 
   // Delete: still resolvable during the grace period, then not.
   server.remove('pods', 'cart-0', 'shop');
-  await until(() => p.cache.podAt('10.1.0.5', Date.now(), Date.now())?.deleted === true, 2000, 'the delete');
-  [a] = await run([flow({ src: '10.1.0.5', dst: '8.8.8.8' })]);
+  await until(() => cache.podAt('10.1.0.5', Date.now(), Date.now())?.deleted === true, 2000, 'the delete');
+  [a] = await run([flowBetween({ src: '10.1.0.5', dst: '8.8.8.8' })]);
   t.is(a!['source.k8s.pod.name'], 'cart-0', 'within deleted_pod_grace');
   await new Promise((r) => setTimeout(r, 450));
-  [a] = await run([flow({ src: '10.1.0.5', dst: '8.8.8.8' })]);
+  [a] = await run([flowBetween({ src: '10.1.0.5', dst: '8.8.8.8' })]);
   t.deepEqual(end(a, 'source'), { 'address.type': 'private' }, 'after the grace period the IP is unknown');
 });
 
@@ -75,18 +83,18 @@ test('IP reuse: the pod whose lifetime covers the flow interval wins', async (t)
   const server = await cluster(t);
   const now = Date.now();
   server.add('pods', pod({ namespace: 'a', name: 'old', ip: '10.1.0.9', node: 'node-a', created: new Date(now - 120_000) }));
-  const { run, p } = await processor(t, server);
+  const { run, cache } = await processor(t, server);
   server.remove('pods', 'old', 'a');
-  await until(() => p.cache.podAt('10.1.0.9', now - 60_000, now - 50_000)?.deleted === true, 2000, 'the delete');
-  const deletedAt = p.cache.podAt('10.1.0.9', now - 60_000, now - 50_000)!.endMs!;
+  await until(() => cache.podAt('10.1.0.9', now - 60_000, now - 50_000)?.deleted === true, 2000, 'the delete');
+  const deletedAt = cache.podAt('10.1.0.9', now - 60_000, now - 50_000)!.endMs!;
   server.add('pods', pod({ namespace: 'b', name: 'new', ip: '10.1.0.9', node: 'node-b', created: new Date(deletedAt + 1_000) }));
-  await until(() => p.cache.counts().pods === 2, 2000, 'the new pod');
+  await until(() => cache.counts().pods === 2, 2000, 'the new pod');
 
   const [before, after, straddle] = await run([
-    flow({ src: '10.1.0.9', dst: '1.1.1.1', startMs: now - 60_000, endMs: now - 50_000 }),
-    flow({ src: '10.1.0.9', dst: '1.1.1.1', startMs: deletedAt + 2_000, endMs: deletedAt + 12_000 }),
+    flowBetween({ src: '10.1.0.9', dst: '1.1.1.1', startMs: now - 60_000, endMs: now - 50_000 }),
+    flowBetween({ src: '10.1.0.9', dst: '1.1.1.1', startMs: deletedAt + 2_000, endMs: deletedAt + 12_000 }),
     // Mostly in the new pod's life: [deletedAt - 1s, deletedAt + 9s].
-    flow({ src: '10.1.0.9', dst: '1.1.1.1', startMs: deletedAt - 1_000, endMs: deletedAt + 9_000 }),
+    flowBetween({ src: '10.1.0.9', dst: '1.1.1.1', startMs: deletedAt - 1_000, endMs: deletedAt + 9_000 }),
   ]);
   t.is(before!['source.k8s.pod.name'], 'old');
   t.is(before!['source.k8s.namespace.name'], 'a');
@@ -97,10 +105,10 @@ test('IP reuse: the pod whose lifetime covers the flow interval wins', async (t)
   // A finished Job pod releases its IP while its object remains.
   server.add('pods', pod({ namespace: 'c', name: 'done', ip: '10.1.0.77', node: 'node-a', phase: 'Succeeded', created: new Date(now - 100_000), finishedAt: new Date(now - 50_000) }));
   server.add('pods', pod({ namespace: 'c', name: 'next', ip: '10.1.0.77', node: 'node-a', created: new Date(now - 40_000) }));
-  await until(() => p.cache.counts().pods === 4, 2000, 'job pods');
+  await until(() => cache.counts().pods === 4, 2000, 'job pods');
   const [jobTime, nextTime] = await run([
-    flow({ src: '10.1.0.77', dst: '1.1.1.1', startMs: now - 70_000, endMs: now - 60_000 }),
-    flow({ src: '10.1.0.77', dst: '1.1.1.1', startMs: now - 10_000, endMs: now }),
+    flowBetween({ src: '10.1.0.77', dst: '1.1.1.1', startMs: now - 70_000, endMs: now - 60_000 }),
+    flowBetween({ src: '10.1.0.77', dst: '1.1.1.1', startMs: now - 10_000, endMs: now }),
   ]);
   t.is(jobTime!['source.k8s.pod.name'], 'done');
   t.is(nextTime!['source.k8s.pod.name'], 'next');
@@ -127,7 +135,7 @@ test('owner chain: ReplicaSet → Deployment, Job → CronJob, DaemonSet, Statef
   ];
   pods.forEach(([ip, ns, owner, labels], i) => server.add('pods', pod({ namespace: ns, name: `p${i}`, ip, node: 'node-a', owner, labels })));
   const { run } = await processor(t, server);
-  const out = await run(pods.map(([ip]) => flow({ src: ip, dst: '10.9.9.9' })));
+  const out = await run(pods.map(([ip]) => flowBetween({ src: ip, dst: '10.9.9.9' })));
   t.deepEqual(out.map((a) => `${a['source.k8s.owner.type']}/${a['source.k8s.owner.name']}`), [
     'Deployment/frontend', 'ReplicaSet/bare-rs', 'Deployment/checkout', 'CronJob/backup', 'Job/migrate',
     'DaemonSet/kube-proxy', 'StatefulSet/redis', 'Pod/p7', 'Node/node-a', 'Pod/p9',
@@ -143,14 +151,14 @@ test('node addresses, hostNetwork pods by declared port, zones, inter_zone and a
   server.add('pods', pod({ namespace: 'kube-system', name: 'exporter', ip: '192.168.1.11', node: 'node-b', hostNetwork: true, containerPorts: [{ containerPort: 9100 }], owner: { kind: 'DaemonSet', name: 'node-exporter' } }));
   const { run } = await processor(t, server);
   const [cross, same, unknownZone, hostPod, nodeProc, external, v6, loop] = await run([
-    flow({ src: '10.1.0.1', dst: '10.2.0.1' }),
-    flow({ src: '10.1.0.1', dst: '10.1.0.2' }),
-    flow({ src: '10.1.0.1', dst: '10.3.0.1' }),
-    flow({ src: '10.1.0.1', dst: '192.168.1.11', dstPort: 9100 }),
-    flow({ src: '10.1.0.1', dst: '192.168.1.11', dstPort: 10250 }),
-    flow({ src: '203.0.113.10', dst: '10.2.0.1' }),
-    flow({ src: 'fd00:10:2::1', dst: 'fd00:1::11', dstPort: 22 }),
-    flow({ src: '127.0.0.1', dst: '172.16.5.5' }),
+    flowBetween({ src: '10.1.0.1', dst: '10.2.0.1' }),
+    flowBetween({ src: '10.1.0.1', dst: '10.1.0.2' }),
+    flowBetween({ src: '10.1.0.1', dst: '10.3.0.1' }),
+    flowBetween({ src: '10.1.0.1', dst: '192.168.1.11', dstPort: 9100 }),
+    flowBetween({ src: '10.1.0.1', dst: '192.168.1.11', dstPort: 10250 }),
+    flowBetween({ src: '203.0.113.10', dst: '10.2.0.1' }),
+    flowBetween({ src: 'fd00:10:2::1', dst: 'fd00:1::11', dstPort: 22 }),
+    flowBetween({ src: '127.0.0.1', dst: '172.16.5.5' }),
   ]);
   t.is(cross!['network.flow.inter_zone'], true);
   t.is(cross!['destination.cloud.availability_zone'], 'eu-1b');
@@ -177,22 +185,22 @@ test('service VIPs: destination.original.address and a destination that is still
   server.add('services', service({ namespace: 'shop', name: 'headless', clusterIPs: ['None'] }));
   server.add('pods', pod({ namespace: 'shop', name: 'web', ip: '10.1.0.1', node: 'node-a' }));
   server.add('pods', pod({ namespace: 'shop', name: 'cart-0', ip: '10.1.0.2', node: 'node-b' }));
-  const { run, p } = await processor(t, server);
+  const { run, cache } = await processor(t, server);
   const [dnat, vip, v6vip] = await run([
-    flow({ src: '10.1.0.1', dst: '10.1.0.2', original: '10.96.0.20' }),
-    flow({ src: '10.1.0.1', dst: '10.96.0.20' }),
-    flow({ src: '10.1.0.1', dst: 'fd00:96::20' }),
+    flowBetween({ src: '10.1.0.1', dst: '10.1.0.2', original: '10.96.0.20' }),
+    flowBetween({ src: '10.1.0.1', dst: '10.96.0.20' }),
+    flowBetween({ src: '10.1.0.1', dst: 'fd00:96::20' }),
   ]);
   t.is(dnat!['destination.k8s.service.name'], 'cart');
   t.is(dnat!['destination.k8s.pod.name'], 'cart-0');
   t.is(dnat!['destination.address.type'], 'pod');
   t.deepEqual(end(vip, 'destination'), { 'address.type': 'service', 'k8s.namespace.name': 'shop', 'k8s.service.name': 'cart' });
   t.is(v6vip!['destination.k8s.service.name'], 'cart');
-  t.is(p.cache.counts().services, 2);
+  t.is(cache.counts().services, 2);
 
   server.remove('services', 'cart', 'shop');
-  await until(() => p.cache.serviceByIp('10.96.0.20') === undefined, 2000, 'service delete');
-  const [gone] = await run([flow({ src: '10.1.0.1', dst: '10.96.0.20' })]);
+  await until(() => cache.serviceByIp('10.96.0.20') === undefined, 2000, 'service delete');
+  const [gone] = await run([flowBetween({ src: '10.1.0.1', dst: '10.96.0.20' })]);
   t.is(gone!['destination.address.type'], 'private');
   t.false('destination.k8s.service.name' in gone!);
 });
@@ -203,15 +211,15 @@ test('report once: same-node, cross-node and external flows; the dropped ones ar
   server.add('pods', pod({ namespace: 'a', name: 'a2', ip: '10.1.0.2', node: 'node-a' }));
   server.add('pods', pod({ namespace: 'b', name: 'b1', ip: '10.2.0.1', node: 'node-b' }));
   const flows = () => [
-    flow({ src: '10.1.0.1', dst: '10.1.0.2' }), // same node A: A
-    flow({ src: '10.1.0.1', dst: '10.2.0.1' }), // A → B: initiator's node A
-    flow({ src: '10.2.0.1', dst: '10.1.0.1' }), // B → A: B
-    flow({ src: '8.8.8.8', dst: '10.1.0.1' }), // external → A: responder's node A
-    flow({ src: '8.8.8.8', dst: '10.2.0.1' }), // external → B: B
-    flow({ src: '10.1.0.1', dst: '1.1.1.1' }), // A → external: A
-    flow({ src: '192.168.1.11', dst: '10.1.0.2' }), // node-b process → pod on A: A
-    flow({ src: '192.168.1.11', dst: '8.8.4.4' }), // node-b process → external: B
-    flow({ src: '172.20.0.1', dst: '8.8.4.4' }), // nobody the cluster knows: kept
+    flowBetween({ src: '10.1.0.1', dst: '10.1.0.2' }), // same node A: A
+    flowBetween({ src: '10.1.0.1', dst: '10.2.0.1' }), // A → B: initiator's node A
+    flowBetween({ src: '10.2.0.1', dst: '10.1.0.1' }), // B → A: B
+    flowBetween({ src: '8.8.8.8', dst: '10.1.0.1' }), // external → A: responder's node A
+    flowBetween({ src: '8.8.8.8', dst: '10.2.0.1' }), // external → B: B
+    flowBetween({ src: '10.1.0.1', dst: '1.1.1.1' }), // A → external: A
+    flowBetween({ src: '192.168.1.11', dst: '10.1.0.2' }), // node-b process → pod on A: A
+    flowBetween({ src: '192.168.1.11', dst: '8.8.4.4' }), // node-b process → external: B
+    flowBetween({ src: '172.20.0.1', dst: '8.8.4.4' }), // nobody the cluster knows: kept
   ];
   const a = await processor(t, server, { report_once: true, node_name: 'node-a' });
   const keptA = await a.run(flows());
@@ -242,9 +250,9 @@ test('watch expiry: a live watch ends with 410, a resumed one gets 410 (as an ev
   for (const expireAsHttp of [false, true]) {
     const server = await cluster(t, { expireAsHttp });
     server.add('pods', pod({ namespace: 'a', name: 'one', ip: '10.1.0.1', node: 'node-a' }));
-    const { run, p, ctx } = await processor(t, server, {}, capturingContext(`k8sattributes/${expireAsHttp}`));
+    const { run, cache, ctx } = await processor(t, server, {}, capturingContext(`k8sattributes/${expireAsHttp}`));
     const lists = () => server.requests.filter((r) => r.resource === 'pods' && !r.watch).length;
-    const known = (ip: string) => p.cache.podAt(ip, Date.now(), Date.now());
+    const known = (ip: string) => cache.podAt(ip, Date.now(), Date.now());
     t.is(lists(), 1);
     await until(() => server.watchCount('pods') === 1, 2000, 'the watch');
 
@@ -254,7 +262,7 @@ test('watch expiry: a live watch ends with 410, a resumed one gets 410 (as an ev
     server.add('pods', pod({ namespace: 'a', name: 'two', ip: '10.1.0.2', node: 'node-a' }));
     server.compact();
     await until(() => lists() === 2 && known('10.1.0.2') !== undefined, 5000, 'the relist');
-    const [two, one] = await run([flow({ src: '10.1.0.2', dst: '8.8.8.8' }), flow({ src: '10.1.0.1', dst: '8.8.8.8' })]);
+    const [two, one] = await run([flowBetween({ src: '10.1.0.2', dst: '8.8.8.8' }), flowBetween({ src: '10.1.0.1', dst: '8.8.8.8' })]);
     t.is(two!['source.k8s.pod.name'], 'two');
     t.is(one!['source.k8s.pod.name'], 'one', 'the pod missing from the relist is deleted, inside its grace period');
     t.true(known('10.1.0.1')!.deleted);
@@ -274,15 +282,15 @@ test('watch expiry: a live watch ends with 410, a resumed one gets 410 (as an ev
 test('API server goes away and comes back: no crash, the cache keeps serving, then resyncs', async (t) => {
   const server = await cluster(t);
   server.add('pods', pod({ namespace: 'a', name: 'one', ip: '10.1.0.1', node: 'node-a' }));
-  const { run, p, ctx } = await processor(t, server);
+  const { run, cache, ctx } = await processor(t, server);
   await until(() => server.watchCount() === 5, 2000, 'all watches');
 
   server.dropWatches(); // abrupt: sockets destroyed mid-stream
   server.add('pods', pod({ namespace: 'a', name: 'after-drop', ip: '10.1.0.3', node: 'node-a' }));
-  await until(() => p.cache.podAt('10.1.0.3', Date.now(), Date.now()) !== undefined, 5000, 'events after the drop');
+  await until(() => cache.podAt('10.1.0.3', Date.now(), Date.now()) !== undefined, 5000, 'events after the drop');
 
   await server.stop();
-  const [whileDown] = await run([flow({ src: '10.1.0.1', dst: '8.8.8.8' })]);
+  const [whileDown] = await run([flowBetween({ src: '10.1.0.1', dst: '8.8.8.8' })]);
   t.is(whileDown!['source.k8s.pod.name'], 'one', 'served from the cache while the API is down');
   // Changes while down, and the history compacted: the resumed watch gets 410 and relists.
   server.add('pods', pod({ namespace: 'a', name: 'two', ip: '10.1.0.2', node: 'node-b' }));
@@ -291,10 +299,10 @@ test('API server goes away and comes back: no crash, the cache keeps serving, th
   await new Promise((r) => setTimeout(r, 300)); // a few failed reconnects (backoff 50ms → 400ms)
   t.true(ctx.logs.some((l) => l.level === 40 && /pods list\/watch failed; retrying with backoff/.test(l.msg)));
   await server.listen();
-  await until(() => p.cache.podAt('10.1.0.2', Date.now(), Date.now()) !== undefined, 5000, 'the resync');
-  const [two] = await run([flow({ src: '10.1.0.2', dst: '8.8.8.8' })]);
+  await until(() => cache.podAt('10.1.0.2', Date.now(), Date.now()) !== undefined, 5000, 'the resync');
+  const [two] = await run([flowBetween({ src: '10.1.0.2', dst: '8.8.8.8' })]);
   t.is(two!['source.k8s.node.name'], 'node-b');
-  t.true(p.cache.podAt('10.1.0.1', Date.now(), Date.now())!.deleted);
+  t.true(cache.podAt('10.1.0.1', Date.now(), Date.now())!.deleted);
   t.true(ctx.logs.some((l) => /pods watch recovered/.test(l.msg)));
   t.true((await metric(ctx, 'podflow_k8sattributes_watch_restarts_total', { kind: 'pods' }))! >= 2);
 });
@@ -305,9 +313,9 @@ test('malformed API objects are skipped with an error naming them; the rest is k
   server.injectListItem('pods', { metadata: { name: 'bad-ip', namespace: 'a', uid: 'u1', creationTimestamp: '2026-01-01T00:00:00Z' }, spec: {}, status: { podIPs: [{ ip: '10.1.0.300' }] } });
   server.injectListItem('pods', { metadata: { name: 'no-spec', namespace: 'a', uid: 'u2', creationTimestamp: '2026-01-01T00:00:00Z' } });
   server.injectListItem('pods', 'not an object');
-  const ctx = capturingContext();
-  const { run, p } = await processor(t, server, {}, ctx);
-  t.is(p.cache.counts().pods, 1);
+  const ctx = capturingContext('k8sattributes');
+  const { run, cache } = await processor(t, server, {}, ctx);
+  t.is(cache.counts().pods, 1);
   const errors = ctx.logs.filter((l) => l.level === 50).map((l) => l.msg);
   t.true(errors.includes('k8sattributes: skipping a malformed object: Pod a/bad-ip: status.podIPs[0].ip is not an IP address ("10.1.0.300")'), errors.join('\n'));
   t.true(errors.includes('k8sattributes: skipping a malformed object: Pod a/no-spec: spec is missing'));
@@ -317,10 +325,10 @@ test('malformed API objects are skipped with an error naming them; the rest is k
   server.injectEvent('pods', JSON.stringify({ type: 'ADDED', object: { metadata: { name: 'bad-time', namespace: 'a', uid: 'u3', resourceVersion: '999', creationTimestamp: 'yesterday' }, spec: {} } }));
   server.injectEvent('pods', '{ this is not json');
   server.add('pods', pod({ namespace: 'a', name: 'later', ip: '10.1.0.2', node: 'node-a' }));
-  await until(() => p.cache.counts().pods === 2, 2000, 'the good event after the bad ones');
+  await until(() => cache.counts().pods === 2, 2000, 'the good event after the bad ones');
   t.true(ctx.logs.some((l) => l.msg === 'k8sattributes: skipping a malformed object: Pod a/bad-time: metadata.creationTimestamp is not a timestamp ("yesterday")'));
   t.is(await metric(ctx, 'podflow_k8sattributes_bad_objects_total', { kind: 'pods' }), 4);
-  const [later] = await run([flow({ src: '10.1.0.2', dst: '8.8.8.8' })]);
+  const [later] = await run([flowBetween({ src: '10.1.0.2', dst: '8.8.8.8' })]);
   t.is(later!['source.k8s.pod.name'], 'later');
 });
 
@@ -329,26 +337,24 @@ test('wait_for_sync: start() gives up waiting, says so, passes flows; synced lat
   server.add('pods', pod({ namespace: 'a', name: 'one', ip: '10.1.0.1', node: 'node-a' }));
   const kubeconfig = server.writeKubeconfig();
   await server.stop();
-  const ctx = capturingContext();
+  const ctx = capturingContext('k8sattributes');
   const made = makeProcessor(ctx, { auth_type: 'kubeConfig', kubeconfig, wait_for_sync: '300ms', report_once: false });
   t.teardown(() => made.p.shutdown());
   const started = Date.now();
   await made.p.start();
   const waited = Date.now() - started;
   t.true(waited >= 290 && waited < 2_000, `waited ${waited}ms`);
-  t.deepEqual(made.p.health(), {
-    ready: true, synced: false,
-    message: 'initial sync incomplete after 300ms (waiting for nodes, replicasets, jobs, services, pods): passing flows with what is known',
-  });
-  t.true(ctx.logs.some((l) => l.level === 40 && l.msg.startsWith('k8sattributes: initial sync incomplete after 300ms')));
-  const [a] = await enrich(made.p, made.sink, [flow({ src: '10.1.0.1', dst: '8.8.8.8' })]);
+  // Ready (start() returned), not synced, and the warning says what it waits for.
+  t.false(await synced(ctx));
+  t.true(ctx.logs.some((l) => l.level === 40 && l.msg === 'k8sattributes: initial sync incomplete after 300ms (waiting for nodes, replicasets, jobs, services, pods): passing flows with what is known'));
+  const [a] = await enrich(made.p, made.sink, [flowBetween({ src: '10.1.0.1', dst: '8.8.8.8' })]);
   t.is(a!['source.address.type'], 'private');
   t.is(await metric(ctx, 'podflow_k8sattributes_synced', {}), 0);
 
   await server.listen();
-  await until(() => made.p.synced, 5000, 'the late sync');
-  t.is(made.p.health().message, 'synced');
-  const [b] = await enrich(made.p, made.sink, [flow({ src: '10.1.0.1', dst: '8.8.8.8' })]);
+  await until(() => synced(ctx), 5000, 'the late sync');
+  t.true(ctx.logs.some((l) => l.level === 30 && l.msg === 'k8sattributes: initial sync done (late)'));
+  const [b] = await enrich(made.p, made.sink, [flowBetween({ src: '10.1.0.1', dst: '8.8.8.8' })]);
   t.is(b!['source.k8s.pod.name'], 'one');
   t.is(await metric(ctx, 'podflow_k8sattributes_synced', {}), 1);
   t.is(await metric(ctx, 'podflow_k8sattributes_objects_cached', { kind: 'nodes' }), 3);
@@ -358,12 +364,12 @@ test('self-metrics: lookup hits and misses per end, objects cached', async (t) =
   const server = await cluster(t);
   server.add('pods', pod({ namespace: 'a', name: 'one', ip: '10.1.0.1', node: 'node-a' }));
   server.add('services', service({ namespace: 'a', name: 'svc', clusterIPs: ['10.96.0.1'] }));
-  const ctx = capturingContext();
+  const ctx = capturingContext('k8sattributes');
   const { run } = await processor(t, server, {}, ctx);
   await run([
-    flow({ src: '10.1.0.1', dst: '10.96.0.1' }),
-    flow({ src: '10.1.0.1', dst: '8.8.8.8' }),
-    flow({ src: '9.9.9.9', dst: '192.168.1.10' }),
+    flowBetween({ src: '10.1.0.1', dst: '10.96.0.1' }),
+    flowBetween({ src: '10.1.0.1', dst: '8.8.8.8' }),
+    flowBetween({ src: '9.9.9.9', dst: '192.168.1.10' }),
   ]);
   t.is(await metric(ctx, 'podflow_k8sattributes_lookups_total', { end: 'source', result: 'hit' }), 2);
   t.is(await metric(ctx, 'podflow_k8sattributes_lookups_total', { end: 'source', result: 'miss' }), 1);
@@ -377,20 +383,20 @@ test('self-metrics: lookup hits and misses per end, objects cached', async (t) =
 
 test('the bearer token from the kubeconfig is sent; a wrong one is refused and retried', async (t) => {
   const server = await cluster(t);
-  const ctx = capturingContext();
+  const ctx = capturingContext('k8sattributes');
   const made = makeProcessor(ctx, { auth_type: 'kubeConfig', kubeconfig: server.writeKubeconfig('wrong'), wait_for_sync: '200ms' });
   t.teardown(() => made.p.shutdown());
   await made.p.start();
-  t.false(made.p.synced);
+  t.false(await synced(ctx));
   await until(() => server.requests.length >= 10, 5000, 'retries');
-  t.false(made.p.synced);
+  t.false(await synced(ctx));
   t.true(server.requests.length > 0 && server.requests.every((r) => r.status === 401), JSON.stringify(server.requests));
   t.true(ctx.logs.some((l) => typeof l.err === 'string' && l.err.includes('HTTP 401')), JSON.stringify(ctx.logs));
 });
 
 test('a BOOKMARK carries the resourceVersion: after compaction the informer resumes without a relist', async (t) => {
   const server = await cluster(t);
-  const { p } = await processor(t, server);
+  const { cache } = await processor(t, server);
   await until(() => server.watchCount('pods') === 1, 2000, 'the watch');
   // Unrelated kinds move the revision on; the pods watch hears of it only through the bookmark.
   server.add('services', service({ namespace: 'x', name: 's', clusterIPs: ['10.96.1.1'] }));
@@ -399,7 +405,7 @@ test('a BOOKMARK carries the resourceVersion: after compaction the informer resu
   server.compact();
   server.dropWatches();
   server.add('pods', pod({ namespace: 'a', name: 'p', ip: '10.1.0.1', node: 'node-a' }));
-  await until(() => p.cache.podAt('10.1.0.1', Date.now(), Date.now()) !== undefined, 5000, 'the pod');
+  await until(() => cache.podAt('10.1.0.1', Date.now(), Date.now()) !== undefined, 5000, 'the pod');
   const pods = server.requests.filter((r) => r.resource === 'pods');
   t.is(pods.filter((r) => !r.watch).length, 1, 'no relist');
   t.false(pods.some((r) => r.status === 410));

@@ -17,20 +17,12 @@ import { K8sAttributesMetrics } from './metrics.ts';
 import { reduceNode, reduceOwner, reducePod, reduceService } from './objects.ts';
 import { ResourceWatcher, type BackoffSettings, type Reduced } from './watcher.ts';
 
-export interface ProcessorOptions {
-  /** Where auth_type looks for a service account and kubeconfig (tests). */
+export interface K8sAttributesOptions {
+  /** Where auth_type looks for a service account and kubeconfig; default: this process's. */
   auth?: AuthEnvironment;
   backoff?: BackoffSettings;
-  /** Wall clock in ms (tests). */
-  now?: () => number;
-}
-
-export interface K8sAttributesHealth {
-  /** start() has returned: flows are being enriched. */
-  ready: boolean;
-  /** Every kind's initial list is in the cache. */
-  synced: boolean;
-  message: string;
+  /** Where the watched objects are kept; default: a new one with `deleted_pod_grace`. */
+  cache?: ClusterCache;
 }
 
 /** The node whose flows this instance keeps: `node_name`, else NODE_NAME, else the resource's `k8s.node.name`. */
@@ -53,7 +45,7 @@ export class K8sAttributesProcessor implements Processor {
   readonly #ctx: ComponentContext;
   readonly #config: K8sAttributesConfig;
   readonly #next: FlowConsumer;
-  readonly #options: ProcessorOptions;
+  readonly #options: K8sAttributesOptions;
   readonly #cache: ClusterCache;
   readonly #resolver: EndResolver;
   readonly #metrics: K8sAttributesMetrics;
@@ -62,30 +54,21 @@ export class K8sAttributesProcessor implements Processor {
   #sweepTimer: NodeJS.Timeout | undefined;
   #ready = false;
   #clusterAccess = false;
-  #message = 'not started';
 
-  constructor(ctx: ComponentContext, config: K8sAttributesConfig, next: FlowConsumer, options: ProcessorOptions = {}) {
+  constructor(ctx: ComponentContext, config: K8sAttributesConfig, next: FlowConsumer, options: K8sAttributesOptions = {}) {
     this.#ctx = ctx;
     this.#config = config;
     this.#next = next;
     this.#options = options;
-    this.#cache = new ClusterCache(config.deleted_pod_grace, options.now);
+    this.#cache = options.cache ?? new ClusterCache(config.deleted_pod_grace);
     this.#resolver = new EndResolver(this.#cache, new AddressClassifier(config.cluster_cidrs));
     this.#reportNode = reportingNode(config, ctx, options.auth?.env);
-    this.#metrics = new K8sAttributesMetrics(ctx.metrics, ctx.id, () => this.#cache.counts(), () => this.synced);
+    this.#metrics = new K8sAttributesMetrics(ctx.metrics, ctx.id, () => this.#cache.counts(), () => this.#synced());
   }
 
-  /** The cluster cache (read-only use: tests, benchmarks). */
-  get cache(): ClusterCache {
-    return this.#cache;
-  }
-
-  get synced(): boolean {
+  /** Every kind's initial list is in the cache (without cluster access: once started). */
+  #synced(): boolean {
     return !this.#clusterAccess ? this.#ready : this.#watchers.every((w) => w.isSynced);
-  }
-
-  health(): K8sAttributesHealth {
-    return { ready: this.#ready, synced: this.synced, message: this.#message };
   }
 
   async start(): Promise<void> {
@@ -94,7 +77,6 @@ export class K8sAttributesProcessor implements Processor {
     const reporting = this.#reportNode ? `report-once as node ${this.#reportNode}` : 'report-once off (no node name): nothing is dropped';
     if (!auth.kubeConfig) {
       if (this.#config.auth_type === 'auto') logger.warn(`k8sattributes: no cluster access, ${auth.description}: only network attributes (address types) are added`);
-      this.#message = `no cluster access: ${auth.description}`;
       this.#ready = true;
       return;
     }
@@ -113,15 +95,12 @@ export class K8sAttributesProcessor implements Processor {
     clearTimeout(timer);
     this.#ready = true;
     if (outcome === 'synced') {
-      this.#message = 'synced';
       logger.info({ objects: this.#cache.counts() }, 'k8sattributes: initial sync done');
     } else {
       const missing = this.#watchers.filter((w) => !w.isSynced).map((w) => w.spec.kind);
-      this.#message = `initial sync incomplete after ${this.#config.wait_for_sync}ms (waiting for ${missing.join(', ')}): passing flows with what is known`;
-      logger.warn({ missing }, `k8sattributes: ${this.#message}`);
+      logger.warn({ missing }, `k8sattributes: initial sync incomplete after ${this.#config.wait_for_sync}ms (waiting for ${missing.join(', ')}): passing flows with what is known`);
       void all.then(() => {
         if (this.#watchers.length === 0) return;
-        this.#message = 'synced';
         logger.info({ objects: this.#cache.counts() }, 'k8sattributes: initial sync done (late)');
       });
     }

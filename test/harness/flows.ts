@@ -1,8 +1,10 @@
-// Known flows for the exporter tests and benchmark (not used at run time).
-import type { Attributes, Flow, FlowBatch, Temporality } from '../../model/index.ts';
+// Flows for tests and benchmarks: by attributes and counters (exporters), between two
+// addresses (processors that look at the ends), or as reduced groups.
+import type { Attributes, Flow, FlowBatch, Temporality } from '../../src/model/index.ts';
 
 export const T0_NS = 1_760_000_000_000_000_000n;
 
+/** A flow with these attributes and counters, ending at `timeMs` (default now) after 15 s. */
 export function flow(attributes: Attributes, tx: [bytes: number, packets: number], rx: [bytes: number, packets: number], timeMs?: number): Flow {
   const timeUnixNano = timeMs === undefined ? BigInt(Date.now()) * 1_000_000n : BigInt(timeMs) * 1_000_000n;
   return {
@@ -14,6 +16,40 @@ export function flow(attributes: Attributes, tx: [bytes: number, packets: number
     rxBytes: rx[0],
     rxPackets: rx[1],
     connections: 1,
+  };
+}
+
+export interface FlowSpec {
+  src: string;
+  dst: string;
+  srcPort?: number;
+  dstPort?: number;
+  transport?: string;
+  /** The pre-DNAT destination (destination.original.address). */
+  original?: string;
+  /** Interval in ms since the epoch; default [now - 10s, now]. */
+  startMs?: number;
+  endMs?: number;
+}
+
+/** A flow between two addresses, with the network attributes a receiver sets and small counters. */
+export function flowBetween(s: FlowSpec): Flow {
+  const end = s.endMs ?? Date.now();
+  const start = s.startMs ?? end - 10_000;
+  const attributes: Attributes = {
+    'source.address': s.src,
+    'source.port': s.srcPort ?? 40_000,
+    'destination.address': s.dst,
+    'destination.port': s.dstPort ?? 80,
+    'network.transport': s.transport ?? 'tcp',
+    'network.type': s.src.includes(':') ? 'ipv6' : 'ipv4',
+  };
+  if (s.original) attributes['destination.original.address'] = s.original;
+  return {
+    startTimeUnixNano: BigInt(start) * 1_000_000n,
+    timeUnixNano: BigInt(end) * 1_000_000n,
+    attributes,
+    txBytes: 100, rxBytes: 200, txPackets: 1, rxPackets: 2, connections: 1,
   };
 }
 
