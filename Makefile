@@ -76,10 +76,10 @@ test: build system-deps k8s-tools test-rust test-ts
 test-ts:
 	bash test/run-ava.sh
 
-# The simulated two-node cluster of test/e2e with podflow on each node and Bookinfo traffic
+# The simulated two-node cluster of test/harness/cluster with podflow on each node and Bookinfo traffic
 # (README "Try it: make demo"). Needs root. DEMO_SECONDS=N stops by itself; else Ctrl-C.
 demo: node_modules/.package-lock.json native system-deps
-	DEMO_SECONDS=$(DEMO_SECONDS) node test/e2e/demo.ts
+	DEMO_SECONDS=$(DEMO_SECONDS) node test/harness/cluster/demo.ts
 
 .PHONY: demo
 

@@ -6,10 +6,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { until } from './harness/wait.ts';
 
-const FIXTURE = new URL('fixtures/podflow-with-test-components.ts', import.meta.url).pathname;
+const FIXTURE = new URL('harness/podflow-with-test-components.ts', import.meta.url).pathname;
 const BIN = new URL('../bin/podflow', import.meta.url).pathname;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Line {
   start_time_unix_nano: string;
@@ -27,14 +27,8 @@ async function lines(file: string): Promise<Line[]> {
   return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
 }
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await sleep(25);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+/** Waits up to 10 s for what a podflow process does. */
+const eventually = (what: string, check: () => Promise<boolean>) => until(check, 10_000, what, 25);
 
 function start(config: string): { child: ChildProcess; exited: Promise<number | null>; stderr: () => string } {
   const child = spawn(process.execPath, [FIXTURE, 'run', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -62,7 +56,7 @@ test('SIGTERM: graceful shutdown, the last batch reaches the file exporter', asy
   await writeFile(join(dir, 'c.yaml'), config(out, '1h'));
   const p = start(join(dir, 'c.yaml'));
   t.teardown(() => p.child.kill('SIGKILL'));
-  await until('start', async () => p.stderr().includes('podflow started'));
+  await eventually('start', async () => p.stderr().includes('podflow started'));
   t.deepEqual(await lines(out), []);
   p.child.kill('SIGTERM');
   t.is(await p.exited, 0);
@@ -86,21 +80,21 @@ test('SIGHUP: a valid file swaps pipelines, an invalid one keeps the old', async
   await writeFile(file, config(first));
   const p = start(file);
   t.teardown(() => p.child.kill('SIGKILL'));
-  await until('flows in the first file', async () => (await lines(first)).length >= 4);
+  await eventually('flows in the first file', async () => (await lines(first)).length >= 4);
 
   await writeFile(file, config(second));
   p.child.kill('SIGHUP');
-  await until('reload', async () => p.stderr().includes('reload done'));
+  await eventually('reload', async () => p.stderr().includes('reload done'));
   const firstAfterReload = (await lines(first)).length;
-  await until('flows in the second file', async () => (await lines(second)).length >= 4);
+  await eventually('flows in the second file', async () => (await lines(second)).length >= 4);
   t.is((await lines(first)).length, firstAfterReload, 'the old pipeline stopped writing');
 
   await writeFile(file, config(second).replace('flows_per_batch: 2', 'flows_per_batch: -1'));
   p.child.kill('SIGHUP');
-  await until('rejected reload', async () => p.stderr().includes('reload rejected'));
+  await eventually('rejected reload', async () => p.stderr().includes('reload rejected'));
   t.regex(p.stderr(), /receivers\.sequence\.flows_per_batch/);
   const before = (await lines(second)).length;
-  await until('the old pipeline keeps running', async () => (await lines(second)).length >= before + 4);
+  await eventually('the old pipeline keeps running', async () => (await lines(second)).length >= before + 4);
 
   p.child.kill('SIGTERM');
   t.is(await p.exited, 0);

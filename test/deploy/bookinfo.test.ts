@@ -11,9 +11,9 @@ import pg from 'pg';
 import { migrate } from '../../src/exporters/postgres/migrations.ts';
 import { missingPostgres, postgresBinDir, startPostgres } from '../harness/postgres.ts';
 import { skipOrFail } from '../harness/privileges.ts';
-import { validateObject, type K8sObject } from './k8s-schema.ts';
-import { postgresPipelinesWithoutDelta, requiredEnvReferences, validateConfig } from './podflow-config.ts';
-import { KUBECTL, ROOT, find, parseObjects, requireK8sTools, run } from './tools.ts';
+import { validateObject, type K8sObject } from '../harness/k8s-schema.ts';
+import { postgresPipelinesWithoutDelta, requiredEnvReferences, validateConfig } from '../harness/podflow-config.ts';
+import { KUBECTL, ROOT, find, parseObjects, requireK8sTools, run } from '../harness/k8s-tools.ts';
 
 const EXAMPLE = `${ROOT}examples/bookinfo`;
 const UPSTREAM = /^\s*- (https:\/\/raw\.githubusercontent\.com\/istio\/istio\/(\d+\.\d+\.\d+)\/samples\/bookinfo\/platform\/kube\/bookinfo\.yaml)$/m;

@@ -6,9 +6,9 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { validateObject, type K8sObject } from './k8s-schema.ts';
-import { postgresPipelinesWithoutDelta, requiredEnvReferences, validateConfig } from './podflow-config.ts';
-import { CHART, HELM, PODFLOW, ROOT, find, helmTemplate, parseObjects, requireK8sTools, run } from './tools.ts';
+import { validateObject, type K8sObject } from '../harness/k8s-schema.ts';
+import { postgresPipelinesWithoutDelta, requiredEnvReferences, validateConfig } from '../harness/podflow-config.ts';
+import { CHART, HELM, PODFLOW, ROOT, find, helmTemplate, parseObjects, requireK8sTools, run } from '../harness/k8s-tools.ts';
 
 interface Capabilities { add?: string[]; drop?: string[] }
 interface SecurityContext {

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DockerfileParser, type Instruction } from 'dockerfile-ast';
 import { parse as parseYaml } from 'yaml';
-import { lintDockerfile, stagesOf } from './dockerfile-lint.ts';
-import { ROOT, run } from './tools.ts';
+import { lintDockerfile, stagesOf } from '../harness/dockerfile-lint.ts';
+import { ROOT, run } from '../harness/k8s-tools.ts';
 
 const DOCKERFILE = `${ROOT}deploy/Dockerfile`;
 const text = await readFile(DOCKERFILE, 'utf8');

@@ -16,27 +16,18 @@ import { startOtlpReceiver, type OtlpReceiver } from '../harness/otlp-receiver.t
 import { missingPostgres, startPostgres, type PostgresServer } from '../harness/postgres.ts';
 import { requirePrivileges, skipOrFail } from '../harness/privileges.ts';
 import { PROMETHEUS_BIN, startPrometheus, type PrometheusServer } from '../harness/prometheus.ts';
-import { loadApiServer, SimulatedCluster } from './cluster.ts';
-import { addTotals, grandTotal, groupKey, kernelAccount, project, readFinalTables, type Totals, type TotalsByKey } from './kernel-oracle.ts';
-import { fileRows, fileTotals, otlpTotals, postgresRows, postgresTotals, prometheusTotals } from './outputs.ts';
-import { startPodflowNode, type PodflowNode } from './podflow-node.ts';
-import { EXTERNAL, NODES, podByIp, RATINGS_SERVICE, roundCalls, workloadId, type Call } from './topology.ts';
+import { loadApiServer, SimulatedCluster } from '../harness/cluster/cluster.ts';
+import { addTotals, grandTotal, groupKey, kernelAccount, project, readFinalTables, type Totals, type TotalsByKey } from '../harness/cluster/kernel-oracle.ts';
+import { fileRows, fileTotals, otlpTotals, postgresRows, postgresTotals, prometheusTotals } from '../harness/cluster/outputs.ts';
+import { startPodflowNode, type PodflowNode } from '../harness/cluster/podflow-node.ts';
+import { EXTERNAL, NODES, podByIp, RATINGS_SERVICE, roundCalls, workloadId, type Call } from '../harness/cluster/topology.ts';
+import { readUntil } from '../harness/wait.ts';
 
 /** Loadgen rounds before, during and after the PostgreSQL outage (6 connections each). */
 const ROUNDS = [6, 6, 6] as const;
 const TOTAL_ROUNDS = ROUNDS[0] + ROUNDS[1] + ROUNDS[2];
 const ALL: ReadonlyArray<keyof Totals> = ['txBytes', 'rxBytes', 'txPackets', 'rxPackets', 'connections'];
 const METRIC_FIELDS: ReadonlyArray<keyof Totals> = ['txBytes', 'rxBytes', 'txPackets', 'rxPackets'];
-
-/** Polls `read` until `done(value)` or `timeoutMs`; returns the last value (the assertion follows). */
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
@@ -110,7 +101,7 @@ test('two simulated nodes: every output equals the kernel per workload pair, onc
     await pg.stopServer('fast');
     t.deepEqual(await cluster.runLoad(ROUNDS[1]), { ok: ROUNDS[1], failed: 0 });
     // Both podflows must have tried to write the outage's rows and failed.
-    const retries = await until(
+    const retries = await readUntil(
       () => Promise.all(nodes.map((n) => n.selfMetric('podflow_postgres_write_retries_total'))),
       (r) => r.every((n) => n > 0),
       20_000,
@@ -136,7 +127,7 @@ test('two simulated nodes: every output equals the kernel per workload pair, onc
 
     // ---- Prometheus (read while podflow runs: its series go stale once the targets stop) -------
     const want = project(kernel.reportOnce, METRIC_FIELDS);
-    const fromPrometheus = await until(() => prometheusTotals(prom), (v) => same(project(v, METRIC_FIELDS), want), 30_000);
+    const fromPrometheus = await readUntil(() => prometheusTotals(prom), (v) => same(project(v, METRIC_FIELDS), want), 30_000);
     t.deepEqual(project(fromPrometheus, METRIC_FIELDS), want, 'Prometheus (scraped) vs kernel conntrack counters');
     const dropped = await Promise.all(nodes.map((n) => n.selfMetric('podflow_postgres_dropped_rows_total')));
     t.deepEqual(dropped, [0, 0], 'no row dropped by the postgres exporters');

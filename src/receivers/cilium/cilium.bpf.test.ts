@@ -16,7 +16,7 @@ import { type CiliumConfig, ciliumConfigSchema } from './config.ts';
 import { loadCiliumAddon } from './native.ts';
 import {
   CtFixture, type CtEntry, flowKey, serviceKey, TUPLE_F_IN, TUPLE_F_OUT, TUPLE_F_RELATED, valueV115, valueV116,
-} from './ctmap-fixture.ts';
+} from './testdata/ctmap-fixture.ts';
 
 const TOOLS = ['bpftool', 'mount'];
 const TCP = 6;

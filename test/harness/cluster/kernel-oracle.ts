@@ -8,8 +8,8 @@
 // is in both tables with the same counters; report-once keeps it from one: the node of the
 // initiating pod, else of the responding pod, else of the initiating node address, else of the
 // responding one (docs/data-model.md), which `reporter()` implements from the topology alone.
-import { readConntrackTable, type ConntrackEntry } from '../harness/conntrack-table.ts';
-import type { Netns } from '../harness/netns.ts';
+import { readConntrackTable, type ConntrackEntry } from '../conntrack-table.ts';
+import type { Netns } from '../netns.ts';
 import { NODES, podByIp, SERVICES, workloadId, type NodeName } from './topology.ts';
 
 /** A conntrack entry and the node table it was read from. */

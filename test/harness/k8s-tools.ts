@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
-import { skipOrFail } from '../harness/privileges.ts';
+import { skipOrFail } from './privileges.ts';
 import type { K8sObject } from './k8s-schema.ts';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;

@@ -7,10 +7,10 @@ import { createWriteStream, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { freePort } from '../harness/ports.ts';
+import { freePort } from '../ports.ts';
 import { CLUSTER_NAME, POD_CIDR, SERVICE_CIDR, type NodeName } from './topology.ts';
 
-const PODFLOW_MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+const PODFLOW_MAIN = fileURLToPath(new URL('../../../src/main.ts', import.meta.url));
 
 /** podflow processes still running, killed if this process exits first (a crashed test). */
 const running = new Set<ChildProcess>();
@@ -122,7 +122,7 @@ export async function startPodflowNode(o: PodflowNodeOptions): Promise<PodflowNo
   const flowsFile = join(o.dir, `flows-${o.nodeName}.jsonl`);
   const configFile = join(o.dir, `podflow-${o.nodeName}.yaml`);
   const logFile = join(o.dir, `podflow-${o.nodeName}.log`);
-  writeFileSync(configFile, `# podflow on ${o.nodeName} (written by test/e2e/podflow-node.ts)\n${stringify(podflowConfig(o, ports, flowsFile))}`);
+  writeFileSync(configFile, `# podflow on ${o.nodeName} (written by test/harness/cluster/podflow-node.ts)\n${stringify(podflowConfig(o, ports, flowsFile))}`);
   const log = createWriteStream(logFile);
   const child: ChildProcess = spawn(process.execPath, [PODFLOW_MAIN, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.pipe(log, { end: false });

@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { PODFLOW, run, type RunResult } from './tools.ts';
+import { PODFLOW, run, type RunResult } from './k8s-tools.ts';
 
 /** `${env:NAME}` references without a `:-default`, which must be set in the container. */
 export function requiredEnvReferences(configText: string): string[] {

@@ -10,11 +10,11 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FakeApiServer } from '../harness/fake-apiserver.ts';
-import { startOtlpReceiver } from '../harness/otlp-receiver.ts';
-import { missingPostgres, postgresBinDir, startPostgres } from '../harness/postgres.ts';
-import { missingPrivileges } from '../harness/privileges.ts';
-import { PROMETHEUS_BIN, startPrometheus, type PrometheusServer } from '../harness/prometheus.ts';
+import { FakeApiServer } from '../fake-apiserver.ts';
+import { startOtlpReceiver } from '../otlp-receiver.ts';
+import { missingPostgres, postgresBinDir, startPostgres } from '../postgres.ts';
+import { missingPrivileges } from '../privileges.ts';
+import { PROMETHEUS_BIN, startPrometheus, type PrometheusServer } from '../prometheus.ts';
 import { loadApiServer, SimulatedCluster } from './cluster.ts';
 import { startPodflowNode, type PodflowNode } from './podflow-node.ts';
 import { NODES } from './topology.ts';

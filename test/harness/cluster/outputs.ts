@@ -1,9 +1,9 @@
 // Reads what podflow delivered — rows in PostgreSQL, series in a real Prometheus, OTLP data
 // points, JSON Lines files — into per-group totals keyed like kernel-oracle.ts's groupKey().
 import { existsSync, readFileSync } from 'node:fs';
-import type { PostgresServer } from '../harness/postgres.ts';
-import type { OtlpPoint } from '../harness/otlp-receiver.ts';
-import type { PrometheusServer } from '../harness/prometheus.ts';
+import type { PostgresServer } from '../postgres.ts';
+import type { OtlpPoint } from '../otlp-receiver.ts';
+import type { PrometheusServer } from '../prometheus.ts';
 import { addTotals, groupKey, type TotalsByKey } from './kernel-oracle.ts';
 import { CLUSTER_NAME } from './topology.ts';
 

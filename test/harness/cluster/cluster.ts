@@ -10,9 +10,9 @@
 // IPv6 is switched off in every namespace so the conntrack tables hold only the workload's
 // connections (no neighbour discovery or MLD noise), which makes the tables an exact oracle.
 import { fileURLToPath } from 'node:url';
-import type { FakeApiServer } from '../harness/fake-apiserver.ts';
-import { node as nodeObject, pod as podObject, replicaSet, service as serviceObject } from '../harness/k8s-objects.ts';
-import { Netns } from '../harness/netns.ts';
+import type { FakeApiServer } from '../fake-apiserver.ts';
+import { node as nodeObject, pod as podObject, replicaSet, service as serviceObject } from '../k8s-objects.ts';
+import { Netns } from '../netns.ts';
 import {
   APP_PORT,
   EXTERNAL,

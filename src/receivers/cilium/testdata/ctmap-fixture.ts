@@ -1,6 +1,6 @@
 // Test fixture: a throw-away bpffs with Cilium-shaped CT maps, built with bpftool (an
 // independent writer) from byte layouts written here straight from the reference
-// (../../../../shared/reference/cilium-ct-maps.md), not from the Rust decoder.
+// (../../../../../shared/reference/cilium-ct-maps.md), not from the Rust decoder.
 //
 //   const fx = await CtFixture.create();           // mounts a bpffs in a temp dir (root)
 //   t.teardown(() => fx.destroy());                 // unmounts and removes it
