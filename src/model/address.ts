@@ -1,18 +1,10 @@
 // Which kind of address a flow end has, from its range alone. The Kubernetes kinds (pod, node,
 // service) are decided by k8sattributes, which knows the cluster; this covers the rest.
-import { BlockList, isIP } from 'node:net';
+import { type BlockList, isIP } from 'node:net';
 import type { AddressType } from './attributes.ts';
+import { cidrBlockList, LOOPBACK_CIDRS } from './cidr.ts';
 
-function blockList(cidrs: readonly string[]): BlockList {
-  const list = new BlockList();
-  for (const cidr of cidrs) {
-    const [net, bits] = cidr.split('/');
-    list.addSubnet(net!, Number(bits), isIP(net!) === 6 ? 'ipv6' : 'ipv4');
-  }
-  return list;
-}
-
-const LOOPBACK = blockList(['127.0.0.0/8', '::1/128']);
+const LOOPBACK = cidrBlockList(LOOPBACK_CIDRS);
 
 /**
  * Not reachable from the internet: RFC 1918, RFC 6598 CGNAT (100.64/10, used by some CNIs for
@@ -31,7 +23,7 @@ export class AddressClassifier {
 
   /** `clusterCidrs`: pod and service ranges, which are never public even when routable. */
   constructor(clusterCidrs: readonly string[] = []) {
-    this.#private = blockList([...NON_PUBLIC_CIDRS, ...clusterCidrs]);
+    this.#private = cidrBlockList([...NON_PUBLIC_CIDRS, ...clusterCidrs]);
   }
 
   classify(address: string): Extract<AddressType, 'loopback' | 'private' | 'public'> {
@@ -45,13 +37,4 @@ export class AddressClassifier {
   isPublic(address: string): boolean {
     return this.classify(address) === 'public';
   }
-}
-
-/** Validates a CIDR string (`10.0.0.0/8`, `fd00::/8`); used by config schemas. */
-export function cidrError(cidr: string): string | undefined {
-  const m = /^([^/]+)\/(\d{1,3})$/.exec(cidr);
-  const family = m ? isIP(m[1]!) : 0;
-  if (!m || family === 0) return `"${cidr}" is not a CIDR (address/prefix)`;
-  if (Number(m[2]) > (family === 4 ? 32 : 128)) return `"${cidr}" has a prefix longer than the address`;
-  return undefined;
 }

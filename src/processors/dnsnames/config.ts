@@ -1,12 +1,7 @@
 // The dnsnames processor's configuration: every key, its default and its bounds.
 import { z } from 'zod';
 import { durationMs, sizeBytes } from '../../config/units.ts';
-import { cidrError } from '../../model/address.ts';
-
-const cidr = z.string().superRefine((value, ctx) => {
-  const error = cidrError(value);
-  if (error) ctx.addIssue({ code: 'custom', message: error });
-});
+import { cidrSchema } from '../../model/cidr.ts';
 
 export const dnsnamesConfigSchema = z.strictObject({
   /** Where DNS responses are captured: an interface name, or `any` for every interface. */
@@ -22,7 +17,7 @@ export const dnsnamesConfigSchema = z.strictObject({
   /** Name only external (public) destinations; false: every destination with a known name. */
   only_public: z.boolean().default(true),
   /** Pod and service ranges: never public, even when routable (as in k8sattributes/reduce). */
-  cluster_cidrs: z.array(cidr).default([]),
+  cluster_cidrs: z.array(cidrSchema).default([]),
 });
 
 export type DnsnamesConfig = z.infer<typeof dnsnamesConfigSchema>;

@@ -1,6 +1,6 @@
 // The filter processor's configuration: `include` and `exclude` lists of attribute rules.
 import { z } from 'zod';
-import { cidrError } from '../../model/address.ts';
+import { cidrSchema } from '../../model/cidr.ts';
 
 const MATCHERS = ['value', 'values', 'regex', 'cidr', 'exists'] as const;
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
@@ -10,7 +10,7 @@ const conditionShape = {
   value: scalar.optional(),
   values: z.array(scalar).min(1, 'values needs at least one value').optional(),
   regex: z.string().optional(),
-  cidr: z.union([z.string(), z.array(z.string()).min(1, 'cidr needs at least one CIDR')]).optional(),
+  cidr: z.union([cidrSchema, z.array(cidrSchema).min(1, 'cidr needs at least one CIDR')]).optional(),
   exists: z.boolean().optional(),
 };
 
@@ -43,11 +43,6 @@ function checkCondition(condition: Condition, ctx: z.RefinementCtx, path: (strin
     if (!condition.key.endsWith('.address')) {
       ctx.addIssue({ code: 'custom', path: [...path, 'cidr'], message: `cidr applies to address keys (source.address, destination.address, ...), not "${condition.key}"` });
     }
-    const cidrs = typeof condition.cidr === 'string' ? [condition.cidr] : condition.cidr;
-    cidrs.forEach((cidr, i) => {
-      const error = cidrError(cidr);
-      if (error) ctx.addIssue({ code: 'custom', path: typeof condition.cidr === 'string' ? [...path, 'cidr'] : [...path, 'cidr', i], message: error });
-    });
   }
 }
 

@@ -1,5 +1,6 @@
 // Compiles filter rules into predicates over a flow's attributes.
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
+import { cidrBlockList } from '../../model/cidr.ts';
 import type { Attributes } from '../../model/index.ts';
 import type { FilterCondition, FilterRule } from './config.ts';
 
@@ -9,11 +10,7 @@ export type Predicate = (attributes: Attributes) => boolean;
 const CIDR_CACHE_LIMIT = 65_536;
 
 function cidrPredicate(key: string, cidrs: readonly string[]): Predicate {
-  const list = new BlockList();
-  for (const cidr of cidrs) {
-    const [net, bits] = cidr.split('/');
-    list.addSubnet(net!, Number(bits), isIP(net!) === 6 ? 'ipv6' : 'ipv4');
-  }
+  const list = cidrBlockList(cidrs);
   let cache = new Map<string, boolean>();
   return (attributes) => {
     const address = attributes[key];

@@ -88,7 +88,7 @@ test('config: defaults, durations, and errors that name the key', (t) => {
   const issues = (input: unknown) => k8sattributesConfigSchema.safeParse(input).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`) ?? [];
   t.deepEqual(issues({ auth_type: 'token' }), ['auth_type: Invalid option: expected one of "auto"|"serviceAccount"|"kubeConfig"|"none"']);
   t.deepEqual(issues({ wait_for_sync: 'soon' }), ['wait_for_sync: "soon" is not a duration (use e.g. 500ms, 5s, 2m, 1h30m, 7d)']);
-  t.deepEqual(issues({ cluster_cidrs: ['10.0.0.0/33'] }), ['cluster_cidrs.0: "10.0.0.0/33" has a prefix longer than the address']);
+  t.deepEqual(issues({ cluster_cidrs: ['10.0.0.0/33'] }), ['cluster_cidrs.0: "10.0.0.0/33" is not a CIDR: prefix longer than the address (/32 at most for IPv4)']);
   t.deepEqual(issues({ extract: { labels: ['ok', 'bad key!'] } }), ['extract.labels.1: not a Kubernetes label/annotation key']);
   t.deepEqual(issues({ extract: { label: [] } }), ['extract: Unrecognized key: "label"']);
 });

@@ -1,6 +1,6 @@
 // Configuration of the k8sattributes processor: every key, its default and its bounds.
 import { z } from 'zod';
-import { cidrError } from '../../model/address.ts';
+import { cidrSchema } from '../../model/cidr.ts';
 import { durationMs } from '../../config/units.ts';
 
 /** Pod label and annotation keys are DNS-subdomain-prefixed names (`app.kubernetes.io/name`). */
@@ -28,7 +28,7 @@ export const k8sattributesConfigSchema = z.strictObject({
   /** start() waits this long for the initial list of every kind; then flows pass with what is known. */
   wait_for_sync: durationMs({ min: 0, max: 600_000 }).default(10_000),
   /** Pod and service ranges: never classified `public`, even when globally routable. */
-  cluster_cidrs: z.array(z.string().refine((c) => cidrError(c) === undefined, { error: (i) => cidrError(String(i.input)) ?? 'bad CIDR' })).default([]),
+  cluster_cidrs: z.array(cidrSchema).default([]),
   extract: z.strictObject({
     /** Pod labels copied to `<end>.k8s.pod.label.<key>`. */
     labels: z.array(metadataKey).default([]),

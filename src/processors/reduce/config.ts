@@ -1,7 +1,7 @@
 // The reduce processor's configuration: every key, its default and its bounds.
 import { z } from 'zod';
 import { durationMs } from '../../config/units.ts';
-import { cidrError } from '../../model/address.ts';
+import { cidrSchema } from '../../model/cidr.ts';
 import {
   DESTINATION,
   DESTINATION_DOMAIN,
@@ -31,11 +31,6 @@ export const DEFAULT_INTERVAL_MS = 15_000;
 export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
 export const DEFAULT_MAX_GROUPS = 10_000;
 
-const cidr = z.string().superRefine((value, ctx) => {
-  const error = cidrError(value);
-  if (error) ctx.addIssue({ code: 'custom', message: error });
-});
-
 export const reduceConfigSchema = z
   .strictObject({
     group_by: z
@@ -53,7 +48,7 @@ export const reduceConfigSchema = z
     temporality: z.enum(['delta', 'cumulative']).default('cumulative'),
     idle_timeout: durationMs({ min: 0, max: 7 * 86_400_000 }).default(DEFAULT_IDLE_TIMEOUT_MS),
     group_public_ips: z.boolean().default(true),
-    cluster_cidrs: z.array(cidr).default([]),
+    cluster_cidrs: z.array(cidrSchema).default([]),
     max_groups: z.number().int().min(1).max(1_000_000).default(DEFAULT_MAX_GROUPS),
   })
   .superRefine((config, ctx) => {

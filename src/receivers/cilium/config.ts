@@ -1,17 +1,11 @@
 // The cilium receiver's configuration: every key, its default and its bounds.
 import { z } from 'zod';
 import { durationMs } from '../../config/units.ts';
-import { cidrError } from '../../model/address.ts';
+import { cidrSchema, LOOPBACK_CIDRS } from '../../model/cidr.ts';
 
 export const DEFAULT_BPFFS = '/sys/fs/bpf';
 export const DEFAULT_MAPS: readonly string[] = ['cilium_ct4_global', 'cilium_ct_any4_global', 'cilium_ct6_global', 'cilium_ct_any6_global'];
 export const DEFAULT_INTERVAL_MS = 5_000;
-export const DEFAULT_EXCLUDE_CIDRS: readonly string[] = ['127.0.0.0/8', '::1/128'];
-
-const cidr = z.string().superRefine((value, ctx) => {
-  const error = cidrError(value);
-  if (error) ctx.addIssue({ code: 'custom', message: error });
-});
 
 // A map name (pinned at <bpffs>/tc/globals/<name>) or an absolute path; the address family
 // (and so the key size, 14 or 38 bytes) is read from the name, as Cilium names its maps.
@@ -42,7 +36,7 @@ export const ciliumConfigSchema = z.strictObject({
    */
   read_threads: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default('auto'),
   /** Flows whose source or destination is in one of these ranges are not reported. */
-  exclude_cidrs: z.array(cidr).default([...DEFAULT_EXCLUDE_CIDRS]),
+  exclude_cidrs: z.array(cidrSchema).default([...LOOPBACK_CIDRS]),
 });
 
 export type CiliumConfig = z.infer<typeof ciliumConfigSchema>;

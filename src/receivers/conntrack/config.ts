@@ -1,15 +1,9 @@
 // The conntrack receiver's configuration: every key, its default and its bounds.
 import { z } from 'zod';
 import { durationMs } from '../../config/units.ts';
-import { cidrError } from '../../model/address.ts';
+import { cidrSchema, LOOPBACK_CIDRS } from '../../model/cidr.ts';
 
 export const DEFAULT_INTERVAL_MS = 5_000;
-export const DEFAULT_EXCLUDE_CIDRS: readonly string[] = ['127.0.0.0/8', '::1/128'];
-
-const cidr = z.string().superRefine((value, ctx) => {
-  const error = cidrError(value);
-  if (error) ctx.addIssue({ code: 'custom', message: error });
-});
 
 export const conntrackConfigSchema = z.strictObject({
   /** How often the table is read; each read emits the deltas since the previous one. */
@@ -25,7 +19,7 @@ export const conntrackConfigSchema = z.strictObject({
   /** Set net.netfilter.nf_conntrack_acct=1 when it is 0 (else warn that counters are zero). */
   enable_accounting: z.boolean().default(true),
   /** Connections whose source or destination is in one of these ranges are not reported. */
-  exclude_cidrs: z.array(cidr).default([...DEFAULT_EXCLUDE_CIDRS]),
+  exclude_cidrs: z.array(cidrSchema).default([...LOOPBACK_CIDRS]),
 });
 
 export type ConntrackConfig = z.infer<typeof conntrackConfigSchema>;

@@ -1,18 +1,12 @@
 // The packet receiver's configuration: every key, its default and its bounds.
 import { z } from 'zod';
 import { durationMs, sizeBytes } from '../../config/units.ts';
-import { cidrError } from '../../model/address.ts';
+import { cidrSchema, LOOPBACK_CIDRS } from '../../model/cidr.ts';
 
 export const DEFAULT_INTERVAL_MS = 5_000;
 export const DEFAULT_INTERFACE = 'cni0';
-export const DEFAULT_EXCLUDE_CIDRS: readonly string[] = ['127.0.0.0/8', '::1/128'];
 /** The kernel program's jump offsets are 8-bit: this many ports keep every jump in range. */
 export const MAX_FILTER_PORTS = 48;
-
-const cidr = z.string().superRefine((value, ctx) => {
-  const error = cidrError(value);
-  if (error) ctx.addIssue({ code: 'custom', message: error });
-});
 
 export type PacketFilter = 'tcp' | 'udp' | 'all' | number[];
 
@@ -49,7 +43,7 @@ export const packetConfigSchema = z.strictObject({
   /** A connection without packets for this long is forgotten (a later packet starts a new one). */
   idle_timeout: durationMs({ min: 1_000, max: 86_400_000 }).default(120_000),
   /** Packets whose source or destination is in one of these ranges are not reported. */
-  exclude_cidrs: z.array(cidr).default([...DEFAULT_EXCLUDE_CIDRS]),
+  exclude_cidrs: z.array(cidrSchema).default([...LOOPBACK_CIDRS]),
 });
 
 export type PacketConfig = z.infer<typeof packetConfigSchema>;

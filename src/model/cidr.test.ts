@@ -1,0 +1,35 @@
+import test from 'ava';
+import { cidrBlockList, cidrError, cidrSchema, parseCidr } from './cidr.ts';
+
+test('cidrError: undefined for CIDRs, one message format for everything else', (t) => {
+  t.is(cidrError('10.0.0.0/8'), undefined);
+  t.is(cidrError('fd00::/8'), undefined);
+  t.is(cidrError('0.0.0.0/0'), undefined);
+  t.is(cidrError('::/0'), undefined);
+  t.is(cidrError('10.0.0.0/33'), '"10.0.0.0/33" is not a CIDR: prefix longer than the address (/32 at most for IPv4)');
+  t.is(cidrError('fd00::/129'), '"fd00::/129" is not a CIDR: prefix longer than the address (/128 at most for IPv6)');
+  for (const bad of ['banana', '10.0.0.0', '10.0.0/8', '10.0.0.0/', '/8', '10.0.0.0/8/8', '10.0.0.256/8', '10.0.0.0/1000', 'fd00::g/8', ''])
+    t.is(cidrError(bad), `"${bad}" is not a CIDR: expected address/prefix, e.g. 10.0.0.0/8 or fd00::/8`, bad);
+});
+
+test('parseCidr gives network, prefix length and family; throws with the same message', (t) => {
+  t.deepEqual(parseCidr('10.1.0.0/16'), { network: '10.1.0.0', prefixLength: 16, family: 'ipv4' });
+  t.deepEqual(parseCidr('fd00:1::/64'), { network: 'fd00:1::', prefixLength: 64, family: 'ipv6' });
+  t.throws(() => parseCidr('pods'), { message: cidrError('pods') });
+});
+
+test('the zod schema reports the same message at the key', (t) => {
+  const r = cidrSchema.array().safeParse(['10.0.0.0/8', '10.0.0.0/40']);
+  t.false(r.success);
+  t.deepEqual(r.error!.issues.map((i) => [i.path.join('.'), i.message]), [['1', cidrError('10.0.0.0/40')]]);
+  t.true(cidrSchema.safeParse('fd00::/8').success);
+});
+
+test('cidrBlockList matches addresses inside the ranges, both families', (t) => {
+  const list = cidrBlockList(['10.1.0.0/16', 'fd00:1::/64']);
+  t.true(list.check('10.1.200.3', 'ipv4'));
+  t.false(list.check('10.2.0.1', 'ipv4'));
+  t.true(list.check('fd00:1::42', 'ipv6'));
+  t.false(list.check('fd00:2::1', 'ipv6'));
+  t.throws(() => cidrBlockList(['10.0.0.0/8', 'nope']), { message: cidrError('nope') });
+});
