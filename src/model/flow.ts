@@ -36,8 +36,16 @@ export interface FlowBatch {
 export const COUNTER_FIELDS = ['txBytes', 'rxBytes', 'txPackets', 'rxPackets', 'connections'] as const;
 export type CounterField = (typeof COUNTER_FIELDS)[number];
 
-export function nowUnixNano(): bigint {
-  return BigInt(Date.now()) * 1_000_000n;
+const NS_PER_MS = 1_000_000n;
+
+/** A time in ms since the epoch as the ns a Flow's times are in. */
+export function unixNanoFromMs(ms: number): bigint {
+  return BigInt(ms) * NS_PER_MS;
+}
+
+/** A Flow's time in whole ms since the epoch. */
+export function msFromUnixNano(ns: bigint): number {
+  return Number(ns / NS_PER_MS);
 }
 
 /** A deep-enough copy for fan-out: each consumer may mutate its own attributes. */

@@ -1,12 +1,12 @@
 // Flows for tests and benchmarks: by attributes and counters (exporters), between two
 // addresses (processors that look at the ends), or as reduced groups.
-import type { Attributes, Flow, FlowBatch, Temporality } from '../../src/model/index.ts';
+import { type Attributes, type Flow, type FlowBatch, type Temporality, unixNanoFromMs } from '../../src/model/index.ts';
 
 export const T0_NS = 1_760_000_000_000_000_000n;
 
 /** A flow with these attributes and counters, ending at `timeMs` (default now) after 15 s. */
 export function flow(attributes: Attributes, tx: [bytes: number, packets: number], rx: [bytes: number, packets: number], timeMs?: number): Flow {
-  const timeUnixNano = timeMs === undefined ? BigInt(Date.now()) * 1_000_000n : BigInt(timeMs) * 1_000_000n;
+  const timeUnixNano = unixNanoFromMs(timeMs ?? Date.now());
   return {
     startTimeUnixNano: timeUnixNano - 15_000_000_000n,
     timeUnixNano,
@@ -46,8 +46,8 @@ export function flowBetween(s: FlowSpec): Flow {
   };
   if (s.original) attributes['destination.original.address'] = s.original;
   return {
-    startTimeUnixNano: BigInt(start) * 1_000_000n,
-    timeUnixNano: BigInt(end) * 1_000_000n,
+    startTimeUnixNano: unixNanoFromMs(start),
+    timeUnixNano: unixNanoFromMs(end),
     attributes,
     txBytes: 100, rxBytes: 200, txPackets: 1, rxPackets: 2, connections: 1,
   };

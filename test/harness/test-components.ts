@@ -2,7 +2,7 @@
 // them, and an exporter that records, throws, hangs or fails to start. Each logs its start and shutdown.
 import { z } from 'zod';
 import { durationMs } from '../../src/config/units.ts';
-import { nowUnixNano, type Flow, type FlowBatch } from '../../src/model/index.ts';
+import { type Flow, type FlowBatch, unixNanoFromMs } from '../../src/model/index.ts';
 import type { ExporterFactory, ProcessorFactory, ReceiverFactory } from '../../src/contracts/component.ts';
 
 /** `start:<id>` / `shutdown:<id>` in the order they happened. */
@@ -13,7 +13,7 @@ export const recorded = new Map<string, FlowBatch[]>();
 let sequence = 0;
 
 export function numberedFlow(n: number, extra: Record<string, string | boolean> = {}): Flow {
-  const now = nowUnixNano();
+  const now = unixNanoFromMs(Date.now());
   return {
     startTimeUnixNano: now - 1_000_000n,
     timeUnixNano: now,

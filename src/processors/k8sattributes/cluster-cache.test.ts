@@ -1,11 +1,11 @@
 import test from 'ava';
 import { pod } from '../../../test/harness/k8s-objects.ts';
 import { CLOCK_SKEW_MS, ClusterCache } from './cluster-cache.ts';
-import { reducePod } from './objects.ts';
+import { toPodRecord } from './objects.ts';
 
 const extract = { labels: [], annotations: [] };
 const rec = (name: string, ip: string, createdMs: number, more: Partial<Parameters<typeof pod>[0]> = {}) =>
-  reducePod(pod({ namespace: 'ns', name, ip, node: 'n', created: new Date(createdMs), ...more }), extract);
+  toPodRecord(pod({ namespace: 'ns', name, ip, node: 'n', created: new Date(createdMs), ...more }), extract);
 
 test('the pod whose lifetime overlaps the interval most wins; ended pods only within grace', (t) => {
   let now = 1_000_000;
@@ -50,22 +50,22 @@ test('a recreated pod (same name, new uid) ends the old one; updates after a del
 test('a pod that gets its IP in an update is indexed; a changed IP is re-indexed', (t) => {
   const cache = new ClusterCache(60_000, () => 10_000);
   const uid = 'u-1';
-  cache.upsertPod(reducePod(pod({ namespace: 'ns', name: 'p', node: 'n', uid, created: new Date(0) }), extract));
+  cache.upsertPod(toPodRecord(pod({ namespace: 'ns', name: 'p', node: 'n', uid, created: new Date(0) }), extract));
   t.is(cache.podAt('10.0.0.9', 0, 1), undefined);
-  cache.upsertPod(reducePod(pod({ namespace: 'ns', name: 'p', node: 'n', uid, ip: '10.0.0.9', created: new Date(0) }), extract));
+  cache.upsertPod(toPodRecord(pod({ namespace: 'ns', name: 'p', node: 'n', uid, ip: '10.0.0.9', created: new Date(0) }), extract));
   t.is(cache.podAt('10.0.0.9', 0, 1)?.pod.name, 'p');
-  cache.upsertPod(reducePod(pod({ namespace: 'ns', name: 'p', node: 'n', uid, ip: '10.0.0.10', created: new Date(0) }), extract));
+  cache.upsertPod(toPodRecord(pod({ namespace: 'ns', name: 'p', node: 'n', uid, ip: '10.0.0.10', created: new Date(0) }), extract));
   t.is(cache.podAt('10.0.0.9', 0, 1), undefined);
   t.is(cache.podAt('10.0.0.10', 0, 1)?.pod.name, 'p');
 });
 
-test('reducePod keeps only what podflow needs; accepts the client models (Date timestamps); canonical IPv6', (t) => {
+test('toPodRecord keeps only what podflow needs; accepts the client models (Date timestamps); canonical IPv6', (t) => {
   const raw = pod({ namespace: 'ns', name: 'p', node: 'n', ip: '10.0.0.1', ips: ['FD00:0:0::1'], labels: { app: 'x', other: 'y' }, created: new Date(5_000) });
   (raw.metadata as Record<string, unknown>).creationTimestamp = new Date(5_000);
-  const r = reducePod(raw, { labels: ['app'], annotations: [] });
+  const r = toPodRecord(raw, { labels: ['app'], annotations: [] });
   t.deepEqual(r.ips, ['10.0.0.1', 'fd00::1']);
   t.deepEqual(r.labels, [['app', 'x']]);
   t.is(r.createdMs, 5_000);
-  t.deepEqual(Object.keys(r).sort(), ['annotations', 'createdMs', 'finishedMs', 'hostNetwork', 'hostPorts', 'ips', 'labels', 'metadata', 'name', 'namespace', 'nodeName', 'owner', 'templateHash', 'terminal', 'uid']);
+  t.deepEqual(Object.keys(r).sort(), ['annotations', 'controller', 'createdMs', 'finishedMs', 'hostNetwork', 'hostPorts', 'ips', 'labels', 'metadata', 'name', 'namespace', 'nodeName', 'templateHash', 'terminal', 'uid']);
   t.deepEqual(r.metadata, { name: 'p', namespace: 'ns', resourceVersion: undefined });
 });

@@ -1,8 +1,8 @@
 // What podflow knows about the cluster, indexed for per-flow lookups: pods by IP with their
 // lifetimes (an IP is reused after a pod dies; the flow's interval decides which pod it was),
 // nodes by name and IP, services by ClusterIP, and ReplicaSets/Jobs for owner resolution.
-// Fed by the watchers (reduced records only); read by the attribute writer.
-import type { NodeRecord, OwnerRecord, PodRecord, ServiceRecord } from './objects.ts';
+// Fed by the watchers (records, not API objects); read by the attribute writer.
+import type { NodeRecord, ControllerRecord, PodRecord, ServiceRecord } from './objects.ts';
 
 /** A flow interval may start a little before the pod's creationTimestamp (clocks differ between nodes and the API server). */
 export const CLOCK_SKEW_MS = 2_000;
@@ -21,7 +21,8 @@ export interface PodEntry {
   memo: unknown;
 }
 
-export type ObjectKind = 'pods' | 'nodes' | 'services' | 'replicasets' | 'jobs';
+/** The API resources watched (the `kind` label of the self-metrics). */
+export type KubeResource = 'pods' | 'nodes' | 'services' | 'replicasets' | 'jobs';
 
 export class ClusterCache {
   readonly graceMs: number;
@@ -36,8 +37,8 @@ export class ClusterCache {
   readonly #nodesByIp = new Map<string, NodeRecord>();
   readonly #services = new Map<string, ServiceRecord>();
   readonly #servicesByIp = new Map<string, ServiceRecord>();
-  readonly #replicaSets = new Map<string, OwnerRecord>();
-  readonly #jobs = new Map<string, OwnerRecord>();
+  readonly #replicaSets = new Map<string, ControllerRecord>();
+  readonly #jobs = new Map<string, ControllerRecord>();
 
   constructor(graceMs: number, now: () => number = Date.now) {
     this.graceMs = graceMs;
@@ -212,25 +213,25 @@ export class ClusterCache {
     return this.#servicesByIp.get(ip);
   }
 
-  upsertOwner(kind: 'replicasets' | 'jobs', rec: OwnerRecord): void {
+  upsertController(kind: 'replicasets' | 'jobs', rec: ControllerRecord): void {
     (kind === 'replicasets' ? this.#replicaSets : this.#jobs).set(`${rec.namespace}/${rec.name}`, rec);
     this.version++;
   }
 
-  deleteOwner(kind: 'replicasets' | 'jobs', rec: OwnerRecord): void {
+  deleteController(kind: 'replicasets' | 'jobs', rec: ControllerRecord): void {
     if ((kind === 'replicasets' ? this.#replicaSets : this.#jobs).delete(`${rec.namespace}/${rec.name}`)) this.version++;
   }
 
-  replicaSet(namespace: string, name: string): OwnerRecord | undefined {
+  replicaSet(namespace: string, name: string): ControllerRecord | undefined {
     return this.#replicaSets.get(`${namespace}/${name}`);
   }
 
-  job(namespace: string, name: string): OwnerRecord | undefined {
+  job(namespace: string, name: string): ControllerRecord | undefined {
     return this.#jobs.get(`${namespace}/${name}`);
   }
 
   /** Objects held, per kind (pods include those in their grace period). */
-  counts(): Record<ObjectKind, number> {
+  counts(): Record<KubeResource, number> {
     return {
       pods: this.#pods.size,
       nodes: this.#nodes.size,

@@ -8,8 +8,6 @@ import { networkEndInfo, nodeEndInfo, podEndInfo, serviceEndInfo, type EndInfo }
 /** Classifications of addresses the cluster does not know, kept up to this many before starting over. */
 const CLASSIFY_CACHE_MAX = 65_536;
 
-export type ResolvedKind = 'pod' | 'node' | 'service' | 'network';
-
 export class EndResolver {
   readonly #cache: ClusterCache;
   readonly #classifier: AddressClassifier;

@@ -1,20 +1,18 @@
 // Self-metrics of k8sattributes (label `processor` is the component id, so several instances
 // can share one registry).
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { type Counter, Gauge, type Registry } from 'prom-client';
 import type { FlowEnd } from '../../model/index.ts';
-import type { ObjectKind } from './cluster-cache.ts';
+import { sharedCounter } from '../../telemetry/shared-metrics.ts';
+import type { KubeResource } from './cluster-cache.ts';
 
 type Labels<L extends string> = Partial<Record<L, string | number>>;
-
-function shared<T>(registry: Registry, name: string, make: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? make();
-}
 
 /** Gauges whose values are read at scrape time, from every instance registered on them. */
 const collectors = new WeakMap<Gauge, Set<() => void>>();
 
 function collectedGauge<L extends string>(registry: Registry, name: string, help: string, labelNames: L[]): { gauge: Gauge<L>; collectors: Set<() => void> } {
-  const gauge = shared(registry, name, () => {
+  const existing = registry.getSingleMetric(name) as Gauge<L> | undefined;
+  const gauge = existing ?? (() => {
     const set = new Set<() => void>();
     const g: Gauge<L> = new Gauge<L>({
       name,
@@ -27,7 +25,7 @@ function collectedGauge<L extends string>(registry: Registry, name: string, help
     });
     collectors.set(g as Gauge, set);
     return g;
-  });
+  })();
   return { gauge, collectors: collectors.get(gauge as Gauge)! };
 }
 
@@ -38,26 +36,16 @@ export class K8sAttributesMetrics {
   readonly #badObjects: Counter<'processor' | 'kind'>;
   readonly #updaters: Array<{ set: Set<() => void>; fn: () => void }> = [];
 
-  constructor(registry: Registry, processor: string, objectCounts: () => Record<ObjectKind, number>, synced: () => boolean) {
+  constructor(registry: Registry, processor: string, objectCounts: () => Record<KubeResource, number>, synced: () => boolean) {
     this.#processor = processor;
-    this.#lookups = shared(registry, 'podflow_k8sattributes_lookups_total', () => new Counter({
-      name: 'podflow_k8sattributes_lookups_total',
-      help: 'Flow ends looked up; result hit: a pod, node or service of the cluster, miss: an address the cluster does not know',
-      labelNames: ['processor', 'end', 'result'] as const,
-      registers: [registry],
-    }));
-    this.#restarts = shared(registry, 'podflow_k8sattributes_watch_restarts_total', () => new Counter({
-      name: 'podflow_k8sattributes_watch_restarts_total',
-      help: 'Watch connections made after the first one (reconnects, relists after 410 Gone)',
-      labelNames: ['processor', 'kind'] as const,
-      registers: [registry],
-    }));
-    this.#badObjects = shared(registry, 'podflow_k8sattributes_bad_objects_total', () => new Counter({
-      name: 'podflow_k8sattributes_bad_objects_total',
-      help: 'Malformed API objects skipped',
-      labelNames: ['processor', 'kind'] as const,
-      registers: [registry],
-    }));
+    this.#lookups = sharedCounter(
+      registry,
+      'podflow_k8sattributes_lookups_total',
+      'Flow ends looked up; result hit: a pod, node or service of the cluster, miss: an address the cluster does not know',
+      ['processor', 'end', 'result'],
+    );
+    this.#restarts = sharedCounter(registry, 'podflow_k8sattributes_watch_restarts_total', 'Watch connections made after the first one (reconnects, relists after 410 Gone)', ['processor', 'kind']);
+    this.#badObjects = sharedCounter(registry, 'podflow_k8sattributes_bad_objects_total', 'Malformed API objects skipped', ['processor', 'kind']);
     const cached = collectedGauge(registry, 'podflow_k8sattributes_objects_cached', 'API objects held in the cache (pods include deleted ones in their grace period)', ['processor', 'kind']);
     this.#track(cached.collectors, () => {
       for (const [kind, n] of Object.entries(objectCounts())) cached.gauge.set({ processor, kind }, n);
@@ -78,12 +66,12 @@ export class K8sAttributesMetrics {
     if (misses > 0) this.#lookups.inc({ ...labels, result: 'miss' }, misses);
   }
 
-  watchRestarted(kind: ObjectKind): void {
-    this.#restarts.inc({ processor: this.#processor, kind });
+  watchRestarted(resource: KubeResource): void {
+    this.#restarts.inc({ processor: this.#processor, kind: resource });
   }
 
-  badObject(kind: ObjectKind): void {
-    this.#badObjects.inc({ processor: this.#processor, kind });
+  badObject(resource: KubeResource): void {
+    this.#badObjects.inc({ processor: this.#processor, kind: resource });
   }
 
   /** Stops reporting this instance's gauges. */

@@ -1,5 +1,5 @@
-// API objects reduced to what podflow needs, before anything stores them: a full Pod is several
-// KiB of JSON, a PodRecord a few hundred bytes, so 10,000 pods cost little memory.
+// API objects turned into the records podflow keeps, before anything stores them: a full Pod is
+// several KiB of JSON, a PodRecord a few hundred bytes, so 10,000 pods cost little memory.
 // Input is either raw watch JSON (timestamps as strings) or the client's list models (Dates).
 import { isIP } from 'node:net';
 
@@ -10,7 +10,7 @@ export interface ObjectMeta {
   resourceVersion?: string;
 }
 
-export interface OwnerRef {
+export interface ControllerRef {
   kind: string;
   name: string;
 }
@@ -27,8 +27,8 @@ export interface PodRecord {
   hostNetwork: boolean;
   /** Declared container ports of a hostNetwork pod as `port/protocol` (tcp, udp, sctp). */
   hostPorts: string[];
-  /** The controlling ownerReference, if any. */
-  owner: OwnerRef | undefined;
+  /** The controlling ownerReference (a ReplicaSet, Job, StatefulSet, ...), if any. */
+  controller: ControllerRef | undefined;
   /** The `pod-template-hash` label (Deployment pods), to name the Deployment before its ReplicaSet is known. */
   templateHash: string | undefined;
   /** Only the configured label keys, as [key, value]. */
@@ -57,12 +57,12 @@ export interface ServiceRecord {
   clusterIPs: string[];
 }
 
-/** A ReplicaSet or Job: only its own controller matters (Deployment, CronJob). */
-export interface OwnerRecord {
+/** A ReplicaSet or Job, the controller of pods: only its own controller matters (Deployment, CronJob). */
+export interface ControllerRecord {
   metadata: ObjectMeta;
   namespace: string;
   name: string;
-  owner: OwnerRef | undefined;
+  controller: ControllerRef | undefined;
 }
 
 /** A malformed object: the message names the kind, the object and the field. */
@@ -134,7 +134,7 @@ class Reader {
     return { meta, metadata: namespace === undefined ? { name, resourceVersion } : { name, namespace, resourceVersion } };
   }
 
-  owner(meta: Json): OwnerRef | undefined {
+  controller(meta: Json): ControllerRef | undefined {
     const refs = this.array(meta, 'ownerReferences', 'metadata.ownerReferences');
     for (let i = 0; i < refs.length; i++) {
       const ref = refs[i];
@@ -167,7 +167,7 @@ function pick(r: Reader, meta: Json, field: 'labels' | 'annotations', keys: read
   return out;
 }
 
-export function reducePod(obj: unknown, extract: ExtractKeys): PodRecord {
+export function toPodRecord(obj: unknown, extract: ExtractKeys): PodRecord {
   const r: Reader = new Reader('Pod', obj);
   const { meta, metadata } = r.meta(obj, true);
   const raw = obj as Json;
@@ -220,7 +220,7 @@ export function reducePod(obj: unknown, extract: ExtractKeys): PodRecord {
     ips,
     hostNetwork,
     hostPorts,
-    owner: r.owner(meta),
+    controller: r.controller(meta),
     templateHash: typeof hash === 'string' ? hash : undefined,
     labels: pick(r, meta, 'labels', extract.labels),
     annotations: pick(r, meta, 'annotations', extract.annotations),
@@ -233,7 +233,7 @@ export function reducePod(obj: unknown, extract: ExtractKeys): PodRecord {
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';
 export const REGION_LABEL = 'topology.kubernetes.io/region';
 
-export function reduceNode(obj: unknown): NodeRecord {
+export function toNodeRecord(obj: unknown): NodeRecord {
   const r: Reader = new Reader('Node', obj);
   const { meta, metadata } = r.meta(obj, false);
   const labels = r.object(meta, 'labels', 'metadata.labels', false) ?? {};
@@ -254,7 +254,7 @@ export function reduceNode(obj: unknown): NodeRecord {
   };
 }
 
-export function reduceService(obj: unknown): ServiceRecord {
+export function toServiceRecord(obj: unknown): ServiceRecord {
   const r: Reader = new Reader('Service', obj);
   const { metadata } = r.meta(obj, true);
   const spec = r.object(obj as Json, 'spec', 'spec')!;
@@ -269,8 +269,8 @@ export function reduceService(obj: unknown): ServiceRecord {
   return { metadata, namespace: metadata.namespace!, name: metadata.name, clusterIPs };
 }
 
-export function reduceOwner(kind: 'ReplicaSet' | 'Job', obj: unknown): OwnerRecord {
+export function toControllerRecord(kind: 'ReplicaSet' | 'Job', obj: unknown): ControllerRecord {
   const r: Reader = new Reader(kind, obj);
   const { meta, metadata } = r.meta(obj, true);
-  return { metadata, namespace: metadata.namespace!, name: metadata.name, owner: r.owner(meta) };
+  return { metadata, namespace: metadata.namespace!, name: metadata.name, controller: r.controller(meta) };
 }

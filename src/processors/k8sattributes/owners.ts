@@ -14,12 +14,12 @@ export interface Owner {
 }
 
 export function resolveOwner(pod: PodRecord, cache: ClusterCache): Owner {
-  const ref = pod.owner;
+  const ref = pod.controller;
   if (!ref) return { type: 'Pod', name: pod.name };
   switch (ref.kind) {
     case 'ReplicaSet': {
       const rs = cache.replicaSet(pod.namespace, ref.name);
-      if (rs) return rs.owner?.kind === 'Deployment' ? { type: 'Deployment', name: rs.owner.name } : { type: 'ReplicaSet', name: rs.name };
+      if (rs) return rs.controller?.kind === 'Deployment' ? { type: 'Deployment', name: rs.controller.name } : { type: 'ReplicaSet', name: rs.name };
       // Not (yet) known: a Deployment's ReplicaSet is named `<deployment>-<pod-template-hash>`,
       // and its pods carry that hash as a label, so the name is exact, not a guess.
       const suffix = pod.templateHash ? `-${pod.templateHash}` : undefined;
@@ -30,7 +30,7 @@ export function resolveOwner(pod: PodRecord, cache: ClusterCache): Owner {
     }
     case 'Job': {
       const job = cache.job(pod.namespace, ref.name);
-      return job?.owner?.kind === 'CronJob' ? { type: 'CronJob', name: job.owner.name } : { type: 'Job', name: ref.name };
+      return job?.controller?.kind === 'CronJob' ? { type: 'CronJob', name: job.controller.name } : { type: 'Job', name: ref.name };
     }
     case 'StatefulSet':
     case 'DaemonSet':

@@ -4,18 +4,18 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import {
   DESTINATION_ADDRESS, DESTINATION_K8S_SERVICE_NAME, DESTINATION_ORIGINAL_ADDRESS, DESTINATION_PORT,
   NETWORK_FLOW_INTER_ZONE, NETWORK_TRANSPORT, SOURCE_ADDRESS, SOURCE_PORT,
-  type Attributes, type Flow, type FlowBatch,
+  type Attributes, type Flow, type FlowBatch, msFromUnixNano,
 } from '../../model/index.ts';
 import { AddressClassifier } from '../../model/address.ts';
 import type { ComponentContext, FlowConsumer, Processor } from '../../contracts/component.ts';
 import { resolveAuth, type AuthEnvironment } from './auth.ts';
-import { ClusterCache, type ObjectKind } from './cluster-cache.ts';
+import { ClusterCache, type KubeResource } from './cluster-cache.ts';
 import type { K8sAttributesConfig } from './config.ts';
 import { writeEnd, type EndInfo } from './end-info.ts';
 import { EndResolver } from './end-resolver.ts';
 import { K8sAttributesMetrics } from './metrics.ts';
-import { reduceNode, reduceOwner, reducePod, reduceService } from './objects.ts';
-import { ResourceWatcher, type BackoffSettings, type Reduced } from './watcher.ts';
+import { toNodeRecord, toControllerRecord, toPodRecord, toServiceRecord } from './objects.ts';
+import { ResourceWatcher, type BackoffSettings, type KubeRecord } from './watcher.ts';
 
 export interface K8sAttributesOptions {
   /** Where auth_type looks for a service account and kubeconfig; default: this process's. */
@@ -33,10 +33,6 @@ export function reportingNode(config: K8sAttributesConfig, ctx: ComponentContext
   return name || undefined;
 }
 
-function nsToMs(ns: bigint): number {
-  return Number(ns / 1_000_000n);
-}
-
 function portProto(port: unknown, transport: unknown): string | undefined {
   return typeof port === 'number' && typeof transport === 'string' ? `${port}/${transport}` : undefined;
 }
@@ -50,7 +46,7 @@ export class K8sAttributesProcessor implements Processor {
   readonly #resolver: EndResolver;
   readonly #metrics: K8sAttributesMetrics;
   readonly #reportNode: string | undefined;
-  #watchers: Array<ResourceWatcher<Reduced>> = [];
+  #watchers: Array<ResourceWatcher<KubeRecord>> = [];
   #sweepTimer: NodeJS.Timeout | undefined;
   #ready = false;
   #clusterAccess = false;
@@ -97,7 +93,7 @@ export class K8sAttributesProcessor implements Processor {
     if (outcome === 'synced') {
       logger.info({ objects: this.#cache.counts() }, 'k8sattributes: initial sync done');
     } else {
-      const missing = this.#watchers.filter((w) => !w.isSynced).map((w) => w.spec.kind);
+      const missing = this.#watchers.filter((w) => !w.isSynced).map((w) => w.spec.resource);
       logger.warn({ missing }, `k8sattributes: initial sync incomplete after ${this.#config.wait_for_sync}ms (waiting for ${missing.join(', ')}): passing flows with what is known`);
       void all.then(() => {
         if (this.#watchers.length === 0) return;
@@ -130,8 +126,8 @@ export class K8sAttributesProcessor implements Processor {
     let srcHits = 0, srcMisses = 0, dstHits = 0, dstMisses = 0;
     for (const flow of flows) {
       const a: Attributes = flow.attributes;
-      const startMs = nsToMs(flow.startTimeUnixNano);
-      const endMs = nsToMs(flow.timeUnixNano);
+      const startMs = msFromUnixNano(flow.startTimeUnixNano);
+      const endMs = msFromUnixNano(flow.timeUnixNano);
       const transport = a[NETWORK_TRANSPORT];
       const srcIp = a[SOURCE_ADDRESS];
       const dstIp = a[DESTINATION_ADDRESS];
@@ -164,23 +160,23 @@ export class K8sAttributesProcessor implements Processor {
     return kept;
   }
 
-  #makeWatchers(kc: KubeConfig): Array<ResourceWatcher<Reduced>> {
+  #makeWatchers(kc: KubeConfig): Array<ResourceWatcher<KubeRecord>> {
     const cache = this.#cache;
     const extract = this.#config.extract;
     const hooks = {
       logger: this.#ctx.logger,
-      badObject: (kind: ObjectKind) => this.#metrics.badObject(kind),
-      restarted: (kind: ObjectKind) => this.#metrics.watchRestarted(kind),
+      badObject: (resource: KubeResource) => this.#metrics.badObject(resource),
+      restarted: (resource: KubeResource) => this.#metrics.watchRestarted(resource),
     };
     const backoff = this.#options.backoff;
-    const make = <R extends Reduced>(spec: ConstructorParameters<typeof ResourceWatcher<R>>[1]) =>
-      new ResourceWatcher<R>(kc, spec, hooks, backoff) as unknown as ResourceWatcher<Reduced>;
+    const make = <R extends KubeRecord>(spec: ConstructorParameters<typeof ResourceWatcher<R>>[1]) =>
+      new ResourceWatcher<R>(kc, spec, hooks, backoff) as unknown as ResourceWatcher<KubeRecord>;
     return [
-      make({ kind: 'nodes', path: '/api/v1/nodes', reduce: reduceNode, upsert: (r) => cache.upsertNode(r), remove: (r) => cache.deleteNode(r) }),
-      make({ kind: 'replicasets', path: '/apis/apps/v1/replicasets', reduce: (o) => reduceOwner('ReplicaSet', o), upsert: (r) => cache.upsertOwner('replicasets', r), remove: (r) => cache.deleteOwner('replicasets', r) }),
-      make({ kind: 'jobs', path: '/apis/batch/v1/jobs', reduce: (o) => reduceOwner('Job', o), upsert: (r) => cache.upsertOwner('jobs', r), remove: (r) => cache.deleteOwner('jobs', r) }),
-      make({ kind: 'services', path: '/api/v1/services', reduce: reduceService, upsert: (r) => cache.upsertService(r), remove: (r) => cache.deleteService(r) }),
-      make({ kind: 'pods', path: '/api/v1/pods', reduce: (o) => reducePod(o, extract), upsert: (r) => cache.upsertPod(r), remove: (r) => cache.deletePod(r) }),
+      make({ resource: 'nodes', path: '/api/v1/nodes', toRecord: toNodeRecord, upsert: (r) => cache.upsertNode(r), remove: (r) => cache.deleteNode(r) }),
+      make({ resource: 'replicasets', path: '/apis/apps/v1/replicasets', toRecord: (o) => toControllerRecord('ReplicaSet', o), upsert: (r) => cache.upsertController('replicasets', r), remove: (r) => cache.deleteController('replicasets', r) }),
+      make({ resource: 'jobs', path: '/apis/batch/v1/jobs', toRecord: (o) => toControllerRecord('Job', o), upsert: (r) => cache.upsertController('jobs', r), remove: (r) => cache.deleteController('jobs', r) }),
+      make({ resource: 'services', path: '/api/v1/services', toRecord: toServiceRecord, upsert: (r) => cache.upsertService(r), remove: (r) => cache.deleteService(r) }),
+      make({ resource: 'pods', path: '/api/v1/pods', toRecord: (o) => toPodRecord(o, extract), upsert: (r) => cache.upsertPod(r), remove: (r) => cache.deletePod(r) }),
     ];
   }
 }

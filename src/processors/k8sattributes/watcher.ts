@@ -1,32 +1,33 @@
-// One informer per kind: @kubernetes/client-node's ListWatch (list, then watch from the list's
+// One informer per resource (pods, nodes, ...): @kubernetes/client-node's ListWatch (list, then watch from the list's
 // resourceVersion; 410 Gone → relist; a closed stream → re-watch) with two additions:
-// - objects are reduced before ListWatch stores them (ReducingWatch, and our own list call,
+// - objects become records before ListWatch stores them (RecordWatch, and our own list call,
 //   which reads the wire JSON so one malformed item is skipped instead of failing the list);
 // - when ListWatch gives up (API unreachable, list failed) it is restarted with backoff.
 import { KubeConfig, ListWatch, RequestContext, HttpMethod, Watch } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { fetch } from 'undici';
-import type { ObjectKind } from './cluster-cache.ts';
+import type { KubeResource } from './cluster-cache.ts';
 import { BadObjectError, type ObjectMeta } from './objects.ts';
 
-export interface Reduced {
+export interface KubeRecord {
   metadata: ObjectMeta;
 }
 
-export interface KindSpec<R extends Reduced> {
-  kind: ObjectKind;
+export interface ResourceSpec<R extends KubeRecord> {
+  resource: KubeResource;
   /** Collection path, e.g. `/api/v1/pods`. */
   path: string;
-  reduce(obj: unknown): R;
+  /** The record of an API object; throws BadObjectError naming the bad field. */
+  toRecord(obj: unknown): R;
   upsert(rec: R): void;
   remove(rec: R): void;
 }
 
 export interface WatcherHooks {
   logger: Logger;
-  badObject(kind: ObjectKind): void;
+  badObject(resource: KubeResource): void;
   /** A watch connection after the first (reconnect, relist). */
-  restarted(kind: ObjectKind): void;
+  restarted(resource: KubeResource): void;
 }
 
 export interface BackoffSettings {
@@ -38,13 +39,13 @@ export const DEFAULT_BACKOFF: BackoffSettings = { initialMs: 500, maxMs: 30_000 
 
 type WatchCallback = (phase: string, apiObj: unknown, watchObj?: unknown) => void;
 
-/** A Watch whose events carry reduced objects; a malformed object is logged and becomes a BOOKMARK (keeping its resourceVersion). */
-class ReducingWatch<R extends Reduced> extends Watch {
-  readonly #reduce: (obj: unknown) => R | undefined;
+/** A Watch whose events carry records; a malformed object is logged and becomes a BOOKMARK (keeping its resourceVersion). */
+class RecordWatch<R extends KubeRecord> extends Watch {
+  readonly #toRecord: (obj: unknown) => R | undefined;
 
-  constructor(kc: KubeConfig, reduce: (obj: unknown) => R | undefined) {
+  constructor(kc: KubeConfig, toRecord: (obj: unknown) => R | undefined) {
     super(kc);
-    this.#reduce = reduce;
+    this.#toRecord = toRecord;
   }
 
   override watch(path: string, queryParams: Record<string, string | number | boolean | undefined>, callback: WatchCallback, done: (err: unknown) => void): Promise<AbortController> {
@@ -52,8 +53,8 @@ class ReducingWatch<R extends Reduced> extends Watch {
     // too old (410) and needs no relist.
     return super.watch(path, { ...queryParams, allowWatchBookmarks: true }, (phase, apiObj, watchObj) => {
       if (phase !== 'ADDED' && phase !== 'MODIFIED' && phase !== 'DELETED') return callback(phase, apiObj, watchObj);
-      const reduced = this.#reduce(apiObj);
-      if (reduced) return callback(phase, reduced, watchObj);
+      const record = this.#toRecord(apiObj);
+      if (record) return callback(phase, record, watchObj);
       const rv = (apiObj as { metadata?: { resourceVersion?: unknown } } | undefined)?.metadata?.resourceVersion;
       if (typeof rv === 'string') callback('BOOKMARK', { metadata: { resourceVersion: rv } }, watchObj);
     }, done);
@@ -65,8 +66,8 @@ interface WireList {
   items?: unknown[];
 }
 
-export class ResourceWatcher<R extends Reduced> {
-  readonly spec: KindSpec<R>;
+export class ResourceWatcher<R extends KubeRecord> {
+  readonly spec: ResourceSpec<R>;
   #synced = false;
   #resolveSynced!: () => void;
   /** Resolves once the first list has been applied. */
@@ -81,28 +82,28 @@ export class ResourceWatcher<R extends Reduced> {
   #stopped = false;
   #failing = false;
 
-  constructor(kc: KubeConfig, spec: KindSpec<R>, hooks: WatcherHooks, backoff: BackoffSettings = DEFAULT_BACKOFF) {
+  constructor(kc: KubeConfig, spec: ResourceSpec<R>, hooks: WatcherHooks, backoff: BackoffSettings = DEFAULT_BACKOFF) {
     this.spec = spec;
     this.#kc = kc;
     this.#hooks = hooks;
     this.#backoff = backoff;
     this.#retryMs = backoff.initialMs;
     this.synced = new Promise((resolve) => (this.#resolveSynced = resolve));
-    const watch = new ReducingWatch<R>(kc, (obj) => this.#reduce(obj));
+    const watch = new RecordWatch<R>(kc, (obj) => this.#toRecord(obj));
     this.#informer = new ListWatch<R & { metadata: ObjectMeta }>(spec.path, watch, () => this.#list(), false);
     const guarded = (what: string, fn: (rec: R) => void) => (rec: R) => {
       this.#healthy();
       try {
         fn(rec);
       } catch (err) {
-        hooks.logger.error({ err, kind: spec.kind, object: rec.metadata }, `k8sattributes: ${what} failed`);
+        hooks.logger.error({ err, kind: spec.resource, object: rec.metadata }, `k8sattributes: ${what} failed`);
       }
     };
     this.#informer.on('add', guarded('add', (r) => spec.upsert(r)));
     this.#informer.on('update', guarded('update', (r) => spec.upsert(r)));
     this.#informer.on('delete', guarded('delete', (r) => spec.remove(r)));
     this.#informer.on('connect', () => {
-      if (this.#connects++ > 0) hooks.restarted(spec.kind);
+      if (this.#connects++ > 0) hooks.restarted(spec.resource);
     });
     this.#informer.on('error', (err: unknown) => this.#onError(err));
   }
@@ -122,13 +123,13 @@ export class ResourceWatcher<R extends Reduced> {
     await this.#informer.stop();
   }
 
-  #reduce(obj: unknown): R | undefined {
+  #toRecord(obj: unknown): R | undefined {
     try {
-      return this.spec.reduce(obj);
+      return this.spec.toRecord(obj);
     } catch (err) {
-      this.#hooks.badObject(this.spec.kind);
-      const message = err instanceof BadObjectError ? err.message : `${this.spec.kind}: ${(err as Error).message}`;
-      this.#hooks.logger.error({ kind: this.spec.kind }, `k8sattributes: skipping a malformed object: ${message}`);
+      this.#hooks.badObject(this.spec.resource);
+      const message = err instanceof BadObjectError ? err.message : `${this.spec.resource}: ${(err as Error).message}`;
+      this.#hooks.logger.error({ kind: this.spec.resource }, `k8sattributes: skipping a malformed object: ${message}`);
       return undefined;
     }
   }
@@ -156,7 +157,7 @@ export class ResourceWatcher<R extends Reduced> {
     if (!Array.isArray(body.items)) throw new Error(`GET ${this.spec.path}: the response has no items list`);
     const items: Array<R & { metadata: ObjectMeta }> = [];
     for (const raw of body.items) {
-      const r = this.#reduce(raw);
+      const r = this.#toRecord(raw);
       if (r) items.push(r);
     }
     this.#healthy();
@@ -174,7 +175,7 @@ export class ResourceWatcher<R extends Reduced> {
     this.#retryMs = this.#backoff.initialMs;
     if (this.#failing) {
       this.#failing = false;
-      this.#hooks.logger.info({ kind: this.spec.kind }, `k8sattributes: ${this.spec.kind} watch recovered`);
+      this.#hooks.logger.info({ kind: this.spec.resource }, `k8sattributes: ${this.spec.resource} watch recovered`);
     }
   }
 
@@ -185,7 +186,7 @@ export class ResourceWatcher<R extends Reduced> {
     this.#retryMs = Math.min(this.#retryMs * 2, this.#backoff.maxMs);
     if (!this.#failing) {
       this.#failing = true;
-      this.#hooks.logger.warn({ kind: this.spec.kind, err: (err as Error)?.message ?? String(err) }, `k8sattributes: ${this.spec.kind} list/watch failed; retrying with backoff, the cache keeps serving`);
+      this.#hooks.logger.warn({ kind: this.spec.resource, err: (err as Error)?.message ?? String(err) }, `k8sattributes: ${this.spec.resource} list/watch failed; retrying with backoff, the cache keeps serving`);
     }
     clearTimeout(this.#retryTimer);
     this.#retryTimer = setTimeout(() => {

@@ -6,7 +6,7 @@ import { DESTINATION, DESTINATION_DOMAIN, SOURCE, endKeys } from '../../model/at
 import type { AttributeValue, Attributes } from '../../model/index.ts';
 
 /** What a public address becomes under `group_public_ips` (both families: one "internet" peer). */
-export const PUBLIC_ADDRESS = '0.0.0.0';
+export const INTERNET_PEER_ADDRESS = '0.0.0.0';
 
 /** A slot's value; `undefined` when the flow has no such attribute (the output omits it). */
 export type SlotValue = AttributeValue | undefined;
@@ -75,7 +75,7 @@ export class GroupKeyReader {
         : this.#address(attributes, DESTINATION);
       out[j++] = value;
       // A folded public destination keeps its name, so external traffic is grouped by domain.
-      if (this.#domainSlot) out[j++] = value === PUBLIC_ADDRESS ? attributes[DESTINATION_DOMAIN] : undefined;
+      if (this.#domainSlot) out[j++] = value === INTERNET_PEER_ADDRESS ? attributes[DESTINATION_DOMAIN] : undefined;
     }
   }
 
@@ -101,6 +101,6 @@ export class GroupKeyReader {
   #address(attributes: Attributes, keys: Keys): SlotValue {
     const address = attributes[keys.address];
     if (address === undefined || !this.#groupPublicIps) return address;
-    return this.isPublic(attributes, keys) ? PUBLIC_ADDRESS : address;
+    return this.isPublic(attributes, keys) ? INTERNET_PEER_ADDRESS : address;
   }
 }

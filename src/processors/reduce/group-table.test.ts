@@ -1,5 +1,5 @@
 import test from 'ava';
-import { COUNTERS, GroupTable, TX_BYTES } from './group-table.ts';
+import { COUNTERS_PER_GROUP, GroupTable, TX_BYTES } from './group-table.ts';
 import type { SlotValue } from './group-key.ts';
 
 const key = (i: number): SlotValue[] => [`ns-${i % 7}`, i, i % 2 === 0, i % 5 === 0 ? undefined : `app-${i}`];
@@ -9,13 +9,13 @@ test('grows past its initial size up to capacity; every group stays findable wit
   for (let i = 0; i < 3000; i++) {
     t.is(table.find(key(i)), -1);
     const g = table.insert(key(i), 1000 + i);
-    table.counters[g * COUNTERS + TX_BYTES] = i * 10;
+    table.counters[g * COUNTERS_PER_GROUP + TX_BYTES] = i * 10;
   }
   t.true(table.full);
-  t.is(table.counters.length, 3000 * COUNTERS, 'grown to capacity, not past it');
+  t.is(table.counters.length, 3000 * COUNTERS_PER_GROUP, 'grown to capacity, not past it');
   for (let i = 0; i < 3000; i++) {
     const g = table.find(key(i));
-    t.is(table.counters[g * COUNTERS + TX_BYTES], i * 10);
+    t.is(table.counters[g * COUNTERS_PER_GROUP + TX_BYTES], i * 10);
     t.is(table.startMs[g], 1000 + i);
     t.deepEqual(table.values[g], key(i));
   }
@@ -24,12 +24,12 @@ test('grows past its initial size up to capacity; every group stays findable wit
 
 test('retain keeps the chosen groups, renumbered, and forgets the others', (t) => {
   const table = new GroupTable(4, 100);
-  for (let i = 0; i < 100; i++) table.counters[table.insert(key(i), 0) * COUNTERS] = i;
-  table.retain((g) => table.counters[g * COUNTERS]! % 3 === 0);
+  for (let i = 0; i < 100; i++) table.counters[table.insert(key(i), 0) * COUNTERS_PER_GROUP] = i;
+  table.retain((g) => table.counters[g * COUNTERS_PER_GROUP]! % 3 === 0);
   t.is(table.size, 34);
   for (let i = 0; i < 100; i++) {
     const g = table.find(key(i));
-    if (i % 3 === 0) t.is(table.counters[g * COUNTERS], i);
+    if (i % 3 === 0) t.is(table.counters[g * COUNTERS_PER_GROUP], i);
     else t.is(g, -1);
   }
   table.clear();

@@ -10,8 +10,8 @@
 // when that many groups exist.
 import type { SlotValue } from './group-key.ts';
 
-export const COUNTERS = 5;
-/** Counter offsets within a group's block of `COUNTERS` doubles. */
+export const COUNTERS_PER_GROUP = 5;
+/** Counter offsets within a group's block of `COUNTERS_PER_GROUP` doubles. */
 export const TX_BYTES = 0, RX_BYTES = 1, TX_PACKETS = 2, RX_PACKETS = 3, CONNECTIONS = 4;
 
 const EMPTY = -1;
@@ -25,7 +25,7 @@ export class GroupTable {
   /** Live groups are 0..size-1. */
   size = 0;
   // The per-group arrays are replaced when the table grows (only `insert` grows it).
-  /** Per group, `COUNTERS` doubles: tx bytes, rx bytes, tx packets, rx packets, connections. */
+  /** Per group, `COUNTERS_PER_GROUP` doubles: tx bytes, rx bytes, tx packets, rx packets, connections. */
   counters: Float64Array;
   /** Per group: the start of the first interval it was seen in (ms since the epoch). */
   startMs: Float64Array;
@@ -48,7 +48,7 @@ export class GroupTable {
     this.slotCount = slotCount;
     this.capacity = capacity;
     this.#allocated = Math.min(capacity, INITIAL_GROUPS);
-    this.counters = new Float64Array(this.#allocated * COUNTERS);
+    this.counters = new Float64Array(this.#allocated * COUNTERS_PER_GROUP);
     this.startMs = new Float64Array(this.#allocated);
     this.lastSeenMs = new Float64Array(this.#allocated);
     this.touched = new Uint8Array(this.#allocated);
@@ -75,7 +75,7 @@ export class GroupTable {
       next.set(old.subarray(0, this.size * per));
       return next;
     };
-    this.counters = resized(this.counters, (n) => new Float64Array(n), COUNTERS);
+    this.counters = resized(this.counters, (n) => new Float64Array(n), COUNTERS_PER_GROUP);
     this.startMs = resized(this.startMs, (n) => new Float64Array(n), 1);
     this.lastSeenMs = resized(this.lastSeenMs, (n) => new Float64Array(n), 1);
     this.touched = resized(this.touched, (n) => new Uint8Array(n), 1);
@@ -119,7 +119,7 @@ export class GroupTable {
     this.startMs[g] = startMs;
     this.lastSeenMs[g] = startMs;
     this.touched[g] = 0;
-    this.counters.fill(0, g * COUNTERS, (g + 1) * COUNTERS);
+    this.counters.fill(0, g * COUNTERS_PER_GROUP, (g + 1) * COUNTERS_PER_GROUP);
     this.#buckets[this.#probe(ids, true)] = g;
     return g;
   }
@@ -133,7 +133,7 @@ export class GroupTable {
     for (let g = 0; g < this.size; g++) {
       if (!keep(g)) continue;
       if (kept !== g) {
-        this.counters.copyWithin(kept * COUNTERS, g * COUNTERS, (g + 1) * COUNTERS);
+        this.counters.copyWithin(kept * COUNTERS_PER_GROUP, g * COUNTERS_PER_GROUP, (g + 1) * COUNTERS_PER_GROUP);
         this.startMs[kept] = this.startMs[g]!;
         this.lastSeenMs[kept] = this.lastSeenMs[g]!;
         this.touched[kept] = this.touched[g]!;

@@ -2,15 +2,13 @@
 // wall-clock-aligned interval, as deltas or as cumulative sums.
 import type { Counter, Gauge } from 'prom-client';
 import { OTEL_METRIC_OVERFLOW } from '../../model/attributes.ts';
-import type { Attributes, Flow, FlowBatch } from '../../model/index.ts';
+import { type Attributes, type Flow, type FlowBatch, unixNanoFromMs } from '../../model/index.ts';
 import type { ComponentContext, FlowConsumer, Processor } from '../../contracts/component.ts';
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import { type Clock, systemClock } from '../../contracts/clock.ts';
 import type { ReduceConfig } from './config.ts';
 import { GroupKeyReader, type SlotValue } from './group-key.ts';
-import { CONNECTIONS, COUNTERS, GroupTable, RX_BYTES, RX_PACKETS, TX_BYTES, TX_PACKETS } from './group-table.ts';
-
-const NS_PER_MS = 1_000_000n;
+import { CONNECTIONS, COUNTERS_PER_GROUP, GroupTable, RX_BYTES, RX_PACKETS, TX_BYTES, TX_PACKETS } from './group-table.ts';
 
 /** The one group that flows beyond `max_groups` are folded into. */
 interface OverflowGroup {
@@ -37,7 +35,7 @@ export class ReduceProcessor implements Processor {
   readonly #table: GroupTable;
   readonly #scratch: SlotValue[];
   readonly #overflow: OverflowGroup = {
-    live: false, touched: false, startMs: 0, lastSeenMs: 0, counters: new Float64Array(COUNTERS),
+    live: false, touched: false, startMs: 0, lastSeenMs: 0, counters: new Float64Array(COUNTERS_PER_GROUP),
   };
   readonly #overflowFlows: Counter.Internal;
   readonly #groupsGauge: Gauge.Internal<'processor'>;
@@ -132,7 +130,7 @@ export class ReduceProcessor implements Processor {
         touched = table.touched;
       }
       touched[g] = 1;
-      const o = g * COUNTERS;
+      const o = g * COUNTERS_PER_GROUP;
       counters[o + TX_BYTES]! += flow.txBytes;
       counters[o + RX_BYTES]! += flow.rxBytes;
       counters[o + TX_PACKETS]! += flow.txPackets;
@@ -189,8 +187,8 @@ export class ReduceProcessor implements Processor {
     const table = this.#table;
     const cumulative = this.#cumulative;
     const idleMs = this.#idleTimeoutMs;
-    const intervalStartNano = BigInt(this.#intervalStartMs) * NS_PER_MS;
-    const endNano = BigInt(endMs) * NS_PER_MS;
+    const intervalStartNano = unixNanoFromMs(this.#intervalStartMs);
+    const endNano = unixNanoFromMs(endMs);
     const slotKeys = this.#reader.slotKeys;
     const { counters, touched, lastSeenMs, startMs, values } = table;
     const flows: Flow[] = [];
@@ -211,7 +209,7 @@ export class ReduceProcessor implements Processor {
         const value = groupValues[j];
         if (value !== undefined) attributes[slotKeys[j]!] = value;
       }
-      flows.push(this.#flow(attributes, cumulative ? BigInt(startMs[g]!) * NS_PER_MS : intervalStartNano, endNano, counters, g * COUNTERS));
+      flows.push(this.#flow(attributes, cumulative ? unixNanoFromMs(startMs[g]!) : intervalStartNano, endNano, counters, g * COUNTERS_PER_GROUP));
     }
 
     this.#groupsGauge.set(flows.length);
@@ -220,7 +218,7 @@ export class ReduceProcessor implements Processor {
       if (overflow.touched) overflow.lastSeenMs = endMs;
       const keep = cumulative ? overflow.touched || endMs - overflow.lastSeenMs < idleMs : overflow.touched;
       if (keep) {
-        const start = cumulative ? BigInt(overflow.startMs) * NS_PER_MS : intervalStartNano;
+        const start = cumulative ? unixNanoFromMs(overflow.startMs) : intervalStartNano;
         flows.push(this.#flow({ [OTEL_METRIC_OVERFLOW]: true }, start, endNano, overflow.counters, 0));
       }
       overflow.live = keep && cumulative;

@@ -2,6 +2,7 @@
 // every interval, never two reads at once, a failed read counted and retried next interval,
 // one last read at shutdown so the final interval is not lost.
 import type { Counter } from 'prom-client';
+import { unixNanoFromMs } from '../../model/flow.ts';
 import { decodeBatch, type TickStats } from '../../native/records.ts';
 import type { Clock } from '../../contracts/clock.ts';
 import type { ComponentContext, FlowConsumer } from '../../contracts/component.ts';
@@ -31,7 +32,7 @@ export class NativeReadLoop {
 
   constructor(options: NativeReadLoopOptions) {
     this.#o = options;
-    this.#lastReadUnixNano = this.#nowUnixNano();
+    this.#lastReadUnixNano = unixNanoFromMs(options.clock.nowMs());
   }
 
   /** Starts reading every interval (the first batch covers the time since construction). */
@@ -63,10 +64,6 @@ export class NativeReadLoop {
     this.#timer = this.#o.clock.setTimer(() => this.tickNow().finally(() => this.#schedule()), this.#o.intervalMs, { keepAlive: true });
   }
 
-  #nowUnixNano(): bigint {
-    return BigInt(this.#o.clock.nowMs()) * 1_000_000n;
-  }
-
   async #read(): Promise<void> {
     const o = this.#o;
     let buf: Buffer | undefined;
@@ -78,7 +75,7 @@ export class NativeReadLoop {
       return;
     }
     if (buf === undefined) return;
-    const now = this.#nowUnixNano();
+    const now = unixNanoFromMs(o.clock.nowMs());
     const { stats, flows } = decodeBatch(buf, this.#lastReadUnixNano, now);
     this.#lastReadUnixNano = now;
     o.onBatch(buf, stats);
