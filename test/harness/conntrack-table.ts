@@ -6,6 +6,7 @@
 //
 // The first src=… group is the original tuple (the initiator's view), the second the reply tuple
 // (its src is the real responder after DNAT).
+import type { Flow } from '../../src/model/index.ts';
 import type { Netns } from './netns.ts';
 
 export interface ConntrackEntry {
@@ -84,6 +85,23 @@ export function addFlowTotals(map: FlowTotalsByKey, key: string, t: FlowTotals):
   const cur = map.get(key) ?? { txBytes: 0, txPackets: 0, rxBytes: 0, rxPackets: 0, connections: 0 };
   for (const k of Object.keys(cur) as Array<keyof FlowTotals>) cur[k] += t[k];
   map.set(key, cur);
+}
+
+/** The totals of conntrack entries (one connection each) by `key(entry)`; undefined: left out. */
+export function entryTotals(entries: readonly ConntrackEntry[], key: (e: ConntrackEntry) => string | undefined): FlowTotalsByKey {
+  const map: FlowTotalsByKey = new Map();
+  for (const e of entries) {
+    const k = key(e);
+    if (k !== undefined) addFlowTotals(map, k, { txBytes: e.txBytes, txPackets: e.txPackets, rxBytes: e.rxBytes, rxPackets: e.rxPackets, connections: 1 });
+  }
+  return map;
+}
+
+/** The totals of podflow's flows by `key(flow)`. */
+export function flowTotals(flows: readonly Flow[], key: (f: Flow) => string): FlowTotalsByKey {
+  const map: FlowTotalsByKey = new Map();
+  for (const f of flows) addFlowTotals(map, key(f), f);
+  return map;
 }
 
 /** A plain object sorted by key, so comparisons do not depend on insertion order. */

@@ -3,7 +3,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { addFlowTotals, readConntrackTable, sortedFlowTotals, type FlowTotalsByKey } from '../../../test/harness/conntrack-table.ts';
+import { entryTotals, flowTotals, readConntrackTable, sortedFlowTotals, type FlowTotalsByKey } from '../../../test/harness/conntrack-table.ts';
 import { collector, testContext } from '../../../test/harness/context.ts';
 import { ManualClock } from '../../../test/harness/manual-clock.ts';
 import { createNodeTopology, type NodeTopology, POD1_V4, POD1_V6, POD2_V4, POD2_V6 } from '../../../test/harness/netns.ts';
@@ -18,25 +18,18 @@ type TotalsByFlow = FlowTotalsByKey;
 
 /** The kernel's view, per (transport, source, real destination, destination port, VIP). */
 async function kernelTotals(topo: NodeTopology): Promise<TotalsByFlow> {
-  const map: TotalsByFlow = new Map();
-  for (const e of await readConntrackTable(topo.node)) {
+  return entryTotals(await readConntrackTable(topo.node), (e) => {
     const port = e.transport === 'tcp' || e.transport === 'udp' ? String(e.replySport) : '';
     const vip = e.origDst !== e.replySrc || (port !== '' && String(e.origDport) !== port) ? `${e.origDst}:${e.origDport || ''}` : '';
-    addFlowTotals(map, `${e.transport}|${e.origSrc}|${e.replySrc}|${port}|${vip}`, {
-      txBytes: e.txBytes, txPackets: e.txPackets, rxBytes: e.rxBytes, rxPackets: e.rxPackets, connections: 1,
-    });
-  }
-  return map;
+    return `${e.transport}|${e.origSrc}|${e.replySrc}|${port}|${vip}`;
+  });
 }
 
 function receiverTotals(flows: Flow[]): TotalsByFlow {
-  const map: TotalsByFlow = new Map();
-  for (const f of flows) {
-    const a = f.attributes;
+  return flowTotals(flows, ({ attributes: a }) => {
     const vip = a['destination.original.address'] !== undefined ? `${a['destination.original.address']}:${a['destination.original.port'] ?? ''}` : '';
-    addFlowTotals(map, `${a['network.transport']}|${a['source.address']}|${a['destination.address']}|${a['destination.port'] ?? ''}|${vip}`, f);
-  }
-  return map;
+    return `${a['network.transport']}|${a['source.address']}|${a['destination.address']}|${a['destination.port'] ?? ''}|${vip}`;
+  });
 }
 
 /** A long interval: the tests drive reads by moving a ManualClock one interval on. */

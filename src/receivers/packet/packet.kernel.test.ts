@@ -2,7 +2,7 @@
 // side of pod1's veth. Oracles: the kernel's conntrack counters for the same flows (read with
 // `conntrack -L -o extended`), and the interface's own counters in /sys/class/net/<if>/statistics.
 import test, { type ExecutionContext } from 'ava';
-import { addFlowTotals, readConntrackTable, sortedFlowTotals, type FlowTotalsByKey } from '../../../test/harness/conntrack-table.ts';
+import { entryTotals, flowTotals, readConntrackTable, sortedFlowTotals, type FlowTotalsByKey } from '../../../test/harness/conntrack-table.ts';
 import { collector, testContext } from '../../../test/harness/context.ts';
 import { ManualClock } from '../../../test/harness/manual-clock.ts';
 import { createNodeTopology, type NodeTopology, POD1_V4, POD1_V6, POD2_V4, POD2_V6 } from '../../../test/harness/netns.ts';
@@ -16,23 +16,12 @@ type TotalsByFlow = FlowTotalsByKey;
 
 /** Conntrack's per-flow counters in the node namespace: `proto|src|dst|dport` → totals. */
 async function conntrackTotals(topo: NodeTopology): Promise<TotalsByFlow> {
-  const map: TotalsByFlow = new Map();
-  for (const e of await readConntrackTable(topo.node)) {
-    if (e.transport !== 'tcp' && e.transport !== 'udp') continue;
-    addFlowTotals(map, `${e.transport}|${e.origSrc}|${e.origDst}|${e.origDport}`, {
-      txBytes: e.txBytes, txPackets: e.txPackets, rxBytes: e.rxBytes, rxPackets: e.rxPackets, connections: 1,
-    });
-  }
-  return map;
+  return entryTotals(await readConntrackTable(topo.node), (e) =>
+    e.transport === 'tcp' || e.transport === 'udp' ? `${e.transport}|${e.origSrc}|${e.origDst}|${e.origDport}` : undefined);
 }
 
 function receiverTotals(flows: Flow[]): TotalsByFlow {
-  const map: TotalsByFlow = new Map();
-  for (const f of flows) {
-    const a = f.attributes;
-    addFlowTotals(map, `${a['network.transport']}|${a['source.address']}|${a['destination.address']}|${a['destination.port'] ?? ''}`, f);
-  }
-  return map;
+  return flowTotals(flows, ({ attributes: a }) => `${a['network.transport']}|${a['source.address']}|${a['destination.address']}|${a['destination.port'] ?? ''}`);
 }
 
 async function interfaceCounters(topo: NodeTopology, iface: string): Promise<{ packets: number; bytes: number }> {

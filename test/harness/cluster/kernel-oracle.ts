@@ -8,7 +8,7 @@
 // is in both tables with the same counters; report-once keeps it from one: the node of the
 // initiating pod, else of the responding pod, else of the initiating node address, else of the
 // responding one (docs/data-model.md), which `reporter()` implements from the topology alone.
-import { readConntrackTable, type ConntrackEntry } from '../conntrack-table.ts';
+import { readConntrackTable, type ConntrackEntry, type FlowTotals } from '../conntrack-table.ts';
 import type { Netns } from '../netns.ts';
 import { NODES, podByIp, SERVICES, workloadId, type NodeName } from './topology.ts';
 
@@ -17,13 +17,7 @@ export interface CtEntry extends ConntrackEntry {
   node: NodeName;
 }
 
-export interface Totals {
-  txBytes: number;
-  rxBytes: number;
-  txPackets: number;
-  rxPackets: number;
-  connections: number;
-}
+export type Totals = FlowTotals;
 
 /** Per flow group `src -> dst inter_zone=… service=…`. */
 export type TotalsByKey = Record<string, Totals>;
