@@ -1,45 +1,26 @@
-// bin/podflow: run | validate | components.
-import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+// bin/podflow: run | validate | components (version and help: src/command-line.ts).
+// `run` loads the pipeline (and through its factories, the modules its components need) only
+// once the config is read; `validate` never loads it.
+import type { Logger } from 'pino';
 import type { AnyFactory } from './contracts/component.ts';
-import { ConfigError } from './config/issues.ts';
+import { answerWithoutLoading, parseCommandLine, USAGE } from './command-line.ts';
+import { ConfigError, formatIssue } from './config/issues.ts';
 import { loadConfigFile, type PodflowConfig } from './config/load.ts';
-import { Service } from './pipeline/service.ts';
-import { createLogger } from './telemetry/logger.ts';
+import { Redactor } from './config/secrets.ts';
+import type { Service } from './pipeline/service.ts';
 
-const USAGE = `usage: podflow <command> [--config FILE]
+/** Everything this process writes to stderr outside the logger goes through it too. */
+const redactor = new Redactor();
 
-commands:
-  run         run the pipelines of --config (default ./config.yaml)
-  validate    check --config; prints every error and exits 1, or prints "ok"
-  components  list the receiver, processor and exporter types
-  version     print the version`;
-
-export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const errorText = (err: unknown) => redactor.redact(err instanceof ConfigError ? err.message : String(err));
 
 /** Runs one command; resolves with the process exit code. */
 export async function main(argv: string[], factories: readonly AnyFactory[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { config: { type: 'string', short: 'c', default: 'config.yaml' }, help: { type: 'boolean', short: 'h' } },
-    });
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  const [command] = parsed.positionals;
-  const file = parsed.values.config;
-  if (parsed.values.help || command === undefined || command === 'help') {
-    process.stdout.write(`${USAGE}\n`);
-    return command === undefined && !parsed.values.help ? 2 : 0;
-  }
-  switch (command) {
-    case 'version':
-      process.stdout.write(`podflow ${VERSION}\n`);
-      return 0;
+  const answered = answerWithoutLoading(argv);
+  if (answered !== undefined) return answered;
+  const line = parseCommandLine(argv) as Exclude<ReturnType<typeof parseCommandLine>, Error>;
+  const file = line.config;
+  switch (line.command) {
     case 'components':
       for (const kind of ['receiver', 'processor', 'exporter'] as const) {
         const of = factories.filter((f) => f.kind === kind);
@@ -50,17 +31,18 @@ export async function main(argv: string[], factories: readonly AnyFactory[]): Pr
       return 0;
     case 'validate':
       try {
-        await loadConfigFile(file, factories);
+        const config = await loadConfigFile(file, factories);
+        for (const w of config.warnings) process.stderr.write(`warning: ${formatIssue(config.file, w)}\n`);
         process.stdout.write('ok\n');
         return 0;
       } catch (err) {
-        process.stderr.write(`${err instanceof ConfigError ? err.message : String(err)}\n`);
+        process.stderr.write(`${errorText(err)}\n`);
         return 1;
       }
     case 'run':
       return run(file, factories);
     default:
-      process.stderr.write(`unknown command "${command}"\n${USAGE}\n`);
+      process.stderr.write(`unknown command "${line.command}"\n${USAGE}\n`);
       return 2;
   }
 }
@@ -70,11 +52,13 @@ async function run(file: string, factories: readonly AnyFactory[]): Promise<numb
   try {
     config = await loadConfigFile(file, factories);
   } catch (err) {
-    process.stderr.write(`${err instanceof ConfigError ? err.message : String(err)}\n`);
+    process.stderr.write(`${errorText(err)}\n`);
     return 1;
   }
-  const logger = createLogger(config.service.telemetry.logs.level);
-  let service = new Service(config, logger);
+  redactor.add(config.secrets);
+  const [{ Service }, { createLogger }] = await Promise.all([import('./pipeline/service.ts'), import('./telemetry/logger.ts')]);
+  const logger: Logger = createLogger(config.service.telemetry.logs.level, (text) => redactor.redact(text));
+  let service: Service = new Service(config, logger);
   try {
     await service.start();
   } catch (err) {
@@ -91,9 +75,10 @@ async function run(file: string, factories: readonly AnyFactory[]): Promise<numb
     try {
       next = await loadConfigFile(file, factories);
     } catch (err) {
-      logger.error({ err: (err as Error).message, file }, 'reload rejected: keeping the running pipelines');
+      logger.error({ err: errorText(err), file }, 'reload rejected: keeping the running pipelines');
       return;
     }
+    redactor.add(next.secrets);
     logger.info({ file }, 'reloading');
     await service.shutdown();
     const candidate = new Service(next, logger);
@@ -131,7 +116,7 @@ export function exitWith(result: Promise<number>): void {
       setTimeout(() => process.exit(code), 200).unref();
     },
     (err: Error) => {
-      process.stderr.write(`podflow: ${err.stack ?? err.message}\n`);
+      process.stderr.write(`podflow: ${redactor.redact(err.stack ?? err.message)}\n`);
       process.exit(1);
     },
   );

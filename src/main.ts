@@ -1,5 +1,13 @@
-// The process entry behind bin/podflow.
-import { exitWith, main } from './cli.ts';
-import { FACTORIES } from './components.ts';
+// The process entry behind bin/podflow. `--version`, `version` and `help` are answered before
+// anything else is loaded; the config, the components and the pipeline are imported only for
+// the commands that use them.
+import { answerWithoutLoading } from './command-line.ts';
 
-exitWith(main(process.argv.slice(2), FACTORIES));
+const argv = process.argv.slice(2);
+const answered = answerWithoutLoading(argv);
+if (answered !== undefined) {
+  process.exitCode = answered;
+} else {
+  const [{ exitWith, main }, { FACTORIES }] = await Promise.all([import('./cli.ts'), import('./components.ts')]);
+  exitWith(main(argv, FACTORIES));
+}

@@ -1,55 +1,79 @@
 // `${env:VAR}` and `${env:VAR:-default}` in YAML values, as in the OpenTelemetry Collector.
 // Substitution is done on the parsed document's scalars so every error keeps its line:column.
-// A value that is exactly one reference is re-read as YAML (`${env:PORT}` can be a number);
-// a reference inside a longer string stays text. `$${...}` is a literal `${...}`.
-import { isPair, isScalar, isSeq, parse as parseYaml, visit, type Document, type Node, type Pair } from 'yaml';
+// `$${...}` is a literal `${...}`.
+//
+// What a variable holds arrives byte-exact as a string: it is never read as YAML here, so a
+// password such as `0123`, `null`, `a: b` or `[x` stays what it is. A value that is exactly one
+// reference also carries its YAML reading (`typed`); load.ts uses that reading only where the
+// schema refuses the string (a port or a count from the environment, a map of headers), as the
+// Collector keeps a variable's original text for string fields.
+import { isScalar, parse as parseYaml, type Document } from 'yaml';
+import { walkDocument, type PathSegment } from './positions.ts';
 
 const REFERENCE = /\$\$\{|\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{[^}]*\}/g;
 
 export interface EnvProblem {
-  path: readonly (string | number)[];
+  path: readonly PathSegment[];
   offset: number;
   message: string;
 }
 
-/** Replaces references in place; returns the problems (unset variables, malformed references). */
-export function substituteEnv(doc: Document, env: NodeJS.ProcessEnv = process.env): EnvProblem[] {
-  const problems: EnvProblem[] = [];
-  visit(doc, {
-    Scalar(_key, node, ancestors) {
-      if (typeof node.value !== 'string' || !node.value.includes('${')) return;
-      const text = node.value;
-      const path = keyPath([...ancestors, node]);
-      let whole = false;
-      const replaced = text.replace(REFERENCE, (match, name: string | undefined, fallback: string | undefined, index: number) => {
-        if (match === '$${') return '${';
-        if (name === undefined) {
-          problems.push({ path, offset: node.range?.[0] ?? 0, message: `malformed reference ${match} (use \${env:NAME} or \${env:NAME:-default})` });
-          return match;
-        }
-        whole = index === 0 && match.length === text.length;
-        const value = env[name];
-        if (value !== undefined && value !== '') return value;
-        if (fallback !== undefined) return fallback;
-        problems.push({ path, offset: node.range?.[0] ?? 0, message: `environment variable ${name} is not set and has no default (\${env:${name}:-default})` });
-        return match;
-      });
-      node.value = whole ? (parseYaml(replaced) ?? replaced) : replaced;
-    },
-  });
-  return problems;
+export interface Substitution {
+  path: readonly PathSegment[];
+  /** The scalar as written, references and all (what messages show instead of the value). */
+  written: string;
+  /** The scalar after substitution. */
+  value: string;
+  /**
+   * When the scalar is exactly one reference and its value reads as something other than a
+   * string in YAML (a number, boolean, null, map or list): that reading.
+   */
+  typed?: { value: unknown };
 }
 
-/** The key path of the last node in a visitor's ancestor chain. */
-function keyPath(chain: readonly unknown[]): (string | number)[] {
-  const path: (string | number)[] = [];
-  chain.forEach((node, i) => {
-    if (isPair(node)) {
-      const key = (node as Pair).key;
-      path.push(isScalar(key) ? String(key.value) : String(key));
-    } else if (isSeq(node)) {
-      path.push(node.items.indexOf(chain[i + 1] as Node));
+/** Replaces references in place; returns the problems (unset variables, malformed references) and what was substituted. */
+export function substituteEnv(doc: Document, env: NodeJS.ProcessEnv = process.env): { problems: EnvProblem[]; substitutions: Substitution[] } {
+  const problems: EnvProblem[] = [];
+  const substitutions: Substitution[] = [];
+  walkDocument(doc, (node, path) => {
+    if (!isScalar(node) || typeof node.value !== 'string' || !node.value.includes('${')) return;
+    const text = node.value;
+    const offset = node.range?.[0] ?? 0;
+    let whole = false;
+    let referenced = false;
+    const replaced = text.replace(REFERENCE, (match, name: string | undefined, fallback: string | undefined, index: number) => {
+      if (match === '$${') return '${';
+      if (name === undefined) {
+        problems.push({ path: [...path], offset, message: `malformed reference ${match} (use \${env:NAME} or \${env:NAME:-default})` });
+        return match;
+      }
+      referenced = true;
+      whole = index === 0 && match.length === text.length;
+      const value = env[name];
+      if (value !== undefined && value !== '') return value;
+      if (fallback !== undefined) return fallback;
+      problems.push({ path: [...path], offset, message: `environment variable ${name} is not set and has no default (\${env:${name}:-default})` });
+      return match;
+    });
+    node.value = replaced;
+    if (!referenced) return;
+    const substitution: Substitution = { path: [...path], written: text, value: replaced };
+    if (whole) {
+      const typed = yamlReading(replaced);
+      if (typed !== undefined) substitution.typed = typed;
     }
+    substitutions.push(substitution);
   });
-  return path;
+  return { problems, substitutions };
+}
+
+/** What YAML would make of a variable's text, when that is not the same string. */
+function yamlReading(text: string): { value: unknown } | undefined {
+  let value: unknown;
+  try {
+    value = parseYaml(text, { logLevel: 'silent' });
+  } catch {
+    return undefined; // `[x`: not YAML, so only a string
+  }
+  return typeof value === 'string' ? undefined : { value };
 }

@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { z } from 'zod';
-import type { Attributes, FlowBatch } from '../model/index.ts';
+import type { Attributes, FlowBatch, Temporality } from '../model/index.ts';
 
 export type ComponentKind = 'receiver' | 'processor' | 'exporter';
 
@@ -45,6 +45,26 @@ export interface ComponentContext {
   countDropped(flows: number): void;
 }
 
+/** What reaches a component in a pipeline, as far as the config tells before anything runs. */
+export interface PipelineInput {
+  temporality: Temporality;
+  /** Who made it so: `the receivers`, or the processor that changed it (`reduce (processors[1])`). */
+  from: string;
+}
+
+/** A wiring mistake found in the config: an error stops `validate` and `run`, a warning is printed and logged. */
+export interface WiringProblem {
+  severity: 'error' | 'warning';
+  message: string;
+}
+
+/** An address a component listens on; `key` is its config key (`endpoint`). */
+export interface ListenEndpoint {
+  key: string;
+  host: string;
+  port: number;
+}
+
 interface FactoryBase<Kind extends ComponentKind, Config> {
   kind: Kind;
   type: string;
@@ -55,14 +75,26 @@ interface FactoryBase<Kind extends ComponentKind, Config> {
    * (or fails naming the keys that have no default).
    */
   configSchema: z.ZodType<Config>;
+  /**
+   * Checks what reaches this component in a pipeline. `validate` and `run` both call it (through
+   * src/config/wiring.ts) before anything starts, so a mismatch `run` would hit fails `validate` too.
+   */
+  checkInput?(config: Config, input: PipelineInput): WiringProblem | undefined;
+  /** Where the component will listen: `validate` refuses two components on one port. */
+  listenEndpoints?(config: Config): ListenEndpoint[];
 }
 
+// `create` may return a promise: a factory imports its implementation (and the heavy modules it
+// uses: pg, the OpenTelemetry SDK, the Kubernetes client) only when a config uses it.
+
 export interface ReceiverFactory<Config = unknown> extends FactoryBase<'receiver', Config> {
-  create(ctx: ComponentContext, config: Config, next: FlowConsumer): Receiver;
+  create(ctx: ComponentContext, config: Config, next: FlowConsumer): Receiver | Promise<Receiver>;
 }
 
 export interface ProcessorFactory<Config = unknown> extends FactoryBase<'processor', Config> {
-  create(ctx: ComponentContext, config: Config, next: FlowConsumer): Processor;
+  create(ctx: ComponentContext, config: Config, next: FlowConsumer): Processor | Promise<Processor>;
+  /** What the processor passes on for a given input; the input's own temporality when absent. */
+  outputTemporality?(config: Config, input: Temporality): Temporality;
 }
 
 export interface ExporterQueueSettings {
@@ -75,7 +107,7 @@ export interface ExporterQueueSettings {
 export const DEFAULT_EXPORTER_QUEUE: ExporterQueueSettings = { capacityBatches: 100, timeoutMs: 30_000 };
 
 export interface ExporterFactory<Config = unknown> extends FactoryBase<'exporter', Config> {
-  create(ctx: ComponentContext, config: Config): Exporter;
+  create(ctx: ComponentContext, config: Config): Exporter | Promise<Exporter>;
   /** How the runtime queues batches for this exporter; DEFAULT_EXPORTER_QUEUE when absent. */
   queueSettings?(config: Config): ExporterQueueSettings;
 }

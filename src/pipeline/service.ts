@@ -19,6 +19,15 @@ import {
 import { ExporterQueue } from './exporter-queue.ts';
 import { Fanout } from './fanout.ts';
 
+/** A factory's component, or an error naming the component. */
+async function created<T>(id: string, create: () => T | Promise<T>): Promise<T> {
+  try {
+    return await create();
+  } catch (err) {
+    throw new Error(`${id}: cannot be created: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 interface Started {
   id: string;
   component: Component;
@@ -38,7 +47,6 @@ export class Service {
   constructor(config: PodflowConfig, logger: Logger) {
     this.#config = config;
     this.#logger = logger;
-    this.#build();
   }
 
   #context(id: string, kind: string, pipeline?: string): ComponentContext {
@@ -54,7 +62,8 @@ export class Service {
     };
   }
 
-  #build(): void {
+  /** Creates the components (each factory loads its implementation now). */
+  async #build(): Promise<void> {
     const { service } = this.#config;
     const used = (section: 'exporters' | 'receivers') =>
       new Set(Object.values(service.pipelines).flatMap((p) => p[section]));
@@ -64,7 +73,7 @@ export class Service {
       const { factory, config } = this.#config.exporters.get(id)!;
       const f = factory as ExporterFactory;
       const ctx = this.#context(id, 'exporter');
-      const exporter: Exporter = f.create(ctx, config);
+      const exporter: Exporter = await created(id, () => f.create(ctx, config));
       const queue = new ExporterQueue(id, exporter, f.queueSettings?.(config) ?? DEFAULT_EXPORTER_QUEUE, this.metrics, ctx.logger);
       queues.set(id, queue);
       this.#exporters.push({ id, component: exporter, queue });
@@ -76,7 +85,7 @@ export class Service {
       const stages: Started[] = [];
       for (const id of [...pipeline.processors].reverse()) {
         const { factory, config } = this.#config.processors.get(id)!;
-        const processor = (factory as ProcessorFactory).create(this.#context(id, 'processor', name), config, next);
+        const processor = await created(id, () => (factory as ProcessorFactory).create(this.#context(id, 'processor', name), config, next));
         stages.unshift({ id, component: processor });
         next = processor;
       }
@@ -94,12 +103,17 @@ export class Service {
           return fanout.consume(batch);
         },
       };
-      const receiver: Receiver = (factory as ReceiverFactory).create(this.#context(id, 'receiver'), config, next);
+      const receiver: Receiver = await created(id, () => (factory as ReceiverFactory).create(this.#context(id, 'receiver'), config, next));
       this.#receivers.push({ id, component: receiver });
     }
   }
 
   async start(): Promise<void> {
+    // The same warnings `validate` prints (an unused component...), where an operator sees them.
+    for (const w of this.#config.warnings) {
+      this.#logger.warn({ config: this.#config.file, path: w.path, line: w.line, column: w.column }, w.message);
+    }
+    await this.#build();
     const address = this.#config.service.telemetry.metrics.address;
     let boundAddress: string | undefined;
     if (address) {

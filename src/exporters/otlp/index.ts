@@ -1,14 +1,14 @@
 import type { ExporterFactory } from '../../contracts/component.ts';
 import { exportDeadlineMs } from '../shared/retry.ts';
 import { configSchema, type OtlpConfig } from './config.ts';
-import { OtlpExporter } from './otlp-exporter.ts';
 
 export const otlpExporterFactory: ExporterFactory<OtlpConfig> = {
   kind: 'exporter',
   type: 'otlp',
   description: 'Sends flows as OpenTelemetry metrics (network.flow.io, network.flow.packets) over OTLP/HTTP',
   configSchema,
-  create: (ctx, config) => new OtlpExporter(ctx, config),
+  // Loads the OpenTelemetry SDK only when a config uses this exporter.
+  create: async (ctx, config) => new (await import('./otlp-exporter.ts')).OtlpExporter(ctx, config),
   queueSettings: (config) => ({
     capacityBatches: config.sending_queue.queue_size,
     timeoutMs: exportDeadlineMs(config.retry_on_failure.max_elapsed_time, config.timeout),

@@ -1,28 +1,21 @@
 import { z } from 'zod';
+import { postgresUrl } from '../../config/endpoints.ts';
 import { durationMs } from '../../config/units.ts';
 
 /** A schema name that needs no quoting surprises: lower-case letters, digits, underscores. */
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
-const endpoint = z.string().superRefine((text, ctx) => {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    ctx.addIssue({ code: 'custom', message: 'not a URL: use postgres://user:password@host:5432/database' });
-    return;
-  }
-  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
-    ctx.addIssue({ code: 'custom', message: `scheme must be postgres:// or postgresql://, got ${url.protocol}//` });
-  }
-  if (!url.hostname) ctx.addIssue({ code: 'custom', message: 'the URL names no host' });
-  for (const key of ['sslmode', 'sslcert', 'sslkey', 'sslrootcert', 'ssl']) {
-    if (url.searchParams.has(key)) ctx.addIssue({ code: 'custom', message: `URL parameter "${key}" is not read: use the tls keys` });
-  }
+/** Read with the one endpoint parser (src/config/endpoints.ts), as the exporter reads it at run time. */
+const endpoint = postgresUrl((url) => {
+  const tlsKey = ['sslmode', 'sslcert', 'sslkey', 'sslrootcert', 'ssl'].find((key) => url.params.has(key));
+  return tlsKey ? `URL parameter "${tlsKey}" is not read: use the tls keys` : undefined;
 });
 
 export const postgresConfigSchema = z.strictObject({
-  /** `postgres://user:password@host:5432/database`; `${env:PGPASSWORD}` works inside it. */
+  /**
+   * `postgres://user:password@host:5432/database`, or a unix socket directory as libpq writes it:
+   * `postgres://user@/database?host=/var/run/postgresql`. `${env:PGPASSWORD}` works inside it.
+   */
   endpoint,
   /** Overrides the URL's password (for passwords with characters a URL would need escaped). */
   password: z.string().optional(),

@@ -1,18 +1,19 @@
 // From the exporter's config to node-postgres client settings, and what a failure means.
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
-import pg from 'pg';
+import type pg from 'pg';
+import { parsedEndpoint } from '../../config/endpoints.ts';
 import type { PostgresConfig } from './config.ts';
 
 /**
- * Client settings from `endpoint` (already validated by the schema), `password` and `tls`.
+ * Client settings from `endpoint` (read by the same parser as the schema), `password` and `tls`.
  * The URL is taken apart here rather than handed to pg as a connection string, because pg lets
  * URL parameters override the explicit TLS settings.
  */
 export function clientConfig(config: PostgresConfig, applicationName = 'podflow'): pg.ClientConfig {
-  const url = new URL(config.endpoint);
-  const hostParam = url.searchParams.get('host');
-  const host = hostParam ?? decodeURIComponent(url.hostname);
+  const url = parsedEndpoint(config.endpoint, ['postgres', 'postgresql']);
+  // `?host=` wins, as in libpq; a value starting with `/` is a unix socket directory.
+  const host = url.params.get('host') || url.host;
   const tls = config.tls;
   let ssl: pg.ClientConfig['ssl'] = false;
   if (tls.mode !== 'disable') {
@@ -28,14 +29,14 @@ export function clientConfig(config: PostgresConfig, applicationName = 'podflow'
   }
   return {
     host,
-    port: url.port ? Number(url.port) : 5432,
-    user: url.username ? decodeURIComponent(url.username) : 'postgres',
-    password: config.password ?? (url.password ? decodeURIComponent(url.password) : undefined),
-    database: url.pathname.length > 1 ? decodeURIComponent(url.pathname.slice(1)) : 'postgres',
+    port: url.port ?? 5432,
+    user: url.username || 'postgres',
+    password: config.password ?? url.password,
+    database: url.path.length > 1 ? url.path.slice(1) : 'postgres',
     ssl,
     connectionTimeoutMillis: config.connect_timeout,
     keepAlive: true,
-    application_name: url.searchParams.get('application_name') ?? applicationName,
+    application_name: url.params.get('application_name') ?? applicationName,
   };
 }
 

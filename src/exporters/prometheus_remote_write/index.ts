@@ -1,14 +1,13 @@
 import type { ExporterFactory } from '../../contracts/component.ts';
 import { exportDeadlineMs } from '../shared/retry.ts';
 import { configSchema, type RemoteWriteConfig } from './config.ts';
-import { RemoteWriteExporter } from './remote-write-exporter.ts';
 
 export const prometheusRemoteWriteExporterFactory: ExporterFactory<RemoteWriteConfig> = {
   kind: 'exporter',
   type: 'prometheus_remote_write',
   description: 'Pushes flows as counters to a Prometheus remote-write endpoint (Prometheus, Mimir, Cortex, VictoriaMetrics, Thanos)',
   configSchema,
-  create: (ctx, config) => new RemoteWriteExporter(ctx, config),
+  create: async (ctx, config) => new (await import('./remote-write-exporter.ts')).RemoteWriteExporter(ctx, config),
   queueSettings: (config) => ({
     capacityBatches: config.sending_queue.queue_size,
     timeoutMs: exportDeadlineMs(config.retry_on_failure.max_elapsed_time, config.timeout),

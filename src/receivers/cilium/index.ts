@@ -1,5 +1,4 @@
 import type { ReceiverFactory } from '../../contracts/component.ts';
-import { CiliumReceiver } from './cilium.ts';
 import { type CiliumConfig, ciliumConfigSchema } from './config.ts';
 
 export const ciliumReceiverFactory: ReceiverFactory<CiliumConfig> = {
@@ -7,5 +6,5 @@ export const ciliumReceiverFactory: ReceiverFactory<CiliumConfig> = {
   type: 'cilium',
   description: "Per-flow byte/packet deltas from Cilium's eBPF conntrack maps (pinned under <bpffs>/tc/globals)",
   configSchema: ciliumConfigSchema,
-  create: (ctx, config, next) => new CiliumReceiver(ctx, config, next),
+  create: async (ctx, config, next) => new (await import('./cilium.ts')).CiliumReceiver(ctx, config, next),
 };
