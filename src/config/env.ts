@@ -7,7 +7,7 @@
 // reference also carries its YAML reading (`typed`); load.ts uses that reading only where the
 // schema refuses the string (a port or a count from the environment, a map of headers), as the
 // Collector keeps a variable's original text for string fields.
-import { isScalar, parse as parseYaml, type Document } from 'yaml';
+import { isScalar, parseDocument, type Document } from 'yaml';
 import { walkDocument, type PathSegment } from './positions.ts';
 
 const REFERENCE = /\$\$\{|\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{[^}]*\}/g;
@@ -69,11 +69,14 @@ export function substituteEnv(doc: Document, env: NodeJS.ProcessEnv = process.en
 
 /** What YAML would make of a variable's text, when that is not the same string. */
 function yamlReading(text: string): { value: unknown } | undefined {
+  // Silent: a warning would print the value. Errors are checked here, not thrown.
+  const doc = parseDocument(text, { logLevel: 'silent' });
+  if (doc.errors.length > 0) return undefined; // `[x`: not YAML, so only a string
   let value: unknown;
   try {
-    value = parseYaml(text, { logLevel: 'silent' });
+    value = doc.toJS();
   } catch {
-    return undefined; // `[x`: not YAML, so only a string
+    return undefined;
   }
   return typeof value === 'string' ? undefined : { value };
 }

@@ -213,20 +213,26 @@ function parseWithEnv<T>(
   typedAt: ReadonlyMap<string, Substitution>,
 ): z.ZodSafeParseResult<T> {
   let current = value;
-  const switched = new Set<string>();
+  const tried = new Set<string>();
+  const failingAt = (result: z.ZodSafeParseResult<T>) =>
+    new Map(result.success ? [] : result.error.issues.map((issue) => [joinPath([...prefix, ...(issue.path as PathSegment[])]), issue.path as PathSegment[]]));
   for (;;) {
     const result = schema.safeParse(current);
     if (result.success || typedAt.size === 0) return result;
-    let changed = false;
-    for (const issue of result.error.issues) {
-      const key = joinPath([...prefix, ...(issue.path as PathSegment[])]);
-      const substitution = typedAt.get(key);
-      if (!substitution?.typed || switched.has(key)) continue;
-      switched.add(key);
-      changed = true;
-      current = setAt(current, issue.path as PathSegment[], substitution.typed.value);
+    const switched = new Map<string, PathSegment[]>();
+    for (const [key, path] of failingAt(result)) {
+      const typed = typedAt.get(key)?.typed;
+      if (!typed || tried.has(key)) continue;
+      tried.add(key);
+      switched.set(key, path);
+      current = setAt(current, path, typed.value);
     }
-    if (!changed) return result;
+    if (switched.size === 0) return result;
+    const retried = schema.safeParse(current);
+    if (retried.success) return retried;
+    // Where the YAML reading fails as well, the string's own message says more.
+    const stillFailing = failingAt(retried);
+    for (const [key, path] of switched) if (stillFailing.has(key)) current = setAt(current, path, typedAt.get(key)!.value);
   }
 }
 

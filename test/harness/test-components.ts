@@ -1,6 +1,7 @@
 // Small components for runtime tests: a receiver that emits numbered flows, a processor that tags
 // them, and an exporter that records, throws, hangs or fails to start. Each logs its start and shutdown.
 import { z } from 'zod';
+import { httpUrl, listenAddress } from '../../src/config/endpoints.ts';
 import { durationMs } from '../../src/config/units.ts';
 import { type Flow, type FlowBatch, unixNanoFromMs } from '../../src/model/index.ts';
 import type { ExporterFactory, ProcessorFactory, ReceiverFactory } from '../../src/contracts/component.ts';
@@ -57,13 +58,19 @@ export const sequenceReceiverFactory: ReceiverFactory<z.output<typeof sequenceSc
   },
 };
 
-const tagSchema = z.strictObject({ key: z.string().default('test.tag'), value: z.string().default('x') });
+const tagSchema = z.strictObject({
+  key: z.string().default('test.tag'),
+  value: z.string().default('x'),
+  /** Pass batches on with this temporality (as a reduce would). */
+  temporality: z.enum(['delta', 'cumulative']).optional(),
+});
 
 export const tagProcessorFactory: ProcessorFactory<z.output<typeof tagSchema>> = {
   kind: 'processor',
   type: 'tag',
   description: 'test: sets one attribute on every flow',
   configSchema: tagSchema,
+  outputTemporality: (config, input) => config.temporality ?? input,
   create(ctx, config, next) {
     return {
       async start() {
@@ -74,7 +81,7 @@ export const tagProcessorFactory: ProcessorFactory<z.output<typeof tagSchema>> =
       },
       async consume(batch) {
         for (const f of batch.flows) f.attributes[config.key] = config.value;
-        await next.consume(batch);
+        await next.consume(config.temporality ? { ...batch, temporality: config.temporality } : batch);
       },
     };
   },
@@ -83,6 +90,14 @@ export const tagProcessorFactory: ProcessorFactory<z.output<typeof tagSchema>> =
 const recordingSchema = z.strictObject({
   behaviour: z.enum(['record', 'throw', 'hang', 'fail_start']).default('record'),
   timeout: durationMs({ min: 1 }).default(200),
+  /** Refuse (in validation) a pipeline that brings it the other temporality. */
+  accepts: z.enum(['delta', 'cumulative']).optional(),
+  /** Claim this listen address (it does not listen; validation checks for clashes). */
+  listen: listenAddress().optional(),
+  /** Credentials as exporters that send somewhere take them (read by nothing but the config tests). */
+  endpoint: httpUrl().optional(),
+  password: z.string().optional(),
+  headers: z.record(z.string(), z.string()).optional(),
 });
 
 export const recordingExporterFactory: ExporterFactory<z.output<typeof recordingSchema>> = {
@@ -91,6 +106,11 @@ export const recordingExporterFactory: ExporterFactory<z.output<typeof recording
   description: 'test: records batches, or throws, or hangs, or fails to start',
   configSchema: recordingSchema,
   queueSettings: (config) => ({ capacityBatches: 1000, timeoutMs: config.timeout }),
+  checkInput: (config, input) =>
+    config.accepts && config.accepts !== input.temporality
+      ? { severity: 'error', message: `takes ${config.accepts} only, ${input.from} sends ${input.temporality}` }
+      : undefined,
+  listenEndpoints: (config) => (config.listen ? [{ key: 'listen', ...config.listen }] : []),
   create(ctx, config) {
     recorded.set(ctx.id, []);
     return {
