@@ -9,6 +9,7 @@ test('secrets are found by where they stand: credential keys, auth headers, URL 
       otlp: { endpoint: 'https://collector:4318', headers: { Authorization: 'Bearer tok-abc', 'X-Scope-OrgID': 'team', 'x-api-key': 'key-123' } },
       servicemap: { auth: { bearer_token: 'map-token-0123456789', basic: { username: 'admin', password: 'map-pass' } } },
       remote: { endpoint: 'https://token-as-user@mimir/api/v1/push' },
+      socket: { endpoint: 'postgres://podflow@/flows?host=/run/postgresql' },
     },
     service: { resource: { 'k8s.node.name': 'node-a' } },
   });

@@ -15,7 +15,7 @@ export const MIN_SECRET_LENGTH = 3;
 
 const SECRET_KEY = /(^|[_.-])(password|passwd|secret|token|api_?key|credentials?|private_key)($|[_.-])/i;
 const AUTH_HEADER = /authorization|auth|token|secret|api[-_]?key|cookie|password|credential|signature/i;
-const URL_USERINFO = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)@/;
+const URL_USERINFO = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)@/;
 
 /** The secrets in a config tree (what `toJS` made of the document, after `${env:...}`). */
 export function collectSecrets(root: unknown): string[] {
@@ -28,8 +28,8 @@ export function collectSecrets(root: unknown): string[] {
     const { key, value } = stack.pop()!;
     if (typeof value === 'string') {
       if (SECRET_KEY.test(key)) add(value);
-      const userinfo = URL_USERINFO.exec(value)?.[1];
-      if (userinfo !== undefined) addUserinfo(userinfo, add);
+      const url = URL_USERINFO.exec(value);
+      if (url) addUserinfo(url[1]!.toLowerCase(), url[2]!, add);
     } else if (Array.isArray(value)) {
       for (const item of value) stack.push({ key, value: item });
     } else if (value !== null && typeof value === 'object') {
@@ -47,10 +47,12 @@ export function collectSecrets(root: unknown): string[] {
   return [...found];
 }
 
-function addUserinfo(userinfo: string, add: (s: string) => void): void {
-  add(userinfo);
+function addUserinfo(scheme: string, userinfo: string, add: (s: string) => void): void {
   const colon = userinfo.indexOf(':');
-  // Without a password the user name may be the credential (`https://<token>@host`).
+  // Without a password, an HTTP user name is the credential (`https://<token>@host`); a
+  // database user name is not (`postgres://podflow@db` names a role).
+  if (colon < 0 && scheme !== 'http' && scheme !== 'https') return;
+  add(userinfo);
   const password = colon >= 0 ? userinfo.slice(colon + 1) : userinfo;
   add(password);
   try {
