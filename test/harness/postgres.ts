@@ -31,6 +31,15 @@ export interface PostgresOptions {
   durable?: boolean;
   /** Extra `-c name=value` server settings. */
   settings?: Record<string, string>;
+  /**
+   * How TCP clients authenticate: `trust` (the default) or `scram-sha-256` (roles need a
+   * password). The unix socket always trusts, so the harness's own queries need none.
+   */
+  tcpAuth?: 'trust' | 'scram-sha-256';
+  /** false: listen on the unix socket only (no TCP at all). */
+  tcp?: boolean;
+  /** The port (for a socket-only server, the socket's name `.s.PGSQL.<port>`); a free one by default. */
+  port?: number;
 }
 
 export interface PostgresServer {
@@ -38,7 +47,7 @@ export interface PostgresServer {
   readonly port: number;
   readonly socketDir: string;
   readonly dataDir: string;
-  /** `postgres://postgres@127.0.0.1:<port>/<database>` (trust auth on loopback). */
+  /** `postgres://postgres@127.0.0.1:<port>/<database>` (trust auth on loopback unless `tcpAuth` says otherwise). */
   url(database?: string): string;
   /** Creates a fresh database and returns its URL. */
   createDatabase(name: string): Promise<string>;
@@ -114,17 +123,18 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
   live.add(entry);
   installExitHook();
 
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const host = '127.0.0.1';
+  const auth = ['--auth-local=trust', `--auth-host=${options.tcpAuth ?? 'trust'}`];
   try {
-    await run(join(binDir, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-locale', '--no-sync'], asNobody);
+    await run(join(binDir, 'initdb'), ['-D', dataDir, '-U', 'postgres', ...auth, '-E', 'UTF8', '--no-locale', '--no-sync'], asNobody);
   } catch (err) {
     live.delete(entry);
     rmSync(root, { recursive: true, force: true });
     throw err;
   }
   const settings: Record<string, string> = {
-    listen_addresses: host,
+    listen_addresses: options.tcp === false ? "''" : host,
     port: String(port),
     unix_socket_directories: socketDir,
     max_connections: '50',
@@ -164,7 +174,8 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
       return url(name);
     },
     async query(database, sql, params) {
-      const client = new pg.Client({ connectionString: url(database) });
+      // Over the unix socket, which trusts: this works whatever TCP asks (or without TCP).
+      const client = new pg.Client({ host: socketDir, port, user: 'postgres', database });
       client.on('error', () => undefined); // the query below reports it
       await client.connect();
       try {
