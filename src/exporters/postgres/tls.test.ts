@@ -1,53 +1,28 @@
 // The tls modes against a real PostgreSQL with ssl=on and a certificate from a test CA. openssl
 // comes with the Debian postgresql package (postgresql-common -> ssl-cert -> openssl).
-import { execFileSync } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import test from 'ava';
 import { skipOrFail } from '../../../test/harness/privileges.ts';
 import { missingPostgres, startPostgres, type PostgresServer } from '../../../test/harness/postgres.ts';
 import { testContext } from '../../../test/harness/context.ts';
+import { makeTestCertificates, missingOpenssl, type TestCertificates } from '../../../test/harness/tls.ts';
 import { postgresConfigSchema } from './config.ts';
 import { PostgresExporter } from './postgres-exporter.ts';
 import { deltaBatch, flowAt } from './testdata/flows.ts';
 
-let unavailable = missingPostgres();
+let unavailable = missingPostgres() ?? missingOpenssl();
 let server: PostgresServer | undefined;
-let dir = '';
-
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-}
+let certificates: TestCertificates | undefined;
 
 test.before(async () => {
   if (unavailable) return;
-  try {
-    execFileSync('sh', ['-c', 'command -v openssl'], { stdio: 'ignore' });
-  } catch {
-    unavailable = 'needs openssl';
-    return;
-  }
-  dir = mkdtempSync(join(tmpdir(), 'podflow-pg-tls-'));
-  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=podflow test CA', '-keyout', 'ca.key', '-out', 'ca.pem');
-  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=other CA', '-keyout', 'other.key', '-out', 'other.pem');
-  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.csr');
-  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'san.ext', '-out', 'server.pem');
-  if (process.getuid?.() === 0) {
-    // the server runs as nobody and insists on owning its key
-    for (const f of ['server.pem', 'server.key']) chownSync(join(dir, f), 65534, 65534);
-    chownSync(dir, 65534, 65534);
-  }
-  server = await startPostgres({
-    settings: { ssl: 'on', ssl_cert_file: join(dir, 'server.pem'), ssl_key_file: join(dir, 'server.key') },
-  });
+  certificates = makeTestCertificates();
+  server = await startPostgres({ settings: certificates.postgresSettings });
   await server.createDatabase('tls');
 });
 
 test.after.always(async () => {
   await server?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  certificates?.remove();
 });
 
 function ready(t: import('ava').ExecutionContext): PostgresServer | undefined {
@@ -65,7 +40,7 @@ function exporter(s: PostgresServer, tls: Record<string, string>) {
 test('tls require and verify-full (test CA) write over TLS; the server sees an encrypted session', async (t) => {
   const s = ready(t);
   if (!s) return;
-  const modes: Array<Record<string, string>> = [{ mode: 'require' }, { mode: 'verify-full', ca_file: join(dir, 'ca.pem') }, { mode: 'verify-ca', ca_file: join(dir, 'ca.pem') }];
+  const modes: Array<Record<string, string>> = [{ mode: 'require' }, { mode: 'verify-full', ca_file: certificates!.caFile }, { mode: 'verify-ca', ca_file: certificates!.caFile }];
   for (const tls of modes) {
     const e = exporter(s, tls);
     await e.start();
@@ -83,7 +58,7 @@ test('tls require and verify-full (test CA) write over TLS; the server sees an e
 test('a certificate from another CA fails start with the reason', async (t) => {
   const s = ready(t);
   if (!s) return;
-  const e = exporter(s, { mode: 'verify-full', ca_file: join(dir, 'other.pem') });
+  const e = exporter(s, { mode: 'verify-full', ca_file: certificates!.otherCaFile });
   await t.throwsAsync(e.start(), { message: /postgres exporter postgres\/tls: .*(certificate|verify)/i });
   await e.shutdown();
 });
