@@ -10,7 +10,7 @@ import type { z } from 'zod';
 import type { AnyFactory, ComponentKind } from '../contracts/component.ts';
 import { substituteEnv, type Substitution } from './env.ts';
 import { ConfigError, joinPath, type ConfigIssue } from './issues.ts';
-import { aliases, duplicateKeys, Positions, type PathSegment } from './positions.ts';
+import { Positions, scanDocument, type PathSegment } from './positions.ts';
 import { collectSecrets, Redactor } from './secrets.ts';
 import {
   SECTION_KINDS,
@@ -97,10 +97,10 @@ export function parseConfig(
     const { line, column } = positions.at(e.pos[0]);
     issues.push({ path: positions.pathAt(e.pos[0]), line, column, message: e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '') });
   }
-  for (const d of duplicateKeys(doc)) {
+  const { duplicates, aliases: aliasNodes } = scanDocument(doc);
+  for (const d of duplicates) {
     issues.push({ path: joinPath(d.path), ...positions.at(d.offset), message: `duplicate key ${JSON.stringify(d.key)} (component IDs and keys must be unique)` });
   }
-  const aliasNodes = aliases(doc);
   if (aliasNodes.length > MAX_ALIASES) {
     const extra = aliasNodes[MAX_ALIASES]!;
     issues.push({ path: positions.pathAt(extra.range?.[0] ?? 0), ...positions.at(extra.range?.[0] ?? 0), message: `more than ${MAX_ALIASES} YAML aliases: write the values out` });

@@ -47,29 +47,26 @@ export interface DuplicateKey {
   key: string;
 }
 
-/** Keys that appear twice in one mapping (checked here in linear time; yaml's own check is quadratic). */
-export function duplicateKeys(doc: Document): DuplicateKey[] {
-  const found: DuplicateKey[] = [];
+/**
+ * In one walk: keys that appear twice in one mapping (yaml's own check compares every pair of
+ * keys, quadratic in a mapping's size) and every alias node, in document order.
+ */
+export function scanDocument(doc: Document): { duplicates: DuplicateKey[]; aliases: Alias[] } {
+  const duplicates: DuplicateKey[] = [];
+  const found: Alias[] = [];
   walkDocument(doc, (node, path) => {
+    if (isAlias(node)) found.push(node);
     if (!isMap(node)) return;
     const seen = new Set<string>();
     for (const pair of node.items) {
+      if (isAlias(pair.key)) found.push(pair.key);
       if (!isScalar(pair.key)) continue;
       const id = `${typeof pair.key.value}:${String(pair.key.value)}`;
-      if (seen.has(id)) found.push({ path: [...path, keySegment(pair.key)], offset: pair.key.range?.[0] ?? 0, key: String(pair.key.value) });
+      if (seen.has(id)) duplicates.push({ path: [...path, keySegment(pair.key)], offset: pair.key.range?.[0] ?? 0, key: String(pair.key.value) });
       seen.add(id);
     }
   });
-  return found;
-}
-
-/** Every alias node, in document order. */
-export function aliases(doc: Document): Alias[] {
-  const found: Alias[] = [];
-  walkDocument(doc, (node) => {
-    if (isAlias(node)) found.push(node);
-  });
-  return found.sort((a, b) => (a.range?.[0] ?? 0) - (b.range?.[0] ?? 0));
+  return { duplicates, aliases: found.sort((a, b) => (a.range?.[0] ?? 0) - (b.range?.[0] ?? 0)) };
 }
 
 /** Line:column of key paths in one document; built once, then each lookup is constant time. */
