@@ -1,10 +1,11 @@
 // The tls modes against a real PostgreSQL with ssl=on and a certificate from a test CA. openssl
 // comes with the Debian postgresql package (postgresql-common -> ssl-cert -> openssl).
+import { join } from 'node:path';
 import test from 'ava';
+import { makeTestCertificates, missingOpenssl, type TestCertificates } from '../../../test/harness/tls.ts';
 import { skipOrFail } from '../../../test/harness/privileges.ts';
 import { missingPostgres, startPostgres, type PostgresServer } from '../../../test/harness/postgres.ts';
 import { testContext } from '../../../test/harness/context.ts';
-import { makeTestCertificates, missingOpenssl, type TestCertificates } from '../../../test/harness/tls.ts';
 import { postgresConfigSchema } from './config.ts';
 import { PostgresExporter } from './postgres-exporter.ts';
 import { deltaBatch, flowAt } from './testdata/flows.ts';
@@ -12,10 +13,12 @@ import { deltaBatch, flowAt } from './testdata/flows.ts';
 let unavailable = missingPostgres() ?? missingOpenssl();
 let server: PostgresServer | undefined;
 let certificates: TestCertificates | undefined;
+let dir = '';
 
 test.before(async () => {
   if (unavailable) return;
   certificates = makeTestCertificates();
+  dir = certificates.dir;
   server = await startPostgres({ settings: certificates.postgresSettings });
   await server.createDatabase('tls');
 });
@@ -40,7 +43,7 @@ function exporter(s: PostgresServer, tls: Record<string, string>) {
 test('tls require and verify-full (test CA) write over TLS; the server sees an encrypted session', async (t) => {
   const s = ready(t);
   if (!s) return;
-  const modes: Array<Record<string, string>> = [{ mode: 'require' }, { mode: 'verify-full', ca_file: certificates!.caFile }, { mode: 'verify-ca', ca_file: certificates!.caFile }];
+  const modes: Array<Record<string, string>> = [{ mode: 'require' }, { mode: 'verify-full', ca_file: join(dir, 'ca.pem') }, { mode: 'verify-ca', ca_file: join(dir, 'ca.pem') }];
   for (const tls of modes) {
     const e = exporter(s, tls);
     await e.start();
@@ -58,7 +61,7 @@ test('tls require and verify-full (test CA) write over TLS; the server sees an e
 test('a certificate from another CA fails start with the reason', async (t) => {
   const s = ready(t);
   if (!s) return;
-  const e = exporter(s, { mode: 'verify-full', ca_file: certificates!.otherCaFile });
+  const e = exporter(s, { mode: 'verify-full', ca_file: join(dir, 'other.pem') });
   await t.throwsAsync(e.start(), { message: /postgres exporter postgres\/tls: .*(certificate|verify)/i });
   await e.shutdown();
 });
