@@ -11,7 +11,7 @@ import type { AnyFactory, ComponentKind } from '../contracts/component.ts';
 import { substituteEnv, type Substitution } from './env.ts';
 import { ConfigError, joinPath, type ConfigIssue } from './issues.ts';
 import { Positions, scanDocument, type PathSegment } from './positions.ts';
-import { collectSecrets, Redactor } from './secrets.ts';
+import { collectSecrets, Redactor, redactKeyPath } from './secrets.ts';
 import {
   SECTION_KINDS,
   serviceSchema,
@@ -105,7 +105,16 @@ export function parseConfig(
     const extra = aliasNodes[MAX_ALIASES]!;
     issues.push({ path: positions.pathAt(extra.range?.[0] ?? 0), ...positions.at(extra.range?.[0] ?? 0), message: `more than ${MAX_ALIASES} YAML aliases: write the values out` });
   }
-  if (issues.length > 0) throw new ConfigError(file, issues);
+  if (issues.length > 0) {
+    // yaml's messages quote the text around the problem: a password written in the file may be in it.
+    let written: unknown;
+    try {
+      written = doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSIONS });
+    } catch {
+      written = undefined;
+    }
+    throw redactedError(file, issues, new Redactor(collectSecrets(written)));
+  }
 
   const { problems, substitutions } = substituteEnv(doc, env);
   const unresolved = new Set<string>();
@@ -130,7 +139,7 @@ export function parseConfig(
   const secrets = collectSecrets(root);
   const redactor = new Redactor(secrets);
   const fail = (): never => {
-    throw new ConfigError(file, issues.map((i) => ({ ...i, message: redactor.redact(i.message) })));
+    throw redactedError(file, issues, redactor);
   };
 
   // A value whose variable is unset already has its error; its schema complaint would be noise.
@@ -199,6 +208,10 @@ export function parseConfig(
     warnings: warnings.map((w) => ({ ...w, message: redactor.redact(w.message) })).sort((a, b) => a.line - b.line || a.column - b.column),
     secrets,
   };
+}
+
+function redactedError(file: string, issues: readonly ConfigIssue[], redactor: Redactor): ConfigError {
+  return new ConfigError(file, issues.map((i) => ({ ...i, path: redactor.redact(redactKeyPath(i.path)), message: redactor.redact(i.message) })));
 }
 
 /**

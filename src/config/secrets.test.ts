@@ -36,3 +36,16 @@ test('a secret that contains another is replaced whole', (t) => {
   const redactor = new Redactor(['abc', 'abcdef']);
   t.is(redactor.redact('abcdef abc'), '[REDACTED] [REDACTED]');
 });
+
+test('a YAML syntax error next to a password written in the file does not print it', async (t) => {
+  const { parseConfig } = await import('./load.ts');
+  const { ConfigError } = await import('./issues.ts');
+  const text = 'exporters:\n  postgres:\n    password: hunter2-in-file\n    endpoint: "postgres://u:pw-in-url@db/x"\n  bad: [\n';
+  const error = t.throws(() => parseConfig(text, []), { instanceOf: ConfigError });
+  t.false(error!.message.includes('hunter2-in-file'));
+  t.false(error!.message.includes('pw-in-url'));
+  // YAML reads an unquoted `a: b` password as a mapping: the key path must not show its text.
+  const nested = t.throws(() => parseConfig('exporters:\n  postgres:\n    password: hunter2 in: file\n', []), { instanceOf: ConfigError });
+  t.deepEqual(nested!.issues.map((i) => [i.path, i.line]), [['exporters.postgres.password', 3]]);
+  t.false(nested!.message.includes('hunter2'));
+});

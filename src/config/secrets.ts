@@ -62,6 +62,16 @@ function addUserinfo(scheme: string, userinfo: string, add: (s: string) => void)
   }
 }
 
+/**
+ * A key path cut after a credential key: what follows it was made from the secret's text (YAML
+ * read `password: a: b` as a mapping, so the path would show `password.a`).
+ */
+export function redactKeyPath(path: string): string {
+  const segments = path.split('.');
+  const secret = segments.findIndex((segment) => SECRET_KEY.test(segment.replace(/\[\d+\]$/, '')));
+  return secret < 0 || secret === segments.length - 1 ? path : segments.slice(0, secret + 1).join('.');
+}
+
 /** Replaces known secrets, and the user information of any URL, with `[REDACTED]`. */
 export class Redactor {
   readonly #forms = new Set<string>();
