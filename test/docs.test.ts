@@ -4,11 +4,12 @@
 // shuts it down cleanly.
 //
 // To run, each config is pointed at this machine (nothing else in it changes):
-//   - postgres: host, port, user and database → a test PostgreSQL (with TLS: its CA file → the
-//     test CA that signed the server's certificate);
-//   - otlp, prometheus_remote_write: scheme, host and port → a local HTTP server that accepts
-//     every request (the path stays);
-//   - prometheus and service.telemetry.metrics.address → 127.0.0.1:0; file: path → a temp file;
+//   - every exporter `endpoint`, by what it holds: a postgres URL → a database of a test
+//     PostgreSQL (with TLS: its CA file → the test CA that signed the server's certificate); an
+//     http(s) URL (otlp, prometheus_remote_write) → a local HTTP server that accepts every
+//     request (the path stays); host:port (a listener: prometheus) → 127.0.0.1:0, also when the
+//     block leaves a listener's endpoint to its default;
+//   - service.telemetry.metrics.address → 127.0.0.1:0; file: path → a temp file;
 //   - conntrack, packet, dnsnames: `netns` → a fresh network namespace (so the host's tables
 //     and interfaces are not touched); an interface they name is created there (a veth);
 //   - cilium: `bpffs` → a bpffs mounted for the test, holding its CT maps (Cilium's layouts);
@@ -124,28 +125,11 @@ async function localize(config: Mapping, m: Machine): Promise<Mapping> {
   const exporters = (local.exporters ??= {});
   for (const [id, body] of Object.entries(exporters)) {
     const b = (exporters[id] = body ?? {});
-    switch (typeOf(id)) {
-      case 'postgres': {
-        const database = `docs${databases++}`;
-        await m.postgres.createDatabase(database);
-        b.endpoint = m.postgres.url(database);
-        const tls = b.tls as Mapping | undefined;
-        if (tls?.ca_file) tls.ca_file = m.certificates.caFile;
-        break;
-      }
-      case 'otlp':
-      case 'prometheus_remote_write': {
-        const path = b.endpoint ? new URL(String(b.endpoint)).pathname : '/';
-        b.endpoint = `http://127.0.0.1:${(m.sink.address() as AddressInfo).port}${path === '/' ? '' : path}`;
-        break;
-      }
-      case 'prometheus':
-        b.endpoint = '127.0.0.1:0';
-        break;
-      case 'file':
-        b.path = join(m.dir, `${id.replace('/', '-')}.jsonl`);
-        break;
-    }
+    // Listeners whose address the block leaves to the default still get a free port.
+    const listens = FACTORIES.find((f) => f.kind === 'exporter' && f.type === typeOf(id))?.listenEndpoints;
+    if (listens && b.endpoint === undefined) b.endpoint = '127.0.0.1:0';
+    if (typeOf(id) === 'file') b.path = join(m.dir, `${id.replace('/', '-')}.jsonl`);
+    await localizeEndpoints(b, m);
   }
   const receivers = (local.receivers ??= {});
   for (const [id, body] of Object.entries(receivers)) {
@@ -172,6 +156,30 @@ async function localize(config: Mapping, m: Machine): Promise<Mapping> {
   const telemetry = ((local.service.telemetry ??= {}) as Mapping);
   telemetry.metrics = { ...((telemetry.metrics as Mapping | undefined) ?? {}), address: '127.0.0.1:0' };
   return local;
+}
+
+/**
+ * Every `endpoint` in a component's body, by what it holds (so nested ones, such as a source's
+ * database, are found too): a postgres URL → a fresh database of the test server (a `tls.ca_file`
+ * beside it → the test CA), an http(s) URL → the local sink (path kept), host:port → 127.0.0.1:0.
+ */
+async function localizeEndpoints(body: Mapping, m: Machine): Promise<void> {
+  for (const [key, value] of Object.entries(body)) {
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) await localizeEndpoints(value as Mapping, m);
+    if (key !== 'endpoint' || typeof value !== 'string') continue;
+    if (/^postgres(ql)?:\/\//.test(value)) {
+      const database = `docs${databases++}`;
+      await m.postgres.createDatabase(database);
+      body.endpoint = m.postgres.url(database);
+      const tls = body.tls as Mapping | undefined;
+      if (tls?.ca_file) tls.ca_file = m.certificates.caFile;
+    } else if (/^https?:\/\//.test(value)) {
+      const path = new URL(value).pathname;
+      body.endpoint = `http://127.0.0.1:${(m.sink.address() as AddressInfo).port}${path === '/' ? '' : path}`;
+    } else if (/:\d+$/.test(value)) {
+      body.endpoint = '127.0.0.1:0';
+    }
+  }
 }
 
 async function ensureInterface(ns: Netns, name: string): Promise<void> {
