@@ -7,6 +7,7 @@ import { addFlowTotals, readConntrackTable, sortedFlowTotals, type FlowTotalsByK
 import { collector, testContext } from '../../../test/harness/context.ts';
 import { createNodeTopology, type NodeTopology, POD1_V4, POD1_V6, POD2_V4, POD2_V6 } from '../../../test/harness/netns.ts';
 import { requirePrivileges } from '../../../test/harness/privileges.ts';
+import { systemTool } from '../../../test/harness/system-tools.ts';
 import type { Flow } from '../../model/flow.ts';
 import { conntrackConfigSchema, type ConntrackConfig } from './config.ts';
 import { ConntrackReceiver } from './conntrack.ts';
@@ -219,7 +220,7 @@ test('without CAP_NET_ADMIN the error names it', async (t) => {
     try { const a = loadFlowsource(); const h = a.conntrackOpen(null, 'netlink', false, 'baseline', ''); await a.conntrackTick(h); console.log('no error'); }
     catch (e) { console.log(e.message); }`;
   const { stdout } = await promisify(execFile)(
-    'setpriv',
+    systemTool('setpriv'),
     ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', process.execPath, '--input-type=module', '-e', script],
     { cwd: new URL('../../../', import.meta.url).pathname },
   );
