@@ -17,7 +17,9 @@
 # Environment: FRESH_CACHE (a tar of the bare root, made on the first run; empty: no cache),
 # DEBIAN_MIRROR, FRESH_KEEP=1 (keep the folder for a look inside), FRESH_LOG (full log path).
 set -euo pipefail
-
+# One compound command: bash reads it whole before running it, so editing this file during a run
+# cannot change the run.
+{
 repo=$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel)
 head=$(git -C "$repo" rev-parse HEAD)
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -90,7 +92,9 @@ git -C "$root/root/podflow" checkout --quiet --detach "$head"
 cat >"$root/root/fresh-run.sh" <<'INSIDE'
 set -uo pipefail
 export DEBIAN_FRONTEND=noninteractive
-echo "== bare root: $(for t in node npm cargo rustc psql conntrack nft; do [ -e /usr/bin/$t ] || [ -e /usr/sbin/$t ] && printf '%s ' "$t"; done)(none of node npm cargo rustc psql conntrack nft expected)"
+found=$(for t in node npm cargo rustc psql conntrack nft bpftool prometheus; do [ -e /usr/bin/$t ] || [ -e /usr/sbin/$t ] && printf '%s ' "$t"; done)
+echo "== of node npm cargo rustc psql conntrack nft bpftool prometheus, the bare root has: ${found:-none}"
+[ -z "$found" ] || exit 1
 apt-get update -qq && apt-get install -y -qq --no-install-recommends git make ca-certificates >/dev/null || exit 1
 cd /root/podflow
 echo "== make test"
@@ -124,6 +128,9 @@ say "running CI=true make test in the bare root (log: $log)"
 set +e
 unshare --mount --pid --fork --propagation private -- /bin/bash -euc '
   root=$1; shift
+  # The root a mount point of its own: `ip netns exec` makes / a slave mount, which fails on a
+  # plain folder ("mount --make-rslave /" failed: Invalid argument).
+  mount --bind "$root" "$root"
   mount -t proc proc "$root/proc"
   mount -t sysfs sysfs "$root/sys"
   mount -t bpf bpf "$root/sys/fs/bpf"
@@ -145,3 +152,4 @@ tail -40 "$log" >&2
 [ "$status" = 0 ] && verdict=passed || verdict="FAILED (exit $status)"
 echo "test-fresh: $verdict on bare Debian 12 at ${head:0:12} in $minutes minutes; ${ava:-ava: no summary}; ${cargo:-cargo: no summary}; ${run:-make run: not reached} (log: $log)"
 exit "$status"
+}
