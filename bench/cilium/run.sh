@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ENTRIES=${ENTRIES:-524288}
 RUNS=${RUNS:-5}
-export PATH=$PWD/.tools/node/node_modules/node/bin:$PATH
+export PATH=$PWD/.tools/node/bin:$PATH
 if [ "$(id -u)" != 0 ]; then
   echo '{"bench":"cilium","skipped":"needs root"}'
   exit 0

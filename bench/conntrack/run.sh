@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 ENTRIES=${ENTRIES:-262144}
 RUNS=${RUNS:-5}
 ROUNDS=${ROUNDS:-3}
-export PATH=$PWD/.tools/node/node_modules/node/bin:$PATH
+export PATH=$PWD/.tools/node/bin:$PATH
 if [ "$(id -u)" != 0 ]; then
   echo '{"bench":"conntrack","skipped":"needs root"}'
   exit 0

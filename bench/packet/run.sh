@@ -10,7 +10,7 @@ SECONDS_RUN=${SECONDS_RUN:-5}
 FLOWS=${FLOWS:-1024}
 PAYLOAD=${PAYLOAD:-64}
 GENERATORS=${GENERATORS:-1}
-export PATH=$PWD/.tools/node/node_modules/node/bin:$PATH
+export PATH=$PWD/.tools/node/bin:$PATH
 if [ "$(id -u)" != 0 ]; then
   echo '{"bench":"packet","skipped":"needs root"}'
   exit 0

@@ -248,9 +248,14 @@ test('receiver down: export keeps retrying without crashing, delivers once it is
   const port = await freePort();
   const { ctx, exporter: e } = exporter(`http://127.0.0.1:${port}`, { temporality: 'delta', timeout: '200ms' });
   // aborted by the queue's deadline: rejects promptly, nothing thrown elsewhere
+  // The deadline comes after three failed attempts, however slow the machine (a fixed 300 ms saw
+  // only two on a loaded one).
   const aborted = new AbortController();
-  setTimeout(() => aborted.abort(new Error('queue deadline')), 300);
-  await t.throwsAsync(e.export(batch('delta', [flow({ ...web, 'source.k8s.owner.name': 'lost' }, [5, 1], [5, 1])]), aborted.signal), { message: 'queue deadline' });
+  let settled = false;
+  const first = e.export(batch('delta', [flow({ ...web, 'source.k8s.owner.name': 'lost' }, [5, 1], [5, 1])]), aborted.signal).finally(() => (settled = true));
+  while (!settled && (await retries(ctx)) < 3) await new Promise((r) => setTimeout(r, 10));
+  aborted.abort(new Error('queue deadline'));
+  await t.throwsAsync(first, { message: 'queue deadline' });
   const before = await retries(ctx);
   t.true(before >= 3, `retries: ${before}`);
 

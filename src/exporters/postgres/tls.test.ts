@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { skipOrFail } from '../../../test/harness/privileges.ts';
+import { missingTool, systemTool } from '../../../test/harness/system-tools.ts';
 import { missingPostgres, startPostgres, type PostgresServer } from '../../../test/harness/postgres.ts';
 import { testContext } from '../../../test/harness/context.ts';
 import { postgresConfigSchema } from './config.ts';
@@ -17,17 +18,13 @@ let server: PostgresServer | undefined;
 let dir = '';
 
 function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  execFileSync(systemTool('openssl'), args, { cwd: dir, stdio: 'pipe' });
 }
 
 test.before(async () => {
   if (unavailable) return;
-  try {
-    execFileSync('sh', ['-c', 'command -v openssl'], { stdio: 'ignore' });
-  } catch {
-    unavailable = 'needs openssl';
-    return;
-  }
+  unavailable = missingTool('openssl');
+  if (unavailable) return;
   dir = mkdtempSync(join(tmpdir(), 'podflow-pg-tls-'));
   openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=podflow test CA', '-keyout', 'ca.key', '-out', 'ca.pem');
   openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=other CA', '-keyout', 'other.key', '-out', 'other.pem');

@@ -124,8 +124,13 @@ test('server down: retries until abort, no crash; nothing accepted is lost once 
   const ctx = testContext('prw');
   const exporter = new RemoteWriteExporter(ctx, configSchema.parse({ endpoint: `http://127.0.0.1:${port}/api/v1/write`, retry_on_failure: fast }));
   const aborted = new AbortController();
-  setTimeout(() => aborted.abort(new Error('queue deadline')), 300);
-  await t.throwsAsync(exporter.export(batch('delta', [flow(web, [1_000, 10], [2_000, 20])]), aborted.signal), { message: 'queue deadline' });
+  let settled = false;
+  const first = exporter.export(batch('delta', [flow(web, [1_000, 10], [2_000, 20])]), aborted.signal).finally(() => (settled = true));
+  // The queue's deadline comes after three failed attempts, however slow the machine (a fixed
+  // 300 ms saw only two on a loaded one).
+  while (!settled && (await counterValue(ctx, 'podflow_exporter_retries_total')) < 3) await new Promise((r) => setTimeout(r, 10));
+  aborted.abort(new Error('queue deadline'));
+  await t.throwsAsync(first, { message: 'queue deadline' });
   const retries = await counterValue(ctx, 'podflow_exporter_retries_total');
   t.true(retries >= 3, `retries: ${retries}`);
 

@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { collector, testContext } from '../../../test/harness/context.ts';
 import { ManualClock } from '../../../test/harness/manual-clock.ts';
 import { requirePrivileges } from '../../../test/harness/privileges.ts';
+import { systemTool } from '../../../test/harness/system-tools.ts';
 import type { Flow } from '../../model/flow.ts';
 import { CiliumReceiver } from './cilium.ts';
 import { type CiliumConfig, ciliumConfigSchema } from './config.ts';
@@ -389,10 +390,11 @@ const PROBE = fileURLToPath(new URL('./testdata/open-unprivileged.ts', import.me
 test('without access the error names the privilege: file access to the pinned map (EACCES)', async (t) => {
   if (!requirePrivileges(t, [...TOOLS, 'setpriv'])) return;
   const fx = await fixture(t, [CT4]);
-  const probe = (...setpriv: string[]) =>
-    execFileP('setpriv', [...setpriv, process.execPath, PROBE, fx.root], { env: { ...process.env } }).then((r) => r.stdout.trim());
+  const probe = (setpriv: string[], asUid: string[] = []) =>
+    execFileP(systemTool('setpriv'), [...setpriv, process.execPath, PROBE, fx.root, ...asUid], { env: { ...process.env } }).then((r) => r.stdout.trim());
   // nobody without capabilities: Cilium's pins are root-owned 0600 (and the temp dir is 0700).
-  t.regex(await probe('--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all'), /cilium_ct4_global: BPF_OBJ_GET: permission denied .*run podflow as uid 0, or give it CAP_DAC_READ_SEARCH/);
+  // The probe becomes nobody after loading the addon (setuid drops every capability).
+  t.regex(await probe(['--inh-caps=-all'], ['65534']), /cilium_ct4_global: BPF_OBJ_GET: permission denied .*run podflow as uid 0, or give it CAP_DAC_READ_SEARCH/);
   // uid 0 with every capability dropped: enough on this kernel (≥ 6.5: OBJ_GET and lookups need no capability).
-  t.is(await probe('--inh-caps=-all', '--bounding-set=-all'), 'opened');
+  t.is(await probe(['--inh-caps=-all', '--bounding-set=-all']), 'opened');
 });
