@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { systemTool } from '../../../test/harness/system-tools.ts';
+import { systemTool } from '../../../../test/harness/system-tools.ts';
 
 const run = promisify(execFile);
 
