@@ -2,20 +2,17 @@
 // per-flow deltas. The map reads (bpf(2)), decoding, delta tracking and pre-aggregation run in
 // Rust off the JS thread (crates/flowsource/src/bpf); this side turns the packed records into
 // Flows (the same decoder as the conntrack receiver) and owns the schedule and the logging.
-import type { NativeHandle } from '../../native/addon.ts';
-import type { TickStats } from '../../native/records.ts';
+import { type CiliumStatus, NativeSource, type TickStats } from '../../native/index.ts';
 import type { ComponentContext, FlowConsumer, Receiver } from '../../contracts/component.ts';
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import { NativeReadLoop } from '../shared/native-read-loop.ts';
 import type { CiliumConfig } from './config.ts';
-import { type CiliumAddon, type CiliumStatus, HEADER_LAYOUT_AT, LAYOUT_CODES, loadCiliumAddon } from './native.ts';
 
 export class CiliumReceiver implements Receiver {
   readonly #ctx: ComponentContext;
   readonly #config: CiliumConfig;
   readonly #loop: NativeReadLoop;
-  #addon: CiliumAddon | undefined;
-  #handle: NativeHandle | undefined;
+  #source: NativeSource<'cilium'> | undefined;
   /** Warnings already logged (each once per distinct text). */
   readonly #warned = new Set<string>();
   #layoutLogged: string | null = null;
@@ -40,18 +37,25 @@ export class CiliumReceiver implements Receiver {
       ctx,
       next,
       intervalMs: config.interval,
-      read: () => this.#handle && this.#addon!.ciliumTick(this.#handle),
-      onBatch: (buf, stats) => this.#record(stats, LAYOUT_CODES[buf.readUInt32LE(HEADER_LAYOUT_AT)] ?? null),
+      read: () => this.#source?.tick(),
+      onBatch: (stats) => this.#record(stats),
       readingWhat: 'cilium: reading the conntrack maps',
       errors: this.#metrics.errors,
     });
   }
 
   async start(): Promise<void> {
-    const addon = loadCiliumAddon();
-    this.#addon = addon;
     const c = this.#config;
-    this.#handle = addon.ciliumOpen(c.bpffs, c.maps.join(','), c.layout, c.clock_source, c.startup, c.exclude_cidrs.join(','), c.read_method, c.read_threads === 'auto' ? 0 : c.read_threads);
+    this.#source = NativeSource.open('cilium', {
+      bpffs: c.bpffs,
+      maps: c.maps,
+      layout: c.layout,
+      clockSource: c.clock_source,
+      startup: c.startup,
+      excludeCidrs: c.exclude_cidrs,
+      readMethod: c.read_method,
+      readThreads: c.read_threads === 'auto' ? 0 : c.read_threads,
+    });
     // The first tick records the baseline (or, with startup: count, reports the maps).
     await this.#loop.tickNow();
     const status = this.status();
@@ -70,8 +74,7 @@ export class CiliumReceiver implements Receiver {
 
   /** The Rust source's view: maps, layout decision, last tick's counts. */
   status(): CiliumStatus | undefined {
-    if (!this.#addon || !this.#handle) return undefined;
-    return JSON.parse(this.#addon.ciliumStatus(this.#handle)) as CiliumStatus;
+    return this.#source?.status();
   }
 
   /** Reads the maps now and emits the deltas since the previous read (ticks never overlap). */
@@ -85,12 +88,13 @@ export class CiliumReceiver implements Receiver {
     this.#ctx.logger.warn(fields, message);
   }
 
-  #record(stats: TickStats, layout: 'v1.15' | 'v1.16' | null): void {
+  #record(stats: TickStats): void {
     const labels = { receiver: this.#ctx.id };
+    const layout = stats.ctLayout;
     const m = this.#metrics;
     m.entries.set(labels, stats.entries);
     m.tracked.set(labels, stats.tracked);
-    m.readSeconds.set(labels, stats.dumpSeconds);
+    m.readSeconds.set(labels, stats.readSeconds);
     m.skipped.inc(labels, stats.skipped);
     const status = this.status();
     if (!status) return;
@@ -102,7 +106,7 @@ export class CiliumReceiver implements Receiver {
         this.#warnOnce('key_by_key', { path: map.path }, 'cilium: the kernel refuses BPF_MAP_LOOKUP_BATCH (< 5.6?): reading key by key, which is several times slower');
       }
     }
-    if (stats.inconsistent) {
+    if (stats.incomplete) {
       this.#warnOnce('capped', {}, 'cilium: a key-by-key walk restarted too often and stopped at 4 × max_entries; some entries may be missing this tick');
     }
     if (layout === null) {
@@ -127,8 +131,8 @@ export class CiliumReceiver implements Receiver {
 
   async shutdown(): Promise<void> {
     // A last read, so what was counted since the previous interval is not lost.
-    if (this.#handle) await this.#loop.stop();
-    if (this.#addon && this.#handle) this.#addon.ciliumClose(this.#handle);
-    this.#handle = undefined;
+    if (this.#source) await this.#loop.stop();
+    this.#source?.close();
+    this.#source = undefined;
   }
 }

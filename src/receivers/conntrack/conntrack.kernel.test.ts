@@ -215,8 +215,8 @@ test('accounting switch: enabled when 0 with enable_accounting, left alone (coun
 test('without CAP_NET_ADMIN the error names it', async (t) => {
   if (!requirePrivileges(t, ['setpriv'])) return;
   const script = `
-    import { loadFlowsource } from './src/native/addon.ts';
-    try { const a = loadFlowsource(); const h = a.conntrackOpen(null, 'netlink', false, 'baseline', ''); await a.conntrackTick(h); console.log('no error'); }
+    import { NativeSource } from './src/native/index.ts';
+    try { const s = NativeSource.open('conntrack', { netns: null, source: 'netlink', destroyEvents: false, startup: 'baseline', excludeCidrs: [] }); await s.tick(); console.log('no error'); }
     catch (e) { console.log(e.message); }`;
   const { stdout } = await promisify(execFile)(
     'setpriv',

@@ -3,17 +3,17 @@
 // one last read at shutdown so the final interval is not lost.
 import type { Counter } from 'prom-client';
 import { nowUnixNano } from '../../model/flow.ts';
-import { decodeBatch, type TickStats } from '../../native/records.ts';
+import { decodeBatch, type TickStats } from '../../native/index.ts';
 import type { ComponentContext, FlowConsumer } from '../../contracts/component.ts';
 
 export interface NativeReadLoopOptions {
   ctx: ComponentContext;
   next: FlowConsumer;
   intervalMs: number;
-  /** One read of the native source: a packed batch (src/native/records.ts); undefined once closed. */
+  /** One read of the native source (NativeSource.tick): a packed batch; undefined once closed. */
   read(): Promise<Buffer> | undefined;
   /** Bookkeeping after a batch is decoded (metrics, warnings), before it is passed on. */
-  onBatch(buf: Buffer, stats: TickStats): void;
+  onBatch(stats: TickStats): void;
   /** What failed, for the log line: e.g. `conntrack: reading the table`. */
   readingWhat: string;
   /** Counts failed reads, labelled by receiver id. */
@@ -76,7 +76,7 @@ export class NativeReadLoop {
     const now = nowUnixNano();
     const { stats, flows } = decodeBatch(buf, this.#lastReadUnixNano, now);
     this.#lastReadUnixNano = now;
-    o.onBatch(buf, stats);
+    o.onBatch(stats);
     if (flows.length > 0) await o.next.consume({ flows, temporality: 'delta' });
   }
 }
