@@ -6,23 +6,11 @@
 //                                      read_threads [threads] (default 0 = auto): the first
 //                                      tick (every entry new, startup: count) and steady-state ticks
 //                                      (counters unchanged); prints one JSON line
-import { decodeBatch, NativeSource } from '../../src/native/index.ts';
+import { NativeSource } from '../../src/native/index.ts';
+import { measureTicks } from '../native-ticks.ts';
 import { ciliumCreateMap } from '../../test/harness/native.ts';
 
 const [mode, root, arg, method, threadsArg] = process.argv.slice(2);
-
-function cpuSeconds(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-}
-
-async function tick(source: NativeSource<'cilium'>) {
-  const cpu0 = cpuSeconds();
-  const t0 = performance.now();
-  const buf = await source.tick();
-  const { stats, flows } = decodeBatch(buf, 0n, 1n);
-  return { cpu_s: cpuSeconds() - cpu0, wall_s: (performance.now() - t0) / 1000, entries: stats.entries, flows: flows.length };
-}
 
 if (mode === 'fill') {
   const count = Number(arg);
@@ -36,21 +24,8 @@ if (mode === 'fill') {
   const source = NativeSource.open('cilium', {
     bpffs: root!, maps: ['cilium_ct4_global'], layout: 'v1.15', clockSource: 'ktime', startup: 'count', excludeCidrs: [], readMethod: m, readThreads: threads,
   });
-  const first = await tick(source);
-  const steady: Array<Awaited<ReturnType<typeof tick>>> = [];
-  for (let i = 0; i < runs; i++) steady.push(await tick(source));
-  const mean = (k: 'cpu_s' | 'wall_s') => steady.reduce((s, x) => s + x[k], 0) / steady.length;
+  const measured = await measureTicks(source, runs);
   const usedThreads = source.status().maps[0]!.threads;
   source.close();
-  console.log(
-    JSON.stringify({
-      method: m,
-      threads: usedThreads,
-      first_tick: first,
-      steady_cpu_s: mean('cpu_s'),
-      steady_wall_s: mean('wall_s'),
-      steady_entries: steady.at(-1)!.entries,
-      peak_rss_mb: process.resourceUsage().maxRSS / 1024,
-    }),
-  );
+  console.log(JSON.stringify({ method: m, threads: usedThreads, ...measured, peak_rss_mb: process.resourceUsage().maxRSS / 1024 }));
 }

@@ -4,7 +4,7 @@
 //! cargo run --release --offline --example ct_podflow_dump -- /run/netns/NAME [runs]
 
 use flowsource::conntrack::{ConntrackSource, Options, ReaderChoice};
-use flowsource::source::Source;
+use flowsource::source::{Handle, Source};
 use flowsource::sys;
 use flowsource::tracker::Startup;
 

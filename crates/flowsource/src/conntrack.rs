@@ -90,8 +90,13 @@ pub struct ConntrackSource {
     fallback_reason: Option<String>,
 }
 
-impl ConntrackSource {
-    pub fn open(opts: Options) -> Result<ConntrackSource, String> {
+impl Handle for ConntrackSource {
+    const NAME: &'static str = "conntrack";
+    type Options = Options;
+    type Status = ConntrackStatus;
+
+    /// Opens the reader (`auto`: netlink, else procfs) and, with destroy events, the event socket.
+    fn open(opts: Options) -> Result<ConntrackSource, String> {
         let netns = opts.netns.as_deref();
         let mut fallback_reason = None;
         let reader = match opts.reader {
@@ -116,17 +121,6 @@ impl ConntrackSource {
         };
         let tracker = Tracker::new(opts.startup, opts.exclude.clone());
         Ok(ConntrackSource { opts, reader, events, tracker, fallback_reason })
-    }
-
-}
-
-impl Handle for ConntrackSource {
-    const NAME: &'static str = "conntrack";
-    type Options = Options;
-    type Status = ConntrackStatus;
-
-    fn open(options: Options) -> Result<ConntrackSource, String> {
-        ConntrackSource::open(options)
     }
 
     fn status(&self) -> Result<ConntrackStatus, String> {

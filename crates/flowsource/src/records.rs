@@ -120,6 +120,16 @@ pub fn write_header(out: &mut [u8], count: u32, h: &TickHeader) {
     put32(out, 60, h.ct_layout);
 }
 
+/// A flow's counters for one interval (a record's offsets 56..92).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowSums {
+    pub tx_bytes: u64,
+    pub tx_packets: u64,
+    pub rx_bytes: u64,
+    pub rx_packets: u64,
+    pub connections: u32,
+}
+
 /// One flow record's fields (see the layout above).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Record {
@@ -132,11 +142,7 @@ pub struct Record {
     pub src: [u8; 16],
     pub dst: [u8; 16],
     pub original_dst: [u8; 16],
-    pub tx_bytes: u64,
-    pub tx_packets: u64,
-    pub rx_bytes: u64,
-    pub rx_packets: u64,
-    pub connections: u32,
+    pub sums: FlowSums,
 }
 
 /// A zeroed batch of `count` records with its header written; fill record `i` with
@@ -161,11 +167,11 @@ pub fn write_record(batch: &mut [u8], i: usize, r: &Record) {
     out[8..24].copy_from_slice(&r.src);
     out[24..40].copy_from_slice(&r.dst);
     out[40..56].copy_from_slice(&r.original_dst);
-    put64(out, 56, r.tx_bytes);
-    put64(out, 64, r.tx_packets);
-    put64(out, 72, r.rx_bytes);
-    put64(out, 80, r.rx_packets);
-    put32(out, 88, r.connections);
+    put64(out, 56, r.sums.tx_bytes);
+    put64(out, 64, r.sums.tx_packets);
+    put64(out, 72, r.sums.rx_bytes);
+    put64(out, 80, r.sums.rx_packets);
+    put32(out, 88, r.sums.connections);
 }
 
 js_object! {
@@ -218,11 +224,7 @@ mod tests {
             src: [1; 16],
             dst: [2; 16],
             original_dst: [3; 16],
-            tx_bytes: 100,
-            tx_packets: 101,
-            rx_bytes: 102,
-            rx_packets: 103,
-            connections: 104,
+            sums: FlowSums { tx_bytes: 100, tx_packets: 101, rx_bytes: 102, rx_packets: 103, connections: 104 },
         };
         write_record(&mut b, 1, &r);
         let u32_at = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());

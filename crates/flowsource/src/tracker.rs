@@ -30,7 +30,7 @@ mod conn_index;
 use crate::cidr::Cidr;
 use crate::entry::{Counters, Entry, Tuple};
 use crate::hash::FxHashMap;
-use crate::records::{self, Record, TickHeader, FLAG_DNAT};
+use crate::records::{self, FlowSums, Record, TickHeader, FLAG_DNAT};
 use conn_index::ConnIndex;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,15 +94,6 @@ struct FlowKey {
     src: [u8; 16],
     dst: [u8; 16],
     original_dst: [u8; 16],
-}
-
-#[derive(Default, Clone, Copy)]
-struct FlowSums {
-    tx_bytes: u64,
-    tx_packets: u64,
-    rx_bytes: u64,
-    rx_packets: u64,
-    connections: u32,
 }
 
 /// One pre-aggregation key and its sums for the current interval. Cells outlive the interval
@@ -570,11 +561,7 @@ impl Tracker {
                 src: k.src,
                 dst: k.dst,
                 original_dst: k.original_dst,
-                tx_bytes: s.tx_bytes,
-                tx_packets: s.tx_packets,
-                rx_bytes: s.rx_bytes,
-                rx_packets: s.rx_packets,
-                connections: s.connections,
+                sums: s,
             };
             records::write_record(&mut out, i, &record);
         }

@@ -2,7 +2,7 @@
 // per-flow deltas. The map reads (bpf(2)), decoding, delta tracking and pre-aggregation run in
 // Rust off the JS thread (crates/flowsource/src/bpf); this side turns the packed records into
 // Flows (the same decoder as the conntrack receiver) and owns the schedule and the logging.
-import { type CiliumStatus, NativeSource, type TickStats } from '../../native/index.ts';
+import type { CiliumStatus, TickStats } from '../../native/index.ts';
 import type { ComponentContext, FlowConsumer, Receiver } from '../../contracts/component.ts';
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import { NativeReadLoop } from '../shared/native-read-loop.ts';
@@ -11,8 +11,7 @@ import type { CiliumConfig } from './config.ts';
 export class CiliumReceiver implements Receiver {
   readonly #ctx: ComponentContext;
   readonly #config: CiliumConfig;
-  readonly #loop: NativeReadLoop;
-  #source: NativeSource<'cilium'> | undefined;
+  readonly #loop: NativeReadLoop<'cilium'>;
   /** Warnings already logged (each once per distinct text). */
   readonly #warned = new Set<string>();
   #layoutLogged: string | null = null;
@@ -31,22 +30,20 @@ export class CiliumReceiver implements Receiver {
       service: gauge('podflow_cilium_service_entries', 'SERVICE entries in the last tick (used for VIPs, never counted)'),
       expired: gauge('podflow_cilium_expired_entries', 'Entries past their lifetime that Cilium has not collected yet'),
       skipped: counter('podflow_cilium_skipped_entries_total', 'Entries without a protocol (nexthdr 0), skipped as Cilium does'),
-      errors: counter('podflow_cilium_tick_errors_total', 'Ticks that failed (the next tick retries)'),
     };
     this.#loop = new NativeReadLoop({
       ctx,
       next,
+      type: 'cilium',
       intervalMs: config.interval,
-      read: () => this.#source?.tick(),
       onBatch: (stats) => this.#record(stats),
       readingWhat: 'cilium: reading the conntrack maps',
-      errors: this.#metrics.errors,
     });
   }
 
   async start(): Promise<void> {
     const c = this.#config;
-    this.#source = NativeSource.open('cilium', {
+    this.#loop.open({
       bpffs: c.bpffs,
       maps: c.maps,
       layout: c.layout,
@@ -74,7 +71,7 @@ export class CiliumReceiver implements Receiver {
 
   /** The Rust source's view: maps, layout decision, last tick's counts. */
   status(): CiliumStatus | undefined {
-    return this.#source?.status();
+    return this.#loop.status();
   }
 
   /** Reads the maps now and emits the deltas since the previous read (ticks never overlap). */
@@ -131,8 +128,6 @@ export class CiliumReceiver implements Receiver {
 
   async shutdown(): Promise<void> {
     // A last read, so what was counted since the previous interval is not lost.
-    if (this.#source) await this.#loop.stop();
-    this.#source?.close();
-    this.#source = undefined;
+    await this.#loop.close();
   }
 }

@@ -1,7 +1,8 @@
 // Reads the kernel's conntrack table every interval through the Rust core and emits the
 // per-flow deltas. The dump, decoding, delta tracking and pre-aggregation run in Rust off the
-// JS thread; this side turns the packed records into Flows and owns the schedule.
-import { conntrackAccounting, NativeSource, type TickStats } from '../../native/index.ts';
+// JS thread (the source and its schedule: ../shared/native-read-loop.ts); this side opens it
+// with the receiver's options and keeps its metrics and logs.
+import { conntrackAccounting, type TickStats } from '../../native/index.ts';
 import type { ComponentContext, FlowConsumer, Receiver } from '../../contracts/component.ts';
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import { NativeReadLoop } from '../shared/native-read-loop.ts';
@@ -10,8 +11,7 @@ import type { ConntrackConfig } from './config.ts';
 export class ConntrackReceiver implements Receiver {
   readonly #ctx: ComponentContext;
   readonly #config: ConntrackConfig;
-  readonly #loop: NativeReadLoop;
-  #source: NativeSource<'conntrack'> | undefined;
+  readonly #loop: NativeReadLoop<'conntrack'>;
   #fallbackLogged = false;
   readonly #metrics;
 
@@ -29,16 +29,14 @@ export class ConntrackReceiver implements Receiver {
       destroyEvents: counter('podflow_conntrack_destroy_events_total', 'Destroy events applied'),
       overruns: counter('podflow_conntrack_event_overruns_total', 'Times destroy events were lost to a full socket queue (ENOBUFS)'),
       skipped: counter('podflow_conntrack_skipped_messages_total', 'Conntrack messages or lines that could not be decoded'),
-      errors: counter('podflow_conntrack_tick_errors_total', 'Ticks that failed (the next tick retries)'),
     };
     this.#loop = new NativeReadLoop({
       ctx,
       next,
+      type: 'conntrack',
       intervalMs: config.interval,
-      read: () => this.#source?.tick(),
       onBatch: (stats) => this.#record(stats),
       readingWhat: 'conntrack: reading the table',
-      errors: this.#metrics.errors,
     });
   }
 
@@ -46,7 +44,7 @@ export class ConntrackReceiver implements Receiver {
     const c = this.#config;
     const netns = c.netns ?? null;
     this.#checkAccounting(netns);
-    this.#source = NativeSource.open('conntrack', {
+    this.#loop.open({
       netns,
       source: c.source,
       destroyEvents: c.destroy_events,
@@ -55,9 +53,9 @@ export class ConntrackReceiver implements Receiver {
     });
     // The first tick records the baseline (or, with startup: count, reports the table).
     await this.#loop.tickNow();
-    const status = this.#source.status();
+    const status = this.#loop.status();
     this.#ctx.logger.info(
-      { source: status.source, destroyEvents: status.destroyEvents, netns, intervalMs: this.#config.interval },
+      { source: status?.source, destroyEvents: status?.destroyEvents, netns, intervalMs: this.#config.interval },
       'conntrack receiver started',
     );
     this.#loop.start();
@@ -99,7 +97,7 @@ export class ConntrackReceiver implements Receiver {
     if (stats.source === 'procfs' && this.#config.source === 'auto' && !this.#fallbackLogged) {
       this.#fallbackLogged = true;
       this.#ctx.logger.warn(
-        { reason: this.#source?.status().fallbackReason },
+        { reason: this.#loop.status()?.fallbackReason },
         'conntrack: ctnetlink unavailable, reading /proc/net/nf_conntrack instead (slow on big tables; no destroy events)',
       );
     }
@@ -110,8 +108,6 @@ export class ConntrackReceiver implements Receiver {
 
   async shutdown(): Promise<void> {
     // A last read, so what was counted since the previous interval is not lost.
-    if (this.#source) await this.#loop.stop();
-    this.#source?.close();
-    this.#source = undefined;
+    await this.#loop.close();
   }
 }

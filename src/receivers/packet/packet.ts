@@ -2,7 +2,7 @@
 // BPF filter) and emits per-flow deltas every interval, in the same records as the conntrack
 // receiver. Capture, parsing and per-5-tuple aggregation run on a native thread; this side
 // owns the schedule and turns the packed records into Flows.
-import { NativeSource, type PacketStatus, type TickStats } from '../../native/index.ts';
+import type { PacketStatus, TickStats } from '../../native/index.ts';
 import type { ComponentContext, FlowConsumer, Receiver } from '../../contracts/component.ts';
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import { NativeReadLoop } from '../shared/native-read-loop.ts';
@@ -14,8 +14,7 @@ export const RETIRE_WAIT_MS = 60;
 export class PacketReceiver implements Receiver {
   readonly #ctx: ComponentContext;
   readonly #config: PacketConfig;
-  readonly #loop: NativeReadLoop;
-  #source: NativeSource<'packet'> | undefined;
+  readonly #loop: NativeReadLoop<'packet'>;
   readonly #metrics;
 
   constructor(ctx: ComponentContext, config: PacketConfig, next: FlowConsumer) {
@@ -29,16 +28,14 @@ export class PacketReceiver implements Receiver {
       drops: counter('podflow_packet_kernel_drops_total', 'Packets the kernel dropped because the capture ring was full'),
       malformed: counter('podflow_packet_malformed_total', 'Captured frames that could not be parsed (skipped)'),
       tracked: gauge('podflow_packet_tracked_connections', 'Connections whose orientation is remembered'),
-      errors: counter('podflow_packet_tick_errors_total', 'Ticks that failed (the next tick retries)'),
     };
     this.#loop = new NativeReadLoop({
       ctx,
       next,
+      type: 'packet',
       intervalMs: config.interval,
-      read: () => this.#source?.tick(),
       onBatch: (stats) => this.#record(stats),
       readingWhat: 'packet: reading the flow table',
-      errors: this.#metrics.errors,
     });
   }
 
@@ -46,7 +43,7 @@ export class PacketReceiver implements Receiver {
     const c = this.#config;
     const netns = c.netns ?? null;
     try {
-      this.#source = NativeSource.open('packet', {
+      this.#loop.open({
         netns,
         interface: c.interface,
         filter: nativeFilter(c.filter),
@@ -69,7 +66,7 @@ export class PacketReceiver implements Receiver {
 
   /** Totals since start, from the native core. */
   status(): PacketStatus | undefined {
-    return this.#source?.status();
+    return this.#loop.status();
   }
 
   // A packet batch's header (crates/flowsource/src/packet/flows.rs): entries = packets seen,
@@ -89,11 +86,7 @@ export class PacketReceiver implements Receiver {
   async shutdown(): Promise<void> {
     // The kernel hands a partly filled ring block over RETIRE_MS after its first packet: wait
     // for it, so the last read sees everything captured before shutdown.
-    if (this.#source) {
-      await new Promise((r) => setTimeout(r, RETIRE_WAIT_MS));
-      await this.#loop.stop();
-    }
-    this.#source?.close();
-    this.#source = undefined;
+    if (this.#loop.opened) await new Promise((r) => setTimeout(r, RETIRE_WAIT_MS));
+    await this.#loop.close();
   }
 }

@@ -1,34 +1,51 @@
-// The schedule every native receiver shares (conntrack, cilium, packet): read the Rust source
-// every interval, never two reads at once, a failed read counted and retried next interval,
-// one last read at shutdown so the final interval is not lost.
-import type { Counter } from 'prom-client';
+// What every native receiver shares (conntrack, cilium, packet): it opens the receiver's Rust
+// source (src/native/ NativeSource) and reads it every interval, never two reads at once, a
+// failed read counted (`podflow_<type>_tick_errors_total`) and retried next interval, one last
+// read at close so the final interval is not lost, then the source closed. A receiver adds its
+// options, its metrics and its log lines (`onBatch`).
 import { nowUnixNano } from '../../model/flow.ts';
-import { decodeBatch, type TickStats } from '../../native/index.ts';
+import { decodeBatch, NativeSource, type Sources, type SourceType, type TickStats } from '../../native/index.ts';
 import type { ComponentContext, FlowConsumer } from '../../contracts/component.ts';
+import { sharedCounter } from '../../telemetry/shared-metrics.ts';
 
-export interface NativeReadLoopOptions {
+export interface NativeReadLoopOptions<T extends SourceType> {
   ctx: ComponentContext;
   next: FlowConsumer;
+  /** The source's handle type, which also names the error counter. */
+  type: T;
   intervalMs: number;
-  /** One read of the native source (NativeSource.tick): a packed batch; undefined once closed. */
-  read(): Promise<Buffer> | undefined;
   /** Bookkeeping after a batch is decoded (metrics, warnings), before it is passed on. */
   onBatch(stats: TickStats): void;
   /** What failed, for the log line: e.g. `conntrack: reading the table`. */
   readingWhat: string;
-  /** Counts failed reads, labelled by receiver id. */
-  errors: Counter<'receiver'>;
 }
 
-export class NativeReadLoop {
-  readonly #o: NativeReadLoopOptions;
+export class NativeReadLoop<T extends SourceType> {
+  readonly #o: NativeReadLoopOptions<T>;
+  readonly #errors;
+  #source: NativeSource<T> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #inFlight: Promise<void> | undefined;
   #lastReadUnixNano = nowUnixNano();
   #stopped = false;
 
-  constructor(options: NativeReadLoopOptions) {
+  constructor(options: NativeReadLoopOptions<T>) {
     this.#o = options;
+    this.#errors = sharedCounter(options.ctx.metrics, `podflow_${options.type}_tick_errors_total`, 'Ticks that failed (the next tick retries)', ['receiver']);
+  }
+
+  /** Opens the native source (throws NativeError when the Rust core refuses the options or cannot open it). */
+  open(options: Sources[T]['options']): void {
+    this.#source = NativeSource.open(this.#o.type, options);
+  }
+
+  get opened(): boolean {
+    return this.#source !== undefined;
+  }
+
+  /** The source's status; undefined before open and after close. */
+  status(): Sources[T]['status'] | undefined {
+    return this.#source?.status();
   }
 
   /** Starts reading every interval (the first batch covers the time since construction). */
@@ -48,11 +65,14 @@ export class NativeReadLoop {
     }
   }
 
-  /** Stops the schedule and makes the last read. */
-  async stop(): Promise<void> {
+  /** Stops the schedule, makes the last read and closes the source. */
+  async close(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    if (!this.#source) return;
     await this.tickNow();
+    this.#source.close();
+    this.#source = undefined;
   }
 
   #schedule(): void {
@@ -64,15 +84,16 @@ export class NativeReadLoop {
 
   async #read(): Promise<void> {
     const o = this.#o;
-    let buf: Buffer | undefined;
+    const source = this.#source;
+    if (!source) return;
+    let buf: Buffer;
     try {
-      buf = await o.read();
+      buf = await source.tick();
     } catch (e) {
-      o.errors.inc({ receiver: o.ctx.id });
+      this.#errors.inc({ receiver: o.ctx.id });
       o.ctx.logger.error({ err: (e as Error).message }, `${o.readingWhat} failed; retrying next interval`);
       return;
     }
-    if (buf === undefined) return;
     const now = nowUnixNano();
     const { stats, flows } = decodeBatch(buf, this.#lastReadUnixNano, now);
     this.#lastReadUnixNano = now;

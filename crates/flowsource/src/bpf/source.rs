@@ -249,41 +249,6 @@ pub struct CiliumSource {
 }
 
 impl CiliumSource {
-    /// Opens every map once to check it: a map of the wrong shape, or no map at all, is an error.
-    pub fn open(opts: Options) -> Result<CiliumSource, String> {
-        let mut missing = Vec::new();
-        let mut maps = Vec::new();
-        for spec in &opts.maps {
-            match map::open_checked(&spec.path, spec.key_size, VALUE_BYTES as u32) {
-                Ok(m) => maps.push(MapStatus::present(spec, &m.info)),
-                Err(MapError::Missing(why)) => {
-                    missing.push(why.clone());
-                    maps.push(MapStatus::missing(spec, why));
-                }
-                Err(MapError::Fatal(why)) => return Err(why),
-            }
-        }
-        if missing.len() == opts.maps.len() {
-            return Err(format!("no Cilium conntrack map found: {}", missing.join("; ")));
-        }
-        let layout = match opts.layout {
-            LayoutChoice::Fixed(l) => Some(l),
-            LayoutChoice::Auto => None,
-        };
-        let tracker = Tracker::new(opts.startup, opts.exclude.clone());
-        let snaps = opts.maps.iter().map(|_| Snapshot::default()).collect();
-        let method = opts.method;
-        Ok(CiliumSource { opts, tracker, snaps, maps, layout, evidence: LayoutEvidence::default(), method, last: TickCounts::default(), vip_memory: VipMemory::default() })
-    }
-
-    pub fn layout(&self) -> Option<Layout> {
-        self.layout
-    }
-
-    pub fn last_counts(&self) -> &TickCounts {
-        &self.last
-    }
-
     /// Reads every map into its snapshot; returns (restarts, capped): the walks restarted, and
     /// whether one stopped at its cap (the read is incomplete).
     fn read_all(&mut self, counts: &mut TickCounts) -> Result<(u32, bool), String> {
@@ -447,8 +412,31 @@ impl Handle for CiliumSource {
     type Options = Options;
     type Status = CiliumStatus;
 
-    fn open(options: Options) -> Result<CiliumSource, String> {
-        CiliumSource::open(options)
+    /// Opens every map once to check it: a map of the wrong shape, or no map at all, is an error.
+    fn open(opts: Options) -> Result<CiliumSource, String> {
+        let mut missing = Vec::new();
+        let mut maps = Vec::new();
+        for spec in &opts.maps {
+            match map::open_checked(&spec.path, spec.key_size, VALUE_BYTES as u32) {
+                Ok(m) => maps.push(MapStatus::present(spec, &m.info)),
+                Err(MapError::Missing(why)) => {
+                    missing.push(why.clone());
+                    maps.push(MapStatus::missing(spec, why));
+                }
+                Err(MapError::Fatal(why)) => return Err(why),
+            }
+        }
+        if missing.len() == opts.maps.len() {
+            return Err(format!("no Cilium conntrack map found: {}", missing.join("; ")));
+        }
+        let layout = match opts.layout {
+            LayoutChoice::Fixed(l) => Some(l),
+            LayoutChoice::Auto => None,
+        };
+        let tracker = Tracker::new(opts.startup, opts.exclude.clone());
+        let snaps = opts.maps.iter().map(|_| Snapshot::default()).collect();
+        let method = opts.method;
+        Ok(CiliumSource { opts, tracker, snaps, maps, layout, evidence: LayoutEvidence::default(), method, last: TickCounts::default(), vip_memory: VipMemory::default() })
     }
 
     fn status(&self) -> Result<CiliumStatus, String> {

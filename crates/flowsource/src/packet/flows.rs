@@ -21,7 +21,7 @@ use super::parse::{PacketInfo, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
 use crate::cidr::Cidr;
 use crate::entry::{PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
 use crate::hash::FxHashMap;
-use crate::records::{self, Record, SourceKind, TickHeader};
+use crate::records::{self, FlowSums, Record, SourceKind, TickHeader};
 
 const CLOSED_LINGER_NS: u64 = 5_000_000_000;
 
@@ -52,13 +52,10 @@ struct FlowKey {
     dst: [u8; 16],
 }
 
+/// A flow's sums, and the TCP flags its packets carried (OR).
 #[derive(Default, Clone, Copy)]
-struct FlowSums {
-    tx_bytes: u64,
-    tx_packets: u64,
-    rx_bytes: u64,
-    rx_packets: u64,
-    connections: u32,
+struct PacketSums {
+    sums: FlowSums,
     tcp_flags: u8,
 }
 
@@ -76,7 +73,7 @@ pub struct Counts {
 
 pub struct FlowTable {
     conns: FxHashMap<ConnKey, ConnState>,
-    flows: FxHashMap<FlowKey, FlowSums>,
+    flows: FxHashMap<FlowKey, PacketSums>,
     max_connections: usize,
     idle_timeout_ns: u64,
     exclude: Vec<Cidr>,
@@ -229,7 +226,7 @@ impl FlowTable {
             return;
         }
         let flow = FlowKey { family: p.family, protocol: p.protocol, dst_port: if is_icmp(p.protocol) { 0 } else { dst_port }, src, dst };
-        let sums = self.flows.entry(flow).or_default();
+        let PacketSums { sums, tcp_flags } = self.flows.entry(flow).or_default();
         if seen.sender_initiates {
             sums.tx_bytes += u64::from(p.bytes);
             sums.tx_packets += 1;
@@ -238,7 +235,7 @@ impl FlowTable {
             sums.rx_packets += 1;
         }
         sums.connections += u32::from(seen.new_connection);
-        sums.tcp_flags |= p.tcp_flags;
+        *tcp_flags |= p.tcp_flags;
     }
 
     /// Ends the interval: drops idle connection state and returns the packed batch (header +
@@ -270,11 +267,7 @@ impl FlowTable {
                 dst_port: k.dst_port,
                 src: k.src,
                 dst: k.dst,
-                tx_bytes: s.tx_bytes,
-                tx_packets: s.tx_packets,
-                rx_bytes: s.rx_bytes,
-                rx_packets: s.rx_packets,
-                connections: s.connections,
+                sums: s.sums,
                 ..Record::default()
             };
             records::write_record(&mut out, i, &record);
