@@ -4,8 +4,8 @@
 // Flows (the same decoder as the conntrack receiver) and owns the schedule and the logging.
 import type { CiliumStatus, TickStats } from '../../native/index.ts';
 import type { ComponentContext, FlowConsumer, Receiver } from '../../contracts/component.ts';
-import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import { NativeReadLoop } from '../shared/native-read-loop.ts';
+import { receiverMetrics } from '../shared/receiver-metrics.ts';
 import type { CiliumConfig } from './config.ts';
 
 export class CiliumReceiver implements Receiver {
@@ -20,9 +20,7 @@ export class CiliumReceiver implements Receiver {
   constructor(ctx: ComponentContext, config: CiliumConfig, next: FlowConsumer) {
     this.#ctx = ctx;
     this.#config = config;
-    const reg = ctx.metrics;
-    const gauge = (name: string, help: string) => sharedGauge(reg, name, help, ['receiver']);
-    const counter = (name: string, help: string) => sharedCounter(reg, name, help, ['receiver']);
+    const { gauge, counter } = receiverMetrics(ctx.metrics);
     this.#metrics = {
       entries: gauge('podflow_cilium_entries', 'CT map entries read in the last tick (all maps)'),
       tracked: gauge('podflow_cilium_tracked_connections', 'Connections whose counters are remembered between ticks'),

@@ -4,8 +4,8 @@
 // with the receiver's options and keeps its metrics and logs.
 import { conntrackAccounting, type TickStats } from '../../native/index.ts';
 import type { ComponentContext, FlowConsumer, Receiver } from '../../contracts/component.ts';
-import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import { NativeReadLoop } from '../shared/native-read-loop.ts';
+import { receiverMetrics } from '../shared/receiver-metrics.ts';
 import type { ConntrackConfig } from './config.ts';
 
 export class ConntrackReceiver implements Receiver {
@@ -18,9 +18,7 @@ export class ConntrackReceiver implements Receiver {
   constructor(ctx: ComponentContext, config: ConntrackConfig, next: FlowConsumer) {
     this.#ctx = ctx;
     this.#config = config;
-    const reg = ctx.metrics;
-    const gauge = (name: string, help: string) => sharedGauge(reg, name, help, ['receiver']);
-    const counter = (name: string, help: string) => sharedCounter(reg, name, help, ['receiver']);
+    const { gauge, counter } = receiverMetrics(ctx.metrics);
     this.#metrics = {
       entries: gauge('podflow_conntrack_entries', 'Conntrack entries read in the last tick'),
       tracked: gauge('podflow_conntrack_tracked_connections', 'Connections whose counters are remembered between ticks'),

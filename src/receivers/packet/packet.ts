@@ -4,8 +4,8 @@
 // owns the schedule and turns the packed records into Flows.
 import type { PacketStatus, TickStats } from '../../native/index.ts';
 import type { ComponentContext, FlowConsumer, Receiver } from '../../contracts/component.ts';
-import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import { NativeReadLoop } from '../shared/native-read-loop.ts';
+import { receiverMetrics } from '../shared/receiver-metrics.ts';
 import { nativeFilter, type PacketConfig } from './config.ts';
 
 /** The ring's block retire timeout (20 ms in the core) plus a margin. */
@@ -20,9 +20,7 @@ export class PacketReceiver implements Receiver {
   constructor(ctx: ComponentContext, config: PacketConfig, next: FlowConsumer) {
     this.#ctx = ctx;
     this.#config = config;
-    const reg = ctx.metrics;
-    const gauge = (name: string, help: string) => sharedGauge(reg, name, help, ['receiver']);
-    const counter = (name: string, help: string) => sharedCounter(reg, name, help, ['receiver']);
+    const { gauge, counter } = receiverMetrics(ctx.metrics);
     this.#metrics = {
       packets: counter('podflow_packet_packets_total', 'Packets captured and counted into flows (after the filter)'),
       drops: counter('podflow_packet_kernel_drops_total', 'Packets the kernel dropped because the capture ring was full'),

@@ -6,7 +6,7 @@
 import { nowUnixNano } from '../../model/flow.ts';
 import { decodeBatch, NativeSource, type Sources, type SourceType, type TickStats } from '../../native/index.ts';
 import type { ComponentContext, FlowConsumer } from '../../contracts/component.ts';
-import { sharedCounter } from '../../telemetry/shared-metrics.ts';
+import { receiverMetrics } from './receiver-metrics.ts';
 
 export interface NativeReadLoopOptions<T extends SourceType> {
   ctx: ComponentContext;
@@ -31,7 +31,7 @@ export class NativeReadLoop<T extends SourceType> {
 
   constructor(options: NativeReadLoopOptions<T>) {
     this.#o = options;
-    this.#errors = sharedCounter(options.ctx.metrics, `podflow_${options.type}_tick_errors_total`, 'Ticks that failed (the next tick retries)', ['receiver']);
+    this.#errors = receiverMetrics(options.ctx.metrics).counter(`podflow_${options.type}_tick_errors_total`, 'Ticks that failed (the next tick retries)');
   }
 
   /** Opens the native source (throws NativeError when the Rust core refuses the options or cannot open it). */
