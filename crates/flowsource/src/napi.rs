@@ -228,10 +228,10 @@ fn test_cilium_create_map(env: &Env, args: &[Value]) -> Result<Value, String> {
 // The safe layer.
 
 /// The `env` of the current call; only valid on the JS thread during that call.
-pub struct Env(ffi::napi_env);
+struct Env(ffi::napi_env);
 
 /// What an async job hands back to JavaScript.
-pub enum Output {
+enum Output {
     Buffer(Vec<u8>),
     Js(JsValue),
 }
@@ -244,7 +244,7 @@ fn check(status: ffi::napi_status, what: &str) -> Result<(), String> {
     }
 }
 
-pub fn arg(args: &[Value], i: usize) -> Result<Value, String> {
+fn arg(args: &[Value], i: usize) -> Result<Value, String> {
     args.get(i).copied().ok_or_else(|| format!("missing argument {}", i + 1))
 }
 
@@ -259,7 +259,7 @@ impl Env {
         Ok(t)
     }
 
-    pub fn string(&self, v: Value) -> Result<String, String> {
+    fn string(&self, v: Value) -> Result<String, String> {
         let mut len = 0usize;
         check(unsafe { ffi::napi_get_value_string_utf8(self.0, v, null_mut(), 0, &mut len) }, "string argument")?;
         let mut buf = vec![0u8; len + 1];
@@ -270,50 +270,50 @@ impl Env {
     }
 
     /// A string, or None for `null` / `undefined`.
-    pub fn opt_string(&self, v: Value) -> Result<Option<String>, String> {
+    fn opt_string(&self, v: Value) -> Result<Option<String>, String> {
         match self.type_of(v)? {
             ffi::NAPI_UNDEFINED | ffi::NAPI_NULL => Ok(None),
             _ => self.string(v).map(Some),
         }
     }
 
-    pub fn bool(&self, v: Value) -> Result<bool, String> {
+    fn bool(&self, v: Value) -> Result<bool, String> {
         let mut b = false;
         check(unsafe { ffi::napi_get_value_bool(self.0, v, &mut b) }, "boolean argument")?;
         Ok(b)
     }
 
-    pub fn f64(&self, v: Value) -> Result<f64, String> {
+    fn f64(&self, v: Value) -> Result<f64, String> {
         let mut n = 0f64;
         check(unsafe { ffi::napi_get_value_double(self.0, v, &mut n) }, "number argument")?;
         Ok(n)
     }
 
-    pub fn undefined(&self) -> Result<Value, String> {
+    fn undefined(&self) -> Result<Value, String> {
         let mut v = null_mut();
         check(unsafe { ffi::napi_get_undefined(self.0, &mut v) }, "napi_get_undefined")?;
         Ok(v)
     }
 
-    pub fn number(&self, n: f64) -> Result<Value, String> {
+    fn number(&self, n: f64) -> Result<Value, String> {
         let mut v = null_mut();
         check(unsafe { ffi::napi_create_double(self.0, n, &mut v) }, "napi_create_double")?;
         Ok(v)
     }
 
-    pub fn boolean(&self, b: bool) -> Result<Value, String> {
+    fn boolean(&self, b: bool) -> Result<Value, String> {
         let mut v = null_mut();
         check(unsafe { ffi::napi_get_boolean(self.0, b, &mut v) }, "napi_get_boolean")?;
         Ok(v)
     }
 
-    pub fn str(&self, s: &str) -> Result<Value, String> {
+    fn str(&self, s: &str) -> Result<Value, String> {
         let mut v = null_mut();
         check(unsafe { ffi::napi_create_string_utf8(self.0, s.as_ptr().cast(), s.len(), &mut v) }, "napi_create_string_utf8")?;
         Ok(v)
     }
 
-    pub fn buffer(&self, bytes: &[u8]) -> Result<Value, String> {
+    fn buffer(&self, bytes: &[u8]) -> Result<Value, String> {
         let mut v = null_mut();
         let mut data = null_mut();
         check(unsafe { ffi::napi_create_buffer_copy(self.0, bytes.len(), bytes.as_ptr().cast(), &mut data, &mut v) }, "napi_create_buffer_copy")?;
@@ -327,7 +327,7 @@ impl Env {
         }
     }
 
-    pub fn null(&self) -> Result<Value, String> {
+    fn null(&self) -> Result<Value, String> {
         let mut v = null_mut();
         check(unsafe { ffi::napi_get_null(self.0, &mut v) }, "napi_get_null")?;
         Ok(v)
@@ -339,7 +339,7 @@ impl Env {
     }
 
     /// A JS value made from `v` (objects with napi_create_object + napi_set_named_property).
-    pub fn js(&self, v: &JsValue) -> Result<Value, String> {
+    fn js(&self, v: &JsValue) -> Result<Value, String> {
         match v {
             JsValue::Undefined => self.undefined(),
             JsValue::Null => self.null(),
@@ -369,7 +369,7 @@ impl Env {
 
     /// `v` as plain data: strings, numbers, booleans, null/undefined, arrays and plain objects
     /// (own enumerable keys), at most [`MAX_DEPTH`] levels deep. Anything else is an error.
-    pub fn read(&self, v: Value) -> Result<JsValue, String> {
+    fn read(&self, v: Value) -> Result<JsValue, String> {
         self.read_at(v, 0)
     }
 
@@ -426,7 +426,7 @@ impl Env {
     }
 
     /// Moves `value` into a JS external tagged with `tag`; dropped when JS collects it.
-    pub fn wrap<T: 'static>(&self, value: T, tag: &TypeTag) -> Result<Value, String> {
+    fn wrap<T: 'static>(&self, value: T, tag: &TypeTag) -> Result<Value, String> {
         unsafe extern "C" fn finalize<T>(_env: ffi::napi_env, data: *mut c_void, _hint: *mut c_void) {
             drop(Box::from_raw(data.cast::<T>()));
         }
@@ -442,7 +442,7 @@ impl Env {
     }
 
     /// The value behind an external made by `wrap` with the same `tag`.
-    pub fn unwrap<T: 'static>(&self, v: Value, tag: &TypeTag) -> Result<&T, String> {
+    fn unwrap<T: 'static>(&self, v: Value, tag: &TypeTag) -> Result<&T, String> {
         let mut ok = false;
         let status = unsafe { ffi::napi_check_object_type_tag(self.0, v, tag, &mut ok) };
         if status != ffi::NAPI_OK || !ok {
@@ -455,7 +455,7 @@ impl Env {
     }
 
     /// Runs `job` on the libuv thread pool; returns a Promise settled on the JS thread.
-    pub fn spawn(&self, job: impl FnOnce() -> Result<Output, String> + Send + 'static) -> Result<Value, String> {
+    fn spawn(&self, job: impl FnOnce() -> Result<Output, String> + Send + 'static) -> Result<Value, String> {
         struct Job {
             work: ffi::napi_async_work,
             deferred: ffi::napi_deferred,
@@ -551,6 +551,9 @@ fn register(env: &Env, exports: Value) -> Result<(), String> {
 }
 
 /// Entry point Node looks up when it loads the addon.
+///
+/// # Safety
+/// Called by Node only, on the JS thread, with its `env` and the module's `exports` object.
 #[no_mangle]
 pub unsafe extern "C" fn napi_register_module_v1(env: ffi::napi_env, exports: Value) -> Value {
     let e = Env(env);
