@@ -14,7 +14,7 @@ import { systemTool } from '../../../test/harness/system-tools.ts';
 import type { Flow } from '../../model/flow.ts';
 import { CiliumReceiver } from './cilium.ts';
 import { type CiliumConfig, ciliumConfigSchema } from './config.ts';
-import { loadCiliumAddon } from './native.ts';
+import { ciliumCreateMap } from '../../../test/harness/native.ts';
 import {
   CtFixture, type CtEntry, flowKey, serviceKey, TUPLE_F_IN, TUPLE_F_OUT, TUPLE_F_RELATED, valueV115, valueV116,
 } from './testdata/ctmap-fixture.ts';
@@ -290,7 +290,7 @@ test('expired entries with clock_source jiffies (jiffies >> 8, as the datapath w
 test('a large map (100,000 entries, many batches) reads the same by batch (1 and 4 threads) and key by key, matching bpftool', async (t) => {
   if (!requirePrivileges(t, TOOLS)) return;
   const fx = await fixture(t, []);
-  const held = Number(await loadCiliumAddon().ciliumCreateTestMap(fx.path(CT4), 14, 131_072, 100_000));
+  const held = await ciliumCreateMap(fx.path(CT4), 14, 131_072, 100_000);
   t.is(held, 100_000);
   t.is(await fx.count(CT4), held);
   const batch = await started(t, config(fx, { maps: [CT4], layout: 'v1.15' }));
@@ -304,7 +304,7 @@ test('a large map (100,000 entries, many batches) reads the same by batch (1 and
   const sum = (flows: Flow[]) => flows.reduce((a, f) => [a[0]! + f.txBytes, a[1]! + f.rxBytes, a[2]! + f.connections], [0, 0, 0]);
   const flowsB = batch.sink.batches.flatMap((b) => b.flows);
   const flowsK = keyed.sink.batches.flatMap((b) => b.flows);
-  // Every synthetic entry: tx 3 packets / 200 bytes, rx 2 / 140 (crate::bpf::source::create_filled_map).
+  // Every synthetic entry: tx 3 packets / 200 bytes, rx 2 / 140 (crate::testdata::cilium_filled_map).
   t.deepEqual(sum(flowsB), [200 * held, 140 * held, held]);
   t.deepEqual(lines(flowsK), lines(flowsB));
   t.deepEqual(lines(four.sink.batches.flatMap((b) => b.flows)), lines(flowsB));

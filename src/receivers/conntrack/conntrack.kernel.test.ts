@@ -218,10 +218,10 @@ test('without CAP_NET_ADMIN the error names it', async (t) => {
   // Loads the addon as root, then becomes nobody (setuid drops every capability): the repository
   // need not be readable by nobody (a clone in /root is not).
   const script = `
-    import { loadFlowsource } from './src/native/addon.ts';
-    const a = loadFlowsource();
+    import { loadFlowsource, NativeSource } from './src/native/index.ts';
+    loadFlowsource();
     process.setgroups([]); process.setgid(65534); process.setuid(65534);
-    try { const h = a.conntrackOpen(null, 'netlink', false, 'baseline', ''); await a.conntrackTick(h); console.log('no error'); }
+    try { const s = NativeSource.open('conntrack', { netns: null, source: 'netlink', destroyEvents: false, startup: 'baseline', excludeCidrs: [] }); await s.tick(); console.log('no error'); }
     catch (e) { console.log(e.message); }`;
   const { stdout } = await promisify(execFile)(
     systemTool('setpriv'),
