@@ -323,8 +323,10 @@ function fillWindows(maxWindowMs) {
 
 function showStatus(graph) {
   const bytes = graph.edges.reduce((n, e) => n + e.tx_bytes + e.rx_bytes, 0);
-  const updated = graph.updated_at ? new Date(graph.updated_at).toLocaleTimeString() : 'no flows yet';
-  setStatus(`${graph.nodes.length} nodes, ${graph.edges.length} edges, ${human(bytes)} since ${new Date(graph.from).toLocaleTimeString()} · updated ${updated} · ${graph.source}`, false);
+  const time = (iso) => new Date(iso).toLocaleTimeString();
+  // The memory source knows when the last batch came; PostgreSQL is read at `to`.
+  const fresh = graph.source === 'postgres' ? `read from PostgreSQL at ${time(graph.to)}` : graph.updated_at ? `updated ${time(graph.updated_at)}` : 'no flows yet';
+  setStatus(`${graph.nodes.length} nodes, ${graph.edges.length} edges, ${human(bytes)} since ${time(graph.from)} · ${fresh}`, false);
 }
 
 function setStatus(text, problem) {
