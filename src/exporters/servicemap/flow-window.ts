@@ -12,7 +12,8 @@
 // by maxEdges whatever the flows.
 import { type Attributes, DESTINATION_DOMAIN, endKeys, NETWORK_FLOW_INTER_ZONE, type FlowEnd } from '../../model/index.ts';
 import { COUNTERS, RX_BYTES, TX_BYTES, type FlowCounters } from './counters.ts';
-import { endInfo, mapNode, type FlowEndInfo, type Grouping, type MapNode } from './ends.ts';
+import { endInfo, mapNode, type FlowEndInfo, type Grouping } from './ends.ts';
+import { edgeId, type MapEdgeEnds } from './graph.ts';
 
 export const SLICES = 60;
 
@@ -27,8 +28,8 @@ export interface StoredEdge {
   readonly counters: Float64Array;
   /** Absolute number of the last slice that added to it. */
   lastSlice: number;
-  /** [source, destination] map node per grouping, made on first use. */
-  readonly views: Partial<Record<Grouping, readonly [MapNode, MapNode]>>;
+  /** Both ends as map nodes, and the map edge id, per grouping; made on first use. */
+  readonly views: Partial<Record<Grouping, MapEdgeEnds>>;
 }
 
 /** Sums of one edge (or of "other") over a range of slices, in counter order. */
@@ -148,9 +149,15 @@ export class FlowWindow {
     return this.#otherHasCost;
   }
 
-  /** [source, destination] as map nodes under `grouping`. */
-  view(edge: StoredEdge, grouping: Grouping): readonly [MapNode, MapNode] {
-    return (edge.views[grouping] ??= [mapNode(edge.source, grouping), mapNode(edge.destination, grouping)]);
+  /** Both ends as map nodes under `grouping`, and the map edge's id. */
+  view(edge: StoredEdge, grouping: Grouping): MapEdgeEnds {
+    let view = edge.views[grouping];
+    if (!view) {
+      const source = mapNode(edge.source, grouping);
+      const target = mapNode(edge.destination, grouping);
+      edge.views[grouping] = view = { source, target, id: edgeId(source, target) };
+    }
+    return view;
   }
 
   #sum(ring: Float64Array, fromSlice: number, into: Sums): Sums {

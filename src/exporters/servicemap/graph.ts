@@ -121,6 +121,18 @@ interface NodeAccumulator {
   bytesOut: number;
 }
 
+/** The id of the map edge between two map nodes (node ids hold no spaces: they are percent-encoded). */
+export function edgeId(source: MapNode, target: MapNode): string {
+  return `${source.id} -> ${target.id}`;
+}
+
+/** Both ends of a source edge as map nodes, and the map edge's id (callers may keep it). */
+export interface MapEdgeEnds {
+  source: MapNode;
+  target: MapNode;
+  id: string;
+}
+
 /** Sums source edges into map edges between map nodes (one per source/target pair). */
 export class GraphBuilder {
   readonly #nodes = new Map<string, NodeAccumulator>();
@@ -132,11 +144,10 @@ export class GraphBuilder {
     if (namespace) this.#namespaces.add(namespace);
   }
 
-  add(source: MapNode, target: MapNode, sums: EdgeSums): void {
+  add({ source, target, id }: MapEdgeEnds, sums: EdgeSums): void {
     this.#node(source, sums.txBytes, sums.rxBytes);
     // A workload talking to itself: both ends are one node, which sent and received both ways.
     this.#node(target, sums.rxBytes, sums.txBytes);
-    const id = `${source.id} -> ${target.id}`;
     let edge = this.#edges.get(id);
     if (!edge) {
       const outside = (n: MapNode) => n.kind === 'External' || n.kind === 'Internet';

@@ -10,6 +10,11 @@ const ARRIVALS_KEPT = 5;
 /** What a polling client waits before the second batch has arrived. */
 const DEFAULT_REFRESH_MS = 5_000;
 
+function isZero(sums: Float64Array): boolean {
+  for (let i = 0; i < sums.length; i++) if (sums[i] !== 0) return false;
+  return true;
+}
+
 function inFilter(filter: ReadonlySet<string>, namespace: string | undefined): boolean {
   return namespace !== undefined && filter.has(namespace);
 }
@@ -55,13 +60,12 @@ export class MemoryGraphSource implements GraphSource {
     const sums = new Float64Array(COUNTERS);
     for (const edge of w.edges()) {
       w.sums(edge, first, sums);
-      if (sums.every((v) => v === 0)) continue;
+      if (isZero(sums)) continue;
       builder.seeNamespace(edge.source.namespace);
       builder.seeNamespace(edge.destination.namespace);
       if (filter && !inFilter(filter, edge.source.namespace) && !inFilter(filter, edge.destination.namespace)) continue;
-      const [source, target] = w.view(edge, query.grouping);
       const bytes = sums[TX_BYTES]! + sums[RX_BYTES]!;
-      builder.add(source, target, {
+      builder.add(w.view(edge, query.grouping), {
         txBytes: sums[TX_BYTES]!,
         rxBytes: sums[RX_BYTES]!,
         txPackets: sums[TX_PACKETS]!,

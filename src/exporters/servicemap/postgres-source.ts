@@ -13,7 +13,7 @@ import { clientConfig } from '../postgres/connection.ts';
 import { postgresConfigSchema } from '../postgres/config.ts';
 import type { PostgresSourceConfig } from './config.ts';
 import { endInfo, mapNode, type FlowEndInfo, type Grouping } from './ends.ts';
-import { GraphBuilder, type Graph, type GraphQuery, type GraphSource } from './graph.ts';
+import { edgeId, GraphBuilder, type Graph, type GraphQuery, type GraphSource } from './graph.ts';
 
 interface LinkRow {
   src_type: string;
@@ -88,7 +88,7 @@ export class PostgresGraphSource implements GraphSource {
       if (filter.size && !filter.has(row.src_namespace ?? '') && !filter.has(row.dst_namespace ?? '')) continue;
       const source = mapNode(linkEnd(row.src_type, row.src_title, row.src_subtitle, row.src_kind, row.src_namespace), query.grouping);
       const target = mapNode(linkEnd(row.dst_type, row.dst_title, row.dst_subtitle, row.dst_kind, row.dst_namespace), query.grouping);
-      builder.add(source, target, {
+      builder.add({ source, target, id: edgeId(source, target) }, {
         txBytes: Number(row.tx_bytes),
         rxBytes: Number(row.rx_bytes),
         txPackets: null,

@@ -101,6 +101,20 @@ test('bad config: every problem named by key path and line:column', (t) => {
   t.regex(error.message, /duration must be at least 60000ms/);
 });
 
+test("the README's example validates, and its table documents every key", (t) => {
+  const readme = readFileSync(new URL('./README.md', import.meta.url), 'utf8');
+  const example = /## Example\s+```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
+  t.truthy(example);
+  const config = parseConfig(example!, FACTORIES, { env: { NODE_NAME: 'node-a', PGPASSWORD: 'secret', SERVICEMAP_TOKEN: 'a-token-from-the-environment' } });
+  t.deepEqual([...config.exporters.keys()].sort(), ['postgres', 'servicemap', 'servicemap/cluster']);
+  const table = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## Example'));
+  const documented = [...table.matchAll(/^\| `([a-z_.]+)`/gm)].map((m) => m[1]!.split('.')[0]);
+  t.deepEqual([...new Set(documented)].sort(), Object.keys(servicemapConfigSchema.shape).sort());
+  for (const key of ['auth.bearer_token', 'auth.basic.username', 'cors.allowed_origins', 'source.postgres.endpoint', 'source.postgres.schema', 'source.postgres.refresh', 'source.postgres.tls.mode']) {
+    t.true(table.includes(`\`${key}\``), key);
+  }
+});
+
 test('/api/graph: the graph as JSON; hostile names stay inert and come back exact', async (t) => {
   const hostile = [
     counters(workloadFlow({ namespace: HOSTILE.namespace, name: HOSTILE.workload }, { namespace: 'shop', name: 'db' }), [10, 1], [20, 1]),
