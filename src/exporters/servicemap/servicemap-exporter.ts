@@ -22,11 +22,11 @@ export class ServicemapExporter implements Exporter {
   #refresh: NodeJS.Timeout | undefined;
   #ignoredLogged = false;
 
-  constructor(ctx: ComponentContext, config: ServicemapConfig, nowMs = Date.now()) {
+  constructor(ctx: ComponentContext, config: ServicemapConfig) {
     this.#ctx = ctx;
     this.#config = config;
     const postgres = postgresSource(config);
-    this.#memory = postgres ? undefined : new MemoryGraphSource(config.window, config.max_edges, nowMs);
+    this.#memory = postgres ? undefined : new MemoryGraphSource(config.window, config.max_edges, Date.now());
     this.#source = postgres ? new PostgresGraphSource(postgres, config.window) : this.#memory!;
     this.#edgesGauge = sharedGauge(ctx.metrics, 'podflow_exporter_servicemap_edges', 'Edges the servicemap exporter keeps in memory.', ['exporter']);
     this.#mergedCounter = sharedCounter(ctx.metrics, 'podflow_exporter_servicemap_merged_edges_total', 'Edges merged into "other" because max_edges was reached.', ['exporter']);

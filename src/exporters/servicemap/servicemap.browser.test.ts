@@ -10,7 +10,7 @@ import type { Flow } from '../../model/index.ts';
 import { servicemapConfigSchema } from './config.ts';
 import { ServicemapExporter } from './servicemap-exporter.ts';
 import { bookinfoFlows, counters, externalFlow, HOSTILE, workloadFlow } from './testdata/flows.ts';
-import { clickElement, colorsAtEdge, drawnIds, EDGE_RGB, leadingNumber, panel, waitForGraph } from './testdata/page.ts';
+import { clickElement, drawnIds, EDGE_RGB, edgeDrawnIn, leadingNumber, panel, waitForGraph } from './testdata/page.ts';
 
 const never = new AbortController().signal;
 const TOKEN = 'token-for-the-browser-test';
@@ -59,8 +59,9 @@ test('draws every edge; a click shows exact numbers; hostile names are text; not
 
   // The hostile workload's edge: drawn in the in-zone colour, its numbers in the panel after a click.
   const edgeId = `${HOSTILE_ID} -> ${DETAILS_ID}`;
-  const colors = await colorsAtEdge(page, edgeId);
-  t.true(colors.some(([r, g, b]) => Math.abs(r - EDGE_RGB.inZone[0]) + Math.abs(g - EDGE_RGB.inZone[1]) + Math.abs(b - EDGE_RGB.inZone[2]) < 12), JSON.stringify(colors));
+  const { drawn, seen } = await edgeDrawnIn(page, edgeId, EDGE_RGB.inZone);
+  t.true(drawn, JSON.stringify(seen));
+  t.true((await edgeDrawnIn(page, `${DETAILS_ID} -> internet:public`, EDGE_RGB.internet)).drawn, 'details → the internet drawn in the internet colour');
   t.deepEqual(await clickElement(page, edgeId), [edgeId]);
   const edgePanel = await panel(page);
   t.is(edgePanel.title, `${HOSTILE.namespace}/${HOSTILE.workload} → bookinfo/details-v1`);

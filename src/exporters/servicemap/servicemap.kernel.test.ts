@@ -19,13 +19,10 @@ import { groupKey, kernelAccount, readFinalTables } from '../../../test/e2e/kern
 import { startPodflowNode } from '../../../test/e2e/podflow-node.ts';
 import { EXTERNAL, NAMESPACE, podsOf, workloadId } from '../../../test/e2e/topology.ts';
 import type { Graph, GraphEdge } from './graph.ts';
-import { clickElement, colorsAtEdge, EDGE_RGB, leadingNumber, panel, waitForGraph } from './testdata/page.ts';
+import { clickElement, EDGE_RGB, edgeDrawnIn, leadingNumber, panel, waitForGraph } from './testdata/page.ts';
 
 const ROUNDS = 6;
 const HOSTILE_POD = '<script>document.title="pwned"</script>\'"\u0007\u001b[1m';
-
-const near = (colors: Array<[number, number, number]>, rgb: readonly number[]) =>
-  colors.some(([r, g, b]) => Math.abs(r - rgb[0]!) + Math.abs(g - rgb[1]!) + Math.abs(b - rgb[2]!) < 12);
 
 test('real kernel flows: the page draws the edges and shows the kernel\'s exact counters on click', async (t) => {
   if (!requirePrivileges(t, ['ip', 'nft', 'conntrack'])) return;
@@ -82,9 +79,13 @@ test('real kernel flows: the page draws the edges and shows the kernel\'s exact 
     ].sort());
 
     // Drawn, in their colours: within a zone; across zones (reviews runs in both); out of the cluster.
-    t.true(near(await colorsAtEdge(page, edgeId), EDGE_RGB.inZone), 'productpage → details drawn in the in-zone colour');
-    t.true(near(await colorsAtEdge(page, `${PRODUCTPAGE} -> workload:bookinfo/Deployment/reviews-v1`), EDGE_RGB.crossZone), 'productpage → reviews drawn in the cross-zone colour');
-    t.true(near(await colorsAtEdge(page, `${HOSTILE_ID} -> external:${EXTERNAL.ip}`), EDGE_RGB.outside), 'details → external drawn in the leaves-the-cluster colour');
+    const drawn = async (id: string, rgb: readonly number[], what: string) => {
+      const { drawn, seen } = await edgeDrawnIn(page, id, rgb);
+      t.true(drawn, `${what}; colours seen along it: ${JSON.stringify(seen)}`);
+    };
+    await drawn(edgeId, EDGE_RGB.inZone, 'productpage → details drawn in the in-zone colour');
+    await drawn(`${PRODUCTPAGE} -> workload:bookinfo/Deployment/reviews-v1`, EDGE_RGB.crossZone, 'productpage → reviews drawn in the cross-zone colour');
+    await drawn(`${HOSTILE_ID} -> external:${EXTERNAL.ip}`, EDGE_RGB.outside, 'details → external drawn in the leaves-the-cluster colour');
 
     // A click on the edge: the kernel's exact counters in the panel.
     t.deepEqual(await clickElement(page, edgeId), [edgeId]);

@@ -301,8 +301,12 @@ function fillEdgeList(graph) {
 
 function fillNamespaces(namespaces) {
   const chosen = namespaceSelect.value;
+  const wanted = [...new Set([...namespaces, ...(chosen ? [chosen] : [])])];
+  const current = [...namespaceSelect.options].slice(1).map((o) => o.value);
+  // Rebuilt only when the list changed: an open drop-down is not closed by every update.
+  if (current.length === wanted.length && current.every((ns, i) => ns === wanted[i])) return;
   const options = [new Option('all namespaces', '')];
-  for (const ns of new Set([...namespaces, ...(chosen ? [chosen] : [])])) {
+  for (const ns of wanted) {
     const option = document.createElement('option');
     option.value = ns;
     option.textContent = ns;

@@ -51,25 +51,41 @@ export function drawnIds(page: Page): Promise<{ nodes: string[]; edges: string[]
   });
 }
 
-/** Where an element is on the page: an edge's middle or a node's centre, in page pixels. */
-async function position(page: Page, id: string): Promise<{ x: number; y: number }> {
-  const at = await page.evaluate((elementId) => {
-    const cy = (globalThis as unknown as PageHandle).servicemap!.cy;
+/**
+ * Where an element is on the page, in page pixels, after the frames the page has pending are
+ * drawn: a node's centre, or points along an edge (its middle first). The page updates live, so
+ * position and pixels are read in one go.
+ */
+async function positions(page: Page, id: string): Promise<Array<{ x: number; y: number }>> {
+  const at = await page.evaluate(async (elementId) => {
+    const g = globalThis as unknown as PageHandle & { requestAnimationFrame(f: () => void): void };
+    await new Promise<void>((resolve) => g.requestAnimationFrame(() => g.requestAnimationFrame(resolve)));
+    const cy = g.servicemap!.cy;
     const el = cy.getElementById(elementId);
     if (el.empty()) return undefined;
     const box = (cy.container() as unknown as DomElement).getBoundingClientRect();
-    const p = el.isNode() ? el.renderedPosition() : (el as unknown as EdgeSingular).renderedMidpoint();
-    return { x: box.left + p.x, y: box.top + p.y };
+    if (el.isNode()) return [{ x: box.left + el.renderedPosition().x, y: box.top + el.renderedPosition().y }];
+    const edge = el as unknown as EdgeSingular;
+    const [s, t, m] = [edge.renderedSourceEndpoint(), edge.renderedTargetEndpoint(), edge.renderedMidpoint()];
+    return [m, ...[0.3, 0.4, 0.6, 0.7].map((f) => ({ x: s.x + f * (t.x - s.x), y: s.y + f * (t.y - s.y) }))].map((p) => ({ x: box.left + p.x, y: box.top + p.y }));
   }, id);
   if (!at) throw new Error(`the page has no element ${id}`);
   return at;
 }
 
-/** Clicks the element with the mouse, where it is drawn; returns the id the page then shows as selected. */
+/**
+ * Clicks the element with the mouse where it is drawn; returns the ids the page then shows as
+ * selected. Tries again if a live update moved the map between reading the position and clicking.
+ */
 export async function clickElement(page: Page, id: string): Promise<string[]> {
-  const { x, y } = await position(page, id);
-  await page.mouse.click(x, y);
-  return page.evaluate(() => (globalThis as unknown as PageHandle).servicemap!.cy.$(':selected').map((e) => e.id()));
+  let selected: string[] = [];
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const [{ x, y }] = (await positions(page, id)) as [{ x: number; y: number }];
+    await page.mouse.click(x, y);
+    selected = await page.evaluate(() => (globalThis as unknown as PageHandle).servicemap!.cy.$(':selected').map((e) => e.id()));
+    if (selected.length === 1 && selected[0] === id) break;
+  }
+  return selected;
 }
 
 /** The side panel: its title, subtitle and rows (name → text), as the document holds them. */
@@ -91,18 +107,34 @@ export function leadingNumber(text: string | undefined): number {
   return Number(m[1]!.replaceAll(',', ''));
 }
 
-/** The opaque colours drawn on any of Cytoscape's canvas layers in a 5×5 square at an edge's middle. */
-export async function colorsAtEdge(page: Page, id: string): Promise<Array<[number, number, number]>> {
-  const { x, y } = await position(page, id);
-  return page.evaluate(({ x, y }) => {
+/** The opaque colours on Cytoscape's canvas layers in 5×5 squares at points along an edge. */
+async function colorsAlongEdge(page: Page, id: string): Promise<Array<[number, number, number]>> {
+  const points = await positions(page, id);
+  return page.evaluate((points) => {
     const colors: Array<[number, number, number]> = [];
     const { document } = globalThis as unknown as PageHandle;
     for (const canvas of document.querySelectorAll('#graph canvas')) {
       const box = canvas.getBoundingClientRect();
       const scale = canvas.width / box.width;
-      const data = canvas.getContext('2d')!.getImageData(Math.round((x - box.left) * scale) - 2, Math.round((y - box.top) * scale) - 2, 5, 5).data;
-      for (let i = 0; i < data.length; i += 4) if (data[i + 3] === 255) colors.push([data[i]!, data[i + 1]!, data[i + 2]!]);
+      for (const { x, y } of points) {
+        const data = canvas.getContext('2d')!.getImageData(Math.round((x - box.left) * scale) - 2, Math.round((y - box.top) * scale) - 2, 5, 5).data;
+        for (let i = 0; i < data.length; i += 4) if (data[i + 3] === 255) colors.push([data[i]!, data[i + 1]!, data[i + 2]!]);
+      }
     }
     return colors;
-  }, { x, y });
+  }, points);
+}
+
+/**
+ * Whether the edge is drawn in `rgb` (within a small tolerance) somewhere along its length;
+ * waits up to `timeoutMs` for the page to draw it. Returns the colours seen last, for a message.
+ */
+export async function edgeDrawnIn(page: Page, id: string, rgb: readonly number[], timeoutMs = 5_000): Promise<{ drawn: boolean; seen: Array<[number, number, number]> }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const seen = await colorsAlongEdge(page, id);
+    const drawn = seen.some(([r, g, b]) => Math.abs(r - rgb[0]!) + Math.abs(g - rgb[1]!) + Math.abs(b - rgb[2]!) < 12);
+    if (drawn || Date.now() > deadline) return { drawn, seen: [...new Map(seen.map((c) => [c.join(','), c])).values()] };
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
