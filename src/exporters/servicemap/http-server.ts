@@ -106,7 +106,7 @@ export class ServicemapServer {
     });
     this.#server = server;
     this.#heartbeat = setInterval(() => {
-      for (const c of this.#streams) c.res.write(': keep-alive\n\n');
+      for (const c of this.#streams) if (c.res.writableLength === 0) c.res.write(': keep-alive\n\n');
     }, HEARTBEAT_MS).unref();
   }
 
@@ -236,6 +236,8 @@ export class ServicemapServer {
       this.#failures.emit({ err: (err as Error).message }, 'servicemap: cannot read the graph');
       event = `event: failure\ndata: ${safeJson({ error: `${this.#o.source.kind} source: ${(err as Error).message}` })}\n\n`;
     }
-    for (const c of clients) if (!c.res.writableEnded) c.res.write(event);
+    // A client still reading the previous graph skips this one (the next supersedes it): a slow
+    // reader holds at most one graph in memory, not one per change.
+    for (const c of clients) if (!c.res.writableEnded && c.res.writableLength === 0) c.res.write(event);
   }
 }

@@ -13,7 +13,7 @@ import type { Flow } from '../../model/index.ts';
 import { hostAllowed } from './access.ts';
 import { servicemapConfigSchema } from './config.ts';
 import type { Graph } from './graph.ts';
-import { safeJson } from './http-server.ts';
+import { MAX_STREAM_CLIENTS, safeJson } from './http-server.ts';
 import { servicemapExporterFactory } from './index.ts';
 import { ServicemapExporter } from './servicemap-exporter.ts';
 import { bookinfoFlows, counters, externalFlow, HOSTILE, workloadFlow } from './testdata/flows.ts';
@@ -278,6 +278,18 @@ test('/api/graph/stream: the graph now, then again after each batch', async (t) 
   abort.abort();
   await new Promise((r) => setTimeout(r, 100));
   t.regex(await ctx.metrics.getSingleMetricAsString('podflow_exporter_servicemap_stream_clients'), /} 0$/);
+});
+
+test(`/api/graph/stream: at most ${MAX_STREAM_CLIENTS} clients; the next is told to poll`, async (t) => {
+  const { base } = await started(t, {}, []);
+  const abort = new AbortController();
+  t.teardown(() => abort.abort());
+  const open = await Promise.all(Array.from({ length: MAX_STREAM_CLIENTS }, () => fetch(`${base}/api/graph/stream`, { signal: abort.signal })));
+  t.true(open.every((r) => r.status === 200));
+  const refused = await fetch(`${base}/api/graph/stream`);
+  t.is(refused.status, 503);
+  t.regex(((await refused.json()) as { error: string }).error, /too many stream clients \(32\); poll \/api\/graph instead/);
+  t.is((await fetch(`${base}/api/graph`)).status, 200);
 });
 
 test('self-metrics: edges kept and edges merged into "other"', async (t) => {

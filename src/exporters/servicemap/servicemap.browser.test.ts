@@ -8,6 +8,7 @@ import { testContext } from '../../../test/harness/context.ts';
 import { skipOrFail } from '../../../test/harness/privileges.ts';
 import type { Flow } from '../../model/index.ts';
 import { servicemapConfigSchema } from './config.ts';
+import { MAX_STREAM_CLIENTS } from './http-server.ts';
 import { ServicemapExporter } from './servicemap-exporter.ts';
 import { bookinfoFlows, counters, externalFlow, HOSTILE, workloadFlow } from './testdata/flows.ts';
 import { clickElement, drawnIds, EDGE_RGB, edgeDrawnIn, leadingNumber, panel, waitForGraph } from './testdata/page.ts';
@@ -128,6 +129,27 @@ test('grouping switch, namespace filter and live updates over SSE', async (t) =>
 
   onlyLocal(t, session, base);
   t.deepEqual(session.errors, []);
+});
+
+test('a stream refused (too many clients): the page polls instead', async (t) => {
+  const missing = missingBrowser();
+  if (missing) return skipOrFail(t, missing);
+  const exporter = new ServicemapExporter(testContext('servicemap'), servicemapConfigSchema.parse({ endpoint: '127.0.0.1:0' }));
+  await exporter.start();
+  t.teardown(() => exporter.shutdown());
+  const base = `http://127.0.0.1:${exporter.address.port}`;
+  const abort = new AbortController();
+  t.teardown(() => abort.abort());
+  await Promise.all(Array.from({ length: MAX_STREAM_CLIENTS }, () => fetch(`${base}/api/graph/stream`, { signal: abort.signal })));
+  const session = await openPage(`${base}/`);
+  t.teardown(() => session.close());
+  await waitForGraph(session.page, (g) => g.edges.length === 0);
+  await exporter.export({ temporality: 'delta', flows: flows() }, never);
+  // Polling every refresh_ms (5 s before two batches have come).
+  const graph = await waitForGraph(session.page, (g) => g.edges.length === 9, 15_000);
+  t.is(graph.edges.length, 9);
+  t.deepEqual(session.foreign, []);
+  t.deepEqual(session.errors.map((e) => e.replace(/:\d+\//, ':PORT/')), [`console: Failed to load resource: the server responded with a status of 503 (Service Unavailable)`]);
 });
 
 test('bearer token: the page asks for it, then polls with it', async (t) => {

@@ -361,10 +361,19 @@ async function fetchGraph() {
 
 function stream() {
   const source = new EventSource(`api/graph/stream?${queryString()}`);
+  let polling = null;
   source.addEventListener('graph', (event) => render(JSON.parse(event.data)));
   source.addEventListener('failure', (event) => setStatus(JSON.parse(event.data).error, true));
-  source.addEventListener('error', () => setStatus('connection lost: reconnecting…', true));
-  return () => source.close();
+  source.addEventListener('error', () => {
+    // EventSource retries by itself after a lost connection; a refused stream (503: too many
+    // clients) closes it for good: poll instead.
+    if (source.readyState === EventSource.CLOSED && polling === null) polling = poll();
+    else setStatus('connection lost: reconnecting…', true);
+  });
+  return () => {
+    source.close();
+    polling?.();
+  };
 }
 
 function poll() {
