@@ -1,7 +1,8 @@
 // The page in a real browser (Debian's chromium, headless), against a servicemap exporter fed
 // known flows: it draws every edge, shows a node's and an edge's numbers on click, shows hostile
 // names as text, filters and regroups, follows new batches live, asks for a bearer token — and
-// loads nothing from anywhere but podflow, with no console error.
+// loads nothing from anywhere but podflow, with no console error. Serial: one Chromium at a time
+// (each is a few hundred MB and a core while it draws).
 import test, { type ExecutionContext } from 'ava';
 import { missingBrowser, openPage, type BrowserSession } from '../../../test/harness/browser.ts';
 import { testContext } from '../../../test/harness/context.ts';
@@ -47,7 +48,7 @@ function onlyLocal(t: ExecutionContext, session: BrowserSession, base: string): 
   t.deepEqual(session.requests.filter((url) => !url.startsWith(`${base}/`) && !url.startsWith('data:')), []);
 }
 
-test('draws every edge; a click shows exact numbers; hostile names are text; nothing loads from outside; no console error', async (t) => {
+test.serial('draws every edge; a click shows exact numbers; hostile names are text; nothing loads from outside; no console error', async (t) => {
   const started = await mapPage(t);
   if (!started) return;
   const { session, base } = started;
@@ -100,7 +101,7 @@ test('draws every edge; a click shows exact numbers; hostile names are text; not
   t.deepEqual(session.errors, []);
 });
 
-test('grouping switch, namespace filter and live updates over SSE', async (t) => {
+test.serial('grouping switch, namespace filter and live updates over SSE', async (t) => {
   const started = await mapPage(t);
   if (!started) return;
   const { exporter, session, base } = started;
@@ -131,7 +132,7 @@ test('grouping switch, namespace filter and live updates over SSE', async (t) =>
   t.deepEqual(session.errors, []);
 });
 
-test('a stream refused (too many clients): the page polls instead', async (t) => {
+test.serial('a stream refused (too many clients): the page polls instead', async (t) => {
   const missing = missingBrowser();
   if (missing) return skipOrFail(t, missing);
   const exporter = new ServicemapExporter(testContext('servicemap'), servicemapConfigSchema.parse({ endpoint: '127.0.0.1:0' }));
@@ -152,7 +153,7 @@ test('a stream refused (too many clients): the page polls instead', async (t) =>
   t.deepEqual(session.errors.map((e) => e.replace(/:\d+\//, ':PORT/')), [`console: Failed to load resource: the server responded with a status of 503 (Service Unavailable)`]);
 });
 
-test('bearer token: the page asks for it, then polls with it', async (t) => {
+test.serial('bearer token: the page asks for it, then polls with it', async (t) => {
   const started = await mapPage(t, { auth: { bearer_token: TOKEN } });
   if (!started) return;
   const { session, base } = started;
