@@ -243,7 +243,7 @@ test('odd values: escaping, NUL, lone surrogates, values a column cannot hold', 
   t.deepEqual(await srv().query(dbName(url), 'SELECT node FROM podflow.flows WHERE tx_bytes = 7'), [{ node: 'test-node' }]);
 });
 
-test('two writers: both connections write, every batch exactly once, exact sums', async (t) => {
+test('two consumers: both connections write, every request exactly once, exact sums', async (t) => {
   if (!needsServer(t)) return;
   const url = await freshDatabase();
   const db = dbName(url);
@@ -283,10 +283,10 @@ test('a row the server refuses is dropped alone; its batch-mates are written', a
 });
 
 // serial: these stop the shared server, so no other test may run meanwhile (ava runs serial tests first)
-for (const writers of [1, 3]) test.serial(`PostgreSQL killed and restarted mid-stream: no row lost, none doubled (${writers} writers)`, async (t) => {
+for (const consumers of [1, 3]) test.serial(`PostgreSQL killed and restarted mid-stream: no row lost, none doubled (${consumers} consumers)`, async (t) => {
   if (!needsServer(t)) return;
   const url = await freshDatabase();
-  const q = exporterFor(url, { batch: { max_rows: 300, flush_interval: '10ms' }, sending_queue: { queue_size: 1000, num_consumers: writers } });
+  const q = exporterFor(url, { batch: { max_rows: 300, flush_interval: '10ms' }, sending_queue: { queue_size: 1000, num_consumers: consumers } });
   await q.exporter.start();
   const flows = Array.from({ length: 20_000 }, (_, i) => fullFlow(i, NOON + i * 1000));
   const db = dbName(url);
@@ -340,7 +340,7 @@ test.serial('queue overflow while PostgreSQL is down drops the oldest batches an
   }
 });
 
-test('shutdown flushes what waits for flush_interval; rows left at flush_timeout are counted', async (t) => {
+test('shutdown flushes what waits for flush_interval; rows left at the shutdown deadline are counted', async (t) => {
   if (!needsServer(t)) return;
   const url = await freshDatabase();
   const q = exporterFor(url, { batch: { max_rows: 10_000, flush_interval: '1h' } });
