@@ -221,6 +221,7 @@ export class ExporterQueue<Request extends ExportRequest = ExportRequest> implem
 
   /** One call of `send`, aborted at `timeout` (settling then even if the exporter does not). */
   async #attempt(request: Request): Promise<void> {
+    if (this.#stop.signal.aborted) throw this.#stop.signal.reason;
     const controller = new AbortController();
     this.#inFlight.add(controller);
     const timeoutMs = this.#settings.timeout;
@@ -231,7 +232,6 @@ export class ExporterQueue<Request extends ExportRequest = ExportRequest> implem
         reject(reason);
       };
       timer = setTimeout(() => abort(new Error(`export attempt did not finish within ${timeoutMs}ms`)), timeoutMs);
-      if (this.#stop.signal.aborted) abort(this.#stop.signal.reason);
       controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
     });
     try {
