@@ -16,6 +16,7 @@ import { postgresConfigSchema } from '../../src/exporters/postgres/config.ts';
 import { postgresExporterFactory } from '../../src/exporters/postgres/index.ts';
 import { migrate } from '../../src/exporters/postgres/migrations.ts';
 import { PostgresExporter } from '../../src/exporters/postgres/postgres-exporter.ts';
+import { CopyEncoder } from '../../src/exporters/postgres/copy-encoder.ts';
 import { COPY_COLUMNS, encodeFlow } from '../../src/exporters/postgres/rows.ts';
 import { fullFlow } from '../../src/exporters/postgres/testdata/flows.ts';
 import type { Flow } from '../../src/model/index.ts';
@@ -84,6 +85,30 @@ function nodeCpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
+/**
+ * The encoder alone (no server, no queue): ROWS rows of the same groups through CopyEncoder,
+ * taken every batch.max_rows rows as the exporter does; rows per second of this process's CPU,
+ * the median of 5 runs after a warm-up. This is the figure a change to the encoder moves.
+ */
+function encoderOnlyRowsPerCpuS(): number {
+  const encoder = new CopyEncoder();
+  const rates: number[] = [];
+  for (let run = 0; run < 6; run++) {
+    const c0 = process.cpuUsage();
+    for (let done = 0; done < ROWS; done += GROUPS.length) {
+      for (const flow of GROUPS) {
+        encoder.encode(flow, 'node-a');
+        if (encoder.rows === BATCH) encoder.take();
+      }
+    }
+    encoder.take();
+    const c = process.cpuUsage(c0);
+    if (run > 0) rates.push(ROWS / ((c.user + c.system) / 1e6));
+  }
+  return Math.round(rates.sort((a, b) => a - b)[Math.floor(rates.length / 2)]!);
+}
+
+const encoderRowsPerCpuS = encoderOnlyRowsPerCpuS();
 const server = await startPostgres({ durable: process.env.BENCH_DURABLE !== '0', settings: { shared_buffers: '256MB', max_wal_size: '4GB' } });
 try {
   // 1. the exporter behind its queue: consume() in pipeline-sized batches, then the queue drains
@@ -190,6 +215,7 @@ try {
   console.log(`multi-row INSERT:        ${fmt(INSERT_ROWS)} rows in ${insertSeconds.toFixed(2)} s = ${fmt(insertRowsPerS)} rows/s wall; ${cpuText({ ...insertCpu, others: insertOthers })} -> ${fmt(insertCpuRowsPerS)} rows/s CPU-bound`);
   console.log(`COPY (num_consumers ${headline.consumers}) / INSERT: ${(copyRowsPerS / insertRowsPerS).toFixed(2)}x wall, ${(copyCpuRowsPerS / insertCpuRowsPerS).toFixed(2)}x CPU-bound; target >= 200,000 rows/s wall with COPY: ${copyRowsPerS >= 200_000 ? 'met' : 'NOT met'}`);
   console.log(`table size on disk:      ${bytesPerRow} bytes per row`);
+  console.log(`CopyEncoder alone:       ${fmt(encoderRowsPerCpuS)} rows per CPU second (no server, no queue)`);
   console.log(JSON.stringify({
     bench: 'postgres', rows: ROWS, copy_num_consumers: headline.consumers, copy_rows_per_s: copyRowsPerS, copy_cpu_bound_rows_per_s: copyCpuRowsPerS,
     copy_node_cpu_s: Number(copyCpu.node.toFixed(2)), copy_server_cpu_s: Number(copyCpu.server.toFixed(2)),
@@ -197,6 +223,7 @@ try {
     copy_rows_per_s_by_num_consumers: Object.fromEntries(copyResults.map((r) => [r.consumers, Math.round(ROWS / r.median.seconds)])),
     insert_rows: INSERT_ROWS, insert_rows_per_s: insertRowsPerS, insert_cpu_bound_rows_per_s: insertCpuRowsPerS,
     copy_over_insert: Number((copyRowsPerS / insertRowsPerS).toFixed(2)), bytes_per_row: bytesPerRow,
+    encoder_rows_per_cpu_s: encoderRowsPerCpuS,
     load_average: Number(load), target_copy_rows_per_s: 200_000, meets_target: copyRowsPerS >= 200_000,
   }));
 } finally {
