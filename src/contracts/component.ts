@@ -46,8 +46,8 @@ export interface Exporter<Request extends ExportRequest = ExportRequest> extends
   /**
    * The batch as requests, called once per batch, one call at a time, in pipeline order, as the
    * batch enters the queue. `open` is the newest request still waiting in the queue: an exporter
-   * that batches (postgres) may add the batch's flows to it, synchronously, before returning.
-   * Throwing refuses the whole batch (counted as failed and logged); flows refused one by one
+   * that batches (postgres) may add the batch's flows to it, synchronously, before returning the
+   * new requests (never `open` itself) for the rest. Throwing refuses the whole batch (counted as failed and logged); flows refused one by one
    * are the exporter's to count (`ComponentContext.countDropped`).
    */
   toRequests(batch: FlowBatch, open: Request | undefined): Request[] | Promise<Request[]>;
