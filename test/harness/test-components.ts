@@ -3,7 +3,8 @@
 import { z } from 'zod';
 import { durationMs } from '../../src/config/units.ts';
 import { type Flow, type FlowBatch, unixNanoFromMs } from '../../src/model/index.ts';
-import type { ExporterFactory, ProcessorFactory, ReceiverFactory } from '../../src/contracts/component.ts';
+import { DEFAULT_EXPORTER_QUEUE, type Exporter, type ExporterFactory, type ProcessorFactory, type ReceiverFactory } from '../../src/contracts/component.ts';
+import { wholeBatch, type BatchRequest } from '../../src/exporters/shared/batch-request.ts';
 
 /** `start:<id>` / `shutdown:<id>` in the order they happened. */
 export const lifecycle: string[] = [];
@@ -90,8 +91,8 @@ export const recordingExporterFactory: ExporterFactory<z.output<typeof recording
   type: 'recording',
   description: 'test: records batches, or throws, or hangs, or fails to start',
   configSchema: recordingSchema,
-  queueSettings: (config) => ({ capacityBatches: 1000, timeoutMs: config.timeout }),
-  create(ctx, config) {
+  queueSettings: (config) => ({ ...DEFAULT_EXPORTER_QUEUE, sending_queue: { enabled: true, num_consumers: 1, queue_size: 1000 }, timeout: config.timeout }),
+  create(ctx, config): Exporter<BatchRequest> {
     recorded.set(ctx.id, []);
     return {
       async start() {
@@ -101,7 +102,8 @@ export const recordingExporterFactory: ExporterFactory<z.output<typeof recording
       async shutdown() {
         lifecycle.push(`shutdown:${ctx.id}`);
       },
-      async export(batch, signal) {
+      toRequests: wholeBatch,
+      async send({ batch }, signal) {
         if (config.behaviour === 'throw') throw new Error('test exporter fails on purpose');
         if (config.behaviour === 'hang') {
           await new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));

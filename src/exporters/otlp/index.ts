@@ -1,5 +1,5 @@
 import type { ExporterFactory } from '../../contracts/component.ts';
-import { exportDeadlineMs } from '../shared/retry.ts';
+import { queueSettingsOf } from '../shared/exporter-helper.ts';
 import { configSchema, type OtlpConfig } from './config.ts';
 import { OtlpExporter } from './otlp-exporter.ts';
 
@@ -9,8 +9,5 @@ export const otlpExporterFactory: ExporterFactory<OtlpConfig> = {
   description: 'Sends flows as OpenTelemetry metrics (network.flow.io, network.flow.packets) over OTLP/HTTP',
   configSchema,
   create: (ctx, config) => new OtlpExporter(ctx, config),
-  queueSettings: (config) => ({
-    capacityBatches: config.sending_queue.queue_size,
-    timeoutMs: exportDeadlineMs(config.retry_on_failure.max_elapsed_time, config.timeout),
-  }),
+  queueSettings: queueSettingsOf,
 };

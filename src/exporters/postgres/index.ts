@@ -1,4 +1,5 @@
 import type { ExporterFactory } from '../../contracts/component.ts';
+import { queueSettingsOf } from '../shared/exporter-helper.ts';
 import { postgresConfigSchema, type PostgresConfig } from './config.ts';
 import { PostgresExporter } from './postgres-exporter.ts';
 
@@ -8,7 +9,5 @@ export const postgresExporterFactory: ExporterFactory<PostgresConfig> = {
   description: 'Writes flows into daily-partitioned PostgreSQL tables with COPY; SQL functions for Grafana\'s node graph.',
   configSchema: postgresConfigSchema,
   create: (ctx, config) => new PostgresExporter(ctx, config),
-  // The exporter keeps its own bounded queue of row batches (queue_size) and resolves `export`
-  // as soon as the rows are queued, so the runtime's queue in front of it stays short.
-  queueSettings: (config) => ({ capacityBatches: config.queue_size, timeoutMs: 30_000 }),
+  queueSettings: queueSettingsOf,
 };

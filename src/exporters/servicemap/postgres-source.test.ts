@@ -3,6 +3,7 @@
 // namespace maps as the in-memory source does from the same flows. Serial: one test stops the server.
 import test from 'ava';
 import { testContext } from '../../../test/harness/context.ts';
+import { sendNow } from '../../../test/harness/exporter-queue.ts';
 import { missingPostgres, startPostgres, type PostgresServer } from '../../../test/harness/postgres.ts';
 import { skipOrFail } from '../../../test/harness/privileges.ts';
 import type { Flow } from '../../model/index.ts';
@@ -14,7 +15,6 @@ import { MemoryGraphSource } from './memory-source.ts';
 import { ServicemapExporter } from './servicemap-exporter.ts';
 import { bookinfoFlows, counters, externalFlow, HOSTILE, workloadFlow } from './testdata/flows.ts';
 
-const never = new AbortController().signal;
 const unavailable = missingPostgres();
 let server: PostgresServer | undefined;
 let url = '';
@@ -40,7 +40,7 @@ test.before(async () => {
   url = await server.createDatabase('servicemap');
   const exporter = new PostgresExporter(testContext('postgres'), postgresConfigSchema.parse({ endpoint: url, retention: 0 }));
   await exporter.start();
-  await exporter.export({ temporality: 'delta', flows: flows() });
+  await sendNow(exporter, { temporality: 'delta', flows: flows() });
   await exporter.shutdown();
 });
 
@@ -65,7 +65,7 @@ for (const grouping of ['workload', 'namespace'] as const) {
     await exporter.start();
     t.teardown(() => exporter.shutdown());
     // Batches given to a PostgreSQL-backed map are not kept (it reads what the postgres exporter wrote).
-    await exporter.export({ temporality: 'delta', flows: flows() }, never);
+    await sendNow(exporter, { temporality: 'delta', flows: flows() });
     const res = await fetch(`http://127.0.0.1:${exporter.address.port}/api/graph?group=${grouping}`);
     t.is(res.status, 200);
     const fromPostgres = (await res.json()) as Graph;

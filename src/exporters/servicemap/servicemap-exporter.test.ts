@@ -6,6 +6,8 @@ import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { testContext } from '../../../test/harness/context.ts';
+import { DEFAULT_EXPORTER_QUEUE } from '../../contracts/component.ts';
+import { sendNow } from '../../../test/harness/exporter-queue.ts';
 import { ConfigError } from '../../config/issues.ts';
 import { parseConfig } from '../../config/load.ts';
 import { FACTORIES } from '../../components.ts';
@@ -18,7 +20,6 @@ import { servicemapExporterFactory } from './index.ts';
 import { ServicemapExporter } from './servicemap-exporter.ts';
 import { bookinfoFlows, counters, externalFlow, HOSTILE, workloadFlow } from './testdata/flows.ts';
 
-const never = new AbortController().signal;
 const TOKEN = 'a-bearer-token-of-some-length';
 
 async function started(t: import('ava').ExecutionContext, config: Record<string, unknown> = {}, flows: Flow[] = bookinfoFlows()) {
@@ -26,7 +27,7 @@ async function started(t: import('ava').ExecutionContext, config: Record<string,
   const exporter = new ServicemapExporter(ctx, servicemapConfigSchema.parse({ endpoint: '127.0.0.1:0', ...config }));
   await exporter.start();
   t.teardown(() => exporter.shutdown());
-  if (flows.length) await exporter.export({ temporality: 'delta', flows }, never);
+  if (flows.length) await sendNow(exporter, { temporality: 'delta', flows });
   return { exporter, ctx, base: `http://127.0.0.1:${exporter.address.port}` };
 }
 
@@ -58,7 +59,12 @@ test('defaults: localhost:9470, 1h window, 5000 edges, memory source, no auth, n
   t.is(config.auth, undefined);
   t.deepEqual(config.cors, { allowed_origins: [] });
   t.deepEqual(config.source, { memory: {} });
-  t.deepEqual(servicemapExporterFactory.queueSettings!(config), { capacityBatches: 100, timeoutMs: 5_000 });
+  // a queue of 100 requests, no retry (it only updates memory), 5 s per send
+  t.deepEqual(servicemapExporterFactory.queueSettings!(config), {
+    sending_queue: { enabled: true, num_consumers: 1, queue_size: 100 },
+    retry_on_failure: { ...DEFAULT_EXPORTER_QUEUE.retry_on_failure, enabled: false },
+    timeout: 5_000,
+  });
   t.true(FACTORIES.includes(servicemapExporterFactory));
   const postgres = servicemapConfigSchema.parse({ source: { postgres: { endpoint: 'postgres://u@db:5432/podflow' } } }).source.postgres!;
   t.like(postgres, { endpoint: 'postgres://u@db:5432/podflow', schema: 'podflow', refresh: 15_000, connect_timeout: 10_000 });
@@ -268,7 +274,7 @@ test('/api/graph/stream: the graph now, then again after each batch', async (t) 
   t.deepEqual((JSON.parse(first.data) as Graph).edges, []);
   t.is((await ctx.metrics.getSingleMetricAsString('podflow_exporter_servicemap_stream_clients')).split('\n').pop(), 'podflow_exporter_servicemap_stream_clients{exporter="servicemap"} 1');
 
-  await exporter.export({ temporality: 'delta', flows: bookinfoFlows() }, never);
+  await sendNow(exporter, { temporality: 'delta', flows: bookinfoFlows() });
   const second = JSON.parse((await stream.next()).value!.data) as Graph;
   t.is(second.group, 'namespace');
   t.deepEqual(second.edges.find((e) => e.id === 'namespace:load -> namespace:bookinfo'), {

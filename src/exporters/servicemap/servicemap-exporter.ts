@@ -3,6 +3,7 @@
 // (ServicemapServer). Exporting only updates memory; it never waits on the network.
 import type { AddressInfo } from 'node:net';
 import type { ComponentContext, Exporter } from '../../contracts/component.ts';
+import { wholeBatch, type BatchRequest } from '../shared/batch-request.ts';
 import type { FlowBatch } from '../../model/index.ts';
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import { postgresSource, type ServicemapConfig } from './config.ts';
@@ -11,7 +12,7 @@ import { ServicemapServer } from './http-server.ts';
 import { MemoryGraphSource } from './memory-source.ts';
 import { PostgresGraphSource } from './postgres-source.ts';
 
-export class ServicemapExporter implements Exporter {
+export class ServicemapExporter implements Exporter<BatchRequest> {
   readonly #ctx: ComponentContext;
   readonly #config: ServicemapConfig;
   readonly #memory: MemoryGraphSource | undefined;
@@ -58,7 +59,11 @@ export class ServicemapExporter implements Exporter {
     this.#ctx.logger.info({ url: `http://${host}:${port}/`, source: this.#source.kind }, 'service map listening');
   }
 
-  async export(batch: FlowBatch, _signal: AbortSignal): Promise<void> {
+  toRequests(batch: FlowBatch): BatchRequest[] {
+    return wholeBatch(batch);
+  }
+
+  async send({ batch }: BatchRequest): Promise<void> {
     if (!this.#memory) {
       if (!this.#ignoredLogged) this.#ctx.logger.info('source is postgres: the flows of this pipeline are not kept by the service map');
       this.#ignoredLogged = true;

@@ -5,6 +5,7 @@
 // (each is a few hundred MB and a core while it draws).
 import test, { type ExecutionContext } from 'ava';
 import { missingBrowser, openPage, type BrowserSession } from '../../../test/harness/browser.ts';
+import { sendNow } from '../../../test/harness/exporter-queue.ts';
 import { testContext } from '../../../test/harness/context.ts';
 import { skipOrFail } from '../../../test/harness/privileges.ts';
 import type { Flow } from '../../model/index.ts';
@@ -14,7 +15,6 @@ import { ServicemapExporter } from './servicemap-exporter.ts';
 import { bookinfoFlows, counters, externalFlow, HOSTILE, workloadFlow } from './testdata/flows.ts';
 import { clickElement, drawnIds, EDGE_RGB, edgeDrawnIn, leadingNumber, panel, waitForGraph } from './testdata/page.ts';
 
-const never = new AbortController().signal;
 const TOKEN = 'token-for-the-browser-test';
 const HOSTILE_WORKLOAD = { namespace: HOSTILE.namespace, name: HOSTILE.workload, zone: 'zone-a' };
 const HOSTILE_ID = `workload:${encodeURIComponent(HOSTILE.namespace)}/Deployment/${encodeURIComponent(HOSTILE.workload)}`;
@@ -34,7 +34,7 @@ async function mapPage(t: ExecutionContext, config: Record<string, unknown> = {}
   const exporter = new ServicemapExporter(testContext('servicemap'), servicemapConfigSchema.parse({ endpoint: '127.0.0.1:0', ...config }));
   await exporter.start();
   t.teardown(() => exporter.shutdown());
-  await exporter.export({ temporality: 'delta', flows: flows() }, never);
+  await sendNow(exporter, { temporality: 'delta', flows: flows() });
   const base = `http://127.0.0.1:${exporter.address.port}`;
   const session = await openPage(`${base}/`);
   t.teardown(() => session.close());
@@ -120,7 +120,7 @@ test.serial('grouping switch, namespace filter and live updates over SSE', async
   t.deepEqual((await drawnIds(page)).edges, ['namespace:load -> namespace:bookinfo']);
 
   // A new batch reaches the open page by itself.
-  await exporter.export({ temporality: 'delta', flows: [counters(workloadFlow({ namespace: 'load', name: 'loadgen' }, { namespace: 'bookinfo', name: 'productpage-v1' }), [1_000, 1], [0, 0])] }, never);
+  await sendNow(exporter, { temporality: 'delta', flows: [counters(workloadFlow({ namespace: 'load', name: 'loadgen' }, { namespace: 'bookinfo', name: 'productpage-v1' }), [1_000, 1], [0, 0])] });
   const updated = await waitForGraph(page, (g) => g.edges[0]?.tx_bytes === 28_000);
   t.is(updated.edges.length, 1);
 
@@ -145,7 +145,7 @@ test.serial('a stream refused (too many clients): the page polls instead', async
   const session = await openPage(`${base}/`);
   t.teardown(() => session.close());
   await waitForGraph(session.page, (g) => g.edges.length === 0);
-  await exporter.export({ temporality: 'delta', flows: flows() }, never);
+  await sendNow(exporter, { temporality: 'delta', flows: flows() });
   // Polling every refresh_ms (5 s before two batches have come).
   const graph = await waitForGraph(session.page, (g) => g.edges.length === 9, 15_000);
   t.is(graph.edges.length, 9);
