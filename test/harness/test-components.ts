@@ -3,8 +3,7 @@
 import { z } from 'zod';
 import { durationMs } from '../../src/config/units.ts';
 import { type Flow, type FlowBatch, unixNanoFromMs } from '../../src/model/index.ts';
-import { DEFAULT_EXPORTER_QUEUE, type Exporter, type ExporterFactory, type ProcessorFactory, type ReceiverFactory } from '../../src/contracts/component.ts';
-import { wholeBatch, type BatchRequest } from '../../src/exporters/shared/batch-request.ts';
+import { DEFAULT_EXPORTER_QUEUE, type Exporter, type ExporterFactory, type ExportRequest, type ProcessorFactory, type ReceiverFactory } from '../../src/contracts/component.ts';
 
 /** `start:<id>` / `shutdown:<id>` in the order they happened. */
 export const lifecycle: string[] = [];
@@ -86,6 +85,11 @@ const recordingSchema = z.strictObject({
   timeout: durationMs({ min: 1 }).default(200),
 });
 
+/** The recording exporter sends each batch whole (the harness stays below the component layer). */
+interface BatchRequest extends ExportRequest {
+  readonly batch: FlowBatch;
+}
+
 export const recordingExporterFactory: ExporterFactory<z.output<typeof recordingSchema>> = {
   kind: 'exporter',
   type: 'recording',
@@ -102,7 +106,7 @@ export const recordingExporterFactory: ExporterFactory<z.output<typeof recording
       async shutdown() {
         lifecycle.push(`shutdown:${ctx.id}`);
       },
-      toRequests: wholeBatch,
+      toRequests: (batch: FlowBatch): BatchRequest[] => [{ batch, flowCount: batch.flows.length }],
       async send({ batch }, signal) {
         if (config.behaviour === 'throw') throw new Error('test exporter fails on purpose');
         if (config.behaviour === 'hang') {

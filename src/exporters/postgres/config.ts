@@ -1,37 +1,10 @@
 import { z } from 'zod';
 import { durationMs } from '../../config/units.ts';
 import { exporterHelperKeys, replacedBy } from '../shared/exporter-helper.ts';
-
-/** A schema name that needs no quoting surprises: lower-case letters, digits, underscores. */
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
-
-const endpoint = z.string().superRefine((text, ctx) => {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    ctx.addIssue({ code: 'custom', message: 'not a URL: use postgres://user:password@host:5432/database' });
-    return;
-  }
-  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
-    ctx.addIssue({ code: 'custom', message: `scheme must be postgres:// or postgresql://, got ${url.protocol}//` });
-  }
-  if (!url.hostname) ctx.addIssue({ code: 'custom', message: 'the URL names no host' });
-  for (const key of ['sslmode', 'sslcert', 'sslkey', 'sslrootcert', 'ssl']) {
-    if (url.searchParams.has(key)) ctx.addIssue({ code: 'custom', message: `URL parameter "${key}" is not read: use the tls keys` });
-  }
-});
+import { postgresConnectionKeys } from '../shared/postgres-connection.ts';
 
 export const postgresConfigSchema = z.strictObject({
-  /** `postgres://user:password@host:5432/database`; `${env:PGPASSWORD}` works inside it. */
-  endpoint,
-  /** Overrides the URL's password (for passwords with characters a URL would need escaped). */
-  password: z.string().optional(),
-  /** Schema that holds `flows`, `schema_migrations` and the node graph functions. */
-  schema: z
-    .string()
-    .regex(SCHEMA_NAME, 'schema must be a lower-case SQL identifier ([a-z_][a-z0-9_]*, at most 63 characters)')
-    .default('podflow'),
+  ...postgresConnectionKeys,
   batch: z
     .strictObject({
       /** Rows per request (one COPY): a request is sent once it has this many rows... */
@@ -55,23 +28,6 @@ export const postgresConfigSchema = z.strictObject({
   queue_size: replacedBy('sending_queue.queue_size'),
   writers: replacedBy('sending_queue.num_consumers', 'each consumer writes on a connection of its own'),
   flush_timeout: replacedBy('service.shutdown_timeout', 'the runtime drains every exporter queue within it'),
-  /** Connecting (TCP + TLS + authentication) fails after this long. */
-  connect_timeout: durationMs({ min: 1 }).default(10_000),
-  tls: z
-    .strictObject({
-      /**
-       * `disable`: plain TCP. `require`: TLS without checking the certificate. `verify-ca`: the
-       * certificate must chain to ca_file (or the system roots). `verify-full`: and name the host.
-       */
-      mode: z.enum(['disable', 'require', 'verify-ca', 'verify-full']).default('disable'),
-      /** PEM file with the CA(s) the server certificate must chain to. */
-      ca_file: z.string().min(1).optional(),
-      /** PEM client certificate and key, for certificate authentication. */
-      cert_file: z.string().min(1).optional(),
-      key_file: z.string().min(1).optional(),
-    })
-    .refine((tls) => (tls.cert_file === undefined) === (tls.key_file === undefined), 'tls.cert_file and tls.key_file go together')
-    .prefault({}),
 });
 
 export type PostgresConfig = z.output<typeof postgresConfigSchema>;

@@ -21,7 +21,8 @@ import { PermanentError, type ComponentContext, type Exporter } from '../../cont
 import { RateLimitedLog } from '../../telemetry/rate-limited-log.ts';
 import { sharedCounter } from '../../telemetry/shared-metrics.ts';
 import type { PostgresConfig } from './config.ts';
-import { clientConfig, isConnectionProblem, isMissingSchema, isRejectedData } from './connection.ts';
+import { isConnectionProblem, isMissingSchema, isRejectedData } from './connection.ts';
+import { clientConfig } from '../shared/postgres-connection.ts';
 import { migrate } from './migrations.ts';
 import { partLines, partOf, RowRequest, type RowPart } from './row-request.ts';
 import { CopyEncoder } from './copy-encoder.ts';

@@ -5,7 +5,8 @@ import { sequenceReceiverFactory } from '../../../test/harness/test-components.t
 import { parseConfig } from '../../config/load.ts';
 import { ConfigError } from '../../config/issues.ts';
 import { postgresConfigSchema } from './config.ts';
-import { clientConfig, isConnectionProblem, isRejectedData } from './connection.ts';
+import { isConnectionProblem, isRejectedData } from './connection.ts';
+import { clientConfig } from '../shared/postgres-connection.ts';
 import { postgresExporterFactory } from './index.ts';
 import { PostgresExporter } from './postgres-exporter.ts';
 import { partLines, partOf, RowRequest } from './row-request.ts';

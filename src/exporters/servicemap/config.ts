@@ -1,7 +1,7 @@
 // The servicemap exporter's configuration: every key, its default and its bounds (README.md).
 import { z } from 'zod';
 import { durationMs } from '../../config/units.ts';
-import { postgresConfigSchema } from '../postgres/config.ts';
+import { postgresConnectionKeys } from '../shared/postgres-connection.ts';
 import { listenAddress } from '../shared/endpoint.ts';
 
 export const DEFAULT_ENDPOINT = { host: 'localhost', port: 9470 };
@@ -34,12 +34,11 @@ const auth = z
   .refine((a) => (a.bearer_token === undefined) !== (a.basic === undefined), 'set exactly one of auth.bearer_token and auth.basic');
 
 /** The PostgreSQL exporter's connection keys (the graph functions live in `schema`), and how often to re-read. */
-export const postgresSourceSchema = postgresConfigSchema
-  .pick({ endpoint: true, password: true, schema: true, connect_timeout: true, tls: true })
-  .extend({
-    /** Stream clients get a freshly read graph this often. */
-    refresh: durationMs({ min: 1_000, max: 3_600_000 }).default(15_000),
-  });
+export const postgresSourceSchema = z.strictObject({
+  ...postgresConnectionKeys,
+  /** Stream clients get a freshly read graph this often. */
+  refresh: durationMs({ min: 1_000, max: 3_600_000 }).default(15_000),
+});
 
 const source = z
   .strictObject({

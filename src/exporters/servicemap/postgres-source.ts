@@ -9,8 +9,7 @@
 import { isIP } from 'node:net';
 import pg from 'pg';
 import { DESTINATION, DESTINATION_DOMAIN, type Attributes } from '../../model/index.ts';
-import { clientConfig } from '../postgres/connection.ts';
-import { postgresConfigSchema } from '../postgres/config.ts';
+import { clientConfig } from '../shared/postgres-connection.ts';
 import type { PostgresSourceConfig } from './config.ts';
 import { endInfo, mapNode, type FlowEndInfo, type Grouping } from './ends.ts';
 import { edgeId, GraphBuilder, type Graph, type GraphQuery, type GraphSource } from './graph.ts';
@@ -63,7 +62,7 @@ export class PostgresGraphSource implements GraphSource {
   constructor(config: PostgresSourceConfig, maxWindowMs: number) {
     this.#maxWindowMs = maxWindowMs;
     // The exporter's own connection settings (TLS, password, timeouts), filled with its defaults.
-    this.#pool = new pg.Pool({ ...clientConfig(postgresConfigSchema.parse({ endpoint: config.endpoint, password: config.password, schema: config.schema, connect_timeout: config.connect_timeout, tls: config.tls }), 'podflow-servicemap'), max: 2 });
+    this.#pool = new pg.Pool({ ...clientConfig(config, 'podflow-servicemap'), max: 2 });
     // An idle connection that breaks is replaced on the next query; the error is not fatal.
     this.#pool.on('error', () => undefined);
     this.#schema = config.schema;

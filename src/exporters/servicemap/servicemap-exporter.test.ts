@@ -10,7 +10,10 @@ import { DEFAULT_EXPORTER_QUEUE } from '../../contracts/component.ts';
 import { sendNow } from '../../../test/harness/exporter-queue.ts';
 import { ConfigError } from '../../config/issues.ts';
 import { parseConfig } from '../../config/load.ts';
-import { FACTORIES } from '../../components.ts';
+import { conntrackReceiverFactory } from '../../receivers/conntrack/index.ts';
+import { k8sattributesFactory } from '../../processors/k8sattributes/index.ts';
+import { reduceFactory } from '../../processors/reduce/index.ts';
+import { postgresExporterFactory } from '../postgres/index.ts';
 import type { Flow } from '../../model/index.ts';
 import { hostAllowed } from './access.ts';
 import { servicemapConfigSchema } from './config.ts';
@@ -19,6 +22,9 @@ import { MAX_STREAM_CLIENTS, safeJson } from './http-server.ts';
 import { servicemapExporterFactory } from './index.ts';
 import { ServicemapExporter } from './servicemap-exporter.ts';
 import { bookinfoFlows, counters, externalFlow, HOSTILE, workloadFlow } from './testdata/flows.ts';
+
+/** What the configs below use (registration itself: src/components.test.ts). */
+const FACTORIES = [conntrackReceiverFactory, k8sattributesFactory, reduceFactory, postgresExporterFactory, servicemapExporterFactory];
 
 const TOKEN = 'a-bearer-token-of-some-length';
 
@@ -65,7 +71,6 @@ test('defaults: localhost:9470, 1h window, 5000 edges, memory source, no auth, n
     retry_on_failure: { ...DEFAULT_EXPORTER_QUEUE.retry_on_failure, enabled: false },
     timeout: 5_000,
   });
-  t.true(FACTORIES.includes(servicemapExporterFactory));
   const postgres = servicemapConfigSchema.parse({ source: { postgres: { endpoint: 'postgres://u@db:5432/podflow' } } }).source.postgres!;
   t.like(postgres, { endpoint: 'postgres://u@db:5432/podflow', schema: 'podflow', refresh: 15_000, connect_timeout: 10_000 });
 });
