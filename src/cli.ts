@@ -64,16 +64,30 @@ async function run(file: string, factories: readonly AnyFactory[]): Promise<numb
     process.exit(1);
   });
   let service: Service = new Service(config, logger);
+  // One signal handled at a time: a reload never overlaps a shutdown. The stop signals are
+  // handled from before start, so that one arriving while components start (right after the
+  // "podflow started" line, say) stops the process cleanly once they have.
+  let busy: Promise<unknown> = Promise.resolve();
+  const serial = (task: () => Promise<unknown>) => (busy = busy.then(task, task));
+  let exit!: (code: number) => void;
+  const exited = new Promise<number>((resolve) => (exit = resolve));
+  const stop = (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    void serial(async () => {
+      await service.shutdown();
+      exit(0);
+    });
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  const started = service.start();
+  busy = started.catch(() => undefined);
   try {
-    await service.start();
+    await started;
   } catch (err) {
     logger.fatal({ err: (err as Error).message }, 'podflow could not start');
     return 1;
   }
-
-  // One signal handled at a time: a reload never overlaps a shutdown.
-  let busy: Promise<unknown> = Promise.resolve();
-  const serial = (task: () => Promise<unknown>) => (busy = busy.then(task, task));
 
   const reload = async () => {
     let next: PodflowConfig;
@@ -99,18 +113,8 @@ async function run(file: string, factories: readonly AnyFactory[]): Promise<numb
     }
   };
 
-  return new Promise<number>((resolve) => {
-    const stop = (signal: string) => {
-      logger.info({ signal }, 'shutting down');
-      void serial(async () => {
-        await service.shutdown();
-        resolve(0);
-      });
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => void serial(reload));
-  });
+  process.on('SIGHUP', () => void serial(reload));
+  return exited;
 }
 
 /** Sets the exit code and makes sure timers of stopped components cannot keep the process alive. */

@@ -14,6 +14,7 @@ import { prometheusRemoteWriteExporterFactory } from './exporters/prometheus_rem
 import { debugExporterFactory } from './exporters/debug/index.ts';
 import { fileExporterFactory } from './exporters/file/index.ts';
 import { postgresExporterFactory } from './exporters/postgres/index.ts';
+import { servicemapExporterFactory } from './exporters/servicemap/index.ts';
 
 export const FACTORIES: readonly AnyFactory[] = [
   conntrackReceiverFactory,
@@ -29,4 +30,5 @@ export const FACTORIES: readonly AnyFactory[] = [
   debugExporterFactory,
   fileExporterFactory,
   postgresExporterFactory,
+  servicemapExporterFactory,
 ];

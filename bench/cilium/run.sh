@@ -13,15 +13,10 @@
 # and ≥ 5× faster than key-by-key read + decode. CPU-time ratios and the one-thread figures
 # are printed alongside (more threads cut wall time, not CPU time).
 # Prints its figures, last one JSON line. Needs root.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
+source "$(dirname "$0")/../kernel-bench.sh"
 ENTRIES=${ENTRIES:-524288}
 RUNS=${RUNS:-5}
-export PATH=$PWD/.tools/node/node_modules/node/bin:$PATH
-if [ "$(id -u)" != 0 ]; then
-  echo '{"bench":"cilium","skipped":"needs root"}'
-  exit 0
-fi
+kernel_bench cilium
 ROOT=$(mktemp -d /tmp/podflow-bench-bpffs-XXXXXX)
 cleanup() {
   umount "$ROOT" 2>/dev/null || umount -l "$ROOT" 2>/dev/null || true
@@ -43,10 +38,6 @@ reads=$("$READ_BIN" "$ROOT/tc/globals/cilium_ct4_global" "$RUNS")
 batch=$(node bench/cilium/podflow.ts measure "$ROOT" "$RUNS" batch)
 batch1=$(node bench/cilium/podflow.ts measure "$ROOT" "$RUNS" batch 1)
 keyed=$(node bench/cilium/podflow.ts measure "$ROOT" "$RUNS" key_by_key)
-timed() { # prints "wall user sys" of a command
-  local TIMEFORMAT="%R %U %S"
-  { time "$@" >/dev/null 2>&1; } 2>&1
-}
 read -r bt_wall bt_user bt_sys < <(timed bpftool map dump pinned "$ROOT/tc/globals/cilium_ct4_global")
 
 node --input-type=module -e '

@@ -7,16 +7,11 @@
 #   procfs    `cat /proc/net/nf_conntrack > /dev/null`
 # Prints its figures, last one JSON line. Needs root (namespaces, CAP_NET_ADMIN).
 # Env: ENTRIES (262144), RUNS ticks per reader per round (5), ROUNDS (3).
-set -euo pipefail
-cd "$(dirname "$0")/../.."
+source "$(dirname "$0")/../kernel-bench.sh"
 ENTRIES=${ENTRIES:-262144}
 RUNS=${RUNS:-5}
 ROUNDS=${ROUNDS:-3}
-export PATH=$PWD/.tools/node/node_modules/node/bin:$PATH
-if [ "$(id -u)" != 0 ]; then
-  echo '{"bench":"conntrack","skipped":"needs root"}'
-  exit 0
-fi
+kernel_bench conntrack
 NS=pfbench-$$
 NS_PATH=/run/netns/$NS
 MAX_FILE=/proc/sys/net/netfilter/nf_conntrack_max
@@ -48,10 +43,6 @@ json_array() { local IFS=,; echo "[$*]"; }
 podflow=$(json_array "${podflow_rounds[@]}")
 bare=$(json_array "${bare_rounds[@]}")
 rust=$(json_array "${rust_rounds[@]}")
-timed() { # prints "wall user sys" of a command (bash's time covers the child processes)
-  local TIMEFORMAT="%R %U %S"
-  { time "$@" >/dev/null 2>&1; } 2>&1
-}
 read -r ct_wall ct_user ct_sys < <(timed ip netns exec "$NS" conntrack -L -f ipv4)
 read -r proc_wall proc_user proc_sys < <(timed timeout 600 ip netns exec "$NS" cat /proc/net/nf_conntrack)
 

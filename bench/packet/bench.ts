@@ -10,11 +10,12 @@ import { Registry } from 'prom-client';
 import type { FlowBatch } from '../../src/model/flow.ts';
 import { packetConfigSchema } from '../../src/receivers/packet/config.ts';
 import { PacketReceiver } from '../../src/receivers/packet/packet.ts';
+import { systemTool } from '../../test/harness/system-tools.ts';
 
 const [netnsPath, iface, genNs, genIface, seconds, flows, payload, generators] = process.argv.slice(2) as [string, string, string, string, string, string, string, string?];
 const GEN = fileURLToPath(new URL('../../crates/flowsource/target/release/examples/packet_gen', import.meta.url));
 const nsName = netnsPath.split('/').pop()!;
-const rxPackets = () => Number(execFileSync('ip', ['netns', 'exec', nsName, 'cat', `/sys/class/net/${iface}/statistics/rx_packets`]).toString().trim());
+const rxPackets = () => Number(execFileSync(systemTool('ip'), ['netns', 'exec', nsName, systemTool('cat'), `/sys/class/net/${iface}/statistics/rx_packets`]).toString().trim());
 
 let captured = 0;
 let batches = 0;
@@ -37,7 +38,7 @@ const cpuBefore = process.cpuUsage();
 const started = performance.now();
 // Generators run as child processes, so this process keeps ticking (1 s) while they send.
 function generate(): Promise<{ sent: number; seconds: number; frame_bytes: number }> {
-  const child = spawn('ip', ['netns', 'exec', genNs, GEN, genIface, seconds, flows, payload], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(systemTool('ip'), ['netns', 'exec', genNs, GEN, genIface, seconds, flows, payload], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
   return new Promise((resolve, reject) =>

@@ -4,17 +4,12 @@
 # AF_PACKET + sendmmsg) floods UDP frames (FLOWS source ports, PAYLOAD bytes) into one end for
 # SECONDS (GENERATORS processes in parallel); the real receiver (Node + Rust core, filter udp, 1 s interval, 64 MiB ring) captures
 # the other end. Oracle: the interface's own rx_packets. Prints its figures, last one JSON line.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
+source "$(dirname "$0")/../kernel-bench.sh"
 SECONDS_RUN=${SECONDS_RUN:-5}
 FLOWS=${FLOWS:-1024}
 PAYLOAD=${PAYLOAD:-64}
 GENERATORS=${GENERATORS:-1}
-export PATH=$PWD/.tools/node/node_modules/node/bin:$PATH
-if [ "$(id -u)" != 0 ]; then
-  echo '{"bench":"packet","skipped":"needs root"}'
-  exit 0
-fi
+kernel_bench packet
 GEN_NS=pfpkt-gen-$$
 CAP_NS=pfpkt-cap-$$
 cleanup() {

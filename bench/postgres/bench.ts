@@ -1,6 +1,7 @@
-// Rows/s into <schema>.flows: the exporter's path (CopyEncoder + COPY FROM STDIN in batches of
-// batch.max_rows, with its partition check and ingest_batches row per batch), with 1 and with
-// 2 writers (BENCH_WRITERS, the last is the headline), against multi-row INSERT ... VALUES of
+// Rows/s into <schema>.flows: the exporter's path behind its exporter queue (CopyEncoder + COPY
+// FROM STDIN in requests of batch.max_rows, with its partition check and ingest_batches row per
+// request), with 1 and with 2 consumers (sending_queue.num_consumers, one connection each;
+// BENCH_CONSUMERS, the last is the headline), against multi-row INSERT ... VALUES of
 // the same full rows (1,000 rows per statement, 31 parameters per row, the reference encoder),
 // all starting from Flow objects. Server: test/harness/postgres.ts with fsync on. CPU time of
 // other processes during each run is printed: on a shared machine it explains a slow wall clock.
@@ -10,10 +11,12 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { startPostgres } from '../../test/harness/postgres.ts';
-import { testContext } from '../../test/harness/context.ts';
+import { queued } from '../../test/harness/exporter-queue.ts';
 import { postgresConfigSchema } from '../../src/exporters/postgres/config.ts';
+import { postgresExporterFactory } from '../../src/exporters/postgres/index.ts';
 import { migrate } from '../../src/exporters/postgres/migrations.ts';
 import { PostgresExporter } from '../../src/exporters/postgres/postgres-exporter.ts';
+import { CopyEncoder } from '../../src/exporters/postgres/copy-encoder.ts';
 import { COPY_COLUMNS, encodeFlow } from '../../src/exporters/postgres/rows.ts';
 import { fullFlow } from '../../src/exporters/postgres/testdata/flows.ts';
 import type { Flow } from '../../src/model/index.ts';
@@ -22,8 +25,8 @@ const ROWS = Number(process.env.BENCH_ROWS ?? 500_000);
 const INSERT_ROWS = Number(process.env.BENCH_INSERT_ROWS ?? 200_000);
 const BATCH = 10_000;
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-/** Exporter `writers` settings measured, in order; the last one is the headline figure. */
-const WRITER_COUNTS = (process.env.BENCH_WRITERS ?? '1,2').split(',').map(Number);
+/** Exporter `sending_queue.num_consumers` settings measured, in order; the last one is the headline figure. */
+const CONSUMER_COUNTS = (process.env.BENCH_CONSUMERS ?? '1,2').split(',').map(Number);
 const ROWS_PER_INSERT = 1_000;
 const START = Date.UTC(2030, 0, 1);
 
@@ -82,36 +85,62 @@ function nodeCpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
+/**
+ * The encoder alone (no server, no queue): ROWS rows of the same groups through CopyEncoder,
+ * taken every batch.max_rows rows as the exporter does; rows per second of this process's CPU,
+ * the median of 5 runs after a warm-up. This is the figure a change to the encoder moves.
+ */
+function encoderOnlyRowsPerCpuS(): number {
+  const encoder = new CopyEncoder();
+  const rates: number[] = [];
+  for (let run = 0; run < 6; run++) {
+    const c0 = process.cpuUsage();
+    for (let done = 0; done < ROWS; done += GROUPS.length) {
+      for (const flow of GROUPS) {
+        encoder.encode(flow, 'node-a');
+        if (encoder.rows === BATCH) encoder.take();
+      }
+    }
+    encoder.take();
+    const c = process.cpuUsage(c0);
+    if (run > 0) rates.push(ROWS / ((c.user + c.system) / 1e6));
+  }
+  return Math.round(rates.sort((a, b) => a - b)[Math.floor(rates.length / 2)]!);
+}
+
+const encoderRowsPerCpuS = encoderOnlyRowsPerCpuS();
 const server = await startPostgres({ durable: process.env.BENCH_DURABLE !== '0', settings: { shared_buffers: '256MB', max_wal_size: '4GB' } });
 try {
-  // 1. the exporter: export() in pipeline-sized batches, shutdown() flushes; timed end to end.
-  // RUNS runs into fresh databases per `writers` setting; the median run is reported (shared
+  // 1. the exporter behind its queue: consume() in pipeline-sized batches, then the queue drains
+  // and the exporter shuts down, as the service does; timed end to end.
+  // RUNS runs into fresh databases per num_consumers setting; the median run is reported (shared
   // machines are noisy). `others` is the CPU time other processes took meanwhile. Each run starts
   // after a CHECKPOINT and is followed by one, timed apart: otherwise whichever run happens to
   // meet the checkpoint of the runs before it (every ~2 GB of WAL with max_wal_size 4GB) pays
   // for writing their tables out, and the configurations would not be compared alike.
   interface CopyRun { seconds: number; node: number; server: number; others: number; checkpointSeconds: number; checkpointServer: number }
   let bytesPerRow = 0;
-  const copyResults: Array<{ writers: number; runs: CopyRun[]; median: CopyRun }> = [];
-  for (const writers of WRITER_COUNTS) {
+  const copyResults: Array<{ consumers: number; runs: CopyRun[]; median: CopyRun }> = [];
+  for (const consumers of CONSUMER_COUNTS) {
     const runs: CopyRun[] = [];
     for (let run = 0; run < RUNS; run++) {
-      const db = `bench_copy_w${writers}_${run}`;
+      const db = `bench_copy_c${consumers}_${run}`;
       const copyUrl = await server.createDatabase(db);
-      const exporter = new PostgresExporter(testContext('postgres/bench'), postgresConfigSchema.parse({
-        endpoint: copyUrl, retention: 0, queue_size: 1000, writers, batch: { max_rows: BATCH, flush_interval: '100ms' },
-      }));
-      await exporter.start();
+      const config = postgresConfigSchema.parse({
+        endpoint: copyUrl, retention: 0, sending_queue: { queue_size: 1000, num_consumers: consumers }, batch: { max_rows: BATCH, flush_interval: '100ms' },
+      });
+      const exporter = queued('postgres/bench', postgresExporterFactory.queueSettings!(config), (ctx) => new PostgresExporter(ctx, config));
+      await exporter.exporter.start();
       await server.query('postgres', 'CHECKPOINT');
       const cpu0 = { node: nodeCpuSeconds(), server: serverCpuSeconds(server.dataDir), machine: machineBusySeconds() };
       const t0 = performance.now();
       for (const chunk of intervals(ROWS, 4096)) {
-        await exporter.export({ flows: chunk, temporality: 'delta' });
+        await exporter.consume({ flows: chunk, temporality: 'delta' });
         // A pipeline hands batches over from timers and I/O callbacks, so the writer's socket work
         // runs between them; without this the loop would encode everything before any COPY starts.
         await new Promise(setImmediate);
       }
-      await exporter.shutdown();
+      if (!(await exporter.shutdown(600_000))) throw new Error('the exporter queue did not drain');
       const seconds = (performance.now() - t0) / 1000;
       const machine = machineBusySeconds() - cpu0.machine;
       await new Promise((r) => setTimeout(r, 200)); // the backends have exited and been reaped
@@ -130,7 +159,7 @@ try {
       }
       await server.query('postgres', `DROP DATABASE ${db}`);
     }
-    copyResults.push({ writers, runs, median: [...runs].sort((a, b) => a.seconds - b.seconds)[Math.floor(RUNS / 2)]! });
+    copyResults.push({ consumers, runs, median: [...runs].sort((a, b) => a.seconds - b.seconds)[Math.floor(RUNS / 2)]! });
   }
   const headline = copyResults.at(-1)!;
   const copySeconds = headline.median.seconds;
@@ -179,20 +208,22 @@ try {
   const cpuText = (c: { node: number; server: number; others: number }) =>
     `CPU node ${c.node.toFixed(2)} s, server ${c.server.toFixed(2)} s, other processes ${c.others.toFixed(2)} s`;
   console.log(`machine: load average ${load} at the end, fsync ${process.env.BENCH_DURABLE === '0' ? 'off' : 'on'}, PostgreSQL 15, batch.max_rows ${fmt(BATCH)}`);
-  for (const { writers, runs, median } of copyResults) {
+  for (const { consumers, runs, median } of copyResults) {
     const rate = Math.round(ROWS / median.seconds);
-    console.log(`postgres exporter, COPY, writers ${writers}: ${fmt(ROWS)} rows in ${median.seconds.toFixed(2)} s = ${fmt(rate)} rows/s wall (runs ${runs.map((r) => r.seconds.toFixed(2)).join(', ')} s); ${cpuText(median)} -> ${fmt(cpuBound(ROWS, median))} rows/s CPU-bound; the CHECKPOINT after it: ${median.checkpointSeconds.toFixed(2)} s, server CPU ${median.checkpointServer.toFixed(2)} s`);
+    console.log(`postgres exporter, COPY, num_consumers ${consumers}: ${fmt(ROWS)} rows in ${median.seconds.toFixed(2)} s = ${fmt(rate)} rows/s wall (runs ${runs.map((r) => r.seconds.toFixed(2)).join(', ')} s); ${cpuText(median)} -> ${fmt(cpuBound(ROWS, median))} rows/s CPU-bound; the CHECKPOINT after it: ${median.checkpointSeconds.toFixed(2)} s, server CPU ${median.checkpointServer.toFixed(2)} s`);
   }
   console.log(`multi-row INSERT:        ${fmt(INSERT_ROWS)} rows in ${insertSeconds.toFixed(2)} s = ${fmt(insertRowsPerS)} rows/s wall; ${cpuText({ ...insertCpu, others: insertOthers })} -> ${fmt(insertCpuRowsPerS)} rows/s CPU-bound`);
-  console.log(`COPY (writers ${headline.writers}) / INSERT: ${(copyRowsPerS / insertRowsPerS).toFixed(2)}x wall, ${(copyCpuRowsPerS / insertCpuRowsPerS).toFixed(2)}x CPU-bound; target >= 200,000 rows/s wall with COPY: ${copyRowsPerS >= 200_000 ? 'met' : 'NOT met'}`);
+  console.log(`COPY (num_consumers ${headline.consumers}) / INSERT: ${(copyRowsPerS / insertRowsPerS).toFixed(2)}x wall, ${(copyCpuRowsPerS / insertCpuRowsPerS).toFixed(2)}x CPU-bound; target >= 200,000 rows/s wall with COPY: ${copyRowsPerS >= 200_000 ? 'met' : 'NOT met'}`);
   console.log(`table size on disk:      ${bytesPerRow} bytes per row`);
+  console.log(`CopyEncoder alone:       ${fmt(encoderRowsPerCpuS)} rows per CPU second (no server, no queue)`);
   console.log(JSON.stringify({
-    bench: 'postgres', rows: ROWS, copy_writers: headline.writers, copy_rows_per_s: copyRowsPerS, copy_cpu_bound_rows_per_s: copyCpuRowsPerS,
+    bench: 'postgres', rows: ROWS, copy_num_consumers: headline.consumers, copy_rows_per_s: copyRowsPerS, copy_cpu_bound_rows_per_s: copyCpuRowsPerS,
     copy_node_cpu_s: Number(copyCpu.node.toFixed(2)), copy_server_cpu_s: Number(copyCpu.server.toFixed(2)),
     copy_other_processes_cpu_s: Number(headline.median.others.toFixed(2)),
-    copy_rows_per_s_by_writers: Object.fromEntries(copyResults.map((r) => [r.writers, Math.round(ROWS / r.median.seconds)])),
+    copy_rows_per_s_by_num_consumers: Object.fromEntries(copyResults.map((r) => [r.consumers, Math.round(ROWS / r.median.seconds)])),
     insert_rows: INSERT_ROWS, insert_rows_per_s: insertRowsPerS, insert_cpu_bound_rows_per_s: insertCpuRowsPerS,
     copy_over_insert: Number((copyRowsPerS / insertRowsPerS).toFixed(2)), bytes_per_row: bytesPerRow,
+    encoder_rows_per_cpu_s: encoderRowsPerCpuS,
     load_average: Number(load), target_copy_rows_per_s: 200_000, meets_target: copyRowsPerS >= 200_000,
   }));
 } finally {

@@ -1,7 +1,7 @@
 // A config problem, placed by key path and line:column, and the error that carries all of them.
 
 export interface ConfigIssue {
-  /** Dotted key path, e.g. `exporters.postgres.queue_size` (list items as `[2]`). */
+  /** Dotted key path, e.g. `exporters.postgres.sending_queue.queue_size` (list items as `[2]`). */
   path: string;
   /** 1-based position in the file; 0 when the text has no such place (e.g. a missing section). */
   line: number;

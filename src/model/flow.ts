@@ -31,6 +31,16 @@ export interface FlowBatch {
   flows: Flow[];
   /** `delta` from receivers; `cumulative` after a cumulative reduce. */
   temporality: Temporality;
+  /**
+   * Who reported the flows (`k8s.node.name`, ...), when it is not this process: a batch received
+   * over OTLP carries its sender's resource. Absent: this podflow's own `service.resource`.
+   */
+  resource?: Attributes;
+}
+
+/** A batch of other flows from the same reporter as `batch` (processors that drop or replace flows). */
+export function withFlows(batch: FlowBatch, flows: Flow[]): FlowBatch {
+  return batch.resource ? { flows, temporality: batch.temporality, resource: batch.resource } : { flows, temporality: batch.temporality };
 }
 
 export const COUNTER_FIELDS = ['txBytes', 'rxBytes', 'txPackets', 'rxPackets', 'connections'] as const;
@@ -50,8 +60,5 @@ export function msFromUnixNano(ns: bigint): number {
 
 /** A deep-enough copy for fan-out: each consumer may mutate its own attributes. */
 export function cloneBatch(batch: FlowBatch): FlowBatch {
-  return {
-    temporality: batch.temporality,
-    flows: batch.flows.map((f) => ({ ...f, attributes: { ...f.attributes } })),
-  };
+  return withFlows(batch, batch.flows.map((f) => ({ ...f, attributes: { ...f.attributes } })));
 }

@@ -1,6 +1,16 @@
 import test from 'ava';
-import { addonPath, loadFlowsource } from './addon.ts';
-import { BATCH_MAGIC, decodeBatch, formatAddress, HEADER_BYTES, RECORD_BYTES } from './records.ts';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ciliumCreateMap } from '../../test/harness/native.ts';
+import { Netns } from '../../test/harness/netns.ts';
+import { requirePrivileges } from '../../test/harness/privileges.ts';
+import { addonPath, contractDifferences, loadFlowsource } from './addon.ts';
+import { NativeError, NativeLoadError } from './errors.ts';
+import { DnsNames, NativeSource } from './handle.ts';
+import { BATCH_MAGIC, CT_LAYOUT_CODES, decodeBatch, formatAddress, HEADER_BYTES, RECORD_BYTES, SOURCE_KIND_CODES } from './records.ts';
+import type { CiliumMapStatus, CiliumStatus, CiliumTickCounts, ConntrackOptions, ConntrackStatus, DnsStatus, PacketStatus } from './types.ts';
 
 function batch(records: Array<(r: Buffer) => void>): Buffer {
   const buf = Buffer.alloc(HEADER_BYTES + records.length * RECORD_BYTES);
@@ -33,8 +43,8 @@ test('decodes a DNAT TCP record and a plain ICMPv6 record', (t) => {
   ]);
   const { stats, flows } = decodeBatch(buf, 1n, 2n);
   t.is(stats.entries, 1234);
-  t.is(stats.dumpRestarts, 2);
-  t.is(stats.dumpSeconds, 1.5);
+  t.is(stats.restarts, 2);
+  t.is(stats.readSeconds, 1.5);
   t.deepEqual(flows[0], {
     startTimeUnixNano: 1n,
     timeUnixNano: 2n,
@@ -91,7 +101,123 @@ test('a missing binary gives an error naming the path and `make native`', (t) =>
 
 test('the built addon loads and rejects bad arguments with errors, not crashes', (t) => {
   const addon = loadFlowsource();
-  t.throws(() => addon.conntrackOpen(null, 'bogus' as 'auto', true, 'baseline', ''), { message: /source must be auto, netlink or procfs/ });
-  t.throws(() => addon.conntrackOpen(null, 'procfs', true, 'baseline', '10.0.0.0/40'), { message: /prefix longer/ });
-  t.throws(() => addon.conntrackStatus({} as never), { message: /not a handle of the expected kind/ });
+  const options: ConntrackOptions = { netns: null, source: 'procfs', destroyEvents: true, startup: 'baseline', excludeCidrs: [] };
+  t.throws(() => NativeSource.open('conntrack', { ...options, source: 'bogus' as 'auto' }), { message: /source must be auto, netlink or procfs/ });
+  t.throws(() => NativeSource.open('conntrack', { ...options, excludeCidrs: ['10.0.0.0/40'] }), { message: /prefix longer/ });
+  t.throws(() => addon.conntrack.status({} as never), { message: /not a handle of the expected kind/ });
+});
+
+test('a failed call names the handle and the operation; options errors name the key', (t) => {
+  const err = t.throws(() => NativeSource.open('conntrack', { netns: null, source: 'procfs', destroyEvents: 'yes' as unknown as boolean, startup: 'baseline', excludeCidrs: [] }));
+  t.true(err instanceof NativeError);
+  t.like(err as NativeError, { handle: 'conntrack', operation: 'open', message: 'conntrack options: destroyEvents must be a boolean, not a string' });
+  t.throws(() => NativeSource.open('packet', { netns: null, interface: 'lo', filter: 'tcp', ringBytes: 1 << 21, maxConnections: 0, idleTimeoutMs: 1000, excludeCidrs: [] }), {
+    message: 'packet options: maxConnections must be an integer from 1 to 4294967296, not 0',
+  });
+  // Options are checked before anything is opened.
+  const addon = loadFlowsource();
+  t.throws(() => addon.cilium.open({ bpffs: '/nonexistent', maps: [], layout: 'auto', clockSource: 'ktime', startup: 'count', excludeCidrs: [], readMethod: 'auto', readThreads: 0 }), {
+    message: /maps: at least one map is needed/,
+  });
+});
+
+test('the addon was built for the batch contract of records.ts; another one is refused by name', (t) => {
+  const contract = loadFlowsource().contract;
+  t.deepEqual(contractDifferences(contract), []);
+  t.deepEqual(contract.sourceKinds, SOURCE_KIND_CODES);
+  t.deepEqual(contract.ctLayouts, CT_LAYOUT_CODES);
+  t.deepEqual(contractDifferences({ ...contract, recordBytes: 80 }), ['recordBytes 80 (expected 96)']);
+  t.deepEqual(contractDifferences({ ...contract, sourceKinds: { ...contract.sourceKinds, packet: 3 } }), [
+    'sourceKinds {"netlink":1,"procfs":2,"cilium":3,"packet":3} (expected {"netlink":1,"procfs":2,"cilium":3,"packet":4})',
+  ]);
+  t.deepEqual(contractDifferences(undefined), ['it exports no contract']);
+  t.true(new NativeLoadError('x') instanceof Error);
+});
+
+test('every source kind and CT layout code decodes to its name; an unknown kind is refused', (t) => {
+  const codes = new Set(Object.values(SOURCE_KIND_CODES));
+  t.is(codes.size, Object.keys(SOURCE_KIND_CODES).length, 'no two kinds share a code');
+  for (const [name, code] of Object.entries(SOURCE_KIND_CODES)) {
+    const buf = batch([]);
+    buf.writeUInt32LE(code, 12);
+    t.is(decodeBatch(buf, 0n, 0n).stats.source as string, name);
+  }
+  const buf = batch([]);
+  buf.writeUInt32LE(3, 12);
+  t.is(decodeBatch(buf, 0n, 0n).stats.ctLayout, null);
+  buf.writeUInt32LE(2, 60);
+  t.is(decodeBatch(buf, 0n, 0n).stats.ctLayout, 'v1.16');
+  buf.writeUInt32LE(9, 12);
+  t.throws(() => decodeBatch(buf, 0n, 0n), { message: /unknown source kind 9/ });
+});
+
+// Every key of each status type, exhaustively (the compiler refuses a missing or extra key):
+// the objects the Rust core builds must have exactly these.
+const CONNTRACK_STATUS: Record<keyof ConntrackStatus, true> = { source: true, destroyEvents: true, fallbackReason: true, tracked: true };
+const PACKET_STATUS: Record<keyof PacketStatus, true> = {
+  packets: true, malformed: true, nonIp: true, filtered: true, fragments: true, tableFull: true, kernelDrops: true, connections: true,
+};
+const DNS_STATUS: Record<keyof DnsStatus, true> = {
+  responses: true, names: true, badMessages: true, malformedFrames: true, tcpResyncs: true, entries: true, evictions: true, expired: true,
+};
+const CILIUM_STATUS: Record<keyof CiliumStatus, true> = { maps: true, layout: true, layoutDecidedBy: true, evidence: true, tracked: true, last: true };
+const CILIUM_MAP_STATUS: Record<keyof CiliumMapStatus, true> = {
+  path: true, present: true, missing: true, type: true, keySize: true, valueSize: true, maxEntries: true, entries: true, method: true, threads: true,
+};
+const CILIUM_TICK_COUNTS: Record<keyof CiliumTickCounts, true> = {
+  entries: true, service: true, related: true, inTwins: true, expired: true, noProtocol: true, batchGrows: true, vipMatched: true, withCounters: true,
+};
+const keys = (o: object) => Object.keys(o).sort();
+
+test("each handle's status crosses as an object with exactly the keys of its TypeScript type", async (t) => {
+  if (!requirePrivileges(t, ['ip', 'mount'])) return;
+  const ns = await Netns.create(`pfnative${process.pid % 10000}`);
+  const root = mkdtempSync(join(tmpdir(), 'podflow-native-bpffs-'));
+  execFileSync('mount', ['-t', 'bpf', 'bpf', root]);
+  try {
+    const conntrack = NativeSource.open('conntrack', { netns: ns.path, source: 'netlink', destroyEvents: true, startup: 'count', excludeCidrs: [] });
+    await conntrack.tick();
+    const c = conntrack.status();
+    t.deepEqual(keys(c), keys(CONNTRACK_STATUS));
+    t.like(c, { source: 'netlink', destroyEvents: true, fallbackReason: null });
+    conntrack.close();
+    conntrack.close();
+    t.true(conntrack.closed);
+    t.throws(() => conntrack.status(), { instanceOf: NativeError, message: 'the conntrack handle is closed' });
+
+    const packet = NativeSource.open('packet', { netns: ns.path, interface: 'lo', filter: 'all', ringBytes: 2 << 20, maxConnections: 16, idleTimeoutMs: 1000, excludeCidrs: [] });
+    await ns.exec('ping', ['-c', '2', '-i', '0.2', '127.0.0.1']);
+    await new Promise((r) => setTimeout(r, 100));
+    const p = packet.status();
+    packet.close();
+    t.deepEqual(keys(p), keys(PACKET_STATUS));
+    t.true(p.packets >= 4, `ping's requests and replies were captured (${p.packets})`);
+
+    const dns = DnsNames.open({ netns: ns.path, interface: 'lo', maxEntries: 16, ttlFloorS: 0, ringBytes: 2 << 20 });
+    t.deepEqual(dns.lookup(['192.0.2.1', 'not an address']), ['', '']);
+    t.deepEqual(keys(dns.status()), keys(DNS_STATUS));
+    dns.close();
+
+    mkdirSync(join(root, 'tc/globals'), { recursive: true });
+    t.is(await ciliumCreateMap(join(root, 'tc/globals/cilium_ct4_global'), 14, 64, 3), 3);
+    const cilium = NativeSource.open('cilium', {
+      bpffs: root, maps: ['cilium_ct4_global', 'cilium_ct6_global'], layout: 'v1.15', clockSource: 'ktime', startup: 'count', excludeCidrs: [], readMethod: 'auto', readThreads: 0,
+    });
+    t.is(decodeBatch(await cilium.tick(), 0n, 1n).flows.length, 3);
+    const s = cilium.status();
+    cilium.close();
+    t.deepEqual(keys(s), keys(CILIUM_STATUS));
+    t.deepEqual(keys(s.last), keys(CILIUM_TICK_COUNTS));
+    t.deepEqual(keys(s.evidence), ['v1.15', 'v1.16']);
+    t.is(s.maps.length, 2);
+    for (const m of s.maps) t.deepEqual(keys(m), keys(CILIUM_MAP_STATUS));
+    t.like(s, { layout: 'v1.15', layoutDecidedBy: 'config', last: { entries: 3 } });
+    t.like(s.maps[0], { present: true, missing: null, keySize: 14, valueSize: 56, maxEntries: 64, entries: 3, method: 'batch', threads: 1 });
+    t.like(s.maps[1], { present: false, keySize: 38, method: null });
+    t.regex(s.maps[1]!.missing!, /cilium_ct6_global: no such pinned map/);
+  } finally {
+    execFileSync('umount', [root]);
+    rmdirSync(root);
+    await ns.destroy();
+  }
 });

@@ -1,14 +1,18 @@
 // Decodes the packed batch the Rust core returns each tick (crates/flowsource/src/records.rs)
-// into Flow objects. One Flow per aggregated record, never per conntrack entry.
+// into Flow objects. One Flow per aggregated record, never per conntrack entry. The constants
+// here are checked against the addon's own (its `contract` export) when it is loaded.
 //
 // All integers little-endian.
 //   header (64 bytes)
-//     0 u32 magic 0x31465350   4 u32 record count   8 u32 record stride   12 u32 source (1 netlink, 2 procfs)
-//    16 u64 entries read       24 u64 connections tracked
-//    32 u32 dump restarts      36 u32 destroy events   40 u32 event overruns   44 u32 skipped messages
-//    48 u64 dump ns            56 u32 flags (bit 0: dump inconsistent)
+//     0 u32 magic 0x31465350   4 u32 record count   8 u32 record stride
+//    12 u32 source kind (1 netlink, 2 procfs, 3 cilium, 4 packet)
+//    16 u64 entries read (table entries, CT map entries, packets)   24 u64 connections tracked
+//    32 u32 read restarts      36 u32 destroy events   40 u32 overruns (destroy-event queue; packet: ring drops)
+//    44 u32 skipped (undecodable)   48 u64 read ns   56 u32 flags (bit 0: read incomplete)
+//    60 u32 CT layout (cilium: 0 undecided, 1 v1.15, 2 v1.16)
 //   record (96 bytes)
-//     0 u8 family (4|6)   1 u8 IP protocol   2 u8 flags (bit 0 DNAT)   4 u16 dst port   6 u16 original dst port
+//     0 u8 family (4|6)   1 u8 IP protocol   2 u8 flags (bit 0 DNAT)   3 u8 TCP flags seen (packet)
+//     4 u16 dst port   6 u16 original dst port
 //     8 [16] source   24 [16] destination (post-DNAT)   40 [16] original destination (VIP, when DNAT)
 //    56 u64 tx bytes   64 u64 tx packets   72 u64 rx bytes   80 u64 rx packets   88 u32 new connections
 import {
@@ -21,22 +25,40 @@ import {
   SOURCE_ADDRESS,
 } from '../model/attributes.ts';
 import type { Attributes, Flow } from '../model/flow.ts';
+import type { CtLayout, SourceKind } from './types.ts';
 
 export const BATCH_MAGIC = 0x31465350;
 export const HEADER_BYTES = 64;
 export const RECORD_BYTES = 96;
 const FLAG_DNAT = 1;
+const HEADER_FLAG_INCOMPLETE = 1;
 
+/** Header offset 12: the code of each source kind (crate::records::SourceKind). */
+export const SOURCE_KIND_CODES: Readonly<Record<SourceKind, number>> = { netlink: 1, procfs: 2, cilium: 3, packet: 4 };
+/** Header offset 60: the code of each Cilium CT layout (crate::bpf::ctmap::Layout; 0 undecided). */
+export const CT_LAYOUT_CODES: Readonly<Record<CtLayout, number>> = { 'v1.15': 1, 'v1.16': 2 };
+
+const SOURCE_KINDS = new Map(Object.entries(SOURCE_KIND_CODES).map(([name, code]) => [code, name as SourceKind]));
+const CT_LAYOUTS = new Map(Object.entries(CT_LAYOUT_CODES).map(([name, code]) => [code, name as CtLayout]));
+
+/** The header of one batch. Per source kind, see crates/flowsource/src/records.rs. */
 export interface TickStats {
-  source: 'netlink' | 'procfs';
+  source: SourceKind;
+  /** Entries read: conntrack table entries, CT map entries, packets. */
   entries: number;
   tracked: number;
-  dumpRestarts: number;
+  /** Read restarts: ctnetlink dump restarts (ENOBUFS, NLM_F_DUMP_INTR), CT map walk restarts. */
+  restarts: number;
   destroyEvents: number;
-  eventOverruns: number;
+  /** A kernel queue overflowed: destroy-event overruns (conntrack), packets dropped from a full ring (packet). */
+  overruns: number;
+  /** Undecodable messages or lines, CT entries without a protocol, malformed frames. */
   skipped: number;
-  dumpSeconds: number;
-  inconsistent: boolean;
+  readSeconds: number;
+  /** The read is incomplete (a dump still inconsistent after retries, a capped map walk). */
+  incomplete: boolean;
+  /** Cilium: the CT layout the tick was decoded with; null while undecided (and for other kinds). */
+  ctLayout: CtLayout | null;
 }
 
 export interface DecodedBatch {
@@ -97,16 +119,20 @@ export function decodeBatch(buf: Buffer, startTimeUnixNano: bigint, timeUnixNano
   if (stride !== RECORD_BYTES || buf.length !== HEADER_BYTES + count * stride) {
     throw new Error(`flowsource batch: ${count} records of ${stride} bytes do not fill ${buf.length} bytes (expected stride ${RECORD_BYTES}); rebuild with \`make native\``);
   }
+  const kind = buf.readUInt32LE(12);
+  const source = SOURCE_KINDS.get(kind);
+  if (source === undefined) throw new Error(`flowsource batch: unknown source kind ${kind}; rebuild with \`make native\``);
   const stats: TickStats = {
-    source: buf.readUInt32LE(12) === 2 ? 'procfs' : 'netlink',
+    source,
     entries: u64(buf, 16),
     tracked: u64(buf, 24),
-    dumpRestarts: buf.readUInt32LE(32),
+    restarts: buf.readUInt32LE(32),
     destroyEvents: buf.readUInt32LE(36),
-    eventOverruns: buf.readUInt32LE(40),
+    overruns: buf.readUInt32LE(40),
     skipped: buf.readUInt32LE(44),
-    dumpSeconds: u64(buf, 48) / 1e9,
-    inconsistent: (buf.readUInt32LE(56) & 1) !== 0,
+    readSeconds: u64(buf, 48) / 1e9,
+    incomplete: (buf.readUInt32LE(56) & HEADER_FLAG_INCOMPLETE) !== 0,
+    ctLayout: CT_LAYOUTS.get(buf.readUInt32LE(60)) ?? null,
   };
   const flows: Flow[] = new Array(count);
   for (let i = 0; i < count; i++) {

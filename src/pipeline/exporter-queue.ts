@@ -1,84 +1,273 @@
-// Each exporter gets its own bounded queue and sends one batch at a time, so a slow, hanging or
-// failing exporter never blocks the pipeline or another exporter.
+// The one exporter queue (the OpenTelemetry Collector's exporterhelper, docs/exporter-helper.md):
+// every exporter gets its own, so a slow, hanging or failing exporter never blocks the pipeline
+// or another exporter.
+//
+// consume(batch) → exporter.toRequests (once per batch, in order) → waiting requests (at most
+// sending_queue.queue_size; past it the oldest waiting one is dropped) → num_consumers senders,
+// each taking the oldest due request and sending it: one attempt at a time, each bounded by
+// `timeout`, failed attempts retried with exponential backoff and jitter until one succeeds,
+// a PermanentError, or max_elapsed_time. drain(deadline) sends everything left (due or not,
+// still retrying) until the deadline, then aborts and counts what is left.
 import type { Logger } from 'pino';
 import type { FlowBatch } from '../model/index.ts';
 import type { SelfMetrics } from '../telemetry/self-metrics.ts';
-import type { Exporter, ExporterQueueSettings, FlowConsumer } from '../contracts/component.ts';
+import {
+  PermanentError,
+  RetryableError,
+  type Exporter,
+  type ExporterQueueSettings,
+  type ExportRequest,
+  type FlowConsumer,
+} from '../contracts/component.ts';
 import { RateLimitedLog } from '../telemetry/rate-limited-log.ts';
 
-export class ExporterQueue implements FlowConsumer {
+/** Each wait is the backoff interval times a random factor in [1 - JITTER, 1 + JITTER]. */
+const JITTER = 0.5;
+
+/** Why a request was given up, for its log line. */
+type GiveUp = 'permanent' | 'retry disabled' | 'max_elapsed_time' | 'shutdown';
+
+export class ExporterQueue<Request extends ExportRequest = ExportRequest> implements FlowConsumer {
   readonly #id: string;
-  readonly #exporter: Exporter;
+  readonly #labels: { exporter: string };
+  readonly #exporter: Exporter<Request>;
   readonly #settings: ExporterQueueSettings;
   readonly #metrics: SelfMetrics;
+  readonly #logger: Logger;
   readonly #failures: RateLimitedLog;
-  readonly #batches: FlowBatch[] = [];
-  #sending: Promise<void> | undefined;
-  #current: AbortController | undefined;
+  readonly #retries: RateLimitedLog;
+  readonly #overflows: RateLimitedLog;
+  /** Requests waiting to be sent, oldest first. */
+  readonly #waiting: Request[] = [];
+  /** One toRequests call at a time, in the order batches came. */
+  #converting: Promise<unknown> = Promise.resolve();
+  /** Attempts in flight, aborted at the drain deadline. */
+  readonly #inFlight = new Set<AbortController>();
+  /** Aborts retry waits and attempts once the drain deadline has passed. */
+  readonly #stop = new AbortController();
+  #sending = 0;
+  #draining = false;
+  #dueTimer: NodeJS.Timeout | undefined;
+  /** Resolved whenever a send settles, so drain can look again. */
+  #settled: PromiseWithResolvers<void> = Promise.withResolvers();
 
-  constructor(id: string, exporter: Exporter, settings: ExporterQueueSettings, metrics: SelfMetrics, logger: Logger) {
+  constructor(id: string, exporter: Exporter<Request>, settings: ExporterQueueSettings, metrics: SelfMetrics, logger: Logger) {
     this.#id = id;
+    this.#labels = { exporter: id };
     this.#exporter = exporter;
     this.#settings = settings;
     this.#metrics = metrics;
+    this.#logger = logger;
     this.#failures = new RateLimitedLog((f, m) => logger.error(f, m));
-    metrics.exporterQueueCapacity.set({ exporter: id }, settings.capacityBatches);
-    metrics.exporterQueueSize.set({ exporter: id }, 0);
+    this.#retries = new RateLimitedLog((f, m) => logger.warn(f, m));
+    this.#overflows = new RateLimitedLog((f, m) => logger.error(f, m));
+    metrics.exporterQueueCapacity.set(this.#labels, settings.sending_queue.enabled ? settings.sending_queue.queue_size : 0);
+    metrics.exporterQueueSize.set(this.#labels, 0);
   }
 
-  /** Never waits for the exporter: queues the batch (dropping the oldest when full) and returns. */
+  /**
+   * Turns the batch into requests and queues them; never waits for the network (with
+   * sending_queue.enabled: false, waits until they are sent or given up).
+   */
   async consume(batch: FlowBatch): Promise<void> {
     if (batch.flows.length === 0) return;
-    if (this.#batches.length >= this.#settings.capacityBatches) {
-      const dropped = this.#batches.shift()!;
-      this.#metrics.exporterEnqueueFailed.inc({ exporter: this.#id }, dropped.flows.length);
-      this.#metrics.exporterSendFailed.inc({ exporter: this.#id }, dropped.flows.length);
-      this.#failures.emit({ exporter: this.#id, capacityBatches: this.#settings.capacityBatches }, 'exporter queue full: dropped the oldest batch');
+    const converted = this.#converting.then(() => this.#toRequests(batch));
+    this.#converting = converted;
+    const requests = await converted;
+    if (this.#stop.signal.aborted) {
+      this.#count('failed', requests);
+      return;
     }
-    this.#batches.push(batch);
-    this.#metrics.exporterQueueSize.set({ exporter: this.#id }, this.#batches.length);
-    this.#sending ??= this.#sendAll().finally(() => (this.#sending = undefined));
+    if (!this.#settings.sending_queue.enabled) {
+      for (const request of requests) await this.#send(request);
+      return;
+    }
+    for (const request of requests) this.#enqueue(request);
+    this.#metrics.exporterQueueSize.set(this.#labels, this.#waiting.length);
+    this.#pump();
   }
 
-  /** Resolves when the queue is empty, or at the deadline (then aborts the batch in flight). */
+  /**
+   * Sends what is queued, due or not, retrying as usual, until the queue is empty (true) or
+   * `deadlineMs` (false: attempts in flight are aborted, what still waits is counted failed).
+   */
   async drain(deadlineMs: number): Promise<boolean> {
-    const deadline = new Promise<false>((resolve) => setTimeout(resolve, Math.max(0, deadlineMs - Date.now()), false).unref());
-    while (this.#sending) {
-      const done = await Promise.race([this.#sending.then(() => true), deadline]);
-      if (!done) {
-        this.#current?.abort(new Error('shutdown deadline reached'));
-        const lost = this.#batches.splice(0).reduce((n, b) => n + b.flows.length, 0);
-        this.#metrics.exporterSendFailed.inc({ exporter: this.#id }, lost);
-        return false;
+    this.#draining = true;
+    await this.#converting.catch(() => undefined);
+    this.#pump();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'deadline'>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadlineMs - Date.now()), 'deadline')));
+    try {
+      while (this.#waiting.length > 0 || this.#sending > 0) {
+        if ((await Promise.race([this.#settled.promise, deadline])) === 'deadline') {
+          this.#stop.abort(new Error('shutdown deadline reached'));
+          for (const attempt of this.#inFlight) attempt.abort(this.#stop.signal.reason);
+          const left = this.#waiting.splice(0);
+          this.#metrics.exporterQueueSize.set(this.#labels, 0);
+          this.#count('failed', left);
+          if (left.length > 0) {
+            this.#logger.error({ exporter: this.#id, requests: left.length, flows: flowsOf(left) }, 'exporter queue not drained before the shutdown deadline: dropped what was left');
+          }
+          // Aborted attempts and retry waits settle at once (as failed); then every flow is counted.
+          while (this.#sending > 0) await this.#settled.promise;
+          return false;
+        }
       }
+      return true;
+    } finally {
+      clearTimeout(timer);
+      clearTimeout(this.#dueTimer);
     }
-    return true;
   }
 
-  async #sendAll(): Promise<void> {
-    for (let batch = this.#batches.shift(); batch; batch = this.#batches.shift()) {
-      this.#metrics.exporterQueueSize.set({ exporter: this.#id }, this.#batches.length);
-      const flows = batch.flows.length;
-      const controller = new AbortController();
-      this.#current = controller;
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          const err = new Error(`export did not finish within ${this.#settings.timeoutMs}ms`);
-          controller.abort(err);
-          reject(err);
-        }, this.#settings.timeoutMs);
-      });
-      try {
-        await Promise.race([this.#exporter.export(batch, controller.signal), timeout]);
-        this.#metrics.exporterSent.inc({ exporter: this.#id }, flows);
-      } catch (err) {
-        this.#metrics.exporterSendFailed.inc({ exporter: this.#id }, flows);
-        this.#failures.emit({ exporter: this.#id, flows, err: (err as Error).message }, 'export failed');
-      } finally {
-        clearTimeout(timer);
-        this.#current = undefined;
-      }
+  async #toRequests(batch: FlowBatch): Promise<Request[]> {
+    const open = this.#settings.sending_queue.enabled ? this.#waiting.at(-1) : undefined;
+    try {
+      return await this.#exporter.toRequests(batch, open);
+    } catch (err) {
+      this.#metrics.exporterSendFailed.inc(this.#labels, batch.flows.length);
+      this.#failures.emit({ exporter: this.#id, flows: batch.flows.length, err: (err as Error).message }, 'exporter refused a batch');
+      return [];
     }
   }
+
+  /** Adds a request; when more than queue_size wait, the oldest waiting one is dropped. */
+  #enqueue(request: Request): void {
+    const waiting = this.#waiting;
+    waiting.push(request);
+    const capacity = this.#settings.sending_queue.queue_size;
+    while (waiting.length > capacity) {
+      const dropped = waiting.shift()!;
+      this.#metrics.exporterEnqueueFailed.inc(this.#labels, dropped.flowCount);
+      this.#metrics.exporterSendFailed.inc(this.#labels, dropped.flowCount);
+      this.#overflows.emit({ exporter: this.#id, flows: dropped.flowCount, queue_size: capacity }, 'exporter queue full: dropped the oldest request');
+    }
+  }
+
+  /** Starts senders for due requests while consumers are free. */
+  #pump(): void {
+    clearTimeout(this.#dueTimer);
+    this.#dueTimer = undefined;
+    while (this.#sending < this.#settings.sending_queue.num_consumers && this.#waiting.length > 0 && !this.#stop.signal.aborted) {
+      const head = this.#waiting[0]!;
+      // Only the newest request can still grow; one with a newer request behind it is due.
+      if (!this.#draining && this.#waiting.length === 1 && this.#exporter.dueAtMs) {
+        const waitMs = this.#exporter.dueAtMs(head) - Date.now();
+        if (waitMs > 0) {
+          this.#dueTimer = setTimeout(() => this.#pump(), waitMs);
+          return;
+        }
+      }
+      this.#waiting.shift();
+      this.#metrics.exporterQueueSize.set(this.#labels, this.#waiting.length);
+      void this.#send(head).then(() => this.#pump());
+    }
+  }
+
+  /** Delivers one request as one of the consumers (drain waits for it). */
+  async #send(request: Request): Promise<void> {
+    this.#sending++;
+    try {
+      await this.#deliver(request);
+    } finally {
+      this.#sending--;
+      this.#settled.resolve();
+      this.#settled = Promise.withResolvers();
+    }
+  }
+
+  /** Sends one request until it is delivered or given up; counts it either way. Never rejects. */
+  async #deliver(request: Request): Promise<void> {
+    const retry = this.#settings.retry_on_failure;
+    const startedMs = Date.now();
+    let intervalMs = retry.initial_interval;
+    for (let attempts = 1; ; attempts++) {
+      let error: Error;
+      try {
+        await this.#attempt(request);
+        this.#count('sent', [request]);
+        return;
+      } catch (err) {
+        error = err instanceof Error ? err : new Error(String(err));
+      }
+      let waitMs = Math.min(retry.max_interval, intervalMs * (1 - JITTER + Math.random() * 2 * JITTER));
+      if (error instanceof RetryableError && error.retryAfterMs !== undefined) waitMs = Math.max(waitMs, error.retryAfterMs);
+      const reason = this.#giveUp(error, Date.now() + waitMs - startedMs) ?? (await this.#backOff(waitMs, attempts, error));
+      if (reason) {
+        this.#count('failed', [request]);
+        this.#failures.emit({ exporter: this.#id, flows: request.flowCount, attempts, reason, err: error.message }, 'export failed');
+        return;
+      }
+      intervalMs = Math.min(intervalMs * retry.multiplier, retry.max_interval);
+    }
+  }
+
+  /** Why a failed request is not tried again, given how long it will have been tried after the next wait. */
+  #giveUp(error: Error, elapsedAfterWaitMs: number): GiveUp | undefined {
+    const retry = this.#settings.retry_on_failure;
+    if (this.#stop.signal.aborted) return 'shutdown';
+    if (error instanceof PermanentError) return 'permanent';
+    if (!retry.enabled) return 'retry disabled';
+    if (retry.max_elapsed_time > 0 && elapsedAfterWaitMs > retry.max_elapsed_time) return 'max_elapsed_time';
+    return undefined;
+  }
+
+  /** Counts the retry and waits; 'shutdown' when the drain deadline cut the wait short. */
+  async #backOff(waitMs: number, attempts: number, error: Error): Promise<GiveUp | undefined> {
+    this.#metrics.exporterRetries.inc(this.#labels);
+    this.#retries.emit({ exporter: this.#id, attempts, wait_ms: Math.round(waitMs), queued: this.#waiting.length, err: error.message }, 'export attempt failed; retrying');
+    return (await this.#sleep(waitMs)) ? undefined : 'shutdown';
+  }
+
+  /** One call of `send`, aborted at `timeout` (settling then even if the exporter does not). */
+  async #attempt(request: Request): Promise<void> {
+    if (this.#stop.signal.aborted) throw this.#stop.signal.reason;
+    const controller = new AbortController();
+    this.#inFlight.add(controller);
+    const timeoutMs = this.#settings.timeout;
+    let timer: NodeJS.Timeout | undefined;
+    const abandoned = new Promise<never>((_, reject) => {
+      const abort = (reason: unknown) => {
+        controller.abort(reason);
+        reject(reason);
+      };
+      timer = setTimeout(() => abort(new Error(`export attempt did not finish within ${timeoutMs}ms`)), timeoutMs);
+      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+    });
+    try {
+      await Promise.race([this.#exporter.send(request, controller.signal), abandoned]);
+    } finally {
+      clearTimeout(timer);
+      this.#inFlight.delete(controller);
+    }
+  }
+
+  /** Resolves true after `ms`, or false as soon as the drain deadline passes. */
+  #sleep(ms: number): Promise<boolean> {
+    const stop = this.#stop.signal;
+    if (stop.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const onStop = () => {
+        clearTimeout(timer);
+        resolve(false);
+      };
+      const timer = setTimeout(() => {
+        stop.removeEventListener('abort', onStop);
+        resolve(true);
+      }, ms);
+      stop.addEventListener('abort', onStop, { once: true });
+    });
+  }
+
+  #count(outcome: 'sent' | 'failed', requests: readonly Request[]): void {
+    const flows = flowsOf(requests);
+    if (flows === 0) return;
+    (outcome === 'sent' ? this.#metrics.exporterSent : this.#metrics.exporterSendFailed).inc(this.#labels, flows);
+  }
+}
+
+function flowsOf(requests: readonly ExportRequest[]): number {
+  let flows = 0;
+  for (const r of requests) flows += r.flowCount;
+  return flows;
 }

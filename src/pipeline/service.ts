@@ -57,7 +57,8 @@ export class Service {
       metrics: metrics.registry,
       resource: { ...this.#config.service.resource },
       countDropped(flows: number) {
-        metrics.processorDropped.inc({ processor: id, pipeline: pipeline ?? '' }, flows);
+        if (kind === 'exporter') metrics.exporterSendFailed.inc({ exporter: id }, flows);
+        else metrics.processorDropped.inc({ processor: id, pipeline: pipeline ?? '' }, flows);
       },
     };
   }

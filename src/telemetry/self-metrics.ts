@@ -16,6 +16,8 @@ export class SelfMetrics {
     labelNames: ['processor', 'pipeline'],
     registers: [this.registry],
   });
+  // The exporter families below are kept by the exporter queue (src/pipeline/exporter-queue.ts)
+  // for every exporter alike; docs/exporter-helper.md says what each counts.
   readonly exporterSent = new Counter({
     name: 'podflow_exporter_sent_flows_total',
     help: 'Flow records an exporter delivered.',
@@ -24,25 +26,31 @@ export class SelfMetrics {
   });
   readonly exporterSendFailed = new Counter({
     name: 'podflow_exporter_send_failed_flows_total',
-    help: 'Flow records an exporter failed to deliver (error or timeout).',
+    help: 'Flow records an exporter failed to deliver: permanent error, retries given up, refused, queue full, shutdown deadline.',
     labelNames: ['exporter'],
     registers: [this.registry],
   });
   readonly exporterEnqueueFailed = new Counter({
     name: 'podflow_exporter_enqueue_failed_flows_total',
-    help: 'Flow records dropped because the exporter queue was full (oldest batch first).',
+    help: 'Flow records dropped because the exporter queue was full (oldest request first); also counted as send failed.',
     labelNames: ['exporter'],
     registers: [this.registry],
   });
   readonly exporterQueueSize = new Gauge({
     name: 'podflow_exporter_queue_size',
-    help: 'Batches waiting in the exporter queue.',
+    help: 'Requests waiting in the exporter queue.',
     labelNames: ['exporter'],
     registers: [this.registry],
   });
   readonly exporterQueueCapacity = new Gauge({
     name: 'podflow_exporter_queue_capacity',
-    help: 'Capacity of the exporter queue, in batches.',
+    help: 'Capacity of the exporter queue, in requests (sending_queue.queue_size; 0 without a queue).',
+    labelNames: ['exporter'],
+    registers: [this.registry],
+  });
+  readonly exporterRetries = new Counter({
+    name: 'podflow_exporter_retries_total',
+    help: 'Requests an exporter sent again after a retryable failure.',
     labelNames: ['exporter'],
     registers: [this.registry],
   });

@@ -11,9 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Netns } from './netns.ts';
+import { systemTool } from './system-tools.ts';
 
 const CLIENT_SCRIPT = fileURLToPath(new URL('./dns-client.ts', import.meta.url));
-export const DNSMASQ = '/usr/sbin/dnsmasq';
+export const DNSMASQ = systemTool('dnsmasq');
 
 export interface DnsServer {
   stop(): Promise<void>;
@@ -33,7 +34,7 @@ export async function startDnsmasq(ns: Netns, addresses: readonly string[], reco
     ...addresses.map((a) => `--listen-address=${a}`),
     ...records,
   ];
-  const child = spawn('ip', ['netns', 'exec', ns.name, DNSMASQ, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(systemTool('ip'), ['netns', 'exec', ns.name, DNSMASQ, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   running.add(child);
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));

@@ -18,7 +18,8 @@ export interface Stage {
   instructions: Instruction[];
 }
 
-/** Substitutes `${VAR}` / `$VAR` with the global ARG defaults (ARGs before the first FROM). */
+/** Substitutes `${VAR}` / `$VAR` with the global ARG defaults (ARGs before the first FROM, each
+ * default expanded with the ARGs above it, as `docker build` does). */
 function expand(text: string, args: ReadonlyMap<string, string>): string {
   return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (m, a: string | undefined, b: string | undefined) => args.get((a ?? b)!) ?? m);
 }
@@ -27,7 +28,7 @@ export function stagesOf(dockerfile: Dockerfile): Stage[] {
   const globals = new Map<string, string>();
   for (const arg of dockerfile.getInitialARGs()) {
     const p = arg.getProperty();
-    if (p) globals.set(p.getName(), p.getValue() ?? '');
+    if (p) globals.set(p.getName(), expand(p.getValue() ?? '', globals));
   }
   const stages: Stage[] = [];
   for (const instruction of dockerfile.getInstructions()) {

@@ -23,10 +23,10 @@
 // `destroy()` deletes every namespace (and so every veth and process-less socket in it) and kills
 // the processes started with `spawn`. A process-exit hook removes leftovers if a test crashes.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { systemTool } from './system-tools.ts';
 
 const run = promisify(execFile);
 const TRAFFIC_SCRIPT = fileURLToPath(new URL('./traffic.ts', import.meta.url));
@@ -37,17 +37,6 @@ export const POD1_V6 = 'fd00:1::2';
 export const POD2_V6 = 'fd00:2::2';
 export const NODE_POD1_V4 = '10.0.1.1';
 export const NODE_POD2_V4 = '10.0.2.1';
-
-/**
- * Absolute path of a system tool. PATH is not trusted: node_modules/.bin comes first in tests
- * and holds unrelated binaries with the same names (an npm package ships an `nft`).
- */
-export function systemTool(name: string): string {
-  for (const dir of ['/usr/sbin', '/sbin', '/usr/bin', '/bin']) {
-    if (existsSync(`${dir}/${name}`)) return `${dir}/${name}`;
-  }
-  return name;
-}
 
 const NETNS_LOCK = '/tmp/podflow-netns.lock';
 let counter = 0;
@@ -72,7 +61,7 @@ export class Netns {
   static async create(name: string): Promise<Netns> {
     // Concurrent `ip netns add` calls race on setting up the /run/netns mount and can leave a
     // name bound to the wrong namespace: serialize them across processes.
-    await run('flock', [NETNS_LOCK, 'ip', 'netns', 'add', name]);
+    await run(systemTool('flock'), [NETNS_LOCK, systemTool('ip'), 'netns', 'add', name]);
     const ns = new Netns(name);
     live.add(ns);
     await ns.exec('ip', ['link', 'set', 'lo', 'up']);
@@ -81,11 +70,11 @@ export class Netns {
 
   /**
    * Runs a command inside the namespace; rejects with its stderr on a non-zero exit. A bare
-   * command name is resolved among the system directories first (see `systemTool`).
+   * command name is found by file, never through PATH (see `systemTool`).
    */
   async exec(cmd: string, args: readonly string[] = [], timeoutMs = 20_000): Promise<string> {
     try {
-      const { stdout } = await run('ip', ['netns', 'exec', this.name, cmd.includes('/') ? cmd : systemTool(cmd), ...args], { timeout: timeoutMs, maxBuffer: 256 << 20 });
+      const { stdout } = await run(systemTool('ip'), ['netns', 'exec', this.name, systemTool(cmd), ...args], { timeout: timeoutMs, maxBuffer: 256 << 20 });
       return stdout;
     } catch (e) {
       const err = e as Error & { stderr?: string };
@@ -99,7 +88,7 @@ export class Netns {
 
   /** Applies an nftables script (`nft -f -` semantics) inside the namespace. */
   async nft(script: string): Promise<void> {
-    const child = spawn('ip', ['netns', 'exec', this.name, systemTool('nft'), '-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = spawn(systemTool('ip'), ['netns', 'exec', this.name, systemTool('nft'), '-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     child.stdin.end(script);
@@ -112,7 +101,7 @@ export class Netns {
    * (servers print when ready). Killed by `destroy()`.
    */
   async spawn(cmd: string, args: readonly string[]): Promise<{ child: ChildProcess; firstLine: string }> {
-    const child = spawn('ip', ['netns', 'exec', this.name, cmd.includes('/') ? cmd : systemTool(cmd), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(systemTool('ip'), ['netns', 'exec', this.name, systemTool(cmd), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#children.add(child);
     let stderr = '';
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -138,14 +127,14 @@ export class Netns {
     for (const c of this.#children) c.kill('SIGKILL');
     this.#children.clear();
     live.delete(this);
-    await run('flock', [NETNS_LOCK, 'ip', 'netns', 'del', this.name]).catch(() => {});
+    await run(systemTool('flock'), [NETNS_LOCK, systemTool('ip'), 'netns', 'del', this.name]).catch(() => {});
   }
 
   destroySync(): void {
     for (const c of this.#children) c.kill('SIGKILL');
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      process.getBuiltinModule('node:child_process').execFileSync('ip', ['netns', 'del', this.name], { stdio: 'ignore' });
+      process.getBuiltinModule('node:child_process').execFileSync(systemTool('ip'), ['netns', 'del', this.name], { stdio: 'ignore' });
     } catch {
       // already gone
     }

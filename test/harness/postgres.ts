@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { freePort } from './ports.ts';
 
-/** Where the Debian `postgresql` package puts the binaries (`make system-deps` installs it). */
+/** Where Debian puts the server binaries (`make system-deps` installs postgresql-15: setup/debian-packages.tsv). */
 export const POSTGRES_BIN_DIRS = ['/usr/lib/postgresql/15/bin', '/usr/lib/postgresql/16/bin', '/usr/lib/postgresql/17/bin'];
 
 const NOBODY_UID = 65534;
@@ -23,7 +23,7 @@ export function postgresBinDir(): string | undefined {
 
 /** Why no server can be started here, or undefined when one can. */
 export function missingPostgres(): string | undefined {
-  return postgresBinDir() ? undefined : 'needs PostgreSQL server binaries (run `make system-deps`: Debian package postgresql)';
+  return postgresBinDir() ? undefined : 'needs PostgreSQL server binaries (run `make system-deps` as root: Debian package postgresql-15)';
 }
 
 export interface PostgresOptions {

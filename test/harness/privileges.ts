@@ -1,19 +1,19 @@
 // Kernel, netns and server tests need root and some Debian tools. Unprivileged they skip with a
 // loud reason; under CI=true they fail instead, so CI can never pass by skipping them.
-import { execFileSync } from 'node:child_process';
 import type { ExecutionContext } from 'ava';
+import { missingTool } from './system-tools.ts';
 
 export const IN_CI = process.env.CI === 'true';
 
-/** Why this machine cannot run a test that needs `tools` as root, or undefined when it can. */
+/**
+ * Why this machine cannot run a test that needs `tools` (names or absolute paths, found by file:
+ * see system-tools.ts) as root, or undefined when it can.
+ */
 export function missingPrivileges(tools: readonly string[] = []): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces, conntrack, bpffs)';
   for (const tool of tools) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${tool} || test -x /usr/sbin/${tool} || test -x ${tool}`], { stdio: 'ignore' });
-    } catch {
-      return `needs ${tool} (run \`make system-deps\`)`;
-    }
+    const missing = missingTool(tool);
+    if (missing) return missing;
   }
   return undefined;
 }

@@ -7,8 +7,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.ts';
+import { systemTool } from './system-tools.ts';
 
-export const PROMETHEUS_BIN = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus';
+export const PROMETHEUS_BIN = process.env.PROMETHEUS_BIN ?? systemTool('prometheus');
 
 export interface PrometheusOptions {
   /** `host:port` targets scraped at `/metrics` (job `podflow`). */

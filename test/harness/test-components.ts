@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { httpUrl, listenAddress } from '../../src/config/endpoints.ts';
 import { durationMs } from '../../src/config/units.ts';
 import { type Flow, type FlowBatch, unixNanoFromMs } from '../../src/model/index.ts';
-import type { ExporterFactory, ProcessorFactory, ReceiverFactory } from '../../src/contracts/component.ts';
+import { DEFAULT_EXPORTER_QUEUE, type Exporter, type ExporterFactory, type ExportRequest, type ProcessorFactory, type ReceiverFactory } from '../../src/contracts/component.ts';
 
 /** `start:<id>` / `shutdown:<id>` in the order they happened. */
 export const lifecycle: string[] = [];
@@ -100,18 +100,23 @@ const recordingSchema = z.strictObject({
   headers: z.record(z.string(), z.string()).optional(),
 });
 
+/** The recording exporter sends each batch whole (the harness stays below the component layer). */
+interface BatchRequest extends ExportRequest {
+  readonly batch: FlowBatch;
+}
+
 export const recordingExporterFactory: ExporterFactory<z.output<typeof recordingSchema>> = {
   kind: 'exporter',
   type: 'recording',
   description: 'test: records batches, or throws, or hangs, or fails to start',
   configSchema: recordingSchema,
-  queueSettings: (config) => ({ capacityBatches: 1000, timeoutMs: config.timeout }),
+  queueSettings: (config) => ({ ...DEFAULT_EXPORTER_QUEUE, sending_queue: { enabled: true, num_consumers: 1, queue_size: 1000 }, timeout: config.timeout }),
   checkInput: (config, input) =>
     config.accepts && config.accepts !== input.temporality
       ? { severity: 'error', message: `takes ${config.accepts} only, ${input.from} sends ${input.temporality}` }
       : undefined,
   listenEndpoints: (config) => (config.listen ? [{ key: 'listen', ...config.listen }] : []),
-  create(ctx, config) {
+  create(ctx, config): Exporter<BatchRequest> {
     recorded.set(ctx.id, []);
     return {
       async start() {
@@ -121,7 +126,8 @@ export const recordingExporterFactory: ExporterFactory<z.output<typeof recording
       async shutdown() {
         lifecycle.push(`shutdown:${ctx.id}`);
       },
-      async export(batch, signal) {
+      toRequests: (batch: FlowBatch): BatchRequest[] => [{ batch, flowCount: batch.flows.length }],
+      async send({ batch }, signal) {
         if (config.behaviour === 'throw') throw new Error('test exporter fails on purpose');
         if (config.behaviour === 'hang') {
           await new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));

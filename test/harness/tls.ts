@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { missingTool, systemTool } from './system-tools.ts';
 
 export interface TestCertificates {
   dir: string;
@@ -21,17 +22,12 @@ export interface TestCertificates {
 
 /** Why no certificates can be made here, or undefined. */
 export function missingOpenssl(): string | undefined {
-  try {
-    execFileSync('sh', ['-c', 'command -v openssl'], { stdio: 'ignore' });
-    return undefined;
-  } catch {
-    return 'needs openssl';
-  }
+  return missingTool('openssl');
 }
 
 export function makeTestCertificates(): TestCertificates {
   const dir = mkdtempSync(join(tmpdir(), 'podflow-tls-'));
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  const openssl = (...args: string[]) => execFileSync(systemTool('openssl'), args, { cwd: dir, stdio: 'pipe' });
   openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=podflow test CA', '-keyout', 'ca.key', '-out', 'ca.pem');
   openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=other CA', '-keyout', 'other.key', '-out', 'other.pem');
   openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.csr');

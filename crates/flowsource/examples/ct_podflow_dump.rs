@@ -3,7 +3,8 @@
 //!
 //! cargo run --release --offline --example ct_podflow_dump -- /run/netns/NAME [runs]
 
-use flowsource::source::{ConntrackSource, Options, SourceKind};
+use flowsource::conntrack::{ConntrackSource, Options, ReaderChoice};
+use flowsource::source::{Handle, Source};
 use flowsource::sys;
 use flowsource::tracker::Startup;
 
@@ -11,7 +12,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let netns = args.get(1).expect("usage: ct_podflow_dump NETNS_PATH [runs]").clone();
     let runs: u32 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(3);
-    let opts = Options { netns: Some(netns), source: SourceKind::Netlink, destroy_events: false, startup: Startup::Count, exclude: vec![] };
+    let opts = Options { netns: Some(netns), reader: ReaderChoice::Netlink, destroy_events: false, startup: Startup::Count, exclude: vec![] };
     let mut src = ConntrackSource::open(opts).expect("open");
     let (u0, s0) = sys::process_cpu_us();
     let first = src.tick().expect("tick");

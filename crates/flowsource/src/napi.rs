@@ -1,22 +1,29 @@
 //! The Node-API boundary: hand-declared Node-API FFI (no napi crate), a small safe layer over
-//! it, and the table of exported functions. Nothing else in the crate knows about Node.
+//! it, and the registry of what JavaScript sees. Nothing else in the crate knows about Node.
 //!
-//! Adding an export: write `fn my_export(env: &Env, args: &[Value]) -> Result<Value, String>`
-//! in the section of its module (or a new section) and add one line to [`EXPORTS`]. Helpers:
-//! - arguments: `env.string(v)`, `env.opt_string(v)`, `env.bool(v)`, `env.f64(v)`, `arg(args, i)`
-//! - results: `env.buffer(&bytes)`, `env.str(s)`, `env.number(n)`, `env.undefined()`
-//! - native handles: `env.wrap(T, &TAG)` / `env.unwrap::<T>(v, &TAG)` (type-tagged externals,
-//!   so a handle of one kind can never be taken for another)
-//! - blocking work off the JS thread: `env.spawn(move || -> Result<Output, String>)` returns a
-//!   Promise resolved on the JS thread (libuv thread pool).
+//! What the addon exports (typed on the TS side in src/native/addon.ts):
+//! - `contract`: the batch constants (crate::records::contract), checked by src/native/ at load;
+//! - one section per handle type, bound generically from crate::source's traits:
+//!   `{ open(options), status(handle), close(handle) }`, plus `tick(handle) → Promise<Buffer>`
+//!   for a [`Source`], plus the few functions of its own a section lists in [`sections`];
+//! - `testSupport`: synthetic data for benches and tests (crate::testdata), kept apart from
+//!   the production sections.
 //!
+//! Adding a source: implement `Source` for it and add one line to [`sections`].
+//!
+//! Values cross as [`JsValue`] trees (options in, statuses out) or packed `Buffer`s (batches).
+//! Handles are type-tagged externals, so a handle of one kind is never taken for another.
+//! Blocking work (a tick) runs on the libuv thread pool and settles a Promise on the JS thread.
 //! Errors returned as `Err(String)` become JS `Error`s; a Rust panic becomes an Error too,
 //! never an abort of the Node process.
 
+use crate::js::{FromJs, JsValue, ToJs};
+use crate::source::{Handle, Source};
+use std::borrow::Cow;
 use std::ffi::{c_void, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::null_mut;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 // ---------------------------------------------------------------------------------------------
 // Raw Node-API declarations (js_native_api.h / node_api.h). Resolved against the node binary
@@ -39,6 +46,10 @@ mod ffi {
     pub const NAPI_OK: napi_status = 0;
     pub const NAPI_UNDEFINED: i32 = 0;
     pub const NAPI_NULL: i32 = 1;
+    pub const NAPI_BOOLEAN: i32 = 2;
+    pub const NAPI_NUMBER: i32 = 3;
+    pub const NAPI_STRING: i32 = 4;
+    pub const NAPI_OBJECT: i32 = 6;
 
     #[repr(C)]
     pub struct napi_type_tag {
@@ -70,6 +81,15 @@ mod ffi {
         pub fn napi_reject_deferred(env: napi_env, deferred: napi_deferred, value: napi_value) -> napi_status;
         pub fn napi_create_async_work(env: napi_env, resource: napi_value, name: napi_value, execute: napi_async_execute_callback, complete: napi_async_complete_callback, data: *mut c_void, result: *mut napi_async_work) -> napi_status;
         pub fn napi_queue_async_work(env: napi_env, work: napi_async_work) -> napi_status;
+        pub fn napi_get_null(env: napi_env, result: *mut napi_value) -> napi_status;
+        pub fn napi_create_object(env: napi_env, result: *mut napi_value) -> napi_status;
+        pub fn napi_create_array_with_length(env: napi_env, length: usize, result: *mut napi_value) -> napi_status;
+        pub fn napi_set_element(env: napi_env, object: napi_value, index: u32, value: napi_value) -> napi_status;
+        pub fn napi_is_array(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
+        pub fn napi_get_array_length(env: napi_env, value: napi_value, result: *mut u32) -> napi_status;
+        pub fn napi_get_element(env: napi_env, object: napi_value, index: u32, result: *mut napi_value) -> napi_status;
+        pub fn napi_get_property_names(env: napi_env, object: napi_value, result: *mut napi_value) -> napi_status;
+        pub fn napi_get_property(env: napi_env, object: napi_value, key: napi_value, result: *mut napi_value) -> napi_status;
         pub fn napi_delete_async_work(env: napi_env, work: napi_async_work) -> napi_status;
     }
 }
@@ -77,89 +97,94 @@ mod ffi {
 pub type Value = ffi::napi_value;
 pub type TypeTag = ffi::napi_type_tag;
 type Export = fn(&Env, &[Value]) -> Result<Value, String>;
+type Section = (&'static str, Vec<(&'static str, Export)>);
 
 // ---------------------------------------------------------------------------------------------
-// Exports: one line per function visible to JavaScript (src/native/addon.ts types them).
+// The registry: one line per export section.
 
-const EXPORTS: &[(&str, Export)] = &[
-    // conntrack (src/receivers/conntrack)
-    ("conntrackOpen", conntrack_open),
-    ("conntrackTick", conntrack_tick),
-    ("conntrackStatus", conntrack_status),
-    ("conntrackClose", conntrack_close),
-    ("conntrackAccounting", conntrack_accounting),
-    ("conntrackInsertTestEntries", conntrack_insert_test_entries),
-    // cilium (src/receivers/cilium)
-    ("ciliumOpen", cilium_open),
-    ("ciliumTick", cilium_tick),
-    ("ciliumStatus", cilium_status),
-    ("ciliumClose", cilium_close),
-    ("ciliumCreateTestMap", cilium_create_test_map),
-    // packet capture (src/receivers/packet) and DNS names (src/processors/dnsnames)
-    ("packetOpen", packet_open),
-    ("packetTick", packet_tick),
-    ("packetStatus", packet_status),
-    ("packetClose", packet_close),
-    ("dnsOpen", dns_open),
-    ("dnsLookup", dns_lookup),
-    ("dnsStatus", dns_status),
-    ("dnsClose", dns_close),
-];
+fn sections() -> Vec<Section> {
+    use crate::bpf::source::CiliumSource;
+    use crate::conntrack::ConntrackSource;
+    use crate::dns::DnsNames;
+    use crate::packet::PacketSource;
+    vec![
+        source::<ConntrackSource>(&[("accounting", conntrack_accounting)]),
+        source::<CiliumSource>(&[]),
+        source::<PacketSource>(&[]),
+        handle::<DnsNames>(&[("lookup", dns_lookup)]),
+        ("testSupport", vec![("conntrackInsertEntries", test_conntrack_insert_entries), ("ciliumCreateMap", test_cilium_create_map)]),
+    ]
+}
 
 // ---------------------------------------------------------------------------------------------
-// Section: conntrack.
+// The generic binding of crate::source's traits.
 
-use crate::source::{ConntrackSource, Options, SourceKind};
-use crate::tracker::Startup;
+/// A handle as JavaScript holds it: shared with a tick in flight; None once closed.
+type Shared<H> = Arc<Mutex<Option<H>>>;
 
-type ConntrackHandle = Arc<Mutex<Option<ConntrackSource>>>;
-const CONNTRACK_TAG: TypeTag = TypeTag { lower: 0x706f_6466_6c6f_7701, upper: 0x636f_6e6e_7472_6b01 };
-
-/// conntrackOpen(netns: string | null, source: 'auto'|'netlink'|'procfs', destroyEvents: boolean,
-///               startup: 'baseline'|'count', excludeCidrs: string /* comma-separated */) → handle
-fn conntrack_open(env: &Env, args: &[Value]) -> Result<Value, String> {
-    let netns = env.opt_string(arg(args, 0)?)?.filter(|s| !s.is_empty());
-    let source = SourceKind::parse(&env.string(arg(args, 1)?)?)?;
-    let destroy_events = env.bool(arg(args, 2)?)?;
-    let startup = match env.string(arg(args, 3)?)?.as_str() {
-        "baseline" => Startup::Baseline,
-        "count" => Startup::Count,
-        other => return Err(format!("startup must be baseline or count, not {other:?}")),
-    };
-    let exclude = crate::cidr::parse_list(&env.string(arg(args, 4)?)?)?;
-    let src = ConntrackSource::open(Options { netns, source, destroy_events, startup, exclude })?;
-    let handle: ConntrackHandle = Arc::new(Mutex::new(Some(src)));
-    env.wrap(handle, &CONNTRACK_TAG)
+fn handle<H: Handle>(extra: &[(&'static str, Export)]) -> Section {
+    let mut functions: Vec<(&'static str, Export)> = vec![("open", open::<H>), ("status", status::<H>), ("close", close::<H>)];
+    functions.extend_from_slice(extra);
+    (H::NAME, functions)
 }
 
-/// conntrackTick(handle) → Promise<Buffer> (layout: crate::records)
-fn conntrack_tick(env: &Env, args: &[Value]) -> Result<Value, String> {
-    let handle = env.unwrap::<ConntrackHandle>(arg(args, 0)?, &CONNTRACK_TAG)?.clone();
-    env.spawn(move || {
-        let mut guard = handle.lock().map_err(|_| "conntrack source poisoned by an earlier panic".to_string())?;
-        let src = guard.as_mut().ok_or("conntrack source is closed")?;
-        src.tick().map(Output::Buffer)
-    })
+fn source<S: Source>(extra: &[(&'static str, Export)]) -> Section {
+    let (name, mut functions) = handle::<S>(extra);
+    functions.push(("tick", tick::<S>));
+    (name, functions)
 }
 
-/// conntrackStatus(handle) → JSON string {source, destroyEvents, fallbackReason, tracked}
-fn conntrack_status(env: &Env, args: &[Value]) -> Result<Value, String> {
-    let handle = env.unwrap::<ConntrackHandle>(arg(args, 0)?, &CONNTRACK_TAG)?;
-    let guard = handle.lock().map_err(|_| "conntrack source poisoned".to_string())?;
-    let src = guard.as_ref().ok_or("conntrack source is closed")?;
-    env.str(&src.status_json())
+/// The type tag of `name`'s handles (FNV-1a of the name, twice with different seeds).
+fn tag_of(name: &str) -> TypeTag {
+    let fnv = |seed: u64| name.bytes().fold(seed, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+    TypeTag { lower: fnv(0xcbf2_9ce4_8422_2325), upper: fnv(0x706f_6466_6c6f_7721) }
 }
 
-/// conntrackClose(handle): releases the sockets (waits for a tick in progress).
-fn conntrack_close(env: &Env, args: &[Value]) -> Result<Value, String> {
-    let handle = env.unwrap::<ConntrackHandle>(arg(args, 0)?, &CONNTRACK_TAG)?;
-    if let Ok(mut guard) = handle.lock() {
-        guard.take();
-    }
+fn shared<'e, H: Handle>(env: &'e Env, args: &[Value]) -> Result<&'e Shared<H>, String> {
+    env.unwrap::<Shared<H>>(arg(args, 0)?, &tag_of(H::NAME))
+}
+
+fn lock<H: Handle>(shared: &Shared<H>) -> Result<MutexGuard<'_, Option<H>>, String> {
+    shared.lock().map_err(|_| format!("the {} handle was poisoned by an earlier panic", H::NAME))
+}
+
+fn closed<H: Handle>() -> String {
+    format!("the {} handle is closed", H::NAME)
+}
+
+/// `open(options) → handle`
+fn open<H: Handle>(env: &Env, args: &[Value]) -> Result<Value, String> {
+    let options = H::Options::from_js(&env.read(arg(args, 0)?)?)?;
+    let handle: Shared<H> = Arc::new(Mutex::new(Some(H::open(options)?)));
+    env.wrap(handle, &tag_of(H::NAME))
+}
+
+/// `status(handle) → object` (the handle's `Status`).
+fn status<H: Handle>(env: &Env, args: &[Value]) -> Result<Value, String> {
+    let status = lock(shared::<H>(env, args)?)?.as_ref().ok_or_else(closed::<H>)?.status()?;
+    env.js(&status.to_js())
+}
+
+/// `close(handle)`: drops the handle (waits for a tick in flight); closing twice is harmless.
+fn close<H: Handle>(env: &Env, args: &[Value]) -> Result<Value, String> {
+    let shared = shared::<H>(env, args)?;
+    // A handle poisoned by a panic is still closed.
+    let taken = shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+    drop(taken);
     env.undefined()
 }
 
-/// conntrackAccounting(netns: string | null, enable: boolean) → boolean (value before any change)
+/// `tick(handle) → Promise<Buffer>`: one interval's packed batch (crate::records).
+fn tick<S: Source>(env: &Env, args: &[Value]) -> Result<Value, String> {
+    let shared = shared::<S>(env, args)?.clone();
+    env.spawn(move || lock(&shared)?.as_mut().ok_or_else(closed::<S>)?.tick().map(Output::Buffer))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Functions of one section.
+
+/// `conntrack.accounting(netns: string | null, enable: boolean) → boolean`: reads
+/// nf_conntrack_acct in `netns`; with `enable`, sets it when 0. Returns the value before.
 fn conntrack_accounting(env: &Env, args: &[Value]) -> Result<Value, String> {
     let netns = env.opt_string(arg(args, 0)?)?.filter(|s| !s.is_empty());
     let enable = env.bool(arg(args, 1)?)?;
@@ -167,203 +192,48 @@ fn conntrack_accounting(env: &Env, args: &[Value]) -> Result<Value, String> {
     env.boolean(was)
 }
 
-/// conntrackInsertTestEntries(netns: string | null, count: number, batch: number) →
-/// Promise<string> (JSON {inserted, refused, firstError}). Fills a throwaway namespace's table
-/// with UDP entries 10.X.Y.Z:port → 10.200.0.N:53 (bench and tests only).
-fn conntrack_insert_test_entries(env: &Env, args: &[Value]) -> Result<Value, String> {
-    let netns = env.opt_string(arg(args, 0)?)?.filter(|s| !s.is_empty());
-    let count = env.f64(arg(args, 1)?)? as u64;
-    let batch = (env.f64(arg(args, 2)?)? as usize).clamp(1, 4096);
-    env.spawn(move || {
-        let (refused, first) = crate::netlink::socket::insert_entries(netns.as_deref(), crate::testdata::synthetic_entries(count), batch)
-            .map_err(|e| e.to_string())?;
-        let first = first.map(|f| format!("\"{}\"", f.replace('"', "'"))).unwrap_or_else(|| "null".into());
-        Ok(Output::String(format!("{{\"inserted\":{},\"refused\":{refused},\"firstError\":{first}}}", count - refused)))
-    })
+/// `dns.lookup(handle, addresses: string /* one per line */) → string`: names, one per line
+/// ("" unknown).
+fn dns_lookup(env: &Env, args: &[Value]) -> Result<Value, String> {
+    use crate::dns::DnsNames;
+    let addresses = env.string(arg(args, 1)?)?;
+    let names = lock(shared::<DnsNames>(env, args)?)?.as_ref().ok_or_else(closed::<DnsNames>)?.lookup_lines(&addresses)?;
+    env.str(&names)
 }
 
 // ---------------------------------------------------------------------------------------------
-// Section: cilium (the code lives in crate::bpf).
+// testSupport: synthetic data for benches and tests (crate::testdata).
 
-use crate::bpf::source::CiliumSource;
-
-type CiliumHandle = Arc<Mutex<Option<CiliumSource>>>;
-const CILIUM_TAG: TypeTag = TypeTag { lower: 0x706f_6466_6c6f_7702, upper: 0x6369_6c69_756d_6302 };
-
-/// ciliumOpen(bpffs: string, maps: string /* comma-separated names or paths */,
-///            layout: 'auto'|'v1.15'|'v1.16', clockSource: 'ktime'|'jiffies',
-///            startup: 'baseline'|'count', excludeCidrs: string,
-///            readMethod: 'auto'|'batch'|'key_by_key', readThreads?: number /* 0 or absent = auto */) → handle
-fn cilium_open(env: &Env, args: &[Value]) -> Result<Value, String> {
-    use crate::bpf::{clock::ClockSource, ctmap::LayoutChoice, map::ReadMethod, source};
-    let bpffs = env.string(arg(args, 0)?)?;
-    let names: Vec<String> = env.string(arg(args, 1)?)?.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
-    let maps = source::resolve_maps(&bpffs, &names)?;
-    let layout = LayoutChoice::parse(&env.string(arg(args, 2)?)?)?;
-    let clock = ClockSource::parse(&env.string(arg(args, 3)?)?)?;
-    let startup = match env.string(arg(args, 4)?)?.as_str() {
-        "baseline" => Startup::Baseline,
-        "count" => Startup::Count,
-        other => return Err(format!("startup must be baseline or count, not {other:?}")),
-    };
-    let exclude = crate::cidr::parse_list(&env.string(arg(args, 5)?)?)?;
-    let method = ReadMethod::parse(&env.string(arg(args, 6)?)?)?;
-    let threads = match args.get(7) {
-        Some(&v) => {
-            let n = env.f64(v)?;
-            if !(0.0..=64.0).contains(&n) || n.fract() != 0.0 {
-                return Err(format!("readThreads must be an integer from 0 (auto) to 64, not {n}"));
-            }
-            n as usize
-        }
-        None => 0,
-    };
-    let src = CiliumSource::open(source::Options { maps, layout, clock, startup, exclude, method, threads })?;
-    let handle: CiliumHandle = Arc::new(Mutex::new(Some(src)));
-    env.wrap(handle, &CILIUM_TAG)
+/// `testSupport.conntrackInsertEntries(netns: string | null, count: number, batch: number) →
+/// Promise<{inserted, refused, firstError}>`: fills a throwaway namespace's table with UDP
+/// entries 10.X.Y.Z:port → 10.200.0.N:53.
+fn test_conntrack_insert_entries(env: &Env, args: &[Value]) -> Result<Value, String> {
+    let netns = env.opt_string(arg(args, 0)?)?.filter(|s| !s.is_empty());
+    let count = env.f64(arg(args, 1)?)? as u64;
+    let batch = (env.f64(arg(args, 2)?)? as usize).clamp(1, 4096);
+    env.spawn(move || crate::testdata::conntrack_insert(netns.as_deref(), count, batch).map(|r| Output::Js(r.to_js())))
 }
 
-/// ciliumTick(handle) → Promise<Buffer> (layout: crate::records; header offset 60 = layout)
-fn cilium_tick(env: &Env, args: &[Value]) -> Result<Value, String> {
-    let handle = env.unwrap::<CiliumHandle>(arg(args, 0)?, &CILIUM_TAG)?.clone();
-    env.spawn(move || {
-        let mut guard = handle.lock().map_err(|_| "cilium source poisoned by an earlier panic".to_string())?;
-        let src = guard.as_mut().ok_or("cilium source is closed")?;
-        src.tick().map(Output::Buffer)
-    })
-}
-
-/// ciliumStatus(handle) → JSON string (crate::bpf::source::CiliumSource::status_json)
-fn cilium_status(env: &Env, args: &[Value]) -> Result<Value, String> {
-    let handle = env.unwrap::<CiliumHandle>(arg(args, 0)?, &CILIUM_TAG)?;
-    let guard = handle.lock().map_err(|_| "cilium source poisoned".to_string())?;
-    let src = guard.as_ref().ok_or("cilium source is closed")?;
-    env.str(&src.status_json())
-}
-
-/// ciliumClose(handle) (waits for a tick in progress).
-fn cilium_close(env: &Env, args: &[Value]) -> Result<Value, String> {
-    let handle = env.unwrap::<CiliumHandle>(arg(args, 0)?, &CILIUM_TAG)?;
-    if let Ok(mut guard) = handle.lock() {
-        guard.take();
-    }
-    env.undefined()
-}
-
-/// ciliumCreateTestMap(path, keySize, maxEntries, count) → Promise<number>: a pinned LRU map of
-/// Cilium's shape filled with `count` synthetic OUT TCP entries (bench and tests only).
-fn cilium_create_test_map(env: &Env, args: &[Value]) -> Result<Value, String> {
+/// `testSupport.ciliumCreateMap(path, keySize, maxEntries, count) → Promise<number>`: a pinned
+/// LRU map of Cilium's shape with `count` synthetic OUT TCP entries; resolves to the entries held.
+fn test_cilium_create_map(env: &Env, args: &[Value]) -> Result<Value, String> {
     let path = env.string(arg(args, 0)?)?;
     let key_size = env.f64(arg(args, 1)?)? as u32;
     let max_entries = env.f64(arg(args, 2)?)? as u32;
     let count = env.f64(arg(args, 3)?)? as u32;
-    env.spawn(move || crate::bpf::source::create_filled_map(&path, key_size, max_entries, count).map(|n| Output::String(n.to_string())))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Section: packet capture and DNS names (the code lives in crate::packet and crate::dns).
-
-use crate::dns::{DnsOptions, DnsSource};
-use crate::packet::{PacketOptions, PacketSource};
-
-type PacketHandle = Arc<Mutex<Option<PacketSource>>>;
-const PACKET_TAG: TypeTag = TypeTag { lower: 0x706f_6466_6c6f_7703, upper: 0x7061_636b_6574_7301 };
-type DnsHandle = Arc<Mutex<Option<DnsSource>>>;
-const DNS_TAG: TypeTag = TypeTag { lower: 0x706f_6466_6c6f_7704, upper: 0x646e_736e_616d_6501 };
-
-/// packetOpen(netns: string | null, interface: string, filter: 'tcp'|'udp'|'all'|'80,443',
-///            ringBytes: number, maxConnections: number, idleTimeoutMs: number,
-///            excludeCidrs: string /* comma-separated */) → handle (the capture runs from now on)
-fn packet_open(env: &Env, args: &[Value]) -> Result<Value, String> {
-    let netns = env.opt_string(arg(args, 0)?)?.filter(|s| !s.is_empty());
-    let interface = env.string(arg(args, 1)?)?;
-    let filter = crate::packet::filter::FilterSpec::parse(&env.string(arg(args, 2)?)?, crate::packet::HEADER_SNAP_BYTES)?;
-    let ring_bytes = env.f64(arg(args, 3)?)? as u64;
-    let max_connections = env.f64(arg(args, 4)?)? as usize;
-    let idle_timeout_ns = (env.f64(arg(args, 5)?)? * 1e6) as u64;
-    let exclude = crate::cidr::parse_list(&env.string(arg(args, 6)?)?)?;
-    let src = PacketSource::open(PacketOptions { netns, interface, filter, ring_bytes, max_connections, idle_timeout_ns, exclude })?;
-    let handle: PacketHandle = Arc::new(Mutex::new(Some(src)));
-    env.wrap(handle, &PACKET_TAG)
-}
-
-/// packetTick(handle) → Promise<Buffer> (layout: crate::records; crate::packet::flows for the header)
-fn packet_tick(env: &Env, args: &[Value]) -> Result<Value, String> {
-    let handle = env.unwrap::<PacketHandle>(arg(args, 0)?, &PACKET_TAG)?.clone();
-    env.spawn(move || {
-        let guard = handle.lock().map_err(|_| "packet source poisoned by an earlier panic".to_string())?;
-        guard.as_ref().ok_or("packet source is closed")?.tick().map(Output::Buffer)
-    })
-}
-
-/// packetStatus(handle) → JSON {packets, malformed, nonIp, filtered, fragments, tableFull, kernelDrops, connections}
-fn packet_status(env: &Env, args: &[Value]) -> Result<Value, String> {
-    let handle = env.unwrap::<PacketHandle>(arg(args, 0)?, &PACKET_TAG)?;
-    let guard = handle.lock().map_err(|_| "packet source poisoned".to_string())?;
-    env.str(&guard.as_ref().ok_or("packet source is closed")?.status_json()?)
-}
-
-/// packetClose(handle): stops the capture thread and closes the socket.
-fn packet_close(env: &Env, args: &[Value]) -> Result<Value, String> {
-    let handle = env.unwrap::<PacketHandle>(arg(args, 0)?, &PACKET_TAG)?;
-    if let Ok(mut guard) = handle.lock() {
-        if let Some(mut src) = guard.take() {
-            src.close();
-        }
-    }
-    env.undefined()
-}
-
-/// dnsOpen(netns: string | null, interface: string, maxEntries: number, ttlFloorS: number,
-///         ringBytes: number) → handle (DNS responses are captured from now on)
-fn dns_open(env: &Env, args: &[Value]) -> Result<Value, String> {
-    let netns = env.opt_string(arg(args, 0)?)?.filter(|s| !s.is_empty());
-    let interface = env.string(arg(args, 1)?)?;
-    let max_entries = env.f64(arg(args, 2)?)? as usize;
-    let ttl_floor_s = env.f64(arg(args, 3)?)? as u64;
-    let ring_bytes = env.f64(arg(args, 4)?)? as u64;
-    let src = DnsSource::open(DnsOptions { netns, interface, max_entries, ttl_floor_s, ring_bytes })?;
-    let handle: DnsHandle = Arc::new(Mutex::new(Some(src)));
-    env.wrap(handle, &DNS_TAG)
-}
-
-/// dnsLookup(handle, addresses: string /* one per line */) → names, one per line ("" unknown)
-fn dns_lookup(env: &Env, args: &[Value]) -> Result<Value, String> {
-    let handle = env.unwrap::<DnsHandle>(arg(args, 0)?, &DNS_TAG)?;
-    let addresses = env.string(arg(args, 1)?)?;
-    let guard = handle.lock().map_err(|_| "dns source poisoned".to_string())?;
-    env.str(&guard.as_ref().ok_or("dns source is closed")?.lookup_lines(&addresses)?)
-}
-
-/// dnsStatus(handle) → JSON {responses, names, badMessages, malformedFrames, tcpResyncs, entries, evictions, expired}
-fn dns_status(env: &Env, args: &[Value]) -> Result<Value, String> {
-    let handle = env.unwrap::<DnsHandle>(arg(args, 0)?, &DNS_TAG)?;
-    let guard = handle.lock().map_err(|_| "dns source poisoned".to_string())?;
-    env.str(&guard.as_ref().ok_or("dns source is closed")?.status_json()?)
-}
-
-/// dnsClose(handle): stops the capture thread and closes the socket.
-fn dns_close(env: &Env, args: &[Value]) -> Result<Value, String> {
-    let handle = env.unwrap::<DnsHandle>(arg(args, 0)?, &DNS_TAG)?;
-    if let Ok(mut guard) = handle.lock() {
-        if let Some(mut src) = guard.take() {
-            src.close();
-        }
-    }
-    env.undefined()
+    env.spawn(move || crate::testdata::cilium_filled_map(&path, key_size, max_entries, count).map(|n| Output::Js(n.to_js())))
 }
 
 // ---------------------------------------------------------------------------------------------
 // The safe layer.
 
 /// The `env` of the current call; only valid on the JS thread during that call.
-pub struct Env(ffi::napi_env);
+struct Env(ffi::napi_env);
 
 /// What an async job hands back to JavaScript.
-pub enum Output {
+enum Output {
     Buffer(Vec<u8>),
-    String(String),
-    Undefined,
+    Js(JsValue),
 }
 
 fn check(status: ffi::napi_status, what: &str) -> Result<(), String> {
@@ -374,7 +244,7 @@ fn check(status: ffi::napi_status, what: &str) -> Result<(), String> {
     }
 }
 
-pub fn arg(args: &[Value], i: usize) -> Result<Value, String> {
+fn arg(args: &[Value], i: usize) -> Result<Value, String> {
     args.get(i).copied().ok_or_else(|| format!("missing argument {}", i + 1))
 }
 
@@ -389,7 +259,7 @@ impl Env {
         Ok(t)
     }
 
-    pub fn string(&self, v: Value) -> Result<String, String> {
+    fn string(&self, v: Value) -> Result<String, String> {
         let mut len = 0usize;
         check(unsafe { ffi::napi_get_value_string_utf8(self.0, v, null_mut(), 0, &mut len) }, "string argument")?;
         let mut buf = vec![0u8; len + 1];
@@ -400,50 +270,50 @@ impl Env {
     }
 
     /// A string, or None for `null` / `undefined`.
-    pub fn opt_string(&self, v: Value) -> Result<Option<String>, String> {
+    fn opt_string(&self, v: Value) -> Result<Option<String>, String> {
         match self.type_of(v)? {
             ffi::NAPI_UNDEFINED | ffi::NAPI_NULL => Ok(None),
             _ => self.string(v).map(Some),
         }
     }
 
-    pub fn bool(&self, v: Value) -> Result<bool, String> {
+    fn bool(&self, v: Value) -> Result<bool, String> {
         let mut b = false;
         check(unsafe { ffi::napi_get_value_bool(self.0, v, &mut b) }, "boolean argument")?;
         Ok(b)
     }
 
-    pub fn f64(&self, v: Value) -> Result<f64, String> {
+    fn f64(&self, v: Value) -> Result<f64, String> {
         let mut n = 0f64;
         check(unsafe { ffi::napi_get_value_double(self.0, v, &mut n) }, "number argument")?;
         Ok(n)
     }
 
-    pub fn undefined(&self) -> Result<Value, String> {
+    fn undefined(&self) -> Result<Value, String> {
         let mut v = null_mut();
         check(unsafe { ffi::napi_get_undefined(self.0, &mut v) }, "napi_get_undefined")?;
         Ok(v)
     }
 
-    pub fn number(&self, n: f64) -> Result<Value, String> {
+    fn number(&self, n: f64) -> Result<Value, String> {
         let mut v = null_mut();
         check(unsafe { ffi::napi_create_double(self.0, n, &mut v) }, "napi_create_double")?;
         Ok(v)
     }
 
-    pub fn boolean(&self, b: bool) -> Result<Value, String> {
+    fn boolean(&self, b: bool) -> Result<Value, String> {
         let mut v = null_mut();
         check(unsafe { ffi::napi_get_boolean(self.0, b, &mut v) }, "napi_get_boolean")?;
         Ok(v)
     }
 
-    pub fn str(&self, s: &str) -> Result<Value, String> {
+    fn str(&self, s: &str) -> Result<Value, String> {
         let mut v = null_mut();
         check(unsafe { ffi::napi_create_string_utf8(self.0, s.as_ptr().cast(), s.len(), &mut v) }, "napi_create_string_utf8")?;
         Ok(v)
     }
 
-    pub fn buffer(&self, bytes: &[u8]) -> Result<Value, String> {
+    fn buffer(&self, bytes: &[u8]) -> Result<Value, String> {
         let mut v = null_mut();
         let mut data = null_mut();
         check(unsafe { ffi::napi_create_buffer_copy(self.0, bytes.len(), bytes.as_ptr().cast(), &mut data, &mut v) }, "napi_create_buffer_copy")?;
@@ -453,9 +323,98 @@ impl Env {
     fn output(&self, out: Output) -> Result<Value, String> {
         match out {
             Output::Buffer(b) => self.buffer(&b),
-            Output::String(s) => self.str(&s),
-            Output::Undefined => self.undefined(),
+            Output::Js(v) => self.js(&v),
         }
+    }
+
+    fn null(&self) -> Result<Value, String> {
+        let mut v = null_mut();
+        check(unsafe { ffi::napi_get_null(self.0, &mut v) }, "napi_get_null")?;
+        Ok(v)
+    }
+
+    fn set(&self, object: Value, key: &str, value: Value) -> Result<(), String> {
+        let name = cstring(key);
+        check(unsafe { ffi::napi_set_named_property(self.0, object, name.as_ptr(), value) }, "napi_set_named_property")
+    }
+
+    /// A JS value made from `v` (objects with napi_create_object + napi_set_named_property).
+    fn js(&self, v: &JsValue) -> Result<Value, String> {
+        match v {
+            JsValue::Undefined => self.undefined(),
+            JsValue::Null => self.null(),
+            JsValue::Bool(b) => self.boolean(*b),
+            JsValue::Number(n) => self.number(*n),
+            JsValue::String(s) => self.str(s),
+            JsValue::Array(items) => {
+                let mut array = null_mut();
+                check(unsafe { ffi::napi_create_array_with_length(self.0, items.len(), &mut array) }, "napi_create_array_with_length")?;
+                for (i, item) in items.iter().enumerate() {
+                    let value = self.js(item)?;
+                    check(unsafe { ffi::napi_set_element(self.0, array, i as u32, value) }, "napi_set_element")?;
+                }
+                Ok(array)
+            }
+            JsValue::Object(props) => {
+                let mut object = null_mut();
+                check(unsafe { ffi::napi_create_object(self.0, &mut object) }, "napi_create_object")?;
+                for (key, value) in props {
+                    let value = self.js(value)?;
+                    self.set(object, key, value)?;
+                }
+                Ok(object)
+            }
+        }
+    }
+
+    /// `v` as plain data: strings, numbers, booleans, null/undefined, arrays and plain objects
+    /// (own enumerable keys), at most [`MAX_DEPTH`] levels deep. Anything else is an error.
+    fn read(&self, v: Value) -> Result<JsValue, String> {
+        self.read_at(v, 0)
+    }
+
+    fn read_at(&self, v: Value, depth: usize) -> Result<JsValue, String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("options nest deeper than {MAX_DEPTH} levels"));
+        }
+        Ok(match self.type_of(v)? {
+            ffi::NAPI_UNDEFINED => JsValue::Undefined,
+            ffi::NAPI_NULL => JsValue::Null,
+            ffi::NAPI_BOOLEAN => JsValue::Bool(self.bool(v)?),
+            ffi::NAPI_NUMBER => JsValue::Number(self.f64(v)?),
+            ffi::NAPI_STRING => JsValue::String(self.string(v)?),
+            ffi::NAPI_OBJECT => {
+                let mut is_array = false;
+                check(unsafe { ffi::napi_is_array(self.0, v, &mut is_array) }, "napi_is_array")?;
+                if is_array {
+                    let items = self.elements(v)?;
+                    JsValue::Array(items.into_iter().map(|item| self.read_at(item, depth + 1)).collect::<Result<_, _>>()?)
+                } else {
+                    let mut keys = null_mut();
+                    check(unsafe { ffi::napi_get_property_names(self.0, v, &mut keys) }, "napi_get_property_names")?;
+                    let mut props = Vec::new();
+                    for key in self.elements(keys)? {
+                        let mut value = null_mut();
+                        check(unsafe { ffi::napi_get_property(self.0, v, key, &mut value) }, "napi_get_property")?;
+                        props.push((Cow::Owned(self.string(key)?), self.read_at(value, depth + 1)?));
+                    }
+                    JsValue::Object(props)
+                }
+            }
+            other => return Err(format!("options hold a value of a kind that cannot cross (napi type {other}): only plain data can")),
+        })
+    }
+
+    fn elements(&self, array: Value) -> Result<Vec<Value>, String> {
+        let mut len = 0u32;
+        check(unsafe { ffi::napi_get_array_length(self.0, array, &mut len) }, "napi_get_array_length")?;
+        (0..len)
+            .map(|i| {
+                let mut item = null_mut();
+                check(unsafe { ffi::napi_get_element(self.0, array, i, &mut item) }, "napi_get_element")?;
+                Ok(item)
+            })
+            .collect()
     }
 
     fn error(&self, msg: &str) -> Value {
@@ -467,7 +426,7 @@ impl Env {
     }
 
     /// Moves `value` into a JS external tagged with `tag`; dropped when JS collects it.
-    pub fn wrap<T: 'static>(&self, value: T, tag: &TypeTag) -> Result<Value, String> {
+    fn wrap<T: 'static>(&self, value: T, tag: &TypeTag) -> Result<Value, String> {
         unsafe extern "C" fn finalize<T>(_env: ffi::napi_env, data: *mut c_void, _hint: *mut c_void) {
             drop(Box::from_raw(data.cast::<T>()));
         }
@@ -483,7 +442,7 @@ impl Env {
     }
 
     /// The value behind an external made by `wrap` with the same `tag`.
-    pub fn unwrap<T: 'static>(&self, v: Value, tag: &TypeTag) -> Result<&T, String> {
+    fn unwrap<T: 'static>(&self, v: Value, tag: &TypeTag) -> Result<&T, String> {
         let mut ok = false;
         let status = unsafe { ffi::napi_check_object_type_tag(self.0, v, tag, &mut ok) };
         if status != ffi::NAPI_OK || !ok {
@@ -496,7 +455,7 @@ impl Env {
     }
 
     /// Runs `job` on the libuv thread pool; returns a Promise settled on the JS thread.
-    pub fn spawn(&self, job: impl FnOnce() -> Result<Output, String> + Send + 'static) -> Result<Value, String> {
+    fn spawn(&self, job: impl FnOnce() -> Result<Output, String> + Send + 'static) -> Result<Value, String> {
         struct Job {
             work: ffi::napi_async_work,
             deferred: ffi::napi_deferred,
@@ -543,6 +502,8 @@ fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 const MAX_ARGS: usize = 8;
+/// Nesting a value read from JavaScript may have (options are flat; this stops a cycle).
+const MAX_DEPTH: usize = 8;
 
 /// The one C callback behind every export: `data` is the export's Rust function.
 unsafe extern "C" fn dispatch(env: ffi::napi_env, info: ffi::napi_callback_info) -> Value {
@@ -570,19 +531,41 @@ unsafe extern "C" fn dispatch(env: ffi::napi_env, info: ffi::napi_callback_info)
     }
 }
 
+/// Builds the exports: `contract`, then each section as an object of functions.
+fn register(env: &Env, exports: Value) -> Result<(), String> {
+    env.set(exports, "contract", env.js(&crate::records::contract().to_js())?)?;
+    for (section, functions) in sections() {
+        let mut object = null_mut();
+        check(unsafe { ffi::napi_create_object(env.0, &mut object) }, "napi_create_object")?;
+        for (name, f) in functions {
+            let cname = cstring(name);
+            let mut func = null_mut();
+            let data = f as *mut c_void;
+            check(unsafe { ffi::napi_create_function(env.0, cname.as_ptr(), name.len(), dispatch, data, &mut func) }, "napi_create_function")
+                .map_err(|e| format!("{section}.{name}: {e}"))?;
+            env.set(object, name, func)?;
+        }
+        env.set(exports, section, object)?;
+    }
+    Ok(())
+}
+
 /// Entry point Node looks up when it loads the addon.
+///
+/// # Safety
+/// Called by Node only, on the JS thread, with its `env` and the module's `exports` object.
 #[no_mangle]
 pub unsafe extern "C" fn napi_register_module_v1(env: ffi::napi_env, exports: Value) -> Value {
-    for (name, f) in EXPORTS {
-        let cname = cstring(name);
-        let mut func = null_mut();
-        let data = *f as *mut c_void;
-        if ffi::napi_create_function(env, cname.as_ptr(), name.len(), dispatch, data, &mut func) != ffi::NAPI_OK
-            || ffi::napi_set_named_property(env, exports, cname.as_ptr(), func) != ffi::NAPI_OK
-        {
-            ffi::napi_throw_error(env, std::ptr::null(), cstring(&format!("flowsource: cannot export {name}")).as_ptr());
-            return null_mut();
+    let e = Env(env);
+    match catch_unwind(AssertUnwindSafe(|| register(&e, exports))) {
+        Ok(Ok(())) => exports,
+        Ok(Err(msg)) => {
+            ffi::napi_throw_error(env, std::ptr::null(), cstring(&format!("flowsource: cannot build its exports: {msg}")).as_ptr());
+            null_mut()
+        }
+        Err(p) => {
+            ffi::napi_throw_error(env, std::ptr::null(), cstring(&panic_message(&p)).as_ptr());
+            null_mut()
         }
     }
-    exports
 }

@@ -30,13 +30,23 @@ mod conn_index;
 use crate::cidr::Cidr;
 use crate::entry::{Counters, Entry, Tuple};
 use crate::hash::FxHashMap;
-use crate::records::{self, TickHeader, FLAG_DNAT, HEADER_BYTES, RECORD_BYTES};
+use crate::records::{self, FlowSums, Record, TickHeader, FLAG_DNAT};
 use conn_index::ConnIndex;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Startup {
     Baseline,
     Count,
+}
+
+impl Startup {
+    pub fn parse(s: &str) -> Result<Startup, String> {
+        match s {
+            "baseline" => Ok(Startup::Baseline),
+            "count" => Ok(Startup::Count),
+            _ => Err(format!("startup must be baseline or count, not {s:?}")),
+        }
+    }
 }
 
 #[derive(PartialEq, Eq, Clone, Copy)]
@@ -84,15 +94,6 @@ struct FlowKey {
     src: [u8; 16],
     dst: [u8; 16],
     original_dst: [u8; 16],
-}
-
-#[derive(Default, Clone, Copy)]
-struct FlowSums {
-    tx_bytes: u64,
-    tx_packets: u64,
-    rx_bytes: u64,
-    rx_packets: u64,
-    connections: u32,
 }
 
 /// One pre-aggregation key and its sums for the current interval. Cells outlive the interval
@@ -545,27 +546,24 @@ impl Tracker {
         self.baseline_done = true;
         header.tracked = self.index.len() as u64;
         header.destroy_events = self.destroy_events;
-        let count = self.dirty.len();
-        let mut out = vec![0u8; HEADER_BYTES + count * RECORD_BYTES];
-        records::write_header(&mut out, count as u32, &header);
+        let mut out = records::new_batch(self.dirty.len(), &header);
         for (i, f) in self.dirty.drain(..).enumerate() {
             let cell = &mut self.flows[f as usize];
             cell.dirty = false;
             let (k, s) = (cell.key, std::mem::take(&mut cell.sums));
-            let r = &mut out[HEADER_BYTES + i * RECORD_BYTES..HEADER_BYTES + (i + 1) * RECORD_BYTES];
-            r[0] = k.family;
-            r[1] = k.protocol;
-            r[2] = k.flags;
-            r[4..6].copy_from_slice(&k.dst_port.to_le_bytes());
-            r[6..8].copy_from_slice(&k.original_dst_port.to_le_bytes());
-            r[8..24].copy_from_slice(&k.src);
-            r[24..40].copy_from_slice(&k.dst);
-            r[40..56].copy_from_slice(&k.original_dst);
-            r[56..64].copy_from_slice(&s.tx_bytes.to_le_bytes());
-            r[64..72].copy_from_slice(&s.tx_packets.to_le_bytes());
-            r[72..80].copy_from_slice(&s.rx_bytes.to_le_bytes());
-            r[80..88].copy_from_slice(&s.rx_packets.to_le_bytes());
-            r[88..92].copy_from_slice(&s.connections.to_le_bytes());
+            let record = Record {
+                family: k.family,
+                protocol: k.protocol,
+                flags: k.flags,
+                tcp_flags: 0,
+                dst_port: k.dst_port,
+                original_dst_port: k.original_dst_port,
+                src: k.src,
+                dst: k.dst,
+                original_dst: k.original_dst,
+                sums: s,
+            };
+            records::write_record(&mut out, i, &record);
         }
         if self.dirty.capacity() > 65_536 {
             self.dirty.shrink_to(4096);
@@ -583,6 +581,7 @@ impl Tracker {
 mod tests {
     use super::*;
     use crate::entry::{PROTO_ICMP, PROTO_TCP};
+    use crate::records::{HEADER_BYTES, RECORD_BYTES};
 
     fn v4(a: [u8; 4]) -> [u8; 16] {
         let mut b = [0; 16];

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { PassThrough } from 'node:stream';
+import { sendNow } from '../../../test/harness/exporter-queue.ts';
 import type { Flow } from '../../model/index.ts';
 import { debugConfigSchema } from './config.ts';
 import { DebugExporter } from './debug-exporter.ts';
@@ -12,7 +13,7 @@ async function print(verbosity: 'basic' | 'detailed', flows: Flow[], maxRows = 5
   const out = new PassThrough();
   let text = '';
   out.on('data', (d: Buffer) => (text += d.toString()));
-  await new DebugExporter(debugConfigSchema.parse({ verbosity, max_rows: maxRows }), out).export({ temporality: 'delta', flows });
+  await sendNow(new DebugExporter(debugConfigSchema.parse({ verbosity, max_rows: maxRows }), out), { temporality: 'delta', flows });
   return text;
 }
 

@@ -2,6 +2,7 @@
 import type { Writable } from 'node:stream';
 import { DESTINATION, SOURCE, NETWORK_TRANSPORT, type Flow, type FlowBatch } from '../../model/index.ts';
 import type { Exporter } from '../../contracts/component.ts';
+import { wholeBatch, type BatchRequest } from '../shared/batch-request.ts';
 import type { DebugConfig } from './config.ts';
 
 function end(f: Flow, keys: typeof SOURCE): string {
@@ -24,7 +25,7 @@ export function formatBatch(batch: FlowBatch, config: DebugConfig): string {
   return `${head}${[...lines, ...more].join('\n')}\n`;
 }
 
-export class DebugExporter implements Exporter {
+export class DebugExporter implements Exporter<BatchRequest> {
   readonly #config: DebugConfig;
   readonly #out: Writable;
 
@@ -35,7 +36,11 @@ export class DebugExporter implements Exporter {
 
   async start(): Promise<void> {}
 
-  async export(batch: FlowBatch): Promise<void> {
+  toRequests(batch: FlowBatch): BatchRequest[] {
+    return wholeBatch(batch);
+  }
+
+  async send({ batch }: BatchRequest): Promise<void> {
     this.#out.write(formatBatch(batch, this.#config));
   }
 

@@ -2,6 +2,7 @@ import test from 'ava';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sendNow } from '../../../test/harness/exporter-queue.ts';
 import { numberedFlow } from '../../../test/harness/test-components.ts';
 import { fileConfigSchema } from './config.ts';
 import { FileExporter } from './file-exporter.ts';
@@ -13,7 +14,7 @@ test('writes one JSON line per flow with the record fields, and rotates by size'
   // ~200 bytes per line: rotate every ~5 lines, keep 2 backups.
   const exporter = new FileExporter(fileConfigSchema.parse({ path, rotation: { max_megabytes: 1000 / (1024 * 1024), max_backups: 2 } }));
   await exporter.start();
-  for (let i = 0; i < 40; i++) await exporter.export({ temporality: 'delta', flows: [numberedFlow(i)] });
+  for (let i = 0; i < 40; i++) await sendNow(exporter, { temporality: 'delta', flows: [numberedFlow(i)] });
   await exporter.shutdown();
 
   t.deepEqual((await readdir(join(dir, 'sub'))).sort(), ['flows.jsonl', 'flows.jsonl.1', 'flows.jsonl.2']);
@@ -35,7 +36,7 @@ test('appends to an existing file across restarts', async (t) => {
   for (const seq of [1, 2]) {
     const exporter = new FileExporter(fileConfigSchema.parse({ path }));
     await exporter.start();
-    await exporter.export({ temporality: 'delta', flows: [numberedFlow(seq)] });
+    await sendNow(exporter, { temporality: 'delta', flows: [numberedFlow(seq)] });
     await exporter.shutdown();
   }
   const lines = (await readFile(path, 'utf8')).trim().split('\n');

@@ -4,6 +4,7 @@ import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises
 import { dirname } from 'node:path';
 import type { Flow, FlowBatch } from '../../model/index.ts';
 import type { Exporter } from '../../contracts/component.ts';
+import { wholeBatch, type BatchRequest } from '../shared/batch-request.ts';
 import type { FileConfig } from './config.ts';
 
 export function flowToJsonLine(f: Flow): string {
@@ -19,7 +20,7 @@ export function flowToJsonLine(f: Flow): string {
   })}\n`;
 }
 
-export class FileExporter implements Exporter {
+export class FileExporter implements Exporter<BatchRequest> {
   readonly #config: FileConfig;
   #file: FileHandle | undefined;
   #sizeBytes = 0;
@@ -33,7 +34,11 @@ export class FileExporter implements Exporter {
     await this.#open();
   }
 
-  async export(batch: FlowBatch): Promise<void> {
+  toRequests(batch: FlowBatch): BatchRequest[] {
+    return wholeBatch(batch);
+  }
+
+  async send({ batch }: BatchRequest): Promise<void> {
     const text = batch.flows.map(flowToJsonLine).join('');
     const maxBytes = this.#config.rotation.max_megabytes * 1024 * 1024;
     if (maxBytes > 0 && this.#sizeBytes > 0 && this.#sizeBytes + Buffer.byteLength(text) > maxBytes) await this.#rotate();

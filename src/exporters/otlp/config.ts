@@ -1,7 +1,6 @@
 import { z } from 'zod';
-import { durationMs } from '../../config/units.ts';
 import { httpUrl } from '../shared/endpoint.ts';
-import { retryOnFailureSchema } from '../shared/retry.ts';
+import { exporterHelperKeys } from '../shared/exporter-helper.ts';
 
 /** The reduce processor's default max_groups; keep the two equal. */
 export const DEFAULT_MAX_GROUPS = 10_000;
@@ -11,8 +10,6 @@ export const configSchema = z.strictObject({
   endpoint: httpUrl().default('http://localhost:4318'),
   headers: z.record(z.string(), z.string()).default({}),
   compression: z.enum(['gzip', 'none']).default('gzip'),
-  /** Deadline of one export request (the SDK exporter re-sends 429/502/503/504 within it). */
-  timeout: durationMs({ min: 1 }).default(10_000),
   /** `proto`: application/x-protobuf; `json`: application/json (OTLP/JSON). */
   encoding: z.enum(['proto', 'json']).default('proto'),
   /** Aggregation temporality of the exported sums. */
@@ -23,11 +20,11 @@ export const configSchema = z.strictObject({
    * overflow series; a larger batch is sent in several requests.
    */
   max_groups: z.number().int().min(1).max(10_000_000).default(DEFAULT_MAX_GROUPS),
-  retry_on_failure: retryOnFailureSchema,
-  sending_queue: z.strictObject({
-    /** Batches waiting to be sent; past it the oldest is dropped and counted. */
-    queue_size: z.number().int().min(1).max(100_000).default(100),
-  }).default({ queue_size: 100 }),
+  /**
+   * The exporter queue: one request per batch; `timeout` bounds one attempt (the SDK exporter
+   * re-sends 429/502/503/504 within it).
+   */
+  ...exporterHelperKeys({ queue_size: 100, num_consumers: 1, max_num_consumers: 16, timeout: 10_000, max_elapsed_time: 300_000 }),
 });
 
 export type OtlpConfig = z.infer<typeof configSchema>;

@@ -1,5 +1,5 @@
 import type { ExporterFactory } from '../../contracts/component.ts';
-import { exportDeadlineMs } from '../shared/retry.ts';
+import { queueSettingsOf } from '../shared/exporter-helper.ts';
 import { configSchema, type OtlpConfig } from './config.ts';
 
 export const otlpExporterFactory: ExporterFactory<OtlpConfig> = {
@@ -9,8 +9,5 @@ export const otlpExporterFactory: ExporterFactory<OtlpConfig> = {
   configSchema,
   // Loads the OpenTelemetry SDK only when a config uses this exporter.
   create: async (ctx, config) => new (await import('./otlp-exporter.ts')).OtlpExporter(ctx, config),
-  queueSettings: (config) => ({
-    capacityBatches: config.sending_queue.queue_size,
-    timeoutMs: exportDeadlineMs(config.retry_on_failure.max_elapsed_time, config.timeout),
-  }),
+  queueSettings: queueSettingsOf,
 };

@@ -2,10 +2,12 @@
 // `network.flow.io` (By) and `network.flow.packets` ({packet}) with `network.io.direction`
 // transmit (source → destination) or receive, data point attributes = the flow's attributes.
 //
-// Each export() records the batch into the SDK's synchronous counters, collects once through a
-// reader of our own (so a batch becomes one request, and retries re-send the same payload) and
-// hands the result to the SDK's OTLP exporter. The SDK does the temporality: `delta` reports
-// what was recorded since the previous collection, `cumulative` the running sum since start.
+// toRequests records the batch into the SDK's synchronous counters and collects once through a
+// reader of our own, as the batch enters the exporter queue: a batch becomes one request whose
+// payloads (one per max_groups slice) are fixed then, so a retry re-sends the same payloads and
+// a batch is never recorded twice. send hands the payloads not yet delivered to the SDK's OTLP
+// exporter. The SDK does the temporality: `delta` reports what was recorded since the previous
+// collection, `cumulative` the running sum since start.
 //
 // Input temporality: delta batches (from receivers) are added as they are. Cumulative batches
 // (reduce with temporality: cumulative) carry running totals, so only their increase since the
@@ -19,8 +21,8 @@ import { OTLPMetricExporter as ProtoMetricExporter } from '@opentelemetry/export
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { AggregationTemporality, MeterProvider, MetricReader, type PushMetricExporter, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { Flow, FlowBatch } from '../../model/index.ts';
-import type { ComponentContext, Exporter } from '../../contracts/component.ts';
-import { isRetryableStatus, sendWithRetry, type AttemptResult } from '../shared/retry.ts';
+import { PermanentError, RetryableError, type ComponentContext, type Exporter, type ExportRequest } from '../../contracts/component.ts';
+import { isRetryableStatus } from '../shared/http-status.ts';
 import { sharedCounter } from '../../telemetry/shared-metrics.ts';
 import { cardinalityLimit, metricsUrl, type OtlpConfig } from './config.ts';
 
@@ -49,7 +51,12 @@ interface CumulativeSeen {
 /** Cumulative groups not seen for this long are forgotten (well past reduce's idle_timeout). */
 const CUMULATIVE_STATE_TTL_MS = 30 * 60_000;
 
-export class OtlpExporter implements Exporter {
+/** One batch, collected: the payloads (one per max_groups slice) not yet delivered. */
+export interface OtlpRequest extends ExportRequest {
+  readonly pending: ResourceMetrics[];
+}
+
+export class OtlpExporter implements Exporter<OtlpRequest> {
   readonly #ctx: ComponentContext;
   readonly #config: OtlpConfig;
   readonly #exporter: PushMetricExporter;
@@ -58,7 +65,6 @@ export class OtlpExporter implements Exporter {
   readonly #bytes: Counter;
   readonly #packets: Counter;
   readonly #cumulative = new Map<string, CumulativeSeen>();
-  readonly #retries;
   readonly #requests;
 
   constructor(ctx: ComponentContext, config: OtlpConfig) {
@@ -87,7 +93,6 @@ export class OtlpExporter implements Exporter {
     const meter = this.#provider.getMeter('podflow', PODFLOW_VERSION);
     this.#bytes = meter.createCounter(BYTES_INSTRUMENT, { unit: 'By', valueType: ValueType.INT, description: 'Bytes of network flows (L3 length), by direction: transmit is source to destination.' });
     this.#packets = meter.createCounter(PACKETS_INSTRUMENT, { unit: '{packet}', valueType: ValueType.INT, description: 'Packets of network flows, by direction: transmit is source to destination.' });
-    this.#retries = sharedCounter(ctx.metrics, 'podflow_exporter_retries_total', 'Requests an exporter sent again after a retryable failure.', ['exporter']);
     this.#requests = sharedCounter(ctx.metrics, 'podflow_exporter_requests_total', 'Requests an exporter got accepted by its backend.', ['exporter']);
   }
 
@@ -98,21 +103,35 @@ export class OtlpExporter implements Exporter {
     await this.#exporter.shutdown().catch(() => {});
   }
 
-  async export(batch: FlowBatch, signal: AbortSignal): Promise<void> {
+  async toRequests(batch: FlowBatch): Promise<OtlpRequest[]> {
     // A batch of more groups than max_groups is cut into pieces the SDK can hold without
-    // overflowing, each its own request (and a warning: max_groups should match the reducer).
+    // overflowing, each its own HTTP request (and a warning: max_groups should match the reducer).
     const per = this.#config.max_groups + 1;
     if (batch.flows.length > per) {
       this.#ctx.logger.warn({ flows: batch.flows.length, max_groups: this.#config.max_groups }, 'batch larger than max_groups: sent in several requests (set max_groups to the reducer\'s)');
     }
     const nowMs = Date.now();
+    const pending: ResourceMetrics[] = [];
     for (let i = 0; i < batch.flows.length; i += per) {
       const flows = batch.flows.slice(i, i + per);
       if (batch.temporality === 'delta') for (const flow of flows) this.#record(flow, flow.txBytes, flow.rxBytes, flow.txPackets, flow.rxPackets);
       else for (const flow of flows) this.#recordCumulative(flow, nowMs);
-      await this.#collectAndSend(signal);
+      const payload = await this.#collect();
+      if (payload) pending.push(payload);
     }
     if (batch.temporality === 'cumulative') this.#forgetIdle(nowMs);
+    return [{ pending, flowCount: batch.flows.length }];
+  }
+
+  /** Sends the payloads not yet delivered, in order (a retry resumes where the last attempt failed). */
+  async send(request: OtlpRequest, signal: AbortSignal): Promise<void> {
+    for (const payload of [...request.pending]) {
+      if (signal.aborted) throw signal.reason;
+      await this.#sendPayload(payload);
+      this.#requests.inc({ exporter: this.#ctx.id });
+      const i = request.pending.indexOf(payload);
+      if (i >= 0) request.pending.splice(i, 1);
+    }
   }
 
   #record(flow: Flow, tx: number, rx: number, txPackets: number, rxPackets: number): void {
@@ -144,29 +163,24 @@ export class OtlpExporter implements Exporter {
     for (const [key, seen] of this.#cumulative) if (nowMs - seen.lastSeenMs > CUMULATIVE_STATE_TTL_MS) this.#cumulative.delete(key);
   }
 
-  async #collectAndSend(signal: AbortSignal): Promise<void> {
+  /** What was recorded since the last collection, or undefined when that is nothing. */
+  async #collect(): Promise<ResourceMetrics | undefined> {
     const { resourceMetrics, errors } = await this.#reader.collect();
     if (errors.length) this.#ctx.logger.warn({ errors: errors.map(String) }, 'metric collection reported errors');
     const points = resourceMetrics.scopeMetrics.reduce((n, s) => n + s.metrics.reduce((m, metric) => m + metric.dataPoints.length, 0), 0);
-    if (points === 0) return;
-    await sendWithRetry(() => this.#attempt(resourceMetrics), this.#config.retry_on_failure, signal, (error, waitMs) => {
-      this.#retries.inc({ exporter: this.#ctx.id });
-      this.#ctx.logger.debug({ err: error.message, waitMs }, 'otlp export failed, retrying');
-    });
-    this.#requests.inc({ exporter: this.#ctx.id });
+    return points === 0 ? undefined : resourceMetrics;
   }
 
-  #attempt(resourceMetrics: ResourceMetrics): Promise<AttemptResult> {
-    return new Promise((resolve) => {
+  #sendPayload(resourceMetrics: ResourceMetrics): Promise<void> {
+    return new Promise((resolve, reject) => {
       this.#exporter.export(resourceMetrics, (result: ExportResult) => {
-        if (result.code === ExportResultCode.SUCCESS) return resolve({ ok: true });
+        if (result.code === ExportResultCode.SUCCESS) return resolve();
         const error = result.error ?? new Error('OTLP export failed');
         // OTLPExporterError carries the HTTP status in `code`; network errors a string code
         // (ECONNREFUSED) or none (timeouts, "retryable status" after the SDK's own re-sends).
         const status = (error as { code?: unknown }).code;
-        const retryable = typeof status === 'number' ? isRetryableStatus(status) : true;
-        const where = metricsUrl(this.#config.endpoint);
-        resolve({ ok: false, retryable, error: new Error(`OTLP export to ${where} failed: ${typeof status === 'number' ? `HTTP ${status} ` : ''}${error.message}`) });
+        const message = `OTLP export to ${metricsUrl(this.#config.endpoint)} failed: ${typeof status === 'number' ? `HTTP ${status} ` : ''}${error.message}`;
+        reject(typeof status === 'number' && !isRetryableStatus(status) ? new PermanentError(message, { cause: error }) : new RetryableError(message, undefined, { cause: error }));
       });
     });
   }

@@ -1,44 +1,4 @@
-// From the exporter's config to node-postgres client settings, and what a failure means.
-import { readFileSync } from 'node:fs';
-import type { ConnectionOptions } from 'node:tls';
-import type pg from 'pg';
-import { parsedEndpoint } from '../../config/endpoints.ts';
-import type { PostgresConfig } from './config.ts';
-
-/**
- * Client settings from `endpoint` (read by the same parser as the schema), `password` and `tls`.
- * The URL is taken apart here rather than handed to pg as a connection string, because pg lets
- * URL parameters override the explicit TLS settings.
- */
-export function clientConfig(config: PostgresConfig, applicationName = 'podflow'): pg.ClientConfig {
-  const url = parsedEndpoint(config.endpoint, ['postgres', 'postgresql']);
-  // `?host=` wins, as in libpq; a value starting with `/` is a unix socket directory.
-  const host = url.params.get('host') || url.host;
-  const tls = config.tls;
-  let ssl: pg.ClientConfig['ssl'] = false;
-  if (tls.mode !== 'disable') {
-    const options: ConnectionOptions = { rejectUnauthorized: tls.mode !== 'require' };
-    if (tls.ca_file) options.ca = readFileSync(tls.ca_file, 'utf8');
-    if (tls.cert_file && tls.key_file) {
-      options.cert = readFileSync(tls.cert_file, 'utf8');
-      options.key = readFileSync(tls.key_file, 'utf8');
-    }
-    // verify-ca checks the chain but not the name, like libpq.
-    if (tls.mode === 'verify-ca') options.checkServerIdentity = () => undefined;
-    ssl = options;
-  }
-  return {
-    host,
-    port: url.port ?? 5432,
-    user: url.username || 'postgres',
-    password: config.password ?? url.password,
-    database: url.path.length > 1 ? url.path.slice(1) : 'postgres',
-    ssl,
-    connectionTimeoutMillis: config.connect_timeout,
-    keepAlive: true,
-    application_name: url.params.get('application_name') ?? applicationName,
-  };
-}
+// What a PostgreSQL failure means to the exporter (the client settings: ../shared/postgres-connection.ts).
 
 /** The SQLSTATE of a server error, if it is one. */
 function sqlState(err: unknown): string | undefined {

@@ -21,9 +21,8 @@ import {
   copyEscape,
   jsonKey,
   jsonValue,
-  MAX_UNIX_NANO,
-  notInteger,
   timestampText,
+  whyNotStorable,
   type Kind,
 } from './rows.ts';
 
@@ -182,11 +181,14 @@ export class CopyEncoder {
   #planKeys: string[] = [];
   #planSlots: number[] = [];
   #planJsonKeys: Array<Uint8Array | undefined> = [];
-  // Per flow, scratch: column values by column, JSON entries by position.
+  // Per flow, scratch filled by #sortAttributes: column values by column, the row's keys and
+  // slots by position, the positions of the keys that go to `attributes`, the node attribute.
   readonly #values: Array<AttributeValue | undefined> = new Array(COLUMN_COUNT).fill(undefined);
   readonly #rowKeys: string[] = [];
   readonly #rowSlots: number[] = [];
   readonly #jsonAt: number[] = [];
+  #jsonCount = 0;
+  #node: AttributeValue | undefined;
 
   #times: CachedTime[] = [];
   /** UTC days (`YYYY-MM-DD`) of the rows written since the last `take`. */
@@ -199,18 +201,33 @@ export class CopyEncoder {
    * `reportingNode` fills `node` when the flow has no `k8s.node.name`.
    */
   encode(flow: Flow, reportingNode?: string): string | undefined {
-    const { startTimeUnixNano: start, timeUnixNano: end } = flow;
-    if (start < 0n || start > MAX_UNIX_NANO) return `start time ${start}ns is outside 1970..9999`;
-    if (end < 0n || end > MAX_UNIX_NANO) return `end time ${end}ns is outside 1970..9999`;
-    if (!Number.isSafeInteger(flow.txBytes)) return notInteger('tx_bytes', flow.txBytes).invalid;
-    if (!Number.isSafeInteger(flow.rxBytes)) return notInteger('rx_bytes', flow.rxBytes).invalid;
-    if (!Number.isSafeInteger(flow.txPackets)) return notInteger('tx_packets', flow.txPackets).invalid;
-    if (!Number.isSafeInteger(flow.rxPackets)) return notInteger('rx_packets', flow.rxPackets).invalid;
-    if (!Number.isSafeInteger(flow.connections)) return notInteger('connections', flow.connections).invalid;
+    const invalid = whyNotStorable(flow);
+    if (invalid !== undefined) return invalid;
+    let maxBytes = ROW_FIXED_MAX_BYTES + this.#sortAttributes(flow.attributes);
+    const startTime = this.#time(flow.startTimeUnixNano);
+    const endTime = this.#time(flow.timeUnixNano);
+    const node = this.#node;
+    const nodeText = node === undefined ? reportingNode : typeof node === 'string' ? node : String(node);
+    if (nodeText !== undefined) maxBytes += MAX_BYTES_PER_UNIT * nodeText.length;
+    // Room for the most the row can take, so the writers below need no bounds checks.
+    const b = this.#reserve(maxBytes);
+    let p = writeTimesAndNode(b, this.#pos, startTime.text, endTime.text, nodeText);
+    p = writeAttributeColumns(b, p, this.#values);
+    p = writeCounters(b, p, flow);
+    p = this.#writeAttributesJson(b, p, flow.attributes);
+    b[p++] = NEWLINE;
+    this.#pos = p;
+    this.days.add(startTime.day);
+    this.rows++;
+    return undefined;
+  }
 
-    // Sort the attributes into columns and JSON entries, following the plan while keys match it,
-    // and add up the most bytes the row can take (so the writes below need no bounds checks).
-    const attrs = flow.attributes;
+  /**
+   * Sorts the attributes into column values (#values), JSON entries (#jsonAt, #jsonCount) and
+   * the node (#node), following the plan while the keys match it; returns the most bytes they
+   * can take in the row.
+   */
+  #sortAttributes(attrs: Flow['attributes']): number {
     const values = this.#values;
     for (let i = 0; i < COLUMN_COUNT; i++) values[i] = undefined;
     const planKeys = this.#planKeys;
@@ -222,7 +239,7 @@ export class CopyEncoder {
     let jsonCount = 0;
     let onPlan = true;
     let node: AttributeValue | undefined;
-    let maxBytes = ROW_FIXED_MAX_BYTES;
+    let maxBytes = 0;
     for (const key in attrs) {
       let slot: number;
       if (onPlan && keyCount < planKeys.length && planKeys[keyCount] === key) {
@@ -244,57 +261,19 @@ export class CopyEncoder {
       keyCount++;
     }
     if (!onPlan || keyCount !== planKeys.length) this.#newPlan(keyCount);
+    this.#jsonCount = jsonCount;
+    this.#node = node;
+    return maxBytes;
+  }
 
-    const startTime = this.#time(start);
-    const endTime = this.#time(end);
-    const nodeText = node !== undefined ? (typeof node === 'string' ? node : String(node)) : reportingNode;
-    if (nodeText !== undefined) maxBytes += MAX_BYTES_PER_UNIT * nodeText.length;
-
-    const b = this.#reserve(maxBytes);
-    let p = this.#pos;
-    // start_time, end_time, node
-    p = writeAscii(b, p, startTime.text);
-    b[p++] = TAB;
-    p = writeAscii(b, p, endTime.text);
-    b[p++] = TAB;
-    p = nodeText === undefined ? writeNull(b, p) : writeText(b, p, nodeText);
-    // attribute columns
-    for (let i = 0; i < COLUMN_COUNT; i++) {
-      b[p++] = TAB;
-      const v = values[i];
-      if (v === undefined) {
-        p = writeNull(b, p);
-        continue;
-      }
-      switch (COLUMN_KINDS[i]) {
-        case 0:
-          p = writeText(b, p, typeof v === 'string' ? v : String(v));
-          break;
-        case 1:
-          p = writeAscii(b, p, v as string); // an IP address: ASCII, nothing to escape
-          break;
-        case 2:
-          p = writeInteger(b, p, portOf(v));
-          break;
-        default:
-          b[p++] = boolOf(v) === 1 ? 0x74 : 0x66; // t / f
-      }
-    }
-    // counters
-    b[p++] = TAB;
-    p = writeInteger(b, p, flow.txBytes);
-    b[p++] = TAB;
-    p = writeInteger(b, p, flow.rxBytes);
-    b[p++] = TAB;
-    p = writeInteger(b, p, flow.txPackets);
-    b[p++] = TAB;
-    p = writeInteger(b, p, flow.rxPackets);
-    b[p++] = TAB;
-    p = writeInteger(b, p, flow.connections);
-    // attributes
+  /** The `attributes` column: the entries #sortAttributes put aside, as a JSON object. */
+  #writeAttributesJson(b: Uint8Array, p: number, attrs: Flow['attributes']): number {
+    const jsonKeys = this.#planJsonKeys;
+    const rowKeys = this.#rowKeys;
+    const jsonAt = this.#jsonAt;
+    const jsonCount = this.#jsonCount;
     b[p++] = TAB;
     b[p++] = 0x7b; // {
-    const jsonKeys = this.#planJsonKeys;
     for (let j = 0; j < jsonCount; j++) {
       const k = jsonAt[j]!;
       let keyBytes = jsonKeys[k];
@@ -304,11 +283,7 @@ export class CopyEncoder {
       p = writeJsonValue(b, p, attrs[rowKeys[k]!]!);
     }
     b[p++] = 0x7d; // }
-    b[p++] = NEWLINE;
-    this.#pos = p;
-    this.days.add(startTime.day);
-    this.rows++;
-    return undefined;
+    return p;
   }
 
   /** The rows written since the last take (their bytes copied out), and starts over. */
@@ -354,6 +329,55 @@ export class CopyEncoder {
 
 // The writers below put bytes at `p` and return the position after them; the caller has made
 // room (encode reserves the most a row can take before writing it).
+
+/** start_time, end_time, node. */
+function writeTimesAndNode(b: Uint8Array, p: number, startText: string, endText: string, nodeText: string | undefined): number {
+  p = writeAscii(b, p, startText);
+  b[p++] = TAB;
+  p = writeAscii(b, p, endText);
+  b[p++] = TAB;
+  return nodeText === undefined ? writeNull(b, p) : writeText(b, p, nodeText);
+}
+
+/** The attribute columns, each preceded by its tab: NULL where the flow has no value that fits. */
+function writeAttributeColumns(b: Uint8Array, p: number, values: ReadonlyArray<AttributeValue | undefined>): number {
+  for (let i = 0; i < COLUMN_COUNT; i++) {
+    b[p++] = TAB;
+    const v = values[i];
+    if (v === undefined) {
+      p = writeNull(b, p);
+      continue;
+    }
+    switch (COLUMN_KINDS[i]) {
+      case 0:
+        p = writeText(b, p, typeof v === 'string' ? v : String(v));
+        break;
+      case 1:
+        p = writeAscii(b, p, v as string); // an IP address: ASCII, nothing to escape
+        break;
+      case 2:
+        p = writeInteger(b, p, portOf(v));
+        break;
+      default:
+        b[p++] = boolOf(v) === 1 ? 0x74 : 0x66; // t / f
+    }
+  }
+  return p;
+}
+
+/** tx_bytes, rx_bytes, tx_packets, rx_packets, connections, each preceded by its tab. */
+function writeCounters(b: Uint8Array, p: number, flow: Flow): number {
+  b[p++] = TAB;
+  p = writeInteger(b, p, flow.txBytes);
+  b[p++] = TAB;
+  p = writeInteger(b, p, flow.rxBytes);
+  b[p++] = TAB;
+  p = writeInteger(b, p, flow.txPackets);
+  b[p++] = TAB;
+  p = writeInteger(b, p, flow.rxPackets);
+  b[p++] = TAB;
+  return writeInteger(b, p, flow.connections);
+}
 
 function writeNull(b: Uint8Array, p: number): number {
   b[p] = BACKSLASH;

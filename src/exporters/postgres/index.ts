@@ -1,4 +1,5 @@
 import type { ExporterFactory } from '../../contracts/component.ts';
+import { queueSettingsOf } from '../shared/exporter-helper.ts';
 import { postgresConfigSchema, type PostgresConfig } from './config.ts';
 
 export const postgresExporterFactory: ExporterFactory<PostgresConfig> = {
@@ -13,7 +14,5 @@ export const postgresExporterFactory: ExporterFactory<PostgresConfig> = {
       : undefined,
   // Loads pg only when a config uses this exporter.
   create: async (ctx, config) => new (await import('./postgres-exporter.ts')).PostgresExporter(ctx, config),
-  // The exporter keeps its own bounded queue of row batches (queue_size) and resolves `export`
-  // as soon as the rows are queued, so the runtime's queue in front of it stays short.
-  queueSettings: (config) => ({ capacityBatches: config.queue_size, timeoutMs: 30_000 }),
+  queueSettings: queueSettingsOf,
 };

@@ -5,9 +5,10 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { skipOrFail } from '../../../test/harness/privileges.ts';
 import { missingPostgres, startPostgres, type PostgresServer } from '../../../test/harness/postgres.ts';
-import { testContext } from '../../../test/harness/context.ts';
+import { queued } from '../../../test/harness/exporter-queue.ts';
 import type { Attributes } from '../../model/index.ts';
 import { postgresConfigSchema } from './config.ts';
+import { postgresExporterFactory } from './index.ts';
 import { PostgresExporter } from './postgres-exporter.ts';
 import { deltaBatch, flowAt } from './testdata/flows.ts';
 
@@ -60,10 +61,11 @@ test.before(async () => {
   server = await startPostgres();
   const url = await server.createDatabase('graph');
   db = 'graph';
-  const exporter = new PostgresExporter(testContext('postgres/graph'), postgresConfigSchema.parse({ endpoint: url, retention: 0 }));
-  await exporter.start();
-  await exporter.export(deltaBatch(TOPOLOGY));
-  await exporter.shutdown();
+  const config = postgresConfigSchema.parse({ endpoint: url, retention: 0 });
+  const q = queued('postgres/graph', postgresExporterFactory.queueSettings!(config), (ctx) => new PostgresExporter(ctx, config));
+  await q.exporter.start();
+  await q.consume(deltaBatch(TOPOLOGY));
+  if (!(await q.shutdown())) throw new Error('the topology was not written');
 });
 
 test.after.always(async () => {

@@ -1,11 +1,12 @@
-// The postgres exporter against a real PostgreSQL server (test/harness/postgres.ts).
+// The postgres exporter behind its exporter queue (as the service runs it) against a real
+// PostgreSQL server (test/harness/postgres.ts).
 import test from 'ava';
 import pg from 'pg';
 import pino from 'pino';
-import { Counter } from 'prom-client';
 import { missingPostgres, startPostgres, type PostgresServer } from '../../../test/harness/postgres.ts';
-import { testContext, type TestContext } from '../../../test/harness/context.ts';
+import { queued, type QueuedExporter } from '../../../test/harness/exporter-queue.ts';
 import { postgresConfigSchema } from './config.ts';
+import { postgresExporterFactory } from './index.ts';
 import { migrate, MIGRATIONS } from './migrations.ts';
 import { PostgresExporter } from './postgres-exporter.ts';
 import { dbSums, deltaBatch, flowAt, fullFlow, sums, SUMS_SQL } from './testdata/flows.ts';
@@ -45,8 +46,9 @@ async function freshDatabase(): Promise<string> {
   return srv().createDatabase(`t${process.pid}_${++dbCounter}`);
 }
 
-function exporterFor(url: string, extra: Record<string, unknown> = {}): { exporter: PostgresExporter; ctx: TestContext } {
-  const ctx = testContext('postgres/test');
+type Queued = QueuedExporter<PostgresExporter>;
+
+function exporterFor(url: string, extra: Record<string, unknown> = {}, logger?: pino.Logger): Queued {
   const config = postgresConfigSchema.parse({
     endpoint: url,
     retention: 0,
@@ -54,8 +56,22 @@ function exporterFor(url: string, extra: Record<string, unknown> = {}): { export
     retry_on_failure: { initial_interval: '20ms', max_interval: '200ms' },
     ...extra,
   });
-  return { exporter: new PostgresExporter(ctx, config), ctx };
+  return queued('postgres/test', postgresExporterFactory.queueSettings!(config), (ctx) => new PostgresExporter(ctx, config), logger);
 }
+
+/** Rows the exporter's queue has written, and the rows it lost and why. */
+async function outcome(q: Queued) {
+  return {
+    sent: await q.metric('podflow_exporter_sent_flows_total'),
+    failed: await q.metric('podflow_exporter_send_failed_flows_total'),
+    enqueueFailed: await q.metric('podflow_exporter_enqueue_failed_flows_total'),
+    invalid: await q.metric('podflow_postgres_dropped_rows_total', { reason: 'invalid' }),
+    rejected: await q.metric('podflow_postgres_dropped_rows_total', { reason: 'rejected' }),
+    retries: await q.metric('podflow_exporter_retries_total'),
+  };
+}
+
+const NOTHING_LOST = { failed: 0, enqueueFailed: 0, invalid: 0, rejected: 0 };
 
 function dbName(url: string): string {
   return new URL(url).pathname.slice(1);
@@ -128,8 +144,8 @@ test('migrations: replicas starting at once apply each migration exactly once', 
   const b = exporterFor(url, { schema: 'replicas' });
   await Promise.all([a.exporter.start(), b.exporter.start()]);
   const flows = Array.from({ length: 2000 }, (_, i) => fullFlow(i, NOON + (i % 4) * DAY_MS));
-  await Promise.all([a.exporter.export(deltaBatch(flows.slice(0, 1000))), b.exporter.export(deltaBatch(flows.slice(1000)))]);
-  await Promise.all([a.exporter.shutdown(), b.exporter.shutdown()]);
+  await Promise.all([a.consume(deltaBatch(flows.slice(0, 1000))), b.consume(deltaBatch(flows.slice(1000)))]);
+  await Promise.all([a.shutdown(), b.shutdown()]);
   const [row] = await srv().query(dbName(url), `${SUMS_SQL} FROM replicas.flows`);
   t.deepEqual(dbSums(row as never), sums(flows));
   const parts = await srv().query(dbName(url), `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -140,15 +156,15 @@ test('migrations: replicas starting at once apply each migration exactly once', 
 test('COPY: known flows read back with exact sums, per day, and every column', async (t) => {
   if (!needsServer(t)) return;
   const url = await freshDatabase();
-  const { exporter, ctx } = exporterFor(url, { batch: { max_rows: 700, flush_interval: '50ms' } });
-  await exporter.start();
+  const q = exporterFor(url, { batch: { max_rows: 700, flush_interval: '50ms' } });
+  await q.exporter.start();
   const flows: Flow[] = [];
   for (let i = 0; i < 6000; i++) flows.push(fullFlow(i, NOON - 2 * DAY_MS + Math.floor((i * 3 * DAY_MS) / 6000)));
   // batches of uneven sizes, as a pipeline would hand them over
   for (let i = 0, size = 1; i < flows.length; i += size, size = (size * 7) % 1013 + 1) {
-    await exporter.export(deltaBatch(flows.slice(i, i + size)));
+    await q.consume(deltaBatch(flows.slice(i, i + size)));
   }
-  await exporter.shutdown();
+  t.true(await q.shutdown());
   const db = dbName(url);
   const [total] = await srv().query(db, `${SUMS_SQL} FROM podflow.flows`);
   t.deepEqual(dbSums(total as never), sums(flows));
@@ -178,17 +194,16 @@ test('COPY: known flows read back with exact sums, per day, and every column', a
     inter_zone: true, tx_bytes: 5097, rx_bytes: 32291, tx_packets: 12, rx_packets: 22, connections: 2,
     attributes: { 'network.type': 'ipv4', 'k8s.cluster.name': 'test', seq: 4097 },
   });
-  t.is(exporter.stats().writtenRows, 6000);
-  t.deepEqual(exporter.stats().droppedRows, { queue_full: 0, invalid: 0, rejected: 0, shutdown: 0 });
-  t.regex(await ctx.metrics.metrics(), /podflow_postgres_written_rows_total\{exporter="postgres\/test"\} 6000/);
+  t.like(await outcome(q), { sent: 6000, ...NOTHING_LOST });
+  t.regex(await q.ctx.metrics.metrics(), /podflow_exporter_sent_flows_total\{exporter="postgres\/test"\} 6000/);
 });
 
 test('odd values: escaping, NUL, lone surrogates, values a column cannot hold', async (t) => {
   if (!needsServer(t)) return;
   const url = await freshDatabase();
-  const { exporter } = exporterFor(url);
-  await exporter.start();
-  await exporter.export(deltaBatch([
+  const q = exporterFor(url);
+  await q.exporter.start();
+  await q.consume(deltaBatch([
     flowAt(NOON, {
       'source.k8s.pod.name': 'tab\there\nnew\\line\r',
       'destination.domain': 'nul\0byte.example',
@@ -201,7 +216,7 @@ test('odd values: escaping, NUL, lone surrogates, values a column cannot hold', 
     }, { txBytes: 1 }),
     flowAt(NOON, {}, { txBytes: 1.5 }), // not an integer: cannot be stored
   ]));
-  await exporter.shutdown();
+  t.true(await q.shutdown());
   const rows = await srv().query(dbName(url), `SELECT node, src_pod, dst_domain, src_address, dst_port, inter_zone,
     host(dst_address) AS dst_address, attributes FROM podflow.flows`);
   t.deepEqual(rows, [{
@@ -219,30 +234,30 @@ test('odd values: escaping, NUL, lone surrogates, values a column cannot hold', 
       'weird\\key\t': 'lone \ufffd surrogate "quoted"',
     },
   }]);
-  t.is(exporter.stats().droppedRows.invalid, 1);
+  t.like(await outcome(q), { sent: 1, invalid: 1, failed: 1 });
   // the reporting node comes from the resource when the flow has none
   const again = exporterFor(url);
   await again.exporter.start();
-  await again.exporter.export(deltaBatch([flowAt(NOON, {}, { txBytes: 7 })]));
-  await again.exporter.shutdown();
+  await again.consume(deltaBatch([flowAt(NOON, {}, { txBytes: 7 })]));
+  t.true(await again.shutdown());
   t.deepEqual(await srv().query(dbName(url), 'SELECT node FROM podflow.flows WHERE tx_bytes = 7'), [{ node: 'test-node' }]);
 });
 
-test('two writers: both connections write, every batch exactly once, exact sums', async (t) => {
+test('two consumers: both connections write, every request exactly once, exact sums', async (t) => {
   if (!needsServer(t)) return;
   const url = await freshDatabase();
   const db = dbName(url);
-  const { exporter } = exporterFor(url, { batch: { max_rows: 500, flush_interval: '20ms' }, queue_size: 1000, writers: 2 });
-  await exporter.start();
+  const q = exporterFor(url, { batch: { max_rows: 500, flush_interval: '20ms' }, sending_queue: { queue_size: 1000, num_consumers: 2 } });
+  await q.exporter.start();
   const flows = Array.from({ length: 30_000 }, (_, i) => fullFlow(i, NOON - DAY_MS / 2 + i * 2000)); // two days
   const writing = new Set<number>();
   for (let i = 0; i < flows.length; i += 3000) {
-    await exporter.export(deltaBatch(flows.slice(i, i + 3000)));
+    await q.consume(deltaBatch(flows.slice(i, i + 3000)));
     const active = await srv().query(db, `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'podflow'`, [db]);
     for (const r of active) writing.add(r.pid as number);
   }
-  await exporter.shutdown();
-  t.is(exporter.stats().retries, 0);
+  t.true(await q.shutdown());
+  t.like(await outcome(q), { sent: 30_000, retries: 0, ...NOTHING_LOST });
   t.is(writing.size, 2, 'two connections');
   const [row] = await srv().query(db, `${SUMS_SQL} FROM podflow.flows`);
   t.deepEqual(dbSums(row as never), sums(flows));
@@ -255,45 +270,46 @@ test('two writers: both connections write, every batch exactly once, exact sums'
 test('a row the server refuses is dropped alone; its batch-mates are written', async (t) => {
   if (!needsServer(t)) return;
   const url = await freshDatabase();
-  const { exporter } = exporterFor(url, { batch: { max_rows: 1000, flush_interval: '1h' } });
-  await exporter.start();
+  const q = exporterFor(url, { batch: { max_rows: 1000, flush_interval: '1h' } });
+  await q.exporter.start();
   await srv().query(dbName(url), 'ALTER TABLE podflow.flows ADD CONSTRAINT no_port_6666 CHECK (dst_port IS DISTINCT FROM 6666)');
   const flows = Array.from({ length: 1000 }, (_, i) => flowAt(NOON, { 'destination.port': i === 637 ? 6666 : 80 }, { txBytes: i }));
-  await exporter.export(deltaBatch(flows));
-  await exporter.shutdown();
+  await q.consume(deltaBatch(flows));
+  t.true(await q.shutdown());
   const [row] = await srv().query(dbName(url), `${SUMS_SQL} FROM podflow.flows`);
   t.deepEqual(dbSums(row as never), sums(flows.filter((_, i) => i !== 637)));
-  t.is(exporter.stats().droppedRows.rejected, 1);
+  // the bad row is dropped within the send, which succeeds: no retry
+  t.like(await outcome(q), { sent: 999, rejected: 1, failed: 1, retries: 0 });
 });
 
 // serial: these stop the shared server, so no other test may run meanwhile (ava runs serial tests first)
-for (const writers of [1, 3]) test.serial(`PostgreSQL killed and restarted mid-stream: no row lost, none doubled (${writers} writers)`, async (t) => {
+for (const consumers of [1, 3]) test.serial(`PostgreSQL killed and restarted mid-stream: no row lost, none doubled (${consumers} consumers)`, async (t) => {
   if (!needsServer(t)) return;
   const url = await freshDatabase();
-  const { exporter } = exporterFor(url, { batch: { max_rows: 300, flush_interval: '10ms' }, queue_size: 1000, writers });
-  await exporter.start();
+  const q = exporterFor(url, { batch: { max_rows: 300, flush_interval: '10ms' }, sending_queue: { queue_size: 1000, num_consumers: consumers } });
+  await q.exporter.start();
   const flows = Array.from({ length: 20_000 }, (_, i) => fullFlow(i, NOON + i * 1000));
   const db = dbName(url);
   let restarted = false;
   for (let i = 0; i < flows.length; i += 100) {
-    await exporter.export(deltaBatch(flows.slice(i, i + 100)));
+    await q.consume(deltaBatch(flows.slice(i, i + 100)));
     await new Promise((r) => setTimeout(r, 1));
     if (i === 6000) await srv().stopServer('immediate'); // like a crash: clients see reset connections
     if (i === 12_000) {
-      t.true(exporter.stats().queuedRows > 0, 'rows wait while the server is down');
+      t.true((await q.metric('podflow_exporter_queue_size')) > 0, 'rows wait while the server is down');
       await srv().startServer();
       restarted = true;
     }
   }
   t.true(restarted);
-  await exporter.shutdown();
+  t.true(await q.shutdown());
   const [row] = await srv().query(db, `${SUMS_SQL} FROM podflow.flows`);
   t.deepEqual(dbSums(row as never), sums(flows));
   const [distinct] = await srv().query(db, `SELECT count(DISTINCT attributes->>'seq')::int AS n FROM podflow.flows`);
   t.is(distinct!.n, 20_000);
-  const stats = exporter.stats();
+  const stats = await outcome(q);
   t.true(stats.retries > 0);
-  t.deepEqual(stats.droppedRows, { queue_full: 0, invalid: 0, rejected: 0, shutdown: 0 });
+  t.like(stats, { sent: 20_000, ...NOTHING_LOST });
 });
 
 test.serial('queue overflow while PostgreSQL is down drops the oldest batches and counts them', async (t) => {
@@ -301,62 +317,63 @@ test.serial('queue overflow while PostgreSQL is down drops the oldest batches an
   const url = await freshDatabase();
   const db = dbName(url);
   await srv().stopServer('fast');
-  let exporter: PostgresExporter | undefined;
+  let q: Queued | undefined;
   try {
-    const made = exporterFor(url, { batch: { max_rows: 100, flush_interval: '1h' }, queue_size: 3, retry_on_failure: { initial_interval: '50ms', max_interval: '50ms' } });
-    exporter = made.exporter;
-    await exporter.start(); // not reachable: starts anyway, logs, retries
+    q = exporterFor(url, { batch: { max_rows: 100, flush_interval: '1h' }, sending_queue: { queue_size: 3 }, retry_on_failure: { initial_interval: '50ms', max_interval: '50ms' } });
+    await q.exporter.start(); // not reachable: starts anyway, logs, retries
     const flows = Array.from({ length: 1000 }, (_, i) => flowAt(NOON, { seq: i }, { txBytes: i }));
-    for (let i = 0; i < 1000; i += 100) await exporter.export(deltaBatch(flows.slice(i, i + 100)));
-    const dropped = exporter.stats().droppedRows.queue_full;
-    // 3 batches wait, plus at most one being written
+    for (let i = 0; i < 1000; i += 100) await q.consume(deltaBatch(flows.slice(i, i + 100)));
+    const dropped = await q.metric('podflow_exporter_enqueue_failed_flows_total');
+    // 3 requests wait, plus at most one being written
     t.true(dropped === 600 || dropped === 700, `dropped ${dropped}`);
-    t.regex(await made.ctx.metrics.metrics(), new RegExp(`podflow_postgres_dropped_rows_total\\{exporter="postgres/test",reason="queue_full"\\} ${dropped}`));
+    t.regex(await q.ctx.metrics.metrics(), new RegExp(`podflow_exporter_enqueue_failed_flows_total\\{exporter="postgres/test"\\} ${dropped}`));
     await srv().startServer();
-    await exporter.shutdown();
+    t.true(await q.shutdown());
     // the newest 3 batches survived, and the first one if it was being written when the queue overflowed
     const rows = await srv().query(db, `SELECT (attributes->>'seq')::int AS seq FROM podflow.flows ORDER BY 1`);
     const survivors = dropped === 700 ? flows.slice(700) : [...flows.slice(0, 100), ...flows.slice(700)];
     t.deepEqual(rows.map((r) => r.seq), survivors.map((f) => f.attributes.seq));
-    t.is(exporter.stats().writtenRows + dropped, 1000);
+    t.like(await outcome(q), { sent: 1000 - dropped, failed: dropped });
   } finally {
     await srv().startServer().catch(() => undefined);
-    await exporter?.shutdown();
+    await q?.shutdown();
   }
 });
 
-test('shutdown flushes what waits for flush_interval; rows left at flush_timeout are counted', async (t) => {
+test('shutdown flushes what waits for flush_interval; rows left at the shutdown deadline are counted', async (t) => {
   if (!needsServer(t)) return;
   const url = await freshDatabase();
-  const { exporter } = exporterFor(url, { batch: { max_rows: 10_000, flush_interval: '1h' } });
-  await exporter.start();
-  await exporter.export(deltaBatch(Array.from({ length: 10 }, (_, i) => flowAt(NOON, {}, { rxBytes: i + 1 }))));
+  const q = exporterFor(url, { batch: { max_rows: 10_000, flush_interval: '1h' } });
+  await q.exporter.start();
+  await q.consume(deltaBatch(Array.from({ length: 10 }, (_, i) => flowAt(NOON, {}, { rxBytes: i + 1 }))));
   await new Promise((r) => setTimeout(r, 100));
   t.deepEqual(await srv().query(dbName(url), 'SELECT count(*)::int AS n FROM podflow.flows'), [{ n: 0 }]);
-  await exporter.shutdown();
+  t.true(await q.shutdown());
   t.deepEqual(await srv().query(dbName(url), 'SELECT count(*)::int AS n, sum(rx_bytes)::int AS rx FROM podflow.flows'), [{ n: 10, rx: 55 }]);
-  await t.throwsAsync(exporter.export(deltaBatch([flowAt(NOON, {})])), { message: /shut down/ });
+  t.throws(() => q.exporter.toRequests(deltaBatch([flowAt(NOON, {})]), undefined), { message: /shut down/ });
+  await q.consume(deltaBatch([flowAt(NOON, {}), flowAt(NOON, {})]));
+  t.like(await outcome(q), { sent: 10, failed: 2 });
 
-  // an unreachable server: shutdown gives up after flush_timeout and counts the rows
-  const gone = exporterFor('postgres://postgres@127.0.0.1:1/nowhere', { flush_timeout: '300ms' });
+  // an unreachable server: the drain gives up at the shutdown deadline and counts the rows
+  const gone = exporterFor('postgres://postgres@127.0.0.1:1/nowhere');
   await gone.exporter.start();
-  await gone.exporter.export(deltaBatch(Array.from({ length: 5 }, () => flowAt(NOON, {}))));
+  await gone.consume(deltaBatch(Array.from({ length: 5 }, () => flowAt(NOON, {}))));
   const started = Date.now();
-  await gone.exporter.shutdown();
+  t.false(await gone.shutdown(300));
   t.true(Date.now() - started < 3000);
-  t.is(gone.exporter.stats().droppedRows.shutdown, 5);
+  t.like(await outcome(gone), { sent: 0, failed: 5 });
 });
 
 test('the schema dropped under a running exporter is migrated again', async (t) => {
   if (!needsServer(t)) return;
   const url = await freshDatabase();
-  const { exporter } = exporterFor(url);
-  await exporter.start();
-  await exporter.export(deltaBatch([flowAt(NOON, {}, { txBytes: 1 })]));
-  await waitFor(() => exporter.stats().writtenRows === 1);
+  const q = exporterFor(url);
+  await q.exporter.start();
+  await q.consume(deltaBatch([flowAt(NOON, {}, { txBytes: 1 })]));
+  await waitFor(async () => (await q.metric('podflow_exporter_sent_flows_total')) === 1);
   await srv().query(dbName(url), 'DROP SCHEMA podflow CASCADE');
-  await exporter.export(deltaBatch([flowAt(NOON, {}, { txBytes: 2 })]));
-  await exporter.shutdown();
+  await q.consume(deltaBatch([flowAt(NOON, {}, { txBytes: 2 })]));
+  t.true(await q.shutdown());
   t.deepEqual(await srv().query(dbName(url), 'SELECT tx_bytes::int AS tx FROM podflow.flows'), [{ tx: 2 }]);
 });
 
@@ -367,10 +384,11 @@ test('retention drops whole partitions older than retention, and nothing else', 
   await writer.exporter.start();
   const daysAgo = [10, 8, 7, 1, 0];
   const flows = daysAgo.flatMap((d) => Array.from({ length: 5 }, (_, i) => flowAt(NOON - d * DAY_MS + i * 3_600_000, {}, { txBytes: 100 * d + i })));
-  await writer.exporter.export(deltaBatch(flows));
-  await writer.exporter.shutdown();
+  await writer.consume(deltaBatch(flows));
+  t.true(await writer.shutdown());
 
-  const { exporter } = exporterFor(url, { retention: '7d' });
+  const q = exporterFor(url, { retention: '7d' });
+  const exporter = q.exporter;
   // cutoff = NOON - 7d: the day 8 days back ends at 00:00 of the 7th day back, before the cutoff
   t.deepEqual(await exporter.runRetention(NOON), ['flows_p20300105', 'flows_p20300107']);
   t.deepEqual(await exporter.runRetention(NOON), []);
@@ -379,7 +397,7 @@ test('retention drops whole partitions older than retention, and nothing else', 
   t.deepEqual(parts.map((r) => r.relname), ['flows_p20300108', 'flows_p20300114', 'flows_p20300115']);
   const [row] = await srv().query(dbName(url), `${SUMS_SQL} FROM podflow.flows`);
   t.deepEqual(dbSums(row as never), sums(flows.slice(10)));
-  t.is(exporter.stats().droppedPartitions, 2);
+  t.is(await q.metric('podflow_postgres_partitions_dropped_total'), 2);
   // retention 0 keeps everything
   t.deepEqual(await exporterFor(url, { retention: 0 }).exporter.runRetention(NOON + 1000 * DAY_MS), []);
 });
@@ -391,29 +409,28 @@ test('start fails loudly on a configuration PostgreSQL refuses (unknown database
 });
 
 test('a cumulative batch is refused with a reason', async (t) => {
-  const { exporter } = exporterFor('postgres://postgres@127.0.0.1:1/x');
-  await t.throwsAsync(exporter.export({ flows: [flowAt(NOON, {})], temporality: 'cumulative' }), { message: /stores deltas/ });
+  const q = exporterFor('postgres://postgres@127.0.0.1:1/x');
+  t.throws(() => q.exporter.toRequests({ flows: [flowAt(NOON, {})], temporality: 'cumulative' }, undefined), { message: /stores deltas/ });
+  // behind the queue: refused, counted failed, logged
+  await q.consume({ flows: [flowAt(NOON, {}), flowAt(NOON, {})], temporality: 'cumulative' });
+  t.like(await outcome(q), { sent: 0, failed: 2 });
 });
 
-test('rows it cannot write also count in the runtime\'s exporter families', async (t) => {
-  const ctx = testContext('postgres/lost');
-  const logLines: Array<{ msg: string; rows?: number; suppressed?: number }> = [];
-  ctx.logger = pino({ level: 'info' }, { write: (line: string) => void logLines.push(JSON.parse(line)) });
-  const sendFailed = new Counter({ name: 'podflow_exporter_send_failed_flows_total', help: 'h', labelNames: ['exporter'], registers: [ctx.metrics] });
-  const enqueueFailed = new Counter({ name: 'podflow_exporter_enqueue_failed_flows_total', help: 'h', labelNames: ['exporter'], registers: [ctx.metrics] });
-  const exporter = new PostgresExporter(ctx, postgresConfigSchema.parse({
-    endpoint: 'postgres://postgres@127.0.0.1:1/nowhere', queue_size: 1, flush_timeout: '100ms',
-    batch: { max_rows: 10, flush_interval: '1h' }, retry_on_failure: { initial_interval: '10ms', max_interval: '10ms' },
-  }));
-  await exporter.start();
-  for (let i = 0; i < 6; i++) await exporter.export(deltaBatch(Array.from({ length: 10 }, () => flowAt(NOON, {}))));
-  await exporter.shutdown();
-  const { droppedRows } = exporter.stats();
-  t.is(droppedRows.queue_full + droppedRows.shutdown, 60);
-  t.is((await sendFailed.get()).values[0]?.value, 60);
-  t.is((await enqueueFailed.get()).values[0]?.value, droppedRows.queue_full);
-  t.true(droppedRows.queue_full >= 40);
+test('rows the queue cannot keep or write are counted in the exporter families and logged once', async (t) => {
+  const logLines: Array<{ msg: string; flows?: number; suppressed?: number }> = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void logLines.push(JSON.parse(line)) });
+  const q = exporterFor('postgres://postgres@127.0.0.1:1/nowhere', {
+    sending_queue: { queue_size: 1 }, batch: { max_rows: 10, flush_interval: '1h' }, retry_on_failure: { initial_interval: '10ms', max_interval: '10ms' },
+  }, logger);
+  await q.exporter.start();
+  for (let i = 0; i < 6; i++) await q.consume(deltaBatch(Array.from({ length: 10 }, () => flowAt(NOON, {}))));
+  t.false(await q.shutdown(100));
+  const { sent, failed, enqueueFailed } = await outcome(q);
+  t.is(sent, 0);
+  t.is(failed, 60);
+  // one request in flight, one waiting: at least 4 of 6 pushed out
+  t.true(enqueueFailed >= 40);
   // several overflows, one log line (the next would come a minute later, with the suppressed count)
-  t.deepEqual(logLines.filter((l) => /queue full/.test(l.msg)).map((l) => [l.rows, l.suppressed]), [[10, 0]]);
-  t.is(logLines.filter((l) => /shut down with rows/.test(l.msg)).length, 1);
+  t.deepEqual(logLines.filter((l) => /queue full/.test(l.msg)).map((l) => [l.flows, l.suppressed]), [[10, 0]]);
+  t.is(logLines.filter((l) => /not drained before the shutdown deadline/.test(l.msg)).length, 1);
 });

@@ -128,7 +128,7 @@ export function columnValue(v: AttributeValue, kind: Kind): string | undefined {
 }
 
 /** Latest instant PostgreSQL and this encoder both handle: 9999-12-31T23:59:59.999999Z. */
-export const MAX_UNIX_NANO = 253_402_300_800_000_000_000n - 1n;
+const MAX_UNIX_NANO = 253_402_300_800_000_000_000n - 1n;
 
 const NS_PER_S = 1_000_000_000n;
 // Flows of one interval share their start and end times, so the last two formatted seconds are
@@ -163,8 +163,21 @@ export interface EncodedRow {
 
 export type EncodeResult = EncodedRow | { invalid: string };
 
-export function notInteger(name: string, v: number): { invalid: string } {
-  return { invalid: `${name} is ${v}, not an integer` };
+function notInteger(name: string, v: number): string {
+  return `${name} is ${v}, not an integer`;
+}
+
+/** Why the flow cannot be a row (times outside what timestamptz holds, counters that are not integers), or undefined. */
+export function whyNotStorable(flow: Flow): string | undefined {
+  const { startTimeUnixNano: start, timeUnixNano: end } = flow;
+  if (start < 0n || start > MAX_UNIX_NANO) return `start time ${start}ns is outside 1970..9999`;
+  if (end < 0n || end > MAX_UNIX_NANO) return `end time ${end}ns is outside 1970..9999`;
+  if (!Number.isSafeInteger(flow.txBytes)) return notInteger('tx_bytes', flow.txBytes);
+  if (!Number.isSafeInteger(flow.rxBytes)) return notInteger('rx_bytes', flow.rxBytes);
+  if (!Number.isSafeInteger(flow.txPackets)) return notInteger('tx_packets', flow.txPackets);
+  if (!Number.isSafeInteger(flow.rxPackets)) return notInteger('rx_packets', flow.rxPackets);
+  if (!Number.isSafeInteger(flow.connections)) return notInteger('connections', flow.connections);
+  return undefined;
 }
 
 /**
@@ -173,14 +186,9 @@ export function notInteger(name: string, v: number): { invalid: string } {
  * bytes: this is its reference (tests compare the two) and the multi-row INSERT bench's encoder.
  */
 export function encodeFlow(flow: Flow, reportingNode?: string): EncodeResult {
+  const invalid = whyNotStorable(flow);
+  if (invalid !== undefined) return { invalid };
   const { startTimeUnixNano: start, timeUnixNano: end } = flow;
-  if (start < 0n || start > MAX_UNIX_NANO) return { invalid: `start time ${start}ns is outside 1970..9999` };
-  if (end < 0n || end > MAX_UNIX_NANO) return { invalid: `end time ${end}ns is outside 1970..9999` };
-  if (!Number.isSafeInteger(flow.txBytes)) return notInteger('tx_bytes', flow.txBytes);
-  if (!Number.isSafeInteger(flow.rxBytes)) return notInteger('rx_bytes', flow.rxBytes);
-  if (!Number.isSafeInteger(flow.txPackets)) return notInteger('tx_packets', flow.txPackets);
-  if (!Number.isSafeInteger(flow.rxPackets)) return notInteger('rx_packets', flow.rxPackets);
-  if (!Number.isSafeInteger(flow.connections)) return notInteger('connections', flow.connections);
 
   // One pass over the attributes: column values by index, everything else straight into the
   // jsonb text (JSON.stringify per key and value: far cheaper than building an object first).

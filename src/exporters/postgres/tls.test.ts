@@ -5,8 +5,9 @@ import test from 'ava';
 import { makeTestCertificates, missingOpenssl, type TestCertificates } from '../../../test/harness/tls.ts';
 import { skipOrFail } from '../../../test/harness/privileges.ts';
 import { missingPostgres, startPostgres, type PostgresServer } from '../../../test/harness/postgres.ts';
-import { testContext } from '../../../test/harness/context.ts';
+import { queued } from '../../../test/harness/exporter-queue.ts';
 import { postgresConfigSchema } from './config.ts';
+import { postgresExporterFactory } from './index.ts';
 import { PostgresExporter } from './postgres-exporter.ts';
 import { deltaBatch, flowAt } from './testdata/flows.ts';
 
@@ -35,9 +36,8 @@ function ready(t: import('ava').ExecutionContext): PostgresServer | undefined {
 }
 
 function exporter(s: PostgresServer, tls: Record<string, string>) {
-  return new PostgresExporter(testContext('postgres/tls'), postgresConfigSchema.parse({
-    endpoint: s.url('tls'), retention: 0, tls, flush_timeout: '2s',
-  }));
+  const config = postgresConfigSchema.parse({ endpoint: s.url('tls'), retention: 0, tls });
+  return queued('postgres/tls', postgresExporterFactory.queueSettings!(config), (ctx) => new PostgresExporter(ctx, config));
 }
 
 test('tls require and verify-full (test CA) write over TLS; the server sees an encrypted session', async (t) => {
@@ -45,15 +45,15 @@ test('tls require and verify-full (test CA) write over TLS; the server sees an e
   if (!s) return;
   const modes: Array<Record<string, string>> = [{ mode: 'require' }, { mode: 'verify-full', ca_file: join(dir, 'ca.pem') }, { mode: 'verify-ca', ca_file: join(dir, 'ca.pem') }];
   for (const tls of modes) {
-    const e = exporter(s, tls);
-    await e.start();
-    await e.export(deltaBatch([flowAt(Date.UTC(2030, 0, 1), { mode: tls.mode! }, { txBytes: 1 })]));
-    for (let i = 0; i < 200 && e.stats().writtenRows === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    const q = exporter(s, tls);
+    await q.exporter.start();
+    await q.consume(deltaBatch([flowAt(Date.UTC(2030, 0, 1), { mode: tls.mode! }, { txBytes: 1 })]));
+    for (let i = 0; i < 200 && (await q.metric('podflow_exporter_sent_flows_total')) === 0; i++) await new Promise((r) => setTimeout(r, 20));
     // the exporter's connection, as the server sees it
     t.deepEqual(await s.query('tls', `SELECT count(*)::int AS n, bool_and(s.ssl) AS ssl FROM pg_stat_ssl s
       JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'podflow'`), [{ n: 1, ssl: true }], tls.mode);
-    await e.shutdown();
-    t.is(e.stats().writtenRows, 1, tls.mode);
+    t.true(await q.shutdown(2_000));
+    t.is(await q.metric('podflow_exporter_sent_flows_total'), 1, tls.mode);
   }
   t.deepEqual(await s.query('tls', `SELECT attributes->>'mode' AS mode FROM podflow.flows ORDER BY 1`), [{ mode: 'require' }, { mode: 'verify-ca' }, { mode: 'verify-full' }]);
 });
@@ -61,7 +61,7 @@ test('tls require and verify-full (test CA) write over TLS; the server sees an e
 test('a certificate from another CA fails start with the reason', async (t) => {
   const s = ready(t);
   if (!s) return;
-  const e = exporter(s, { mode: 'verify-full', ca_file: join(dir, 'other.pem') });
-  await t.throwsAsync(e.start(), { message: /postgres exporter postgres\/tls: .*(certificate|verify)/i });
-  await e.shutdown();
+  const q = exporter(s, { mode: 'verify-full', ca_file: join(dir, 'other.pem') });
+  await t.throwsAsync(q.exporter.start(), { message: /postgres exporter postgres\/tls: .*(certificate|verify)/i });
+  await q.shutdown();
 });

@@ -1,10 +1,17 @@
-// Config schema, COPY row encoding and the row queue: no server needed.
+// Config schema, COPY row encoding and the exporter's requests: no server needed.
 import test from 'ava';
+import { testContext } from '../../../test/harness/context.ts';
+import { sequenceReceiverFactory } from '../../../test/harness/test-components.ts';
+import { parseConfig } from '../../config/load.ts';
+import { ConfigError } from '../../config/issues.ts';
 import { postgresConfigSchema } from './config.ts';
-import { clientConfig, isConnectionProblem, isRejectedData } from './connection.ts';
-import { batchLines, RowQueue, type RowBatch } from './row-queue.ts';
+import { isConnectionProblem, isRejectedData } from './connection.ts';
+import { clientConfig } from '../shared/postgres-connection.ts';
+import { postgresExporterFactory } from './index.ts';
+import { PostgresExporter } from './postgres-exporter.ts';
+import { partLines, partOf, RowRequest } from './row-request.ts';
 import { COPY_COLUMNS, copyEscape, encodeFlow, timestampText } from './rows.ts';
-import { flowAt, fullFlow } from './testdata/flows.ts';
+import { deltaBatch, flowAt, fullFlow } from './testdata/flows.ts';
 
 const URL_OK = 'postgres://podflow:s3cret@db.example:5433/flows';
 
@@ -19,15 +26,39 @@ test('config: defaults', (t) => {
     schema: 'podflow',
     batch: { max_rows: 10_000, flush_interval: 1000 },
     retention: 7 * 86_400_000,
-    writers: 1,
-    queue_size: 20,
-    retry_on_failure: { initial_interval: 1000, max_interval: 30_000 },
-    flush_timeout: 10_000,
+    sending_queue: { enabled: true, num_consumers: 1, queue_size: 20 },
+    retry_on_failure: { enabled: true, initial_interval: 1000, max_interval: 30_000, multiplier: 1.5, max_elapsed_time: 0 },
+    timeout: 120_000,
     connect_timeout: 10_000,
     tls: { mode: 'disable' },
   });
   t.deepEqual(issues({}), ['endpoint: Invalid input: expected string, received undefined']);
+  t.deepEqual(issues({ endpoint: URL_OK, sending_queue: { num_consumers: 17 } }), ['sending_queue.num_consumers: Too big: expected number to be <=16']);
 });
+
+// Keys of the exporter's own queue before it used the runtime's: refused, naming what replaced them.
+for (const [key, value, replacement] of [
+  ['queue_size', '50', 'no longer a key: use sending_queue.queue_size'],
+  ['writers', '2', 'no longer a key: use sending_queue.num_consumers (each consumer writes on a connection of its own)'],
+  ['flush_timeout', '10s', 'no longer a key: use service.shutdown_timeout (the runtime drains every exporter queue within it)'],
+] as const) {
+  test(`config: the old key ${key} is refused at its line, naming the key that replaced it`, (t) => {
+    const yaml = [
+      'receivers:',
+      '  sequence: {}',
+      'exporters:',
+      '  postgres:',
+      '    endpoint: postgres://db/x',
+      `    ${key}: ${value}`,
+      'service:',
+      '  pipelines:',
+      '    flows: {receivers: [sequence], exporters: [postgres]}',
+    ].join('\n');
+    const err = t.throws(() => parseConfig(yaml, [sequenceReceiverFactory, postgresExporterFactory]), { instanceOf: ConfigError });
+    t.deepEqual(err.issues, [{ path: `exporters.postgres.${key}`, line: 6, column: 5, message: replacement }]);
+    t.regex(err.message, new RegExp(`config\\.yaml:6:5: exporters\\.postgres\\.${key}: ${replacement.replace(/[()]/g, '\\$&')}`));
+  });
+}
 
 test('config: bad values name the key', (t) => {
   t.deepEqual(issues({ endpoint: 'mysql://x/y' }), ['endpoint: scheme must be postgres:// or postgresql://, got mysql://']);
@@ -103,36 +134,41 @@ test('rows: what cannot be stored is refused with a reason', (t) => {
   t.deepEqual(encodeFlow({ ...flowAt(0, {}), timeUnixNano: 10n ** 30n }), { invalid: `end time ${10n ** 30n}ns is outside 1970..9999` });
 });
 
-const row = (i: number) => ({ line: `${i}\n`, day: '2030-01-01' });
-const linesOf = (b: RowBatch | undefined) => (b ? batchLines(b) : undefined);
+/** An exporter that is never started: toRequests and dueAtMs need no server. */
+function unstarted(batch: Record<string, unknown>): PostgresExporter {
+  return new PostgresExporter(testContext('postgres/units'), postgresConfigSchema.parse({ endpoint: 'postgres://127.0.0.1:1/x', batch }));
+}
 
-test('queue: rows fill batches up to max_rows; take waits for full, newer, or flush_interval', (t) => {
-  const q = new RowQueue(3, 10);
-  t.deepEqual(q.push([row(1), row(2)], 1000), []);
-  t.is(q.take(1000, 500), undefined);
-  t.is(q.msUntilReady(1200, 500), 300);
-  t.deepEqual(linesOf(q.take(1500, 500)), ['1\n', '2\n']);
-  q.push([row(3), row(4), row(5), row(6)], 2000);
-  t.is(q.batches, 2);
-  t.is(q.msUntilReady(2000, 500), 0);
-  t.deepEqual(linesOf(q.take(2000, 500)), ['3\n', '4\n', '5\n']);
-  t.is(q.take(2000, 500), undefined);
-  t.deepEqual(linesOf(q.take(2000, 500, true)), ['6\n']);
-  t.is(q.rows, 0);
+const seqs = (r: RowRequest) => r.parts.flatMap(partLines).map((line) => JSON.parse(line.slice(line.lastIndexOf('\t') + 1)).seq as number);
+
+test('requests: rows fill the open request up to max_rows, then new ones; due when full or flush_interval after the first row', (t) => {
+  const e = unstarted({ max_rows: 3, flush_interval: '500ms' });
+  const flows = Array.from({ length: 7 }, (_, i) => flowAt(0, { seq: i + 1 }));
+  const [first, ...none] = e.toRequests(deltaBatch(flows.slice(0, 2)), undefined);
+  t.deepEqual(none, []);
+  t.deepEqual(seqs(first!), [1, 2]);
+  t.is(e.dueAtMs(first!), first!.firstRowAtMs + 500);
+  // the next batch tops up the open request, then fills a new one
+  const more = e.toRequests(deltaBatch(flows.slice(2)), first);
+  t.deepEqual(seqs(first!), [1, 2, 3]);
+  t.is(first!.flowCount, 3);
+  t.is(e.dueAtMs(first!), 0, 'full: due at once');
+  t.deepEqual(more.map(seqs), [[4, 5, 6], [7]]);
+  t.deepEqual(more.map((r) => r.parts.length), [1, 1]);
+  t.is(e.dueAtMs(more[1]!), more[1]!.firstRowAtMs + 500);
+  // a flow that cannot be stored takes no room
+  const [only] = e.toRequests(deltaBatch([flowAt(0, { seq: 8 }, { txBytes: 0.5 }), flowAt(0, { seq: 9 })]), undefined);
+  t.deepEqual(seqs(only!), [9]);
 });
 
-test('queue: overflow drops the oldest waiting batch; a put-back batch keeps its place', (t) => {
-  const q = new RowQueue(2, 2);
-  t.deepEqual(q.push([row(1), row(2), row(3), row(4)], 0), []);
-  const inFlight = q.take(0, 1000)!; // 1,2 being written
-  q.push([row(5), row(6)], 0);
-  const dropped = q.push([row(7)], 0);
-  t.deepEqual(dropped.map(batchLines), [['3\n', '4\n']]);
-  q.putBack(inFlight); // the write failed
-  t.is(q.rows, 5);
-  t.deepEqual(linesOf(q.take(0, 1000)), ['1\n', '2\n']);
-  t.deepEqual(q.clear().map(batchLines), [['5\n', '6\n'], ['7\n']]);
-  t.is(q.rows, 0);
+test('requests: a part halved keeps its rows and days; each half has an id of its own', (t) => {
+  const request = new RowRequest(0, [partOf(['a\n', 'b\n', 'c\n'], new Set(['2030-01-01']))]);
+  t.is(request.flowCount, 3);
+  const [part] = request.parts;
+  const halves = [partOf(partLines(part!).slice(0, 2), part!.days), partOf(partLines(part!).slice(2), part!.days)];
+  t.deepEqual(halves.map(partLines), [['a\n', 'b\n'], ['c\n']]);
+  t.is(new Set([part!.id, ...halves.map((h) => h.id)]).size, 3);
+  t.deepEqual(halves.map((h) => [...h.days]), [['2030-01-01'], ['2030-01-01']]);
 });
 
 test('rows: the attributes field is JSON that round-trips every string', (t) => {

@@ -1,4 +1,4 @@
-import type { ExporterFactory } from '../../contracts/component.ts';
+import { DEFAULT_EXPORTER_QUEUE, type ExporterFactory } from '../../contracts/component.ts';
 import { configSchema, type PrometheusConfig } from './config.ts';
 
 export const prometheusExporterFactory: ExporterFactory<PrometheusConfig> = {
@@ -8,6 +8,7 @@ export const prometheusExporterFactory: ExporterFactory<PrometheusConfig> = {
   configSchema,
   listenEndpoints: (config) => [{ key: 'endpoint', ...config.endpoint }],
   create: async (ctx, config) => new (await import('./prometheus-exporter.ts')).PrometheusExporter(ctx, config),
-  // Exporting only updates memory; a short deadline flags a stuck process, not a slow backend.
-  queueSettings: () => ({ capacityBatches: 100, timeoutMs: 5_000 }),
+  // Sending only updates memory: no retry (DEFAULT_EXPORTER_QUEUE), and a short deadline that
+  // flags a stuck process, not a slow backend.
+  queueSettings: () => ({ ...DEFAULT_EXPORTER_QUEUE, timeout: 5_000 }),
 };

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import type { FlowBatch } from '../../model/index.ts';
 import type { ComponentContext, Exporter } from '../../contracts/component.ts';
+import { wholeBatch, type BatchRequest } from '../shared/batch-request.ts';
 import { SeriesStore } from '../shared/prometheus-series.ts';
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import type { PrometheusConfig } from './config.ts';
@@ -15,7 +16,7 @@ export const METRICS_PATH = '/metrics';
 
 const gzip = promisify(gzipCallback);
 
-export class PrometheusExporter implements Exporter {
+export class PrometheusExporter implements Exporter<BatchRequest> {
   readonly #ctx: ComponentContext;
   readonly #config: PrometheusConfig;
   readonly #store: SeriesStore;
@@ -72,7 +73,11 @@ export class PrometheusExporter implements Exporter {
     this.#ctx.logger.info({ endpoint: `${host}:${this.address.port}`, path: METRICS_PATH }, 'prometheus endpoint listening');
   }
 
-  async export(batch: FlowBatch, _signal: AbortSignal): Promise<void> {
+  toRequests(batch: FlowBatch): BatchRequest[] {
+    return wholeBatch(batch);
+  }
+
+  async send({ batch }: BatchRequest): Promise<void> {
     this.#store.apply(batch);
     this.#expire();
   }

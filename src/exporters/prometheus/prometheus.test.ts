@@ -1,16 +1,16 @@
 import { get } from 'node:http';
 import test from 'ava';
 import { testContext } from '../../../test/harness/context.ts';
+import { sendNow } from '../../../test/harness/exporter-queue.ts';
 import { requirePrivileges } from '../../../test/harness/privileges.ts';
 import { startPrometheus } from '../../../test/harness/prometheus.ts';
 import { batch, flow } from '../../../test/harness/flows.ts';
+import { DEFAULT_EXPORTER_QUEUE } from '../../contracts/component.ts';
 import { SeriesStore, sanitizeLabelName } from '../shared/prometheus-series.ts';
 import { configSchema } from './config.ts';
 import { renderExposition } from './exposition.ts';
 import { prometheusExporterFactory } from './index.ts';
 import { PrometheusExporter } from './prometheus-exporter.ts';
-
-const never = new AbortController().signal;
 
 const web = { 'source.k8s.namespace.name': 'shop', 'source.k8s.owner.name': 'web', 'destination.k8s.namespace.name': 'shop', 'destination.k8s.owner.name': 'db', 'destination.port': 5432, 'network.transport': 'tcp' };
 
@@ -19,7 +19,12 @@ test('defaults: 0.0.0.0:9464, 5m expiration', (t) => {
   t.deepEqual(config.endpoint, { host: '0.0.0.0', port: 9464 });
   t.is(config.metric_expiration, 300_000);
   t.deepEqual(config.const_labels, {});
-  t.is(prometheusExporterFactory.queueSettings!(config).capacityBatches, 100);
+  // a queue of 100 requests, no retry (it only updates memory), 5 s per send
+  t.deepEqual(prometheusExporterFactory.queueSettings!(config), {
+    sending_queue: { enabled: true, num_consumers: 1, queue_size: 100 },
+    retry_on_failure: { ...DEFAULT_EXPORTER_QUEUE.retry_on_failure, enabled: false },
+    timeout: 5_000,
+  });
 });
 
 test('bad config names the key', (t) => {
@@ -96,7 +101,7 @@ test('only /metrics is served', async (t) => {
   const empty = await fetch(`${base}/metrics`);
   t.is(empty.status, 200);
   t.is(await empty.text(), '');
-  await exporter.export(batch('delta', [flow(web, [7, 1], [0, 0])]), never);
+  await sendNow(exporter, batch('delta', [flow(web, [7, 1], [0, 0])]));
   const plain = await new Promise<{ headers: Record<string, unknown>; body: string }>((resolve, reject) => {
     get(`${base}/metrics`, (r) => {
       let body = '';
@@ -121,8 +126,8 @@ test('a real Prometheus scrapes exact byte totals', async (t) => {
   t.teardown(() => prometheus.stop());
 
   // Two delta intervals of one group (+ a one-way UDP flow) and a second group.
-  await exporter.export(batch('delta', [flow(web, [1_234_567, 900], [98_765, 700]), flow({ ...web, 'network.transport': 'udp', 'destination.port': 53 }, [80, 1], [0, 0])]), never);
-  await exporter.export(batch('delta', [flow(web, [1_000_000, 100], [1, 1]), flow({ ...web, 'source.k8s.owner.name': 'api' }, [42, 1], [43, 1])]), never);
+  await sendNow(exporter, batch('delta', [flow(web, [1_234_567, 900], [98_765, 700]), flow({ ...web, 'network.transport': 'udp', 'destination.port': 53 }, [80, 1], [0, 0])]));
+  await sendNow(exporter, batch('delta', [flow(web, [1_000_000, 100], [1, 1]), flow({ ...web, 'source.k8s.owner.name': 'api' }, [42, 1], [43, 1])]));
 
   const expr = 'network_flow_io_bytes_total{source_k8s_owner_name="web",network_transport="tcp"}';
   const samples = await prometheus.waitFor(expr, (s) => s.length === 2 && s.some((x) => x.value === 2_234_567));

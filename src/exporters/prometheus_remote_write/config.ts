@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { durationMs } from '../../config/units.ts';
 import { httpUrl } from '../shared/endpoint.ts';
-import { retryOnFailureSchema } from '../shared/retry.ts';
+import { exporterHelperKeys } from '../shared/exporter-helper.ts';
 
 const labelName = z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'label names are [a-zA-Z_][a-zA-Z0-9_]*').refine((n) => !n.startsWith('__'), 'label names starting with __ are reserved');
 
@@ -12,13 +12,8 @@ export const configSchema = z.strictObject({
   headers: z.record(z.string(), z.string()).default({}),
   /** Labels added to every series; a flow's own label of the same name wins. */
   external_labels: z.record(labelName, z.string().min(1, 'external label values must not be empty')).default({}),
-  /** One HTTP request's deadline. */
-  timeout: durationMs({ min: 1 }).default(5_000),
-  retry_on_failure: retryOnFailureSchema,
-  sending_queue: z.strictObject({
-    /** Batches waiting to be sent; past it the oldest is dropped and counted. */
-    queue_size: z.number().int().min(1).max(100_000).default(100),
-  }).default({ queue_size: 100 }),
+  /** The exporter queue: one request per batch; `timeout` bounds one attempt (all its HTTP requests). */
+  ...exporterHelperKeys({ queue_size: 100, num_consumers: 1, max_num_consumers: 16, timeout: 5_000, max_elapsed_time: 300_000 }),
   /** Series per request (Prometheus' own sender defaults to 2000 samples per send). */
   max_series_per_request: z.number().int().min(1).max(1_000_000).default(2_000),
   /** Delta input is summed into counters; a counter with no data for this long is forgotten. */

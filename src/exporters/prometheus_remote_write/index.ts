@@ -1,5 +1,5 @@
 import type { ExporterFactory } from '../../contracts/component.ts';
-import { exportDeadlineMs } from '../shared/retry.ts';
+import { queueSettingsOf } from '../shared/exporter-helper.ts';
 import { configSchema, type RemoteWriteConfig } from './config.ts';
 
 export const prometheusRemoteWriteExporterFactory: ExporterFactory<RemoteWriteConfig> = {
@@ -8,8 +8,5 @@ export const prometheusRemoteWriteExporterFactory: ExporterFactory<RemoteWriteCo
   description: 'Pushes flows as counters to a Prometheus remote-write endpoint (Prometheus, Mimir, Cortex, VictoriaMetrics, Thanos)',
   configSchema,
   create: async (ctx, config) => new (await import('./remote-write-exporter.ts')).RemoteWriteExporter(ctx, config),
-  queueSettings: (config) => ({
-    capacityBatches: config.sending_queue.queue_size,
-    timeoutMs: exportDeadlineMs(config.retry_on_failure.max_elapsed_time, config.timeout),
-  }),
+  queueSettings: queueSettingsOf,
 };

@@ -1,23 +1,28 @@
-// Pushes flows to a Prometheus remote-write 1.0 endpoint. Delta batches are summed into
-// counters (SeriesStore); each batch sends the current value of every series it touched, in
-// requests of at most max_series_per_request series. 5xx, 429 and network errors are retried
-// with backoff (honouring Retry-After); any other 4xx is not, as the spec says.
+// Pushes flows to a Prometheus remote-write 1.0 endpoint. toRequests sums delta batches into
+// counters (SeriesStore) as the batch enters the exporter queue and encodes the current value of
+// every series it touched, in bodies of at most max_series_per_request series: a batch is one
+// request, a retry re-sends the bodies not yet delivered. 5xx, 429 and network errors are
+// retryable (honouring Retry-After); any other 4xx is permanent, as the spec says.
 import type { FlowBatch } from '../../model/index.ts';
-import type { ComponentContext, Exporter } from '../../contracts/component.ts';
+import { RetryableError, type ComponentContext, type Exporter, type ExportRequest } from '../../contracts/component.ts';
 import { SeriesStore } from '../shared/prometheus-series.ts';
-import { isRetryableStatus, parseRetryAfterMs, sendWithRetry, type AttemptResult } from '../shared/retry.ts';
+import { httpFailure } from '../shared/http-status.ts';
 import { sharedCounter } from '../../telemetry/shared-metrics.ts';
 import type { RemoteWriteConfig } from './config.ts';
 import { encodeWriteRequest } from './write-request.ts';
 
 const VERSION = '0.1.0';
 
-export class RemoteWriteExporter implements Exporter {
+/** One batch, encoded: the WriteRequest bodies (snappy) not yet delivered. */
+export interface RemoteWriteRequest extends ExportRequest {
+  readonly pending: Uint8Array[];
+}
+
+export class RemoteWriteExporter implements Exporter<RemoteWriteRequest> {
   readonly #ctx: ComponentContext;
   readonly #config: RemoteWriteConfig;
   readonly #store: SeriesStore;
   readonly #headers: Record<string, string>;
-  readonly #retries;
   readonly #requestBytes;
   readonly #requests;
 
@@ -32,7 +37,6 @@ export class RemoteWriteExporter implements Exporter {
       'user-agent': 'podflow',
       'x-prometheus-remote-write-version': VERSION,
     };
-    this.#retries = sharedCounter(ctx.metrics, 'podflow_exporter_retries_total', 'Requests an exporter sent again after a retryable failure.', ['exporter']);
     this.#requests = sharedCounter(ctx.metrics, 'podflow_exporter_requests_total', 'Requests an exporter got accepted by its backend.', ['exporter']);
     this.#requestBytes = sharedCounter(ctx.metrics, 'podflow_exporter_request_bytes_total', 'Bytes (compressed, as sent) of accepted requests.', ['exporter']);
   }
@@ -41,44 +45,37 @@ export class RemoteWriteExporter implements Exporter {
 
   async shutdown(): Promise<void> {}
 
-  async export(batch: FlowBatch, signal: AbortSignal): Promise<void> {
+  toRequests(batch: FlowBatch): RemoteWriteRequest[] {
     this.#store.expire(this.#config.metric_expiration);
     const touched = this.#store.apply(batch);
     const per = this.#config.max_series_per_request;
-    for (let i = 0; i < touched.length; i += per) {
-      await this.#send(encodeWriteRequest(touched.slice(i, i + per)), signal);
+    const pending: Uint8Array[] = [];
+    for (let i = 0; i < touched.length; i += per) pending.push(encodeWriteRequest(touched.slice(i, i + per)));
+    return [{ pending, flowCount: batch.flows.length }];
+  }
+
+  /** Sends the bodies not yet delivered, in order (a retry resumes where the last attempt failed). */
+  async send(request: RemoteWriteRequest, signal: AbortSignal): Promise<void> {
+    for (const body of [...request.pending]) {
+      await this.#post(body, signal);
+      this.#requests.inc({ exporter: this.#ctx.id });
+      this.#requestBytes.inc({ exporter: this.#ctx.id }, body.byteLength);
+      const i = request.pending.indexOf(body);
+      if (i >= 0) request.pending.splice(i, 1);
     }
   }
 
-  async #send(body: Uint8Array, signal: AbortSignal): Promise<void> {
-    const attempt = async (): Promise<AttemptResult> => {
-      let res: Response;
-      try {
-        res = await fetch(this.#config.endpoint, {
-          method: 'POST',
-          headers: this.#headers,
-          body,
-          signal: AbortSignal.any([signal, AbortSignal.timeout(this.#config.timeout)]),
-        });
-      } catch (err) {
-        if (signal.aborted) throw err;
-        const cause = (err as { cause?: { code?: string } }).cause?.code;
-        return { ok: false, retryable: true, error: new Error(`POST ${this.#config.endpoint}: ${cause ?? (err as Error).message}`) };
-      }
-      const text = await res.text().catch(() => '');
-      if (res.ok) return { ok: true };
-      return {
-        ok: false,
-        retryable: isRetryableStatus(res.status),
-        error: new Error(`POST ${this.#config.endpoint}: HTTP ${res.status}${text ? `: ${text.trim().slice(0, 300)}` : ''}`),
-        retryAfterMs: parseRetryAfterMs(res.headers.get('retry-after')),
-      };
-    };
-    await sendWithRetry(attempt, this.#config.retry_on_failure, signal, (error, waitMs) => {
-      this.#retries.inc({ exporter: this.#ctx.id });
-      this.#ctx.logger.debug({ err: error.message, waitMs }, 'remote write failed, retrying');
-    });
-    this.#requests.inc({ exporter: this.#ctx.id });
-    this.#requestBytes.inc({ exporter: this.#ctx.id }, body.byteLength);
+  async #post(body: Uint8Array, signal: AbortSignal): Promise<void> {
+    let res: Response;
+    try {
+      res = await fetch(this.#config.endpoint, { method: 'POST', headers: this.#headers, body, signal });
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      const cause = (err as { cause?: { code?: string } }).cause?.code;
+      throw new RetryableError(`POST ${this.#config.endpoint}: ${cause ?? (err as Error).message}`, undefined, { cause: err });
+    }
+    const text = await res.text().catch(() => '');
+    if (res.ok) return;
+    throw httpFailure(res.status, `POST ${this.#config.endpoint}: HTTP ${res.status}${text ? `: ${text.trim().slice(0, 300)}` : ''}`, res.headers.get('retry-after'));
   }
 }

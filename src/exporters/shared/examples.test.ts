@@ -1,23 +1,26 @@
-// Every example config of the otlp, prometheus and prometheus_remote_write exporters (the
-// folder's example.yaml and each YAML block of its README) is valid for the exporter's schema.
-import { readFileSync } from 'node:fs';
+// Every example config of the otlp, prometheus, prometheus_remote_write and postgres exporters
+// (the folder's example.yaml, if any, and each YAML block of its README) is valid for the
+// exporter's schema; so is every exporter in the examples of docs/exporter-helper.md.
+import { existsSync, readFileSync } from 'node:fs';
 import test from 'ava';
 import { parse } from 'yaml';
 import type { ExporterFactory } from '../../contracts/component.ts';
 import { otlpExporterFactory } from '../otlp/index.ts';
 import { prometheusExporterFactory } from '../prometheus/index.ts';
 import { prometheusRemoteWriteExporterFactory } from '../prometheus_remote_write/index.ts';
+import { postgresExporterFactory } from '../postgres/index.ts';
 
 const factories: Array<[string, ExporterFactory<unknown>]> = [
   ['otlp', otlpExporterFactory as ExporterFactory<unknown>],
   ['prometheus', prometheusExporterFactory as ExporterFactory<unknown>],
   ['prometheus_remote_write', prometheusRemoteWriteExporterFactory as ExporterFactory<unknown>],
+  ['postgres', postgresExporterFactory as ExporterFactory<unknown>],
 ];
 
 for (const [dir, factory] of factories) {
   const read = (file: string) => readFileSync(new URL(`../${dir}/${file}`, import.meta.url), 'utf8');
   const documents = [
-    ['example.yaml', read('example.yaml')],
+    ...(existsSync(new URL(`../${dir}/example.yaml`, import.meta.url)) ? [['example.yaml', read('example.yaml')] as const] : []),
     ...[...read('README.md').matchAll(/```yaml\n([\s\S]*?)```/g)].map((m, i) => [`README.md yaml block ${i + 1}`, m[1]!]),
   ] as const;
   for (const [name, text] of documents) {
@@ -35,3 +38,17 @@ for (const [dir, factory] of factories) {
     });
   }
 }
+
+test('every exporter of docs/exporter-helper.md is valid', (t) => {
+  const byType = new Map(factories.map(([, f]) => [f.type, f]));
+  const text = readFileSync(new URL('../../../docs/exporter-helper.md', import.meta.url), 'utf8');
+  const blocks = [...text.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => parse(m[1]!.replace(/\$\{env:[A-Z_]+\}/g, 'x')) as { exporters?: Record<string, unknown> });
+  const ids = blocks.flatMap((b) => Object.keys(b.exporters ?? {}));
+  t.deepEqual(ids.sort(), ['otlp', 'postgres', 'prometheus_remote_write']);
+  for (const block of blocks) {
+    for (const [id, body] of Object.entries(block.exporters ?? {})) {
+      const result = byType.get(id.split('/')[0]!)!.configSchema.safeParse(body ?? {});
+      t.true(result.success, result.error?.issues.map((i) => `${id}.${i.path.join('.')}: ${i.message}`).join('\n'));
+    }
+  }
+});

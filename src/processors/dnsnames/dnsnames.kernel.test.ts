@@ -17,7 +17,7 @@ import { PacketReceiver } from '../../receivers/packet/packet.ts';
 import { dnsnamesConfigSchema } from './config.ts';
 import { DnsnamesProcessor } from './dnsnames.ts';
 
-const TOOLS = ['ip', 'nft', '/usr/sbin/dnsmasq'];
+const TOOLS = ['ip', 'nft', 'dnsmasq'];
 
 // Public-looking addresses, routed only inside the test namespaces.
 const API_V4 = '93.184.216.34';

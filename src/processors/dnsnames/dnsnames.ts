@@ -4,30 +4,17 @@
 import { AddressClassifier } from '../../model/address.ts';
 import { DESTINATION, DESTINATION_DOMAIN } from '../../model/attributes.ts';
 import type { FlowBatch } from '../../model/flow.ts';
-import { type FlowsourceAddon, type NativeHandle, loadFlowsource } from '../../native/addon.ts';
+import { DnsNames, type DnsStatus } from '../../native/index.ts';
 import type { ComponentContext, FlowConsumer, Processor } from '../../contracts/component.ts';
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import type { DnsnamesConfig } from './config.ts';
-
-/** Counts since start, from the native core (dnsStatus). */
-export interface DnsStatus {
-  responses: number;
-  names: number;
-  badMessages: number;
-  malformedFrames: number;
-  tcpResyncs: number;
-  entries: number;
-  evictions: number;
-  expired: number;
-}
 
 export class DnsnamesProcessor implements Processor {
   readonly #ctx: ComponentContext;
   readonly #config: DnsnamesConfig;
   readonly #next: FlowConsumer;
   readonly #classifier: AddressClassifier;
-  #addon: FlowsourceAddon | undefined;
-  #handle: NativeHandle | undefined;
+  #names: DnsNames | undefined;
   readonly #metrics;
 
   constructor(ctx: ComponentContext, config: DnsnamesConfig, next: FlowConsumer) {
@@ -48,11 +35,15 @@ export class DnsnamesProcessor implements Processor {
   }
 
   async start(): Promise<void> {
-    const addon = loadFlowsource();
-    this.#addon = addon;
     const c = this.#config;
     try {
-      this.#handle = addon.dnsOpen(c.netns ?? null, c.interface, c.max_entries, Math.ceil(c.ttl_floor / 1000), c.ring_size);
+      this.#names = DnsNames.open({
+        netns: c.netns ?? null,
+        interface: c.interface,
+        maxEntries: c.max_entries,
+        ttlFloorS: Math.ceil(c.ttl_floor / 1000),
+        ringBytes: c.ring_size,
+      });
     } catch (e) {
       throw new Error(`dnsnames: cannot capture DNS responses on interface ${c.interface}: ${(e as Error).message}`);
     }
@@ -61,8 +52,7 @@ export class DnsnamesProcessor implements Processor {
 
   /** Cache and parser counts since start (undefined before start / after shutdown). */
   status(): DnsStatus | undefined {
-    if (!this.#addon || !this.#handle) return undefined;
-    return JSON.parse(this.#addon.dnsStatus(this.#handle)) as DnsStatus;
+    return this.#names?.status();
   }
 
   #eligible(attributes: Record<string, unknown>): string | undefined {
@@ -76,9 +66,8 @@ export class DnsnamesProcessor implements Processor {
   }
 
   async consume(batch: FlowBatch): Promise<void> {
-    const addon = this.#addon;
-    const handle = this.#handle;
-    if (addon && handle) {
+    const dns = this.#names;
+    if (dns) {
       // One native call per batch, for the distinct eligible addresses.
       const wanted = new Map<string, string>();
       const targets: Array<[number, string]> = [];
@@ -90,7 +79,7 @@ export class DnsnamesProcessor implements Processor {
       });
       if (targets.length > 0) {
         const addresses = [...wanted.keys()];
-        const names = addon.dnsLookup(handle, addresses.join('\n')).split('\n');
+        const names = dns.lookup(addresses);
         addresses.forEach((a, i) => wanted.set(a, names[i] ?? ''));
         let named = 0;
         for (const [i, address] of targets) {
@@ -115,7 +104,7 @@ export class DnsnamesProcessor implements Processor {
   }
 
   async shutdown(): Promise<void> {
-    if (this.#addon && this.#handle) this.#addon.dnsClose(this.#handle);
-    this.#handle = undefined;
+    this.#names?.close();
+    this.#names = undefined;
   }
 }

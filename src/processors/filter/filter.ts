@@ -1,5 +1,5 @@
 // Keeps the flows that match `include` (when given) and do not match `exclude`.
-import type { Flow, FlowBatch } from '../../model/index.ts';
+import { withFlows, type Flow, type FlowBatch } from '../../model/index.ts';
 import type { ComponentContext, FlowConsumer, Processor } from '../../contracts/component.ts';
 import type { FilterConfig } from './config.ts';
 import { type Predicate, compileAny } from './rules.ts';
@@ -35,6 +35,6 @@ export class FilterProcessor implements Processor {
     if (dropped === 0) return this.#next.consume(batch);
     this.#ctx.countDropped(dropped);
     if (kept.length === 0) return Promise.resolve();
-    return this.#next.consume({ flows: kept, temporality: batch.temporality });
+    return this.#next.consume(withFlows(batch, kept));
   }
 }

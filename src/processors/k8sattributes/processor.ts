@@ -4,7 +4,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import {
   DESTINATION_ADDRESS, DESTINATION_K8S_SERVICE_NAME, DESTINATION_ORIGINAL_ADDRESS, DESTINATION_PORT,
   NETWORK_FLOW_INTER_ZONE, NETWORK_TRANSPORT, SOURCE_ADDRESS, SOURCE_PORT,
-  type Attributes, type Flow, type FlowBatch, msFromUnixNano,
+  withFlows, type Attributes, type Flow, type FlowBatch, msFromUnixNano,
 } from '../../model/index.ts';
 import { AddressClassifier } from '../../model/address.ts';
 import type { ComponentContext, FlowConsumer, Processor } from '../../contracts/component.ts';
@@ -115,7 +115,7 @@ export class K8sAttributesProcessor implements Processor {
     const dropped = batch.flows.length - kept.length;
     if (dropped > 0) this.#ctx.countDropped(dropped);
     if (kept.length === 0) return;
-    await this.#next.consume(dropped > 0 ? { flows: kept, temporality: batch.temporality } : batch);
+    await this.#next.consume(dropped > 0 ? withFlows(batch, kept) : batch);
   }
 
   /** Adds the attributes in place; returns the flows this node reports. */

@@ -10,10 +10,11 @@ import { promisify } from 'node:util';
 import { collector, testContext } from '../../../test/harness/context.ts';
 import { ManualClock } from '../../../test/harness/manual-clock.ts';
 import { requirePrivileges } from '../../../test/harness/privileges.ts';
+import { systemTool } from '../../../test/harness/system-tools.ts';
 import type { Flow } from '../../model/flow.ts';
 import { CiliumReceiver } from './cilium.ts';
 import { type CiliumConfig, ciliumConfigSchema } from './config.ts';
-import { loadCiliumAddon } from './native.ts';
+import { ciliumCreateMap } from '../../../test/harness/native.ts';
 import {
   CtFixture, type CtEntry, flowKey, serviceKey, TUPLE_F_IN, TUPLE_F_OUT, TUPLE_F_RELATED, valueV115, valueV116,
 } from './testdata/ctmap-fixture.ts';
@@ -289,7 +290,7 @@ test('expired entries with clock_source jiffies (jiffies >> 8, as the datapath w
 test('a large map (100,000 entries, many batches) reads the same by batch (1 and 4 threads) and key by key, matching bpftool', async (t) => {
   if (!requirePrivileges(t, TOOLS)) return;
   const fx = await fixture(t, []);
-  const held = Number(await loadCiliumAddon().ciliumCreateTestMap(fx.path(CT4), 14, 131_072, 100_000));
+  const held = await ciliumCreateMap(fx.path(CT4), 14, 131_072, 100_000);
   t.is(held, 100_000);
   t.is(await fx.count(CT4), held);
   const batch = await started(t, config(fx, { maps: [CT4], layout: 'v1.15' }));
@@ -303,7 +304,7 @@ test('a large map (100,000 entries, many batches) reads the same by batch (1 and
   const sum = (flows: Flow[]) => flows.reduce((a, f) => [a[0]! + f.txBytes, a[1]! + f.rxBytes, a[2]! + f.connections], [0, 0, 0]);
   const flowsB = batch.sink.batches.flatMap((b) => b.flows);
   const flowsK = keyed.sink.batches.flatMap((b) => b.flows);
-  // Every synthetic entry: tx 3 packets / 200 bytes, rx 2 / 140 (crate::bpf::source::create_filled_map).
+  // Every synthetic entry: tx 3 packets / 200 bytes, rx 2 / 140 (crate::testdata::cilium_filled_map).
   t.deepEqual(sum(flowsB), [200 * held, 140 * held, held]);
   t.deepEqual(lines(flowsK), lines(flowsB));
   t.deepEqual(lines(four.sink.batches.flatMap((b) => b.flows)), lines(flowsB));
@@ -389,10 +390,11 @@ const PROBE = fileURLToPath(new URL('./testdata/open-unprivileged.ts', import.me
 test('without access the error names the privilege: file access to the pinned map (EACCES)', async (t) => {
   if (!requirePrivileges(t, [...TOOLS, 'setpriv'])) return;
   const fx = await fixture(t, [CT4]);
-  const probe = (...setpriv: string[]) =>
-    execFileP('setpriv', [...setpriv, process.execPath, PROBE, fx.root], { env: { ...process.env } }).then((r) => r.stdout.trim());
+  const probe = (setpriv: string[], asUid: string[] = []) =>
+    execFileP(systemTool('setpriv'), [...setpriv, process.execPath, PROBE, fx.root, ...asUid], { env: { ...process.env } }).then((r) => r.stdout.trim());
   // nobody without capabilities: Cilium's pins are root-owned 0600 (and the temp dir is 0700).
-  t.regex(await probe('--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all'), /cilium_ct4_global: BPF_OBJ_GET: permission denied .*run podflow as uid 0, or give it CAP_DAC_READ_SEARCH/);
+  // The probe becomes nobody after loading the addon (setuid drops every capability).
+  t.regex(await probe(['--inh-caps=-all'], ['65534']), /cilium_ct4_global: BPF_OBJ_GET: permission denied .*run podflow as uid 0, or give it CAP_DAC_READ_SEARCH/);
   // uid 0 with every capability dropped: enough on this kernel (≥ 6.5: OBJ_GET and lookups need no capability).
-  t.is(await probe('--inh-caps=-all', '--bounding-set=-all'), 'opened');
+  t.is(await probe(['--inh-caps=-all', '--bounding-set=-all']), 'opened');
 });

@@ -2,21 +2,17 @@
 // per-flow deltas. The map reads (bpf(2)), decoding, delta tracking and pre-aggregation run in
 // Rust off the JS thread (crates/flowsource/src/bpf); this side turns the packed records into
 // Flows (the same decoder as the conntrack receiver) and owns the schedule and the logging.
-import type { NativeHandle } from '../../native/addon.ts';
-import type { TickStats } from '../../native/records.ts';
+import type { CiliumStatus, TickStats } from '../../native/index.ts';
 import { type Clock, systemClock } from '../../contracts/clock.ts';
 import type { ComponentContext, FlowConsumer, Receiver } from '../../contracts/component.ts';
-import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import { NativeReadLoop } from '../shared/native-read-loop.ts';
+import { receiverMetrics } from '../shared/receiver-metrics.ts';
 import type { CiliumConfig } from './config.ts';
-import { type CiliumAddon, type CiliumStatus, HEADER_LAYOUT_AT, LAYOUT_CODES, loadCiliumAddon } from './native.ts';
 
 export class CiliumReceiver implements Receiver {
   readonly #ctx: ComponentContext;
   readonly #config: CiliumConfig;
-  readonly #loop: NativeReadLoop;
-  #addon: CiliumAddon | undefined;
-  #handle: NativeHandle | undefined;
+  readonly #loop: NativeReadLoop<'cilium'>;
   /** Warnings already logged (each once per distinct text). */
   readonly #warned = new Set<string>();
   #layoutLogged: string | null = null;
@@ -25,9 +21,7 @@ export class CiliumReceiver implements Receiver {
   constructor(ctx: ComponentContext, config: CiliumConfig, next: FlowConsumer, clock: Clock = systemClock) {
     this.#ctx = ctx;
     this.#config = config;
-    const reg = ctx.metrics;
-    const gauge = (name: string, help: string) => sharedGauge(reg, name, help, ['receiver']);
-    const counter = (name: string, help: string) => sharedCounter(reg, name, help, ['receiver']);
+    const { gauge, counter } = receiverMetrics(ctx.metrics);
     this.#metrics = {
       entries: gauge('podflow_cilium_entries', 'CT map entries read in the last tick (all maps)'),
       tracked: gauge('podflow_cilium_tracked_connections', 'Connections whose counters are remembered between ticks'),
@@ -35,25 +29,30 @@ export class CiliumReceiver implements Receiver {
       service: gauge('podflow_cilium_service_entries', 'SERVICE entries in the last tick (used for VIPs, never counted)'),
       expired: gauge('podflow_cilium_expired_entries', 'Entries past their lifetime that Cilium has not collected yet'),
       skipped: counter('podflow_cilium_skipped_entries_total', 'Entries without a protocol (nexthdr 0), skipped as Cilium does'),
-      errors: counter('podflow_cilium_tick_errors_total', 'Ticks that failed (the next tick retries)'),
     };
     this.#loop = new NativeReadLoop({
       ctx,
       next,
+      type: 'cilium',
       intervalMs: config.interval,
       clock,
-      read: () => this.#handle && this.#addon!.ciliumTick(this.#handle),
-      onBatch: (buf, stats) => this.#record(stats, LAYOUT_CODES[buf.readUInt32LE(HEADER_LAYOUT_AT)] ?? null),
+      onBatch: (stats) => this.#record(stats),
       readingWhat: 'cilium: reading the conntrack maps',
-      errors: this.#metrics.errors,
     });
   }
 
   async start(): Promise<void> {
-    const addon = loadCiliumAddon();
-    this.#addon = addon;
     const c = this.#config;
-    this.#handle = addon.ciliumOpen(c.bpffs, c.maps.join(','), c.layout, c.clock_source, c.startup, c.exclude_cidrs.join(','), c.read_method, c.read_threads === 'auto' ? 0 : c.read_threads);
+    this.#loop.open({
+      bpffs: c.bpffs,
+      maps: c.maps,
+      layout: c.layout,
+      clockSource: c.clock_source,
+      startup: c.startup,
+      excludeCidrs: c.exclude_cidrs,
+      readMethod: c.read_method,
+      readThreads: c.read_threads === 'auto' ? 0 : c.read_threads,
+    });
     // The first tick records the baseline (or, with startup: count, reports the maps).
     await this.#loop.tickNow();
     const status = this.status();
@@ -72,8 +71,7 @@ export class CiliumReceiver implements Receiver {
 
   /** The Rust source's view: maps, layout decision, last tick's counts. */
   status(): CiliumStatus | undefined {
-    if (!this.#addon || !this.#handle) return undefined;
-    return JSON.parse(this.#addon.ciliumStatus(this.#handle)) as CiliumStatus;
+    return this.#loop.status();
   }
 
   #warnOnce(key: string, fields: Record<string, unknown>, message: string): void {
@@ -82,12 +80,13 @@ export class CiliumReceiver implements Receiver {
     this.#ctx.logger.warn(fields, message);
   }
 
-  #record(stats: TickStats, layout: 'v1.15' | 'v1.16' | null): void {
+  #record(stats: TickStats): void {
     const labels = { receiver: this.#ctx.id };
+    const layout = stats.ctLayout;
     const m = this.#metrics;
     m.entries.set(labels, stats.entries);
     m.tracked.set(labels, stats.tracked);
-    m.readSeconds.set(labels, stats.dumpSeconds);
+    m.readSeconds.set(labels, stats.readSeconds);
     m.skipped.inc(labels, stats.skipped);
     const status = this.status();
     if (!status) return;
@@ -99,7 +98,7 @@ export class CiliumReceiver implements Receiver {
         this.#warnOnce('key_by_key', { path: map.path }, 'cilium: the kernel refuses BPF_MAP_LOOKUP_BATCH (< 5.6?): reading key by key, which is several times slower');
       }
     }
-    if (stats.inconsistent) {
+    if (stats.incomplete) {
       this.#warnOnce('capped', {}, 'cilium: a key-by-key walk restarted too often and stopped at 4 × max_entries; some entries may be missing this tick');
     }
     if (layout === null) {
@@ -124,8 +123,6 @@ export class CiliumReceiver implements Receiver {
 
   async shutdown(): Promise<void> {
     // A last read, so what was counted since the previous interval is not lost.
-    if (this.#handle) await this.#loop.stop();
-    if (this.#addon && this.#handle) this.#addon.ciliumClose(this.#handle);
-    this.#handle = undefined;
+    await this.#loop.close();
   }
 }

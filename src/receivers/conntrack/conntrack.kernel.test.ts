@@ -8,6 +8,7 @@ import { collector, testContext } from '../../../test/harness/context.ts';
 import { ManualClock } from '../../../test/harness/manual-clock.ts';
 import { createNodeTopology, type NodeTopology, POD1_V4, POD1_V6, POD2_V4, POD2_V6 } from '../../../test/harness/netns.ts';
 import { requirePrivileges } from '../../../test/harness/privileges.ts';
+import { systemTool } from '../../../test/harness/system-tools.ts';
 import type { Flow } from '../../model/flow.ts';
 import { conntrackConfigSchema, type ConntrackConfig } from './config.ts';
 import { ConntrackReceiver } from './conntrack.ts';
@@ -214,13 +215,17 @@ test('accounting switch: enabled when 0 with enable_accounting, left alone (coun
 
 test('without CAP_NET_ADMIN the error names it', async (t) => {
   if (!requirePrivileges(t, ['setpriv'])) return;
+  // Loads the addon as root, then becomes nobody (setuid drops every capability): the repository
+  // need not be readable by nobody (a clone in /root is not).
   const script = `
-    import { loadFlowsource } from './src/native/addon.ts';
-    try { const a = loadFlowsource(); const h = a.conntrackOpen(null, 'netlink', false, 'baseline', ''); await a.conntrackTick(h); console.log('no error'); }
+    import { loadFlowsource, NativeSource } from './src/native/index.ts';
+    loadFlowsource();
+    process.setgroups([]); process.setgid(65534); process.setuid(65534);
+    try { const s = NativeSource.open('conntrack', { netns: null, source: 'netlink', destroyEvents: false, startup: 'baseline', excludeCidrs: [] }); await s.tick(); console.log('no error'); }
     catch (e) { console.log(e.message); }`;
   const { stdout } = await promisify(execFile)(
-    'setpriv',
-    ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', process.execPath, '--input-type=module', '-e', script],
+    systemTool('setpriv'),
+    ['--inh-caps=-all', process.execPath, '--input-type=module', '-e', script],
     { cwd: new URL('../../../', import.meta.url).pathname },
   );
   t.regex(stdout, /CAP_NET_ADMIN/);

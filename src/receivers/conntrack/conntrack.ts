@@ -1,35 +1,25 @@
 // Reads the kernel's conntrack table every interval through the Rust core and emits the
 // per-flow deltas. The dump, decoding, delta tracking and pre-aggregation run in Rust off the
-// JS thread; this side turns the packed records into Flows and owns the schedule.
-import { type FlowsourceAddon, type NativeHandle, loadFlowsource } from '../../native/addon.ts';
-import type { TickStats } from '../../native/records.ts';
+// JS thread (the source and its schedule: ../shared/native-read-loop.ts); this side opens it
+// with the receiver's options and keeps its metrics and logs.
+import { conntrackAccounting, type TickStats } from '../../native/index.ts';
 import { type Clock, systemClock } from '../../contracts/clock.ts';
 import type { ComponentContext, FlowConsumer, Receiver } from '../../contracts/component.ts';
-import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import { NativeReadLoop } from '../shared/native-read-loop.ts';
+import { receiverMetrics } from '../shared/receiver-metrics.ts';
 import type { ConntrackConfig } from './config.ts';
-
-interface SourceStatus {
-  source: 'netlink' | 'procfs';
-  destroyEvents: boolean;
-  fallbackReason: string | null;
-}
 
 export class ConntrackReceiver implements Receiver {
   readonly #ctx: ComponentContext;
   readonly #config: ConntrackConfig;
-  readonly #loop: NativeReadLoop;
-  #addon: FlowsourceAddon | undefined;
-  #handle: NativeHandle | undefined;
+  readonly #loop: NativeReadLoop<'conntrack'>;
   #fallbackLogged = false;
   readonly #metrics;
 
   constructor(ctx: ComponentContext, config: ConntrackConfig, next: FlowConsumer, clock: Clock = systemClock) {
     this.#ctx = ctx;
     this.#config = config;
-    const reg = ctx.metrics;
-    const gauge = (name: string, help: string) => sharedGauge(reg, name, help, ['receiver']);
-    const counter = (name: string, help: string) => sharedCounter(reg, name, help, ['receiver']);
+    const { gauge, counter } = receiverMetrics(ctx.metrics);
     this.#metrics = {
       entries: gauge('podflow_conntrack_entries', 'Conntrack entries read in the last tick'),
       tracked: gauge('podflow_conntrack_tracked_connections', 'Connections whose counters are remembered between ticks'),
@@ -38,47 +28,44 @@ export class ConntrackReceiver implements Receiver {
       destroyEvents: counter('podflow_conntrack_destroy_events_total', 'Destroy events applied'),
       overruns: counter('podflow_conntrack_event_overruns_total', 'Times destroy events were lost to a full socket queue (ENOBUFS)'),
       skipped: counter('podflow_conntrack_skipped_messages_total', 'Conntrack messages or lines that could not be decoded'),
-      errors: counter('podflow_conntrack_tick_errors_total', 'Ticks that failed (the next tick retries)'),
     };
     this.#loop = new NativeReadLoop({
       ctx,
       next,
+      type: 'conntrack',
       intervalMs: config.interval,
       clock,
-      read: () => this.#handle && this.#addon!.conntrackTick(this.#handle),
-      onBatch: (_buf, stats) => this.#record(stats),
+      onBatch: (stats) => this.#record(stats),
       readingWhat: 'conntrack: reading the table',
-      errors: this.#metrics.errors,
     });
   }
 
   async start(): Promise<void> {
-    const addon = loadFlowsource();
-    this.#addon = addon;
-    const netns = this.#config.netns ?? null;
-    this.#checkAccounting(addon, netns);
-    this.#handle = addon.conntrackOpen(
+    const c = this.#config;
+    const netns = c.netns ?? null;
+    this.#checkAccounting(netns);
+    this.#loop.open({
       netns,
-      this.#config.source,
-      this.#config.destroy_events,
-      this.#config.startup,
-      this.#config.exclude_cidrs.join(','),
-    );
+      source: c.source,
+      destroyEvents: c.destroy_events,
+      startup: c.startup,
+      excludeCidrs: c.exclude_cidrs,
+    });
     // The first tick records the baseline (or, with startup: count, reports the table).
     await this.#loop.tickNow();
-    const status = JSON.parse(addon.conntrackStatus(this.#handle)) as SourceStatus;
+    const status = this.#loop.status();
     this.#ctx.logger.info(
-      { source: status.source, destroyEvents: status.destroyEvents, netns, intervalMs: this.#config.interval },
+      { source: status?.source, destroyEvents: status?.destroyEvents, netns, intervalMs: this.#config.interval },
       'conntrack receiver started',
     );
     this.#loop.start();
   }
 
-  #checkAccounting(addon: FlowsourceAddon, netns: string | null): void {
+  #checkAccounting(netns: string | null): void {
     const enable = this.#config.enable_accounting;
     let was: boolean;
     try {
-      was = addon.conntrackAccounting(netns, enable);
+      was = conntrackAccounting(netns, enable);
     } catch (e) {
       if (enable) throw new Error(`conntrack: cannot enable byte/packet accounting: ${(e as Error).message}`);
       this.#ctx.logger.warn({ err: (e as Error).message }, 'conntrack: cannot read net.netfilter.nf_conntrack_acct');
@@ -97,28 +84,25 @@ export class ConntrackReceiver implements Receiver {
     const m = this.#metrics;
     m.entries.set(labels, stats.entries);
     m.tracked.set(labels, stats.tracked);
-    m.dumpSeconds.set(labels, stats.dumpSeconds);
-    m.restarts.inc(labels, stats.dumpRestarts);
+    m.dumpSeconds.set(labels, stats.readSeconds);
+    m.restarts.inc(labels, stats.restarts);
     m.destroyEvents.inc(labels, stats.destroyEvents);
-    m.overruns.inc(labels, stats.eventOverruns);
+    m.overruns.inc(labels, stats.overruns);
     m.skipped.inc(labels, stats.skipped);
     if (stats.source === 'procfs' && this.#config.source === 'auto' && !this.#fallbackLogged) {
       this.#fallbackLogged = true;
-      const status = JSON.parse(this.#addon!.conntrackStatus(this.#handle!)) as SourceStatus;
       this.#ctx.logger.warn(
-        { reason: status.fallbackReason },
+        { reason: this.#loop.status()?.fallbackReason },
         'conntrack: ctnetlink unavailable, reading /proc/net/nf_conntrack instead (slow on big tables; no destroy events)',
       );
     }
-    if (stats.eventOverruns > 0) {
-      this.#ctx.logger.warn({ overruns: stats.eventOverruns }, 'conntrack: destroy events lost (socket queue full); the last bytes of some connections are missing');
+    if (stats.overruns > 0) {
+      this.#ctx.logger.warn({ overruns: stats.overruns }, 'conntrack: destroy events lost (socket queue full); the last bytes of some connections are missing');
     }
   }
 
   async shutdown(): Promise<void> {
     // A last read, so what was counted since the previous interval is not lost.
-    if (this.#handle) await this.#loop.stop();
-    if (this.#addon && this.#handle) this.#addon.conntrackClose(this.#handle);
-    this.#handle = undefined;
+    await this.#loop.close();
   }
 }

@@ -1,38 +1,55 @@
-// The schedule every native receiver shares (conntrack, cilium, packet): read the Rust source
-// every interval, never two reads at once, a failed read counted and retried next interval,
-// one last read at shutdown so the final interval is not lost.
-import type { Counter } from 'prom-client';
+// What every native receiver shares (conntrack, cilium, packet): it opens the receiver's Rust
+// source (src/native/ NativeSource) and reads it every interval, never two reads at once, a
+// failed read counted (`podflow_<type>_tick_errors_total`) and retried next interval, one last
+// read at close so the final interval is not lost, then the source closed. A receiver adds its
+// options, its metrics and its log lines (`onBatch`).
 import { unixNanoFromMs } from '../../model/flow.ts';
-import { decodeBatch, type TickStats } from '../../native/records.ts';
 import type { Clock } from '../../contracts/clock.ts';
+import { decodeBatch, NativeSource, type Sources, type SourceType, type TickStats } from '../../native/index.ts';
 import type { ComponentContext, FlowConsumer } from '../../contracts/component.ts';
+import { receiverMetrics } from './receiver-metrics.ts';
 
-export interface NativeReadLoopOptions {
+export interface NativeReadLoopOptions<T extends SourceType> {
   ctx: ComponentContext;
   next: FlowConsumer;
+  /** The source's handle type, which also names the error counter. */
+  type: T;
   intervalMs: number;
   /** When reads happen and the times the flows cover (systemClock in production). */
   clock: Clock;
-  /** One read of the native source: a packed batch (src/native/records.ts); undefined once closed. */
-  read(): Promise<Buffer> | undefined;
   /** Bookkeeping after a batch is decoded (metrics, warnings), before it is passed on. */
-  onBatch(buf: Buffer, stats: TickStats): void;
+  onBatch(stats: TickStats): void;
   /** What failed, for the log line: e.g. `conntrack: reading the table`. */
   readingWhat: string;
-  /** Counts failed reads, labelled by receiver id. */
-  errors: Counter<'receiver'>;
 }
 
-export class NativeReadLoop {
-  readonly #o: NativeReadLoopOptions;
+export class NativeReadLoop<T extends SourceType> {
+  readonly #o: NativeReadLoopOptions<T>;
+  readonly #errors;
+  #source: NativeSource<T> | undefined;
   #timer: unknown;
   #inFlight: Promise<void> | undefined;
   #lastReadUnixNano: bigint;
   #stopped = false;
 
-  constructor(options: NativeReadLoopOptions) {
+  constructor(options: NativeReadLoopOptions<T>) {
     this.#o = options;
     this.#lastReadUnixNano = unixNanoFromMs(options.clock.nowMs());
+    this.#errors = receiverMetrics(options.ctx.metrics).counter(`podflow_${options.type}_tick_errors_total`, 'Ticks that failed (the next tick retries)');
+  }
+
+  /** Opens the native source (throws NativeError when the Rust core refuses the options or cannot open it). */
+  open(options: Sources[T]['options']): void {
+    this.#source = NativeSource.open(this.#o.type, options);
+  }
+
+  get opened(): boolean {
+    return this.#source !== undefined;
+  }
+
+  /** The source's status; undefined before open and after close. */
+  status(): Sources[T]['status'] | undefined {
+    return this.#source?.status();
   }
 
   /** Starts reading every interval (the first batch covers the time since construction). */
@@ -52,11 +69,14 @@ export class NativeReadLoop {
     }
   }
 
-  /** Stops the schedule and makes the last read. */
-  async stop(): Promise<void> {
+  /** Stops the schedule, makes the last read and closes the source. */
+  async close(): Promise<void> {
     this.#stopped = true;
     this.#o.clock.clearTimer(this.#timer);
+    if (!this.#source) return;
     await this.tickNow();
+    this.#source.close();
+    this.#source = undefined;
   }
 
   #schedule(): void {
@@ -66,19 +86,20 @@ export class NativeReadLoop {
 
   async #read(): Promise<void> {
     const o = this.#o;
-    let buf: Buffer | undefined;
+    const source = this.#source;
+    if (!source) return;
+    let buf: Buffer;
     try {
-      buf = await o.read();
+      buf = await source.tick();
     } catch (e) {
-      o.errors.inc({ receiver: o.ctx.id });
+      this.#errors.inc({ receiver: o.ctx.id });
       o.ctx.logger.error({ err: (e as Error).message }, `${o.readingWhat} failed; retrying next interval`);
       return;
     }
-    if (buf === undefined) return;
     const now = unixNanoFromMs(o.clock.nowMs());
     const { stats, flows } = decodeBatch(buf, this.#lastReadUnixNano, now);
     this.#lastReadUnixNano = now;
-    o.onBatch(buf, stats);
+    o.onBatch(stats);
     if (flows.length > 0) await o.next.consume({ flows, temporality: 'delta' });
   }
 }

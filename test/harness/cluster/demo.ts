@@ -2,17 +2,20 @@
 // at. Builds the two nodes and their pods (cluster.ts), starts the test Kubernetes API server, a
 // PostgreSQL, an OTLP receiver, a Prometheus when installed, one podflow per node and an endless
 // Bookinfo load; then prints the node graph edges from PostgreSQL every few seconds, with the URLs
-// to look at. Ctrl-C (or DEMO_SECONDS running out) stops everything and removes every namespace,
-// process and temporary file. Needs root (network namespaces).
+// to look at — the service map pages first. Ctrl-C (or DEMO_SECONDS running out) stops everything
+// and removes every namespace, process and temporary file. Needs root (network namespaces).
 //
 //   sudo make demo                    # until Ctrl-C
 //   sudo make demo DEMO_SECONDS=30    # stop by itself
+//   sudo DEMO_SCREENSHOT=docs/servicemap-bookinfo.png make demo DEMO_SECONDS=40
+//                                     # also saves a PNG of the cluster's service map (headless chromium)
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeApiServer } from '../fake-apiserver.ts';
 import { startOtlpReceiver } from '../otlp-receiver.ts';
 import { missingPostgres, postgresBinDir, startPostgres } from '../postgres.ts';
+import { missingBrowser, openPage } from '../browser.ts';
 import { missingPrivileges } from '../privileges.ts';
 import { PROMETHEUS_BIN, startPrometheus, type PrometheusServer } from '../prometheus.ts';
 import { loadApiServer, SimulatedCluster } from './cluster.ts';
@@ -22,6 +25,9 @@ import { NODES } from './topology.ts';
 const REFRESH_MS = 5_000;
 const LOAD_PAUSE_MS = 200;
 const seconds = Number(process.env.DEMO_SECONDS ?? 0);
+const screenshot = process.env.DEMO_SCREENSHOT;
+/** Traffic before the screenshot is taken: a few reduce intervals, so every edge is drawn. */
+const SCREENSHOT_AFTER_MS = 20_000;
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
@@ -98,6 +104,9 @@ async function main(): Promise<void> {
       otlpUrl: otlp.url,
       dir,
       reduceInterval: '5s',
+      // Each node's map shows the flows it reports; node-a also serves the whole cluster's map,
+      // read from PostgreSQL (what both nodes wrote).
+      servicemap: { cluster: n.name === 'node-a' },
     }));
   }
   let prom: PrometheusServer | undefined;
@@ -111,6 +120,8 @@ async function main(): Promise<void> {
   const psql = join(postgresBinDir()!, 'psql');
   say();
   say('Look at:');
+  say(`  service map of the whole cluster (from PostgreSQL): ${nodes[0]!.clusterMapUrl}`);
+  for (const n of nodes) say(`  service map of ${n.nodeName}'s flows (in memory):     ${n.servicemapUrl}`);
   for (const n of nodes) {
     say(`  podflow ${n.nodeName}: flows  http://${n.prometheusTarget}/metrics   self-metrics ${n.telemetryUrl}/metrics`);
     say(`                  config ${n.configFile}   log ${n.logFile}   flows ${n.flowsFile}`);
@@ -127,6 +138,7 @@ async function main(): Promise<void> {
   say();
   say(seconds > 0 ? `running for ${seconds}s...` : 'Ctrl-C to stop.');
 
+  if (screenshot) void takeScreenshot(nodes[0]!.clusterMapUrl!, screenshot);
   const endAt = seconds > 0 ? Date.now() + seconds * 1000 : Infinity;
   while (!stopping && Date.now() < endAt) {
     await new Promise((r) => setTimeout(r, Math.min(REFRESH_MS, endAt - Date.now())));
@@ -142,6 +154,27 @@ async function main(): Promise<void> {
     say(table([['source', 'target', 'bytes', 'connections'], ...edges.map((e) => [e.source, e.target, e.mainstat, e.secondarystat])]));
   }
   await stop(seconds > 0 ? `${seconds}s elapsed` : 'stopped');
+}
+
+/** Saves a PNG of the map once the traffic has run a while, with the busiest cross-zone edge clicked. */
+async function takeScreenshot(url: string, file: string): Promise<void> {
+  const missing = missingBrowser();
+  if (missing) return void say(`(no screenshot: ${missing})`);
+  await new Promise((r) => setTimeout(r, SCREENSHOT_AFTER_MS));
+  if (stopping) return;
+  const session = await openPage(url, { viewport: { width: 1400, height: 800 } });
+  try {
+    await session.page.locator('#edge-list li').nth(4).waitFor({ timeout: 20_000 });
+    // The productpage → reviews edge (half of it crosses zones): click its line in the edge list.
+    await session.page.getByRole('button', { name: 'bookinfo/productpage-v1 → bookinfo/reviews-v1' }).click();
+    await session.page.waitForTimeout(500);
+    await session.page.screenshot({ path: file });
+    say(`screenshot of the service map: ${file}`);
+  } catch (e) {
+    say(`(no screenshot: ${(e as Error).message})`);
+  } finally {
+    await session.close();
+  }
 }
 
 main().then(

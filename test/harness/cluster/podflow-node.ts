@@ -1,7 +1,8 @@
 // One podflow per simulated node: `bin/podflow run` as its own process in the root namespace,
 // reading its node's conntrack table through the receiver's `netns:` option (so its HTTP ends —
 // Prometheus endpoint, self-metrics — stay on 127.0.0.1 next to PostgreSQL, the API server and the
-// OTLP receiver). Pipeline: conntrack → k8sattributes → reduce → postgres + prometheus + otlp + file.
+// OTLP receiver). Pipeline: conntrack → k8sattributes → reduce → postgres + prometheus + otlp + file
+// (+ servicemap when asked; postgres and otlp only when their URLs are given).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -40,8 +41,15 @@ export interface PodflowNodeOptions {
   /** The node's namespace file (`/run/netns/<name>`). */
   netnsPath: string;
   kubeconfig: string;
-  postgresUrl: string;
-  otlpUrl: string;
+  /** The postgres exporter's database; without it, no postgres exporter. */
+  postgresUrl?: string;
+  /** The OTLP receiver; without it, no otlp exporter. */
+  otlpUrl?: string;
+  /**
+   * A servicemap exporter on 127.0.0.1 (in-memory map of this node's flows); with `cluster`, a
+   * second one (`servicemap/cluster`) that reads the whole cluster's map from postgresUrl.
+   */
+  servicemap?: { cluster?: boolean };
   /** Where the config, the JSON Lines file and the log go. */
   dir: string;
   /** Conntrack read interval and reduce interval (e.g. '500ms', '1s'). */
@@ -56,6 +64,10 @@ export interface PodflowNode {
   prometheusTarget: string;
   /** `http://127.0.0.1:<port>`: /metrics (self-metrics), /healthz, /readyz. */
   telemetryUrl: string;
+  /** `http://127.0.0.1:<port>/`: the servicemap page of this node's flows, when asked for. */
+  servicemapUrl?: string;
+  /** `http://127.0.0.1:<port>/`: the servicemap page of the whole cluster (from PostgreSQL), when asked for. */
+  clusterMapUrl?: string;
   flowsFile: string;
   configFile: string;
   logFile: string;
@@ -67,7 +79,44 @@ export interface PodflowNode {
   kill(): void;
 }
 
-export function podflowConfig(o: PodflowNodeOptions, ports: { prometheus: number; telemetry: number }, flowsFile: string): object {
+export interface PodflowPorts {
+  prometheus: number;
+  telemetry: number;
+  servicemap?: number;
+  clusterMap?: number;
+}
+
+export function podflowConfig(o: PodflowNodeOptions, ports: PodflowPorts, flowsFile: string): object {
+  const exporters: Record<string, unknown> = {
+    ...(o.postgresUrl
+      ? {
+          postgres: {
+            endpoint: o.postgresUrl,
+            batch: { flush_interval: '200ms' },
+            retry_on_failure: { initial_interval: '200ms', max_interval: '1s' },
+            retention: 0,
+            connect_timeout: '2s',
+          },
+        }
+      : {}),
+    prometheus: { endpoint: `127.0.0.1:${ports.prometheus}`, const_labels: { cluster: CLUSTER_NAME } },
+    ...(o.otlpUrl
+      ? {
+          otlp: {
+            endpoint: o.otlpUrl,
+            temporality: 'delta',
+            encoding: 'proto',
+            compression: 'gzip',
+            retry_on_failure: { initial_interval: '200ms', max_interval: '1s' },
+          },
+        }
+      : {}),
+    file: { path: flowsFile },
+    ...(ports.servicemap ? { servicemap: { endpoint: `127.0.0.1:${ports.servicemap}` } } : {}),
+    ...(ports.clusterMap && o.postgresUrl
+      ? { 'servicemap/cluster': { endpoint: `127.0.0.1:${ports.clusterMap}`, source: { postgres: { endpoint: o.postgresUrl, refresh: o.reduceInterval ?? '1s' } } } }
+      : {}),
+  };
   return {
     receivers: {
       conntrack: { interval: o.conntrackInterval ?? '1s', netns: o.netnsPath, startup: 'baseline' },
@@ -87,27 +136,10 @@ export function podflowConfig(o: PodflowNodeOptions, ports: { prometheus: number
         cluster_cidrs: [POD_CIDR, SERVICE_CIDR],
       },
     },
-    exporters: {
-      postgres: {
-        endpoint: o.postgresUrl,
-        batch: { flush_interval: '200ms' },
-        retry_on_failure: { initial_interval: '200ms', max_interval: '1s' },
-        retention: 0,
-        connect_timeout: '2s',
-      },
-      prometheus: { endpoint: `127.0.0.1:${ports.prometheus}`, const_labels: { cluster: CLUSTER_NAME } },
-      otlp: {
-        endpoint: o.otlpUrl,
-        temporality: 'delta',
-        encoding: 'proto',
-        compression: 'gzip',
-        retry_on_failure: { initial_interval: '200ms', max_interval: '1s' },
-      },
-      file: { path: flowsFile },
-    },
+    exporters,
     service: {
       pipelines: {
-        flows: { receivers: ['conntrack'], processors: ['k8sattributes', 'reduce'], exporters: ['postgres', 'prometheus', 'otlp', 'file'] },
+        flows: { receivers: ['conntrack'], processors: ['k8sattributes', 'reduce'], exporters: Object.keys(exporters) },
       },
       telemetry: { logs: { level: o.logLevel ?? 'info' }, metrics: { address: `127.0.0.1:${ports.telemetry}` } },
       resource: { 'k8s.node.name': o.nodeName, 'k8s.cluster.name': CLUSTER_NAME },
@@ -118,7 +150,9 @@ export function podflowConfig(o: PodflowNodeOptions, ports: { prometheus: number
 
 /** Writes the config, starts podflow and resolves once its /readyz answers 200 (every receiver started). */
 export async function startPodflowNode(o: PodflowNodeOptions): Promise<PodflowNode> {
-  const ports = { prometheus: await freePort(), telemetry: await freePort() };
+  const ports: PodflowPorts = { prometheus: await freePort(), telemetry: await freePort() };
+  if (o.servicemap) ports.servicemap = await freePort();
+  if (o.servicemap?.cluster) ports.clusterMap = await freePort();
   const flowsFile = join(o.dir, `flows-${o.nodeName}.jsonl`);
   const configFile = join(o.dir, `podflow-${o.nodeName}.yaml`);
   const logFile = join(o.dir, `podflow-${o.nodeName}.log`);
@@ -154,6 +188,8 @@ export async function startPodflowNode(o: PodflowNodeOptions): Promise<PodflowNo
     nodeName: o.nodeName,
     prometheusTarget: `127.0.0.1:${ports.prometheus}`,
     telemetryUrl,
+    ...(ports.servicemap ? { servicemapUrl: `http://127.0.0.1:${ports.servicemap}/` } : {}),
+    ...(ports.clusterMap ? { clusterMapUrl: `http://127.0.0.1:${ports.clusterMap}/` } : {}),
     flowsFile,
     configFile,
     logFile,

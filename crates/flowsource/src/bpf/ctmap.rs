@@ -69,6 +69,20 @@ impl Layout {
             Layout::V116 => "v1.16",
         }
     }
+
+    /// Its code in the batch header (crate::records: 0 is undecided).
+    pub fn code(self) -> u32 {
+        match self {
+            Layout::V115 => 1,
+            Layout::V116 => 2,
+        }
+    }
+}
+
+impl crate::js::ToJs for Layout {
+    fn to_js(&self) -> crate::js::JsValue {
+        crate::js::JsValue::String(self.name().into())
+    }
 }
 
 /// A decoded key, still in Cilium's storage layout.

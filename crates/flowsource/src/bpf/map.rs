@@ -166,10 +166,17 @@ impl Snapshot {
     }
 }
 
+/// The method a read used (status: `batch` or `key_by_key`, as `read_method` spells them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Used {
     Batch,
     KeyByKey,
+}
+
+impl crate::js::ToJs for Used {
+    fn to_js(&self) -> crate::js::JsValue {
+        crate::js::JsValue::String(match self { Used::Batch => "batch", Used::KeyByKey => "key_by_key" }.into())
+    }
 }
 
 /// How many threads read one map: `setting` 0 is auto (the CPUs there are, at most

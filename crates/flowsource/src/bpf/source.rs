@@ -20,14 +20,11 @@ use super::ctmap::{self, CtKey, CtValue, Evidence, Layout, LayoutChoice, Service
 use super::map::{self, MapError, ReadMethod, Snapshot, Used};
 use crate::cidr::Cidr;
 use crate::hash::FxHashMap;
-use crate::records::{TickHeader, HEADER_BYTES};
+use crate::js::{Fields, FromJs, JsValue, ToJs};
+use crate::records::{self, SourceKind, TickHeader};
+use crate::source::{Handle, Source};
 use crate::tracker::{Startup, Tracker};
 use std::time::Instant;
-
-/// `source` in the batch header for this reader (records.rs has 1 netlink, 2 procfs).
-pub const SOURCE_CILIUM: u32 = 3;
-/// Header offset 60 (reserved in records.rs) carries the layout used: 0 undecided, 1 v1.15, 2 v1.16.
-pub const HEADER_LAYOUT_AT: usize = 60;
 
 pub const DEFAULT_MAPS: [&str; 4] = ["cilium_ct4_global", "cilium_ct_any4_global", "cilium_ct6_global", "cilium_ct_any6_global"];
 
@@ -77,102 +74,183 @@ pub struct Options {
     pub threads: usize,
 }
 
-/// What the last read of one map found.
-#[derive(Clone, Debug, Default)]
-struct MapStatus {
-    present: bool,
-    /// Why it is absent (missing maps are tolerated while at least one map is there).
-    missing: Option<String>,
-    map_type: u32,
-    max_entries: u32,
-    entries: usize,
-    method: Option<Used>,
-    /// Threads (bucket ranges) of the last batch read; 1 for key by key.
-    threads: usize,
+/// `{ bpffs, maps, layout, clockSource, startup, excludeCidrs, readMethod, readThreads }`
+/// (src/native/ CiliumOptions).
+impl FromJs for Options {
+    fn from_js(value: &JsValue) -> Result<Options, String> {
+        let o = Fields::of("cilium options", value)?;
+        Ok(Options {
+            maps: resolve_maps(&o.string("bpffs")?, &o.strings("maps")?)?,
+            layout: o.parse("layout", LayoutChoice::parse)?,
+            clock: o.parse("clockSource", ClockSource::parse)?,
+            startup: o.parse("startup", Startup::parse)?,
+            exclude: o.parse_each("excludeCidrs", Cidr::parse)?,
+            method: o.parse("readMethod", ReadMethod::parse)?,
+            threads: o.integer("readThreads", 0, 64)? as usize,
+        })
+    }
 }
 
-/// Per-tick counts beyond the batch header (for status and metrics).
-#[derive(Clone, Debug, Default)]
-pub struct TickCounts {
-    pub entries: u64,
-    pub service: u64,
-    pub related: u64,
-    pub in_twins: u64,
-    pub expired: u64,
-    pub no_protocol: u64,
-    pub batch_grows: u64,
-    pub vip_matched: u64,
-    /// Flow entries (not SERVICE, not RELATED) with any non-zero counter word: 0 under v1.16
-    /// without `--bpf-conntrack-accounting`.
-    pub with_counters: u64,
+js_object! {
+    /// What the last read of one map found.
+    #[derive(Clone, Debug, Default)]
+    pub struct MapStatus {
+        pub path: String => "path",
+        pub present: bool => "present",
+        /// Why it is absent (missing maps are tolerated while at least one map is there).
+        pub missing: Option<String> => "missing",
+        pub map_type: u32 => "type",
+        pub key_size: u32 => "keySize",
+        pub value_size: u32 => "valueSize",
+        pub max_entries: u32 => "maxEntries",
+        pub entries: usize => "entries",
+        pub method: Option<Used> => "method",
+        /// Threads (bucket ranges) of the last batch read; 1 key by key, 0 before the first read.
+        pub threads: usize => "threads",
+    }
+}
+
+impl MapStatus {
+    fn missing(spec: &MapSpec, why: String) -> MapStatus {
+        MapStatus { path: spec.path.clone(), missing: Some(why), key_size: spec.key_size, value_size: VALUE_BYTES as u32, ..MapStatus::default() }
+    }
+
+    fn present(spec: &MapSpec, info: &super::sys::MapInfo) -> MapStatus {
+        MapStatus { path: spec.path.clone(), present: true, map_type: info.map_type, key_size: spec.key_size, value_size: VALUE_BYTES as u32, max_entries: info.max_entries, ..MapStatus::default() }
+    }
+}
+
+js_object! {
+    /// Per-tick counts beyond the batch header (for status and metrics).
+    #[derive(Clone, Debug, Default)]
+    pub struct TickCounts {
+        pub entries: u64 => "entries",
+        pub service: u64 => "service",
+        pub related: u64 => "related",
+        pub in_twins: u64 => "inTwins",
+        pub expired: u64 => "expired",
+        pub no_protocol: u64 => "noProtocol",
+        pub batch_grows: u64 => "batchGrows",
+        pub vip_matched: u64 => "vipMatched",
+        /// Flow entries (not SERVICE, not RELATED) with any non-zero counter word: 0 under v1.16
+        /// without `--bpf-conntrack-accounting`.
+        pub with_counters: u64 => "withCounters",
+    }
+}
+
+js_object! {
+    /// Entries that showed one layout or the other while `layout: auto` was undecided.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct LayoutEvidence {
+        pub v115: u64 => "v1.15",
+        pub v116: u64 => "v1.16",
+    }
+}
+
+/// Where the layout in use came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayoutDecidedBy {
+    Config,
+    Observed,
+    Undecided,
+}
+
+impl ToJs for LayoutDecidedBy {
+    fn to_js(&self) -> JsValue {
+        JsValue::String(
+            match self {
+                LayoutDecidedBy::Config => "config",
+                LayoutDecidedBy::Observed => "observed",
+                LayoutDecidedBy::Undecided => "undecided",
+            }
+            .into(),
+        )
+    }
+}
+
+js_object! {
+    /// The maps, the layout decision and the last tick (src/native/ CiliumStatus).
+    #[derive(Clone, Debug)]
+    pub struct CiliumStatus {
+        pub maps: Vec<MapStatus> => "maps",
+        pub layout: Option<Layout> => "layout",
+        pub layout_decided_by: LayoutDecidedBy => "layoutDecidedBy",
+        pub evidence: LayoutEvidence => "evidence",
+        pub tracked: usize => "tracked",
+        pub last: TickCounts => "last",
+    }
+}
+
+/// A VIP (service address and port).
+type Vip = ([u8; 16], u16);
+/// CT key bytes with the IN bit cleared (`ctmap::twin_key`): one flow's OUT and IN entries.
+type TwinKey = [u8; KEY_V6_BYTES];
+
+/// What pass 1 finds for passes 2 and 3.
+#[derive(Default)]
+struct TickIndex {
+    /// The VIP each service connection was balanced from, by its SERVICE entry.
+    vips: FxHashMap<ServiceKey, Vip>,
+    /// IN entries, set aside: true once an OUT entry of the same flow was seen (pass 2).
+    ins: FxHashMap<TwinKey, bool>,
+}
+
+/// The VIP an OUT entry was first seen with, kept while the entry lives (see `VipMemory::vip`).
+#[derive(Default)]
+struct VipMemory {
+    /// OUT entry → (VIP, tick last seen).
+    by_entry: FxHashMap<TwinKey, (Vip, u32)>,
+    tick: u32,
+}
+
+impl VipMemory {
+    fn begin_tick(&mut self) {
+        self.tick = self.tick.wrapping_add(1);
+    }
+
+    /// The VIP of OUT entry `key`: the one its SERVICE entry gives now (`found`), remembered;
+    /// else the one remembered. A connection keeps the VIP it was first seen with while its
+    /// OUT entry lives, even if its SERVICE entry is evicted or collected first: its identity
+    /// in the tracker (the original tuple) must not change.
+    #[inline]
+    fn vip(&mut self, key: &[u8], found: Option<Vip>) -> Option<Vip> {
+        let tick = self.tick;
+        match found {
+            Some(v) => {
+                self.by_entry.insert(ctmap::twin_key(key), (v, tick));
+                Some(v)
+            }
+            None => self.by_entry.get_mut(&ctmap::twin_key(key)).map(|e| {
+                e.1 = tick;
+                e.0
+            }),
+        }
+    }
+
+    /// Forgets the VIPs of OUT entries not seen this tick.
+    fn forget_unseen(&mut self) {
+        if !self.by_entry.is_empty() {
+            let tick = self.tick;
+            self.by_entry.retain(|_, e| e.1 == tick);
+        }
+    }
 }
 
 pub struct CiliumSource {
     opts: Options,
     tracker: Tracker,
     snaps: Vec<Snapshot>,
-    status: Vec<MapStatus>,
+    maps: Vec<MapStatus>,
     layout: Option<Layout>,
-    evidence: (u64, u64),
+    evidence: LayoutEvidence,
     method: ReadMethod,
     last: TickCounts,
-    /// OUT entry key → (VIP, VIP port, tick last seen): the VIP a service connection had.
-    vip_memory: FxHashMap<[u8; KEY_V6_BYTES], (([u8; 16], u16), u32)>,
-    tick: u32,
-}
-
-fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    vip_memory: VipMemory,
 }
 
 impl CiliumSource {
-    /// Opens every map once to check it: a map of the wrong shape, or no map at all, is an error.
-    pub fn open(opts: Options) -> Result<CiliumSource, String> {
-        let mut missing = Vec::new();
-        let mut status = Vec::new();
-        for spec in &opts.maps {
-            match map::open_checked(&spec.path, spec.key_size, VALUE_BYTES as u32) {
-                Ok(m) => status.push(MapStatus { present: true, map_type: m.info.map_type, max_entries: m.info.max_entries, ..MapStatus::default() }),
-                Err(MapError::Missing(why)) => {
-                    missing.push(why.clone());
-                    status.push(MapStatus { missing: Some(why), ..MapStatus::default() });
-                }
-                Err(MapError::Fatal(why)) => return Err(why),
-            }
-        }
-        if missing.len() == opts.maps.len() {
-            return Err(format!("no Cilium conntrack map found: {}", missing.join("; ")));
-        }
-        let layout = match opts.layout {
-            LayoutChoice::Fixed(l) => Some(l),
-            LayoutChoice::Auto => None,
-        };
-        let tracker = Tracker::new(opts.startup, opts.exclude.clone());
-        let snaps = opts.maps.iter().map(|_| Snapshot::default()).collect();
-        let method = opts.method;
-        Ok(CiliumSource { opts, tracker, snaps, status, layout, evidence: (0, 0), method, last: TickCounts::default(), vip_memory: FxHashMap::default(), tick: 0 })
-    }
-
-    pub fn layout(&self) -> Option<Layout> {
-        self.layout
-    }
-
-    pub fn last_counts(&self) -> &TickCounts {
-        &self.last
-    }
-
-    /// Reads every map into its snapshot; returns (entries, restarts, capped, read ns).
+    /// Reads every map into its snapshot; returns (restarts, capped): the walks restarted, and
+    /// whether one stopped at its cap (the read is incomplete).
     fn read_all(&mut self, counts: &mut TickCounts) -> Result<(u32, bool), String> {
         let mut restarts = 0u32;
         let mut capped = false;
@@ -193,11 +271,11 @@ impl CiliumSource {
                     counts.batch_grows += u64::from(snap.grows);
                     counts.entries += snap.count as u64;
                     present += 1;
-                    self.status[i] = MapStatus { present: true, missing: None, map_type: m.info.map_type, max_entries: m.info.max_entries, entries: snap.count, method: Some(used), threads: snap.threads.max(1) };
+                    self.maps[i] = MapStatus { entries: snap.count, method: Some(used), threads: snap.threads.max(1), ..MapStatus::present(spec, &m.info) };
                 }
                 Err(MapError::Missing(why)) => {
                     missing.push(why.clone());
-                    self.status[i] = MapStatus { missing: Some(why), ..MapStatus::default() };
+                    self.maps[i] = MapStatus::missing(spec, why);
                 }
                 Err(MapError::Fatal(why)) => return Err(why),
             }
@@ -217,249 +295,195 @@ impl CiliumSource {
         if self.layout.is_some() {
             return;
         }
-        let (mut v115, mut v116) = (0u64, 0u64);
+        let mut seen = LayoutEvidence::default();
         for (k, v) in self.entries() {
             let (Some(key), Some(val)) = (CtKey::decode(k), CtValue::decode(v)) else { continue };
             match ctmap::evidence(&key, &val) {
-                Evidence::V115 => v115 += 1,
-                Evidence::V116 => v116 += 1,
+                Evidence::V115 => seen.v115 += 1,
+                Evidence::V116 => seen.v116 += 1,
                 Evidence::None => {}
             }
         }
-        self.evidence = (v115, v116);
+        self.evidence = seen;
         // A plausible rx pair is the stronger sign: v1.16+ never writes those words.
-        if v115 > 0 {
+        if seen.v115 > 0 {
             self.layout = Some(Layout::V115);
-        } else if v116 > 0 {
+        } else if seen.v116 > 0 {
             self.layout = Some(Layout::V116);
         }
     }
 
-    /// One interval: read every map, decode, feed the tracker, return the packed batch.
-    pub fn tick(&mut self) -> Result<Vec<u8>, String> {
+    /// The batch of a tick whose layout is still undecided: a header, no records. The tracker
+    /// is not fed (its first fed tick will be the baseline, as at start-up).
+    fn undecided_batch(&self, mut header: TickHeader, started: Instant) -> Vec<u8> {
+        header.read_ns = started.elapsed().as_nanos() as u64;
+        header.tracked = self.tracker.tracked() as u64;
+        records::new_batch(0, &header)
+    }
+}
+
+/// The key bytes' nexthdr (second to last) and flags (last): the passes filter on these
+/// before decoding anything.
+#[inline]
+fn nexthdr_and_flags(key: &[u8]) -> (u8, u8) {
+    let ks = key.len();
+    (key[ks - 2], key[ks - 1])
+}
+
+/// Pass 1: SERVICE entries → the VIP table; IN entries set aside; the tick's counts.
+fn index_entries(snaps: &[Snapshot], now: u32, counts: &mut TickCounts) -> TickIndex {
+    let mut index = TickIndex::default();
+    for (k, v) in snaps.iter().flat_map(|snap| snap.iter()) {
+        let Some(key) = CtKey::decode(k) else { continue };
+        let Some(val) = CtValue::decode(v) else { continue };
+        if clock::expired(val.lifetime, now) {
+            counts.expired += 1;
+        }
+        if key.nexthdr == 0 {
+            counts.no_protocol += 1;
+        } else if key.is_service() {
+            counts.service += 1;
+            let (client, client_port, vip, vip_port) = key.service_endpoints();
+            let sk = ServiceKey { family: key.family, protocol: key.nexthdr, client, client_port, rev_nat_index: val.rev_nat_index };
+            index.vips.insert(sk, (vip, vip_port));
+        } else if key.is_related() {
+            counts.related += 1;
+        } else {
+            counts.with_counters += u64::from(val.words.iter().any(|&w| w != 0));
+            if key.is_in() {
+                index.ins.insert(ctmap::twin_key(k), false);
+            }
+        }
+    }
+    index
+}
+
+/// Pass 2: OUT entries → the tracker, with the VIP of their SERVICE entry as the original
+/// destination. Each marks the IN entry of the same flow as its twin.
+fn feed_out_entries(snaps: &[Snapshot], layout: Layout, index: &mut TickIndex, memory: &mut VipMemory, tracker: &mut Tracker, counts: &mut TickCounts) {
+    for snap in snaps {
+        for (k, v) in snap.iter() {
+            let (nexthdr, flags) = nexthdr_and_flags(k);
+            if nexthdr == 0 || flags & (ctmap::TUPLE_F_SERVICE | ctmap::TUPLE_F_RELATED | ctmap::TUPLE_F_IN) != 0 {
+                continue;
+            }
+            let (Some(key), Some(val)) = (CtKey::decode(k), CtValue::decode(v)) else { continue };
+            if !index.ins.is_empty() {
+                if let Some(twin) = index.ins.get_mut(&ctmap::twin_key(k)) {
+                    *twin = true;
+                }
+            }
+            let vip = if val.rev_nat_index == 0 {
+                None
+            } else {
+                let sk = ServiceKey { family: key.family, protocol: key.nexthdr, client: key.daddr, client_port: key.sport, rev_nat_index: val.rev_nat_index };
+                let found = if index.vips.is_empty() { None } else { index.vips.get(&sk).copied() };
+                memory.vip(k, found)
+            };
+            counts.vip_matched += u64::from(vip.is_some());
+            tracker.observe(&ctmap::to_entry(&key, &val, layout, vip));
+        }
+    }
+}
+
+/// Pass 3: IN entries whose flow has no OUT entry on this node (the remote side opened it).
+fn feed_lone_in_entries(snaps: &[Snapshot], layout: Layout, index: &TickIndex, tracker: &mut Tracker, counts: &mut TickCounts) {
+    if index.ins.is_empty() {
+        return;
+    }
+    for snap in snaps {
+        for (k, v) in snap.iter() {
+            let (nexthdr, flags) = nexthdr_and_flags(k);
+            if nexthdr == 0 || flags & (ctmap::TUPLE_F_SERVICE | ctmap::TUPLE_F_RELATED) != 0 || flags & ctmap::TUPLE_F_IN == 0 {
+                continue;
+            }
+            if index.ins.get(&ctmap::twin_key(k)) == Some(&true) {
+                counts.in_twins += 1;
+                continue;
+            }
+            let (Some(key), Some(val)) = (CtKey::decode(k), CtValue::decode(v)) else { continue };
+            tracker.observe(&ctmap::to_entry(&key, &val, layout, None));
+        }
+    }
+}
+
+impl Handle for CiliumSource {
+    const NAME: &'static str = "cilium";
+    type Options = Options;
+    type Status = CiliumStatus;
+
+    /// Opens every map once to check it: a map of the wrong shape, or no map at all, is an error.
+    fn open(opts: Options) -> Result<CiliumSource, String> {
+        let mut missing = Vec::new();
+        let mut maps = Vec::new();
+        for spec in &opts.maps {
+            match map::open_checked(&spec.path, spec.key_size, VALUE_BYTES as u32) {
+                Ok(m) => maps.push(MapStatus::present(spec, &m.info)),
+                Err(MapError::Missing(why)) => {
+                    missing.push(why.clone());
+                    maps.push(MapStatus::missing(spec, why));
+                }
+                Err(MapError::Fatal(why)) => return Err(why),
+            }
+        }
+        if missing.len() == opts.maps.len() {
+            return Err(format!("no Cilium conntrack map found: {}", missing.join("; ")));
+        }
+        let layout = match opts.layout {
+            LayoutChoice::Fixed(l) => Some(l),
+            LayoutChoice::Auto => None,
+        };
+        let tracker = Tracker::new(opts.startup, opts.exclude.clone());
+        let snaps = opts.maps.iter().map(|_| Snapshot::default()).collect();
+        let method = opts.method;
+        Ok(CiliumSource { opts, tracker, snaps, maps, layout, evidence: LayoutEvidence::default(), method, last: TickCounts::default(), vip_memory: VipMemory::default() })
+    }
+
+    fn status(&self) -> Result<CiliumStatus, String> {
+        let layout_decided_by = match (self.opts.layout, self.layout) {
+            (LayoutChoice::Fixed(_), _) => LayoutDecidedBy::Config,
+            (LayoutChoice::Auto, Some(_)) => LayoutDecidedBy::Observed,
+            (LayoutChoice::Auto, None) => LayoutDecidedBy::Undecided,
+        };
+        Ok(CiliumStatus {
+            maps: self.maps.clone(),
+            layout: self.layout,
+            layout_decided_by,
+            evidence: self.evidence,
+            tracked: self.tracker.tracked(),
+            last: self.last.clone(),
+        })
+    }
+}
+
+impl Source for CiliumSource {
+    /// One interval: read every map, decide the layout, feed the tracker in three passes
+    /// (module doc), return the packed batch.
+    fn tick(&mut self) -> Result<Vec<u8>, String> {
         let started = Instant::now();
         let mut counts = TickCounts::default();
         let (restarts, capped) = self.read_all(&mut counts)?;
         let now = self.opts.clock.now()?;
         self.decide_layout();
-        let mut header = TickHeader { source: SOURCE_CILIUM, entries: counts.entries, restarts, inconsistent: capped, ..TickHeader::default() };
-
-        let Some(layout) = self.layout else {
-            // Undecided: nothing can be counted yet, and the tracker is not fed (its first fed
-            // tick will be the baseline, as at start-up).
-            header.dump_ns = started.elapsed().as_nanos() as u64;
-            header.tracked = self.tracker.tracked() as u64;
-            let mut out = vec![0u8; HEADER_BYTES];
-            crate::records::write_header(&mut out, 0, &header);
-            self.last = counts;
-            return Ok(out);
+        let mut header = TickHeader { source: SourceKind::Cilium, entries: counts.entries, restarts, incomplete: capped, ..TickHeader::default() };
+        let out = match self.layout {
+            None => self.undecided_batch(header, started),
+            Some(layout) => {
+                let mut index = index_entries(&self.snaps, now, &mut counts);
+                self.tracker.begin_tick();
+                self.vip_memory.begin_tick();
+                feed_out_entries(&self.snaps, layout, &mut index, &mut self.vip_memory, &mut self.tracker, &mut counts);
+                self.vip_memory.forget_unseen();
+                feed_lone_in_entries(&self.snaps, layout, &index, &mut self.tracker, &mut counts);
+                header.skipped = counts.no_protocol.min(u64::from(u32::MAX)) as u32;
+                header.read_ns = started.elapsed().as_nanos() as u64;
+                header.ct_layout = layout.code();
+                self.tracker.finish_tick(header)
+            }
         };
-
-        // Pass 1: SERVICE entries → VIP table; IN entries set aside; counts.
-        let mut vips: FxHashMap<ServiceKey, ([u8; 16], u16)> = FxHashMap::default();
-        let mut ins: FxHashMap<[u8; KEY_V6_BYTES], bool> = FxHashMap::default();
-        for (k, v) in self.entries() {
-            let Some(key) = CtKey::decode(k) else { continue };
-            let Some(val) = CtValue::decode(v) else { continue };
-            if clock::expired(val.lifetime, now) {
-                counts.expired += 1;
-            }
-            if key.nexthdr == 0 {
-                counts.no_protocol += 1;
-            } else if key.is_service() {
-                counts.service += 1;
-                let (client, client_port, vip, vip_port) = key.service_endpoints();
-                let sk = ServiceKey { family: key.family, protocol: key.nexthdr, client, client_port, rev_nat_index: val.rev_nat_index };
-                vips.insert(sk, (vip, vip_port));
-            } else if key.is_related() {
-                counts.related += 1;
-            } else {
-                counts.with_counters += u64::from(val.words.iter().any(|&w| w != 0));
-                if key.is_in() {
-                    ins.insert(ctmap::twin_key(k), false);
-                }
-            }
-        }
-
-        // Pass 2: OUT entries.
-        self.tracker.begin_tick();
-        self.tick = self.tick.wrapping_add(1);
-        let tick = self.tick;
-        let tracker = &mut self.tracker;
-        let vip_memory = &mut self.vip_memory;
-        for snap in &self.snaps {
-            for (k, v) in snap.iter() {
-                let ks = k.len();
-                let flags = k[ks - 1];
-                if k[ks - 2] == 0 || flags & (ctmap::TUPLE_F_SERVICE | ctmap::TUPLE_F_RELATED | ctmap::TUPLE_F_IN) != 0 {
-                    continue;
-                }
-                let (Some(key), Some(val)) = (CtKey::decode(k), CtValue::decode(v)) else { continue };
-                if !ins.is_empty() {
-                    if let Some(twin) = ins.get_mut(&ctmap::twin_key(k)) {
-                        *twin = true;
-                    }
-                }
-                let vip = if val.rev_nat_index == 0 {
-                    None
-                } else {
-                    let sk = ServiceKey { family: key.family, protocol: key.nexthdr, client: key.daddr, client_port: key.sport, rev_nat_index: val.rev_nat_index };
-                    let found = if vips.is_empty() { None } else { vips.get(&sk).copied() };
-                    // A connection keeps the VIP it was first seen with while its OUT entry
-                    // lives, even if its SERVICE entry is evicted or collected first: its
-                    // identity in the tracker (the original tuple) must not change.
-                    match found {
-                        Some(v) => {
-                            vip_memory.insert(ctmap::twin_key(k), (v, tick));
-                            Some(v)
-                        }
-                        None => vip_memory.get_mut(&ctmap::twin_key(k)).map(|e| {
-                            e.1 = tick;
-                            e.0
-                        }),
-                    }
-                };
-                counts.vip_matched += u64::from(vip.is_some());
-                tracker.observe(&ctmap::to_entry(&key, &val, layout, vip));
-            }
-        }
-
-        if !self.vip_memory.is_empty() {
-            self.vip_memory.retain(|_, e| e.1 == tick);
-        }
-
-        // Pass 3: IN entries whose flow has no OUT entry on this node.
-        if !ins.is_empty() {
-            for snap in &self.snaps {
-                for (k, v) in snap.iter() {
-                    let ks = k.len();
-                    let flags = k[ks - 1];
-                    if k[ks - 2] == 0 || flags & (ctmap::TUPLE_F_SERVICE | ctmap::TUPLE_F_RELATED) != 0 || flags & ctmap::TUPLE_F_IN == 0 {
-                        continue;
-                    }
-                    if ins.get(&ctmap::twin_key(k)) == Some(&true) {
-                        counts.in_twins += 1;
-                        continue;
-                    }
-                    let (Some(key), Some(val)) = (CtKey::decode(k), CtValue::decode(v)) else { continue };
-                    tracker.observe(&ctmap::to_entry(&key, &val, layout, None));
-                }
-            }
-        }
-
-        header.skipped = counts.no_protocol.min(u64::from(u32::MAX)) as u32;
-        header.dump_ns = started.elapsed().as_nanos() as u64;
-        let mut out = self.tracker.finish_tick(header);
-        let code: u32 = match layout {
-            Layout::V115 => 1,
-            Layout::V116 => 2,
-        };
-        out[HEADER_LAYOUT_AT..HEADER_LAYOUT_AT + 4].copy_from_slice(&code.to_le_bytes());
         self.last = counts;
         Ok(out)
     }
-
-    /// A JSON object describing the maps, the layout decision and the last tick.
-    pub fn status_json(&self) -> String {
-        let maps: Vec<String> = self
-            .opts
-            .maps
-            .iter()
-            .zip(&self.status)
-            .map(|(spec, s)| {
-                let method = match s.method {
-                    Some(Used::Batch) => "\"batch\"",
-                    Some(Used::KeyByKey) => "\"key_by_key\"",
-                    None => "null",
-                };
-                format!(
-                    "{{\"path\":{},\"present\":{},\"missing\":{},\"type\":{},\"keySize\":{},\"valueSize\":{},\"maxEntries\":{},\"entries\":{},\"method\":{},\"threads\":{}}}",
-                    json_str(&spec.path),
-                    s.present,
-                    s.missing.as_deref().map_or("null".into(), json_str),
-                    s.map_type,
-                    spec.key_size,
-                    VALUE_BYTES,
-                    s.max_entries,
-                    s.entries,
-                    method,
-                    s.threads
-                )
-            })
-            .collect();
-        let layout = self.layout.map_or("null".to_string(), |l| json_str(l.name()));
-        let decided_by = match (self.opts.layout, self.layout) {
-            (LayoutChoice::Fixed(_), _) => "config",
-            (LayoutChoice::Auto, Some(_)) => "observed",
-            (LayoutChoice::Auto, None) => "undecided",
-        };
-        let c = &self.last;
-        format!(
-            "{{\"maps\":[{}],\"layout\":{layout},\"layoutDecidedBy\":\"{decided_by}\",\"evidence\":{{\"v1.15\":{},\"v1.16\":{}}},\"tracked\":{},\"last\":{{\"entries\":{},\"service\":{},\"related\":{},\"inTwins\":{},\"expired\":{},\"noProtocol\":{},\"batchGrows\":{},\"vipMatched\":{},\"withCounters\":{}}}}}",
-            maps.join(","),
-            self.evidence.0,
-            self.evidence.1,
-            self.tracker.tracked(),
-            c.entries,
-            c.service,
-            c.related,
-            c.in_twins,
-            c.expired,
-            c.no_protocol,
-            c.batch_grows,
-            c.vip_matched,
-            c.with_counters
-        )
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Test and bench helper: a Cilium-shaped map filled with synthetic entries.
-
-/// Creates an LRU hash map of Cilium's shape, pins it at `path` and writes `count` OUT TCP
-/// entries (v1.15 layout: rx 2 packets / 140 bytes, tx 3 packets / 200 bytes) with batch
-/// updates. Returns how many entries the map holds afterwards.
-pub fn create_filled_map(path: &str, key_size: u32, max_entries: u32, count: u32) -> Result<u64, String> {
-    use super::sys;
-    let name = path.rsplit('/').next().unwrap_or("cilium_ct");
-    let fd = sys::map_create(sys::BPF_MAP_TYPE_LRU_HASH, key_size, VALUE_BYTES as u32, max_entries, name).map_err(|e| map::describe(path, "BPF_MAP_CREATE", &e))?;
-    sys::obj_pin(sys::raw(&fd), path).map_err(|e| map::describe(path, "BPF_OBJ_PIN", &e))?;
-    let ks = key_size as usize;
-    let alen = if ks == KEY_V4_BYTES { 4 } else { 16 };
-    const CHUNK: u32 = 8192;
-    let mut written = 0u32;
-    while written < count {
-        let n = CHUNK.min(count - written);
-        let mut keys = vec![0u8; n as usize * ks];
-        let mut values = vec![0u8; n as usize * VALUE_BYTES];
-        for j in 0..n {
-            let i = written + j;
-            let k = &mut keys[j as usize * ks..(j as usize + 1) * ks];
-            // daddr (the local pod, initiator) 10.<i>... ; saddr a server per 256 connections.
-            k[0] = 10;
-            k[1..4].copy_from_slice(&i.to_be_bytes()[1..4]);
-            k[alen] = 10;
-            k[alen + 1] = 200;
-            k[alen + 3] = (i >> 16) as u8;
-            k[2 * alen..2 * alen + 2].copy_from_slice(&443u16.to_be_bytes());
-            k[2 * alen + 2..2 * alen + 4].copy_from_slice(&(1024 + (i % 60000) as u16).to_be_bytes());
-            k[2 * alen + 4] = 6;
-            let v = &mut values[j as usize * VALUE_BYTES..(j as usize + 1) * VALUE_BYTES];
-            v[0..8].copy_from_slice(&2u64.to_le_bytes());
-            v[8..16].copy_from_slice(&140u64.to_le_bytes());
-            v[16..24].copy_from_slice(&3u64.to_le_bytes());
-            v[24..32].copy_from_slice(&200u64.to_le_bytes());
-            v[32..36].copy_from_slice(&u32::MAX.to_le_bytes());
-            v[42] = 0x12;
-            v[43] = 0x12;
-        }
-        sys::update_batch(sys::raw(&fd), &keys, &values, n).map_err(|e| map::describe(path, "BPF_MAP_UPDATE_BATCH", &e))?;
-        written += n;
-    }
-    let m = map::open_checked(path, key_size, VALUE_BYTES as u32).map_err(|e| e.to_string())?;
-    let mut snap = Snapshot::default();
-    m.read(ReadMethod::Batch, 1, &mut snap)?;
-    Ok(snap.count as u64)
 }
 
 #[cfg(test)]

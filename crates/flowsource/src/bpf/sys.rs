@@ -1,6 +1,9 @@
-//! bpf(2) without libbpf: the handful of commands the Cilium CT reader needs, with the
-//! `union bpf_attr` members laid out by hand (include/uapi/linux/bpf.h). Every attr is
-//! zero-initialised in full, as the kernel requires for the bytes past the members it reads.
+//! bpf(2) without libbpf: the handful of commands the Cilium CT reader needs. `union bpf_attr`
+//! is declared as one `#[repr(C)]` struct per command, each the prefix of its union member in
+//! include/uapi/linux/bpf.h that this code uses (as cilium/ebpf's internal/sys does), and
+//! passed with its own size: the kernel zero-fills the rest of its `bpf_attr`. Every field is
+//! explicit (padding included), so no byte the kernel reads is uninitialised. Offsets and sizes
+//! are asserted at compile time and checked against the C header in the tests.
 //!
 //! Read side (the receiver): `BPF_OBJ_GET` (read-only), `BPF_OBJ_GET_INFO_BY_FD`,
 //! `BPF_MAP_LOOKUP_BATCH`, `BPF_MAP_GET_NEXT_KEY` + `BPF_MAP_LOOKUP_ELEM`.
@@ -45,43 +48,126 @@ extern "C" {
     fn syscall(num: c_long, ...) -> c_long;
 }
 
-/// `union bpf_attr` as a zeroed, 8-byte aligned block (128 bytes covers every command used).
-#[repr(C, align(8))]
-struct Attr([u8; ATTR_BYTES as usize]);
+// ---------------------------------------------------------------------------------------------
+// `union bpf_attr`, one struct per command. The numbers in the asserts are the kernel's
+// (offsetof in include/uapi/linux/bpf.h); `tests::layouts_match_the_kernel_header` checks them
+// against the header itself.
 
-impl Attr {
-    fn new() -> Attr {
-        Attr([0; ATTR_BYTES as usize])
-    }
-    fn u32(&mut self, at: usize, v: u32) -> &mut Attr {
-        self.0[at..at + 4].copy_from_slice(&v.to_ne_bytes());
-        self
-    }
-    fn u64(&mut self, at: usize, v: u64) -> &mut Attr {
-        self.0[at..at + 8].copy_from_slice(&v.to_ne_bytes());
-        self
-    }
-    fn get_u32(&self, at: usize) -> u32 {
-        u32::from_ne_bytes(self.0[at..at + 4].try_into().unwrap())
-    }
+/// `BPF_OBJ_PIN`, `BPF_OBJ_GET`.
+#[repr(C)]
+#[derive(Default)]
+struct ObjAttr {
+    pathname: u64,
+    bpf_fd: u32,
+    file_flags: u32,
 }
 
-fn bpf(cmd: c_long, attr: &mut Attr) -> io::Result<i64> {
-    bpf_sized(cmd, attr, ATTR_BYTES)
+/// `BPF_OBJ_GET_INFO_BY_FD` (the `info` member).
+#[repr(C)]
+#[derive(Default)]
+struct InfoAttr {
+    bpf_fd: u32,
+    info_len: u32,
+    info: u64,
 }
 
-/// The whole attr block; the per-element commands pass `ELEM_ATTR_BYTES` instead.
-const ATTR_BYTES: u32 = 128;
-/// The size of the per-element attr (`map_fd`, `key`, `value`/`next_key`, `flags`) as Cilium's
-/// Go code passes it (`unsafe.Sizeof(bpfAttrMapOpElem{})`): the key-by-key walk copies no
-/// more into the kernel per call than the reader it is compared with does.
-const ELEM_ATTR_BYTES: u32 = 32;
+/// `BPF_MAP_LOOKUP_BATCH`, `BPF_MAP_UPDATE_BATCH` (the `batch` member). The kernel writes
+/// `count` back: how many entries it copied.
+#[repr(C)]
+#[derive(Default)]
+struct MapBatchAttr {
+    in_batch: u64,
+    out_batch: u64,
+    keys: u64,
+    values: u64,
+    count: u32,
+    map_fd: u32,
+    elem_flags: u64,
+    flags: u64,
+}
 
-fn bpf_sized(cmd: c_long, attr: &mut Attr, size: u32) -> io::Result<i64> {
-    debug_assert!(size as usize <= attr.0.len());
+/// `BPF_MAP_LOOKUP_ELEM`, `BPF_MAP_UPDATE_ELEM`, `BPF_MAP_DELETE_ELEM`,
+/// `BPF_MAP_GET_NEXT_KEY`. 32 bytes, the size Cilium's Go code passes
+/// (`unsafe.Sizeof(bpfAttrMapOpElem{})`): the key-by-key walk copies no more into the kernel
+/// per call than the reader it is compared with does.
+#[repr(C)]
+#[derive(Default)]
+struct MapElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    /// `value`, or `next_key` for BPF_MAP_GET_NEXT_KEY.
+    value: u64,
+    flags: u64,
+}
+
+/// `BPF_MAP_CREATE`, up to `map_name`.
+#[repr(C)]
+#[derive(Default)]
+struct MapCreateAttr {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    inner_map_fd: u32,
+    numa_node: u32,
+    map_name: [u8; 16],
+}
+
+/// `struct bpf_map_info`, as far as `map_extra` (the kernel fills at most `info_len` bytes).
+#[repr(C)]
+#[derive(Default)]
+struct RawMapInfo {
+    map_type: u32,
+    id: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    name: [u8; 16],
+    ifindex: u32,
+    btf_vmlinux_value_type_id: u32,
+    netns_dev: u64,
+    netns_ino: u64,
+    btf_id: u32,
+    btf_key_type_id: u32,
+    btf_value_type_id: u32,
+    _pad: u32,
+    map_extra: u64,
+}
+
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(offset_of!(ObjAttr, pathname) == 0 && offset_of!(ObjAttr, bpf_fd) == 8 && offset_of!(ObjAttr, file_flags) == 12);
+    assert!(size_of::<ObjAttr>() == 16);
+    assert!(offset_of!(InfoAttr, bpf_fd) == 0 && offset_of!(InfoAttr, info_len) == 4 && offset_of!(InfoAttr, info) == 8);
+    assert!(size_of::<InfoAttr>() == 16);
+    assert!(offset_of!(MapBatchAttr, in_batch) == 0 && offset_of!(MapBatchAttr, out_batch) == 8);
+    assert!(offset_of!(MapBatchAttr, keys) == 16 && offset_of!(MapBatchAttr, values) == 24);
+    assert!(offset_of!(MapBatchAttr, count) == 32 && offset_of!(MapBatchAttr, map_fd) == 36);
+    assert!(offset_of!(MapBatchAttr, elem_flags) == 40 && offset_of!(MapBatchAttr, flags) == 48);
+    assert!(size_of::<MapBatchAttr>() == 56);
+    assert!(offset_of!(MapElemAttr, map_fd) == 0 && offset_of!(MapElemAttr, key) == 8);
+    assert!(offset_of!(MapElemAttr, value) == 16 && offset_of!(MapElemAttr, flags) == 24);
+    assert!(size_of::<MapElemAttr>() == 32);
+    assert!(offset_of!(MapCreateAttr, map_type) == 0 && offset_of!(MapCreateAttr, key_size) == 4);
+    assert!(offset_of!(MapCreateAttr, value_size) == 8 && offset_of!(MapCreateAttr, max_entries) == 12);
+    assert!(offset_of!(MapCreateAttr, map_flags) == 16 && offset_of!(MapCreateAttr, inner_map_fd) == 20);
+    assert!(offset_of!(MapCreateAttr, numa_node) == 24 && offset_of!(MapCreateAttr, map_name) == 28);
+    assert!(size_of::<MapCreateAttr>() == 44);
+    assert!(offset_of!(RawMapInfo, map_type) == 0 && offset_of!(RawMapInfo, max_entries) == 16);
+    assert!(offset_of!(RawMapInfo, map_flags) == 20 && offset_of!(RawMapInfo, name) == 24);
+    assert!(offset_of!(RawMapInfo, netns_dev) == 48 && offset_of!(RawMapInfo, btf_value_type_id) == 72);
+    assert!(offset_of!(RawMapInfo, map_extra) == 80 && size_of::<RawMapInfo>() == 88);
+};
+
+/// Runs one command with its attr (retrying on EINTR); the size passed is the attr's own.
+fn bpf<A>(cmd: c_long, attr: &mut A) -> io::Result<i64> {
+    let size = std::mem::size_of::<A>() as u32;
     loop {
-        // SAFETY: attr is a valid, fully initialised bpf_attr of at least `size` bytes.
-        let ret = unsafe { syscall(SYS_BPF, cmd, attr.0.as_mut_ptr(), size) };
+        // SAFETY: attr is a valid, fully initialised #[repr(C)] bpf_attr member of `size` bytes.
+        let ret = unsafe { syscall(SYS_BPF, cmd, attr as *mut A, size) };
         if ret >= 0 {
             return Ok(ret as i64);
         }
@@ -103,9 +189,7 @@ fn c_path(path: &str) -> io::Result<CString> {
 /// `BPF_OBJ_GET`: the pinned object at `path`. Read-only unless `writable` (tests).
 pub fn obj_get(path: &str, writable: bool) -> io::Result<OwnedFd> {
     let cpath = c_path(path)?;
-    let mut attr = Attr::new();
-    // struct { __aligned_u64 pathname; __u32 bpf_fd; __u32 file_flags; }
-    attr.u64(0, ptr(cpath.as_ptr())).u32(12, if writable { 0 } else { BPF_F_RDONLY });
+    let mut attr = ObjAttr { pathname: ptr(cpath.as_ptr()), file_flags: if writable { 0 } else { BPF_F_RDONLY }, ..ObjAttr::default() };
     let fd = bpf(BPF_OBJ_GET, &mut attr)?;
     // SAFETY: the kernel returned a new fd that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
@@ -125,24 +209,18 @@ pub struct MapInfo {
 }
 
 pub fn map_info(fd: RawFd) -> io::Result<MapInfo> {
-    // struct bpf_map_info: type u32 @0, id @4, key_size @8, value_size @12, max_entries @16,
-    // map_flags @20, name[16] @24, ... (the kernel fills at most info_len bytes).
-    let mut info = [0u8; 96];
-    let mut attr = Attr::new();
-    // struct { __u32 bpf_fd; __u32 info_len; __aligned_u64 info; }
-    attr.u32(0, fd as u32).u32(4, info.len() as u32).u64(8, ptr(info.as_mut_ptr()));
+    let mut info = RawMapInfo::default();
+    let mut attr = InfoAttr { bpf_fd: fd as u32, info_len: std::mem::size_of::<RawMapInfo>() as u32, info: ptr(&mut info as *mut RawMapInfo) };
     bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
-    let u = |at: usize| u32::from_ne_bytes(info[at..at + 4].try_into().unwrap());
-    let name_bytes = &info[24..40];
-    let end = name_bytes.iter().position(|&b| b == 0).unwrap_or(16);
+    let end = info.name.iter().position(|&b| b == 0).unwrap_or(info.name.len());
     Ok(MapInfo {
-        map_type: u(0),
-        id: u(4),
-        key_size: u(8),
-        value_size: u(12),
-        max_entries: u(16),
-        flags: u(20),
-        name: String::from_utf8_lossy(&name_bytes[..end]).into_owned(),
+        map_type: info.map_type,
+        id: info.id,
+        key_size: info.key_size,
+        value_size: info.value_size,
+        max_entries: info.max_entries,
+        flags: info.map_flags,
+        name: String::from_utf8_lossy(&info.name[..end]).into_owned(),
     })
 }
 
@@ -159,18 +237,18 @@ pub enum Batch {
 /// `BPF_MAP_LOOKUP_BATCH` (kernel ≥ 5.6 for hash maps): up to `count` entries into `keys` /
 /// `values` (packed, key_size / value_size apart). The token is the kernel's u32 bucket index.
 pub fn lookup_batch(fd: RawFd, in_token: Option<&[u8; 8]>, out_token: &mut [u8; 8], keys: &mut [u8], values: &mut [u8], count: u32) -> io::Result<Batch> {
-    let mut attr = Attr::new();
-    // struct { __aligned_u64 in_batch, out_batch, keys, values; __u32 count, map_fd;
-    //          __u64 elem_flags, flags; }
-    attr.u64(0, in_token.map_or(0, |t| ptr(t.as_ptr())))
-        .u64(8, ptr(out_token.as_mut_ptr()))
-        .u64(16, ptr(keys.as_mut_ptr()))
-        .u64(24, ptr(values.as_mut_ptr()))
-        .u32(32, count)
-        .u32(36, fd as u32);
+    let mut attr = MapBatchAttr {
+        in_batch: in_token.map_or(0, |t| ptr(t.as_ptr())),
+        out_batch: ptr(out_token.as_mut_ptr()),
+        keys: ptr(keys.as_mut_ptr()),
+        values: ptr(values.as_mut_ptr()),
+        count,
+        map_fd: fd as u32,
+        ..MapBatchAttr::default()
+    };
     match bpf(BPF_MAP_LOOKUP_BATCH, &mut attr) {
-        Ok(_) => Ok(Batch::More(attr.get_u32(32) as usize)),
-        Err(e) if e.raw_os_error() == Some(ENOENT) => Ok(Batch::Done(attr.get_u32(32) as usize)),
+        Ok(_) => Ok(Batch::More(attr.count as usize)),
+        Err(e) if e.raw_os_error() == Some(ENOENT) => Ok(Batch::Done(attr.count as usize)),
         Err(e) if e.raw_os_error() == Some(ENOSPC) => Ok(Batch::NoSpace),
         Err(e) => Err(e),
     }
@@ -178,10 +256,8 @@ pub fn lookup_batch(fd: RawFd, in_token: Option<&[u8; 8]>, out_token: &mut [u8; 
 
 /// `BPF_MAP_GET_NEXT_KEY`: the key after `key` (the first key when None); None at the end.
 pub fn get_next_key(fd: RawFd, key: Option<&[u8]>, next: &mut [u8]) -> io::Result<bool> {
-    let mut attr = Attr::new();
-    // struct { __u32 map_fd; __aligned_u64 key; __aligned_u64 value|next_key; __u64 flags; }
-    attr.u32(0, fd as u32).u64(8, key.map_or(0, |k| ptr(k.as_ptr()))).u64(16, ptr(next.as_mut_ptr()));
-    match bpf_sized(BPF_MAP_GET_NEXT_KEY, &mut attr, ELEM_ATTR_BYTES) {
+    let mut attr = MapElemAttr { map_fd: fd as u32, key: key.map_or(0, |k| ptr(k.as_ptr())), value: ptr(next.as_mut_ptr()), ..MapElemAttr::default() };
+    match bpf(BPF_MAP_GET_NEXT_KEY, &mut attr) {
         Ok(_) => Ok(true),
         Err(e) if e.raw_os_error() == Some(ENOENT) => Ok(false),
         Err(e) => Err(e),
@@ -190,9 +266,8 @@ pub fn get_next_key(fd: RawFd, key: Option<&[u8]>, next: &mut [u8]) -> io::Resul
 
 /// `BPF_MAP_LOOKUP_ELEM`: false when the key is gone (deleted or evicted meanwhile).
 pub fn lookup(fd: RawFd, key: &[u8], value: &mut [u8]) -> io::Result<bool> {
-    let mut attr = Attr::new();
-    attr.u32(0, fd as u32).u64(8, ptr(key.as_ptr())).u64(16, ptr(value.as_mut_ptr()));
-    match bpf_sized(BPF_MAP_LOOKUP_ELEM, &mut attr, ELEM_ATTR_BYTES) {
+    let mut attr = MapElemAttr { map_fd: fd as u32, key: ptr(key.as_ptr()), value: ptr(value.as_mut_ptr()), ..MapElemAttr::default() };
+    match bpf(BPF_MAP_LOOKUP_ELEM, &mut attr) {
         Ok(_) => Ok(true),
         Err(e) if e.raw_os_error() == Some(ENOENT) => Ok(false),
         Err(e) => Err(e),
@@ -204,13 +279,10 @@ pub fn lookup(fd: RawFd, key: &[u8], value: &mut [u8]) -> io::Result<bool> {
 
 /// `BPF_MAP_CREATE` with a name (cut to 15 characters, as the kernel does).
 pub fn map_create(map_type: u32, key_size: u32, value_size: u32, max_entries: u32, name: &str) -> io::Result<OwnedFd> {
-    let mut attr = Attr::new();
-    // map_type @0, key_size @4, value_size @8, max_entries @12, map_flags @16,
-    // inner_map_fd @20, numa_node @24, map_name[16] @28
-    attr.u32(0, map_type).u32(4, key_size).u32(8, value_size).u32(12, max_entries);
+    let mut attr = MapCreateAttr { map_type, key_size, value_size, max_entries, ..MapCreateAttr::default() };
     let n = name.as_bytes();
     let len = n.len().min(15);
-    attr.0[28..28 + len].copy_from_slice(&n[..len]);
+    attr.map_name[..len].copy_from_slice(&n[..len]);
     let fd = bpf(BPF_MAP_CREATE, &mut attr)?;
     // SAFETY: a new fd owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
@@ -219,29 +291,25 @@ pub fn map_create(map_type: u32, key_size: u32, value_size: u32, max_entries: u3
 /// `BPF_OBJ_PIN`: pins `fd` at `path` on a bpffs.
 pub fn obj_pin(fd: RawFd, path: &str) -> io::Result<()> {
     let cpath = c_path(path)?;
-    let mut attr = Attr::new();
-    attr.u64(0, ptr(cpath.as_ptr())).u32(8, fd as u32);
+    let mut attr = ObjAttr { pathname: ptr(cpath.as_ptr()), bpf_fd: fd as u32, ..ObjAttr::default() };
     bpf(BPF_OBJ_PIN, &mut attr).map(|_| ())
 }
 
 /// `BPF_MAP_UPDATE_BATCH` (kernel ≥ 5.6); returns how many entries the kernel wrote.
 pub fn update_batch(fd: RawFd, keys: &[u8], values: &[u8], count: u32) -> io::Result<u32> {
-    let mut attr = Attr::new();
-    attr.u64(16, ptr(keys.as_ptr())).u64(24, ptr(values.as_ptr())).u32(32, count).u32(36, fd as u32);
-    bpf(BPF_MAP_UPDATE_BATCH, &mut attr).map(|_| attr.get_u32(32))
+    let mut attr = MapBatchAttr { keys: ptr(keys.as_ptr()), values: ptr(values.as_ptr()), count, map_fd: fd as u32, ..MapBatchAttr::default() };
+    bpf(BPF_MAP_UPDATE_BATCH, &mut attr).map(|_| attr.count)
 }
 
 /// `BPF_MAP_UPDATE_ELEM` with BPF_ANY.
 pub fn update(fd: RawFd, key: &[u8], value: &[u8]) -> io::Result<()> {
-    let mut attr = Attr::new();
-    attr.u32(0, fd as u32).u64(8, ptr(key.as_ptr())).u64(16, ptr(value.as_ptr()));
+    let mut attr = MapElemAttr { map_fd: fd as u32, key: ptr(key.as_ptr()), value: ptr(value.as_ptr()), ..MapElemAttr::default() };
     bpf(BPF_MAP_UPDATE_ELEM, &mut attr).map(|_| ())
 }
 
 /// `BPF_MAP_DELETE_ELEM`: false when the key was not there.
 pub fn delete(fd: RawFd, key: &[u8]) -> io::Result<bool> {
-    let mut attr = Attr::new();
-    attr.u32(0, fd as u32).u64(8, ptr(key.as_ptr()));
+    let mut attr = MapElemAttr { map_fd: fd as u32, key: ptr(key.as_ptr()), ..MapElemAttr::default() };
     match bpf(BPF_MAP_DELETE_ELEM, &mut attr) {
         Ok(_) => Ok(true),
         Err(e) if e.raw_os_error() == Some(ENOENT) => Ok(false),
@@ -252,4 +320,89 @@ pub fn delete(fd: RawFd, key: &[u8]) -> io::Result<bool> {
 /// Keeps `AsRawFd` in scope for callers holding an `OwnedFd`.
 pub fn raw(fd: &OwnedFd) -> RawFd {
     fd.as_raw_fd()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, size_of_val};
+    use std::process::Command;
+
+    /// (C expression naming the member, Rust offset, Rust size) of every field declared above.
+    fn rust_layout() -> Vec<(&'static str, usize, usize)> {
+        macro_rules! fields {
+            ($t:ident: $($field:ident = $c:literal),* $(,)?) => {{
+                let v = $t::default();
+                vec![$(($c, offset_of!($t, $field), size_of_val(&v.$field))),*]
+            }};
+        }
+        let mut all = Vec::new();
+        all.extend(fields!(ObjAttr: pathname = "attr.pathname", bpf_fd = "attr.bpf_fd", file_flags = "attr.file_flags"));
+        all.extend(fields!(InfoAttr: bpf_fd = "attr.info.bpf_fd", info_len = "attr.info.info_len", info = "attr.info.info"));
+        all.extend(fields!(MapBatchAttr:
+            in_batch = "attr.batch.in_batch", out_batch = "attr.batch.out_batch", keys = "attr.batch.keys", values = "attr.batch.values",
+            count = "attr.batch.count", map_fd = "attr.batch.map_fd", elem_flags = "attr.batch.elem_flags", flags = "attr.batch.flags",
+        ));
+        all.extend(fields!(MapElemAttr: map_fd = "attr.map_fd", key = "attr.key", value = "attr.value", flags = "attr.flags"));
+        all.extend(fields!(MapElemAttr: value = "attr.next_key"));
+        all.extend(fields!(MapCreateAttr:
+            map_type = "attr.map_type", key_size = "attr.key_size", value_size = "attr.value_size", max_entries = "attr.max_entries",
+            map_flags = "attr.map_flags", inner_map_fd = "attr.inner_map_fd", numa_node = "attr.numa_node", map_name = "attr.map_name",
+        ));
+        all.extend(fields!(RawMapInfo:
+            map_type = "info.type", id = "info.id", key_size = "info.key_size", value_size = "info.value_size",
+            max_entries = "info.max_entries", map_flags = "info.map_flags", name = "info.name", ifindex = "info.ifindex",
+            btf_vmlinux_value_type_id = "info.btf_vmlinux_value_type_id", netns_dev = "info.netns_dev", netns_ino = "info.netns_ino",
+            btf_id = "info.btf_id", btf_key_type_id = "info.btf_key_type_id", btf_value_type_id = "info.btf_value_type_id",
+            map_extra = "info.map_extra",
+        ));
+        all
+    }
+
+    /// Compiles a C program against the kernel's uapi header and compares every field's offset
+    /// and size with the Rust declarations. Needs a C compiler and linux/bpf.h (linux-libc-dev):
+    /// skipped loudly without them, a failure under CI=true.
+    #[test]
+    fn layouts_match_the_kernel_header() {
+        let missing = if Command::new("cc").arg("--version").output().is_err() {
+            Some("no C compiler (cc)")
+        } else if !std::path::Path::new("/usr/include/linux/bpf.h").exists() {
+            Some("no /usr/include/linux/bpf.h (Debian package linux-libc-dev)")
+        } else {
+            None
+        };
+        if let Some(why) = missing {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "cannot check bpf_attr layouts: {why}");
+            eprintln!("SKIPPED layouts_match_the_kernel_header: {why}");
+            return;
+        }
+        let fields = rust_layout();
+        let mut c = String::from("#include <stdio.h>\n#include <stddef.h>\n#include <linux/bpf.h>\nint main(void) {\n  union bpf_attr attr; struct bpf_map_info info;\n");
+        for (expr, _, _) in &fields {
+            let (object, member) = expr.split_once('.').unwrap();
+            let base = if object == "attr" { "union bpf_attr" } else { "struct bpf_map_info" };
+            c.push_str(&format!("  printf(\"%zu %zu\\n\", offsetof({base}, {member}), sizeof({expr}));\n"));
+        }
+        c.push_str("  (void)attr; (void)info; return 0;\n}\n");
+        let dir = std::env::temp_dir().join(format!("flowsource-bpf-layout-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (src, bin) = (dir.join("layout.c"), dir.join("layout"));
+        std::fs::write(&src, c).unwrap();
+        let cc = Command::new("cc").arg("-o").arg(&bin).arg(&src).output().unwrap();
+        assert!(cc.status.success(), "cc failed: {}", String::from_utf8_lossy(&cc.stderr));
+        let out = Command::new(&bin).output().unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        let kernel: Vec<(usize, usize)> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let (o, s) = l.split_once(' ').unwrap();
+                (o.parse().unwrap(), s.parse().unwrap())
+            })
+            .collect();
+        assert_eq!(kernel.len(), fields.len());
+        for ((expr, offset, size), (k_offset, k_size)) in fields.iter().zip(&kernel) {
+            assert_eq!((*offset, *size), (*k_offset, *k_size), "{expr}: Rust (offset, size) vs linux/bpf.h");
+        }
+    }
 }

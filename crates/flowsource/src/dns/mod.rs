@@ -17,6 +17,8 @@ use crate::packet::ring::{Frame, RingConfig};
 use cache::NameCache;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use crate::js::{Fields, FromJs, JsValue};
+use crate::source::Handle;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -187,40 +189,86 @@ pub struct DnsOptions {
     pub ring_bytes: u64,
 }
 
-/// What the `dnsnames` processor holds: the running capture and the cache it fills.
-pub struct DnsSource {
-    names: Arc<Mutex<Names>>,
-    capture: Capture,
+/// `{ netns, interface, maxEntries, ttlFloorS, ringBytes }` (src/native/ DnsOptions).
+impl FromJs for DnsOptions {
+    fn from_js(value: &JsValue) -> Result<DnsOptions, String> {
+        let o = Fields::of("dns options", value)?;
+        Ok(DnsOptions {
+            netns: o.opt_string("netns")?,
+            interface: o.string("interface")?,
+            max_entries: o.integer("maxEntries", 1, 1 << 32)? as usize,
+            ttl_floor_s: o.integer("ttlFloorS", 0, 1 << 32)?,
+            ring_bytes: o.integer("ringBytes", 0, 1 << 40)?,
+        })
+    }
 }
 
-impl DnsSource {
-    pub fn open(o: DnsOptions) -> Result<DnsSource, String> {
+js_object! {
+    /// Parser and cache counts since the capture started (src/native/ DnsStatus).
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct DnsStatus {
+        pub responses: u64 => "responses",
+        pub names: u64 => "names",
+        pub bad_messages: u64 => "badMessages",
+        pub malformed_frames: u64 => "malformedFrames",
+        pub tcp_resyncs: u64 => "tcpResyncs",
+        /// Addresses in the cache now (expired ones purged first).
+        pub entries: usize => "entries",
+        pub evictions: u64 => "evictions",
+        pub expired: u64 => "expired",
+    }
+}
+
+/// What the `dnsnames` processor holds: the running capture and the address → name cache it
+/// fills. Not a flow source: it is asked for names (`lookup_lines`), not ticked. Dropping it
+/// stops the capture thread and closes the socket.
+pub struct DnsNames {
+    names: Arc<Mutex<Names>>,
+    _capture: Capture,
+}
+
+impl DnsNames {
+    fn names(&self) -> Result<std::sync::MutexGuard<'_, Names>, String> {
+        self.names.lock().map_err(|_| "dns cache poisoned by an earlier panic".to_string())
+    }
+
+    /// Names for `addresses` (one per line); one name per line, "" when unknown.
+    pub fn lookup_lines(&self, addresses: &str) -> Result<String, String> {
+        Ok(self.names()?.lookup_lines(addresses))
+    }
+}
+
+impl Handle for DnsNames {
+    const NAME: &'static str = "dns";
+    type Options = DnsOptions;
+    type Status = DnsStatus;
+
+    /// Starts the capture: DNS responses are read from now on.
+    fn open(o: DnsOptions) -> Result<DnsNames, String> {
         let names = Arc::new(Mutex::new(Names::new(NameCache::new(o.max_entries, o.ttl_floor_s))));
         let watcher = Arc::new(Mutex::new(DnsWatcher::new(names.clone())));
         let capture = Capture::start(
             CaptureOptions { netns: o.netns, interface: o.interface, filter: FilterSpec::dns_responses(65_535), ring: RingConfig::with_size(o.ring_bytes, 10) },
             watcher,
         )?;
-        Ok(DnsSource { names, capture })
+        Ok(DnsNames { names, _capture: capture })
     }
 
-    pub fn lookup_lines(&self, addresses: &str) -> Result<String, String> {
-        Ok(self.names.lock().map_err(|_| "dns cache poisoned by an earlier panic")?.lookup_lines(addresses))
-    }
-
-    pub fn status_json(&self) -> Result<String, String> {
-        let mut n = self.names.lock().map_err(|_| "dns cache poisoned by an earlier panic")?;
+    fn status(&self) -> Result<DnsStatus, String> {
+        let mut n = self.names()?;
         let now = n.now_ns();
         n.cache.purge(now);
         let c = n.counts;
-        Ok(format!(
-            "{{\"responses\":{},\"names\":{},\"badMessages\":{},\"malformedFrames\":{},\"tcpResyncs\":{},\"entries\":{},\"evictions\":{},\"expired\":{}}}",
-            c.responses, c.names, c.bad_messages, c.malformed_frames, c.tcp_resyncs, n.cache.len(), n.cache.evictions, n.cache.expired
-        ))
-    }
-
-    pub fn close(&mut self) {
-        self.capture.stop();
+        Ok(DnsStatus {
+            responses: c.responses,
+            names: c.names,
+            bad_messages: c.bad_messages,
+            malformed_frames: c.malformed_frames,
+            tcp_resyncs: c.tcp_resyncs,
+            entries: n.cache.len(),
+            evictions: n.cache.evictions,
+            expired: n.cache.expired,
+        })
     }
 }
 

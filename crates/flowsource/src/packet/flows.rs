@@ -21,10 +21,8 @@ use super::parse::{PacketInfo, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
 use crate::cidr::Cidr;
 use crate::entry::{PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
 use crate::hash::FxHashMap;
-use crate::records::{self, TickHeader, HEADER_BYTES, RECORD_BYTES};
+use crate::records::{self, FlowSums, Record, SourceKind, TickHeader};
 
-/// Header `source` value of packet-capture batches.
-pub const SOURCE_PACKET: u32 = 3;
 const CLOSED_LINGER_NS: u64 = 5_000_000_000;
 
 #[derive(Hash, PartialEq, Eq, Clone, Copy)]
@@ -54,13 +52,10 @@ struct FlowKey {
     dst: [u8; 16],
 }
 
+/// A flow's sums, and the TCP flags its packets carried (OR).
 #[derive(Default, Clone, Copy)]
-struct FlowSums {
-    tx_bytes: u64,
-    tx_packets: u64,
-    rx_bytes: u64,
-    rx_packets: u64,
-    connections: u32,
+struct PacketSums {
+    sums: FlowSums,
     tcp_flags: u8,
 }
 
@@ -78,7 +73,7 @@ pub struct Counts {
 
 pub struct FlowTable {
     conns: FxHashMap<ConnKey, ConnState>,
-    flows: FxHashMap<FlowKey, FlowSums>,
+    flows: FxHashMap<FlowKey, PacketSums>,
     max_connections: usize,
     idle_timeout_ns: u64,
     exclude: Vec<Cidr>,
@@ -90,6 +85,66 @@ pub struct FlowTable {
 
 fn is_icmp(protocol: u8) -> bool {
     protocol == PROTO_ICMP || protocol == PROTO_ICMPV6
+}
+
+/// A packet's two ends: its ports (0 without ports) and its connection key, which orders the
+/// ends so both directions of a connection share one key.
+struct Ends {
+    key: ConnKey,
+    /// The packet's sender is the key's `lo` end.
+    src_is_lo: bool,
+    sport: u16,
+    dport: u16,
+}
+
+impl Ends {
+    #[inline]
+    fn of(p: &PacketInfo) -> Ends {
+        let (sport, dport) = if p.has_ports { (p.src_port, p.dst_port) } else { (0, 0) };
+        let src_is_lo = (p.src, sport) <= (p.dst, dport);
+        let key = if src_is_lo {
+            ConnKey { family: p.family, protocol: p.protocol, lo: p.src, lo_port: sport, hi: p.dst, hi_port: dport }
+        } else {
+            ConnKey { family: p.family, protocol: p.protocol, lo: p.dst, lo_port: dport, hi: p.src, hi_port: sport }
+        };
+        Ends { key, src_is_lo, sport, dport }
+    }
+
+    /// The lower-port heuristic (module doc): the sender initiates when its port is the
+    /// higher one; equal ports or no ports: the sender of the first packet seen.
+    #[inline]
+    fn higher_port_sends(&self) -> bool {
+        // Without ports both are 0: equal.
+        if self.sport != self.dport { self.sport > self.dport } else { true }
+    }
+}
+
+/// Who initiated, judged from this packet alone: Some(true) = its sender. A SYN's sender, a
+/// SYN+ACK's receiver, an echo request's sender, an echo reply's receiver.
+#[inline]
+fn initiator_hint(p: &PacketInfo) -> Option<bool> {
+    if p.protocol == PROTO_TCP {
+        match p.tcp_flags & (TCP_SYN | TCP_ACK) {
+            TCP_SYN => Some(true),
+            f if f == TCP_SYN | TCP_ACK => Some(false),
+            _ => None,
+        }
+    } else if is_icmp(p.protocol) {
+        match p.icmp_type {
+            8 | 128 => Some(true),
+            0 | 129 => Some(false),
+            _ => None,
+        }
+    } else {
+        None
+    }
+}
+
+/// How one packet counts: toward tx (its sender initiated) or rx, and as a new connection.
+#[derive(Clone, Copy)]
+struct Orientation {
+    sender_initiates: bool,
+    new_connection: bool,
 }
 
 impl FlowTable {
@@ -106,102 +161,87 @@ impl FlowTable {
         f(&mut self.total);
     }
 
-    /// Adds one packet seen at `now_ns` (monotonic).
+    /// Adds one packet seen at `now_ns` (monotonic): finds or starts its connection's state,
+    /// which says who initiated, then adds the packet to the interval's flow.
     pub fn add(&mut self, p: &PacketInfo, now_ns: u64) {
         self.count(|c| c.packets += 1);
         if p.fragment {
             self.count(|c| c.fragments += 1);
             return;
         }
-        let (sport, dport) = if p.has_ports { (p.src_port, p.dst_port) } else { (0, 0) };
-        let src_is_lo = (p.src, sport) <= (p.dst, dport);
-        let key = if src_is_lo {
-            ConnKey { family: p.family, protocol: p.protocol, lo: p.src, lo_port: sport, hi: p.dst, hi_port: dport }
-        } else {
-            ConnKey { family: p.family, protocol: p.protocol, lo: p.dst, lo_port: dport, hi: p.src, hi_port: sport }
-        };
+        let ends = Ends::of(p);
+        let seen = self.track(p, &ends, now_ns);
+        self.add_to_flow(p, &ends, seen);
+    }
+
+    /// Updates (or starts) the state of the packet's connection, which orients the packet.
+    #[inline]
+    fn track(&mut self, p: &PacketInfo, ends: &Ends, now_ns: u64) -> Orientation {
         let tcp = p.protocol == PROTO_TCP;
         let syn = tcp && p.tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN;
-        let syn_ack = tcp && p.tcp_flags & (TCP_SYN | TCP_ACK) == (TCP_SYN | TCP_ACK);
-        // Who initiates, judged from this packet alone: Some(true) = its sender.
-        let from_packet = if syn {
-            Some(true)
-        } else if syn_ack {
-            Some(false)
-        } else if is_icmp(p.protocol) {
-            match p.icmp_type {
-                8 | 128 => Some(true),
-                0 | 129 => Some(false),
-                _ => None,
-            }
-        } else {
-            None
-        };
-        let heuristic_sender_initiates = || {
-            if sport != dport && p.has_ports { sport > dport } else { true }
-        };
+        let ends_connection = tcp && p.tcp_flags & (TCP_FIN | TCP_RST) != 0;
         let idle = self.idle_timeout_ns;
         let room = self.conns.len() < self.max_connections;
-        let mut new_connection = false;
-        let sender_initiates = match self.conns.get_mut(&key) {
+        match self.conns.get_mut(&ends.key) {
             Some(s) if !(s.closed && syn) && now_ns.saturating_sub(s.last_ns) <= if s.closed { CLOSED_LINGER_NS } else { idle } => {
                 s.last_ns = now_ns;
+                let mut new_connection = false;
                 if syn && !s.syn_counted {
                     // The SYN of a connection whose first packets we saw without it (a retransmit
                     // after a lost capture, or a reopened state): orient and count it now.
-                    s.lo_initiates = src_is_lo;
+                    s.lo_initiates = ends.src_is_lo;
                     s.syn_counted = true;
                     new_connection = true;
                 }
-                if tcp && p.tcp_flags & (TCP_FIN | TCP_RST) != 0 {
+                if ends_connection {
                     s.closed = true;
                 }
-                s.lo_initiates == src_is_lo
+                Orientation { sender_initiates: s.lo_initiates == ends.src_is_lo, new_connection }
             }
             existing => {
-                let sender = from_packet.unwrap_or_else(heuristic_sender_initiates);
+                let sender = initiator_hint(p).unwrap_or_else(|| ends.higher_port_sends());
                 // TCP counts connections from SYNs only; other protocols per new 5-tuple.
-                new_connection = if tcp { syn } else { true };
-                let state = ConnState {
-                    lo_initiates: sender == src_is_lo,
-                    last_ns: now_ns,
-                    closed: tcp && p.tcp_flags & (TCP_FIN | TCP_RST) != 0,
-                    syn_counted: syn,
-                };
+                let new_connection = if tcp { syn } else { true };
+                let state = ConnState { lo_initiates: sender == ends.src_is_lo, last_ns: now_ns, closed: ends_connection, syn_counted: syn };
                 match existing {
                     Some(s) => *s = state,
                     None if room => {
-                        self.conns.insert(key, state);
+                        self.conns.insert(ends.key, state);
                     }
                     None => {
                         self.interval.table_full += 1;
                         self.total.table_full += 1;
                     }
                 }
-                sender
+                Orientation { sender_initiates: sender, new_connection }
             }
-        };
-        let (src, dst, dst_port) = if sender_initiates { (p.src, p.dst, dport) } else { (p.dst, p.src, sport) };
+        }
+    }
+
+    /// Adds the packet to its flow (oriented from the initiator), unless an end is excluded.
+    #[inline]
+    fn add_to_flow(&mut self, p: &PacketInfo, ends: &Ends, seen: Orientation) {
+        let (src, dst, dst_port) = if seen.sender_initiates { (p.src, p.dst, ends.dport) } else { (p.dst, p.src, ends.sport) };
         if self.exclude.iter().any(|c| c.contains(p.family, &src) || c.contains(p.family, &dst)) {
             return;
         }
         let flow = FlowKey { family: p.family, protocol: p.protocol, dst_port: if is_icmp(p.protocol) { 0 } else { dst_port }, src, dst };
-        let sums = self.flows.entry(flow).or_default();
-        if sender_initiates {
+        let PacketSums { sums, tcp_flags } = self.flows.entry(flow).or_default();
+        if seen.sender_initiates {
             sums.tx_bytes += u64::from(p.bytes);
             sums.tx_packets += 1;
         } else {
             sums.rx_bytes += u64::from(p.bytes);
             sums.rx_packets += 1;
         }
-        sums.connections += u32::from(new_connection);
-        sums.tcp_flags |= p.tcp_flags;
+        sums.connections += u32::from(seen.new_connection);
+        *tcp_flags |= p.tcp_flags;
     }
 
     /// Ends the interval: drops idle connection state and returns the packed batch (header +
-    /// one record per flow with activity). Header fields, for packet batches: `source` 3,
-    /// `entries` packets seen, `tracked` connections remembered, `event_overruns` packets the
-    /// kernel dropped (ring full), `skipped` malformed frames.
+    /// one record per flow with activity). Header fields, for packet batches: `source`
+    /// packet, `entries` packets seen, `tracked` connections remembered, `overruns` packets
+    /// the kernel dropped (ring full), `skipped` malformed frames.
     pub fn finish_tick(&mut self, now_ns: u64) -> Vec<u8> {
         let idle = self.idle_timeout_ns;
         self.conns.retain(|_, s| now_ns.saturating_sub(s.last_ns) <= if s.closed { CLOSED_LINGER_NS } else { idle });
@@ -209,30 +249,28 @@ impl FlowTable {
             self.conns.shrink_to_fit();
         }
         let header = TickHeader {
-            source: SOURCE_PACKET,
+            source: SourceKind::Packet,
             entries: self.interval.packets,
             tracked: self.conns.len() as u64,
-            event_overruns: self.interval.kernel_drops.min(u64::from(u32::MAX)) as u32,
+            overruns: self.interval.kernel_drops.min(u64::from(u32::MAX)) as u32,
             skipped: self.interval.malformed.min(u64::from(u32::MAX)) as u32,
             ..TickHeader::default()
         };
         self.interval = Counts::default();
         let count = self.flows.len();
-        let mut out = vec![0u8; HEADER_BYTES + count * RECORD_BYTES];
-        records::write_header(&mut out, count as u32, &header);
+        let mut out = records::new_batch(count, &header);
         for (i, (k, s)) in self.flows.drain().enumerate() {
-            let r = &mut out[HEADER_BYTES + i * RECORD_BYTES..HEADER_BYTES + (i + 1) * RECORD_BYTES];
-            r[0] = k.family;
-            r[1] = k.protocol;
-            r[3] = s.tcp_flags;
-            r[4..6].copy_from_slice(&k.dst_port.to_le_bytes());
-            r[8..24].copy_from_slice(&k.src);
-            r[24..40].copy_from_slice(&k.dst);
-            r[56..64].copy_from_slice(&s.tx_bytes.to_le_bytes());
-            r[64..72].copy_from_slice(&s.tx_packets.to_le_bytes());
-            r[72..80].copy_from_slice(&s.rx_bytes.to_le_bytes());
-            r[80..88].copy_from_slice(&s.rx_packets.to_le_bytes());
-            r[88..92].copy_from_slice(&s.connections.to_le_bytes());
+            let record = Record {
+                family: k.family,
+                protocol: k.protocol,
+                tcp_flags: s.tcp_flags,
+                dst_port: k.dst_port,
+                src: k.src,
+                dst: k.dst,
+                sums: s.sums,
+                ..Record::default()
+            };
+            records::write_record(&mut out, i, &record);
         }
         if self.flows.capacity() > 4 * count.max(1024) {
             self.flows.shrink_to_fit();
@@ -245,6 +283,7 @@ impl FlowTable {
 mod tests {
     use super::*;
     use crate::entry::PROTO_UDP;
+    use crate::records::{HEADER_BYTES, RECORD_BYTES};
 
     fn pkt(src: u8, sport: u16, dst: u8, dport: u16, flags: u8, bytes: u32) -> PacketInfo {
         let mut p = PacketInfo { family: 4, protocol: PROTO_TCP, has_ports: true, src_port: sport, dst_port: dport, tcp_flags: flags, bytes, ..PacketInfo::default() };

@@ -18,6 +18,8 @@ use filter::FilterSpec;
 use flows::FlowTable;
 use parse::{parse_frame, Link, Parsed};
 use ring::{Frame, RingConfig};
+use crate::js::{Fields, FromJs, JsValue};
+use crate::source::{Handle, Source};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -60,12 +62,35 @@ impl Aggregator {
         self.table.finish_tick(now)
     }
 
-    pub fn status_json(&self) -> String {
+    pub fn status(&self) -> PacketStatus {
         let t = &self.table.total;
-        format!(
-            "{{\"packets\":{},\"malformed\":{},\"nonIp\":{},\"filtered\":{},\"fragments\":{},\"tableFull\":{},\"kernelDrops\":{},\"connections\":{}}}",
-            t.packets, t.malformed, t.non_ip, t.filtered, t.fragments, t.table_full, t.kernel_drops, self.table.connections()
-        )
+        PacketStatus {
+            packets: t.packets,
+            malformed: t.malformed,
+            non_ip: t.non_ip,
+            filtered: t.filtered,
+            fragments: t.fragments,
+            table_full: t.table_full,
+            kernel_drops: t.kernel_drops,
+            connections: self.table.connections(),
+        }
+    }
+}
+
+js_object! {
+    /// Totals since the capture started (src/native/ PacketStatus).
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct PacketStatus {
+        pub packets: u64 => "packets",
+        pub malformed: u64 => "malformed",
+        pub non_ip: u64 => "nonIp",
+        pub filtered: u64 => "filtered",
+        /// Non-first fragments: no ports to attribute them by.
+        pub fragments: u64 => "fragments",
+        pub table_full: u64 => "tableFull",
+        pub kernel_drops: u64 => "kernelDrops",
+        /// Connections whose orientation is remembered now.
+        pub connections: usize => "connections",
     }
 }
 
@@ -89,33 +114,60 @@ pub struct PacketOptions {
     pub exclude: Vec<crate::cidr::Cidr>,
 }
 
-/// The `packet` receiver's source: a running capture and its flow table.
+/// `{ netns, interface, filter, ringBytes, maxConnections, idleTimeoutMs, excludeCidrs }`
+/// (src/native/ PacketOptions; filter: `tcp`, `udp`, `all` or ports as `80,443`).
+impl FromJs for PacketOptions {
+    fn from_js(value: &JsValue) -> Result<PacketOptions, String> {
+        let o = Fields::of("packet options", value)?;
+        Ok(PacketOptions {
+            netns: o.opt_string("netns")?,
+            interface: o.string("interface")?,
+            filter: o.parse("filter", |s| FilterSpec::parse(s, HEADER_SNAP_BYTES))?,
+            ring_bytes: o.integer("ringBytes", 0, 1 << 40)?,
+            max_connections: o.integer("maxConnections", 1, 1 << 32)? as usize,
+            idle_timeout_ns: (o.number_in("idleTimeoutMs", 0.0, 1e12)? * 1e6) as u64,
+            exclude: o.parse_each("excludeCidrs", crate::cidr::Cidr::parse)?,
+        })
+    }
+}
+
+/// The `packet` receiver's source: a running capture and its flow table. Dropping it stops
+/// the capture thread and closes the socket.
 pub struct PacketSource {
     agg: Arc<Mutex<Aggregator>>,
-    capture: Capture,
+    _capture: Capture,
 }
 
 impl PacketSource {
-    pub fn open(o: PacketOptions) -> Result<PacketSource, String> {
+    fn aggregator(&self) -> Result<std::sync::MutexGuard<'_, Aggregator>, String> {
+        self.agg.lock().map_err(|_| "packet source poisoned by an earlier panic".to_string())
+    }
+}
+
+impl Handle for PacketSource {
+    const NAME: &'static str = "packet";
+    type Options = PacketOptions;
+    type Status = PacketStatus;
+
+    /// Starts the capture: packets are counted from now on.
+    fn open(o: PacketOptions) -> Result<PacketSource, String> {
         let table = FlowTable::new(o.max_connections, o.idle_timeout_ns, o.exclude);
         let agg = Arc::new(Mutex::new(Aggregator::new(o.filter.clone(), table)));
         let capture = Capture::start(
             CaptureOptions { netns: o.netns, interface: o.interface, filter: o.filter, ring: RingConfig::with_size(o.ring_bytes, 20) },
             agg.clone(),
         )?;
-        Ok(PacketSource { agg, capture })
+        Ok(PacketSource { agg, _capture: capture })
     }
 
+    fn status(&self) -> Result<PacketStatus, String> {
+        Ok(self.aggregator()?.status())
+    }
+}
+
+impl Source for PacketSource {
     /// The interval's packed batch (layout: crate::records; see flows::FlowTable::finish_tick).
-    pub fn tick(&self) -> Result<Vec<u8>, String> {
-        Ok(self.agg.lock().map_err(|_| "packet source poisoned by an earlier panic")?.tick())
-    }
-
-    pub fn status_json(&self) -> Result<String, String> {
-        Ok(self.agg.lock().map_err(|_| "packet source poisoned by an earlier panic")?.status_json())
-    }
-
-    pub fn close(&mut self) {
-        self.capture.stop();
+    fn tick(&mut self) -> Result<Vec<u8>, String> {
+        Ok(self.aggregator()?.tick())
     }
 }

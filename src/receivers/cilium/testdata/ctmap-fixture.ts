@@ -11,6 +11,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { systemTool } from '../../../../test/harness/system-tools.ts';
 
 const run = promisify(execFile);
 
@@ -101,7 +102,7 @@ export class CtFixture {
 
   static async create(): Promise<CtFixture> {
     const fx = new CtFixture(mkdtempSync(join(tmpdir(), 'podflow-bpffs-')));
-    await run('mount', ['-t', 'bpf', 'bpf', fx.root]);
+    await run(systemTool('mount'), ['-t', 'bpf', 'bpf', fx.root]);
     fx.#mounted = true;
     mkdirSync(join(fx.root, 'tc/globals'), { recursive: true });
     return fx;
@@ -114,7 +115,7 @@ export class CtFixture {
   /** An LRU hash map with Cilium's shape (or, for error tests, another shape or type). */
   async createMap(name: string, o: { key?: number; value?: number; entries?: number; type?: string } = {}): Promise<void> {
     const key = o.key ?? (/(ct|any|tcp)6/.test(name) ? 38 : 14);
-    await run('bpftool', ['map', 'create', this.path(name), 'type', o.type ?? 'lru_hash', 'key', String(key), 'value', String(o.value ?? 56), 'entries', String(o.entries ?? 1024), 'name', name.slice(0, 15)]);
+    await run(systemTool('bpftool'), ['map', 'create', this.path(name), 'type', o.type ?? 'lru_hash', 'key', String(key), 'value', String(o.value ?? 56), 'entries', String(o.entries ?? 1024), 'name', name.slice(0, 15)]);
   }
 
   /** Writes entries (and deletes keys) in one `bpftool batch` run. */
@@ -127,7 +128,7 @@ export class CtFixture {
     const file = join(this.root, '..', `${this.root.split('/').pop()}.batch`);
     writeFileSync(file, `${lines.join('\n')}\n`);
     try {
-      await run('bpftool', ['batch', 'file', file], { maxBuffer: 64 << 20 });
+      await run(systemTool('bpftool'), ['batch', 'file', file], { maxBuffer: 64 << 20 });
     } finally {
       rmSync(file, { force: true });
     }
@@ -135,13 +136,13 @@ export class CtFixture {
 
   /** Entries as bpftool reads them back (the independent count). */
   async count(name: string): Promise<number> {
-    const { stdout } = await run('bpftool', ['-j', 'map', 'dump', 'pinned', this.path(name)], { maxBuffer: 256 << 20 });
+    const { stdout } = await run(systemTool('bpftool'), ['-j', 'map', 'dump', 'pinned', this.path(name)], { maxBuffer: 256 << 20 });
     return (JSON.parse(stdout) as unknown[]).length;
   }
 
   async destroy(): Promise<void> {
     if (this.#mounted) {
-      await run('umount', [this.root]).catch(() => run('umount', ['-l', this.root]));
+      await run(systemTool('umount'), [this.root]).catch(() => run(systemTool('umount'), ['-l', this.root]));
       this.#mounted = false;
     }
     rmSync(this.root, { recursive: true, force: true });

@@ -1,0 +1,121 @@
+// The graph from PostgreSQL, as the postgres exporter writes it: `<schema>.graph_links(from, to)`,
+// the function behind graph_nodes/graph_edges (src/exporters/postgres/node-graph.ts), one row
+// per (source end, destination end) with tx/rx bytes, packets, connections and the bytes that
+// crossed zones. Its ends carry no zone and no node for workloads, so this source groups by
+// workload or namespace only; packets come as one sum (tx_packets/rx_packets are null).
+//
+// Each end is turned back into flow attributes and read by endInfo(), so both sources name and
+// classify ends the same way (ids, titles, internet or not).
+import { isIP } from 'node:net';
+import pg from 'pg';
+import { DESTINATION, DESTINATION_DOMAIN, type Attributes } from '../../model/index.ts';
+import { clientConfig } from '../shared/postgres-connection.ts';
+import type { PostgresSourceConfig } from './config.ts';
+import { endInfo, mapNode, type FlowEndInfo, type Grouping } from './ends.ts';
+import { edgeId, GraphBuilder, type Graph, type GraphQuery, type GraphSource } from './graph.ts';
+
+interface LinkRow {
+  src_type: string;
+  src_title: string;
+  src_subtitle: string | null;
+  src_kind: string | null;
+  src_namespace: string | null;
+  dst_type: string;
+  dst_title: string;
+  dst_subtitle: string | null;
+  dst_kind: string | null;
+  dst_namespace: string | null;
+  tx_bytes: string;
+  rx_bytes: string;
+  packets: string;
+  connections: string;
+  cross_zone_bytes: string;
+}
+
+/** One end of a graph_links row (type, title, subtitle, kind, namespace) as a FlowEndInfo. */
+export function linkEnd(type: string, title: string, subtitle: string | null, kind: string | null, namespace: string | null): FlowEndInfo {
+  const attributes: Attributes = {};
+  if (type === 'workload' && namespace) {
+    attributes[DESTINATION.namespace] = namespace;
+    attributes[DESTINATION.ownerName] = title;
+    attributes[DESTINATION.ownerType] = kind ?? 'Pod';
+  } else if (type === 'node') {
+    attributes[DESTINATION.ownerName] = title;
+    attributes[DESTINATION.ownerType] = 'Node';
+  } else {
+    // External: the title is the domain or the address; the subtitle the address type, if known.
+    if (isIP(title)) attributes[DESTINATION.address] = title;
+    else attributes[DESTINATION_DOMAIN] = title;
+    if (subtitle && subtitle !== 'external') attributes[DESTINATION.addressType] = subtitle;
+  }
+  return endInfo(attributes, 'destination');
+}
+
+export class PostgresGraphSource implements GraphSource {
+  readonly kind = 'postgres';
+  readonly groupings: readonly Grouping[] = ['workload', 'namespace'];
+  readonly #pool: pg.Pool;
+  readonly #schema: string;
+  readonly #refreshMs: number;
+  readonly #maxWindowMs: number;
+
+  constructor(config: PostgresSourceConfig, maxWindowMs: number) {
+    this.#maxWindowMs = maxWindowMs;
+    // The exporter's own connection settings (TLS, password, timeouts), filled with its defaults.
+    this.#pool = new pg.Pool({ ...clientConfig(config, 'podflow-servicemap'), max: 2 });
+    // An idle connection that breaks is replaced on the next query; the error is not fatal.
+    this.#pool.on('error', () => undefined);
+    this.#schema = config.schema;
+    this.#refreshMs = config.refresh;
+  }
+
+  async graph(query: GraphQuery, nowMs: number): Promise<Graph> {
+    const from = new Date(nowMs - query.windowMs);
+    const to = new Date(nowMs);
+    // The schema name is a validated lower-case identifier ([a-z_][a-z0-9_]*).
+    const { rows } = await this.#pool.query<LinkRow>(
+      `SELECT src_type, src_title, src_subtitle, src_kind, src_namespace, dst_type, dst_title, dst_subtitle, dst_kind, dst_namespace,
+              tx_bytes, rx_bytes, packets, connections, cross_zone_bytes
+       FROM "${this.#schema}".graph_links($1, $2)`,
+      [from, to],
+    );
+    const filter = new Set(query.namespaces);
+    const builder = new GraphBuilder();
+    for (const row of rows) {
+      builder.seeNamespace(row.src_namespace);
+      builder.seeNamespace(row.dst_namespace);
+      if (filter.size && !filter.has(row.src_namespace ?? '') && !filter.has(row.dst_namespace ?? '')) continue;
+      const source = mapNode(linkEnd(row.src_type, row.src_title, row.src_subtitle, row.src_kind, row.src_namespace), query.grouping);
+      const target = mapNode(linkEnd(row.dst_type, row.dst_title, row.dst_subtitle, row.dst_kind, row.dst_namespace), query.grouping);
+      builder.add({ source, target, id: edgeId(source, target) }, {
+        txBytes: Number(row.tx_bytes),
+        rxBytes: Number(row.rx_bytes),
+        txPackets: null,
+        rxPackets: null,
+        packets: Number(row.packets),
+        connections: Number(row.connections),
+        costUsd: undefined,
+        crossZoneBytes: Number(row.cross_zone_bytes),
+      });
+    }
+    const { nodes, edges, namespaces } = builder.build(query.windowMs);
+    return {
+      source: 'postgres',
+      group: query.grouping,
+      window_ms: query.windowMs,
+      max_window_ms: this.#maxWindowMs,
+      from: from.toISOString(),
+      to: to.toISOString(),
+      updated_at: null,
+      refresh_ms: this.#refreshMs,
+      namespaces,
+      nodes,
+      edges,
+      other: { merged_edges_total: 0, tx_bytes: 0, rx_bytes: 0, packets: 0, connections: 0 },
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+}
