@@ -173,6 +173,38 @@ test('validate loads the config and the schemas, never the pipeline or a heavy p
   t.deepEqual(HEAVY.filter((p) => packages.has(p)), []);
 });
 
+test('validate of a config that uses every component type loads each factory and schema, still no pipeline or heavy package', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'podflow-trace-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'config.yaml'), `
+receivers: {conntrack: {}, packet: {}, cilium: {}}
+processors: {filter: {}, k8sattributes: {}, dnsnames: {}, reduce: {temporality: delta}}
+exporters:
+  debug: {}
+  file: {path: ${join(dir, 'flows.jsonl')}}
+  otlp: {endpoint: "http://127.0.0.1:1"}
+  prometheus: {endpoint: "127.0.0.1:0"}
+  prometheus_remote_write: {endpoint: "http://127.0.0.1:1/api/v1/write"}
+  postgres: {endpoint: "postgres://podflow@127.0.0.1:1/flows"}
+  servicemap: {endpoint: "127.0.0.1:0", source: {postgres: {endpoint: "postgres://podflow@127.0.0.1:1/flows"}}}
+service:
+  pipelines:
+    flows:
+      receivers: [conntrack, packet, cilium]
+      processors: [filter, k8sattributes, dnsnames, reduce]
+      exporters: [debug, file, otlp, prometheus, prometheus_remote_write, postgres, servicemap]
+`);
+  const trace = join(dir, 'trace.txt');
+  const r = await runToEnd(BIN, ['validate', '--config', join(dir, 'config.yaml')], moduleTraceEnv(trace));
+  t.is(r.stdout, 'ok\n', r.stderr);
+  const modules = await loadedModules(trace);
+  const components = modules.filter((m) => /^src\/(receivers|processors|exporters)\/[^/]+\//.test(m) && !m.includes('/shared/'));
+  t.is(components.filter((m) => m.endsWith('/index.ts')).length, 14, 'every factory');
+  t.deepEqual(components.filter((m) => !/\/(index|config)\.ts$/.test(m)), [], 'only factories and schemas');
+  t.deepEqual(modules.filter((m) => m.startsWith('src/pipeline/') || m.startsWith('src/telemetry/') || m.startsWith('src/native/')), []);
+  t.deepEqual(HEAVY.filter((p) => packagesOf(modules).has(p)), []);
+});
+
 test('run loads a heavy package only for a component the config uses', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'podflow-trace-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
