@@ -4,5 +4,5 @@
 # Prints a table and last one JSON line.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-export PATH="$PWD/.tools/node/node_modules/node/bin:$PWD/node_modules/.bin:$PATH"
+export PATH="$PWD/.tools/node/bin:$PWD/node_modules/.bin:$PATH"
 exec node bench/cli/bench.ts "$@"
