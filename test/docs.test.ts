@@ -64,7 +64,7 @@ const helmValues = found.filter((d): d is Extract<DocYaml, { kind: 'helm-values'
 
 test('the docs are searched: README, docs/, every component README, deploy/ and examples/', (t) => {
   const sources = configs.map((c) => c.source.split(':')[0]!);
-  for (const file of ['README.md', 'config.yaml', 'deploy/image-config.yaml', 'examples/bookinfo/podflow/config.yaml', 'src/processors/filter/README.md', 'src/exporters/postgres/README.md', 'src/receivers/cilium/example.yaml']) {
+  for (const file of ['README.md', 'config.yaml', 'deploy/image-config.yaml', 'examples/bookinfo/podflow/config.yaml', 'src/processors/filter/README.md', 'src/exporters/postgres/README.md', 'src/exporters/servicemap/README.md', 'src/receivers/cilium/example.yaml']) {
     t.true(sources.includes(file), file);
   }
   t.true(helmValues.some((h) => h.source.startsWith('deploy/README.md')));
