@@ -45,7 +45,7 @@ export class PostgresExporter implements Exporter<RowRequest> {
   readonly #reportingNode: string | undefined;
   readonly #encoder = new CopyEncoder();
   readonly #copySql: string;
-  readonly #metrics: { dropped: Counter<string>; partitionsDropped: Counter<string> };
+  readonly #metrics: { dropped: Counter<string>; partitionsDropped: Counter<string>; nulsReplaced: Counter<string> };
   readonly #invalidLog: RateLimitedLog;
   readonly #retentionLog: RateLimitedLog;
   /** Connections not in use; at most one per consumer is kept. */
@@ -68,6 +68,7 @@ export class PostgresExporter implements Exporter<RowRequest> {
     this.#metrics = {
       dropped: sharedCounter(r, 'podflow_postgres_dropped_rows_total', 'Flow rows the postgres exporter refused, by reason (invalid, rejected).', ['exporter', 'reason']),
       partitionsDropped: sharedCounter(r, 'podflow_postgres_partitions_dropped_total', 'Daily partitions dropped by retention.', ['exporter']),
+      nulsReplaced: sharedCounter(r, 'podflow_postgres_nul_characters_replaced_total', 'NUL characters in flow strings written as U+FFFD (PostgreSQL text cannot hold NUL).', ['exporter']),
     };
     this.#invalidLog = new RateLimitedLog((f, m) => this.#logger.error(f, m), LOG_PERIOD_MS);
     this.#retentionLog = new RateLimitedLog((f, m) => this.#logger.warn(f, m), LOG_PERIOD_MS);
@@ -117,7 +118,11 @@ export class PostgresExporter implements Exporter<RowRequest> {
           this.#invalidLog.emit({ exporter: this.#id, reason: invalid }, 'flow not written: it cannot be stored');
         }
       }
-      if (encoder.rows > 0) tail.append(encoder.take());
+      if (encoder.rows > 0) {
+        const chunk = encoder.take();
+        if (chunk.nulsReplaced > 0) this.#metrics.nulsReplaced.inc({ exporter: this.#id }, chunk.nulsReplaced);
+        tail.append(chunk);
+      }
     }
     return created.filter((r) => r.flowCount > 0);
   }
