@@ -6,19 +6,30 @@ import { requirePrivileges } from '../../../test/harness/privileges.ts';
 import { startPrometheus } from '../../../test/harness/prometheus.ts';
 import { batch, flow } from '../../../test/harness/flows.ts';
 import { DEFAULT_EXPORTER_QUEUE } from '../../contracts/component.ts';
-import { SeriesStore, sanitizeLabelName } from '../shared/prometheus-series.ts';
+import { SeriesStore, sanitizeLabelName, type StoredSeries } from '../shared/prometheus-series.ts';
 import { configSchema } from './config.ts';
-import { renderExposition } from './exposition.ts';
+import { exposition } from './exposition.ts';
 import { prometheusExporterFactory } from './index.ts';
 import { PrometheusExporter } from './prometheus-exporter.ts';
 
 const web = { 'source.k8s.namespace.name': 'shop', 'source.k8s.owner.name': 'web', 'destination.k8s.namespace.name': 'shop', 'destination.k8s.owner.name': 'db', 'destination.port': 5432, 'network.transport': 'tcp' };
 
-test('defaults: 0.0.0.0:9464, 5m expiration', (t) => {
+/** The whole exposition of a store, as a scrape streams it. */
+async function renderExposition(series: Iterable<StoredSeries>): Promise<string> {
+  let text = '';
+  for await (const chunk of exposition([...series])) text += chunk;
+  return text;
+}
+
+test('defaults: localhost:9464 (exposing it is a choice), 5m expiration, 100k series, 1 KiB label values, no tls, no auth', (t) => {
   const config = configSchema.parse({});
-  t.deepEqual(config.endpoint, { host: '0.0.0.0', port: 9464 });
+  t.deepEqual(config.endpoint, { host: 'localhost', port: 9464 });
   t.is(config.metric_expiration, 300_000);
   t.deepEqual(config.const_labels, {});
+  t.is(config.max_series, 100_000);
+  t.is(config.max_label_value_length, 1024);
+  t.is(config.tls, undefined);
+  t.is(config.auth, undefined);
   // a queue of 100 requests, no retry (it only updates memory), 5 s per send
   t.deepEqual(prometheusExporterFactory.queueSettings!(config), {
     sending_queue: { enabled: true, num_consumers: 1, queue_size: 100 },
@@ -44,11 +55,11 @@ test('label names: dots and dashes become underscores, a leading digit gets key_
   t.is(sanitizeLabelName('0day'), 'key_0day');
 });
 
-test('exposition: OTel names, sorted labels, empty values omitted, escaping', (t) => {
+test('exposition: OTel names, sorted labels, empty values omitted, escaping', async (t) => {
   const store = new SeriesStore();
   store.apply(batch('delta', [flow({ 'z.last': 'x', 'a.first': 'say "hi"\\', 'empty.value': '', 'network.flow.inter_zone': true }, [100, 2], [0, 0])]));
   t.is(
-    renderExposition(store.values()),
+    await renderExposition(store.values()),
     [
       '# HELP network_flow_io_bytes_total Bytes of network flows (L3 length as the kernel counts them), by direction: transmit is source to destination.',
       '# TYPE network_flow_io_bytes_total counter',
