@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/prometheus: the prometheus exporter holding 100,000 series, scraped by another process
+# bench/prometheus: the prometheus exporter holding 400,000 series, scraped by another process
 # (plain and gzip): scrape time, the worst event-loop delay while scraping (perf_hooks
 # monitorEventLoopDelay), RSS; beside it, the same series rendered as one string the way the
 # exporter did before (the event loop blocked for the whole render). Last line: JSON.

@@ -10,6 +10,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { createGzip } from 'node:zlib';
 import type { FlowBatch } from '../../model/index.ts';
 import type { ComponentContext, Exporter } from '../../contracts/component.ts';
@@ -26,6 +27,8 @@ export const METRICS_PATH = '/metrics';
 export const MAX_CONCURRENT_SCRAPES = 4;
 /** Expiry walks every series: at most once a second (a series may outlive metric_expiration by that much). */
 const EXPIRE_EVERY_MS = 1_000;
+/** Series looked at per step of an expiry sweep (about 1 ms). */
+const EXPIRE_STEP = 16_384;
 
 export class PrometheusExporter implements Exporter<BatchRequest> {
   readonly #ctx: ComponentContext;
@@ -35,6 +38,7 @@ export class PrometheusExporter implements Exporter<BatchRequest> {
   #scrapes = 0;
   #loggedMaxSeries = false;
   #expiredAtMs = -Infinity;
+  #expiring = false;
   readonly #labels: { exporter: string };
   readonly #seriesGauge;
   readonly #expiredCounter;
@@ -154,13 +158,32 @@ export class PrometheusExporter implements Exporter<BatchRequest> {
     ).finally(() => this.#scrapes--);
   }
 
+  /**
+   * Starts a sweep for expired series, at most once a second: in steps of EXPIRE_STEP series with
+   * the event loop running between them (the first step runs now, so a small store is swept
+   * before the scrape that asked for it is rendered).
+   */
   #expire(): void {
     const nowMs = Date.now();
-    if (nowMs - this.#expiredAtMs >= EXPIRE_EVERY_MS) {
+    if (!this.#expiring && nowMs - this.#expiredAtMs >= EXPIRE_EVERY_MS) {
+      this.#expiring = true;
       this.#expiredAtMs = nowMs;
-      const removed = this.#store.expire(this.#config.metric_expiration, nowMs);
-      if (removed) this.#expiredCounter.inc(this.#labels, removed);
+      void this.#sweep(nowMs);
     }
     this.#seriesGauge.set(this.#labels, this.#store.size);
+  }
+
+  async #sweep(nowMs: number): Promise<void> {
+    try {
+      for (;;) {
+        const { removed, done } = this.#store.expireSome(this.#config.metric_expiration, nowMs, EXPIRE_STEP);
+        if (removed) this.#expiredCounter.inc(this.#labels, removed);
+        if (done) return;
+        await nextTurn();
+      }
+    } finally {
+      this.#expiring = false;
+      this.#seriesGauge.set(this.#labels, this.#store.size);
+    }
   }
 }

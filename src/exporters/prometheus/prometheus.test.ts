@@ -95,6 +95,24 @@ test('delta batches add up; cumulative batches replace; idle series expire', (t)
   t.is(cumulative.size, 0);
 });
 
+test('expiry in steps: a sweep looks at a bounded number of series per call, resumes, and removes exactly the idle ones', (t) => {
+  const store = new SeriesStore();
+  // 25 flows, 4 series each: 10 flows last updated at 1 s, 15 at 100 s.
+  store.apply(batch('delta', Array.from({ length: 10 }, (_, i) => flow({ ...web, i: String(i) }, [1, 1], [1, 1]))), 1_000);
+  store.apply(batch('delta', Array.from({ length: 15 }, (_, i) => flow({ ...web, i: String(100 + i) }, [1, 1], [1, 1]))), 100_000);
+  t.is(store.size, 100);
+  const steps: Array<{ removed: number; done: boolean }> = [];
+  do steps.push(store.expireSome(60_000, 100_000, 30));
+  while (!steps.at(-1)!.done);
+  // 100 series, 30 per step: three steps that are not done, the fourth ends the sweep.
+  t.deepEqual(steps.map((s) => s.done), [false, false, false, true]);
+  t.deepEqual(steps.map((s) => s.removed), [30, 10, 0, 0]);
+  t.is(store.size, 60);
+  t.true([...store.values()].every((s) => s.updatedMs === 100_000));
+  // The next sweep starts over from the beginning.
+  t.deepEqual(store.expireSome(60_000, 200_000, 1_000), { removed: 60, done: true });
+});
+
 test('endpoint in use: start fails naming the address', async (t) => {
   const first = new PrometheusExporter(testContext('prometheus/a'), configSchema.parse({ endpoint: '127.0.0.1:0' }));
   await first.start();

@@ -123,6 +123,8 @@ export class SeriesStore {
   readonly #maxSeries: number;
   readonly #maxLabelValueBytes: number;
   #refused: RefusedSeries = { droppedSeries: 0, truncatedLabelValues: 0 };
+  /** Where the sweep of `expireSome` stands. */
+  #expiryCursor: MapIterator<[string, StoredSeries]> | undefined;
 
   constructor(externalLabels: Labels = [], limits: SeriesLimits = {}) {
     this.#maxSeries = limits.maxSeries ?? Infinity;
@@ -211,6 +213,31 @@ export class SeriesStore {
       this.#refused.truncatedLabelValues++;
     }
     return (out ?? labels) as L;
+  }
+
+  /**
+   * Like `expire`, but looks at `maxSeries` series at most, resuming where the previous call
+   * stopped, so a large store can be swept in steps between which the event loop runs (a
+   * sweep of 400,000 series takes 15-30 ms). `done` when a sweep reached the end; the next call
+   * starts a new one.
+   */
+  expireSome(expirationMs: number, nowMs: number, maxSeries: number): { removed: number; done: boolean } {
+    const cursor = (this.#expiryCursor ??= this.#series.entries());
+    let removed = 0;
+    for (let seen = 0; seen < maxSeries; seen++) {
+      const next = cursor.next();
+      if (next.done) {
+        this.#expiryCursor = undefined;
+        return { removed, done: true };
+      }
+      const [key, series] = next.value;
+      // Deleting the entry a Map iterator is at is safe: it goes on with the next one.
+      if (nowMs - series.updatedMs > expirationMs) {
+        this.#series.delete(key);
+        removed++;
+      }
+    }
+    return { removed, done: false };
   }
 
   /** Forgets series idle for longer than `expirationMs`; returns how many. */
