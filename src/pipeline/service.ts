@@ -114,6 +114,8 @@ export class Service {
       try {
         await s.component.start();
         started.push(s);
+        // A file queue's requests left by the previous run are queued once their exporter runs.
+        if ('queue' in s) await (s as { queue: ExporterQueue }).queue.open();
       } catch (err) {
         this.#logger.error({ component: s.id, err: (err as Error).message }, 'start failed; stopping what started');
         for (const done of started.reverse()) await done.component.shutdown().catch(() => undefined);

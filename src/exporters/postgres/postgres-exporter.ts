@@ -24,7 +24,7 @@ import type { PostgresConfig } from './config.ts';
 import { isConnectionProblem, isMissingSchema, isRejectedData } from './connection.ts';
 import { clientConfig } from '../shared/postgres-connection.ts';
 import { migrate } from './migrations.ts';
-import { partLines, partOf, RowRequest, type RowPart } from './row-request.ts';
+import { partLines, partOf, rowRequestCodec, RowRequest, type RowPart } from './row-request.ts';
 import { CopyEncoder } from './copy-encoder.ts';
 import { COPY_COLUMNS } from './rows.ts';
 
@@ -36,6 +36,8 @@ const LOG_PERIOD_MS = 60_000;
 export type DropReason = 'invalid' | 'rejected';
 
 export class PostgresExporter implements Exporter<RowRequest> {
+  /** For sending_queue.storage: file; batch ids make a request sent again after a crash count once. */
+  readonly requestCodec = rowRequestCodec;
   readonly #ctx: ComponentContext;
   readonly #id: string;
   readonly #logger: Logger;
@@ -233,7 +235,7 @@ export class PostgresExporter implements Exporter<RowRequest> {
     }
     const half = Math.ceil(lines.length / 2);
     const at = request.parts.indexOf(part);
-    if (at >= 0) request.parts.splice(at, 1, partOf(lines.slice(0, half), part.days), partOf(lines.slice(half), part.days));
+    if (at >= 0) request.parts.splice(at, 1, partOf(part, 0, lines.slice(0, half)), partOf(part, 1, lines.slice(half)));
   }
 
   /** An idle connection, or a new one. */
