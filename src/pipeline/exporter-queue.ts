@@ -107,14 +107,16 @@ export class ExporterQueue<Request extends ExportRequest = ExportRequest> implem
         continue;
       }
       this.#keys.set(request, key);
-      this.#enqueue(request);
+      this.#waiting.push(request);
     }
     if (unreadable > 0) await journal.flush();
     if (stored.length > 0) {
       this.#logger.info({ exporter: this.#id, path, requests: this.#waiting.length, flows: flowsOf(this.#waiting) }, 'file queue: requests left by the previous run are sent first');
     }
-    this.#metrics.exporterQueueSize.set(this.#labels, this.#waiting.length);
+    // The consumers take theirs first: what was in flight at the crash is not dropped for room.
     this.#pump();
+    this.#trim();
+    this.#metrics.exporterQueueSize.set(this.#labels, this.#waiting.length);
   }
 
   /**
@@ -224,8 +226,13 @@ export class ExporterQueue<Request extends ExportRequest = ExportRequest> implem
 
   /** Adds a request; when more than queue_size wait, the oldest waiting one is dropped. */
   #enqueue(request: Request): void {
+    this.#waiting.push(request);
+    this.#trim();
+  }
+
+  /** While more than queue_size requests wait, drops the oldest waiting one. */
+  #trim(): void {
     const waiting = this.#waiting;
-    waiting.push(request);
     const capacity = this.#settings.sending_queue.queue_size;
     while (waiting.length > capacity) {
       const dropped = waiting.shift()!;
