@@ -1,8 +1,7 @@
 // A client certificate signed by the test CA of tls.ts, for servers that ask for one (mutual TLS).
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TestCertificates } from './tls.ts';
+import { openssl as run, type TestCertificates } from './tls.ts';
 
 export interface ClientCertificate {
   certFile: string;
@@ -11,7 +10,7 @@ export interface ClientCertificate {
 
 /** A certificate for `commonName`, signed by the CA of `certs` (its files go into certs.dir). */
 export function makeClientCertificate(certs: TestCertificates, commonName: string): ClientCertificate {
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: certs.dir, stdio: 'pipe' });
+  const openssl = (...args: string[]) => run(certs.dir, ...args);
   const base = `client-${commonName.replace(/[^a-zA-Z0-9]/g, '_')}`;
   openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${commonName}`, '-keyout', `${base}.key`, '-out', `${base}.csr`);
   writeFileSync(join(certs.dir, `${base}.ext`), 'extendedKeyUsage=clientAuth\n');

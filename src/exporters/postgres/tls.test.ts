@@ -1,14 +1,10 @@
 // The tls modes against a real PostgreSQL with ssl=on and a certificate from a test CA. openssl
 // comes with the Debian postgresql package (postgresql-common -> ssl-cert -> openssl).
-import { execFileSync } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import test from 'ava';
 import { skipOrFail } from '../../../test/harness/privileges.ts';
-import { missingTool, systemTool } from '../../../test/harness/system-tools.ts';
 import { missingPostgres, startPostgres, type PostgresServer } from '../../../test/harness/postgres.ts';
 import { queued } from '../../../test/harness/exporter-queue.ts';
+import { makeTestCertificates, missingOpenssl, type TestCertificates } from '../../../test/harness/tls.ts';
 import { postgresConfigSchema } from './config.ts';
 import { postgresExporterFactory } from './index.ts';
 import { PostgresExporter } from './postgres-exporter.ts';
@@ -16,36 +12,20 @@ import { deltaBatch, flowAt } from './testdata/flows.ts';
 
 let unavailable = missingPostgres();
 let server: PostgresServer | undefined;
-let dir = '';
-
-function openssl(...args: string[]): void {
-  execFileSync(systemTool('openssl'), args, { cwd: dir, stdio: 'pipe' });
-}
+let certs: TestCertificates | undefined;
 
 test.before(async () => {
   if (unavailable) return;
-  unavailable = missingTool('openssl');
+  unavailable = missingOpenssl();
   if (unavailable) return;
-  dir = mkdtempSync(join(tmpdir(), 'podflow-pg-tls-'));
-  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=podflow test CA', '-keyout', 'ca.key', '-out', 'ca.pem');
-  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=other CA', '-keyout', 'other.key', '-out', 'other.pem');
-  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.csr');
-  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'san.ext', '-out', 'server.pem');
-  if (process.getuid?.() === 0) {
-    // the server runs as nobody and insists on owning its key
-    for (const f of ['server.pem', 'server.key']) chownSync(join(dir, f), 65534, 65534);
-    chownSync(dir, 65534, 65534);
-  }
-  server = await startPostgres({
-    settings: { ssl: 'on', ssl_cert_file: join(dir, 'server.pem'), ssl_key_file: join(dir, 'server.key') },
-  });
+  certs = makeTestCertificates();
+  server = await startPostgres({ settings: certs.postgresSettings });
   await server.createDatabase('tls');
 });
 
 test.after.always(async () => {
   await server?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  certs?.remove();
 });
 
 function ready(t: import('ava').ExecutionContext): PostgresServer | undefined {
@@ -62,7 +42,7 @@ function exporter(s: PostgresServer, tls: Record<string, string>) {
 test('tls require and verify-full (test CA) write over TLS; the server sees an encrypted session', async (t) => {
   const s = ready(t);
   if (!s) return;
-  const modes: Array<Record<string, string>> = [{ mode: 'require' }, { mode: 'verify-full', ca_file: join(dir, 'ca.pem') }, { mode: 'verify-ca', ca_file: join(dir, 'ca.pem') }];
+  const modes: Array<Record<string, string>> = [{ mode: 'require' }, { mode: 'verify-full', ca_file: certs!.caFile }, { mode: 'verify-ca', ca_file: certs!.caFile }];
   for (const tls of modes) {
     const q = exporter(s, tls);
     await q.exporter.start();
@@ -80,7 +60,7 @@ test('tls require and verify-full (test CA) write over TLS; the server sees an e
 test('a certificate from another CA fails start with the reason', async (t) => {
   const s = ready(t);
   if (!s) return;
-  const q = exporter(s, { mode: 'verify-full', ca_file: join(dir, 'other.pem') });
+  const q = exporter(s, { mode: 'verify-full', ca_file: certs!.otherCaFile });
   await t.throwsAsync(q.exporter.start(), { message: /postgres exporter postgres\/tls: .*(certificate|verify)/i });
   await q.shutdown();
 });
