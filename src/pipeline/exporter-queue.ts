@@ -119,6 +119,12 @@ export class ExporterQueue<Request extends ExportRequest = ExportRequest> implem
     this.#metrics.exporterQueueSize.set(this.#labels, this.#waiting.length);
   }
 
+  /** Closes the log without draining (a start that failed): what it holds stays for the next start. */
+  async close(): Promise<void> {
+    clearTimeout(this.#dueTimer);
+    await this.#journal?.close();
+  }
+
   /**
    * Turns the batch into requests and queues them; never waits for the network (with
    * sending_queue.enabled: false, waits until they are sent or given up).
