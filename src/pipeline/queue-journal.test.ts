@@ -39,6 +39,30 @@ test('puts, a put that replaces, deletes: a reopen gives the live requests oldes
   await second.journal.close();
 });
 
+test('a request that only grew is written as an append of what was added; one that changed, whole', async (t) => {
+  const path = await logPath(t);
+  const { journal } = await QueueJournal.open(path);
+  const key = journal.newKey();
+  journal.put(key, Buffer.from('rows 1-3;'));
+  await journal.flush();
+  const sizeAfterPut = statSync(path).size;
+  t.is(sizeAfterPut, 15 + 9);
+  journal.put(key, Buffer.from('rows 1-3;rows 4-6;'));
+  await journal.flush();
+  t.is(statSync(path).size, sizeAfterPut + 15 + 9, 'only the new rows were written');
+  journal.put(key, Buffer.from('rows 1-3;rows 4-6;'));
+  await journal.flush();
+  t.is(statSync(path).size, sizeAfterPut + 15 + 9, 'unchanged: nothing written');
+  journal.put(key, Buffer.from('rows 1-2'));
+  await journal.flush();
+  t.is(statSync(path).size, sizeAfterPut + 15 + 9 + 15 + 8, 'not a growth: written whole');
+  journal.put(key, Buffer.from('rows 1-2, 3'));
+  await journal.flush();
+  const reopened = await QueueJournal.open(path);
+  t.deepEqual(text(reopened.stored), [[key, 'rows 1-2, 3']]);
+  await reopened.journal.close();
+});
+
 test('a record torn by a crash is cut off; the records before it are kept', async (t) => {
   const path = await logPath(t);
   const { journal } = await QueueJournal.open(path);

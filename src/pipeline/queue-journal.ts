@@ -8,11 +8,16 @@
 //   offset  size  field
 //   0       4     payload length in bytes (n)
 //   4       4     CRC-32 of bytes 8 .. 15+n (type, key, payload)
-//   8       1     type: 1 = put (the request's current encoding), 2 = delete (sent or given up)
+//   8       1     type: 1 = put (the request's encoding), 2 = delete (sent or given up),
+//                 3 = append (bytes added to the end of the key's encoding: a request that grew)
 //   9       6     key: the request's number (unsigned 48-bit), increasing over the file's life
-//   15      n     payload (put: the exporter's encoding of the request; delete: empty)
+//   15      n     payload (put: the exporter's encoding of the request; append: what is added;
+//                 delete: empty)
 //
-// A later put of a key replaces the earlier one (a request that grew). At open, records are read
+// A later put of a key replaces the earlier one. A put whose encoding begins with the key's
+// current one is written as an append of the rest, so a request that grows batch by batch is
+// written about once, not once per batch (postgres encodes its rows so that growing appends).
+// At open, records are read
 // until the first that is incomplete or fails its CRC (a write torn by a crash); the file is cut
 // there. The live requests are then written to a new file (fsync, rename, fsync of the
 // directory), and again whenever the log holds more than COMPACT_RATIO times the live bytes.
@@ -24,6 +29,7 @@ import { crc32 } from 'node:zlib';
 const HEADER_BYTES = 15;
 const PUT = 1;
 const DELETE = 2;
+const APPEND = 3;
 const MAX_KEY = 2 ** 48 - 1;
 /** Rewrite the log once it is this many times larger than what is live (and at least COMPACT_MIN_BYTES). */
 const COMPACT_RATIO = 4;
@@ -53,7 +59,7 @@ function record(type: number, key: number, payload: Uint8Array): Buffer {
   return out;
 }
 
-/** The live requests of a log, and where its last whole record ends. */
+/** The live requests of a log (key → encoding), and where its last whole record ends. */
 function parse(bytes: Buffer): { live: Map<number, Buffer>; validBytes: number } {
   const live = new Map<number, Buffer>();
   let at = 0;
@@ -63,8 +69,11 @@ function parse(bytes: Buffer): { live: Map<number, Buffer>; validBytes: number }
     if (end > bytes.length || crc32(bytes.subarray(at + 8, end)) !== bytes.readUInt32LE(at + 4)) break;
     const type = bytes.readUInt8(at + 8);
     const key = bytes.readUIntLE(at + 9, 6);
-    if (type === PUT) live.set(key, bytes.subarray(at, end));
+    const payload = bytes.subarray(at + HEADER_BYTES, end);
+    const current = live.get(key);
+    if (type === PUT) live.set(key, payload);
     else if (type === DELETE) live.delete(key);
+    else if (type === APPEND && current) live.set(key, Buffer.concat([current, payload]));
     else break;
     at = end;
   }
@@ -83,7 +92,7 @@ async function syncDirectory(path: string): Promise<void> {
 export class QueueJournal {
   readonly #path: string;
   #file: FileHandle;
-  /** The latest put record of every live key. */
+  /** The current encoding of every live key. */
   readonly #live: Map<number, Buffer>;
   #liveBytes = 0;
   #fileBytes: number;
@@ -98,7 +107,7 @@ export class QueueJournal {
     this.#path = path;
     this.#file = file;
     this.#live = live;
-    for (const r of live.values()) this.#liveBytes += r.length;
+    for (const payload of live.values()) this.#liveBytes += HEADER_BYTES + payload.length;
     this.#fileBytes = fileBytes;
     this.#nextKey = Math.max(0, ...live.keys()) + 1;
   }
@@ -113,10 +122,14 @@ export class QueueJournal {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`sending_queue: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
       bytes = Buffer.alloc(0);
     }
-    const { live, validBytes } = parse(bytes);
-    const file = await QueueJournal.#rewrite(path, [...live.values()]);
-    const journal = new QueueJournal(path, file, live, [...live.values()].reduce((n, r) => n + r.length, 0));
-    const stored = [...live.entries()].sort(([a], [b]) => a - b).map(([key, r]) => ({ key, payload: Buffer.from(r.subarray(HEADER_BYTES)) }));
+    const parsed = parse(bytes);
+    // Copies: the file's bytes are not kept alive by a few small requests.
+    const live = new Map([...parsed.live.entries()].sort(([a], [b]) => a - b).map(([key, payload]) => [key, Buffer.from(payload)]));
+    const records = [...live.entries()].map(([key, payload]) => record(PUT, key, payload));
+    const file = await QueueJournal.#rewrite(path, records);
+    const journal = new QueueJournal(path, file, live, records.reduce((n, r) => n + r.length, 0));
+    const stored = [...live.entries()].map(([key, payload]) => ({ key, payload }));
+    const validBytes = parsed.validBytes;
     return { journal, stored, tornBytes: bytes.length - validBytes };
   }
 
@@ -141,20 +154,23 @@ export class QueueJournal {
     return this.#nextKey++;
   }
 
-  /** Records the request's current encoding (written at the next flush). */
+  /** Records the request's current encoding (written at the next flush): an append when it only grew. */
   put(key: number, payload: Uint8Array): void {
-    const r = record(PUT, key, payload);
-    this.#liveBytes += r.length - (this.#live.get(key)?.length ?? 0);
-    this.#live.set(key, r);
-    this.#pending.push(r);
+    const bytes = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    const current = this.#live.get(key);
+    const grew = current !== undefined && bytes.length >= current.length && bytes.subarray(0, current.length).equals(current);
+    if (grew && bytes.length === current.length) return;
+    this.#pending.push(grew ? record(APPEND, key, bytes.subarray(current.length)) : record(PUT, key, bytes));
+    this.#liveBytes += bytes.length - (current?.length ?? -HEADER_BYTES);
+    this.#live.set(key, bytes);
   }
 
   /** Records that the request is gone (sent or given up). */
   delete(key: number): void {
-    const r = this.#live.get(key);
-    if (!r) return;
+    const payload = this.#live.get(key);
+    if (!payload) return;
     this.#live.delete(key);
-    this.#liveBytes -= r.length;
+    this.#liveBytes -= HEADER_BYTES + payload.length;
     this.#pending.push(record(DELETE, key, new Uint8Array(0)));
   }
 
@@ -184,7 +200,7 @@ export class QueueJournal {
     }
     if (this.#fileBytes > COMPACT_MIN_BYTES && this.#fileBytes > COMPACT_RATIO * this.#liveBytes) {
       this.#pending = [];
-      const live = [...this.#live.values()];
+      const live = [...this.#live.entries()].map(([key, payload]) => record(PUT, key, payload));
       const file = await QueueJournal.#rewrite(this.#path, live);
       await this.#file.close();
       this.#file = file;

@@ -72,28 +72,51 @@ export function partOf(parent: RowPart, half: 0 | 1, lines: readonly string[]): 
 }
 
 /**
- * A request as bytes for sending_queue.storage: file: a JSON header (u32 LE length first) with
- * firstRowAtMs and each part's id, rows, days and byte length, then the parts' COPY text.
+ * A request as bytes for sending_queue.storage: file, laid out so that a request that grows (rows
+ * appended to its part) only appends to its encoding, which the queue's log then writes as an
+ * append. Frames, each a u32 LE length then that many bytes:
+ *
+ *   frame 0              JSON {"firstRowAtMs": …}
+ *   per part, per chunk  JSON {"id": part id, "days": [UTC days of the part]}, then a frame
+ *                        with the chunk's COPY text (rows end with a newline, which counts them)
  */
 export const rowRequestCodec: RequestCodec<RowRequest> = {
   encode(request) {
-    const parts = request.parts.map((p) => ({ id: p.id, rows: p.rows, days: [...p.days], bytes: p.chunks.reduce((n, c) => n + c.length, 0) }));
-    const header = Buffer.from(JSON.stringify({ firstRowAtMs: request.firstRowAtMs, parts }));
-    const length = Buffer.alloc(4);
-    length.writeUInt32LE(header.length);
-    return Buffer.concat([length, header, ...request.parts.flatMap((p) => p.chunks)]);
+    const frames: Uint8Array[] = [Buffer.from(JSON.stringify({ firstRowAtMs: request.firstRowAtMs }))];
+    for (const part of request.parts) {
+      const meta = Buffer.from(JSON.stringify({ id: part.id, days: [...part.days] }));
+      for (const chunk of part.chunks) frames.push(meta, chunk);
+    }
+    const out: Uint8Array[] = [];
+    for (const frame of frames) {
+      const length = Buffer.alloc(4);
+      length.writeUInt32LE(frame.length);
+      out.push(length, frame);
+    }
+    return Buffer.concat(out);
   },
   decode(bytes) {
     const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const headerEnd = 4 + buffer.readUInt32LE(0);
-    const header = JSON.parse(buffer.subarray(4, headerEnd).toString('utf8')) as { firstRowAtMs: number; parts: Array<{ id: string; rows: number; days: string[]; bytes: number }> };
-    let at = headerEnd;
-    const parts = header.parts.map((p): RowPart => {
-      const chunk = buffer.subarray(at, at + p.bytes);
-      if (chunk.length !== p.bytes) throw new Error(`a stored postgres request is cut short: part ${p.id} needs ${p.bytes} bytes, ${chunk.length} are left`);
-      at += p.bytes;
-      return { id: p.id, chunks: [chunk], rows: p.rows, days: new Set(p.days) };
-    });
-    return new RowRequest(header.firstRowAtMs, parts);
+    let at = 0;
+    const frame = (): Buffer => {
+      if (at + 4 > buffer.length) throw new Error(`a stored postgres request is cut short at byte ${at}`);
+      const end = at + 4 + buffer.readUInt32LE(at);
+      if (end > buffer.length) throw new Error(`a stored postgres request is cut short: a frame at byte ${at} ends past its ${buffer.length} bytes`);
+      const out = buffer.subarray(at + 4, end);
+      at = end;
+      return out;
+    };
+    const { firstRowAtMs } = JSON.parse(frame().toString('utf8')) as { firstRowAtMs: number };
+    const parts: RowPart[] = [];
+    while (at < buffer.length) {
+      const meta = JSON.parse(frame().toString('utf8')) as { id: string; days: string[] };
+      const chunk = frame();
+      let part = parts.at(-1);
+      if (part?.id !== meta.id) parts.push((part = { id: meta.id, chunks: [], rows: 0, days: new Set() }));
+      part.chunks.push(chunk);
+      for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1)) part.rows++;
+      for (const day of meta.days) part.days.add(day);
+    }
+    return new RowRequest(firstRowAtMs, parts);
   },
 };

@@ -193,6 +193,14 @@ test('requests: the file-queue encoding gives back the same parts, ids, rows, da
   t.is(back.firstRowAtMs, 1_700_000_000_123);
   t.is(back.flowCount, 3);
   t.deepEqual(back.parts.map((p) => [p.id, p.rows, [...p.days], partLines(p)]), request.parts.map((p) => [p.id, p.rows, [...p.days], partLines(p)]));
+  // Rows appended to a request only append to its encoding (the file queue writes just those).
+  const growing = new RowRequest(5, []);
+  growing.append({ bytes: Buffer.from('r1\nr2\n'), rows: 2, days: ['2030-01-01'], nulsReplaced: 0 });
+  const before = Buffer.from(rowRequestCodec.encode(growing));
+  growing.append({ bytes: Buffer.from('r3\n'), rows: 1, days: ['2030-01-01'], nulsReplaced: 0 });
+  const after = Buffer.from(rowRequestCodec.encode(growing));
+  t.true(after.length > before.length && after.subarray(0, before.length).equals(before));
+  t.deepEqual(partLines(rowRequestCodec.decode(after).parts[0]!), ['r1\n', 'r2\n', 'r3\n']);
   // Cut short (a torn record never reaches decode, but a bug must not pass silently).
   const bytes = rowRequestCodec.encode(request);
   t.throws(() => rowRequestCodec.decode(bytes.subarray(0, bytes.length - 1)), { message: /cut short/ });
