@@ -5,7 +5,9 @@ import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promi
 import test from 'ava';
 import { capturingContext } from '../../../test/harness/context.ts';
 import { sendNow } from '../../../test/harness/exporter-queue.ts';
-import { batch, flow } from '../../../test/harness/flows.ts';
+import { batch, flow, groups } from '../../../test/harness/flows.ts';
+import { requirePrivileges } from '../../../test/harness/privileges.ts';
+import { startPrometheus } from '../../../test/harness/prometheus.ts';
 import type { Flow } from '../../model/index.ts';
 import { SeriesStore, truncateLabelValue } from '../shared/prometheus-series.ts';
 import { configSchema } from './config.ts';
@@ -193,4 +195,28 @@ test(`at most ${MAX_CONCURRENT_SCRAPES} scrapes at once: the next is answered 50
   }
   t.is(status, 200);
   t.is(await metric(ctx, 'podflow_exporter_prometheus_scrape_errors_total', { reason: 'aborted' }), MAX_CONCURRENT_SCRAPES);
+});
+
+test('a real Prometheus takes in a streamed scrape of many chunks whole (gzip, chunked), and sees exactly max_series series', async (t) => {
+  if (!requirePrivileges(t, ['prometheus'])) return;
+  // 6,000 groups would be 24,000 series; max_series keeps 20,000 (5,000 whole groups).
+  const { exporter, ctx, url } = await started({ max_series: 20_000 });
+  t.teardown(() => exporter.shutdown());
+  const flows = groups(6_000);
+  await sendNow(exporter, batch('cumulative', flows));
+  t.is(await metric(ctx, 'podflow_exporter_prometheus_dropped_series_total'), 4_000);
+  // Far more than one chunk of text.
+  const body = await (await fetch(url)).text();
+  t.true(body.length > 10 * 64 * 1024, `${body.length} bytes`);
+  // A large scrape on a loaded machine can take longer than the harness' 1 s interval (which is also the timeout).
+  const prometheus = await startPrometheus({ scrapeTargets: [url.slice('http://'.length, -'/metrics'.length)], scrapeIntervalSec: 5 });
+  t.teardown(() => prometheus.stop());
+  const [bytes] = await prometheus.waitFor('count(network_flow_io_bytes_total)', (s) => s[0]?.value === 10_000, 60_000);
+  t.is(bytes?.value, 10_000, JSON.stringify(await prometheus.targets()));
+  const [packets] = await prometheus.query('count(network_flow_packets_total)');
+  t.is(packets?.value, 10_000);
+  // Exact totals of the groups kept (the first 5,000: a group gets all four series or none).
+  const kept = flows.slice(0, 5_000);
+  const [sum] = await prometheus.query('sum(network_flow_io_bytes_total)');
+  t.is(sum?.value, kept.reduce((n, f) => n + f.txBytes + f.rxBytes, 0));
 });
