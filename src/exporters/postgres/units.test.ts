@@ -26,7 +26,7 @@ test('config: defaults', (t) => {
     schema: 'podflow',
     batch: { max_rows: 10_000, flush_interval: 1000 },
     retention: 7 * 86_400_000,
-    sending_queue: { enabled: true, num_consumers: 1, queue_size: 20, storage: 'memory' },
+    sending_queue: { enabled: true, num_consumers: 1, queue_size: 20 },
     retry_on_failure: { enabled: true, initial_interval: 1000, max_interval: 30_000, multiplier: 1.5, max_elapsed_time: 0 },
     timeout: 120_000,
     connect_timeout: 10_000,

@@ -34,21 +34,24 @@ export function exporterHelperKeys(defaults: ExporterHelperDefaults) {
     /** Requests that may wait; past it the oldest waiting one is dropped and counted. */
     queue_size: z.number().int().min(1).max(100_000).default(defaults.queue_size),
   };
-  const sendingQueue = defaults.file_storage
-    ? z
-        .strictObject({
-          ...queueKeys,
-          /** `file`: waiting requests are also kept in `directory` and survive a restart. */
-          storage: z.enum(['memory', 'file']).default('memory'),
-          /** Where `storage: file` keeps its log, one file per exporter (a volume of its own). */
-          directory: z.string().min(1).optional(),
-        })
-        .superRefine((q, ctx) => {
-          if (q.storage === 'file' && q.directory === undefined) ctx.addIssue({ code: 'custom', path: ['directory'], message: 'storage: file needs a directory' });
-          if (q.storage !== 'file' && q.directory !== undefined) ctx.addIssue({ code: 'custom', path: ['directory'], message: 'directory is only used with storage: file' });
-          if (q.storage === 'file' && !q.enabled) ctx.addIssue({ code: 'custom', path: ['storage'], message: 'storage: file needs the queue (enabled: true)' });
-        })
-    : z.strictObject(queueKeys);
+  const sendingQueue = z
+    .strictObject({
+      ...queueKeys,
+      /** `file`: waiting requests are also kept in `directory` and survive a restart. Absent: memory. */
+      storage: z.enum(['memory', 'file']).optional(),
+      /** Where `storage: file` keeps its log, one file per exporter (a volume of its own). */
+      directory: z.string().min(1).optional(),
+    })
+    .superRefine((q, ctx) => {
+      const issue = (key: string, message: string) => ctx.addIssue({ code: 'custom', path: [key], message });
+      if (q.storage === 'file' && !defaults.file_storage) {
+        issue('storage', 'this exporter keeps its queue in memory only; storage: file is offered where a request sent again after a restart is recognised (postgres)');
+        return;
+      }
+      if (q.storage === 'file' && q.directory === undefined) issue('directory', 'storage: file needs a directory');
+      if (q.storage !== 'file' && q.directory !== undefined) issue('directory', 'directory is only used with storage: file');
+      if (q.storage === 'file' && !q.enabled) issue('storage', 'storage: file needs the queue (enabled: true)');
+    });
   return {
     sending_queue: sendingQueue.prefault({}),
     retry_on_failure: z
