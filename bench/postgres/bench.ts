@@ -5,8 +5,8 @@
 // the same full rows (1,000 rows per statement, 31 parameters per row, the reference encoder),
 // all starting from Flow objects. Server: test/harness/postgres.ts with fsync on. CPU time of
 // other processes during each run is printed: on a shared machine it explains a slow wall clock.
-import { readdirSync, readFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
@@ -27,6 +27,9 @@ const BATCH = 10_000;
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 /** Exporter `sending_queue.num_consumers` settings measured, in order; the last one is the headline figure. */
 const CONSUMER_COUNTS = (process.env.BENCH_CONSUMERS ?? '1,2').split(',').map(Number);
+/** `file`: the exporter queue also kept in a log (sending_queue.storage: file, fdatasync per batch) in a temporary directory. */
+const STORAGE = process.env.BENCH_STORAGE === 'file' ? 'file' : 'memory';
+const QUEUE_DIR = STORAGE === 'file' ? mkdtempSync(join(tmpdir(), 'podflow-bench-queue-')) : undefined;
 const ROWS_PER_INSERT = 1_000;
 const START = Date.UTC(2030, 0, 1);
 
@@ -127,10 +130,12 @@ try {
       const db = `bench_copy_c${consumers}_${run}`;
       const copyUrl = await server.createDatabase(db);
       const config = postgresConfigSchema.parse({
-        endpoint: copyUrl, retention: 0, sending_queue: { queue_size: 1000, num_consumers: consumers }, batch: { max_rows: BATCH, flush_interval: '100ms' },
+        endpoint: copyUrl, retention: 0, batch: { max_rows: BATCH, flush_interval: '100ms' },
+        sending_queue: { queue_size: 1000, num_consumers: consumers, ...(QUEUE_DIR ? { storage: 'file', directory: QUEUE_DIR } : {}) },
       });
       const exporter = queued('postgres/bench', postgresExporterFactory.queueSettings!(config), (ctx) => new PostgresExporter(ctx, config));
       await exporter.exporter.start();
+      await exporter.queue.open();
       await server.query('postgres', 'CHECKPOINT');
       const cpu0 = { node: nodeCpuSeconds(), server: serverCpuSeconds(server.dataDir), machine: machineBusySeconds() };
       const t0 = performance.now();
@@ -207,7 +212,7 @@ try {
   const fmt = (n: number) => n.toLocaleString('en');
   const cpuText = (c: { node: number; server: number; others: number }) =>
     `CPU node ${c.node.toFixed(2)} s, server ${c.server.toFixed(2)} s, other processes ${c.others.toFixed(2)} s`;
-  console.log(`machine: load average ${load} at the end, fsync ${process.env.BENCH_DURABLE === '0' ? 'off' : 'on'}, PostgreSQL 15, batch.max_rows ${fmt(BATCH)}`);
+  console.log(`machine: load average ${load} at the end, fsync ${process.env.BENCH_DURABLE === '0' ? 'off' : 'on'}, PostgreSQL 15, batch.max_rows ${fmt(BATCH)}, sending_queue.storage ${STORAGE}`);
   for (const { consumers, runs, median } of copyResults) {
     const rate = Math.round(ROWS / median.seconds);
     console.log(`postgres exporter, COPY, num_consumers ${consumers}: ${fmt(ROWS)} rows in ${median.seconds.toFixed(2)} s = ${fmt(rate)} rows/s wall (runs ${runs.map((r) => r.seconds.toFixed(2)).join(', ')} s); ${cpuText(median)} -> ${fmt(cpuBound(ROWS, median))} rows/s CPU-bound; the CHECKPOINT after it: ${median.checkpointSeconds.toFixed(2)} s, server CPU ${median.checkpointServer.toFixed(2)} s`);
@@ -223,9 +228,10 @@ try {
     copy_rows_per_s_by_num_consumers: Object.fromEntries(copyResults.map((r) => [r.consumers, Math.round(ROWS / r.median.seconds)])),
     insert_rows: INSERT_ROWS, insert_rows_per_s: insertRowsPerS, insert_cpu_bound_rows_per_s: insertCpuRowsPerS,
     copy_over_insert: Number((copyRowsPerS / insertRowsPerS).toFixed(2)), bytes_per_row: bytesPerRow,
-    encoder_rows_per_cpu_s: encoderRowsPerCpuS,
+    encoder_rows_per_cpu_s: encoderRowsPerCpuS, sending_queue_storage: STORAGE,
     load_average: Number(load), target_copy_rows_per_s: 200_000, meets_target: copyRowsPerS >= 200_000,
   }));
 } finally {
   await server.stop();
+  if (QUEUE_DIR) rmSync(QUEUE_DIR, { recursive: true, force: true });
 }

@@ -63,6 +63,18 @@ export interface Exporter<Request extends ExportRequest = ExportRequest> extends
    * anyway (ms since the epoch; 0 when full). Without it a request is due as soon as it is queued.
    */
   dueAtMs?(request: Request): number;
+  /**
+   * Exporters whose queue may be kept in a file (`sending_queue.storage: file`): a request as
+   * bytes and back. The bytes must identify the request to the backend the same way after a
+   * restart (postgres: its batch ids), so that one sent before a crash is not stored twice.
+   */
+  readonly requestCodec?: RequestCodec<Request>;
+}
+
+export interface RequestCodec<Request extends ExportRequest> {
+  encode(request: Request): Uint8Array;
+  /** Throws on bytes it cannot read (the request is then dropped, counted and logged). */
+  decode(bytes: Uint8Array): Request;
 }
 
 /** Sending the same request again cannot help: it is dropped (counted failed) at once. */
@@ -165,6 +177,13 @@ export interface ExporterQueueSettings {
     num_consumers: number;
     /** Requests that may wait; past it the oldest waiting one is dropped and counted. */
     queue_size: number;
+    /**
+     * `file`: waiting requests are also kept in an append-only log under `directory`, which
+     * outlives the process; those left at a restart are sent after the next start. Absent: memory.
+     */
+    storage?: 'memory' | 'file';
+    /** Where `storage: file` keeps its log (one file per exporter). */
+    directory?: string;
   };
   retry_on_failure: {
     enabled: boolean;

@@ -8,6 +8,11 @@
 // `timeout`, failed attempts retried with exponential backoff and jitter until one succeeds,
 // a PermanentError, or max_elapsed_time. drain(deadline) sends everything left (due or not,
 // still retrying) until the deadline, then aborts and counts what is left.
+//
+// With sending_queue.storage: file, every waiting request is also in an append-only log
+// (queue-journal.ts) before consume resolves; a request leaves the log once it is delivered or
+// given up. What the log holds at start (a crash, an OOM kill, a drain cut short) is sent first.
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { FlowBatch } from '../model/index.ts';
 import type { SelfMetrics } from '../telemetry/self-metrics.ts';
@@ -20,6 +25,7 @@ import {
   type FlowConsumer,
 } from '../contracts/component.ts';
 import { RateLimitedLog } from '../telemetry/rate-limited-log.ts';
+import { QueueJournal } from './queue-journal.ts';
 
 /** Each wait is the backoff interval times a random factor in [1 - JITTER, 1 + JITTER]. */
 const JITTER = 0.5;
@@ -50,6 +56,10 @@ export class ExporterQueue<Request extends ExportRequest = ExportRequest> implem
   #dueTimer: NodeJS.Timeout | undefined;
   /** Resolved whenever a send settles, so drain can look again. */
   #settled: PromiseWithResolvers<void> = Promise.withResolvers();
+  /** sending_queue.storage: file: the log, and each logged request's key in it. */
+  #journal: QueueJournal | undefined;
+  readonly #keys = new Map<Request, number>();
+  readonly #journalFailures: RateLimitedLog;
 
   constructor(id: string, exporter: Exporter<Request>, settings: ExporterQueueSettings, metrics: SelfMetrics, logger: Logger) {
     this.#id = id;
@@ -61,8 +71,58 @@ export class ExporterQueue<Request extends ExportRequest = ExportRequest> implem
     this.#failures = new RateLimitedLog((f, m) => logger.error(f, m));
     this.#retries = new RateLimitedLog((f, m) => logger.warn(f, m));
     this.#overflows = new RateLimitedLog((f, m) => logger.error(f, m));
+    this.#journalFailures = new RateLimitedLog((f, m) => logger.error(f, m));
     metrics.exporterQueueCapacity.set(this.#labels, settings.sending_queue.enabled ? settings.sending_queue.queue_size : 0);
     metrics.exporterQueueSize.set(this.#labels, 0);
+  }
+
+  /** Where sending_queue.storage: file keeps this exporter's log. */
+  static journalPath(directory: string, id: string): string {
+    return join(directory, `${encodeURIComponent(id)}.queue`);
+  }
+
+  /**
+   * With sending_queue.storage: file, opens the log and queues what it holds (requests a previous
+   * process left), to be sent first. Call once, after the exporter started, before consume.
+   */
+  async open(): Promise<void> {
+    const q = this.#settings.sending_queue;
+    if (q.storage !== 'file' || !q.enabled) return;
+    const codec = this.#exporter.requestCodec;
+    if (!codec) throw new Error(`${this.#id}: this exporter cannot keep its queue in a file (sending_queue.storage: file)`);
+    if (!q.directory) throw new Error(`${this.#id}: sending_queue.storage: file needs sending_queue.directory`);
+    const path = ExporterQueue.journalPath(q.directory, this.#id);
+    const { journal, stored, tornBytes } = await QueueJournal.open(path);
+    this.#journal = journal;
+    if (tornBytes > 0) this.#logger.warn({ exporter: this.#id, path, torn_bytes: tornBytes }, 'file queue ended in a record torn by a crash: cut it off (that request had not been accepted)');
+    let unreadable = 0;
+    for (const { key, payload } of stored) {
+      let request: Request;
+      try {
+        request = codec.decode(payload);
+      } catch (err) {
+        unreadable++;
+        journal.delete(key);
+        this.#failures.emit({ exporter: this.#id, path, err: (err as Error).message }, 'file queue: a stored request cannot be read; dropped');
+        continue;
+      }
+      this.#keys.set(request, key);
+      this.#waiting.push(request);
+    }
+    if (unreadable > 0) await journal.flush();
+    if (stored.length > 0) {
+      this.#logger.info({ exporter: this.#id, path, requests: this.#waiting.length, flows: flowsOf(this.#waiting) }, 'file queue: requests left by the previous run are sent first');
+    }
+    // The consumers take theirs first: what was in flight at the crash is not dropped for room.
+    this.#pump();
+    this.#trim();
+    this.#metrics.exporterQueueSize.set(this.#labels, this.#waiting.length);
+  }
+
+  /** Closes the log without draining (a start that failed): what it holds stays for the next start. */
+  async close(): Promise<void> {
+    clearTimeout(this.#dueTimer);
+    await this.#journal?.close();
   }
 
   /**
@@ -104,6 +164,11 @@ export class ExporterQueue<Request extends ExportRequest = ExportRequest> implem
           for (const attempt of this.#inFlight) attempt.abort(this.#stop.signal.reason);
           const left = this.#waiting.splice(0);
           this.#metrics.exporterQueueSize.set(this.#labels, 0);
+          if (this.#journal) {
+            if (left.length > 0) this.#logger.warn({ exporter: this.#id, requests: left.length, flows: flowsOf(left) }, 'exporter queue not drained before the shutdown deadline: what is left stays in the file queue for the next start');
+            while (this.#sending > 0) await this.#settled.promise;
+            return false;
+          }
           this.#count('failed', left);
           if (left.length > 0) {
             this.#logger.error({ exporter: this.#id, requests: left.length, flows: flowsOf(left) }, 'exporter queue not drained before the shutdown deadline: dropped what was left');
@@ -117,27 +182,67 @@ export class ExporterQueue<Request extends ExportRequest = ExportRequest> implem
     } finally {
       clearTimeout(timer);
       clearTimeout(this.#dueTimer);
+      await this.#journal?.close();
     }
   }
 
   async #toRequests(batch: FlowBatch): Promise<Request[]> {
     const open = this.#settings.sending_queue.enabled ? this.#waiting.at(-1) : undefined;
+    let requests: Request[];
     try {
-      return await this.#exporter.toRequests(batch, open);
+      requests = await this.#exporter.toRequests(batch, open);
     } catch (err) {
       this.#metrics.exporterSendFailed.inc(this.#labels, batch.flows.length);
       this.#failures.emit({ exporter: this.#id, flows: batch.flows.length, err: (err as Error).message }, 'exporter refused a batch');
       return [];
     }
+    if (this.#journal) await this.#log(open, requests);
+    return requests;
+  }
+
+  /**
+   * Logs `open` again (it may have grown) if it still waits, and the new requests, durably. A log
+   * that cannot be written (a full disk) leaves the requests in memory only, and says so.
+   */
+  async #log(open: Request | undefined, requests: readonly Request[]): Promise<void> {
+    const journal = this.#journal!;
+    const codec = this.#exporter.requestCodec!;
+    const openKey = open === undefined ? undefined : this.#keys.get(open);
+    if (open !== undefined && openKey !== undefined && this.#waiting.includes(open)) journal.put(openKey, codec.encode(open));
+    for (const request of requests) {
+      const key = journal.newKey();
+      this.#keys.set(request, key);
+      journal.put(key, codec.encode(request));
+    }
+    try {
+      await journal.flush();
+    } catch (err) {
+      this.#journalFailures.emit({ exporter: this.#id, err: (err as Error).message }, 'file queue: cannot write the log; requests are kept in memory only until it can');
+    }
+  }
+
+  /** The request leaves the log (delivered, given up, dropped). */
+  #forget(request: Request): void {
+    const key = this.#keys.get(request);
+    if (key === undefined || !this.#journal) return;
+    this.#keys.delete(request);
+    this.#journal.delete(key);
+    this.#journal.flush().catch((err: Error) => this.#journalFailures.emit({ exporter: this.#id, err: err.message }, 'file queue: cannot write the log'));
   }
 
   /** Adds a request; when more than queue_size wait, the oldest waiting one is dropped. */
   #enqueue(request: Request): void {
+    this.#waiting.push(request);
+    this.#trim();
+  }
+
+  /** While more than queue_size requests wait, drops the oldest waiting one. */
+  #trim(): void {
     const waiting = this.#waiting;
-    waiting.push(request);
     const capacity = this.#settings.sending_queue.queue_size;
     while (waiting.length > capacity) {
       const dropped = waiting.shift()!;
+      this.#forget(dropped);
       this.#metrics.exporterEnqueueFailed.inc(this.#labels, dropped.flowCount);
       this.#metrics.exporterSendFailed.inc(this.#labels, dropped.flowCount);
       this.#overflows.emit({ exporter: this.#id, flows: dropped.flowCount, queue_size: capacity }, 'exporter queue full: dropped the oldest request');
@@ -186,6 +291,7 @@ export class ExporterQueue<Request extends ExportRequest = ExportRequest> implem
       try {
         await this.#attempt(request);
         this.#count('sent', [request]);
+        this.#forget(request);
         return;
       } catch (err) {
         error = err instanceof Error ? err : new Error(String(err));
@@ -193,7 +299,13 @@ export class ExporterQueue<Request extends ExportRequest = ExportRequest> implem
       let waitMs = Math.min(retry.max_interval, intervalMs * (1 - JITTER + Math.random() * 2 * JITTER));
       if (error instanceof RetryableError && error.retryAfterMs !== undefined) waitMs = Math.max(waitMs, error.retryAfterMs);
       const reason = this.#giveUp(error, Date.now() + waitMs - startedMs) ?? (await this.#backOff(waitMs, attempts, error));
+      if (reason === 'shutdown' && this.#journal) {
+        // Kept in the log: the next start sends it.
+        this.#keys.delete(request);
+        return;
+      }
       if (reason) {
+        this.#forget(request);
         this.#count('failed', [request]);
         this.#failures.emit({ exporter: this.#id, flows: request.flowCount, attempts, reason, err: error.message }, 'export failed');
         return;

@@ -128,9 +128,14 @@ export class Service {
       try {
         await s.component.start();
         started.push(s);
+        // A file queue's requests left by the previous run are queued once their exporter runs.
+        if ('queue' in s) await (s as { queue: ExporterQueue }).queue.open();
       } catch (err) {
         this.#logger.error({ component: s.id, err: (err as Error).message }, 'start failed; stopping what started');
-        for (const done of started.reverse()) await done.component.shutdown().catch(() => undefined);
+        for (const done of started.reverse()) {
+          if ('queue' in done) await (done as { queue: ExporterQueue }).queue.close().catch(() => undefined);
+          await done.component.shutdown().catch(() => undefined);
+        }
         await this.#telemetry?.close();
         throw new Error(`${s.id}: failed to start: ${(err as Error).message}`, { cause: err });
       }

@@ -213,6 +213,11 @@ for (const v of VARIANTS) {
 
     // The downward API gives the node name; credentials come from Secrets, never from values.
     t.deepEqual(env.find((e) => e.name === 'NODE_NAME')?.valueFrom?.fieldRef, { fieldPath: 'spec.nodeName' });
+    // The prometheus exporter listens on the pod's address, not on every address nor on loopback.
+    t.deepEqual(env.find((e) => e.name === 'POD_IP')?.valueFrom?.fieldRef, { fieldPath: 'status.podIP' });
+    for (const [id, body] of Object.entries((await import('yaml')).parse(text).exporters as Record<string, { endpoint?: string } | null>)) {
+      if (id.split('/')[0] === 'prometheus') t.is(body?.endpoint, '${env:POD_IP}:9464', id);
+    }
     for (const [name, ref] of Object.entries(v.secretEnv)) {
       t.deepEqual(env.find((e) => e.name === name)?.valueFrom?.secretKeyRef, { name: ref.secret, key: ref.key }, name);
       t.true(text.includes(`\${env:${name}}`), `config reads ${name}`);

@@ -18,6 +18,15 @@ export interface PrometheusOptions {
   scrapeIntervalSec?: number;
   /** Adds `--web.enable-remote-write-receiver`. */
   remoteWriteReceiver?: boolean;
+  /** How the targets are scraped: https, credentials (Prometheus' own scrape_config keys). */
+  scrape?: ScrapeAuth;
+}
+
+export interface ScrapeAuth {
+  /** `https` with the CA that signed the target's certificate (and a client certificate for mutual TLS). */
+  tls?: { caFile: string; certFile?: string; keyFile?: string };
+  basicAuth?: { username: string; password: string };
+  bearerToken?: string;
 }
 
 export interface VectorSample {
@@ -57,6 +66,14 @@ function configYaml(opts: PrometheusOptions): string {
       '    static_configs:',
       `      - targets: [${opts.scrapeTargets.map((t) => JSON.stringify(t)).join(', ')}]`,
     );
+    const { tls, basicAuth, bearerToken } = opts.scrape ?? {};
+    const q = (text: string) => JSON.stringify(text);
+    if (tls) {
+      lines.push('    scheme: https', '    tls_config:', `      ca_file: ${q(tls.caFile)}`);
+      if (tls.certFile && tls.keyFile) lines.push(`      cert_file: ${q(tls.certFile)}`, `      key_file: ${q(tls.keyFile)}`);
+    }
+    if (basicAuth) lines.push('    basic_auth:', `      username: ${q(basicAuth.username)}`, `      password: ${q(basicAuth.password)}`);
+    if (bearerToken) lines.push('    authorization:', '      type: Bearer', `      credentials: ${q(bearerToken)}`);
   } else {
     lines[lines.length - 1] = 'scrape_configs: []';
   }

@@ -34,3 +34,21 @@ test('detailed: a row per flow, names when known, addresses otherwise, capped by
   const capped = (await print('detailed', flows, 1)).trim().split('\n');
   t.is(capped.at(-1), '… 1 more');
 });
+
+test('detailed: tabs, newlines and other control characters in names are escaped, so every flow stays one aligned row', async (t) => {
+  const hostile = [
+    flow({ 'source.k8s.namespace.name': 'shop\tfake', 'source.k8s.owner.name': 'web\nINJECTED 1 2 3', 'destination.address': '10.0.0.9', 'destination.port': 80, 'network.transport': 'tcp\r' }, 5),
+    flow({ 'source.address': 'a\\tb', 'destination.k8s.namespace.name': 'ns', 'destination.k8s.owner.name': 'x\u0000\u001b[31m\u2028y', 'network.transport': 'udp' }, 6),
+    flow({ 'source.address': '10.0.0.1', 'destination.address': '10.0.0.2', 'network.transport': 'tcp' }, 7),
+  ];
+  const lines = (await print('detailed', hostile)).trimEnd().split('\n');
+  t.is(lines.length, 2 + hostile.length, 'one line per flow');
+  t.false(lines.some((l) => /[\t\r\u0000-\u001f\u2028]/.test(l)), 'no raw control character reaches the terminal');
+  t.true(lines[2]!.startsWith('shop\\tfake/web\\nINJECTED 1 2 3  '));
+  t.regex(lines[2]!, /\s10\.0\.0\.9:80\s+tcp\\r\s+5\s+10\s/);
+  t.true(lines[3]!.startsWith('a\\\\tb  '), 'a backslash is doubled, so it never reads as an escape');
+  t.regex(lines[3]!, /\sns\/x\\u0000\\u001b\[31m\\u2028y\s+udp\s/);
+  // Columns line up: the destination starts at the same offset on every row.
+  const at = lines[1]!.indexOf('DESTINATION');
+  t.deepEqual(lines.slice(2).map((l) => l.slice(at).split(/\s{2,}/)[0]), ['10.0.0.9:80', 'ns/x\\u0000\\u001b[31m\\u2028y', '10.0.0.2']);
+});

@@ -2,6 +2,7 @@ import test from 'ava';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { testContext } from '../../../test/harness/context.ts';
 import { sendNow } from '../../../test/harness/exporter-queue.ts';
 import { numberedFlow } from '../../../test/harness/test-components.ts';
 import { fileConfigSchema } from './config.ts';
@@ -12,7 +13,7 @@ test('writes one JSON line per flow with the record fields, and rotates by size'
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const path = join(dir, 'sub', 'flows.jsonl');
   // ~200 bytes per line: rotate every ~5 lines, keep 2 backups.
-  const exporter = new FileExporter(fileConfigSchema.parse({ path, rotation: { max_megabytes: 1000 / (1024 * 1024), max_backups: 2 } }));
+  const exporter = new FileExporter(testContext('file'), fileConfigSchema.parse({ path, rotation: { max_megabytes: 1000 / (1024 * 1024), max_backups: 2 } }));
   await exporter.start();
   for (let i = 0; i < 40; i++) await sendNow(exporter, { temporality: 'delta', flows: [numberedFlow(i)] });
   await exporter.shutdown();
@@ -34,7 +35,7 @@ test('appends to an existing file across restarts', async (t) => {
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const path = join(dir, 'flows.jsonl');
   for (const seq of [1, 2]) {
-    const exporter = new FileExporter(fileConfigSchema.parse({ path }));
+    const exporter = new FileExporter(testContext('file'), fileConfigSchema.parse({ path }));
     await exporter.start();
     await sendNow(exporter, { temporality: 'delta', flows: [numberedFlow(seq)] });
     await exporter.shutdown();

@@ -24,7 +24,7 @@ export const postgresConfigSchema = z.strictObject({
    * its data. Retries never give up by default (max_elapsed_time 0): the queue bound is what
    * limits memory. `timeout` bounds one write (partitions, COPY, COMMIT).
    */
-  ...exporterHelperKeys({ queue_size: 20, num_consumers: 1, max_num_consumers: 16, timeout: 120_000, max_elapsed_time: 0 }),
+  ...exporterHelperKeys({ queue_size: 20, num_consumers: 1, max_num_consumers: 16, timeout: 120_000, max_elapsed_time: 0, file_storage: true }),
   queue_size: replacedBy('sending_queue.queue_size'),
   writers: replacedBy('sending_queue.num_consumers', 'each consumer writes on a connection of its own'),
   flush_timeout: replacedBy('service.shutdown_timeout', 'the runtime drains every exporter queue within it'),

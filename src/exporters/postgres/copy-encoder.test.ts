@@ -119,3 +119,23 @@ test('copy encoder: take() starts over; the buffer grows past its first size', (
   t.deepEqual([second.rows, second.days], [1, ['1970-01-01']]);
   t.true(second.bytes.equals(reference([flowAt(0, {})]).bytes));
 });
+
+test('copy encoder: NUL becomes U+FFFD in columns, node, JSON keys and values, and every one is counted', (t) => {
+  const enc = new CopyEncoder();
+  const rows = [
+    flowAt(0, { 'source.k8s.pod.name': 'a\0b\0', 'destination.domain': 'x\ud800\0' }), // fast path, then a lone surrogate first
+    flowAt(0, { 'k\0ey': 'v\0', 'k8s.node.name': '\0node' }),
+    flowAt(0, { 'k\0ey': 'plain' }), // the same key again: its plan is reused, its NUL counted again
+    flowAt(0, { 'destination.domain': 'no nul here', custom: 'quote " only' }),
+  ];
+  for (const f of rows) t.is(enc.encode(f), undefined);
+  const chunk = enc.take();
+  t.is(chunk.nulsReplaced, 3 + 3 + 1);
+  t.false(chunk.bytes.includes(0));
+  t.true(chunk.bytes.equals(reference(rows).bytes));
+  const text = chunk.bytes.toString('utf8');
+  t.true(text.includes('a\ufffdb\ufffd\t'));
+  t.true(text.includes('"k\ufffdey":"v\ufffd"'));
+  t.true(text.includes('\ufffdnode\t'));
+  t.is(enc.take().nulsReplaced, 0, 'take() starts the count over');
+});

@@ -146,6 +146,16 @@ function writeNonAscii(b: Uint8Array, p: number, s: string, i: number, c: number
 
 const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
 
+// NUL characters the reference path (cleanString) replaced by U+FFFD in the row being encoded:
+// module state is safe because a row is encoded synchronously; `encode` collects it per row.
+let rowNuls = 0;
+
+function countNuls(s: string): number {
+  let n = 0;
+  for (let i = s.indexOf('\0'); i >= 0; i = s.indexOf('\0', i + 1)) n++;
+  return n;
+}
+
 // `"key":` of attribute keys, JSON and COPY escaped, as bytes (bounded: keys are a small set).
 const JSON_KEY_BYTES = new Map<string, Uint8Array>();
 const JSON_KEY_BYTES_MAX = 4096;
@@ -166,6 +176,8 @@ export interface EncodedChunk {
   rows: number;
   /** UTC days (`YYYY-MM-DD`) of the rows' start times: the partitions they go to. */
   days: string[];
+  /** NUL characters replaced by U+FFFD in these rows (PostgreSQL text and jsonb cannot hold NUL). */
+  nulsReplaced: number;
 }
 
 interface CachedTime {
@@ -181,6 +193,8 @@ export class CopyEncoder {
   #planKeys: string[] = [];
   #planSlots: number[] = [];
   #planJsonKeys: Array<Uint8Array | undefined> = [];
+  /** NULs in the plan's JSON keys by position (set with #planJsonKeys). */
+  #planKeyNuls: number[] = [];
   // Per flow, scratch filled by #sortAttributes: column values by column, the row's keys and
   // slots by position, the positions of the keys that go to `attributes`, the node attribute.
   readonly #values: Array<AttributeValue | undefined> = new Array(COLUMN_COUNT).fill(undefined);
@@ -195,6 +209,8 @@ export class CopyEncoder {
   readonly days = new Set<string>();
   /** Rows written since the last `take`. */
   rows = 0;
+  /** NUL characters replaced since the last `take`. */
+  #nulsReplaced = 0;
 
   /**
    * Appends one flow's row; returns why it cannot be stored instead (nothing written then).
@@ -211,12 +227,14 @@ export class CopyEncoder {
     if (nodeText !== undefined) maxBytes += MAX_BYTES_PER_UNIT * nodeText.length;
     // Room for the most the row can take, so the writers below need no bounds checks.
     const b = this.#reserve(maxBytes);
+    rowNuls = 0;
     let p = writeTimesAndNode(b, this.#pos, startTime.text, endTime.text, nodeText);
     p = writeAttributeColumns(b, p, this.#values);
     p = writeCounters(b, p, flow);
     p = this.#writeAttributesJson(b, p, flow.attributes);
     b[p++] = NEWLINE;
     this.#pos = p;
+    this.#nulsReplaced += rowNuls;
     this.days.add(startTime.day);
     this.rows++;
     return undefined;
@@ -277,7 +295,11 @@ export class CopyEncoder {
     for (let j = 0; j < jsonCount; j++) {
       const k = jsonAt[j]!;
       let keyBytes = jsonKeys[k];
-      if (keyBytes === undefined) keyBytes = jsonKeys[k] = jsonKeyBytes(rowKeys[k]!);
+      if (keyBytes === undefined) {
+        keyBytes = jsonKeys[k] = jsonKeyBytes(rowKeys[k]!);
+        this.#planKeyNuls[k] = countNuls(rowKeys[k]!);
+      }
+      rowNuls += this.#planKeyNuls[k]!;
       if (j > 0) b[p++] = COMMA;
       for (let i = 0; i < keyBytes.length; i++) b[p++] = keyBytes[i]!;
       p = writeJsonValue(b, p, attrs[rowKeys[k]!]!);
@@ -290,11 +312,12 @@ export class CopyEncoder {
   take(): EncodedChunk {
     const bytes = Buffer.allocUnsafe(this.#pos);
     bytes.set(this.#bytes.subarray(0, this.#pos));
-    const chunk = { bytes, rows: this.rows, days: [...this.days] };
+    const chunk = { bytes, rows: this.rows, days: [...this.days], nulsReplaced: this.#nulsReplaced };
     // One huge value should not pin a huge buffer for the life of the process.
     if (this.#bytes.length > SHRINK_ABOVE_BYTES) this.#bytes = new Uint8Array(INITIAL_BYTES);
     this.#pos = 0;
     this.rows = 0;
+    this.#nulsReplaced = 0;
     this.days.clear();
     return chunk;
   }
@@ -303,6 +326,7 @@ export class CopyEncoder {
     this.#planKeys = this.#rowKeys.slice(0, keyCount);
     this.#planSlots = this.#rowSlots.slice(0, keyCount);
     this.#planJsonKeys = new Array(keyCount).fill(undefined); // filled on first use
+    this.#planKeyNuls = new Array(keyCount).fill(0);
   }
 
   #time(unixNano: bigint): CachedTime {
@@ -440,13 +464,17 @@ function writeText(b: Uint8Array, p: number, s: string): number {
         b[p++] = BACKSLASH;
         b[p++] = 0x72;
       } else if (c === 0) {
+        rowNuls += countNuls(s);
         return writeUtf8(b, start, copyEscape(cleanString(s)));
       } else {
         b[p++] = c; // other control characters need no escape in COPY text
       }
     } else {
       p = writeNonAscii(b, p, s, i, c);
-      if (p < 0) return writeUtf8(b, start, copyEscape(cleanString(s)));
+      if (p < 0) {
+        rowNuls += countNuls(s);
+        return writeUtf8(b, start, copyEscape(cleanString(s)));
+      }
       if (isHighSurrogate(c)) i++;
     }
   }
@@ -461,11 +489,17 @@ function writeJsonValue(b: Uint8Array, p: number, v: AttributeValue): number {
   for (let i = 0; i < v.length; i++) {
     const c = v.charCodeAt(i);
     if (c < 0x80) {
-      if (c < 0x20 || c === QUOTE || c === BACKSLASH) return writeUtf8(b, start, copyEscape(jsonValue(v)));
+      if (c < 0x20 || c === QUOTE || c === BACKSLASH) {
+        rowNuls += countNuls(v);
+        return writeUtf8(b, start, copyEscape(jsonValue(v)));
+      }
       b[p++] = c;
     } else {
       p = writeNonAscii(b, p, v, i, c);
-      if (p < 0) return writeUtf8(b, start, copyEscape(jsonValue(v)));
+      if (p < 0) {
+        rowNuls += countNuls(v);
+        return writeUtf8(b, start, copyEscape(jsonValue(v)));
+      }
       if (isHighSurrogate(c)) i++;
     }
   }

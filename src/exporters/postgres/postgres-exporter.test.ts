@@ -212,6 +212,7 @@ test('odd values: escaping, NUL, lone surrogates, values a column cannot hold', 
       'network.flow.inter_zone': 'maybe',
       'destination.address': '2001:db8::1',
       'weird\\key\t': 'lone \ud800 surrogate "quoted"',
+      'nul\0key': 'two\0nul\0s',
       'k8s.node.name': 'flow-node',
     }, { txBytes: 1 }),
     flowAt(NOON, {}, { txBytes: 1.5 }), // not an integer: cannot be stored
@@ -222,7 +223,7 @@ test('odd values: escaping, NUL, lone surrogates, values a column cannot hold', 
   t.deepEqual(rows, [{
     node: 'flow-node',
     src_pod: 'tab\there\nnew\\line\r',
-    dst_domain: 'nulbyte.example',
+    dst_domain: 'nul\ufffdbyte.example',
     src_address: null,
     dst_port: null,
     inter_zone: null,
@@ -232,9 +233,12 @@ test('odd values: escaping, NUL, lone surrogates, values a column cannot hold', 
       'destination.port': 70000,
       'network.flow.inter_zone': 'maybe',
       'weird\\key\t': 'lone \ufffd surrogate "quoted"',
+      'nul\ufffdkey': 'two\ufffdnul\ufffds',
     },
   }]);
   t.like(await outcome(q), { sent: 1, invalid: 1, failed: 1 });
+  // NUL is replaced, not lost, and counted: one in the domain, one in the key, two in its value
+  t.is(await q.metric('podflow_postgres_nul_characters_replaced_total'), 4);
   // the reporting node comes from the resource when the flow has none
   const again = exporterFor(url);
   await again.exporter.start();

@@ -24,7 +24,7 @@ import type { PostgresConfig } from './config.ts';
 import { isConnectionProblem, isMissingSchema, isRejectedData } from './connection.ts';
 import { clientConfig } from '../shared/postgres-connection.ts';
 import { migrate } from './migrations.ts';
-import { partLines, partOf, RowRequest, type RowPart } from './row-request.ts';
+import { partLines, partOf, rowRequestCodec, RowRequest, type RowPart } from './row-request.ts';
 import { CopyEncoder } from './copy-encoder.ts';
 import { COPY_COLUMNS } from './rows.ts';
 
@@ -36,6 +36,8 @@ const LOG_PERIOD_MS = 60_000;
 export type DropReason = 'invalid' | 'rejected';
 
 export class PostgresExporter implements Exporter<RowRequest> {
+  /** For sending_queue.storage: file; batch ids make a request sent again after a crash count once. */
+  readonly requestCodec = rowRequestCodec;
   readonly #ctx: ComponentContext;
   readonly #id: string;
   readonly #logger: Logger;
@@ -45,7 +47,7 @@ export class PostgresExporter implements Exporter<RowRequest> {
   readonly #reportingNode: string | undefined;
   readonly #encoder = new CopyEncoder();
   readonly #copySql: string;
-  readonly #metrics: { dropped: Counter<string>; partitionsDropped: Counter<string> };
+  readonly #metrics: { dropped: Counter<string>; partitionsDropped: Counter<string>; nulsReplaced: Counter<string> };
   readonly #invalidLog: RateLimitedLog;
   readonly #retentionLog: RateLimitedLog;
   /** Connections not in use; at most one per consumer is kept. */
@@ -68,6 +70,7 @@ export class PostgresExporter implements Exporter<RowRequest> {
     this.#metrics = {
       dropped: sharedCounter(r, 'podflow_postgres_dropped_rows_total', 'Flow rows the postgres exporter refused, by reason (invalid, rejected).', ['exporter', 'reason']),
       partitionsDropped: sharedCounter(r, 'podflow_postgres_partitions_dropped_total', 'Daily partitions dropped by retention.', ['exporter']),
+      nulsReplaced: sharedCounter(r, 'podflow_postgres_nul_characters_replaced_total', 'NUL characters in flow strings written as U+FFFD (PostgreSQL text cannot hold NUL).', ['exporter']),
     };
     this.#invalidLog = new RateLimitedLog((f, m) => this.#logger.error(f, m), LOG_PERIOD_MS);
     this.#retentionLog = new RateLimitedLog((f, m) => this.#logger.warn(f, m), LOG_PERIOD_MS);
@@ -117,7 +120,11 @@ export class PostgresExporter implements Exporter<RowRequest> {
           this.#invalidLog.emit({ exporter: this.#id, reason: invalid }, 'flow not written: it cannot be stored');
         }
       }
-      if (encoder.rows > 0) tail.append(encoder.take());
+      if (encoder.rows > 0) {
+        const chunk = encoder.take();
+        if (chunk.nulsReplaced > 0) this.#metrics.nulsReplaced.inc({ exporter: this.#id }, chunk.nulsReplaced);
+        tail.append(chunk);
+      }
     }
     return created.filter((r) => r.flowCount > 0);
   }
@@ -228,7 +235,7 @@ export class PostgresExporter implements Exporter<RowRequest> {
     }
     const half = Math.ceil(lines.length / 2);
     const at = request.parts.indexOf(part);
-    if (at >= 0) request.parts.splice(at, 1, partOf(lines.slice(0, half), part.days), partOf(lines.slice(half), part.days));
+    if (at >= 0) request.parts.splice(at, 1, partOf(part, 0, lines.slice(0, half)), partOf(part, 1, lines.slice(half)));
   }
 
   /** An idle connection, or a new one. */

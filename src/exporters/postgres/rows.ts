@@ -3,7 +3,7 @@
 // Text format (PostgreSQL docs, COPY "Text Format"): columns separated by a tab, rows ended by
 // a newline, NULL written as \N, and in values the characters backslash, tab, newline and
 // carriage return written as \\, \t, \n, \r. The server rejects NUL in text and jsonb, and
-// jsonb rejects lone UTF-16 surrogates, so both are cleaned out of strings first.
+// jsonb rejects lone UTF-16 surrogates, so both become U+FFFD (visibly replaced, not silently lost).
 //
 // Attributes with a column of their own go there; every other attribute goes into the
 // `attributes` jsonb. A value a column cannot hold (an address that is not an IP, a port out of
@@ -69,9 +69,9 @@ const NULL = '\\N';
 const NEEDS_ESCAPE = /[\\\t\n\r]/;
 const ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
-/** A string PostgreSQL accepts in text and jsonb: no NUL, no lone surrogate. */
+/** A string PostgreSQL accepts in text and jsonb: NUL and lone surrogates replaced by U+FFFD. */
 export function cleanString(s: string): string {
-  const noNul = s.includes('\0') ? s.replaceAll('\0', '') : s;
+  const noNul = s.includes('\0') ? s.replaceAll('\0', '\uFFFD') : s;
   return noNul.isWellFormed() ? noNul : noNul.toWellFormed();
 }
 

@@ -1,32 +1,31 @@
 // The tls modes against a real PostgreSQL with ssl=on and a certificate from a test CA. openssl
 // comes with the Debian postgresql package (postgresql-common -> ssl-cert -> openssl).
-import { join } from 'node:path';
 import test from 'ava';
-import { makeTestCertificates, missingOpenssl, type TestCertificates } from '../../../test/harness/tls.ts';
 import { skipOrFail } from '../../../test/harness/privileges.ts';
 import { missingPostgres, startPostgres, type PostgresServer } from '../../../test/harness/postgres.ts';
 import { queued } from '../../../test/harness/exporter-queue.ts';
+import { makeTestCertificates, missingOpenssl, type TestCertificates } from '../../../test/harness/tls.ts';
 import { postgresConfigSchema } from './config.ts';
 import { postgresExporterFactory } from './index.ts';
 import { PostgresExporter } from './postgres-exporter.ts';
 import { deltaBatch, flowAt } from './testdata/flows.ts';
 
-let unavailable = missingPostgres() ?? missingOpenssl();
+let unavailable = missingPostgres();
 let server: PostgresServer | undefined;
-let certificates: TestCertificates | undefined;
-let dir = '';
+let certs: TestCertificates | undefined;
 
 test.before(async () => {
   if (unavailable) return;
-  certificates = makeTestCertificates();
-  dir = certificates.dir;
-  server = await startPostgres({ settings: certificates.postgresSettings });
+  unavailable = missingOpenssl();
+  if (unavailable) return;
+  certs = makeTestCertificates();
+  server = await startPostgres({ settings: certs.postgresSettings });
   await server.createDatabase('tls');
 });
 
 test.after.always(async () => {
   await server?.stop();
-  certificates?.remove();
+  certs?.remove();
 });
 
 function ready(t: import('ava').ExecutionContext): PostgresServer | undefined {
@@ -43,7 +42,7 @@ function exporter(s: PostgresServer, tls: Record<string, string>) {
 test('tls require and verify-full (test CA) write over TLS; the server sees an encrypted session', async (t) => {
   const s = ready(t);
   if (!s) return;
-  const modes: Array<Record<string, string>> = [{ mode: 'require' }, { mode: 'verify-full', ca_file: join(dir, 'ca.pem') }, { mode: 'verify-ca', ca_file: join(dir, 'ca.pem') }];
+  const modes: Array<Record<string, string>> = [{ mode: 'require' }, { mode: 'verify-full', ca_file: certs!.caFile }, { mode: 'verify-ca', ca_file: certs!.caFile }];
   for (const tls of modes) {
     const q = exporter(s, tls);
     await q.exporter.start();
@@ -61,7 +60,7 @@ test('tls require and verify-full (test CA) write over TLS; the server sees an e
 test('a certificate from another CA fails start with the reason', async (t) => {
   const s = ready(t);
   if (!s) return;
-  const q = exporter(s, { mode: 'verify-full', ca_file: join(dir, 'other.pem') });
+  const q = exporter(s, { mode: 'verify-full', ca_file: certs!.otherCaFile });
   await t.throwsAsync(q.exporter.start(), { message: /postgres exporter postgres\/tls: .*(certificate|verify)/i });
   await q.shutdown();
 });

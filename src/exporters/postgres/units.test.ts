@@ -9,7 +9,7 @@ import { isConnectionProblem, isRejectedData } from './connection.ts';
 import { clientConfig } from '../shared/postgres-connection.ts';
 import { postgresExporterFactory } from './index.ts';
 import { PostgresExporter } from './postgres-exporter.ts';
-import { partLines, partOf, RowRequest } from './row-request.ts';
+import { halfId, partLines, partOf, rowRequestCodec, RowRequest, type RowPart } from './row-request.ts';
 import { COPY_COLUMNS, copyEscape, encodeFlow, timestampText } from './rows.ts';
 import { deltaBatch, flowAt, fullFlow } from './testdata/flows.ts';
 
@@ -161,14 +161,49 @@ test('requests: rows fill the open request up to max_rows, then new ones; due wh
   t.deepEqual(seqs(only!), [9]);
 });
 
-test('requests: a part halved keeps its rows and days; each half has an id of its own', (t) => {
-  const request = new RowRequest(0, [partOf(['a\n', 'b\n', 'c\n'], new Set(['2030-01-01']))]);
+test('config: sending_queue.storage: file needs a directory, and the queue', (t) => {
+  const parsed = postgresConfigSchema.parse({ endpoint: URL_OK, sending_queue: { storage: 'file', directory: '/var/lib/podflow/queue' } });
+  t.deepEqual(parsed.sending_queue, { enabled: true, num_consumers: 1, queue_size: 20, storage: 'file', directory: '/var/lib/podflow/queue' });
+  t.deepEqual(issues({ endpoint: URL_OK, sending_queue: { storage: 'file' } }), ['sending_queue.directory: storage: file needs a directory']);
+  t.deepEqual(issues({ endpoint: URL_OK, sending_queue: { directory: '/q' } }), ['sending_queue.directory: directory is only used with storage: file']);
+  t.deepEqual(issues({ endpoint: URL_OK, sending_queue: { storage: 'file', directory: '/q', enabled: false } }), ['sending_queue.storage: storage: file needs the queue (enabled: true)']);
+  t.is(issues({ endpoint: URL_OK, sending_queue: { storage: 'disk' } }).length, 1);
+});
+
+test('requests: a part halved keeps its rows and days; each half has an id of its own, the same every time', (t) => {
+  const whole: RowPart = { id: '6f1c2d3e-4a5b-4c6d-8e7f-001122334455', chunks: [Buffer.from('a\nb\nc\n')], rows: 3, days: new Set(['2030-01-01']) };
+  const request = new RowRequest(0, [whole]);
   t.is(request.flowCount, 3);
   const [part] = request.parts;
-  const halves = [partOf(partLines(part!).slice(0, 2), part!.days), partOf(partLines(part!).slice(2), part!.days)];
+  const halves = [partOf(part!, 0, partLines(part!).slice(0, 2)), partOf(part!, 1, partLines(part!).slice(2))];
   t.deepEqual(halves.map(partLines), [['a\n', 'b\n'], ['c\n']]);
   t.is(new Set([part!.id, ...halves.map((h) => h.id)]).size, 3);
   t.deepEqual(halves.map((h) => [...h.days]), [['2030-01-01'], ['2030-01-01']]);
+  // Sent again after a restart, the part is halved into the same ids (ingest_batches skips them).
+  t.deepEqual([halfId(whole.id, 0), halfId(whole.id, 1)], halves.map((h) => h.id));
+  for (const id of halves.map((h) => h.id)) t.regex(id, /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+});
+
+test('requests: the file-queue encoding gives back the same parts, ids, rows, days and time', (t) => {
+  const request = new RowRequest(1_700_000_000_123, [
+    { id: '6f1c2d3e-4a5b-4c6d-8e7f-001122334455', chunks: [Buffer.from('a\tü\n'), Buffer.from('b\n')], rows: 2, days: new Set(['2030-01-01', '2030-01-02']) },
+    { id: halfId('x', 1), chunks: [Buffer.from('c\n')], rows: 1, days: new Set(['2030-01-02']) },
+  ]);
+  const back = rowRequestCodec.decode(rowRequestCodec.encode(request));
+  t.is(back.firstRowAtMs, 1_700_000_000_123);
+  t.is(back.flowCount, 3);
+  t.deepEqual(back.parts.map((p) => [p.id, p.rows, [...p.days], partLines(p)]), request.parts.map((p) => [p.id, p.rows, [...p.days], partLines(p)]));
+  // Rows appended to a request only append to its encoding (the file queue writes just those).
+  const growing = new RowRequest(5, []);
+  growing.append({ bytes: Buffer.from('r1\nr2\n'), rows: 2, days: ['2030-01-01'], nulsReplaced: 0 });
+  const before = Buffer.from(rowRequestCodec.encode(growing));
+  growing.append({ bytes: Buffer.from('r3\n'), rows: 1, days: ['2030-01-01'], nulsReplaced: 0 });
+  const after = Buffer.from(rowRequestCodec.encode(growing));
+  t.true(after.length > before.length && after.subarray(0, before.length).equals(before));
+  t.deepEqual(partLines(rowRequestCodec.decode(after).parts[0]!), ['r1\n', 'r2\n', 'r3\n']);
+  // Cut short (a torn record never reaches decode, but a bug must not pass silently).
+  const bytes = rowRequestCodec.encode(request);
+  t.throws(() => rowRequestCodec.decode(bytes.subarray(0, bytes.length - 1)), { message: /cut short/ });
 });
 
 test('rows: the attributes field is JSON that round-trips every string', (t) => {

@@ -6,19 +6,30 @@ import { requirePrivileges } from '../../../test/harness/privileges.ts';
 import { startPrometheus } from '../../../test/harness/prometheus.ts';
 import { batch, flow } from '../../../test/harness/flows.ts';
 import { DEFAULT_EXPORTER_QUEUE } from '../../contracts/component.ts';
-import { SeriesStore, sanitizeLabelName } from '../shared/prometheus-series.ts';
+import { SeriesStore, sanitizeLabelName, type StoredSeries } from '../shared/prometheus-series.ts';
 import { configSchema } from './config.ts';
-import { renderExposition } from './exposition.ts';
+import { exposition } from './exposition.ts';
 import { prometheusExporterFactory } from './index.ts';
 import { PrometheusExporter } from './prometheus-exporter.ts';
 
 const web = { 'source.k8s.namespace.name': 'shop', 'source.k8s.owner.name': 'web', 'destination.k8s.namespace.name': 'shop', 'destination.k8s.owner.name': 'db', 'destination.port': 5432, 'network.transport': 'tcp' };
 
-test('defaults: 0.0.0.0:9464, 5m expiration', (t) => {
+/** The whole exposition of a store, as a scrape streams it. */
+async function renderExposition(series: Iterable<StoredSeries>): Promise<string> {
+  let text = '';
+  for await (const chunk of exposition([...series])) text += chunk;
+  return text;
+}
+
+test('defaults: localhost:9464 (exposing it is a choice), 5m expiration, 100k series, 1 KiB label values, no tls, no auth', (t) => {
   const config = configSchema.parse({});
-  t.deepEqual(config.endpoint, { host: '0.0.0.0', port: 9464 });
+  t.deepEqual(config.endpoint, { host: 'localhost', port: 9464 });
   t.is(config.metric_expiration, 300_000);
   t.deepEqual(config.const_labels, {});
+  t.is(config.max_series, 100_000);
+  t.is(config.max_label_value_length, 1024);
+  t.is(config.tls, undefined);
+  t.is(config.auth, undefined);
   // a queue of 100 requests, no retry (it only updates memory), 5 s per send
   t.deepEqual(prometheusExporterFactory.queueSettings!(config), {
     sending_queue: { enabled: true, num_consumers: 1, queue_size: 100 },
@@ -44,11 +55,11 @@ test('label names: dots and dashes become underscores, a leading digit gets key_
   t.is(sanitizeLabelName('0day'), 'key_0day');
 });
 
-test('exposition: OTel names, sorted labels, empty values omitted, escaping', (t) => {
+test('exposition: OTel names, sorted labels, empty values omitted, escaping', async (t) => {
   const store = new SeriesStore();
   store.apply(batch('delta', [flow({ 'z.last': 'x', 'a.first': 'say "hi"\\', 'empty.value': '', 'network.flow.inter_zone': true }, [100, 2], [0, 0])]));
   t.is(
-    renderExposition(store.values()),
+    await renderExposition(store.values()),
     [
       '# HELP network_flow_io_bytes_total Bytes of network flows (L3 length as the kernel counts them), by direction: transmit is source to destination.',
       '# TYPE network_flow_io_bytes_total counter',
@@ -82,6 +93,24 @@ test('delta batches add up; cumulative batches replace; idle series expire', (t)
   t.is(cumulative.expire(60_000, 60_000 + 3_000), 0);
   t.is(cumulative.expire(60_000, 60_001 + 3_000), 4);
   t.is(cumulative.size, 0);
+});
+
+test('expiry in steps: a sweep looks at a bounded number of series per call, resumes, and removes exactly the idle ones', (t) => {
+  const store = new SeriesStore();
+  // 25 flows, 4 series each: 10 flows last updated at 1 s, 15 at 100 s.
+  store.apply(batch('delta', Array.from({ length: 10 }, (_, i) => flow({ ...web, i: String(i) }, [1, 1], [1, 1]))), 1_000);
+  store.apply(batch('delta', Array.from({ length: 15 }, (_, i) => flow({ ...web, i: String(100 + i) }, [1, 1], [1, 1]))), 100_000);
+  t.is(store.size, 100);
+  const steps: Array<{ removed: number; done: boolean }> = [];
+  do steps.push(store.expireSome(60_000, 100_000, 30));
+  while (!steps.at(-1)!.done);
+  // 100 series, 30 per step: three steps that are not done, the fourth ends the sweep.
+  t.deepEqual(steps.map((s) => s.done), [false, false, false, true]);
+  t.deepEqual(steps.map((s) => s.removed), [30, 10, 0, 0]);
+  t.is(store.size, 60);
+  t.true([...store.values()].every((s) => s.updatedMs === 100_000));
+  // The next sweep starts over from the beginning.
+  t.deepEqual(store.expireSome(60_000, 200_000, 1_000), { removed: 60, done: true });
 });
 
 test('endpoint in use: start fails naming the address', async (t) => {

@@ -1,39 +1,6 @@
-// Who may read the map: optional bearer or basic authentication, the Host header check that
+// Who may read the map, besides authentication (shared/http-auth.ts): the Host header check that
 // keeps a loopback endpoint from being read through DNS rebinding, and CORS when configured.
-import { timingSafeEqual, createHash } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
-import { isIP } from 'node:net';
-import type { ServicemapAuth } from './config.ts';
-
-/** Compares secrets in constant time (hashing first makes the lengths equal). */
-function sameSecret(given: string, expected: string): boolean {
-  const digest = (s: string) => createHash('sha256').update(s).digest();
-  return timingSafeEqual(digest(given), digest(expected));
-}
-
-export type AuthResult = { ok: true } | { ok: false; challenge: string };
-
-/** Checks the Authorization header; `challenge` is the WWW-Authenticate value to answer 401 with. */
-export function authenticate(auth: ServicemapAuth, headers: IncomingHttpHeaders): AuthResult {
-  const header = headers.authorization ?? '';
-  if (auth.bearer_token !== undefined) {
-    const m = /^Bearer ([^\s]+)$/i.exec(header);
-    return m && sameSecret(m[1]!, auth.bearer_token) ? { ok: true } : { ok: false, challenge: 'Bearer realm="podflow servicemap"' };
-  }
-  const basic = auth.basic!;
-  const m = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(header);
-  const decoded = m ? Buffer.from(m[1]!, 'base64').toString('utf8') : '';
-  const colon = decoded.indexOf(':');
-  const ok = colon > 0 && sameSecret(decoded.slice(0, colon), basic.username) && sameSecret(decoded.slice(colon + 1), basic.password);
-  return ok ? { ok: true } : { ok: false, challenge: 'Basic realm="podflow servicemap", charset="UTF-8"' };
-}
-
-/** Whether the listen host is a loopback name or address. */
-export function isLoopbackHost(host: string): boolean {
-  if (host === 'localhost' || host.endsWith('.localhost')) return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return host === '::1';
-}
+import { isLoopbackHost } from '../shared/http-auth.ts';
 
 /**
  * A loopback endpoint answers only requests addressed to a loopback name: a web page from another

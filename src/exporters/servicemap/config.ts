@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { durationMs } from '../../config/units.ts';
 import { postgresConnectionKeys } from '../shared/postgres-connection.ts';
 import { listenAddress } from '../shared/endpoint.ts';
+import { httpAuthSchema } from '../shared/http-auth.ts';
 
 export const DEFAULT_ENDPOINT = { host: 'localhost', port: 9470 };
 export const DEFAULT_WINDOW_MS = 3_600_000;
@@ -18,20 +19,6 @@ const origin = z.string().refine((text) => {
     return false;
   }
 }, { message: 'an origin is scheme://host[:port] with no path or trailing slash (e.g. https://grafana.example.com), or *' });
-
-const auth = z
-  .strictObject({
-    /** Requests to /api/* must carry `Authorization: Bearer <token>`; the page asks for it once. */
-    bearer_token: z.string().min(16, 'bearer_token must be at least 16 characters').optional(),
-    /** HTTP basic authentication for everything, the page included (the browser asks). */
-    basic: z
-      .strictObject({
-        username: z.string().min(1).refine((u) => !u.includes(':'), 'a basic-auth username cannot contain ":"'),
-        password: z.string().min(8, 'password must be at least 8 characters'),
-      })
-      .optional(),
-  })
-  .refine((a) => (a.bearer_token === undefined) !== (a.basic === undefined), 'set exactly one of auth.bearer_token and auth.basic');
 
 /** The PostgreSQL exporter's connection keys (the graph functions live in `schema`), and how often to re-read. */
 export const postgresSourceSchema = z.strictObject({
@@ -56,7 +43,8 @@ export const servicemapConfigSchema = z.strictObject({
   window: durationMs({ min: 60_000, max: 31 * 86_400_000 }).default(DEFAULT_WINDOW_MS),
   /** Edges kept in memory; past it the smallest are merged into "other" (counted). */
   max_edges: z.number().int().min(1).max(1_000_000).default(DEFAULT_MAX_EDGES),
-  auth: auth.optional(),
+  /** Bearer token (for /api/*) or basic credentials (for everything). */
+  auth: httpAuthSchema.optional(),
   cors: z
     .strictObject({
       /** Origins allowed to read the API from another site; empty: no CORS headers at all. */

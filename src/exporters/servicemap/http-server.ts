@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { RateLimitedLog } from '../../telemetry/rate-limited-log.ts';
 import type { ListenAddress } from '../shared/endpoint.ts';
-import { authenticate, corsOrigin, hostAllowed } from './access.ts';
+import { authenticate } from '../shared/http-auth.ts';
+import { corsOrigin, hostAllowed } from './access.ts';
 import type { ServicemapAuth } from './config.ts';
 import { parseGraphQuery, type GraphQuery, type GraphSource } from './graph.ts';
 
@@ -153,7 +154,7 @@ export class ServicemapServer {
     // since the page has to load to ask for it.
     const auth = this.#o.auth;
     if (auth && (api || auth.basic)) {
-      const result = authenticate(auth, req.headers);
+      const result = authenticate(auth, req.headers, 'podflow servicemap');
       if (!result.ok) {
         res.setHeader('www-authenticate', result.challenge);
         return this.#error(res, 401, 'authentication required');

@@ -37,6 +37,17 @@ test('bad values name the key', (t) => {
   t.deepEqual(issues({ timeout: 0 }), ['timeout: duration must be at least 1ms']);
 });
 
+test('sending_queue.storage: file only where the exporter offers it', (t) => {
+  t.deepEqual(issues({ sending_queue: { storage: 'file', directory: '/q' } }), [
+    'sending_queue.storage: this exporter keeps its queue in memory only; storage: file is offered where a request sent again after a restart is recognised (postgres)',
+  ]);
+  t.deepEqual(issues({ sending_queue: { storage: 'memory' } }), []);
+  const persistent = z.strictObject(exporterHelperKeys({ queue_size: 7, num_consumers: 1, max_num_consumers: 4, timeout: 1_000, max_elapsed_time: 0, file_storage: true }));
+  t.deepEqual(queueSettingsOf(persistent.parse({ sending_queue: { storage: 'file', directory: '/var/lib/podflow/queue' } })).sending_queue, {
+    enabled: true, num_consumers: 1, queue_size: 7, storage: 'file', directory: '/var/lib/podflow/queue',
+  });
+});
+
 test('a replaced key is refused naming its replacement, beside the other problems', (t) => {
   t.deepEqual(issues({ old: 3, timeout: 'x' }), [
     'timeout: "x" is not a duration (use e.g. 500ms, 5s, 2m, 1h30m, 7d)',

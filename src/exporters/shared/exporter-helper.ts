@@ -15,23 +15,45 @@ export interface ExporterHelperDefaults {
   timeout: number;
   /** ms; 0: never give up. */
   max_elapsed_time: number;
+  /**
+   * Whether `sending_queue.storage: file` is offered: only exporters with a `requestCodec` whose
+   * requests are recognised by the backend when sent again (postgres: batch ids).
+   */
+  file_storage?: boolean;
 }
 
 const RETRY_DEFAULTS = { enabled: true, initial_interval: 1_000, max_interval: 30_000, multiplier: 1.5 };
 
 /** `sending_queue`, `retry_on_failure` and `timeout`, to spread into an exporter's strict schema. */
 export function exporterHelperKeys(defaults: ExporterHelperDefaults) {
+  const queueKeys = {
+    /** false: no queue; the pipeline waits while each batch is sent and retried. */
+    enabled: z.boolean().default(true),
+    /** Requests sent at once. */
+    num_consumers: z.number().int().min(1).max(defaults.max_num_consumers).default(defaults.num_consumers),
+    /** Requests that may wait; past it the oldest waiting one is dropped and counted. */
+    queue_size: z.number().int().min(1).max(100_000).default(defaults.queue_size),
+  };
+  const sendingQueue = z
+    .strictObject({
+      ...queueKeys,
+      /** `file`: waiting requests are also kept in `directory` and survive a restart. Absent: memory. */
+      storage: z.enum(['memory', 'file']).optional(),
+      /** Where `storage: file` keeps its log, one file per exporter (a volume of its own). */
+      directory: z.string().min(1).optional(),
+    })
+    .superRefine((q, ctx) => {
+      const issue = (key: string, message: string) => ctx.addIssue({ code: 'custom', path: [key], message });
+      if (q.storage === 'file' && !defaults.file_storage) {
+        issue('storage', 'this exporter keeps its queue in memory only; storage: file is offered where a request sent again after a restart is recognised (postgres)');
+        return;
+      }
+      if (q.storage === 'file' && q.directory === undefined) issue('directory', 'storage: file needs a directory');
+      if (q.storage !== 'file' && q.directory !== undefined) issue('directory', 'directory is only used with storage: file');
+      if (q.storage === 'file' && !q.enabled) issue('storage', 'storage: file needs the queue (enabled: true)');
+    });
   return {
-    sending_queue: z
-      .strictObject({
-        /** false: no queue; the pipeline waits while each batch is sent and retried. */
-        enabled: z.boolean().default(true),
-        /** Requests sent at once. */
-        num_consumers: z.number().int().min(1).max(defaults.max_num_consumers).default(defaults.num_consumers),
-        /** Requests that may wait; past it the oldest waiting one is dropped and counted. */
-        queue_size: z.number().int().min(1).max(100_000).default(defaults.queue_size),
-      })
-      .prefault({}),
+    sending_queue: sendingQueue.prefault({}),
     retry_on_failure: z
       .strictObject({
         enabled: z.boolean().default(RETRY_DEFAULTS.enabled),

@@ -76,22 +76,71 @@ export interface StoredSeries {
   updatedMs: number;
 }
 
+/** What the store refuses to grow by (both unlimited unless set). */
+export interface SeriesLimits {
+  /** Series kept at most: a flow whose new series would pass it creates none (its existing ones still count). */
+  maxSeries?: number;
+  /** Longest label value in UTF-8 bytes, marker included: longer values are cut (`truncateLabelValue`). */
+  maxLabelValueBytes?: number;
+}
+
+/** What `SeriesStore.apply` refused since the last `takeRefused()`. */
+export interface RefusedSeries {
+  /** New series not created because `maxSeries` was reached. */
+  droppedSeries: number;
+  /** Label values cut to `maxLabelValueBytes` (once per flow and label). */
+  truncatedLabelValues: number;
+}
+
+/**
+ * `value` cut to at most `maxBytes` UTF-8 bytes, ending in a marker that says it was cut and how
+ * long it was (`…[truncated from 10485760 bytes]`), so a cut value is never mistaken for a real one.
+ * Cuts only between characters. `value` itself when it fits.
+ */
+export function truncateLabelValue(value: string, maxBytes: number): string {
+  // UTF-16 units of at most 3 bytes each (a pair is 4 bytes for 2 units): short enough to fit.
+  if (value.length * 3 <= maxBytes) return value;
+  const bytes = Buffer.byteLength(value);
+  if (bytes <= maxBytes) return value;
+  const marker = `…[truncated from ${bytes} bytes]`;
+  const room = maxBytes - Buffer.byteLength(marker);
+  // Every unit is at least one byte, so the first `room` units hold at least `room` bytes.
+  const head = Buffer.from(value.slice(0, room), 'utf8');
+  let end = Math.min(room, head.length);
+  while (end > 0 && (head[end]! & 0xc0) === 0x80) end--; // never in the middle of a character
+  return `${head.subarray(0, end).toString('utf8').toWellFormed()}${marker}`;
+}
+
 /**
  * Cumulative counters per series. Delta batches are added; cumulative batches replace the
  * value (several flows of one batch that land on the same series are summed first). Series
  * not touched for the expiration time are forgotten, which bounds memory and lets series of
- * ended flows disappear.
+ * ended flows disappear. `limits` bound how many series there are and how long a label value is.
  */
 export class SeriesStore {
   readonly #series = new Map<string, StoredSeries>();
   readonly #externalLabels: Labels;
+  readonly #maxSeries: number;
+  readonly #maxLabelValueBytes: number;
+  #refused: RefusedSeries = { droppedSeries: 0, truncatedLabelValues: 0 };
+  /** Where the sweep of `expireSome` stands. */
+  #expiryCursor: MapIterator<[string, StoredSeries]> | undefined;
 
-  constructor(externalLabels: Labels = []) {
-    this.#externalLabels = externalLabels;
+  constructor(externalLabels: Labels = [], limits: SeriesLimits = {}) {
+    this.#maxSeries = limits.maxSeries ?? Infinity;
+    this.#maxLabelValueBytes = limits.maxLabelValueBytes ?? Infinity;
+    this.#externalLabels = this.#truncated(externalLabels);
   }
 
   get size(): number {
     return this.#series.size;
+  }
+
+  /** What the limits refused since the last call. */
+  takeRefused(): RefusedSeries {
+    const refused = this.#refused;
+    this.#refused = { droppedSeries: 0, truncatedLabelValues: 0 };
+    return refused;
   }
 
   values(): IterableIterator<StoredSeries> {
@@ -103,12 +152,14 @@ export class SeriesStore {
     const touched = new Map<string, StoredSeries>();
     const batchSums = new Map<string, number>();
     const delta = batch.temporality === 'delta';
+    let admitted = true;
     const add = (name: string, labels: Labels, suffix: string, value: number, flowMs: number) => {
       const key = name + suffix;
       let series = this.#series.get(key);
       // A zero that creates nothing keeps one-way flows at two series instead of four.
       if (series === undefined && value === 0) return;
       if (series === undefined) {
+        if (!admitted) return;
         series = { name, labels, value: 0, timestampMs: 0, updatedMs: nowMs };
         this.#series.set(key, series);
       }
@@ -125,17 +176,68 @@ export class SeriesStore {
     };
     for (const flow of batch.flows) {
       const flowMs = Number(flow.timeUnixNano / 1_000_000n) || nowMs;
-      const base = attributeLabels(flow.attributes, this.#externalLabels);
+      const base = this.#truncated(attributeLabels(flow.attributes, this.#externalLabels));
       const transmit = withLabel(base, DIRECTION_LABEL, 'transmit');
       const receive = withLabel(base, DIRECTION_LABEL, 'receive');
       const transmitKey = seriesKey('', transmit);
       const receiveKey = seriesKey('', receive);
+      // A flow gets all of its new series or none: never bytes without packets.
+      if (this.#series.size + 4 > this.#maxSeries) {
+        const created = (name: string, suffix: string, value: number) => (value !== 0 && !this.#series.has(name + suffix) ? 1 : 0);
+        const fresh = created(BYTES_METRIC, transmitKey, flow.txBytes) + created(BYTES_METRIC, receiveKey, flow.rxBytes) +
+          created(PACKETS_METRIC, transmitKey, flow.txPackets) + created(PACKETS_METRIC, receiveKey, flow.rxPackets);
+        admitted = this.#series.size + fresh <= this.#maxSeries;
+        if (!admitted) this.#refused.droppedSeries += fresh;
+      } else {
+        admitted = true;
+      }
       add(BYTES_METRIC, transmit, transmitKey, flow.txBytes, flowMs);
       add(BYTES_METRIC, receive, receiveKey, flow.rxBytes, flowMs);
       add(PACKETS_METRIC, transmit, transmitKey, flow.txPackets, flowMs);
       add(PACKETS_METRIC, receive, receiveKey, flow.rxPackets, flowMs);
     }
     return [...touched.values()];
+  }
+
+  /** Labels with every value cut to maxLabelValueBytes (the same array when none is too long). */
+  #truncated<L extends Labels>(labels: L): L {
+    const max = this.#maxLabelValueBytes;
+    if (max === Infinity) return labels;
+    let out: Array<[string, string]> | undefined;
+    for (let i = 0; i < labels.length; i++) {
+      const [name, value] = labels[i]!;
+      const cut = truncateLabelValue(value, max);
+      if (cut === value) continue;
+      out ??= labels.map(([n, v]) => [n, v]);
+      out[i] = [name, cut];
+      this.#refused.truncatedLabelValues++;
+    }
+    return (out ?? labels) as L;
+  }
+
+  /**
+   * Like `expire`, but looks at `maxSeries` series at most, resuming where the previous call
+   * stopped, so a large store can be swept in steps between which the event loop runs (a
+   * sweep of 400,000 series takes 15-30 ms). `done` when a sweep reached the end; the next call
+   * starts a new one.
+   */
+  expireSome(expirationMs: number, nowMs: number, maxSeries: number): { removed: number; done: boolean } {
+    const cursor = (this.#expiryCursor ??= this.#series.entries());
+    let removed = 0;
+    for (let seen = 0; seen < maxSeries; seen++) {
+      const next = cursor.next();
+      if (next.done) {
+        this.#expiryCursor = undefined;
+        return { removed, done: true };
+      }
+      const [key, series] = next.value;
+      // Deleting the entry a Map iterator is at is safe: it goes on with the next one.
+      if (nowMs - series.updatedMs > expirationMs) {
+        this.#series.delete(key);
+        removed++;
+      }
+    }
+    return { removed, done: false };
   }
 
   /** Forgets series idle for longer than `expirationMs`; returns how many. */

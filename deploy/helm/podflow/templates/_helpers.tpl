@@ -136,7 +136,7 @@ receiver and processor types, and the ports of prometheus exporters. A YAML map.
 {{- range $id := ($p.exporters | default list) -}}
 {{- if eq (regexReplaceAll "/.*$" $id "") "prometheus" -}}
 {{- $body := get ($config.exporters | default dict) $id | default dict -}}
-{{- $endpoint := $body.endpoint | default "0.0.0.0:9464" | toString -}}
+{{- $endpoint := $body.endpoint | default "localhost:9464" | toString -}}
 {{- $ports = append $ports (int (regexFind "[0-9]+$" $endpoint)) -}}
 {{- end -}}
 {{- end -}}
