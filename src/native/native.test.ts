@@ -167,7 +167,7 @@ const PACKET_STATUS: Record<keyof PacketStatus, true> = {
   packets: true, malformed: true, nonIp: true, filtered: true, fragments: true, tableFull: true, kernelDrops: true, connections: true,
 };
 const DNS_STATUS: Record<keyof DnsStatus, true> = {
-  responses: true, names: true, badMessages: true, malformedFrames: true, tcpResyncs: true, entries: true, evictions: true, expired: true,
+  responses: true, names: true, badMessages: true, malformedFrames: true, tcpResyncs: true, duplicates: true, entries: true, evictions: true, expired: true,
 };
 const CILIUM_STATUS: Record<keyof CiliumStatus, true> = { maps: true, layout: true, layoutDecidedBy: true, evidence: true, tracked: true, last: true };
 const CILIUM_MAP_STATUS: Record<keyof CiliumMapStatus, true> = {
