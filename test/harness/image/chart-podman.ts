@@ -67,7 +67,9 @@ function ulimits(): string[] {
 /** `podman run` arguments for `container` of `pod` (without `run` and the detach/rm flags). */
 export function podmanArgs(pod: PodSpec, container: Container, o: RunAs): string[] {
   const sc = container.securityContext ?? {};
-  const args: string[] = ['--runtime', 'runc', ...ulimits()];
+  // runc: crun fails on hosts with hybrid cgroups. No health timer: podman runs it through
+  // systemd, which a test machine may not have (`podman healthcheck run` still works).
+  const args: string[] = ['--runtime', 'runc', '--health-interval', 'disable', ...ulimits()];
   if (!pod.hostNetwork) throw new Error('the chart runs podflow with hostNetwork');
   args.push('--network', `ns:${o.netns}`);
   const uid = o.userOverride ?? sc.runAsUser ?? pod.securityContext?.runAsUser;
