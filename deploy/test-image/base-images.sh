@@ -37,23 +37,7 @@ if have_image "$debian_image"; then
   say "base: $debian_image is there"
 else
   root=$work/root
-  mkdir -p "$root"
-  if [ -n "$cache" ] && [ -s "$cache" ]; then
-    say "base: Debian 12 minbase root from $cache"
-    tar -C "$root" -xf "$cache"
-  else
-    say "base: debootstrap --variant=minbase bookworm from $mirror (a few minutes)"
-    /usr/sbin/debootstrap --variant=minbase bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 \
-      || { tail -20 "$work/debootstrap.log" >&2; say "debootstrap failed"; exit 1; }
-    if [ -n "$cache" ]; then mkdir -p "$(dirname "$cache")" && tar -C "$root" -cf "$cache.tmp" . && mv "$cache.tmp" "$cache"; fi
-  fi
-  cat >"$root/etc/apt/sources.list" <<SOURCES
-deb $mirror bookworm main
-deb $mirror bookworm-updates main
-deb ${mirror%/debian}/debian-security bookworm-security main
-SOURCES
-  # As in Debian's images: no package script starts a service, no apt cache is kept.
-  printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d" && chmod +x "$root/usr/sbin/policy-rc.d"
+  debian_minbase_root "$root" "$cache" "$mirror"
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/dev/* "$root"/proc/* "$root"/sys/*
   tar -C "$root" -c . | "$podman" import --change 'CMD ["bash"]' - "$debian_image" >/dev/null
   say "base: $debian_image imported"

@@ -56,6 +56,20 @@ function configDir(name: string, yaml: string): string {
   return dir;
 }
 
+/** A config of one receiver (a YAML flow mapping) writing every flow to /out/flows.jsonl. */
+function fileConfig(name: string, receiver: string, body: string): string {
+  return configDir(name, `receivers:
+  ${receiver}: ${body}
+exporters:
+  file: {path: /out/flows.jsonl}
+service:
+  pipelines:
+    flows: {receivers: [${receiver}], exporters: [file]}
+  telemetry:
+    metrics: {address: 0.0.0.0:8888}
+`);
+}
+
 /** The kubelet's seccomp root with the profile installed as deploy/README.md says. */
 function seccompRoot(): string {
   const root = join(work, 'kubelet/seccomp');
@@ -143,16 +157,7 @@ try {
   await check('conntrack: podflow with the chart\'s context (NET_ADMIN only, uid 0, read-only root) is exact to the byte', async () => {
     const out = join(work, 'out-conntrack');
     mkdirSync(out);
-    const config = configDir('conntrack', `receivers:
-  conntrack: {interval: 1s, enable_accounting: false, source: netlink}
-exporters:
-  file: {path: /out/flows.jsonl}
-service:
-  pipelines:
-    flows: {receivers: [conntrack], exporters: [file]}
-  telemetry:
-    metrics: {address: 0.0.0.0:8888}
-`);
+    const config = fileConfig('conntrack', 'conntrack', '{interval: 1s, enable_accounting: false, source: netlink}');
     const sc = conntrackPod.containers[0]!.securityContext!;
     assert.deepEqual(sc.capabilities, { drop: ['ALL'], add: ['NET_ADMIN'] });
     const name = await startPodflow('podflow-test-conntrack', conntrackPod, { ...base, configDir: config, extraMounts: [`${out}:/out`] });
@@ -222,16 +227,7 @@ service:
   cleanups.push(() => ciliumNs.destroy());
   const ciliumOut = join(work, 'out-cilium');
   mkdirSync(ciliumOut);
-  const ciliumConfig = configDir('cilium', `receivers:
-  cilium: {bpffs: /sys/fs/bpf, maps: [${CT4}], layout: v1.15, startup: count, interval: 1s}
-exporters:
-  file: {path: /out/flows.jsonl}
-service:
-  pipelines:
-    flows: {receivers: [cilium], exporters: [file]}
-  telemetry:
-    metrics: {address: 0.0.0.0:8888}
-`);
+  const ciliumConfig = fileConfig('cilium', 'cilium', `{bpffs: /sys/fs/bpf, maps: [${CT4}], layout: v1.15, startup: count, interval: 1s}`);
   const ciliumRun: RunAs = { ...base, netns: ciliumNs.path, configDir: ciliumConfig, hostPaths: { '/sys/fs/bpf': fx.root }, extraMounts: [`${ciliumOut}:/out`] };
 
   await check('cilium: CAP_BPF under the runtime\'s default seccomp profile fails with an error that names seccomp', async () => {
