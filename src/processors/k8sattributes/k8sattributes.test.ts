@@ -327,6 +327,7 @@ test('malformed API objects are skipped with an error naming them; the rest is k
   server.add('pods', pod({ namespace: 'a', name: 'later', ip: '10.1.0.2', node: 'node-a' }));
   await until(() => cache.counts().pods === 2, 2000, 'the good event after the bad ones');
   t.true(ctx.logs.some((l) => l.msg === 'k8sattributes: skipping a malformed object: Pod a/bad-time: metadata.creationTimestamp is not a timestamp ("yesterday")'));
+  t.true(ctx.logs.some((l) => l.level === 50 && l.msg.startsWith('k8sattributes: watch /api/v1/pods: skipping a line that is not JSON (')), 'a line that is not JSON is logged, not dropped silently');
   t.is(await metric(ctx, 'podflow_k8sattributes_bad_objects_total', { kind: 'pods' }), 4);
   const [later] = await run([flowBetween({ src: '10.1.0.2', dst: '8.8.8.8' })]);
   t.is(later!['source.k8s.pod.name'], 'later');
