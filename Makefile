@@ -17,7 +17,7 @@ export PATH  := $(TOOLS)/node/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
 NATIVE_STAMP := crates/flowsource/flowsource.linux-x64-gnu.node
 
-.PHONY: build run test test-ts test-rust typecheck bench system-deps build-deps native node doctor test-fresh clean
+.PHONY: build run test test-image test-ts test-rust typecheck bench system-deps build-deps native node doctor test-fresh clean
 
 $(NODE_STAMP): .node-version
 	bash setup/install-node.sh
@@ -65,6 +65,11 @@ doctor:
 # of `make test` (setup/README.md).
 test-fresh:
 	@bash setup/test-fresh.sh
+
+# podflow's image built with podman on locally built bases and run with the chart's security
+# context (deploy/test-image/run.sh); needs root. Opt-in: not part of `make test` nor CI.
+test-image: build k8s-tools
+	@bash deploy/test-image/run.sh
 
 # system-deps first: one apt-get run installs all that is missing.
 test: system-deps build k8s-tools test-rust test-ts

@@ -85,3 +85,29 @@ apt_install() {
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
+
+# A bare Debian 12 root (debootstrap --variant=minbase bookworm) in $1, from the tar $2 when it
+# is there (else made from mirror $3 and, when $2 is set, kept there), with Debian's standard
+# apt sources (bookworm, -updates, -security) and a policy-rc.d that keeps package scripts from
+# starting services, as in Debian's container images. `make test-fresh` and `make test-image`.
+debian_minbase_root() {
+  local root=$1 cache=$2 mirror=$3
+  mkdir -p "$root"
+  if [ -n "$cache" ] && [ -s "$cache" ]; then
+    say "bare Debian 12 root from $cache"
+    tar -C "$root" -xf "$cache"
+  else
+    say "debootstrap --variant=minbase bookworm from $mirror (a few minutes)"
+    /usr/sbin/debootstrap --variant=minbase bookworm "$root" "$mirror" >"$root.debootstrap.log" 2>&1 \
+      || { tail -20 "$root.debootstrap.log" >&2; say "debootstrap failed"; return 1; }
+    if [ -n "$cache" ]; then
+      mkdir -p "$(dirname "$cache")" && tar -C "$root" -cf "$cache.tmp" . && mv "$cache.tmp" "$cache"
+    fi
+  fi
+  cat >"$root/etc/apt/sources.list" <<SOURCES
+deb $mirror bookworm main
+deb $mirror bookworm-updates main
+deb ${mirror%/debian}/debian-security bookworm-security main
+SOURCES
+  printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d" && chmod +x "$root/usr/sbin/policy-rc.d"
+}

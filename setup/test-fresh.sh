@@ -26,6 +26,7 @@ mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 cache=${FRESH_CACHE-/var/cache/podflow/debian12-minbase.tar}
 started=$(date +%s)
 
+source "$repo/setup/lib.sh"
 say() { printf 'test-fresh: %s\n' "$*" >&2; }
 [ "$(id -u)" = 0 ] || { say "needs root (debootstrap, chroot, mounts): run sudo make test-fresh"; exit 2; }
 [ -x /usr/sbin/debootstrap ] || { say "needs debootstrap: run apt-get install -y debootstrap"; exit 2; }
@@ -50,27 +51,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# 1. The bare root.
-if [ -n "$cache" ] && [ -s "$cache" ]; then
-  say "bare Debian 12 root from $cache"
-  mkdir -p "$root" && tar -C "$root" -xf "$cache"
-else
-  say "debootstrap --variant=minbase bookworm from $mirror (a few minutes)"
-  debootstrap --variant=minbase bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 \
-    || { tail -20 "$work/debootstrap.log" >&2; say "debootstrap failed"; exit 1; }
-  if [ -n "$cache" ]; then
-    mkdir -p "$(dirname "$cache")" && tar -C "$root" -cf "$cache.tmp" . && mv "$cache.tmp" "$cache"
-  fi
-fi
+# 1. The bare root, with Debian's apt sources and policy-rc.d (setup/lib.sh).
+debian_minbase_root "$root" "$cache" "$mirror" || exit 1
 
 # 2. What the machine gives (see the head comment), then the clone.
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
-cat >"$root/etc/apt/sources.list" <<SOURCES
-deb $mirror bookworm main
-deb $mirror bookworm-updates main
-deb ${mirror%/debian}/debian-security bookworm-security main
-SOURCES
-printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d" && chmod +x "$root/usr/sbin/policy-rc.d"
 if [ -d /usr/local/share/ca-certificates ]; then
   mkdir -p "$root/usr/local/share/ca-certificates"
   cp -a /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/"

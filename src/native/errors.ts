@@ -17,11 +17,15 @@ export class NativeError extends Error {
   /** The handle type (`conntrack`, `cilium`, `packet`, `dns`). */
   readonly handle: string;
   readonly operation: NativeOperation;
+  /** The errno name when the core failed on a system call (`EPERM`, `EACCES`, ...). */
+  readonly code: string | undefined;
 
-  constructor(handle: string, operation: NativeOperation, cause: unknown) {
-    super(cause instanceof Error ? cause.message : String(cause), { cause });
+  constructor(handle: string, operation: NativeOperation, cause: unknown, message?: string) {
+    super(message ?? (cause instanceof Error ? cause.message : String(cause)), { cause });
     this.handle = handle;
     this.operation = operation;
+    const code = (cause as { code?: unknown } | undefined)?.code;
+    this.code = typeof code === 'string' ? code : undefined;
   }
 }
 

@@ -107,6 +107,15 @@ test('the built addon loads and rejects bad arguments with errors, not crashes',
   t.throws(() => addon.conntrack.status({} as never), { message: /not a handle of the expected kind/ });
 });
 
+test('a call that fails on a system call carries its errno name as code; an options error has none', (t) => {
+  const err = t.throws(() => NativeSource.open('conntrack', { netns: '/nonexistent/netns', source: 'netlink', destroyEvents: false, startup: 'baseline', excludeCidrs: [] }));
+  t.true(err instanceof NativeError);
+  t.is((err as NativeError).code, 'ENOENT');
+  t.regex(err!.message, /open netns \/nonexistent\/netns: No such file or directory \(os error 2\)/);
+  const bad = t.throws(() => NativeSource.open('conntrack', { netns: null, source: 'bogus' as 'auto', destroyEvents: false, startup: 'baseline', excludeCidrs: [] }));
+  t.is((bad as NativeError).code, undefined);
+});
+
 test('a failed call names the handle and the operation; options errors name the key', (t) => {
   const err = t.throws(() => NativeSource.open('conntrack', { netns: null, source: 'procfs', destroyEvents: 'yes' as unknown as boolean, startup: 'baseline', excludeCidrs: [] }));
   t.true(err instanceof NativeError);
@@ -158,7 +167,7 @@ const PACKET_STATUS: Record<keyof PacketStatus, true> = {
   packets: true, malformed: true, nonIp: true, filtered: true, fragments: true, tableFull: true, kernelDrops: true, connections: true,
 };
 const DNS_STATUS: Record<keyof DnsStatus, true> = {
-  responses: true, names: true, badMessages: true, malformedFrames: true, tcpResyncs: true, entries: true, evictions: true, expired: true,
+  responses: true, names: true, badMessages: true, malformedFrames: true, tcpResyncs: true, duplicates: true, entries: true, evictions: true, expired: true,
 };
 const CILIUM_STATUS: Record<keyof CiliumStatus, true> = { maps: true, layout: true, layoutDecidedBy: true, evidence: true, tracked: true, last: true };
 const CILIUM_MAP_STATUS: Record<keyof CiliumMapStatus, true> = {

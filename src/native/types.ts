@@ -145,6 +145,8 @@ export interface DnsStatus {
   badMessages: number;
   malformedFrames: number;
   tcpResyncs: number;
+  /** Copies of a response already read (the same message captured on another interface). */
+  duplicates: number;
   /** Addresses in the cache now (expired ones purged first). */
   entries: number;
   evictions: number;

@@ -9,6 +9,9 @@ import { readFile } from 'node:fs/promises';
 import { validateObject, type K8sObject } from '../harness/k8s-schema.ts';
 import { postgresPipelinesWithoutDelta, requiredEnvReferences, validateConfig } from '../harness/podflow-config.ts';
 import { CHART, HELM, PODFLOW, ROOT, find, helmTemplate, parseObjects, requireK8sTools, run } from '../harness/k8s-tools.ts';
+import { Netns } from '../harness/netns.ts';
+import { requirePrivileges } from '../harness/privileges.ts';
+import { systemTool } from '../harness/system-tools.ts';
 
 interface Capabilities { add?: string[]; drop?: string[] }
 interface SecurityContext {
@@ -16,14 +19,17 @@ interface SecurityContext {
   allowPrivilegeEscalation?: boolean;
   readOnlyRootFilesystem?: boolean;
   runAsUser?: number;
+  runAsGroup?: number;
   runAsNonRoot?: boolean;
   capabilities?: Capabilities;
+  seccompProfile?: { type: string; localhostProfile?: string };
 }
 interface EnvVar { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { name: string; key: string } } }
 interface Probe { httpGet?: { path: string; port: string | number } }
 interface Container {
   name: string;
   image: string;
+  command?: string[];
   env?: EnvVar[];
   ports?: { name?: string; containerPort: number }[];
   securityContext?: SecurityContext;
@@ -54,6 +60,8 @@ interface Variant {
   values?: string;
   receiver: 'conntrack' | 'cilium';
   capabilities: string[];
+  /** The podflow container's own seccomp profile (Localhost), if any. */
+  seccomp?: string;
   k8sattributes: boolean;
   telemetryPort: number;
   exporters: string[];
@@ -63,7 +71,7 @@ interface Variant {
 const VARIANTS: Variant[] = [
   { name: 'default', receiver: 'conntrack', capabilities: ['NET_ADMIN'], k8sattributes: true, telemetryPort: 8888, exporters: ['prometheus'], secretEnv: {} },
   { name: 'conntrack', values: 'ci/conntrack-values.yaml', receiver: 'conntrack', capabilities: ['NET_ADMIN'], k8sattributes: true, telemetryPort: 9888, exporters: ['prometheus'], secretEnv: {} },
-  { name: 'cilium', values: 'ci/cilium-values.yaml', receiver: 'cilium', capabilities: ['BPF', 'PERFMON'], k8sattributes: true, telemetryPort: 8888, exporters: ['prometheus'], secretEnv: {} },
+  { name: 'cilium', values: 'ci/cilium-values.yaml', receiver: 'cilium', capabilities: ['BPF'], seccomp: 'podflow/cilium.json', k8sattributes: true, telemetryPort: 8888, exporters: ['prometheus'], secretEnv: {} },
   {
     name: 'postgres', values: 'ci/postgres-values.yaml', receiver: 'conntrack', capabilities: ['NET_ADMIN'], k8sattributes: true, telemetryPort: 8888,
     exporters: ['postgres', 'prometheus'], secretEnv: { PODFLOW_PG_PASSWORD: { secret: 'podflow-postgres', key: 'password' } },
@@ -154,13 +162,17 @@ for (const v of VARIANTS) {
     const main = pod.containers[0]!;
     t.is(main.name, 'podflow');
     t.deepEqual([...(main.securityContext?.capabilities?.add ?? [])].sort(), [...v.capabilities].sort());
+    // cilium: runtimes' default seccomp profile refuses bpf(2) without CAP_SYS_ADMIN.
+    t.deepEqual(main.securityContext?.seccompProfile, v.seccomp ? { type: 'Localhost', localhostProfile: v.seccomp } : undefined);
+    for (const c of pod.initContainers ?? []) t.is(c.securityContext?.seccompProfile, undefined, `${c.name}: the pod's RuntimeDefault`);
 
     const init = pod.initContainers ?? [];
     const hostPaths = (pod.volumes ?? []).filter((vol) => vol.hostPath).map((vol) => `${vol.name}=${vol.hostPath!.path}`);
     if (v.receiver === 'conntrack') {
-      // nf_conntrack_acct: one init container, NET_ADMIN only, through the netfilter sysctl dir.
+      // nf_conntrack_acct: one init container, uid 0 and no capability, through the netfilter sysctl dir.
       t.deepEqual(init.map((c) => c.name), ['enable-conntrack-accounting']);
-      t.deepEqual(init[0]!.securityContext?.capabilities?.add, ['NET_ADMIN']);
+      t.is(init[0]!.securityContext?.capabilities?.add, undefined, 'no capability: uid 0 may write a net.* sysctl');
+      t.like(init[0]!.securityContext, { runAsUser: 0, runAsGroup: 0, runAsNonRoot: false });
       t.deepEqual(init[0]!.volumeMounts?.map((m) => m.mountPath), ['/host/proc/sys/net/netfilter']);
       t.deepEqual(hostPaths, ['host-netfilter-sysctl=/proc/sys/net/netfilter']);
       t.falsy(main.volumeMounts?.find((m) => m.name === 'host-netfilter-sysctl'), 'podflow itself does not see the sysctl');
@@ -332,3 +344,33 @@ test('deploy/manifests/podflow.yaml is the chart rendered with defaults (run `ma
   t.deepEqual((await Promise.all(objects.map((o) => validateObject(o)))).flat(), []);
 });
 
+
+test('the nf_conntrack_acct init container: uid 0 without capabilities sets it; as another uid it fails loudly', async (t) => {
+  if (!requireK8sTools(t) || !requirePrivileges(t, ['setpriv'])) return;
+  const init = (find(await render(VARIANTS[0]!), 'DaemonSet') as DaemonSet).spec.template.spec.initContainers![0]!;
+  const [shell, flag, script] = init.command!;
+  t.deepEqual([shell, flag], ['sh', '-c']);
+  // Its hostPath mount is the node's /proc/sys/net/netfilter; inside a namespace of our own that
+  // is the namespace's (a sysctl file addresses the opener's namespace).
+  const mount = init.volumeMounts![0]!.mountPath;
+  const local = script!.replaceAll(mount, '/proc/sys/net/netfilter');
+  t.not(local, script);
+  const ns = await Netns.create(`initacct${process.pid}`);
+  t.teardown(() => ns.destroy());
+  const acct = async () => (await ns.exec('sysctl', ['-n', 'net.netfilter.nf_conntrack_acct'])).trim();
+  t.is(await acct(), '0');
+  // The chart's security context by hand: every capability dropped, as the given uid.
+  const runAs = (uid: number) => run(systemTool('ip'), ['netns', 'exec', ns.name, systemTool('setpriv'), `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '/bin/sh', '-c', local]);
+  const asNobody = await runAs(65532);
+  t.is(asNobody.code, 1, asNobody.stdout + asNobody.stderr);
+  t.is(asNobody.stderr.trim(), 'cannot write 1 to /proc/sys/net/netfilter/nf_conntrack_acct as uid 65532: this container needs uid 0 and the hostPath /proc/sys/net/netfilter mounted read-write');
+  t.is(await acct(), '0');
+  const asRoot = await runAs(0);
+  t.is(asRoot.code, 0, asRoot.stderr);
+  t.is(asRoot.stdout.trim(), 'net.netfilter.nf_conntrack_acct=1');
+  t.is(await acct(), '1');
+  // Already on: nothing to write, and still fine as another uid.
+  const again = await runAs(65532);
+  t.is(again.code, 0, again.stderr);
+  t.is(again.stdout.trim(), 'net.netfilter.nf_conntrack_acct=1');
+});

@@ -12,7 +12,8 @@
 //
 // Test controls: add/modify/remove objects, bookmark, compact (forget history), expire live
 // watches with 410, drop watch connections abruptly, stop/restart on the same port, inject
-// raw (bad) objects into lists and watch streams. A kubeconfig file pointing at it is written.
+// raw (bad) objects into lists and watch streams, send a line that never ends, end a stream in
+// the middle of an event's line. A kubeconfig file pointing at it is written.
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -234,6 +235,42 @@ export class FakeApiServer {
     for (const w of this.#watchers) if (w.resource === resource) w.res.write(line.endsWith('\n') ? line : `${line}\n`);
   }
 
+  /**
+   * Starts an event line on every watch of `resource` and sends `bytes` bytes of it without a
+   * newline (a JSON string that never closes), in 64 KiB writes; resolves when all are written
+   * or the client has gone.
+   */
+  async sendUnendingLine(resource: ResourceName, bytes: number): Promise<void> {
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    const streams = [...this.#watchers].filter((w) => w.resource === resource);
+    await Promise.all(streams.map(async (w) => {
+      let sent = 0;
+      const prefix = '{"type":"ADDED","object":{"metadata":{"name":"';
+      w.res.write(prefix);
+      sent += prefix.length;
+      while (sent < bytes && !w.res.destroyed && !w.res.writableEnded) {
+        const n = Math.min(chunk.length, bytes - sent);
+        if (!w.res.write(chunk.subarray(0, n))) await drainedOrClosed(w.res);
+        sent += n;
+      }
+    }));
+  }
+
+  /**
+   * Changes `obj` as `apply` does (kept in the history), but every watch of `resource` gets only
+   * the first half of the event's line, and then its stream ends cleanly (a proxy or load
+   * balancer that cut the response mid-line).
+   */
+  applyTorn(resource: ResourceName, obj: KubeObject): KubeObject {
+    const torn = [...this.#watchers].filter((w) => w.resource === resource);
+    for (const w of torn) this.#watchers.delete(w);
+    const type: EventType = this.#objects.get(resource)!.has(key(obj)) ? 'MODIFIED' : 'ADDED';
+    const stored = this.#write(resource, type, obj);
+    const line = JSON.stringify({ type, object: stored });
+    for (const w of torn) w.res.end(line.slice(0, line.length >> 1));
+    return stored;
+  }
+
   /** Serves `item` in every later list of `resource`, after the valid objects. */
   injectListItem(resource: ResourceName, item: unknown): void {
     const list = this.#extraListItems.get(resource) ?? [];
@@ -315,6 +352,19 @@ export class FakeApiServer {
       for (const e of this.#history) if (e.resource === resource && e.rv > fromRv) this.#send(w, { type: e.type, object: e.object });
     }
   }
+}
+
+/** Resolves on the response's next 'drain' or its 'close', whichever comes first (no listener left behind). */
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 function status(code: number, reason: string, message: string) {

@@ -248,6 +248,29 @@ fn arg(args: &[Value], i: usize) -> Result<Value, String> {
     args.get(i).copied().ok_or_else(|| format!("missing argument {}", i + 1))
 }
 
+/// The errno name of the first OS error a message reports (`io::Error` displays one as
+/// `… (os error 1)`): it becomes the JS error's `code` (`EPERM`), as on Node's own errors, so
+/// that JavaScript can tell why a call was refused without reading the wording.
+fn errno_code(msg: &str) -> Option<&'static str> {
+    const MARK: &str = "(os error ";
+    let at = msg.find(MARK)? + MARK.len();
+    let errno: i32 = msg[at..].split(')').next()?.parse().ok()?;
+    Some(match errno {
+        1 => "EPERM",
+        2 => "ENOENT",
+        12 => "ENOMEM",
+        13 => "EACCES",
+        16 => "EBUSY",
+        19 => "ENODEV",
+        22 => "EINVAL",
+        38 => "ENOSYS",
+        93 => "EPROTONOSUPPORT",
+        95 => "EOPNOTSUPP",
+        105 => "ENOBUFS",
+        _ => return None,
+    })
+}
+
 fn cstring(s: &str) -> CString {
     CString::new(s.replace('\0', " ")).unwrap_or_default()
 }
@@ -419,8 +442,9 @@ impl Env {
 
     fn error(&self, msg: &str) -> Value {
         let mut err = null_mut();
+        let code = errno_code(msg).and_then(|c| self.str(c).ok()).unwrap_or(null_mut());
         if let Ok(m) = self.str(msg) {
-            unsafe { ffi::napi_create_error(self.0, null_mut(), m, &mut err) };
+            unsafe { ffi::napi_create_error(self.0, code, m, &mut err) };
         }
         err
     }
@@ -521,7 +545,8 @@ unsafe extern "C" fn dispatch(env: ffi::napi_env, info: ffi::napi_callback_info)
     match catch_unwind(AssertUnwindSafe(|| f(&e, args))) {
         Ok(Ok(v)) => v,
         Ok(Err(msg)) => {
-            ffi::napi_throw_error(env, std::ptr::null(), cstring(&msg).as_ptr());
+            let code = errno_code(&msg).map(cstring);
+            ffi::napi_throw_error(env, code.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()), cstring(&msg).as_ptr());
             null_mut()
         }
         Err(p) => {
@@ -567,5 +592,20 @@ pub unsafe extern "C" fn napi_register_module_v1(env: ffi::napi_env, exports: Va
             ffi::napi_throw_error(env, std::ptr::null(), cstring(&panic_message(&p)).as_ptr());
             null_mut()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::errno_code;
+    use std::io;
+
+    #[test]
+    fn os_errors_carry_their_errno_name() {
+        let eperm = format!("/sys/fs/bpf/x: BPF_OBJ_GET: operation not permitted ({})", io::Error::from_raw_os_error(1));
+        assert_eq!(errno_code(&eperm), Some("EPERM"), "{eperm}");
+        assert_eq!(errno_code(&io::Error::from_raw_os_error(13).to_string()), Some("EACCES"));
+        assert_eq!(errno_code("cilium options: bpffs must be a string"), None);
+        assert_eq!(errno_code("(os error 4095)"), None);
     }
 }

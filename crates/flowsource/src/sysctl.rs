@@ -16,7 +16,7 @@ pub fn accounting(netns: Option<&str>, enable: bool) -> io::Result<bool> {
             // A fresh write at offset 0 (sysctl ignores writes at a non-zero offset).
             std::fs::write(ACCT_PATH, b"1\n").map_err(|e| {
                 let hint = if matches!(e.kind(), io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem) {
-                    " (needs CAP_NET_ADMIN and a writable /proc/sys)"
+                    " (needs uid 0 or CAP_NET_ADMIN, and a writable /proc/sys)"
                 } else {
                     ""
                 };

@@ -178,3 +178,34 @@ test('the cache is bounded: a full cache evicts the name closest to expiry', asy
     }
   });
 });
+
+test('interface any: a response crossing two veths of the node is read once, as on one interface', async (t) => {
+  await withWorld(t, 'dnsdup', async ({ topo }) => {
+    // The node forwards pod2's answers to pod1: in on vpod2, out on vpod1. `any` captures both.
+    const any = processor(topo, { interface: 'any' });
+    const one = processor(topo, { interface: 'vpod1' });
+    for (const p of [any, one]) await p.processor.start();
+    try {
+      const queries: Array<[string, string, 'A' | 'AAAA', 'udp' | 'tcp']> = [
+        [POD2_V4, 'api.shop.test', 'A', 'udp'],
+        [POD2_V6, 'api.shop.test', 'AAAA', 'udp'],
+        [POD2_V4, 'www.shop.test', 'A', 'udp'],
+        [POD2_V4, 'b1.test', 'A', 'tcp'],
+        [POD2_V6, 'edge.cdn.test', 'AAAA', 'tcp'],
+      ];
+      for (const [server, name, type, transport] of queries) t.is((await resolve(topo.pod1, server, name, type, transport)).length, 1, name);
+      await sleep(300);
+      const a = any.processor.status()!;
+      const o = one.processor.status()!;
+      t.is(o.responses, queries.length, 'one interface: every response once');
+      t.is(o.duplicates, 0);
+      t.is(a.responses, queries.length, 'any: every response once, not once per interface');
+      t.is(a.names, o.names);
+      // The three UDP answers were captured twice; TCP's second copies are retransmissions to the stream reassembly.
+      t.is(a.duplicates, 3);
+      t.is(a.badMessages, 0);
+    } finally {
+      for (const p of [any, one]) await p.processor.shutdown();
+    }
+  });
+});

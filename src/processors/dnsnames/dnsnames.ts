@@ -31,6 +31,7 @@ export class DnsnamesProcessor implements Processor {
       entries: gauge('podflow_dnsnames_cache_entries', 'Addresses in the DNS name cache'),
       evictions: gauge('podflow_dnsnames_cache_evictions', 'Live names evicted because the cache was full (since start)'),
       responses: gauge('podflow_dnsnames_responses', 'DNS responses read (since start)'),
+      duplicates: gauge('podflow_dnsnames_duplicate_responses', 'Copies of a response already read, captured again on another interface (since start)'),
     };
   }
 
@@ -97,6 +98,7 @@ export class DnsnamesProcessor implements Processor {
           this.#metrics.entries.set(labels, s.entries);
           this.#metrics.evictions.set(labels, s.evictions);
           this.#metrics.responses.set(labels, s.responses);
+          this.#metrics.duplicates.set(labels, s.duplicates);
         }
       }
     }

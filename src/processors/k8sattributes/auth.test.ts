@@ -82,13 +82,15 @@ test('no cluster access: one warning, network-only attributes, start() rejects f
 test('config: defaults, durations, and errors that name the key', (t) => {
   t.deepEqual(k8sattributesConfigSchema.parse({}), {
     auth_type: 'auto', kubeconfig: '', context: '', node_name: '', report_once: true, deleted_pod_grace: 120_000, wait_for_sync: 10_000,
-    cluster_cidrs: [], extract: { labels: [], annotations: [] },
+    cluster_cidrs: [], extract: { labels: [], annotations: [] }, max_watch_line_size: 16 * 1024 * 1024,
   });
   t.is(k8sattributesConfigSchema.parse({ deleted_pod_grace: '30s' }).deleted_pod_grace, 30_000);
+  t.is(k8sattributesConfigSchema.parse({ max_watch_line_size: '1MiB' }).max_watch_line_size, 1024 * 1024);
   const issues = (input: unknown) => k8sattributesConfigSchema.safeParse(input).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`) ?? [];
   t.deepEqual(issues({ auth_type: 'token' }), ['auth_type: Invalid option: expected one of "auto"|"serviceAccount"|"kubeConfig"|"none"']);
   t.deepEqual(issues({ wait_for_sync: 'soon' }), ['wait_for_sync: "soon" is not a duration (use e.g. 500ms, 5s, 2m, 1h30m, 7d)']);
   t.deepEqual(issues({ cluster_cidrs: ['10.0.0.0/33'] }), ['cluster_cidrs.0: "10.0.0.0/33" is not a CIDR: prefix longer than the address (/32 at most for IPv4)']);
   t.deepEqual(issues({ extract: { labels: ['ok', 'bad key!'] } }), ['extract.labels.1: not a Kubernetes label/annotation key']);
   t.deepEqual(issues({ extract: { label: [] } }), ['extract: Unrecognized key: "label"']);
+  t.deepEqual(issues({ max_watch_line_size: '1GiB' }), ['max_watch_line_size: size must be at most 268435456 bytes']);
 });

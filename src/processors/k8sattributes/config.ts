@@ -1,7 +1,7 @@
 // Configuration of the k8sattributes processor: every key, its default and its bounds.
 import { z } from 'zod';
 import { cidrSchema } from '../../model/cidr.ts';
-import { durationMs } from '../../config/units.ts';
+import { durationMs, sizeBytes } from '../../config/units.ts';
 
 /** Pod label and annotation keys are DNS-subdomain-prefixed names (`app.kubernetes.io/name`). */
 const metadataKey = z.string().min(1).max(317).regex(/^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$/, 'not a Kubernetes label/annotation key');
@@ -27,6 +27,12 @@ export const k8sattributesConfigSchema = z.strictObject({
   deleted_pod_grace: durationMs({ min: 0, max: 86_400_000 }).default(120_000),
   /** start() waits this long for the initial list of every kind; then flows pass with what is known. */
   wait_for_sync: durationMs({ min: 0, max: 600_000 }).default(10_000),
+  /**
+   * The longest watch event line accepted; a longer one drops the watch (logged) and relists,
+   * so a broken or hostile server cannot exhaust memory. Real objects are far smaller (etcd
+   * refuses values over 1.5 MiB).
+   */
+  max_watch_line_size: sizeBytes({ min: 64 * 1024, max: 256 * 1024 * 1024 }).default(16 * 1024 * 1024),
   /** Pod and service ranges: never classified `public`, even when globally routable. */
   cluster_cidrs: z.array(cidrSchema).default([]),
   extract: z.strictObject({

@@ -327,6 +327,7 @@ test('malformed API objects are skipped with an error naming them; the rest is k
   server.add('pods', pod({ namespace: 'a', name: 'later', ip: '10.1.0.2', node: 'node-a' }));
   await until(() => cache.counts().pods === 2, 2000, 'the good event after the bad ones');
   t.true(ctx.logs.some((l) => l.msg === 'k8sattributes: skipping a malformed object: Pod a/bad-time: metadata.creationTimestamp is not a timestamp ("yesterday")'));
+  t.true(ctx.logs.some((l) => l.level === 50 && l.msg.startsWith('k8sattributes: watch /api/v1/pods: skipping a line that is not JSON (')), 'a line that is not JSON is logged, not dropped silently');
   t.is(await metric(ctx, 'podflow_k8sattributes_bad_objects_total', { kind: 'pods' }), 4);
   const [later] = await run([flowBetween({ src: '10.1.0.2', dst: '8.8.8.8' })]);
   t.is(later!['source.k8s.pod.name'], 'later');
@@ -411,4 +412,45 @@ test('a BOOKMARK carries the resourceVersion: after compaction the informer resu
   t.false(pods.some((r) => r.status === 410));
   t.true(pods.filter((r) => r.watch).every((r) => r.allowWatchBookmarks), 'watches ask for bookmarks');
   t.is(pods.at(-1)!.resourceVersion, String(server.resourceVersion - 1), 'resumed from the bookmark');
+});
+
+test('a watch line over max_watch_line_size drops the watch, is logged, and relists; nothing already known is lost', async (t) => {
+  const server = await cluster(t);
+  server.add('pods', pod({ namespace: 'a', name: 'one', ip: '10.1.0.1', node: 'node-a' }));
+  const { cache, ctx } = await processor(t, server, { max_watch_line_size: '1MiB' });
+  const lists = () => server.requests.filter((r) => r.resource === 'pods' && !r.watch).length;
+  const known = (ip: string) => cache.podAt(ip, Date.now(), Date.now());
+  await until(() => server.watchCount('pods') === 1, 2000, 'the watch');
+  t.is(lists(), 1);
+
+  // 8 MiB without a newline: the client stops reading after 1 MiB (the server sees it go away).
+  await server.sendUnendingLine('pods', 8 * 1024 * 1024);
+  server.add('pods', pod({ namespace: 'a', name: 'two', ip: '10.1.0.2', node: 'node-a' }));
+  await until(() => lists() === 2 && known('10.1.0.2') !== undefined, 5000, 'the relist');
+  t.is(known('10.1.0.1')?.deleted, false, 'the pod known before is still there, not deleted');
+  const errors = ctx.logs.filter((l) => l.level === 50).map((l) => l.msg);
+  t.true(errors.some((m) => /^k8sattributes: watch \/api\/v1\/pods: a line exceeds max_watch_line_size \(1048576 bytes; \d+ bytes without a newline so far\); dropping the watch and relisting$/.test(m)), errors.join('\n'));
+  t.true((await metric(ctx, 'podflow_k8sattributes_watch_restarts_total', { kind: 'pods' }))! >= 1);
+
+  // The new watch works: a later event arrives over it, without another list.
+  await until(() => server.watchCount('pods') === 1, 2000, 'the new watch');
+  server.add('pods', pod({ namespace: 'a', name: 'three', ip: '10.1.0.3', node: 'node-a' }));
+  await until(() => known('10.1.0.3') !== undefined, 2000, 'an event on the new watch');
+  t.is(lists(), 2);
+});
+
+test('a torn watch line at the end of the stream is an error that relists: the cut event is applied, not lost', async (t) => {
+  const server = await cluster(t);
+  server.add('pods', pod({ namespace: 'a', name: 'one', uid: 'uid-one', ip: '10.1.0.1', node: 'node-a' }));
+  const { cache, ctx } = await processor(t, server);
+  const lists = () => server.requests.filter((r) => r.resource === 'pods' && !r.watch).length;
+  await until(() => server.watchCount('pods') === 1, 2000, 'the watch');
+
+  // The event that moves the pod to node-b is cut in half, then the stream ends.
+  server.applyTorn('pods', pod({ namespace: 'a', name: 'one', uid: 'uid-one', ip: '10.1.0.1', node: 'node-b' }));
+  await until(() => lists() === 2, 5000, 'the relist');
+  await until(() => cache.podAt('10.1.0.1', Date.now(), Date.now())?.pod.nodeName === 'node-b', 2000, 'the cut event, from the relist');
+  const errors = ctx.logs.filter((l) => l.level === 50).map((l) => l.msg);
+  t.true(errors.some((m) => /^k8sattributes: watch \/api\/v1\/pods: the stream ended inside a line \(\d+ bytes after the last newline\); dropping the watch and relisting$/.test(m)), errors.join('\n'));
+  await until(() => server.watchCount('pods') === 1, 2000, 'the new watch');
 });

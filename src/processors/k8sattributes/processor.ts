@@ -15,7 +15,7 @@ import { writeEnd, type EndInfo } from './end-info.ts';
 import { EndResolver } from './end-resolver.ts';
 import { K8sAttributesMetrics } from './metrics.ts';
 import { toNodeRecord, toControllerRecord, toPodRecord, toServiceRecord } from './objects.ts';
-import { ResourceWatcher, type BackoffSettings, type KubeRecord } from './watcher.ts';
+import { DEFAULT_BACKOFF, ResourceWatcher, type BackoffSettings, type KubeRecord } from './watcher.ts';
 
 export interface K8sAttributesOptions {
   /** Where auth_type looks for a service account and kubeconfig; default: this process's. */
@@ -168,9 +168,9 @@ export class K8sAttributesProcessor implements Processor {
       badObject: (resource: KubeResource) => this.#metrics.badObject(resource),
       restarted: (resource: KubeResource) => this.#metrics.watchRestarted(resource),
     };
-    const backoff = this.#options.backoff;
+    const backoff = this.#options.backoff ?? DEFAULT_BACKOFF;
     const make = <R extends KubeRecord>(spec: ConstructorParameters<typeof ResourceWatcher<R>>[1]) =>
-      new ResourceWatcher<R>(kc, spec, hooks, backoff) as unknown as ResourceWatcher<KubeRecord>;
+      new ResourceWatcher<R>(kc, spec, hooks, backoff, this.#config.max_watch_line_size) as unknown as ResourceWatcher<KubeRecord>;
     return [
       make({ resource: 'nodes', path: '/api/v1/nodes', toRecord: toNodeRecord, upsert: (r) => cache.upsertNode(r), remove: (r) => cache.deleteNode(r) }),
       make({ resource: 'replicasets', path: '/apis/apps/v1/replicasets', toRecord: (o) => toControllerRecord('ReplicaSet', o), upsert: (r) => cache.upsertController('replicasets', r), remove: (r) => cache.deleteController('replicasets', r) }),

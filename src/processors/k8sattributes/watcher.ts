@@ -2,11 +2,13 @@
 // resourceVersion; 410 Gone → relist; a closed stream → re-watch) with two additions:
 // - objects become records before ListWatch stores them (RecordWatch, and our own list call,
 //   which reads the wire JSON so one malformed item is skipped instead of failing the list);
-// - when ListWatch gives up (API unreachable, list failed) it is restarted with backoff.
-import { KubeConfig, ListWatch, RequestContext, HttpMethod, Watch } from '@kubernetes/client-node';
+// - when ListWatch gives up (API unreachable, list failed) it is restarted with backoff;
+// and the watch lines are read by BoundedWatch (capped, a torn line relists).
+import { KubeConfig, ListWatch, RequestContext, HttpMethod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { fetch } from 'undici';
 import type { KubeResource } from './cluster-cache.ts';
+import { BoundedWatch } from './bounded-watch.ts';
 import { BadObjectError, type ObjectMeta } from './objects.ts';
 
 export interface KubeRecord {
@@ -40,11 +42,11 @@ export const DEFAULT_BACKOFF: BackoffSettings = { initialMs: 500, maxMs: 30_000 
 type WatchCallback = (phase: string, apiObj: unknown, watchObj?: unknown) => void;
 
 /** A Watch whose events carry records; a malformed object is logged and becomes a BOOKMARK (keeping its resourceVersion). */
-class RecordWatch<R extends KubeRecord> extends Watch {
+class RecordWatch<R extends KubeRecord> extends BoundedWatch {
   readonly #toRecord: (obj: unknown) => R | undefined;
 
-  constructor(kc: KubeConfig, toRecord: (obj: unknown) => R | undefined) {
-    super(kc);
+  constructor(kc: KubeConfig, toRecord: (obj: unknown) => R | undefined, logger: Logger, maxLineBytes: number) {
+    super(kc, { logger, maxLineBytes });
     this.#toRecord = toRecord;
   }
 
@@ -82,14 +84,14 @@ export class ResourceWatcher<R extends KubeRecord> {
   #stopped = false;
   #failing = false;
 
-  constructor(kc: KubeConfig, spec: ResourceSpec<R>, hooks: WatcherHooks, backoff: BackoffSettings = DEFAULT_BACKOFF) {
+  constructor(kc: KubeConfig, spec: ResourceSpec<R>, hooks: WatcherHooks, backoff: BackoffSettings, maxWatchLineBytes: number) {
     this.spec = spec;
     this.#kc = kc;
     this.#hooks = hooks;
     this.#backoff = backoff;
     this.#retryMs = backoff.initialMs;
     this.synced = new Promise((resolve) => (this.#resolveSynced = resolve));
-    const watch = new RecordWatch<R>(kc, (obj) => this.#toRecord(obj));
+    const watch = new RecordWatch<R>(kc, (obj) => this.#toRecord(obj), hooks.logger, maxWatchLineBytes);
     this.#informer = new ListWatch<R & { metadata: ObjectMeta }>(spec.path, watch, () => this.#list(), false);
     const guarded = (what: string, fn: (rec: R) => void) => (rec: R) => {
       this.#healthy();

@@ -5,6 +5,7 @@
 import type { CiliumStatus, TickStats } from '../../native/index.ts';
 import { type Clock, systemClock } from '../../contracts/clock.ts';
 import type { ComponentContext, FlowConsumer, Receiver } from '../../contracts/component.ts';
+import { explainBpfRefusal, readProcessPrivileges } from '../shared/capabilities.ts';
 import { NativeReadLoop } from '../shared/native-read-loop.ts';
 import { receiverMetrics } from '../shared/receiver-metrics.ts';
 import type { CiliumConfig } from './config.ts';
@@ -43,16 +44,21 @@ export class CiliumReceiver implements Receiver {
 
   async start(): Promise<void> {
     const c = this.#config;
-    this.#loop.open({
-      bpffs: c.bpffs,
-      maps: c.maps,
-      layout: c.layout,
-      clockSource: c.clock_source,
-      startup: c.startup,
-      excludeCidrs: c.exclude_cidrs,
-      readMethod: c.read_method,
-      readThreads: c.read_threads === 'auto' ? 0 : c.read_threads,
-    });
+    try {
+      this.#loop.open({
+        bpffs: c.bpffs,
+        maps: c.maps,
+        layout: c.layout,
+        clockSource: c.clock_source,
+        startup: c.startup,
+        excludeCidrs: c.exclude_cidrs,
+        readMethod: c.read_method,
+        readThreads: c.read_threads === 'auto' ? 0 : c.read_threads,
+      });
+    } catch (err) {
+      // EPERM with CAP_BPF effective: seccomp (or an LSM), and the error says so.
+      throw explainBpfRefusal(err, readProcessPrivileges());
+    }
     // The first tick records the baseline (or, with startup: count, reports the maps).
     await this.#loop.tickNow();
     const status = this.status();

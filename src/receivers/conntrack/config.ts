@@ -16,7 +16,7 @@ export const conntrackConfigSchema = z.strictObject({
   destroy_events: z.boolean().default(true),
   /** baseline: what is in the table at start-up is history (not reported); count: report it. */
   startup: z.enum(['baseline', 'count']).default('baseline'),
-  /** Set net.netfilter.nf_conntrack_acct=1 when it is 0 (else warn that counters are zero). */
+  /** Set net.netfilter.nf_conntrack_acct=1 when it is 0 (a failure, or false, warns that counters are zero). */
   enable_accounting: z.boolean().default(true),
   /** Connections whose source or destination is in one of these ranges are not reported. */
   exclude_cidrs: z.array(cidrSchema).default([...LOOPBACK_CIDRS]),

@@ -213,6 +213,22 @@ test('accounting switch: enabled when 0 with enable_accounting, left alone (coun
   }, false);
 });
 
+test('enable_accounting where /proc/sys is read-only (a container): warns that counters stay zero and starts', async (t) => {
+  if (!requirePrivileges(t, ['unshare', 'mount'])) return;
+  await withTopology(t, 'ctacro', async (topo) => {
+    const probe = new URL('./testdata/start-readonly-sysctl.ts', import.meta.url).pathname;
+    // A mount namespace of its own whose /proc/sys is a read-only bind of itself.
+    const script = `${systemTool('mount')} --bind /proc/sys /proc/sys && ${systemTool('mount')} -o remount,bind,ro /proc/sys && exec "$0" "$@"`;
+    const { stdout } = await promisify(execFile)(systemTool('unshare'), ['--mount', '--propagation', 'private', '/bin/sh', '-c', script, process.execPath, probe, topo.node.path]);
+    const lines = stdout.trim().split('\n');
+    t.is(lines.at(-1), 'started');
+    const warnings = lines.slice(0, -1).map((l) => JSON.parse(l) as { msg: string; err: string });
+    t.deepEqual(warnings.map((w) => w.msg), ['conntrack: cannot set net.netfilter.nf_conntrack_acct=1: byte and packet counters stay zero while it is 0 (set it on the node: sysctl -w net.netfilter.nf_conntrack_acct=1)']);
+    t.regex(warnings[0]!.err, /write 1 to \/proc\/sys\/net\/netfilter\/nf_conntrack_acct: Read-only file system/);
+    t.is((await topo.node.exec('sysctl', ['-n', 'net.netfilter.nf_conntrack_acct'])).trim(), '0');
+  }, false);
+});
+
 test('without CAP_NET_ADMIN the error names it', async (t) => {
   if (!requirePrivileges(t, ['setpriv'])) return;
   // Loads the addon as root, then becomes nobody (setuid drops every capability): the repository

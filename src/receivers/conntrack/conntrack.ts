@@ -67,8 +67,10 @@ export class ConntrackReceiver implements Receiver {
     try {
       was = conntrackAccounting(netns, enable);
     } catch (e) {
-      if (enable) throw new Error(`conntrack: cannot enable byte/packet accounting: ${(e as Error).message}`);
-      this.#ctx.logger.warn({ err: (e as Error).message }, 'conntrack: cannot read net.netfilter.nf_conntrack_acct');
+      // Reading conntrack does not depend on it (a container's /proc/sys is read-only; the
+      // Helm chart's init container sets it on the node): start, and say what it costs.
+      const what = enable ? 'cannot set net.netfilter.nf_conntrack_acct=1' : 'cannot read net.netfilter.nf_conntrack_acct';
+      this.#ctx.logger.warn({ netns, err: (e as Error).message }, `conntrack: ${what}: byte and packet counters stay zero while it is 0 (set it on the node: sysctl -w net.netfilter.nf_conntrack_acct=1)`);
       return;
     }
     if (was) return;

@@ -5,6 +5,12 @@
 //! DNS over TCP is reassembled per stream (in order; a gap or a retransmission past the
 //! expected sequence number resynchronises on the next segment, which is assumed to start a
 //! message). Streams are bounded (`MAX_STREAMS`, idle ones dropped after `STREAM_IDLE_NS`).
+//!
+//! A response that crosses several captured interfaces (interface `any` on a node: in on one
+//! veth, out on another or on the uplink) is captured once per interface. NAT may rewrite its
+//! addresses and ports on the way, never its DNS message, so a message whose exact bytes (id,
+//! question, answers, TTLs) were seen less than `DUPLICATE_WINDOW_NS` ago is a copy: it is
+//! counted as a duplicate and not parsed again.
 
 pub mod cache;
 pub mod message;
@@ -15,7 +21,9 @@ use crate::packet::filter::FilterSpec;
 use crate::packet::parse::{parse_frame, Link, PacketInfo, Parsed, TCP_FIN, TCP_RST, TCP_SYN};
 use crate::packet::ring::{Frame, RingConfig};
 use cache::NameCache;
-use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use crate::js::{Fields, FromJs, JsValue};
 use crate::source::Handle;
@@ -26,6 +34,11 @@ const MAX_STREAMS: usize = 1024;
 const STREAM_IDLE_NS: u64 = 30_000_000_000;
 /// A DNS message is at most 65,535 bytes plus its 2-byte length prefix.
 const MAX_STREAM_BUFFER: usize = 65_537;
+/// Copies of one response on several interfaces arrive microseconds apart; a resolver's retry
+/// of a lost answer comes a second or more later and is a response of its own.
+const DUPLICATE_WINDOW_NS: u64 = 500_000_000;
+/// Messages remembered for the duplicate check (the oldest go first beyond this).
+const MAX_RECENT_MESSAGES: usize = 8192;
 
 #[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DnsCounts {
@@ -34,6 +47,44 @@ pub struct DnsCounts {
     pub bad_messages: u64,
     pub malformed_frames: u64,
     pub tcp_resyncs: u64,
+    /// Copies of a response already read (the same message on another interface).
+    pub duplicates: u64,
+}
+
+/// The messages read in the last `DUPLICATE_WINDOW_NS`, by a keyed hash of their bytes
+/// (random keys: the messages are not ours to choose, so collisions must not be either).
+struct RecentMessages {
+    keys: RandomState,
+    /// hash → when it was read.
+    seen: HashMap<u64, u64>,
+    /// (when, hash) in reading order, to forget the old ones.
+    order: VecDeque<(u64, u64)>,
+}
+
+impl RecentMessages {
+    fn new() -> RecentMessages {
+        RecentMessages { keys: RandomState::new(), seen: HashMap::new(), order: VecDeque::new() }
+    }
+
+    /// True when the same bytes were read less than the window ago; else remembers them.
+    fn is_copy(&mut self, msg: &[u8], now_ns: u64) -> bool {
+        while let Some(&(at, hash)) = self.order.front() {
+            if now_ns.saturating_sub(at) < DUPLICATE_WINDOW_NS && self.order.len() < MAX_RECENT_MESSAGES {
+                break;
+            }
+            self.order.pop_front();
+            if self.seen.get(&hash) == Some(&at) {
+                self.seen.remove(&hash);
+            }
+        }
+        let hash = self.keys.hash_one(msg);
+        if matches!(self.seen.get(&hash), Some(&at) if now_ns.saturating_sub(at) < DUPLICATE_WINDOW_NS) {
+            return true;
+        }
+        self.seen.insert(hash, now_ns);
+        self.order.push_back((now_ns, hash));
+        false
+    }
 }
 
 /// The cache and the clock it runs on, shared by the capture thread and lookups.
@@ -41,17 +92,22 @@ pub struct Names {
     pub cache: NameCache,
     epoch: Instant,
     pub counts: DnsCounts,
+    recent: RecentMessages,
 }
 
 impl Names {
     pub fn new(cache: NameCache) -> Names {
-        Names { cache, epoch: Instant::now(), counts: DnsCounts::default() }
+        Names { cache, epoch: Instant::now(), counts: DnsCounts::default(), recent: RecentMessages::new() }
     }
     pub fn now_ns(&self) -> u64 {
         self.epoch.elapsed().as_nanos() as u64
     }
-    /// Inserts the pairs of one DNS message; bad messages are counted.
+    /// Inserts the pairs of one DNS message; bad messages and copies are counted.
     pub fn message(&mut self, msg: &[u8], now_ns: u64) {
+        if self.recent.is_copy(msg, now_ns) {
+            self.counts.duplicates += 1;
+            return;
+        }
         match message::parse_response(msg) {
             Ok(pairs) => {
                 self.counts.responses += 1;
@@ -212,6 +268,8 @@ js_object! {
         pub bad_messages: u64 => "badMessages",
         pub malformed_frames: u64 => "malformedFrames",
         pub tcp_resyncs: u64 => "tcpResyncs",
+        /// Copies of a response already read (captured again on another interface).
+        pub duplicates: u64 => "duplicates",
         /// Addresses in the cache now (expired ones purged first).
         pub entries: usize => "entries",
         pub evictions: u64 => "evictions",
@@ -265,6 +323,7 @@ impl Handle for DnsNames {
             bad_messages: c.bad_messages,
             malformed_frames: c.malformed_frames,
             tcp_resyncs: c.tcp_resyncs,
+            duplicates: c.duplicates,
             entries: n.cache.len(),
             evictions: n.cache.evictions,
             expired: n.cache.expired,
@@ -328,5 +387,27 @@ mod tests {
         assert_eq!(lookup(&w, "2001:db8::2"), "b.test");
         let n = names.lock().unwrap();
         assert_eq!((n.counts.responses, n.counts.names, n.counts.bad_messages, n.counts.tcp_resyncs), (3, 3, 0, 0));
+    }
+
+    #[test]
+    fn a_response_seen_on_two_interfaces_is_read_once() {
+        let mut names = Names::new(NameCache::new(100, 60));
+        let a = response(7, "api.test", 1, &[Answer::A("api.test", [203, 0, 113, 5], 30)]);
+        let other_id = response(8, "api.test", 1, &[Answer::A("api.test", [203, 0, 113, 5], 30)]);
+        let other_answer = response(7, "api.test", 1, &[Answer::A("api.test", [203, 0, 113, 6], 30)]);
+        names.message(&a, 1_000);
+        names.message(&a, 2_000); // the same bytes on the next interface
+        names.message(&other_id, 3_000);
+        names.message(&other_answer, 4_000);
+        assert_eq!((names.counts.responses, names.counts.names, names.counts.duplicates), (3, 3, 1));
+        // After the window the same bytes are a response of their own (a resolver's retry).
+        names.message(&a, 1_000 + DUPLICATE_WINDOW_NS);
+        assert_eq!((names.counts.responses, names.counts.duplicates), (4, 1));
+        // The memory is bounded: the oldest are forgotten first.
+        for i in 0..(MAX_RECENT_MESSAGES as u16 + 10) {
+            let m = response(i, "x.test", 1, &[Answer::A("x.test", [203, 0, 113, 7], 30)]);
+            names.message(&m, 2 * DUPLICATE_WINDOW_NS);
+        }
+        assert!(names.recent.order.len() <= MAX_RECENT_MESSAGES && names.recent.seen.len() <= MAX_RECENT_MESSAGES);
     }
 }
