@@ -73,7 +73,8 @@ async function run(file: string, factories: readonly AnyFactory[]): Promise<numb
     process.stderr.write(`${err instanceof ConfigError ? err.message : String(err)}\n`);
     return 1;
   }
-  const logger = createLogger(config.service.telemetry.logs.level);
+  const { level, encoding } = config.service.telemetry.logs;
+  const logger = createLogger(level, encoding);
   let service = new Service(config, logger);
   try {
     await service.start();

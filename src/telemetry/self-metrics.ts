@@ -2,6 +2,9 @@
 // otelcol_exporter_sent_* families, in Prometheus form.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 
+/** prom-client's default gauges whose names end in _total; podflow does not serve them. */
+export const GAUGES_NAMED_LIKE_COUNTERS = ['handles', 'requests', 'resources'].map((what) => `podflow_nodejs_active_${what}_total`);
+
 export class SelfMetrics {
   readonly registry = new Registry();
   readonly receiverAccepted = new Counter({
@@ -58,6 +61,10 @@ export class SelfMetrics {
   constructor() {
     // podflow_process_cpu_seconds_total, podflow_process_resident_memory_bytes, ...
     collectDefaultMetrics({ register: this.registry, prefix: 'podflow_' });
+    // prom-client also registers gauges named like counters (`nodejs_active_handles_total`, ...):
+    // a gauge must not end in _total (Prometheus naming; `promtool check metrics` flags them), and
+    // each is the sum of its per-type gauge: `sum without (type) (podflow_nodejs_active_handles)`.
+    for (const name of GAUGES_NAMED_LIKE_COUNTERS) this.registry.removeSingleMetric(name);
     const startedAtMs = Date.now();
     new Gauge({
       name: 'podflow_process_uptime_seconds',

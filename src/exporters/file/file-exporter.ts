@@ -3,7 +3,7 @@
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Flow, FlowBatch } from '../../model/index.ts';
-import type { Exporter } from '../../contracts/component.ts';
+import type { ComponentEndpoints, Exporter } from '../../contracts/component.ts';
 import { wholeBatch, type BatchRequest } from '../shared/batch-request.ts';
 import type { FileConfig } from './config.ts';
 
@@ -32,6 +32,10 @@ export class FileExporter implements Exporter<BatchRequest> {
   async start(): Promise<void> {
     await mkdir(dirname(this.#config.path), { recursive: true });
     await this.#open();
+  }
+
+  endpoints(): ComponentEndpoints {
+    return { writesTo: [this.#config.path] };
   }
 
   toRequests(batch: FlowBatch): BatchRequest[] {

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import type { FlowBatch } from '../../model/index.ts';
-import type { ComponentContext, Exporter } from '../../contracts/component.ts';
+import type { ComponentContext, ComponentEndpoints, Exporter } from '../../contracts/component.ts';
 import { wholeBatch, type BatchRequest } from '../shared/batch-request.ts';
 import { SeriesStore } from '../shared/prometheus-series.ts';
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
@@ -71,6 +71,11 @@ export class PrometheusExporter implements Exporter<BatchRequest> {
     });
     this.#server = server;
     this.#ctx.logger.info({ endpoint: `${host}:${this.address.port}`, path: METRICS_PATH }, 'prometheus endpoint listening');
+  }
+
+  endpoints(): ComponentEndpoints {
+    const { address, port, family } = this.address;
+    return { listening: [`http://${family === 'IPv6' ? `[${address}]` : address}:${port}${METRICS_PATH}`] };
   }
 
   toRequests(batch: FlowBatch): BatchRequest[] {

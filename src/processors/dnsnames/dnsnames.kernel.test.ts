@@ -67,7 +67,8 @@ async function withWorld(t: ExecutionContext, prefix: string, body: (w: World) =
 function processor(topo: NodeTopology, overrides: Record<string, unknown> = {}) {
   const out = collector();
   const config = dnsnamesConfigSchema.parse({ netns: topo.node.path, ttl_floor: '0s', ...overrides });
-  return { out, processor: new DnsnamesProcessor(testContext('dnsnames'), config, out) };
+  const ctx = testContext('dnsnames');
+  return { out, ctx, processor: new DnsnamesProcessor(ctx, config, out) };
 }
 
 /** destination.address → destination.domain (or null) over a processor's output. */
@@ -173,6 +174,13 @@ test('the cache is bounded: a full cache evicts the name closest to expiry', asy
       const s = p.processor.status()!;
       t.is(s.entries, 2);
       t.is(s.evictions, 1);
+      // Totals since start are counters (named _total), equal to the core's own counts.
+      const counter = async (name: string) => {
+        const m = await p.ctx.metrics.getSingleMetric(name)?.get();
+        return { type: m?.type, value: m?.values.find((v) => v.labels.processor === 'dnsnames')?.value };
+      };
+      t.deepEqual(await counter('podflow_dnsnames_cache_evictions_total'), { type: 'counter', value: 1 });
+      t.deepEqual(await counter('podflow_dnsnames_responses_total'), { type: 'counter', value: s.responses });
     } finally {
       await p.processor.shutdown();
     }
