@@ -83,6 +83,10 @@ export const tagProcessorFactory: ProcessorFactory<z.output<typeof tagSchema>> =
 const recordingSchema = z.strictObject({
   behaviour: z.enum(['record', 'throw', 'hang', 'fail_start']).default('record'),
   timeout: durationMs({ min: 1 }).default(200),
+  /** What it claims to write to (its endpoints(), for the start summary). */
+  writes_to: z.array(z.string()).default([]),
+  /** A health failure it reports from start on (its health(), for /readyz). */
+  unhealthy: z.string().optional(),
 });
 
 /** The recording exporter sends each batch whole (the harness stays below the component layer). */
@@ -106,6 +110,8 @@ export const recordingExporterFactory: ExporterFactory<z.output<typeof recording
       async shutdown() {
         lifecycle.push(`shutdown:${ctx.id}`);
       },
+      health: () => (config.unhealthy === undefined ? { healthy: true } : { healthy: false, reason: config.unhealthy }),
+      endpoints: () => ({ writesTo: config.writes_to }),
       toRequests: (batch: FlowBatch): BatchRequest[] => [{ batch, flowCount: batch.flows.length }],
       async send({ batch }, signal) {
         if (config.behaviour === 'throw') throw new Error('test exporter fails on purpose');

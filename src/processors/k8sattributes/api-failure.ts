@@ -9,7 +9,7 @@ export interface ApiFailure {
   cause: ApiFailureCause;
   /** Equal for failures a person would fix in one go (one error line for all resources refused alike). */
   key: string;
-  /** One sentence: what failed, why, and what to check. */
+  /** One sentence: what failed, why, and what to check (without the component's name). */
   message: string;
 }
 
@@ -25,8 +25,11 @@ export interface KubeStatus {
 
 /** A non-200 answer to a list (whose body we read) or a watch (whose body the client library drops). */
 export class ApiStatusError extends Error {
+  /** Kept under the client library's name: ListWatch relists on `statusCode === 410`. */
   readonly statusCode: number;
   readonly verb: 'list' | 'watch';
+  /** The collection path, e.g. `/apis/apps/v1/replicasets`. */
+  readonly path: string;
   readonly status: KubeStatus | undefined;
 
   constructor(verb: 'list' | 'watch', path: string, statusCode: number, body: string) {
@@ -35,6 +38,7 @@ export class ApiStatusError extends Error {
     this.name = 'ApiStatusError';
     this.statusCode = statusCode;
     this.verb = verb;
+    this.path = path;
     this.status = status;
   }
 }
@@ -69,11 +73,15 @@ export interface ForbiddenAccess {
 //   pods is forbidden: User "system:serviceaccount:podflow:podflow" cannot list resource "pods" in API group "" at the cluster scope
 const FORBIDDEN_MESSAGE = /is forbidden: (.+?) cannot (\S+) resource "([^"]+)" in API group "([^"]*)"/;
 
-/** What RBAC refused, from a 403 Status; the request's own verb and resource when the message says nothing. */
-export function forbiddenAccess(status: KubeStatus | undefined, fallback: { verb: string; resource: string }): ForbiddenAccess {
+/**
+ * What RBAC refused, from a 403 Status; the request's own verb, resource and group (from its
+ * path, `/apis/<group>/...`) when there is no Status (the client library drops a watch's body).
+ */
+export function forbiddenAccess(status: KubeStatus | undefined, request: { verb: string; resource: string; path: string }): ForbiddenAccess {
   const m = status?.message ? FORBIDDEN_MESSAGE.exec(status.message) : null;
   if (m) return { subject: m[1], verb: m[2]!, resource: m[3]!, group: m[4]! };
-  return { subject: undefined, verb: fallback.verb, resource: status?.details?.kind ?? fallback.resource, group: status?.details?.group ?? '' };
+  const group = status?.details?.group ?? /^\/apis\/([^/]+)\//.exec(request.path)?.[1] ?? '';
+  return { subject: undefined, verb: request.verb, resource: status?.details?.kind ?? request.resource, group };
 }
 
 const UNREACHABLE: Record<string, string> = {
@@ -99,44 +107,44 @@ function rootCause(err: unknown): { code?: string; message: string } {
   return { message: String((err as Error)?.message ?? err) };
 }
 
-/** Classifies the error of a list or watch of `resource` against `server` (the kubeconfig's URL). */
-export function describeApiFailure(err: unknown, resource: KubeResource, server: string): ApiFailure {
-  if (err instanceof KubeconfigError) return { cause: 'kubeconfig', key: `kubeconfig:${err.message}`, message: `k8sattributes: ${err.message}` };
+/** Classifies the error of a list or watch of `resource` (at `path`) against `server` (the kubeconfig's URL). */
+export function describeApiFailure(err: unknown, resource: KubeResource, path: string, server: string): ApiFailure {
+  if (err instanceof KubeconfigError) return { cause: 'kubeconfig', key: `kubeconfig:${err.message}`, message: err.message };
   const statusCode = (err as { statusCode?: unknown })?.statusCode;
   if (statusCode === 401) {
     return {
       cause: 'unauthorized',
       key: 'unauthorized',
-      message: `k8sattributes: the API server at ${server} refused the credentials (401 Unauthorized): the token or client certificate is wrong or expired`,
+      message: `the API server at ${server} refused the credentials (401 Unauthorized): the token or client certificate is wrong or expired`,
     };
   }
   if (statusCode === 403) {
     const verb = err instanceof ApiStatusError ? err.verb : 'watch';
-    const access = forbiddenAccess(err instanceof ApiStatusError ? err.status : undefined, { verb, resource });
+    const access = forbiddenAccess(err instanceof ApiStatusError ? err.status : undefined, { verb, resource, path });
     const group = access.group === '' ? 'core' : access.group;
     const who = access.subject ? `${access.subject} lacks` : 'missing';
     return {
       cause: 'forbidden',
       key: `forbidden:${access.verb}:${access.group}/${access.resource}`,
-      message: `k8sattributes: 403 Forbidden: ${who} RBAC verb "${access.verb}" on resource "${access.resource}" (API group ${group}); grant get, list, watch on it in podflow's ClusterRole`,
+      message: `403 Forbidden: ${who} RBAC verb "${access.verb}" on resource "${access.resource}" (API group ${group}); grant get, list, watch on it in podflow's ClusterRole`,
     };
   }
   if (typeof statusCode === 'number') {
-    return { cause: 'other', key: `http:${statusCode}`, message: `k8sattributes: ${resource}: the API server at ${server} answered HTTP ${statusCode}: ${(err as Error).message}` };
+    return { cause: 'other', key: `http:${statusCode}`, message: `${resource}: the API server at ${server} answered HTTP ${statusCode}: ${(err as Error).message}` };
   }
   const root = rootCause(err);
   if (root.code && UNREACHABLE[root.code]) {
-    return { cause: 'unreachable', key: `unreachable:${root.code}`, message: `k8sattributes: cannot reach the API server at ${server}: ${UNREACHABLE[root.code]} (${root.code})` };
+    return { cause: 'unreachable', key: `unreachable:${root.code}`, message: `cannot reach the API server at ${server}: ${UNREACHABLE[root.code]} (${root.code})` };
   }
   if (root.code && (root.code.startsWith('ERR_TLS') || root.code.includes('CERT') || root.code.includes('SIGNATURE') || root.code.startsWith('ERR_SSL'))) {
     return {
       cause: 'tls',
       key: `tls:${root.code}`,
-      message: `k8sattributes: TLS with the API server at ${server} failed: ${root.message} (${root.code}); check the kubeconfig's certificate-authority`,
+      message: `TLS with the API server at ${server} failed: ${root.message} (${root.code}); check the kubeconfig's certificate-authority`,
     };
   }
   if ((err as Error)?.name === 'TimeoutError') {
-    return { cause: 'unreachable', key: 'unreachable:timeout', message: `k8sattributes: the API server at ${server} did not answer in time` };
+    return { cause: 'unreachable', key: 'unreachable:timeout', message: `the API server at ${server} did not answer in time` };
   }
-  return { cause: 'other', key: `other:${root.message}`, message: `k8sattributes: ${resource}: list/watch failed: ${root.message}` };
+  return { cause: 'other', key: `other:${root.message}`, message: `${resource}: list/watch failed: ${root.message}` };
 }

@@ -27,8 +27,9 @@ export class ApiAccessHealth {
     this.#clock = clock;
   }
 
-  failed(resource: KubeResource, err: unknown): void {
-    const failure = describeApiFailure(err, resource, this.#server);
+  /** A list or watch of `resource` (collection `path`) failed. */
+  failed(resource: KubeResource, path: string, err: unknown): void {
+    const failure = describeApiFailure(err, resource, path, this.#server);
     if (failure.cause === 'other') {
       this.#clear(resource);
       return;
@@ -39,13 +40,13 @@ export class ApiAccessHealth {
     let log = this.#logs.get(failure.key);
     if (!log) this.#logs.set(failure.key, (log = new RateLimitedLog((f, m) => this.#logger.error(f, m), API_FAILURE_LOG_PERIOD_MS, this.#clock)));
     const resources = [...this.#failing].filter(([, f]) => f.key === failure.key).map(([r]) => r);
-    log.emit({ cause: failure.cause, resources, err: (err as Error)?.message ?? String(err) }, failure.message);
+    log.emit({ cause: failure.cause, resources, err: (err as Error)?.message ?? String(err) }, `k8sattributes: ${failure.message}`);
   }
 
   recovered(resource: KubeResource): void {
     const was = this.#clear(resource);
     if (was && ![...this.#failing.values()].some((f) => f.key === was.key)) {
-      this.#logger.info({ cause: was.cause }, `k8sattributes: the API server answers again (was: ${was.message.replace(/^k8sattributes: /, '')})`);
+      this.#logger.info({ cause: was.cause }, `k8sattributes: the API server answers again (was: ${was.message})`);
     }
   }
 

@@ -185,7 +185,7 @@ export class K8sAttributesProcessor implements Processor {
       logger: this.#ctx.logger,
       badObject: (resource: KubeResource) => this.#metrics.badObject(resource),
       restarted: (resource: KubeResource) => this.#metrics.watchRestarted(resource),
-      failed: (resource: KubeResource, err: unknown) => this.#apiHealth?.failed(resource, err),
+      failed: (resource: KubeResource, path: string, err: unknown) => this.#apiHealth?.failed(resource, path, err),
       recovered: (resource: KubeResource) => this.#apiHealth?.recovered(resource),
     };
     const backoff = this.#options.backoff;

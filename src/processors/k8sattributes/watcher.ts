@@ -32,8 +32,8 @@ export interface WatcherHooks {
   badObject(resource: KubeResource): void;
   /** A watch connection after the first (reconnect, relist). */
   restarted(resource: KubeResource): void;
-  /** A list or watch failed (called on every failed attempt while the trouble lasts). */
-  failed(resource: KubeResource, err: unknown): void;
+  /** A list or watch of `path` failed (called on every failed attempt while the trouble lasts). */
+  failed(resource: KubeResource, path: string, err: unknown): void;
   /** The list or watch that failed works again. */
   recovered(resource: KubeResource): void;
 }
@@ -80,7 +80,9 @@ class RecordWatch<R extends KubeRecord> extends Watch {
         if (typeof rv === 'string') callback('BOOKMARK', { metadata: { resourceVersion: rv } }, watchObj);
       }, (err) => {
         if (err) failed = true;
-        done(err);
+        // A refused watch (the library keeps only the status code): an error that names the request.
+        const status = (err as { statusCode?: unknown } | null)?.statusCode;
+        done(typeof status === 'number' && !(err instanceof ApiStatusError) ? new ApiStatusError('watch', path, status, '') : err);
       });
     } catch (err) {
       // Thrown before any request was made: the kubeconfig's cluster, URL or credentials cannot
@@ -236,7 +238,7 @@ export class ResourceWatcher<R extends KubeRecord> {
       this.#hooks.logger.warn({ resource: this.spec.resource, err: (err as Error)?.message ?? String(err) }, `k8sattributes: ${this.spec.resource} list/watch failed; retrying with backoff, the cache keeps serving`);
     }
     this.#failedStep = this.#step;
-    this.#hooks.failed(this.spec.resource, err);
+    this.#hooks.failed(this.spec.resource, this.spec.path, err);
     clearTimeout(this.#retryTimer);
     this.#retryTimer = setTimeout(() => {
       if (!this.#stopped) this.start();
