@@ -2,7 +2,7 @@
 // source (src/native/ NativeSource) and reads it every interval, never two reads at once, a
 // failed read counted (`podflow_<type>_tick_errors_total`) and retried next interval, one last
 // read at close so the final interval is not lost, then the source closed. Every minute it logs
-// one line of what was read (flows, bytes, failed reads); a minute that read no flow at all says
+// one line of what was read (flows, bytes, failed reads); a minute that read no byte at all says
 // what to check (the receiver's `idleHints`). A receiver adds its options, its metrics and its
 // log lines (`onBatch`).
 import { unixNanoFromMs } from '../../model/flow.ts';
@@ -23,7 +23,7 @@ export interface NativeReadLoopOptions<T extends SourceType> {
   onBatch(stats: TickStats): void;
   /** What failed, for the log line: e.g. `conntrack: reading the table`. */
   readingWhat: string;
-  /** What a person should check when a whole activity period read no flow (`last`: the last read's stats). */
+  /** What a person should check when a whole activity period read no byte (`last`: the last read's stats). */
   idleHints(last: TickStats | undefined): string[];
 }
 
@@ -130,14 +130,16 @@ export class NativeReadLoop<T extends SourceType> {
     this.#activity = { flows: 0, bytes: 0, errors: 0 };
     const fields = { ...activity, periodS: ACTIVITY_PERIOD_MS / 1000 };
     const line = `${type}: ${activity.flows} flows, ${formatBytes(activity.bytes)}, ${activity.errors} failed reads in the last ${fields.periodS}s`;
-    if (activity.flows > 0) {
+    if (activity.bytes > 0) {
       this.#idleWarned = false;
       ctx.logger.info(fields, line);
       return;
     }
+    // Nothing read, or flows whose counters are all zero (conntrack accounting off, Cilium ≥ 1.16
+    // without --bpf-conntrack-accounting): say what to check.
     const check = this.#o.idleHints(this.#lastStats);
-    const message = `${line}; nothing was read: check ${check.join('; ')}`;
-    // The first quiet minute warns; a node that stays quiet is told at info every minute after.
+    const message = `${line}; ${activity.flows === 0 ? 'no flow was read' : 'the flows carry no bytes'}: check ${check.join('; ')}`;
+    // The first such minute warns; a node that stays quiet is told at info every minute after.
     if (this.#idleWarned) ctx.logger.info({ ...fields, check }, message);
     else ctx.logger.warn({ ...fields, check }, message);
     this.#idleWarned = true;
