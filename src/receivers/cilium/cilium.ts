@@ -84,7 +84,8 @@ export class CiliumReceiver implements Receiver {
   /** What a person checks when a minute brought no flow: the map paths, the layout, permissions. */
   #idleHints(last: TickStats | undefined): string[] {
     const status = this.status();
-    const maps = status?.maps.map((m) => (m.present ? `${m.path} (${m.entries} entries)` : `${m.path} missing${m.missing ? `: ${m.missing}` : ''}`)) ?? [];
+    // The core's reason for a missing map starts with its path (`<path>: no such pinned map (…)`).
+    const maps = status?.maps.map((m) => (m.present ? `${m.path} (${m.entries} entries)` : (m.missing ?? `${m.path}: missing`))) ?? [];
     return [
       `the map paths under bpffs ${this.#config.bpffs}: ${maps.length > 0 ? maps.join(', ') : 'none opened'}`,
       last === undefined ? 'no read of the maps has succeeded' : `${last.entries} entries at the last read`,
