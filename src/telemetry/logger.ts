@@ -31,6 +31,7 @@ function consoleDestination(): DestinationStream {
     colorize: process.stderr.isTTY === true,
     singleLine: true,
     translateTime: 'SYS:standard',
-    ignore: 'service',
+    // The start line's message already says what these fields hold, for a reader.
+    ignore: 'service,pipelines,metrics,listening,readsFrom,writesTo',
   });
 }
