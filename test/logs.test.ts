@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeApiServer } from './harness/fake-apiserver.ts';
+import { agentPipelineConfig } from './harness/k8sattributes.ts';
 import { skipOrFail } from './harness/privileges.ts';
 import { missingTool, systemTool } from './harness/system-tools.ts';
 import { until } from './harness/wait.ts';
@@ -87,18 +88,7 @@ test('not a terminal, no encoding set: JSON lines; no record has a key twice, al
   const server = await FakeApiServer.start({});
   t.teardown(() => server.close());
   server.forbid('pods', 'list');
-  const config = await configFile(t, `
-receivers:
-  sequence: {interval: 1h}
-processors:
-  k8sattributes/agent: {auth_type: kubeConfig, kubeconfig: "${server.writeKubeconfig()}", wait_for_sync: 100ms}
-exporters:
-  recording: {}
-service:
-  telemetry: {metrics: {address: "127.0.0.1:0"}}
-  pipelines:
-    flows: {receivers: [sequence], processors: [k8sattributes/agent], exporters: [recording]}
-`);
+  const config = await configFile(t, agentPipelineConfig(server.writeKubeconfig(), '127.0.0.1:0', '100ms'));
   const stderr = await stderrOf(config, (s) => s.includes('podflow started') && s.includes('list/watch failed'));
   const lines = stderr.split('\n').filter(Boolean);
   t.true(lines.length >= 4);

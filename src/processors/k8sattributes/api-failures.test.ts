@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { capturingContext, type CapturingContext, type LogLine } from '../../../test/harness/context.ts';
 import { DEFAULT_SUBJECT, FakeApiServer } from '../../../test/harness/fake-apiserver.ts';
 import { node, pod } from '../../../test/harness/k8s-objects.ts';
-import { makeProcessor } from '../../../test/harness/k8sattributes.ts';
+import { agentPipelineConfig, makeProcessor } from '../../../test/harness/k8sattributes.ts';
 import { ManualClock } from '../../../test/harness/manual-clock.ts';
 import { freePort } from '../../../test/harness/ports.ts';
 import { TEST_FACTORIES } from '../../../test/harness/test-components.ts';
@@ -152,18 +152,7 @@ test('/readyz of the running program: 503 naming the component and the missing R
   const server = await cluster(t);
   server.forbid('nodes', 'list');
   const address = `127.0.0.1:${await freePort()}`;
-  const config = parseConfig(`
-receivers:
-  sequence: {interval: 1h}
-processors:
-  k8sattributes/agent: {auth_type: kubeConfig, kubeconfig: "${server.writeKubeconfig()}", wait_for_sync: 200ms}
-exporters:
-  recording: {}
-service:
-  telemetry: {metrics: {address: "${address}"}}
-  pipelines:
-    flows: {receivers: [sequence], processors: [k8sattributes/agent], exporters: [recording]}
-`, [k8sattributesFactory, ...TEST_FACTORIES]);
+  const config = parseConfig(agentPipelineConfig(server.writeKubeconfig(), address), [k8sattributesFactory, ...TEST_FACTORIES]);
   const svc = new Service(config, capturingContext('service').logger);
   await svc.start();
   t.teardown(() => svc.shutdown());
