@@ -75,7 +75,10 @@ async function stderrOf(config: string, ready: (stderr: string) => boolean): Pro
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   try {
-    await until(async () => ready(err), 15_000, 'the expected log lines');
+    // Generous: a loaded machine takes many seconds to start a Node program.
+    await until(async () => ready(err), 60_000, 'the expected log lines');
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; stderr so far:\n${err}`);
   } finally {
     child.kill('SIGTERM');
     await exited;
@@ -119,7 +122,7 @@ test('encoding: console: one readable line per event, no colours off a terminal'
 function underTerminal(config: string): Promise<string> {
   const command = [process.execPath, FIXTURE, 'run', '--config', config].map((a) => `'${a}'`).join(' ');
   return new Promise((resolve) => {
-    execFile(systemTool('script'), ['-qefc', command, '/dev/null'], { timeout: 20_000 }, (_err, stdout) => resolve(stdout));
+    execFile(systemTool('script'), ['-qefc', command, '/dev/null'], { timeout: 60_000 }, (_err, stdout) => resolve(stdout));
   });
 }
 

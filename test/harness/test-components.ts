@@ -84,7 +84,7 @@ const recordingSchema = z.strictObject({
   behaviour: z.enum(['record', 'throw', 'hang', 'fail_start']).default('record'),
   timeout: durationMs({ min: 1 }).default(200),
   /** What it claims to write to (its endpoints(), for the start summary). */
-  writes_to: z.array(z.string()).default([]),
+  writes_to: z.array(z.string()).optional(),
   /** A health failure it reports from start on (its health(), for /readyz). */
   unhealthy: z.string().optional(),
 });
@@ -111,7 +111,7 @@ export const recordingExporterFactory: ExporterFactory<z.output<typeof recording
         lifecycle.push(`shutdown:${ctx.id}`);
       },
       health: () => (config.unhealthy === undefined ? { healthy: true } : { healthy: false, reason: config.unhealthy }),
-      endpoints: () => ({ writesTo: config.writes_to }),
+      endpoints: () => ({ writesTo: config.writes_to ?? [] }),
       toRequests: (batch: FlowBatch): BatchRequest[] => [{ batch, flowCount: batch.flows.length }],
       async send({ batch }, signal) {
         if (config.behaviour === 'throw') throw new Error('test exporter fails on purpose');
