@@ -1,8 +1,9 @@
 // CIDR ranges (`10.0.0.0/8`, `fd00::/8`): the one parser, error message and zod schema for every
 // config key that takes them (exclude_cidrs, cluster_cidrs, the filter's cidr), and the one way
 // to turn a list of them into a set to check addresses against; and an address cut to a prefix.
+import { createRequire } from 'node:module';
 import { BlockList, isIP } from 'node:net';
-import { Address4, Address6 } from 'ip-address';
+import type * as IpAddress from 'ip-address';
 import { z } from 'zod';
 
 export interface Cidr {
@@ -67,6 +68,14 @@ export function addressPrefix(address: string, ipv4Bits: number, ipv6Bits: numbe
   if (mapped !== undefined) return addressPrefix(mapped, ipv4Bits, ipv6Bits);
   const bits = version === 4 ? ipv4Bits : ipv6Bits;
   if (bits >= (version === 4 ? 32 : 128)) return address;
+  const { Address4, Address6 } = ipAddress();
   const network = version === 4 ? new Address4(`${address}/${bits}`) : new Address6(`${address}/${bits}`);
   return `${network.startAddress().correctForm()}/${bits}`;
+}
+
+let ipAddressModule: typeof IpAddress | undefined;
+
+/** ip-address, loaded the first time a prefix is cut: `validate` and most configs never pay for it. */
+function ipAddress(): typeof IpAddress {
+  return (ipAddressModule ??= createRequire(import.meta.url)('ip-address') as typeof IpAddress);
 }
