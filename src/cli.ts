@@ -57,7 +57,8 @@ async function run(file: string, factories: readonly AnyFactory[]): Promise<numb
   }
   redactor.add(config.secrets);
   const [{ Service }, { createLogger }] = await Promise.all([import('./pipeline/service.ts'), import('./telemetry/logger.ts')]);
-  const logger: Logger = createLogger(config.service.telemetry.logs.level, (text) => redactor.redact(text));
+  const { level, encoding } = config.service.telemetry.logs;
+  const logger: Logger = createLogger(level, encoding, (text) => redactor.redact(text));
   // Node would print a crash's stack as it is; through the logger it is redacted like any line.
   process.on('uncaughtException', (err) => {
     logger.fatal({ err: err.stack ?? String(err) }, 'podflow crashed');

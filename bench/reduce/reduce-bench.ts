@@ -129,7 +129,7 @@ async function measure(temporality: 'delta' | 'cumulative') {
 
 /** The scheme the table replaced: a concatenated, type-tagged string key per record. */
 function stringKeyBaseline(): { wall_ms: number; cpu_ms: number } {
-  const reader = new GroupKeyReader({ groupBy: reduceConfigSchema.parse({}).group_by, unidentifiedAddresses: true, groupPublicIps: true, clusterCidrs: [] });
+  const reader = new GroupKeyReader({ groupBy: reduceConfigSchema.parse({}).group_by, unidentifiedAddresses: true, publicAddresses: { byDomain: true, ipv4Prefix: 32, ipv6Prefix: 128 }, clusterCidrs: [] });
   const values = new Array<SlotValue>(reader.slotCount);
   const tag = (v: SlotValue) => (typeof v === 'string' ? v : v === undefined ? '\u0002' : typeof v === 'number' ? `\u0003${v}` : v ? '\u0004' : '\u0005');
   const times: number[] = [];

@@ -20,6 +20,8 @@ export const serviceSchema = z.strictObject({
       logs: z
         .strictObject({
           level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+          /** console | json; unset: console when stderr is a terminal, else json (telemetry/logger.ts). */
+          encoding: z.enum(['console', 'json']).optional(),
         })
         .prefault({}),
       metrics: z

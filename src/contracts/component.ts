@@ -18,6 +18,25 @@ export interface Component {
   start(): Promise<void>;
   /** Flush what is buffered and release resources; the runtime bounds it by `service.shutdown_timeout`. */
   shutdown(): Promise<void>;
+  /**
+   * A failure the running component lives with and a person must fix (the API server refuses
+   * its credentials, say). Read on every `/readyz`: podflow is not ready while one is reported.
+   * Absent: always healthy once started.
+   */
+  health?(): ComponentHealth;
+  /** Where it listens, reads and writes, for the start-up summary (read after start). */
+  endpoints?(): ComponentEndpoints;
+}
+
+export type ComponentHealth = { healthy: true } | { healthy: false; reason: string };
+
+export interface ComponentEndpoints {
+  /** Addresses it serves (`host:port` or a URL). */
+  listening?: string[];
+  /** What it reads: a table in a network namespace, map paths, an interface, an API server. */
+  readsFrom?: string[];
+  /** Where its output goes: files, URLs without credentials, stdout. */
+  writesTo?: string[];
 }
 
 export type Receiver = Component;

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { cidrBlockList, cidrError, cidrSchema, parseCidr } from './cidr.ts';
+import { addressPrefix, cidrBlockList, cidrError, cidrSchema, parseCidr } from './cidr.ts';
 
 test('cidrError: undefined for CIDRs, one message format for everything else', (t) => {
   t.is(cidrError('10.0.0.0/8'), undefined);
@@ -32,4 +32,20 @@ test('cidrBlockList matches addresses inside the ranges, both families', (t) => 
   t.true(list.check('fd00:1::42', 'ipv6'));
   t.false(list.check('fd00:2::1', 'ipv6'));
   t.throws(() => cidrBlockList(['10.0.0.0/8', 'nope']), { message: cidrError('nope') });
+});
+
+test('addressPrefix: the network at a prefix length, the address itself at full length, mapped IPv4 as IPv4', (t) => {
+  const cases: Array<[string, number, number, string | undefined]> = [
+    ['104.16.3.9', 24, 48, '104.16.3.0/24'],
+    ['104.16.3.9', 32, 48, '104.16.3.9'],
+    ['104.16.3.9', 0, 48, '0.0.0.0/0'],
+    ['104.16.3.9', 16, 48, '104.16.0.0/16'],
+    ['2606:4700:10::6814:1f', 24, 48, '2606:4700:10::/48'],
+    ['2606:4700:10::6814:1f', 24, 128, '2606:4700:10::6814:1f'],
+    ['2606:4700:10::6814:1f', 24, 64, '2606:4700:10::/64'],
+    ['::ffff:104.16.3.9', 24, 48, '104.16.3.0/24'],
+    ['not an address', 24, 48, undefined],
+    ['104.16.3.0/24', 24, 48, undefined],
+  ];
+  for (const [address, v4, v6, expected] of cases) t.is(addressPrefix(address, v4, v6), expected, `${address} /${v4} /${v6}`);
 });

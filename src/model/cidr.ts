@@ -1,7 +1,9 @@
 // CIDR ranges (`10.0.0.0/8`, `fd00::/8`): the one parser, error message and zod schema for every
 // config key that takes them (exclude_cidrs, cluster_cidrs, the filter's cidr), and the one way
-// to turn a list of them into a set to check addresses against.
+// to turn a list of them into a set to check addresses against; and an address cut to a prefix.
+import { createRequire } from 'node:module';
 import { BlockList, isIP } from 'node:net';
+import type * as IpAddress from 'ip-address';
 import { z } from 'zod';
 
 export interface Cidr {
@@ -51,4 +53,29 @@ export function cidrBlockList(cidrs: readonly string[]): BlockList {
     list.addSubnet(network, prefixLength, family);
   }
   return list;
+}
+
+/**
+ * The network of a public address at a prefix length, as a CIDR (`104.16.3.9` at 24 →
+ * `104.16.3.0/24`), or the address itself when the length covers all of it (32 bits for IPv4,
+ * 128 for IPv6). An IPv4-mapped IPv6 address (`::ffff:104.16.3.9`) is cut as the IPv4 address
+ * it carries. undefined when `address` is not an IP address.
+ */
+export function addressPrefix(address: string, ipv4Bits: number, ipv6Bits: number): string | undefined {
+  const version = isIP(address);
+  if (version === 0) return undefined;
+  const mapped = version === 6 ? /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1] : undefined;
+  if (mapped !== undefined) return addressPrefix(mapped, ipv4Bits, ipv6Bits);
+  const bits = version === 4 ? ipv4Bits : ipv6Bits;
+  if (bits >= (version === 4 ? 32 : 128)) return address;
+  const { Address4, Address6 } = ipAddress();
+  const network = version === 4 ? new Address4(`${address}/${bits}`) : new Address6(`${address}/${bits}`);
+  return `${network.startAddress().correctForm()}/${bits}`;
+}
+
+let ipAddressModule: typeof IpAddress | undefined;
+
+/** ip-address, loaded the first time a prefix is cut: `validate` and most configs never pay for it. */
+function ipAddress(): typeof IpAddress {
+  return (ipAddressModule ??= createRequire(import.meta.url)('ip-address') as typeof IpAddress);
 }

@@ -1,6 +1,7 @@
 import test from 'ava';
 import pino from 'pino';
 import { parseConfig } from '../config/load.ts';
+import { capturingContext } from '../../test/harness/context.ts';
 import { freePort } from '../../test/harness/ports.ts';
 import { lifecycle, recorded, TEST_FACTORIES } from '../../test/harness/test-components.ts';
 import { Service } from './service.ts';
@@ -144,4 +145,61 @@ service:
 `);
   await t.throwsAsync(svc.start(), { message: /^recording\/fails: failed to start/ });
   await t.throwsAsync(fetch(`http://${address}/readyz`), undefined, 'not ready: the telemetry server is closed again');
+});
+
+test.serial('the start line sums up pipelines, endpoints and outputs, without credentials', async (t) => {
+  const port = await freePort();
+  const { logger, logs } = capturingContext('service');
+  const svc = new Service(parseConfig(`
+receivers:
+  sequence: {interval: 1h}
+processors:
+  tag: {}
+exporters:
+  recording/db: {writes_to: ["postgres://podflow:s3cret@db:5432/flows?sslmode=require&password=s3cret"]}
+  recording/file: {writes_to: [/var/log/podflow/flows.jsonl]}
+service:
+  telemetry: {metrics: {address: "127.0.0.1:${port}"}}
+  pipelines:
+    flows: {receivers: [sequence], processors: [tag], exporters: [recording/db, recording/file]}
+    copy: {receivers: [sequence], exporters: [recording/file]}
+`, TEST_FACTORIES), logger);
+  await svc.start();
+  await svc.shutdown();
+  const started = logs.filter((l) => l.msg.startsWith('podflow started'));
+  t.is(started.length, 1);
+  t.is(
+    started[0]!.msg,
+    `podflow started: pipelines flows: sequence → tag → recording/db, recording/file; copy: sequence → recording/file; ` +
+      `telemetry listens on 127.0.0.1:${port} (/metrics /healthz /readyz); ` +
+      'recording/db writes to postgres://[REDACTED]@db:5432/flows?sslmode=require&password=[REDACTED]; ' +
+      'recording/file writes to /var/log/podflow/flows.jsonl',
+  );
+  t.deepEqual(started[0]!.writesTo, {
+    'recording/db': ['postgres://[REDACTED]@db:5432/flows?sslmode=require&password=[REDACTED]'],
+    'recording/file': ['/var/log/podflow/flows.jsonl'],
+  });
+  t.deepEqual((started[0]!.pipelines as Record<string, unknown>).copy, { receivers: ['sequence'], processors: [], exporters: ['recording/file'] });
+  t.false(JSON.stringify(logs).includes('s3cret'), 'no log line carries the password');
+});
+
+test.serial('/readyz is 503 while a started component reports a failure, and names it', async (t) => {
+  const address = `127.0.0.1:${await freePort()}`;
+  const svc = service(`
+receivers:
+  sequence: {interval: 1h}
+exporters:
+  recording/ok: {}
+  recording/sick: {unhealthy: "the disk is full"}
+service:
+  telemetry: {metrics: {address: "${address}"}}
+  pipelines:
+    flows: {receivers: [sequence], exporters: [recording/ok, recording/sick]}
+`);
+  await svc.start();
+  const res = await fetch(`http://${address}/readyz`);
+  t.is(res.status, 503);
+  t.is(await res.text(), 'recording/sick: the disk is full\n');
+  t.is((await fetch(`http://${address}/healthz`)).status, 200, 'alive all the same');
+  await svc.shutdown();
 });

@@ -4,11 +4,13 @@ import type { Logger } from 'pino';
 import type { PodflowConfig } from '../config/load.ts';
 import type { FlowBatch } from '../model/index.ts';
 import { SelfMetrics } from '../telemetry/self-metrics.ts';
-import { TelemetryServer } from '../telemetry/server.ts';
+import { TelemetryServer, type Readiness } from '../telemetry/server.ts';
+import { urlWithoutCredentials } from '../telemetry/url-without-credentials.ts';
 import {
   DEFAULT_EXPORTER_QUEUE,
   type Component,
   type ComponentContext,
+  type ComponentEndpoints,
   type Exporter,
   type ExporterFactory,
   type FlowConsumer,
@@ -42,7 +44,7 @@ export class Service {
   readonly #processors: Started[][] = [];
   readonly #receivers: Started[] = [];
   #telemetry: TelemetryServer | undefined;
-  #ready = false;
+  #state: 'starting' | 'running' | 'stopping' = 'starting';
 
   constructor(config: PodflowConfig, logger: Logger) {
     this.#config = config;
@@ -118,7 +120,7 @@ export class Service {
     const address = this.#config.service.telemetry.metrics.address;
     let boundAddress: string | undefined;
     if (address) {
-      this.#telemetry = new TelemetryServer(this.metrics.registry, { ready: () => this.#ready });
+      this.#telemetry = new TelemetryServer(this.metrics.registry, { readiness: () => this.#readiness() });
       const bound = await this.#telemetry.listen(address);
       boundAddress = `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
     }
@@ -140,16 +142,60 @@ export class Service {
         throw new Error(`${s.id}: failed to start: ${(err as Error).message}`, { cause: err });
       }
     }
-    this.#ready = true;
-    this.#logger.info(
-      { pipelines: Object.keys(this.#config.service.pipelines), metrics: boundAddress },
-      'podflow started',
-    );
+    this.#state = 'running';
+    const summary = this.#summary(boundAddress);
+    this.#logger.info(summary.fields, summary.message);
+  }
+
+  /** Every component's, in start order. */
+  #components(): Started[] {
+    return [...this.#exporters, ...this.#processors.flat(), ...this.#receivers];
+  }
+
+  /** Ready once started, while no component reports a failure (e.g. the API server refuses k8sattributes). */
+  #readiness(): Readiness {
+    if (this.#state !== 'running') return { ready: false, problems: [this.#state] };
+    const problems = new Set<string>();
+    for (const { id, component } of this.#components()) {
+      const health = component.health?.();
+      if (health && !health.healthy) problems.add(`${id}: ${health.reason}`);
+    }
+    return { ready: problems.size === 0, problems: [...problems] };
+  }
+
+  /**
+   * The start-up line a person reads first: each pipeline's components, where podflow listens,
+   * what it reads and where its output goes (URLs without credentials).
+   */
+  #summary(metricsAddress: string | undefined): { fields: Record<string, unknown>; message: string } {
+    const pipelines = this.#config.service.pipelines;
+    const endpoints: Record<keyof ComponentEndpoints, Record<string, string[]>> = { listening: {}, readsFrom: {}, writesTo: {} };
+    if (metricsAddress) endpoints.listening.telemetry = [`${metricsAddress} (/metrics /healthz /readyz)`];
+    for (const { id, component } of this.#components()) {
+      const e = component.endpoints?.() ?? {};
+      for (const key of ['listening', 'readsFrom', 'writesTo'] as const) {
+        const values = (e[key] ?? []).map(urlWithoutCredentials);
+        if (values.length > 0) endpoints[key][id] = [...new Set([...(endpoints[key][id] ?? []), ...values])];
+      }
+    }
+    const chain = (p: (typeof pipelines)[string]) => [p.receivers.join(', '), ...p.processors, p.exporters.join(', ')].join(' → ');
+    const sentence = (verb: string, of: Record<string, string[]>) =>
+      Object.entries(of).map(([id, values]) => `${id} ${verb} ${values.join(', ')}`);
+    const parts = [
+      `${Object.keys(pipelines).length === 1 ? 'pipeline' : 'pipelines'} ${Object.entries(pipelines).map(([name, p]) => `${name}: ${chain(p)}`).join('; ')}`,
+      ...sentence('listens on', endpoints.listening),
+      ...sentence('reads', endpoints.readsFrom),
+      ...sentence('writes to', endpoints.writesTo),
+    ];
+    return {
+      fields: { pipelines, metrics: metricsAddress, ...endpoints },
+      message: `podflow started: ${parts.join('; ')}`,
+    };
   }
 
   /** Receivers first (their last batch flows on), then processors in pipeline order, then exporters. */
   async shutdown(): Promise<void> {
-    this.#ready = false;
+    this.#state = 'stopping';
     const deadlineMs = Date.now() + this.#config.service.shutdown_timeout;
     const stop = async (s: Started) => {
       const left = deadlineMs - Date.now();

@@ -2,6 +2,16 @@
 // otelcol_exporter_sent_* families, in Prometheus form.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 
+/**
+ * prom-client's default gauges named like counters (`podflow_nodejs_active_handles_total`, ...),
+ * each served under a gauge's name instead: the old name → the new one.
+ */
+export const RENAMED_GAUGES = ['handles', 'requests', 'resources'].map((what) => ({
+  what,
+  oldName: `podflow_nodejs_active_${what}_total`,
+  name: `podflow_nodejs_active_${what}_all`,
+}));
+
 export class SelfMetrics {
   readonly registry = new Registry();
   readonly receiverAccepted = new Counter({
@@ -58,6 +68,22 @@ export class SelfMetrics {
   constructor() {
     // podflow_process_cpu_seconds_total, podflow_process_resident_memory_bytes, ...
     collectDefaultMetrics({ register: this.registry, prefix: 'podflow_' });
+    // A gauge must not end in _total (Prometheus naming; `promtool check metrics` flags it): the
+    // same values, read from prom-client's own gauge at each scrape, under a gauge's name.
+    for (const { what, oldName, name } of RENAMED_GAUGES) {
+      const original = this.registry.getSingleMetric(oldName);
+      if (!original) continue;
+      this.registry.removeSingleMetric(oldName);
+      new Gauge({
+        name,
+        help: `Active ${what} of every type (the sum of podflow_nodejs_active_${what} over its type label).`,
+        registers: [this.registry],
+        async collect() {
+          const { values } = await original.get();
+          this.set(values[0]?.value ?? 0);
+        },
+      });
+    }
     const startedAtMs = Date.now();
     new Gauge({
       name: 'podflow_process_uptime_seconds',

@@ -1,10 +1,17 @@
-// /metrics (Prometheus text), /healthz (the process is alive) and /readyz (every receiver started).
+// /metrics (Prometheus text), /healthz (the process is alive) and /readyz (every component
+// started, and none reports a failure a person must fix).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 
+export interface Readiness {
+  ready: boolean;
+  /** Why not, one line each: `starting`, or `<component>: <its reason>`. */
+  problems: string[];
+}
+
 export interface HealthState {
-  ready(): boolean;
+  readiness(): Readiness;
 }
 
 export class TelemetryServer {
@@ -21,8 +28,8 @@ export class TelemetryServer {
       } else if (path === '/healthz') {
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
       } else if (path === '/readyz') {
-        const ready = health.ready();
-        res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'starting\n');
+        const { ready, problems } = health.readiness();
+        res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : `${problems.join('\n')}\n`);
       } else {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz, /readyz\n');
       }

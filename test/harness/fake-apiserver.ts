@@ -8,7 +8,9 @@
 //     compacted history → `ERROR` event with a `410 Expired` Status (or, with `expireAsHttp`,
 //     an HTTP 410 response), as the real server does. N empty/"0" → synthetic ADDED for all.
 // - one resourceVersion counter for all kinds (etcd's revision), stamped on every write.
-// - bearer-token check when `token` is set (401 otherwise).
+// - bearer-token check when `token` is set (401 otherwise, with the Status body a real API
+//   server sends); RBAC refusals per resource and verb (403 with the authorizer's Status body,
+//   which names the subject, verb, resource and API group).
 //
 // Test controls: add/modify/remove objects, bookmark, compact (forget history), expire live
 // watches with 410, drop watch connections abruptly, stop/restart on the same port, inject
@@ -29,6 +31,11 @@ interface ResourceInfo {
   apiVersion: string;
   namespaced: boolean;
 }
+
+export type Verb = 'list' | 'watch';
+
+/** The subject a 403 names by default: the Helm chart's service account. */
+export const DEFAULT_SUBJECT = 'system:serviceaccount:podflow:podflow';
 
 export const RESOURCES: Record<ResourceName, ResourceInfo> = {
   pods: { path: '/api/v1/pods', kind: 'Pod', apiVersion: 'v1', namespaced: true },
@@ -94,9 +101,11 @@ export class FakeApiServer {
   #dir: string;
   /** Raw list items served after the valid ones (bad objects for tests). */
   #extraListItems = new Map<ResourceName, unknown[]>();
+  /** `resource verb` pairs RBAC refuses (403), with the subject named in the answer. */
+  #forbidden = new Map<string, string>();
 
   private constructor(options: FakeApiServerOptions) {
-    this.options = options;
+    this.options = { ...options };
     for (const name of Object.keys(RESOURCES) as ResourceName[]) this.#objects.set(name, new Map());
     this.#server = this.#createServer();
     this.#dir = mkdtempSync(join(tmpdir(), 'podflow-fake-apiserver-'));
@@ -194,6 +203,21 @@ export class FakeApiServer {
 
   get(resource: ResourceName, name: string, namespace?: string): KubeObject | undefined {
     return this.#objects.get(resource)!.get(`${namespace ?? ''}/${name}`) as KubeObject | undefined;
+  }
+
+  /** RBAC refuses `verb` on `resource` from now on: 403 with the Status a real API server sends. */
+  forbid(resource: ResourceName, verb: Verb, subject = DEFAULT_SUBJECT): void {
+    this.#forbidden.set(`${resource} ${verb}`, subject);
+  }
+
+  /** Undoes `forbid` (every verb when none is given). */
+  allow(resource: ResourceName, verb?: Verb): void {
+    for (const v of verb ? [verb] : (['list', 'watch'] as const)) this.#forbidden.delete(`${resource} ${v}`);
+  }
+
+  /** The bearer token required from now on (undefined: any). */
+  requireToken(token: string | undefined): void {
+    this.options.token = token;
   }
 
   /** Sends a BOOKMARK with the current resourceVersion on every open watch that asked for them. */
@@ -325,6 +349,11 @@ export class FakeApiServer {
       return json(res, 404, status(404, 'NotFound', `the server could not find the requested resource ${url.pathname}`));
     }
     const info = RESOURCES[resource];
+    const subject = this.#forbidden.get(`${resource} ${watch ? 'watch' : 'list'}`);
+    if (subject !== undefined) {
+      record(403);
+      return json(res, 403, forbiddenStatus(resource, info, watch ? 'watch' : 'list', subject));
+    }
     if (!watch) {
       record(200);
       const items = [...this.#objects.get(resource)!.values(), ...(this.#extraListItems.get(resource) ?? [])];
@@ -369,6 +398,16 @@ function drainedOrClosed(res: ServerResponse): Promise<void> {
 
 function status(code: number, reason: string, message: string) {
   return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+}
+
+/** The authorizer's answer (k8s.io/apiserver's forbidden response), byte for byte in shape. */
+function forbiddenStatus(resource: ResourceName, info: ResourceInfo, verb: Verb, subject: string) {
+  const group = info.apiVersion.includes('/') ? info.apiVersion.split('/')[0]! : '';
+  const qualified = group ? `${resource}.${group}` : resource;
+  return {
+    ...status(403, 'Forbidden', `${qualified} is forbidden: User "${subject}" cannot ${verb} resource "${resource}" in API group "${group}" at the cluster scope`),
+    details: group ? { group, kind: resource } : { kind: resource },
+  };
 }
 
 function expiredStatus() {

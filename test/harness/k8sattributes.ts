@@ -30,3 +30,22 @@ export async function enrich(p: K8sAttributesProcessor, sink: { batches: FlowBat
   await p.consume({ flows, temporality: 'delta' });
   return sink.batches.flatMap((b) => b.flows.map((f) => f.attributes));
 }
+
+/**
+ * A whole program's config: the test `sequence` receiver → `k8sattributes/agent` reading the
+ * API server of `kubeconfig` → the test `recording` exporter, telemetry on `telemetryAddress`.
+ */
+export function agentPipelineConfig(kubeconfig: string, telemetryAddress: string, waitForSync = '200ms'): string {
+  return `
+receivers:
+  sequence: {interval: 1h}
+processors:
+  k8sattributes/agent: {auth_type: kubeConfig, kubeconfig: "${kubeconfig}", wait_for_sync: ${waitForSync}}
+exporters:
+  recording: {}
+service:
+  telemetry: {metrics: {address: "${telemetryAddress}"}}
+  pipelines:
+    flows: {receivers: [sequence], processors: [k8sattributes/agent], exporters: [recording]}
+`;
+}

@@ -98,6 +98,10 @@ const recordingSchema = z.strictObject({
   endpoint: httpUrl().optional(),
   password: z.string().optional(),
   headers: z.record(z.string(), z.string()).optional(),
+  /** What it claims to write to (its endpoints(), for the start summary). */
+  writes_to: z.array(z.string()).optional(),
+  /** A health failure it reports from start on (its health(), for /readyz). */
+  unhealthy: z.string().optional(),
 });
 
 /** The recording exporter sends each batch whole (the harness stays below the component layer). */
@@ -126,6 +130,8 @@ export const recordingExporterFactory: ExporterFactory<z.output<typeof recording
       async shutdown() {
         lifecycle.push(`shutdown:${ctx.id}`);
       },
+      health: () => (config.unhealthy === undefined ? { healthy: true } : { healthy: false, reason: config.unhealthy }),
+      endpoints: () => ({ writesTo: config.writes_to ?? [] }),
       toRequests: (batch: FlowBatch): BatchRequest[] => [{ batch, flowCount: batch.flows.length }],
       async send({ batch }, signal) {
         if (config.behaviour === 'throw') throw new Error('test exporter fails on purpose');

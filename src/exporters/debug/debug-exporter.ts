@@ -1,7 +1,7 @@
 // A compact, human-readable view of batches on stdout, for trying podflow out.
 import type { Writable } from 'node:stream';
 import { DESTINATION, SOURCE, NETWORK_TRANSPORT, type Flow, type FlowBatch } from '../../model/index.ts';
-import type { Exporter } from '../../contracts/component.ts';
+import type { ComponentEndpoints, Exporter } from '../../contracts/component.ts';
 import { wholeBatch, type BatchRequest } from '../shared/batch-request.ts';
 import type { DebugConfig } from './config.ts';
 
@@ -46,6 +46,10 @@ export class DebugExporter implements Exporter<BatchRequest> {
   }
 
   async start(): Promise<void> {}
+
+  endpoints(): ComponentEndpoints {
+    return { writesTo: [this.#out === process.stdout ? 'stdout' : 'a stream'] };
+  }
 
   toRequests(batch: FlowBatch): BatchRequest[] {
     return wholeBatch(batch);

@@ -14,7 +14,7 @@ import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import type { Flow, FlowBatch } from '../../model/index.ts';
-import { RetryableError, type ComponentContext, type Exporter } from '../../contracts/component.ts';
+import { RetryableError, type ComponentContext, type ComponentEndpoints, type Exporter } from '../../contracts/component.ts';
 import { RateLimitedLog } from '../../telemetry/rate-limited-log.ts';
 import { sharedCounter } from '../../telemetry/shared-metrics.ts';
 import { wholeBatch, type BatchRequest } from '../shared/batch-request.ts';
@@ -77,6 +77,10 @@ export class FileExporter implements Exporter<BatchRequest> {
   async start(): Promise<void> {
     await mkdir(dirname(this.#config.path), { recursive: true, mode: DIRECTORY_MODE });
     this.#file = await this.#open();
+  }
+
+  endpoints(): ComponentEndpoints {
+    return { writesTo: [this.#config.path] };
   }
 
   toRequests(batch: FlowBatch): BatchRequest[] {

@@ -21,7 +21,7 @@ import { OTLPMetricExporter as ProtoMetricExporter } from '@opentelemetry/export
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { AggregationTemporality, MeterProvider, MetricReader, type PushMetricExporter, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { Flow, FlowBatch } from '../../model/index.ts';
-import { PermanentError, RetryableError, type ComponentContext, type Exporter, type ExportRequest } from '../../contracts/component.ts';
+import { PermanentError, RetryableError, type ComponentContext, type ComponentEndpoints, type Exporter, type ExportRequest } from '../../contracts/component.ts';
 import { isRetryableStatus } from '../shared/http-status.ts';
 import { sharedCounter } from '../../telemetry/shared-metrics.ts';
 import { cardinalityLimit, metricsUrl, type OtlpConfig } from './config.ts';
@@ -97,6 +97,10 @@ export class OtlpExporter implements Exporter<OtlpRequest> {
   }
 
   async start(): Promise<void> {}
+
+  endpoints(): ComponentEndpoints {
+    return { writesTo: [metricsUrl(this.#config.endpoint)] };
+  }
 
   async shutdown(): Promise<void> {
     await this.#provider.shutdown().catch(() => {});

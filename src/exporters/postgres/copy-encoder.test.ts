@@ -69,7 +69,8 @@ test('copy encoder: odd strings and values in every kind of column and in attrib
 
 test('copy encoder: addresses, ports and booleans that fit their column or stay in attributes', (t) => {
   const addresses = ['1.2.3.4', '0.0.0.0', '255.255.255.255', '01.2.3.4', '1.2.3.04', '256.1.1.1', '1.2.3', '1.2.3.4.', '1..2.3', '.1.2.3', ' 1.2.3.4',
-    '1.2.3.4 ', '1.2.3.4.5', '1234.1.1.1', '10.0.0.255', '::1', '::', 'fe80::1%eth0', '::ffff:1.2.3.4', '2001:db8::1', 'gggg::1', 'host:80', '1:2', 'x'];
+    '1.2.3.4 ', '1.2.3.4.5', '1234.1.1.1', '10.0.0.255', '::1', '::', 'fe80::1%eth0', '::ffff:1.2.3.4', '2001:db8::1', 'gggg::1', 'host:80', '1:2', 'x',
+    '104.16.3.0/24', '0.0.0.0/0', '2606:4700:10::/48', '1.2.3.4/33', '1.2.3.4/', '/24', 'x/24', '1.2.3.4/24/1', '::/129'];
   const ports = ['80', '080', '65535', '65536', '123456', '-1', ' 80', '8.0', 80.5, -1, 443];
   const bools = ['true', 'false', 'TRUE', 't', 1, 0, true, false];
   const flows: Flow[] = [];

@@ -15,6 +15,7 @@
 // - flows of one interval share start and end times: the last few formatted timestamps are kept.
 import { isIP } from 'node:net';
 import { K8S_NODE_NAME, type AttributeValue, type Flow } from '../../model/index.ts';
+import { cidrError } from '../../model/cidr.ts';
 import {
   ATTRIBUTE_COLUMNS,
   cleanString,
@@ -82,8 +83,9 @@ function isIPv4(s: string): boolean {
   }
 }
 
+/** An IP address, or a prefix (`104.16.3.0/24`): what an inet column holds. */
 function isAddress(v: AttributeValue): boolean {
-  return typeof v === 'string' && (isIPv4(v) || (v.includes(':') && isIP(v) === 6));
+  return typeof v === 'string' && (isIPv4(v) || (v.includes(':') && isIP(v) === 6) || (v.includes('/') && cidrError(v) === undefined));
 }
 
 const PORT_TEXT = /^\d{1,5}$/;

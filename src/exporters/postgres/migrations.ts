@@ -5,7 +5,7 @@
 // that first takes a transaction-scoped advisory lock keyed by the schema name, so two replicas
 // starting at once apply each migration exactly once (the second waits, then finds nothing to do).
 import pg from 'pg';
-import { NODE_GRAPH_SQL } from './node-graph.ts';
+import { NODE_GRAPH_SQL, PREFIX_TITLES_SQL } from './node-graph.ts';
 
 export interface Migration {
   version: number;
@@ -112,6 +112,7 @@ $fn$;
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'flows table, daily partitions, retention', sql: FLOWS_SQL },
   { version: 2, name: 'node graph functions', sql: NODE_GRAPH_SQL },
+  { version: 3, name: 'node graph: an address prefix is titled as a prefix', sql: PREFIX_TITLES_SQL },
 ];
 
 export function renderMigration(sql: string, schema: string): string {

@@ -1,8 +1,7 @@
 // graph_nodes / graph_edges on a known topology, and the Grafana dashboard that calls them,
 // against a real PostgreSQL server.
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import test from 'ava';
+import { expandMacros, readDashboard } from '../../../test/harness/grafana.ts';
 import { skipOrFail } from '../../../test/harness/privileges.ts';
 import { missingPostgres, startPostgres, type PostgresServer } from '../../../test/harness/postgres.ts';
 import { queued } from '../../../test/harness/exporter-queue.ts';
@@ -15,7 +14,6 @@ import { deltaBatch, flowAt } from './testdata/flows.ts';
 const T0 = Date.UTC(2030, 5, 1, 10);
 const FROM = new Date(T0).toISOString();
 const TO = new Date(T0 + 3_600_000).toISOString();
-const DASHBOARD = fileURLToPath(new URL('../../../examples/bookinfo/grafana/dashboards/podflow-network.json', import.meta.url));
 
 const unavailable = missingPostgres();
 let server: PostgresServer | undefined;
@@ -147,22 +145,8 @@ test('node graph contract: unique node ids, every edge endpoint is a node, an em
   t.deepEqual(await s.query(db, 'SELECT * FROM podflow.graph_edges($1, $1)', [FROM]), []);
 });
 
-interface Target { refId: string; rawSql: string; format: string; datasource: { uid: string } }
-interface Panel { id: number; type: string; title: string; targets: Target[] }
-
-/** Grafana's PostgreSQL macros, expanded as its SQL engine does for a [from, to] range. */
-function expandMacros(sql: string, from: string, to: string, intervalS: number): string {
-  return sql
-    .replaceAll('$__interval', `'${intervalS}s'`)
-    .replace(/\$__timeGroupAlias\(([^,]+),\s*'(\d+)s'\)/g, (_, col: string, s: string) => `floor(extract(epoch from ${col})/${s})*${s} AS "time"`)
-    .replace(/\$__timeGroup\(([^,]+),\s*'(\d+)s'\)/g, (_, col: string, s: string) => `floor(extract(epoch from ${col})/${s})*${s}`)
-    .replace(/\$__timeFilter\(([^)]+)\)/g, (_, col: string) => `${col} BETWEEN '${from}' AND '${to}'`)
-    .replaceAll('$__timeFrom()', `'${from}'`)
-    .replaceAll('$__timeTo()', `'${to}'`);
-}
-
 test('dashboard: valid JSON, node graph queries call the functions, every panel query runs', async (t) => {
-  const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { uid: string; panels: Panel[] };
+  const dashboard = readDashboard();
   const graph = dashboard.panels.filter((p) => p.type === 'nodeGraph');
   t.is(graph.length, 1);
   const byRef = Object.fromEntries(graph[0]!.targets.map((q) => [q.refId, q]));

@@ -10,9 +10,16 @@
 // Both functions read the same `graph_links`, so every edge endpoint is a node id.
 // Time window: flows whose start_time is in [from, to).
 
-export const NODE_GRAPH_SQL = `
+/**
+ * `graph_endpoint`: the graph identity of one flow end. An external end's title is its domain,
+ * else its address as `addressText` writes it: migration 2 used `host()`, which prints a prefix
+ * (reduce's public_addresses: `104.16.3.0/24`) as if it were one address; migration 3 replaces
+ * it with `abbrev()`, which prints an address as `host()` does and a prefix as a prefix.
+ */
+function graphEndpointSql(statement: 'CREATE FUNCTION' | 'CREATE OR REPLACE FUNCTION', addressText: 'host' | 'abbrev'): string {
+  return `
 -- The graph identity of one flow end.
-CREATE FUNCTION :schema.graph_endpoint(
+${statement} :schema.graph_endpoint(
   end_namespace text, end_kind text, end_workload text, end_pod text, end_node text, end_address_type text,
   end_domain text, end_address inet)
 RETURNS TABLE (id text, title text, subtitle text, type text, kind text, namespace text)
@@ -34,13 +41,19 @@ LANGUAGE sql IMMUTABLE AS $fn$
          WHEN $1 IS NOT NULL AND $3 IS NOT NULL THEN $3
          WHEN $1 IS NOT NULL AND $4 IS NOT NULL THEN $4
          WHEN $6 = 'node' AND $5 IS NOT NULL THEN $5
-         ELSE coalesce($7, host($8), 'unknown') END AS name,
+         ELSE coalesce($7, ${addressText}($8), 'unknown') END AS name,
     CASE WHEN $2 = 'Node' AND $3 IS NOT NULL THEN 'Node'
          WHEN $1 IS NOT NULL AND $3 IS NOT NULL THEN coalesce($2, 'Pod')
          WHEN $1 IS NOT NULL AND $4 IS NOT NULL THEN 'Pod'
          WHEN $6 = 'node' AND $5 IS NOT NULL THEN 'Node' END AS kind) t
 $fn$;
+`;
+}
 
+/** Migration 3: external ends that are prefixes are titled as prefixes, never as one address. */
+export const PREFIX_TITLES_SQL = graphEndpointSql('CREATE OR REPLACE FUNCTION', 'abbrev');
+
+export const NODE_GRAPH_SQL = `${graphEndpointSql('CREATE FUNCTION', 'host')}
 -- Traffic between graph nodes in [from, to): one row per (source, target).
 -- Bytes are split by where they went: inside a zone, across zones, or to/from outside the cluster.
 CREATE FUNCTION :schema.graph_links("from" timestamptz, "to" timestamptz)

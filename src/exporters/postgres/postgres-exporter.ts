@@ -17,7 +17,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { Counter } from 'prom-client';
 import type { Logger } from 'pino';
 import { K8S_NODE_NAME, type FlowBatch } from '../../model/index.ts';
-import { PermanentError, type ComponentContext, type Exporter } from '../../contracts/component.ts';
+import { PermanentError, type ComponentContext, type ComponentEndpoints, type Exporter } from '../../contracts/component.ts';
 import { RateLimitedLog } from '../../telemetry/rate-limited-log.ts';
 import { sharedCounter } from '../../telemetry/shared-metrics.ts';
 import type { PostgresConfig } from './config.ts';
@@ -93,6 +93,10 @@ export class PostgresExporter implements Exporter<RowRequest> {
       this.#logger.warn({ exporter: this.#id, err: (err as Error).message }, 'PostgreSQL not reachable yet: flows are queued and written once it is');
     }
     if (this.#config.retention > 0) this.#scheduleRetention(0);
+  }
+
+  endpoints(): ComponentEndpoints {
+    return { writesTo: [`${this.#config.endpoint} (schema ${this.#schema})`] };
   }
 
   /**

@@ -6,9 +6,10 @@
 // jsonb rejects lone UTF-16 surrogates, so both become U+FFFD (visibly replaced, not silently lost).
 //
 // Attributes with a column of their own go there; every other attribute goes into the
-// `attributes` jsonb. A value a column cannot hold (an address that is not an IP, a port out of
+// `attributes` jsonb. A value a column cannot hold (an address that is not an IP or a CIDR, a port out of
 // range) stays in `attributes` and leaves the column NULL, so one odd flow never fails a COPY.
 import { isIP } from 'node:net';
+import { cidrError } from '../../model/cidr.ts';
 import {
   DESTINATION,
   DESTINATION_DOMAIN,
@@ -117,7 +118,8 @@ export function columnValue(v: AttributeValue, kind: Kind): string | undefined {
     case 'text':
       return textValue(v);
     case 'inet':
-      return typeof v === 'string' && isIP(v) !== 0 ? v : undefined;
+      // An address, or a prefix (reduce's public_addresses: `104.16.3.0/24`), as inet holds both.
+      return typeof v === 'string' && (isIP(v) !== 0 || (v.includes('/') && cidrError(v) === undefined)) ? v : undefined;
     case 'port': {
       const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d{1,5}$/.test(v) ? Number(v) : NaN;
       return Number.isInteger(n) && n >= 0 && n <= 65535 ? String(n) : undefined;

@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { createGzip } from 'node:zlib';
 import type { FlowBatch } from '../../model/index.ts';
-import type { ComponentContext, Exporter } from '../../contracts/component.ts';
+import type { ComponentContext, ComponentEndpoints, Exporter } from '../../contracts/component.ts';
 import { wholeBatch, type BatchRequest } from '../shared/batch-request.ts';
 import { authenticate, isLoopbackHost } from '../shared/http-auth.ts';
 import { SeriesStore } from '../shared/prometheus-series.ts';
@@ -82,6 +82,11 @@ export class PrometheusExporter implements Exporter<BatchRequest> {
     if (this.#config.auth && !this.#config.tls && !isLoopbackHost(host)) {
       this.#ctx.logger.warn({ endpoint: `${host}:${port}` }, 'prometheus endpoint: credentials travel in clear text without tls');
     }
+  }
+
+  endpoints(): ComponentEndpoints {
+    const { address, port, family } = this.address;
+    return { listening: [`http://${family === 'IPv6' ? `[${address}]` : address}:${port}${METRICS_PATH}`] };
   }
 
   toRequests(batch: FlowBatch): BatchRequest[] {

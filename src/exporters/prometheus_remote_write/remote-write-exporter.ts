@@ -4,7 +4,7 @@
 // request, a retry re-sends the bodies not yet delivered. 5xx, 429 and network errors are
 // retryable (honouring Retry-After); any other 4xx is permanent, as the spec says.
 import type { FlowBatch } from '../../model/index.ts';
-import { RetryableError, type ComponentContext, type Exporter, type ExportRequest } from '../../contracts/component.ts';
+import { RetryableError, type ComponentContext, type ComponentEndpoints, type Exporter, type ExportRequest } from '../../contracts/component.ts';
 import { SeriesStore } from '../shared/prometheus-series.ts';
 import { httpFailure } from '../shared/http-status.ts';
 import { sharedCounter } from '../../telemetry/shared-metrics.ts';
@@ -42,6 +42,10 @@ export class RemoteWriteExporter implements Exporter<RemoteWriteRequest> {
   }
 
   async start(): Promise<void> {}
+
+  endpoints(): ComponentEndpoints {
+    return { writesTo: [this.#config.endpoint] };
+  }
 
   async shutdown(): Promise<void> {}
 

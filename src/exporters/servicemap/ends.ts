@@ -39,7 +39,10 @@ export interface MapNode {
   zone: string | null;
 }
 
-/** The title of public addresses that reduce folded into 0.0.0.0 / :: (`group_public_ips`). */
+/**
+ * The title of `0.0.0.0` / `::` ends: rows written before reduce's `public_addresses`, when it
+ * folded every public address into one of those. reduce now shows a domain, an address or a prefix.
+ */
 export const INTERNET_TITLE = 'internet (public addresses)';
 
 const classifier = new AddressClassifier();
@@ -76,8 +79,9 @@ export function endInfo(attributes: Attributes, end: FlowEnd): FlowEndInfo {
 }
 
 /**
- * An outside peer is on the internet when its address is public, when reduce folded it into
- * 0.0.0.0 / :: (it does that to public addresses only), or when it is known by a DNS name and
+ * An outside peer is on the internet when its address is public, when its address type says so
+ * (reduce types a public end it shows by domain or by prefix `public`), when it is 0.0.0.0 / ::
+ * (older rows: reduce folded public addresses into those), or when it is known by a DNS name and
  * its address says nothing else.
  */
 function isInternet(address: string | undefined, addressType: string | undefined, domain: string | undefined): boolean {

@@ -9,6 +9,7 @@
 import { isIP } from 'node:net';
 import pg from 'pg';
 import { DESTINATION, DESTINATION_DOMAIN, type Attributes } from '../../model/index.ts';
+import { cidrError } from '../../model/cidr.ts';
 import { clientConfig } from '../shared/postgres-connection.ts';
 import type { PostgresSourceConfig } from './config.ts';
 import { endInfo, mapNode, type FlowEndInfo, type Grouping } from './ends.ts';
@@ -43,8 +44,9 @@ export function linkEnd(type: string, title: string, subtitle: string | null, ki
     attributes[DESTINATION.ownerName] = title;
     attributes[DESTINATION.ownerType] = 'Node';
   } else {
-    // External: the title is the domain or the address; the subtitle the address type, if known.
-    if (isIP(title)) attributes[DESTINATION.address] = title;
+    // External: the title is the domain, the address or a prefix (reduce's public_addresses);
+    // the subtitle the address type, if known.
+    if (isIP(title) || cidrError(title) === undefined) attributes[DESTINATION.address] = title;
     else attributes[DESTINATION_DOMAIN] = title;
     if (subtitle && subtitle !== 'external') attributes[DESTINATION.addressType] = subtitle;
   }

@@ -2,7 +2,7 @@
 // (MemoryGraphSource) — or reads PostgreSQL's graph functions — and serves the page and its API
 // (ServicemapServer). Exporting only updates memory; it never waits on the network.
 import type { AddressInfo } from 'node:net';
-import type { ComponentContext, Exporter } from '../../contracts/component.ts';
+import type { ComponentContext, ComponentEndpoints, Exporter } from '../../contracts/component.ts';
 import { wholeBatch, type BatchRequest } from '../shared/batch-request.ts';
 import type { FlowBatch } from '../../model/index.ts';
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
@@ -57,6 +57,11 @@ export class ServicemapExporter implements Exporter<BatchRequest> {
     const { address, port, family } = this.address;
     const host = family === 'IPv6' ? `[${address}]` : address;
     this.#ctx.logger.info({ url: `http://${host}:${port}/`, source: this.#source.kind }, 'service map listening');
+  }
+
+  endpoints(): ComponentEndpoints {
+    const { address, port, family } = this.address;
+    return { listening: [`http://${family === 'IPv6' ? `[${address}]` : address}:${port}/`] };
   }
 
   toRequests(batch: FlowBatch): BatchRequest[] {

@@ -67,7 +67,8 @@ async function withWorld(t: ExecutionContext, prefix: string, body: (w: World) =
 function processor(topo: NodeTopology, overrides: Record<string, unknown> = {}) {
   const out = collector();
   const config = dnsnamesConfigSchema.parse({ netns: topo.node.path, ttl_floor: '0s', ...overrides });
-  return { out, processor: new DnsnamesProcessor(testContext('dnsnames'), config, out) };
+  const ctx = testContext('dnsnames');
+  return { out, ctx, processor: new DnsnamesProcessor(ctx, config, out) };
 }
 
 /** destination.address → destination.domain (or null) over a processor's output. */
@@ -128,7 +129,8 @@ test('flows to resolved addresses carry the queried name (A, AAAA, CNAME chain, 
       t.is(s.entries, 4, 'short.shop.test expired and was purged');
       t.true(s.expired >= 1);
 
-      // reduce with group_public_ips: public destinations fold into 0.0.0.0, one group per domain.
+      // reduce's defaults: a public destination with a known name is grouped by its domain (no
+      // address), one without keeps its address; both typed public, none shown as 0.0.0.0.
       const reduced = collector();
       const reducer = new ReduceProcessor(testContext('reduce'), reduceConfigSchema.parse({ temporality: 'delta' }), reduced, new ManualClock(Date.now()));
       await reducer.start();
@@ -137,7 +139,12 @@ test('flows to resolved addresses carry the queried name (A, AAAA, CNAME chain, 
       const named = a.out.batches[0]!.flows;
       const bytesTo = (...addresses: string[]) =>
         named.filter((f) => addresses.includes(String(f.attributes['destination.address']))).reduce((sum, f) => sum + f.txBytes + f.rxBytes, 0);
-      const publicGroups = reduced.batches.flatMap((b) => b.flows).filter((f) => f.attributes['destination.address'] === '0.0.0.0');
+      const publicGroups = reduced.batches.flatMap((b) => b.flows).filter((f) => f.attributes['destination.address.type'] === 'public');
+      t.deepEqual(
+        publicGroups.map((f) => f.attributes['destination.address'] ?? f.attributes['destination.domain']).sort(),
+        [SHORT_V4, 'api.shop.test', 'api.shop.test', 'www.shop.test', 'www.shop.test'],
+        'named destinations by domain, the unnamed one by its address',
+      );
       // (pod1's IPv4 and IPv6 source addresses are separate groups; sum them per domain.)
       const byDomain: Record<string, number> = {};
       for (const f of publicGroups) {
@@ -173,6 +180,13 @@ test('the cache is bounded: a full cache evicts the name closest to expiry', asy
       const s = p.processor.status()!;
       t.is(s.entries, 2);
       t.is(s.evictions, 1);
+      // Totals since start are counters (named _total), equal to the core's own counts.
+      const counter = async (name: string) => {
+        const m = await p.ctx.metrics.getSingleMetric(name)?.get();
+        return { type: m?.type, value: m?.values.find((v) => v.labels.processor === 'dnsnames')?.value };
+      };
+      t.deepEqual(await counter('podflow_dnsnames_cache_evictions_total'), { type: 'counter', value: 1 });
+      t.deepEqual(await counter('podflow_dnsnames_responses_total'), { type: 'counter', value: s.responses });
     } finally {
       await p.processor.shutdown();
     }

@@ -5,7 +5,7 @@ import { AddressClassifier } from '../../model/address.ts';
 import { DESTINATION, DESTINATION_DOMAIN } from '../../model/attributes.ts';
 import type { FlowBatch } from '../../model/flow.ts';
 import { DnsNames, type DnsStatus } from '../../native/index.ts';
-import type { ComponentContext, FlowConsumer, Processor } from '../../contracts/component.ts';
+import type { ComponentContext, ComponentEndpoints, FlowConsumer, Processor } from '../../contracts/component.ts';
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import type { DnsnamesConfig } from './config.ts';
 
@@ -16,6 +16,8 @@ export class DnsnamesProcessor implements Processor {
   readonly #classifier: AddressClassifier;
   #names: DnsNames | undefined;
   readonly #metrics;
+  /** The core's eviction and response totals already added to the counters. */
+  #counted = { evictions: 0, responses: 0, duplicates: 0 };
 
   constructor(ctx: ComponentContext, config: DnsnamesConfig, next: FlowConsumer) {
     this.#ctx = ctx;
@@ -29,14 +31,15 @@ export class DnsnamesProcessor implements Processor {
       named: counter('podflow_dnsnames_named_flows_total', 'Flows given a destination.domain'),
       unnamed: counter('podflow_dnsnames_unnamed_flows_total', 'Flows to eligible destinations whose address had no known name'),
       entries: gauge('podflow_dnsnames_cache_entries', 'Addresses in the DNS name cache'),
-      evictions: gauge('podflow_dnsnames_cache_evictions', 'Live names evicted because the cache was full (since start)'),
-      responses: gauge('podflow_dnsnames_responses', 'DNS responses read (since start)'),
-      duplicates: gauge('podflow_dnsnames_duplicate_responses', 'Copies of a response already read, captured again on another interface (since start)'),
+      evictions: counter('podflow_dnsnames_cache_evictions_total', 'Live names evicted because the cache was full'),
+      responses: counter('podflow_dnsnames_responses_total', 'DNS responses read'),
+      duplicates: counter('podflow_dnsnames_duplicate_responses_total', 'Copies of a response already read, captured again on another interface'),
     };
   }
 
   async start(): Promise<void> {
     const c = this.#config;
+    this.#counted = { evictions: 0, responses: 0, duplicates: 0 };
     try {
       this.#names = DnsNames.open({
         netns: c.netns ?? null,
@@ -49,6 +52,10 @@ export class DnsnamesProcessor implements Processor {
       throw new Error(`dnsnames: cannot capture DNS responses on interface ${c.interface}: ${(e as Error).message}`);
     }
     this.#ctx.logger.info({ interface: c.interface, netns: c.netns ?? null, maxEntries: c.max_entries, ttlFloorMs: c.ttl_floor }, 'dnsnames: capturing DNS responses');
+  }
+
+  endpoints(): ComponentEndpoints {
+    return { readsFrom: [`DNS answers on ${this.#config.interface}${this.#config.netns ? ` in ${this.#config.netns}` : ''}`] };
   }
 
   /** Cache and parser counts since start (undefined before start / after shutdown). */
@@ -96,9 +103,11 @@ export class DnsnamesProcessor implements Processor {
         const s = this.status();
         if (s) {
           this.#metrics.entries.set(labels, s.entries);
-          this.#metrics.evictions.set(labels, s.evictions);
-          this.#metrics.responses.set(labels, s.responses);
-          this.#metrics.duplicates.set(labels, s.duplicates);
+          // The core counts since it opened; the counters move by what is new.
+          this.#metrics.evictions.inc(labels, Math.max(0, s.evictions - this.#counted.evictions));
+          this.#metrics.responses.inc(labels, Math.max(0, s.responses - this.#counted.responses));
+          this.#metrics.duplicates.inc(labels, Math.max(0, s.duplicates - this.#counted.duplicates));
+          this.#counted = { evictions: s.evictions, responses: s.responses, duplicates: s.duplicates };
         }
       }
     }

@@ -7,7 +7,9 @@ import {
   withFlows, type Attributes, type Flow, type FlowBatch, msFromUnixNano,
 } from '../../model/index.ts';
 import { AddressClassifier } from '../../model/address.ts';
-import type { ComponentContext, FlowConsumer, Processor } from '../../contracts/component.ts';
+import { type Clock, systemClock } from '../../contracts/clock.ts';
+import type { ComponentContext, ComponentEndpoints, ComponentHealth, FlowConsumer, Processor } from '../../contracts/component.ts';
+import { ApiAccessHealth } from './api-health.ts';
 import { resolveAuth, type AuthEnvironment } from './auth.ts';
 import { ClusterCache, type KubeResource } from './cluster-cache.ts';
 import type { K8sAttributesConfig } from './config.ts';
@@ -23,6 +25,8 @@ export interface K8sAttributesOptions {
   backoff?: BackoffSettings;
   /** Where the watched objects are kept; default: a new one with `deleted_pod_grace`. */
   cache?: ClusterCache;
+  /** Paces the error lines of a lasting API failure (systemClock by default). */
+  clock?: Clock;
 }
 
 /** The node whose flows this instance keeps: `node_name`, else NODE_NAME, else the resource's `k8s.node.name`. */
@@ -50,6 +54,8 @@ export class K8sAttributesProcessor implements Processor {
   #sweepTimer: NodeJS.Timeout | undefined;
   #ready = false;
   #clusterAccess = false;
+  #apiHealth: ApiAccessHealth | undefined;
+  #reading: string | undefined;
 
   constructor(ctx: ComponentContext, config: K8sAttributesConfig, next: FlowConsumer, options: K8sAttributesOptions = {}) {
     this.#ctx = ctx;
@@ -77,6 +83,9 @@ export class K8sAttributesProcessor implements Processor {
       return;
     }
     this.#clusterAccess = true;
+    const server = auth.kubeConfig.getCurrentCluster()?.server ?? '(no server)';
+    this.#reading = `the API server at ${server} (${auth.description})`;
+    this.#apiHealth = new ApiAccessHealth(logger, server, this.#options.clock ?? systemClock);
     logger.info(`k8sattributes: watching the cluster via ${auth.description}; ${reporting}`);
     this.#watchers = this.#makeWatchers(auth.kubeConfig);
     for (const w of this.#watchers) w.start();
@@ -100,6 +109,15 @@ export class K8sAttributesProcessor implements Processor {
         logger.info({ objects: this.#cache.counts() }, 'k8sattributes: initial sync done (late)');
       });
     }
+  }
+
+  /** Unhealthy while the API server refuses or cannot be reached (api-health.ts). */
+  health(): ComponentHealth {
+    return this.#apiHealth?.health() ?? { healthy: true };
+  }
+
+  endpoints(): ComponentEndpoints {
+    return this.#reading ? { readsFrom: [this.#reading] } : {};
   }
 
   async shutdown(): Promise<void> {
@@ -167,6 +185,8 @@ export class K8sAttributesProcessor implements Processor {
       logger: this.#ctx.logger,
       badObject: (resource: KubeResource) => this.#metrics.badObject(resource),
       restarted: (resource: KubeResource) => this.#metrics.watchRestarted(resource),
+      failed: (resource: KubeResource, path: string, err: unknown) => this.#apiHealth?.failed(resource, path, err),
+      recovered: (resource: KubeResource) => this.#apiHealth?.recovered(resource),
     };
     const backoff = this.#options.backoff ?? DEFAULT_BACKOFF;
     const make = <R extends KubeRecord>(spec: ConstructorParameters<typeof ResourceWatcher<R>>[1]) =>

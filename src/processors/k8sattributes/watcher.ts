@@ -3,11 +3,15 @@
 // - objects become records before ListWatch stores them (RecordWatch, and our own list call,
 //   which reads the wire JSON so one malformed item is skipped instead of failing the list);
 // - when ListWatch gives up (API unreachable, list failed) it is restarted with backoff;
+// - every failure is passed to the processor with what it was doing (list or watch), which tells
+//   a person why (api-failure.ts); the trouble is over once a list or a watch, whichever
+//   failed, succeeds again;
 // and the watch lines are read by BoundedWatch (capped, a torn line relists).
 import { KubeConfig, ListWatch, RequestContext, HttpMethod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { fetch } from 'undici';
 import type { KubeResource } from './cluster-cache.ts';
+import { ApiStatusError, KubeconfigError } from './api-failure.ts';
 import { BoundedWatch } from './bounded-watch.ts';
 import { BadObjectError, type ObjectMeta } from './objects.ts';
 
@@ -30,6 +34,10 @@ export interface WatcherHooks {
   badObject(resource: KubeResource): void;
   /** A watch connection after the first (reconnect, relist). */
   restarted(resource: KubeResource): void;
+  /** A list or watch of `path` failed (called on every failed attempt while the trouble lasts). */
+  failed(resource: KubeResource, path: string, err: unknown): void;
+  /** The list or watch that failed works again. */
+  recovered(resource: KubeResource): void;
 }
 
 export interface BackoffSettings {
@@ -41,25 +49,52 @@ export const DEFAULT_BACKOFF: BackoffSettings = { initialMs: 500, maxMs: 30_000 
 
 type WatchCallback = (phase: string, apiObj: unknown, watchObj?: unknown) => void;
 
+interface WatchEvents {
+  /** A watch request is about to be made. */
+  watching(): void;
+  /** The API server accepted it (HTTP 200): events stream from now on. */
+  streaming(): void;
+}
+
 /** A Watch whose events carry records; a malformed object is logged and becomes a BOOKMARK (keeping its resourceVersion). */
 class RecordWatch<R extends KubeRecord> extends BoundedWatch {
   readonly #toRecord: (obj: unknown) => R | undefined;
+  readonly #events: WatchEvents;
 
-  constructor(kc: KubeConfig, toRecord: (obj: unknown) => R | undefined, logger: Logger, maxLineBytes: number) {
+  constructor(kc: KubeConfig, toRecord: (obj: unknown) => R | undefined, events: WatchEvents, logger: Logger, maxLineBytes: number) {
     super(kc, { logger, maxLineBytes });
     this.#toRecord = toRecord;
+    this.#events = events;
   }
 
-  override watch(path: string, queryParams: Record<string, string | number | boolean | undefined>, callback: WatchCallback, done: (err: unknown) => void): Promise<AbortController> {
-    // Bookmarks keep the resourceVersion fresh on quiet kinds, so a resumed watch is less often
-    // too old (410) and needs no relist.
-    return super.watch(path, { ...queryParams, allowWatchBookmarks: true }, (phase, apiObj, watchObj) => {
-      if (phase !== 'ADDED' && phase !== 'MODIFIED' && phase !== 'DELETED') return callback(phase, apiObj, watchObj);
-      const record = this.#toRecord(apiObj);
-      if (record) return callback(phase, record, watchObj);
-      const rv = (apiObj as { metadata?: { resourceVersion?: unknown } } | undefined)?.metadata?.resourceVersion;
-      if (typeof rv === 'string') callback('BOOKMARK', { metadata: { resourceVersion: rv } }, watchObj);
-    }, done);
+  override async watch(path: string, queryParams: Record<string, string | number | boolean | undefined>, callback: WatchCallback, done: (err: unknown) => void): Promise<AbortController> {
+    this.#events.watching();
+    let failed = false;
+    let controller: AbortController;
+    try {
+      // Bookmarks keep the resourceVersion fresh on quiet kinds, so a resumed watch is less often
+      // too old (410) and needs no relist.
+      controller = await super.watch(path, { ...queryParams, allowWatchBookmarks: true }, (phase, apiObj, watchObj) => {
+        if (phase !== 'ADDED' && phase !== 'MODIFIED' && phase !== 'DELETED') return callback(phase, apiObj, watchObj);
+        const record = this.#toRecord(apiObj);
+        if (record) return callback(phase, record, watchObj);
+        const rv = (apiObj as { metadata?: { resourceVersion?: unknown } } | undefined)?.metadata?.resourceVersion;
+        if (typeof rv === 'string') callback('BOOKMARK', { metadata: { resourceVersion: rv } }, watchObj);
+      }, (err) => {
+        if (err) failed = true;
+        // A refused watch (the library keeps only the status code): an error that names the request.
+        const status = (err as { statusCode?: unknown } | null)?.statusCode;
+        done(typeof status === 'number' && !(err instanceof ApiStatusError) ? new ApiStatusError('watch', path, status, '') : err);
+      });
+    } catch (err) {
+      // Thrown before any request was made: the kubeconfig's cluster, URL or credentials cannot
+      // be used. Reported like any failed watch (a rejection here would go unhandled).
+      done(new KubeconfigError(err));
+      return new AbortController();
+    }
+    // The library reports a refused watch (non-200, no connection) through `done` before it returns.
+    if (!failed) this.#events.streaming();
+    return controller;
   }
 }
 
@@ -82,7 +117,10 @@ export class ResourceWatcher<R extends KubeRecord> {
   #retryMs: number;
   #retryTimer: NodeJS.Timeout | undefined;
   #stopped = false;
-  #failing = false;
+  /** What is being done now; a failure is of this step. */
+  #step: 'list' | 'watch' = 'list';
+  /** The step that failed, until it works again. */
+  #failedStep: 'list' | 'watch' | undefined;
 
   constructor(kc: KubeConfig, spec: ResourceSpec<R>, hooks: WatcherHooks, backoff: BackoffSettings, maxWatchLineBytes: number) {
     this.spec = spec;
@@ -91,14 +129,19 @@ export class ResourceWatcher<R extends KubeRecord> {
     this.#backoff = backoff;
     this.#retryMs = backoff.initialMs;
     this.synced = new Promise((resolve) => (this.#resolveSynced = resolve));
-    const watch = new RecordWatch<R>(kc, (obj) => this.#toRecord(obj), hooks.logger, maxWatchLineBytes);
+    const watch = new RecordWatch<R>(
+      kc,
+      (obj) => this.#toRecord(obj),
+      { watching: () => (this.#step = 'watch'), streaming: () => this.#succeeded('watch') },
+      hooks.logger,
+      maxWatchLineBytes,
+    );
     this.#informer = new ListWatch<R & { metadata: ObjectMeta }>(spec.path, watch, () => this.#list(), false);
     const guarded = (what: string, fn: (rec: R) => void) => (rec: R) => {
-      this.#healthy();
       try {
         fn(rec);
       } catch (err) {
-        hooks.logger.error({ err, kind: spec.resource, object: rec.metadata }, `k8sattributes: ${what} failed`);
+        hooks.logger.error({ err, resource: spec.resource, object: rec.metadata }, `k8sattributes: ${what} failed`);
       }
     };
     this.#informer.on('add', guarded('add', (r) => spec.upsert(r)));
@@ -131,25 +174,27 @@ export class ResourceWatcher<R extends KubeRecord> {
     } catch (err) {
       this.#hooks.badObject(this.spec.resource);
       const message = err instanceof BadObjectError ? err.message : `${this.spec.resource}: ${(err as Error).message}`;
-      this.#hooks.logger.error({ kind: this.spec.resource }, `k8sattributes: skipping a malformed object: ${message}`);
+      this.#hooks.logger.error({ resource: this.spec.resource }, `k8sattributes: skipping a malformed object: ${message}`);
       return undefined;
     }
   }
 
   /** The list half of list+watch, on the wire JSON with the KubeConfig's authentication. */
   async #list(): Promise<{ metadata: { resourceVersion: string }; items: Array<R & { metadata: ObjectMeta }> }> {
+    this.#step = 'list';
     const cluster = this.#kc.getCurrentCluster();
-    if (!cluster) throw new Error('the kubeconfig has no current cluster');
+    if (!cluster) throw new KubeconfigError(new Error('it has no current cluster'));
     const url = `${cluster.server}${this.spec.path}`;
     const ctx = new RequestContext(url, HttpMethod.GET);
-    await this.#kc.applySecurityAuthentication(ctx);
+    try {
+      new URL(url);
+      await this.#kc.applySecurityAuthentication(ctx);
+    } catch (err) {
+      throw new KubeconfigError(err);
+    }
     const response = await fetch(url, { headers: ctx.getHeaders(), dispatcher: ctx.getDispatcher(), signal: AbortSignal.timeout(60_000) });
     const text = await response.text();
-    if (response.status !== 200) {
-      const error = new Error(`GET ${this.spec.path}: HTTP ${response.status} ${text.slice(0, 200)}`) as Error & { statusCode: number };
-      error.statusCode = response.status;
-      throw error;
-    }
+    if (response.status !== 200) throw new ApiStatusError('list', this.spec.path, response.status, text);
     let body: WireList;
     try {
       body = JSON.parse(text) as WireList;
@@ -162,7 +207,7 @@ export class ResourceWatcher<R extends KubeRecord> {
       const r = this.#toRecord(raw);
       if (r) items.push(r);
     }
-    this.#healthy();
+    this.#succeeded('list');
     if (!this.#synced) {
       // ListWatch applies the items right after this promise resolves, synchronously.
       setImmediate(() => {
@@ -173,11 +218,19 @@ export class ResourceWatcher<R extends KubeRecord> {
     return { metadata: { resourceVersion: body.metadata?.resourceVersion ?? '' }, items };
   }
 
-  #healthy(): void {
-    this.#retryMs = this.#backoff.initialMs;
-    if (this.#failing) {
-      this.#failing = false;
-      this.#hooks.logger.info({ kind: this.spec.resource }, `k8sattributes: ${this.spec.resource} watch recovered`);
+  /**
+   * A list or a watch worked. The trouble is over when the step that failed works: a list that
+   * succeeds between two refused watches (RBAC allows list, not watch) is no recovery, and the
+   * backoff keeps growing rather than relisting twice a second.
+   */
+  #succeeded(step: 'list' | 'watch'): void {
+    if (this.#failedStep === undefined) {
+      this.#retryMs = this.#backoff.initialMs;
+    } else if (this.#failedStep === step || step === 'watch') {
+      this.#failedStep = undefined;
+      this.#retryMs = this.#backoff.initialMs;
+      this.#hooks.logger.info({ resource: this.spec.resource }, `k8sattributes: ${this.spec.resource} watch recovered`);
+      this.#hooks.recovered(this.spec.resource);
     }
   }
 
@@ -186,10 +239,11 @@ export class ResourceWatcher<R extends KubeRecord> {
     if (this.#stopped) return;
     const delay = this.#retryMs;
     this.#retryMs = Math.min(this.#retryMs * 2, this.#backoff.maxMs);
-    if (!this.#failing) {
-      this.#failing = true;
-      this.#hooks.logger.warn({ kind: this.spec.resource, err: (err as Error)?.message ?? String(err) }, `k8sattributes: ${this.spec.resource} list/watch failed; retrying with backoff, the cache keeps serving`);
+    if (this.#failedStep === undefined) {
+      this.#hooks.logger.warn({ resource: this.spec.resource, err: (err as Error)?.message ?? String(err) }, `k8sattributes: ${this.spec.resource} list/watch failed; retrying with backoff, the cache keeps serving`);
     }
+    this.#failedStep = this.#step;
+    this.#hooks.failed(this.spec.resource, this.spec.path, err);
     clearTimeout(this.#retryTimer);
     this.#retryTimer = setTimeout(() => {
       if (!this.#stopped) this.start();

@@ -47,7 +47,20 @@ export const reduceConfigSchema = z
     interval: durationMs({ min: 100, max: 86_400_000 }).default(DEFAULT_INTERVAL_MS),
     temporality: z.enum(['delta', 'cumulative']).default('cumulative'),
     idle_timeout: durationMs({ min: 0, max: 7 * 86_400_000 }).default(DEFAULT_IDLE_TIMEOUT_MS),
-    group_public_ips: z.boolean().default(true),
+    /** How a public address (either end) is shown in its group: never a made-up address. */
+    public_addresses: z
+      .strictObject({
+        /** A public destination whose destination.domain is known is grouped by the domain; its address is left out. */
+        by_domain: z.boolean().default(true),
+        /** Any other public address is cut to this many bits: 32 keeps the address, 24 → 104.16.3.0/24. */
+        ipv4_prefix: z.number().int().min(0).max(32).default(32),
+        ipv6_prefix: z.number().int().min(0).max(128).default(128),
+      })
+      .prefault({}),
+    /** Replaced by public_addresses: it folded every public address into a fake 0.0.0.0. */
+    group_public_ips: z
+      .never({ error: 'group_public_ips was replaced by public_addresses (by_domain, ipv4_prefix, ipv6_prefix): public addresses are no longer folded into 0.0.0.0; ipv4_prefix: 24 groups them by /24' })
+      .optional(),
     cluster_cidrs: z.array(cidrSchema).default([]),
     max_groups: z.number().int().min(1).max(1_000_000).default(DEFAULT_MAX_GROUPS),
   })

@@ -1,23 +1,49 @@
 // Which attribute values make up a flow's group: the `group_by` keys, plus each end's address
-// when that end has no Kubernetes identity, with public addresses folded into 0.0.0.0.
+// when that end has no Kubernetes identity. A public address is shown as something a person can
+// read, never a made-up address: a destination by its domain when dnsnames knows it, else the
+// address or its prefix (`public_addresses`), with `<end>.address.type: public`.
 import { isIP } from 'node:net';
 import { AddressClassifier } from '../../model/address.ts';
 import { DESTINATION, DESTINATION_DOMAIN, SOURCE, endKeys } from '../../model/attributes.ts';
+import { addressPrefix } from '../../model/cidr.ts';
 import type { AttributeValue, Attributes } from '../../model/index.ts';
-
-/** What a public address becomes under `group_public_ips` (both families: one "internet" peer). */
-export const INTERNET_PEER_ADDRESS = '0.0.0.0';
 
 /** A slot's value; `undefined` when the flow has no such attribute (the output omits it). */
 export type SlotValue = AttributeValue | undefined;
+
+export interface PublicAddressOptions {
+  /** A public destination with a known domain is grouped by the domain, without its address. */
+  byDomain: boolean;
+  /** Other public addresses are cut to these many bits (32 / 128: the address itself). */
+  ipv4Prefix: number;
+  ipv6Prefix: number;
+}
 
 export interface GroupKeyOptions {
   groupBy: readonly string[];
   /** Add an end's address to the key when the end has no namespace and no owner. */
   unidentifiedAddresses: boolean;
-  groupPublicIps: boolean;
+  publicAddresses: PublicAddressOptions;
   clusterCidrs: readonly string[];
 }
+
+/** How one end's address enters the group: the slots it writes. */
+interface EndSlots {
+  keys: Keys;
+  mode: AddressMode;
+  addressSlot: number;
+  /** `<end>.address.type`: a slot of its own when group_by lacks the key, else group_by's slot. */
+  typeSlot: number;
+}
+
+/** What the cache knows of an address: whether its range is public, and what a public group shows. */
+interface PublicVerdict {
+  public: boolean;
+  /** The address, or its prefix. */
+  shown: string;
+}
+
+const PUBLIC = 'public';
 
 type AddressMode = 'none' | 'always' | 'unidentified';
 type Keys = ReturnType<typeof endKeys>;
@@ -31,28 +57,35 @@ export class GroupKeyReader {
   readonly slotCount: number;
 
   readonly #plainKeys: readonly string[];
-  readonly #sourceMode: AddressMode;
-  readonly #destinationMode: AddressMode;
-  /** The domain slot exists when a public destination can be folded and group_by lacks the domain. */
-  readonly #domainSlot: boolean;
-  readonly #groupPublicIps: boolean;
+  readonly #ends: readonly EndSlots[];
+  readonly #byDomain: boolean;
+  /** Slot of destination.domain: group_by's, or one of its own when public destinations are grouped by domain; -1 none. */
+  readonly #domainSlot: number;
+  readonly #ipv4Prefix: number;
+  readonly #ipv6Prefix: number;
   readonly #classifier: AddressClassifier;
-  #publicCache = new Map<string, boolean>();
+  #publicCache = new Map<string, PublicVerdict>();
 
   constructor(options: GroupKeyOptions) {
-    const fold = options.groupPublicIps;
-    const addressMode = (keys: Keys): AddressMode =>
-      options.groupBy.includes(keys.address) ? 'always' : options.unidentifiedAddresses ? 'unidentified' : 'none';
-    this.#sourceMode = addressMode(SOURCE);
-    this.#destinationMode = addressMode(DESTINATION);
-    this.#groupPublicIps = fold;
-    this.#domainSlot = fold && this.#destinationMode !== 'none' && !options.groupBy.includes(DESTINATION_DOMAIN);
-    // Address keys listed in group_by go through the special slots (they may be folded).
-    this.#plainKeys = options.groupBy.filter((k) => k !== SOURCE.address && k !== DESTINATION.address);
+    const { groupBy, publicAddresses } = options;
+    // Address keys listed in group_by go through the end slots (a public one may be cut to a prefix).
+    this.#plainKeys = groupBy.filter((k) => k !== SOURCE.address && k !== DESTINATION.address);
     const slotKeys = [...this.#plainKeys];
-    if (this.#sourceMode !== 'none') slotKeys.push(SOURCE.address);
-    if (this.#destinationMode !== 'none') slotKeys.push(DESTINATION.address);
-    if (this.#domainSlot) slotKeys.push(DESTINATION_DOMAIN);
+    const slotOf = (key: string) => {
+      const listed = slotKeys.indexOf(key);
+      return listed >= 0 ? listed : slotKeys.push(key) - 1;
+    };
+    const ends: EndSlots[] = [];
+    for (const keys of [SOURCE, DESTINATION]) {
+      const mode: AddressMode = groupBy.includes(keys.address) ? 'always' : options.unidentifiedAddresses ? 'unidentified' : 'none';
+      if (mode !== 'none') ends.push({ keys, mode, addressSlot: slotOf(keys.address), typeSlot: slotOf(keys.addressType) });
+    }
+    this.#ends = ends;
+    this.#byDomain = publicAddresses.byDomain;
+    const destinationAddressed = ends.some((e) => e.keys === DESTINATION);
+    this.#domainSlot = this.#byDomain && destinationAddressed ? slotOf(DESTINATION_DOMAIN) : -1;
+    this.#ipv4Prefix = publicAddresses.ipv4Prefix;
+    this.#ipv6Prefix = publicAddresses.ipv6Prefix;
     this.slotKeys = slotKeys;
     this.slotCount = slotKeys.length;
     this.#classifier = new AddressClassifier(options.clusterCidrs);
@@ -63,44 +96,57 @@ export class GroupKeyReader {
     const plain = this.#plainKeys;
     const n = plain.length;
     for (let j = 0; j < n; j++) out[j] = attributes[plain[j]!];
-    let j = n;
-    if (this.#sourceMode !== 'none') {
-      out[j++] = this.#sourceMode === 'unidentified' && this.#identified(attributes, SOURCE)
-        ? undefined
-        : this.#address(attributes, SOURCE);
-    }
-    if (this.#destinationMode !== 'none') {
-      const value = this.#destinationMode === 'unidentified' && this.#identified(attributes, DESTINATION)
-        ? undefined
-        : this.#address(attributes, DESTINATION);
-      out[j++] = value;
-      // A folded public destination keeps its name, so external traffic is grouped by domain.
-      if (this.#domainSlot) out[j++] = value === INTERNET_PEER_ADDRESS ? attributes[DESTINATION_DOMAIN] : undefined;
+    for (let j = n; j < this.slotCount; j++) out[j] = undefined;
+    const ends = this.#ends;
+    for (let e = 0; e < ends.length; e++) {
+      const end = ends[e]!;
+      if (end.mode === 'always' || !this.#identified(attributes, end.keys)) this.#readEnd(attributes, end, out);
     }
   }
 
-  /** Whether an address is public: the flow's own `*.address.type` wins, else its range. */
-  isPublic(attributes: Attributes, keys: Keys): boolean {
-    const type = attributes[keys.addressType];
-    if (type !== undefined) return type === 'public';
-    const address = attributes[keys.address];
-    if (typeof address !== 'string') return false;
-    let known = this.#publicCache.get(address);
-    if (known === undefined) {
-      known = isIP(address) !== 0 && this.#classifier.isPublic(address);
-      if (this.#publicCache.size >= CLASSIFICATION_CACHE_LIMIT) this.#publicCache = new Map();
-      this.#publicCache.set(address, known);
+  /**
+   * One end's address and, when it is public, its type (`public`) and, for a destination whose
+   * domain is known, the domain instead of the address.
+   */
+  #readEnd(attributes: Attributes, end: EndSlots, out: SlotValue[]): void {
+    const address = attributes[end.keys.address];
+    const shown = this.#publicShown(attributes, end.keys);
+    if (shown === undefined) {
+      out[end.addressSlot] = address;
+      return;
     }
-    return known;
+    out[end.typeSlot] = PUBLIC;
+    const domain = end.keys === DESTINATION && this.#byDomain ? attributes[DESTINATION_DOMAIN] : undefined;
+    if (domain !== undefined && domain !== '') {
+      out[this.#domainSlot] = domain;
+    } else {
+      out[end.addressSlot] = shown;
+    }
+  }
+
+  /**
+   * What a public end shows for its address (the address, or its prefix); undefined when the end
+   * is not public. The flow's own `<end>.address.type` wins (k8sattributes sets it), else the range.
+   */
+  #publicShown(attributes: Attributes, keys: Keys): string | undefined {
+    const address = attributes[keys.address];
+    if (typeof address !== 'string') return undefined;
+    const type = attributes[keys.addressType];
+    if (type !== undefined && type !== PUBLIC) return undefined;
+    let verdict = this.#publicCache.get(address);
+    if (verdict === undefined) {
+      const ip = isIP(address) !== 0;
+      verdict = {
+        public: ip && this.#classifier.isPublic(address),
+        shown: ip ? addressPrefix(address, this.#ipv4Prefix, this.#ipv6Prefix)! : address,
+      };
+      if (this.#publicCache.size >= CLASSIFICATION_CACHE_LIMIT) this.#publicCache = new Map();
+      this.#publicCache.set(address, verdict);
+    }
+    return type === PUBLIC || verdict.public ? verdict.shown : undefined;
   }
 
   #identified(attributes: Attributes, keys: Keys): boolean {
     return attributes[keys.namespace] !== undefined || attributes[keys.ownerName] !== undefined;
-  }
-
-  #address(attributes: Attributes, keys: Keys): SlotValue {
-    const address = attributes[keys.address];
-    if (address === undefined || !this.#groupPublicIps) return address;
-    return this.isPublic(attributes, keys) ? INTERNET_PEER_ADDRESS : address;
   }
 }

@@ -51,7 +51,7 @@ const stepsArb = fc.array(fc.tuple(fc.array(flowArb, { maxLength: 30 }), fc.inte
 const configArb = fc.record({
   group_by: fc.shuffledSubarray(KEYS),
   unidentified_addresses: fc.boolean(),
-  group_public_ips: fc.boolean(),
+  public_addresses: fc.record({ by_domain: fc.boolean(), ipv4_prefix: fc.constantFrom(32, 24, 0), ipv6_prefix: fc.constantFrom(128, 48, 0) }),
   idle_timeout: fc.constantFrom(INTERVAL, 2 * INTERVAL, 300_000),
 });
 

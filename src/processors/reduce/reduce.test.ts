@@ -37,7 +37,7 @@ const db = { 'destination.k8s.namespace.name': 'shop', 'destination.k8s.owner.na
 test('defaults: parse({}) gives every documented default', (t) => {
   t.deepEqual(reduceConfigSchema.parse({}), {
     group_by: [...DEFAULT_GROUP_BY], unidentified_addresses: true, interval: 15_000, temporality: 'cumulative',
-    idle_timeout: 300_000, group_public_ips: true, cluster_cidrs: [], max_groups: 10_000,
+    idle_timeout: 300_000, public_addresses: { by_domain: true, ipv4_prefix: 32, ipv6_prefix: 128 }, cluster_cidrs: [], max_groups: 10_000,
   });
   t.deepEqual(reduceConfigSchema.parse({ interval: '1m', idle_timeout: '10m' }).interval, 60_000);
 });
@@ -55,6 +55,11 @@ test('bad configs fail naming the key', (t) => {
   t.regex(issue({ max_groups: 0 }), /^max_groups:/);
   t.regex(issue({ interval: 'soon' }), /^interval: "soon" is not a duration/);
   t.regex(issue({ group_public_ip: true }), /Unrecognized key: "group_public_ip"/);
+  t.regex(issue({ public_addresses: { ipv4_prefix: 33 } }), /^public_addresses\.ipv4_prefix:/);
+  t.regex(issue({ public_addresses: { ipv6_prefix: -1 } }), /^public_addresses\.ipv6_prefix:/);
+  t.regex(issue({ public_addresses: { by_domains: true } }), /^public_addresses: Unrecognized key: "by_domains"/);
+  // The key that folded public addresses into 0.0.0.0 says what replaced it.
+  t.regex(issue({ group_public_ips: true }), /^group_public_ips: group_public_ips was replaced by public_addresses/);
 });
 
 test('a processor factory with a schema that parses {} (registered: src/components.test.ts)', (t) => {
@@ -195,54 +200,103 @@ const classification: Array<[string, boolean]> = [
   ['2606:4700::1111', true], ['172.32.0.1', true],
 ];
 
-test('group_public_ips: public destinations become 0.0.0.0, private ranges keep their address', async (t) => {
+test('public destinations keep their address, typed public; private ranges keep their address untyped', async (t) => {
   const { clock, reducer, emitted } = setup({ temporality: 'delta' });
   await reducer.start();
   await reducer.consume(delta(classification.map(([address]) => flow({ ...web, 'destination.address': address }, 1))));
+  await reducer.consume(delta([flow({ ...web, 'destination.address': '8.8.8.8' }, 2)]));
   await clock.advance(INTERVAL);
-  const byAddress = new Map(emitted()[0]!.map((f) => [f.attributes['destination.address'], f.txBytes]));
-  for (const [address, isPublic] of classification) {
-    if (!isPublic) t.is(byAddress.get(address), 1, `${address} is kept`);
-    else t.false(byAddress.has(address), `${address} is folded`);
-  }
-  t.is(byAddress.get('0.0.0.0'), 3, 'the three public addresses are one group');
-  t.is(byAddress.size, 8);
+  const rows = emitted()[0]!.map((f) => [f.attributes['destination.address'], f.attributes['destination.address.type'], f.txBytes]);
+  t.deepEqual(rows.sort(), classification.map(([address, isPublic]) => [address, isPublic ? 'public' : undefined, address === '8.8.8.8' ? 3 : 1]).sort());
+  t.false(rows.some(([address]) => address === '0.0.0.0' || address === '::'), 'no made-up address');
   await reducer.shutdown();
 });
 
-test('group_public_ips: cluster_cidrs and a known address type are never public; off keeps addresses', async (t) => {
-  const { clock, reducer, emitted } = setup({ temporality: 'delta', cluster_cidrs: ['34.118.224.0/20'] });
+test('public_addresses prefixes: public addresses of one /24 (IPv4) or /48 (IPv6) are one group, shown as the prefix', async (t) => {
+  const { clock, reducer, emitted } = setup({ temporality: 'delta', public_addresses: { ipv4_prefix: 24, ipv6_prefix: 48 } });
+  await reducer.start();
+  await reducer.consume(delta([
+    flow({ ...web, 'destination.address': '104.16.3.9' }, 1),
+    flow({ ...web, 'destination.address': '104.16.3.200' }, 2),
+    flow({ ...web, 'destination.address': '104.16.4.1' }, 4),
+    flow({ ...web, 'destination.address': '2606:4700:10::6814:1f' }, 8),
+    flow({ ...web, 'destination.address': '2606:4700:10:ffff::1' }, 16),
+    flow({ ...web, 'destination.address': '::ffff:104.16.3.7' }, 32),
+    flow({ ...web, 'destination.address': '10.1.2.3' }, 64),
+  ]));
+  await clock.advance(INTERVAL);
+  const rows = emitted()[0]!.map((f) => [f.attributes['destination.address'], f.attributes['destination.address.type'], f.txBytes]);
+  t.deepEqual(rows.sort(), [
+    ['10.1.2.3', undefined, 64],
+    ['104.16.3.0/24', 'public', 35],
+    ['104.16.4.0/24', 'public', 4],
+    ['2606:4700:10::/48', 'public', 24],
+  ]);
+  // Sources too: an outside client is shown by its prefix.
+  await reducer.consume(delta([flow({ 'source.address': '198.50.1.77', ...db }, 1), flow({ 'source.address': '198.50.1.78', ...db }, 2)]));
+  await reducer.shutdown();
+  t.deepEqual(emitted()[1]!.map((f) => [f.attributes['source.address'], f.attributes['source.address.type'], f.txBytes]), [['198.50.1.0/24', 'public', 3]]);
+});
+
+test('public addresses: cluster_cidrs and a known address type are never public; a flow typed public is', async (t) => {
+  const { clock, reducer, emitted } = setup({ temporality: 'delta', cluster_cidrs: ['34.118.224.0/20'], public_addresses: { ipv4_prefix: 16 } });
   await reducer.start();
   await reducer.consume(delta([
     flow({ ...web, 'destination.address': '34.118.230.5' }),
     flow({ ...web, 'destination.address': '35.1.1.1', 'destination.address.type': 'node' }),
     flow({ ...web, 'destination.address': '10.9.9.9', 'destination.address.type': 'public' }),
+    flow({ ...web, 'destination.address': '35.1.2.2' }),
   ]));
   await clock.advance(INTERVAL);
-  t.deepEqual(emitted()[0]!.map((f) => f.attributes['destination.address']).sort(), ['0.0.0.0', '34.118.230.5', '35.1.1.1']);
+  t.deepEqual(emitted()[0]!.map((f) => [f.attributes['destination.address'], f.attributes['destination.address.type']]).sort(), [
+    ['10.9.0.0/16', 'public'], ['34.118.230.5', undefined], ['35.1.0.0/16', 'public'], ['35.1.1.1', undefined],
+  ]);
   await reducer.shutdown();
-
-  const off = setup({ temporality: 'delta', group_public_ips: false });
-  await off.reducer.start();
-  await off.reducer.consume(delta([flow({ ...web, 'destination.address': '8.8.8.8' }), flow({ ...web, 'destination.address': '1.1.1.1' })]));
-  await off.reducer.shutdown();
-  t.deepEqual(off.emitted()[0]!.map((f) => f.attributes['destination.address']).sort(), ['1.1.1.1', '8.8.8.8']);
 });
 
-test('group_public_ips keeps destination.domain, also when group_by does not list it', async (t) => {
-  for (const groupBy of [undefined, ['source.k8s.owner.name']]) {
-    const { reducer, emitted } = setup({ temporality: 'delta', ...(groupBy ? { group_by: groupBy } : {}) });
+test('a public destination whose domain is known is grouped by the domain, without an address; by_domain: false keeps addresses', async (t) => {
+  const input = [
+    flow({ ...web, 'destination.address': '52.1.1.1', 'destination.domain': 'api.stripe.com' }, 1),
+    flow({ ...web, 'destination.address': '52.1.1.2', 'destination.domain': 'api.stripe.com' }, 2),
+    flow({ ...web, 'destination.address': '140.82.1.1', 'destination.domain': 'github.com' }, 4),
+    flow({ ...web, 'destination.address': '140.82.1.2' }, 8),
+    flow({ ...web, 'destination.address': '10.0.0.9', 'destination.domain': 'db.internal' }, 16),
+  ];
+  const run = async (config: Record<string, unknown>) => {
+    const { reducer, emitted } = setup({ temporality: 'delta', ...config });
     await reducer.start();
-    await reducer.consume(delta([
-      flow({ ...web, 'destination.address': '52.1.1.1', 'destination.domain': 'api.stripe.com' }, 1),
-      flow({ ...web, 'destination.address': '52.1.1.2', 'destination.domain': 'api.stripe.com' }, 2),
-      flow({ ...web, 'destination.address': '140.82.1.1', 'destination.domain': 'github.com' }, 4),
-      flow({ ...web, 'destination.address': '140.82.1.2' }, 8),
-    ]));
+    await reducer.consume(delta(input));
     await reducer.shutdown();
-    const groups = emitted()[0]!.map((f) => [f.attributes['destination.address'], f.attributes['destination.domain'], f.txBytes]);
-    t.deepEqual(groups.sort(), [['0.0.0.0', undefined, 8], ['0.0.0.0', 'api.stripe.com', 3], ['0.0.0.0', 'github.com', 4]], `group_by ${JSON.stringify(groupBy)}`);
+    return emitted()[0]!.map((f) => [f.attributes['destination.address'], f.attributes['destination.domain'], f.attributes['destination.address.type'], f.txBytes]).sort();
+  };
+  const byDomain = [
+    ['10.0.0.9', 'db.internal', undefined, 16], // not public: its address stays
+    ['140.82.1.2', undefined, 'public', 8],
+    [undefined, 'api.stripe.com', 'public', 3],
+    [undefined, 'github.com', 'public', 4],
+  ];
+  for (const groupBy of [undefined, ['source.k8s.owner.name']]) {
+    const rows = await run(groupBy ? { group_by: groupBy } : {});
+    // Without destination.domain in group_by, a private address's domain is not part of its group.
+    t.deepEqual(rows, groupBy ? byDomain.map((r) => (r[0] === '10.0.0.9' ? [r[0], undefined, r[2], r[3]] : r)).sort() : byDomain.sort(), `group_by ${JSON.stringify(groupBy)}`);
   }
+  t.deepEqual(await run({ group_by: ['source.k8s.owner.name'], public_addresses: { by_domain: false } }), [
+    ['10.0.0.9', undefined, undefined, 16], ['140.82.1.1', undefined, 'public', 4], ['140.82.1.2', undefined, 'public', 8], ['52.1.1.1', undefined, 'public', 1], ['52.1.1.2', undefined, 'public', 2],
+  ]);
+});
+
+test('group_by listing the address type and the address: a public end is typed public even when the flow had no type', async (t) => {
+  const { reducer, emitted } = setup({ temporality: 'delta', group_by: ['destination.address', 'destination.address.type'], unidentified_addresses: false });
+  await reducer.start();
+  await reducer.consume(delta([
+    flow({ ...web, 'destination.address': '8.8.4.4' }, 1),
+    flow({ ...web, 'destination.address': '10.0.0.1', 'destination.address.type': 'pod' }, 2),
+    flow({ ...web, 'destination.address': '10.0.0.2' }, 4),
+  ]));
+  await reducer.shutdown();
+  t.deepEqual(emitted()[0]!.map((f) => [f.attributes['destination.address'], f.attributes['destination.address.type'], f.txBytes]).sort(), [
+    ['10.0.0.1', 'pod', 2], ['10.0.0.2', undefined, 4], ['8.8.4.4', 'public', 1],
+  ]);
 });
 
 test('source addresses join the group only for sources without a Kubernetes identity', async (t) => {
@@ -256,7 +310,7 @@ test('source addresses join the group only for sources without a Kubernetes iden
   ]));
   await reducer.shutdown();
   const rows = emitted()[0]!.map((f) => [f.attributes['source.address'] ?? f.attributes['source.k8s.namespace.name'], f.txBytes]);
-  t.deepEqual(rows.sort(), [['0.0.0.0', 8], ['10.0.0.1', 1], ['10.0.0.2', 2], ['shop', 4]]);
+  t.deepEqual(rows.sort(), [['10.0.0.1', 1], ['10.0.0.2', 2], ['203.0.114.9', 8], ['shop', 4]]);
 });
 
 test('values keep their types: port 80 and "80", true and "true" are different groups', async (t) => {

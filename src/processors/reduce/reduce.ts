@@ -57,7 +57,11 @@ export class ReduceProcessor implements Processor {
     this.#reader = new GroupKeyReader({
       groupBy: config.group_by,
       unidentifiedAddresses: config.unidentified_addresses,
-      groupPublicIps: config.group_public_ips,
+      publicAddresses: {
+        byDomain: config.public_addresses.by_domain,
+        ipv4Prefix: config.public_addresses.ipv4_prefix,
+        ipv6Prefix: config.public_addresses.ipv6_prefix,
+      },
       clusterCidrs: config.cluster_cidrs,
     });
     this.#table = new GroupTable(this.#reader.slotCount, config.max_groups);

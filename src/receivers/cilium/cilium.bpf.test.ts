@@ -7,11 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { collector, testContext } from '../../../test/harness/context.ts';
+import { capturingContext, collector, testContext } from '../../../test/harness/context.ts';
 import { ManualClock } from '../../../test/harness/manual-clock.ts';
 import { requirePrivileges } from '../../../test/harness/privileges.ts';
 import { systemTool } from '../../../test/harness/system-tools.ts';
 import type { Flow } from '../../model/flow.ts';
+import { ACTIVITY_PERIOD_MS } from '../shared/native-read-loop.ts';
 import { CiliumReceiver } from './cilium.ts';
 import { type CiliumConfig, ciliumConfigSchema } from './config.ts';
 import { ciliumCreateMap } from '../../../test/harness/native.ts';
@@ -397,4 +398,39 @@ test('without access the error names the privilege: file access to the pinned ma
   t.regex(await probe(['--inh-caps=-all'], ['65534']), /cilium_ct4_global: BPF_OBJ_GET: permission denied .*run podflow as uid 0, or give it CAP_DAC_READ_SEARCH/);
   // uid 0 with every capability dropped: enough on this kernel (≥ 6.5: OBJ_GET and lookups need no capability).
   t.is(await probe(['--inh-caps=-all', '--bounding-set=-all']), 'opened');
+});
+
+test('a line a minute of what was read; a quiet minute names each map path (entries, or why it is missing), the layout and the capabilities', async (t) => {
+  if (!requirePrivileges(t, TOOLS)) return;
+  const fx = await fixture(t, [CT4]);
+  const ctx = capturingContext('cilium');
+  const sink = collector();
+  const clock = new ManualClock(Date.now());
+  const receiver = new CiliumReceiver(ctx, config(fx, { interval: '10s' }), sink, clock);
+  await receiver.start();
+  t.teardown(() => receiver.shutdown());
+  const activity = () => ctx.logs.filter((l) => l.periodS === 60);
+  const minute = async () => {
+    for (let ms = 0; ms < ACTIVITY_PERIOD_MS; ms += 10_000) await clock.advance(10_000);
+  };
+  // 1. An empty map and three missing ones: a warning that names every path.
+  await minute();
+  const quiet = activity()[0]!;
+  t.is(quiet.level, 40);
+  const missing = (m: string) => `${fx.path(m)}: no such pinned map (is Cilium running, and is \`bpffs\` its BPF root?)`;
+  t.is(
+    quiet.msg,
+    `cilium: 0 flows, 0 B, 0 failed reads in the last 60s; no flow was read: check the map paths under bpffs ${fx.root}: ` +
+      `${fx.path(CT4)} (0 entries), ${missing(ANY4)}, ${missing(CT6)}, ${missing(ANY6)}; 0 entries at the last read; ` +
+      'the CT layout is still undecided (set `layout` to the Cilium version); permissions: CAP_BPF held, CAP_SYS_ADMIN held',
+  );
+  // 2. Traffic: the line counts exactly the flows passed on that minute, with no hints.
+  const before = sink.batches.length;
+  await fx.write(CT4, [V115.e1, V115.in5]);
+  await minute();
+  const passed = sink.batches.slice(before).flatMap((b) => b.flows);
+  const bytes = passed.reduce((sum, f) => sum + f.txBytes + f.rxBytes, 0);
+  t.is(bytes, 900 + 600 + 600 + 8000);
+  t.like(activity()[1], { level: 30, flows: 2, bytes, errors: 0, msg: 'cilium: 2 flows, 9.9 KiB, 0 failed reads in the last 60s' });
+  t.is(activity()[1]!.check, undefined);
 });

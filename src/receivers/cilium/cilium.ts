@@ -4,8 +4,8 @@
 // Flows (the same decoder as the conntrack receiver) and owns the schedule and the logging.
 import type { CiliumStatus, TickStats } from '../../native/index.ts';
 import { type Clock, systemClock } from '../../contracts/clock.ts';
-import type { ComponentContext, FlowConsumer, Receiver } from '../../contracts/component.ts';
-import { explainBpfRefusal, readProcessPrivileges } from '../shared/capabilities.ts';
+import type { ComponentContext, ComponentEndpoints, FlowConsumer, Receiver } from '../../contracts/component.ts';
+import { describeCapabilities, explainBpfRefusal, readProcessPrivileges } from '../shared/capabilities.ts';
 import { NativeReadLoop } from '../shared/native-read-loop.ts';
 import { receiverMetrics } from '../shared/receiver-metrics.ts';
 import type { CiliumConfig } from './config.ts';
@@ -39,6 +39,7 @@ export class CiliumReceiver implements Receiver {
       clock,
       onBatch: (stats) => this.#record(stats),
       readingWhat: 'cilium: reading the conntrack maps',
+      idleHints: (last) => this.#idleHints(last),
     });
   }
 
@@ -78,6 +79,24 @@ export class CiliumReceiver implements Receiver {
   /** The Rust source's view: maps, layout decision, last tick's counts. */
   status(): CiliumStatus | undefined {
     return this.#loop.status();
+  }
+
+  endpoints(): ComponentEndpoints {
+    const present = this.status()?.maps.filter((m) => m.present).map((m) => m.path) ?? [];
+    return { readsFrom: present.length > 0 ? present : [`the CT maps under ${this.#config.bpffs}`] };
+  }
+
+  /** What a person checks when a minute brought no flow: the map paths, the layout, permissions. */
+  #idleHints(last: TickStats | undefined): string[] {
+    const status = this.status();
+    // The core's reason for a missing map starts with its path (`<path>: no such pinned map (…)`).
+    const maps = status?.maps.map((m) => (m.present ? `${m.path} (${m.entries} entries)` : (m.missing ?? `${m.path}: missing`))) ?? [];
+    return [
+      `the map paths under bpffs ${this.#config.bpffs}: ${maps.length > 0 ? maps.join(', ') : 'none opened'}`,
+      last === undefined ? 'no read of the maps has succeeded' : `${last.entries} entries at the last read`,
+      status?.layout === null ? 'the CT layout is still undecided (set `layout` to the Cilium version)' : `CT layout ${status?.layout ?? 'unknown'} (Cilium ≥ 1.16 counts bytes only with --bpf-conntrack-accounting)`,
+      `permissions: ${describeCapabilities(['CAP_BPF', 'CAP_SYS_ADMIN'])}`,
+    ];
   }
 
   #warnOnce(key: string, fields: Record<string, unknown>, message: string): void {

@@ -4,12 +4,13 @@ import test, { type ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { entryTotals, flowTotals, readConntrackTable, sortedFlowTotals, type FlowTotalsByKey } from '../../../test/harness/conntrack-table.ts';
-import { collector, testContext } from '../../../test/harness/context.ts';
+import { capturingContext, collector, testContext } from '../../../test/harness/context.ts';
 import { ManualClock } from '../../../test/harness/manual-clock.ts';
 import { createNodeTopology, type NodeTopology, POD1_V4, POD1_V6, POD2_V4, POD2_V6 } from '../../../test/harness/netns.ts';
 import { requirePrivileges } from '../../../test/harness/privileges.ts';
 import { systemTool } from '../../../test/harness/system-tools.ts';
 import type { Flow } from '../../model/flow.ts';
+import { ACTIVITY_PERIOD_MS } from '../shared/native-read-loop.ts';
 import { conntrackConfigSchema, type ConntrackConfig } from './config.ts';
 import { ConntrackReceiver } from './conntrack.ts';
 
@@ -226,6 +227,65 @@ test('enable_accounting where /proc/sys is read-only (a container): warns that c
     t.deepEqual(warnings.map((w) => w.msg), ['conntrack: cannot set net.netfilter.nf_conntrack_acct=1: byte and packet counters stay zero while it is 0 (set it on the node: sysctl -w net.netfilter.nf_conntrack_acct=1)']);
     t.regex(warnings[0]!.err, /write 1 to \/proc\/sys\/net\/netfilter\/nf_conntrack_acct: Read-only file system/);
     t.is((await topo.node.exec('sysctl', ['-n', 'net.netfilter.nf_conntrack_acct'])).trim(), '0');
+  }, false);
+});
+
+test('a line a minute of what was read; a minute without bytes says what to check (nf_conntrack_acct as it is now, the table, permissions)', async (t) => {
+  await withTopology(t, 'ctact', async (topo) => {
+    await topo.pod2.trafficServer('tcp-server', 8080);
+    const ctx = capturingContext('conntrack');
+    const out = collector();
+    const clock = new ManualClock(Date.now());
+    const receiver = new ConntrackReceiver(ctx, config(topo, { interval: '10s', enable_accounting: false }), out, clock);
+    await receiver.start();
+    const activity = () => ctx.logs.filter((l) => l.periodS === 60);
+    /** One minute of reads every 10 s; the activity line comes at its end. */
+    const minute = async () => {
+      for (let ms = 0; ms < ACTIVITY_PERIOD_MS; ms += 10_000) await clock.advance(10_000);
+    };
+    const check = (acct: string, table: string) =>
+      `check net.netfilter.nf_conntrack_acct is ${acct}; ${table}; ` +
+      `permissions: CAP_NET_ADMIN held, CAP_SYS_ADMIN held; network namespace ${topo.node.path}`;
+    const ACCT_OFF = '0, so every byte and packet counter stays zero (set it to 1, or enable_accounting: true)';
+    try {
+      // 1. Nothing happens: a warning with what to check, the sysctl read as it is now.
+      await minute();
+      t.is(activity().length, 1);
+      t.is(activity()[0]!.level, 40);
+      t.is(activity()[0]!.msg, `conntrack: 0 flows, 0 B, 0 failed reads in the last 60s; no flow was read: ${check(ACCT_OFF, 'the table had 0 entries at the last read (is conntrack in use in this network namespace? it needs a netfilter rule or NAT that uses it)')}`);
+
+      // 2. Connections, but accounting is off: flows without bytes (still the same quiet stretch: info).
+      await topo.pod1.traffic('tcp-client', [POD2_V4, 8080, 1000, 20_000]);
+      await settle();
+      await minute();
+      const [, zero] = activity();
+      t.is(zero!.level, 30);
+      t.true((zero!.flows as number) > 0);
+      t.is(zero!.bytes, 0);
+      t.regex(zero!.msg, /^conntrack: \d+ flows, 0 B, 0 failed reads in the last 60s; the flows carry no bytes: check net\.netfilter\.nf_conntrack_acct is 0, /);
+
+      // 3. Accounting on: the line counts exactly what the receiver passed on that minute, no hints.
+      await topo.node.sysctl('net.netfilter.nf_conntrack_acct', 1);
+      const before = out.batches.length;
+      await topo.pod1.traffic('tcp-client', [POD2_V4, 8080, 5000, 70_000]);
+      await settle();
+      await minute();
+      const passed = out.batches.slice(before).flatMap((b) => b.flows);
+      const bytes = passed.reduce((sum, f) => sum + f.txBytes + f.rxBytes, 0);
+      const busy = activity()[2]!;
+      t.true(bytes > 75_000);
+      t.like(busy, { level: 30, flows: passed.length, bytes, errors: 0 });
+      t.is(busy.msg, `conntrack: ${passed.length} flows, ${(bytes / 1024).toFixed(1)} KiB, 0 failed reads in the last 60s`);
+      t.is(busy.check, undefined);
+
+      // 4. Quiet again: a new stretch warns again, now with accounting on and the table's entries.
+      await minute();
+      const quiet = activity()[3]!;
+      t.is(quiet.level, 40);
+      t.regex(quiet.msg, /; no flow was read: check net\.netfilter\.nf_conntrack_acct is 1; the table had [1-9]\d* entries at the last read; permissions: /);
+    } finally {
+      await receiver.shutdown();
+    }
   }, false);
 });
 

@@ -4,7 +4,8 @@
 // with the receiver's options and keeps its metrics and logs.
 import { conntrackAccounting, type TickStats } from '../../native/index.ts';
 import { type Clock, systemClock } from '../../contracts/clock.ts';
-import type { ComponentContext, FlowConsumer, Receiver } from '../../contracts/component.ts';
+import type { ComponentContext, ComponentEndpoints, FlowConsumer, Receiver } from '../../contracts/component.ts';
+import { describeCapabilities } from '../shared/capabilities.ts';
 import { NativeReadLoop } from '../shared/native-read-loop.ts';
 import { receiverMetrics } from '../shared/receiver-metrics.ts';
 import type { ConntrackConfig } from './config.ts';
@@ -37,6 +38,7 @@ export class ConntrackReceiver implements Receiver {
       clock,
       onBatch: (stats) => this.#record(stats),
       readingWhat: 'conntrack: reading the table',
+      idleHints: (last) => this.#idleHints(last),
     });
   }
 
@@ -59,6 +61,30 @@ export class ConntrackReceiver implements Receiver {
       'conntrack receiver started',
     );
     this.#loop.start();
+  }
+
+  endpoints(): ComponentEndpoints {
+    const netns = this.#config.netns ?? "podflow's own network namespace";
+    return { readsFrom: [`the conntrack table (${this.#loop.status()?.source ?? this.#config.source}) of ${netns}`] };
+  }
+
+  /** What a person checks when a minute brought no flow: accounting, the table, permissions. */
+  #idleHints(last: TickStats | undefined): string[] {
+    const netns = this.#config.netns ?? null;
+    let accounting: string;
+    try {
+      accounting = conntrackAccounting(netns, false) ? '1' : '0, so every byte and packet counter stays zero (set it to 1, or enable_accounting: true)';
+    } catch (e) {
+      accounting = `unreadable (${(e as Error).message})`;
+    }
+    return [
+      `net.netfilter.nf_conntrack_acct is ${accounting}`,
+      last === undefined
+        ? 'no read of the table has succeeded'
+        : `the table had ${last.entries} entries at the last read${last.entries === 0 ? ' (is conntrack in use in this network namespace? it needs a netfilter rule or NAT that uses it)' : ''}`,
+      `permissions: ${describeCapabilities(netns ? ['CAP_NET_ADMIN', 'CAP_SYS_ADMIN'] : ['CAP_NET_ADMIN'])}`,
+      `network namespace ${netns ?? "podflow's own"}`,
+    ];
   }
 
   #checkAccounting(netns: string | null): void {

@@ -3,8 +3,9 @@
 // `conntrack -L -o extended`), and the interface's own counters in /sys/class/net/<if>/statistics.
 import test, { type ExecutionContext } from 'ava';
 import { entryTotals, flowTotals, readConntrackTable, sortedFlowTotals, type FlowTotalsByKey } from '../../../test/harness/conntrack-table.ts';
-import { collector, testContext } from '../../../test/harness/context.ts';
+import { capturingContext, collector, testContext } from '../../../test/harness/context.ts';
 import { ManualClock } from '../../../test/harness/manual-clock.ts';
+import { ACTIVITY_PERIOD_MS } from '../shared/native-read-loop.ts';
 import { createNodeTopology, type NodeTopology, POD1_V4, POD1_V6, POD2_V4, POD2_V6 } from '../../../test/harness/netns.ts';
 import { requirePrivileges } from '../../../test/harness/privileges.ts';
 import type { Flow } from '../../model/flow.ts';
@@ -177,4 +178,41 @@ test('a missing interface fails start-up with its name', async (t) => {
   const config = packetConfigSchema.parse({ interface: 'nosuch0' });
   const r = new PacketReceiver(testContext('packet'), config, collector());
   await t.throwsAsync(r.start(), { message: /interface nosuch0: .*no network interface named "nosuch0"/ });
+});
+
+test('a quiet minute names the interface, its namespace, the filter and CAP_NET_RAW; a busy one counts what was passed on', async (t) => {
+  await withTopology(t, 'pktact', async (topo) => {
+    await topo.pod2.trafficServer('tcp-server', 8080);
+    const ctx = capturingContext('packet');
+    const out = collector();
+    const clock = new ManualClock(Date.now());
+    const config = packetConfigSchema.parse({ interface: 'vpod1', netns: topo.node.path, interval: '10s', filter: 'tcp' });
+    const r = new PacketReceiver(ctx, config, out, clock);
+    await r.start();
+    const activity = () => ctx.logs.filter((l) => l.periodS === 60);
+    const minute = async () => {
+      for (let ms = 0; ms < ACTIVITY_PERIOD_MS; ms += 10_000) await clock.advance(10_000);
+    };
+    try {
+      await minute();
+      const quiet = activity()[0]!;
+      t.is(quiet.level, 40);
+      t.is(
+        quiet.msg.replace(/; \d+ packets captured/, '; N packets captured'),
+        `packet: 0 flows, 0 B, 0 failed reads in the last 60s; no flow was read: check interface vpod1 in ${topo.node.path} and filter "tcp"; ` +
+          'N packets captured in the last interval; permissions: CAP_NET_RAW held',
+      );
+      await topo.pod1.traffic('tcp-client', [POD2_V4, 8080, 2000, 30_000]);
+      await settle();
+      const before = out.batches.length;
+      await minute();
+      const passed = out.batches.slice(before).flatMap((b) => b.flows);
+      const bytes = passed.reduce((sum, f) => sum + f.txBytes + f.rxBytes, 0);
+      t.true(bytes > 32_000, `bytes ${bytes}`);
+      t.like(activity()[1], { level: 30, flows: passed.length, bytes, errors: 0 });
+      t.is(activity()[1]!.check, undefined);
+    } finally {
+      await r.shutdown();
+    }
+  });
 });

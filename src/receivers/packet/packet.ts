@@ -4,7 +4,8 @@
 // owns the schedule and turns the packed records into Flows.
 import type { PacketStatus, TickStats } from '../../native/index.ts';
 import { type Clock, systemClock } from '../../contracts/clock.ts';
-import type { ComponentContext, FlowConsumer, Receiver } from '../../contracts/component.ts';
+import type { ComponentContext, ComponentEndpoints, FlowConsumer, Receiver } from '../../contracts/component.ts';
+import { describeCapabilities } from '../shared/capabilities.ts';
 import { NativeReadLoop } from '../shared/native-read-loop.ts';
 import { receiverMetrics } from '../shared/receiver-metrics.ts';
 import { nativeFilter, type PacketConfig } from './config.ts';
@@ -36,6 +37,11 @@ export class PacketReceiver implements Receiver {
       clock,
       onBatch: (stats) => this.#record(stats),
       readingWhat: 'packet: reading the flow table',
+      idleHints: (last) => [
+        `interface ${config.interface}${config.netns ? ` in ${config.netns}` : ''} and filter ${JSON.stringify(config.filter)}`,
+        last === undefined ? 'no read has succeeded' : `${last.entries} packets captured in the last interval`,
+        `permissions: ${describeCapabilities(['CAP_NET_RAW'])}`,
+      ],
     });
   }
 
@@ -57,6 +63,10 @@ export class PacketReceiver implements Receiver {
     }
     this.#ctx.logger.info({ interface: c.interface, filter: c.filter, netns, intervalMs: c.interval }, 'packet receiver started');
     this.#loop.start();
+  }
+
+  endpoints(): ComponentEndpoints {
+    return { readsFrom: [`packets on ${this.#config.interface}${this.#config.netns ? ` in ${this.#config.netns}` : ''}`] };
   }
 
   /** Totals since start, from the native core. */

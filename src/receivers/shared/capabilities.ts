@@ -3,14 +3,16 @@
 // Rust core reports the errno (NativeError.code). An EPERM from bpf(2) while CAP_BPF (or
 // CAP_SYS_ADMIN) is effective is not a missing capability: a seccomp filter refused the call.
 // Container runtimes' default profiles allow bpf(2) only with CAP_SYS_ADMIN, so the cilium
-// receiver needs the seccomp profile the project ships (deploy/seccomp/).
+// receiver needs the seccomp profile the project ships (deploy/seccomp/). The same account feeds
+// the hints a quiet receiver logs (a missing CAP_NET_ADMIN reads nothing rather than failing in
+// some set-ups, e.g. a netns the process cannot enter).
 import { readFileSync } from 'node:fs';
 import { NativeError } from '../../native/index.ts';
 
 /** Capability numbers (linux/capability.h). */
-export const CAP_NET_ADMIN = 12;
-export const CAP_SYS_ADMIN = 21;
-export const CAP_BPF = 39;
+const CAPABILITY_BITS = { CAP_NET_ADMIN: 12, CAP_NET_RAW: 13, CAP_SYS_ADMIN: 21, CAP_PERFMON: 38, CAP_BPF: 39 } as const;
+export type CapabilityName = keyof typeof CAPABILITY_BITS;
+export const { CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF } = CAPABILITY_BITS;
 
 export interface ProcessPrivileges {
   /** CapEff: the effective capability set, bit n = capability n. */
@@ -61,4 +63,10 @@ export function explainBpfRefusal(err: unknown, privileges: ProcessPrivileges | 
     : `bpf(2) refused although ${capability} is effective (CapEff ${capEff}) and no seccomp filter is reported `
       + `(Seccomp: ${privileges.seccompMode ?? 'unknown'}): ${err.message}; an outer sandbox or an LSM (AppArmor, SELinux, lockdown) refused it`;
   return new NativeError(err.handle, err.operation, err.cause, message);
+}
+
+/** `CAP_NET_ADMIN held`, `CAP_BPF missing`, ... for each name (one phrase). */
+export function describeCapabilities(names: readonly CapabilityName[], privileges = readProcessPrivileges()): string {
+  if (privileges === undefined) return `${names.join(', ')}: unknown (/proc/self/status unreadable)`;
+  return names.map((n) => `${n} ${hasCapability(privileges, CAPABILITY_BITS[n]) ? 'held' : 'missing'}`).join(', ');
 }
