@@ -94,6 +94,7 @@ service:
   const configured = new Set([...config.receivers.keys(), ...config.processors.keys(), ...config.exporters.keys()]);
   t.deepEqual(FACTORIES.map((f) => f.type).filter((type) => !configured.has(type)), [], 'every component type is in the pipeline');
   const svc = new Service(config, pino({ level: 'silent' }));
+  await svc.build();
   const types = await assertWellNamed(t, '/metrics', await svc.metrics.registry.metrics());
   // One family of each kind of component, as a sign that their metrics are in what was checked.
   for (const [name, type] of [

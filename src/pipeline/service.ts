@@ -45,6 +45,7 @@ export class Service {
   readonly #receivers: Started[] = [];
   #telemetry: TelemetryServer | undefined;
   #state: 'starting' | 'running' | 'stopping' = 'starting';
+  #built = false;
 
   constructor(config: PodflowConfig, logger: Logger) {
     this.#config = config;
@@ -65,8 +66,13 @@ export class Service {
     };
   }
 
-  /** Creates the components (each factory loads its implementation now). */
-  async #build(): Promise<void> {
+  /**
+   * Creates the components (each factory loads its implementation now; each registers its
+   * metrics). `start` calls it; once is enough.
+   */
+  async build(): Promise<void> {
+    if (this.#built) return;
+    this.#built = true;
     const { service } = this.#config;
     const used = (section: 'exporters' | 'receivers') =>
       new Set(Object.values(service.pipelines).flatMap((p) => p[section]));
@@ -116,7 +122,7 @@ export class Service {
     for (const w of this.#config.warnings) {
       this.#logger.warn({ config: this.#config.file, path: w.path, line: w.line, column: w.column }, w.message);
     }
-    await this.#build();
+    await this.build();
     const address = this.#config.service.telemetry.metrics.address;
     let boundAddress: string | undefined;
     if (address) {
