@@ -121,3 +121,236 @@ LANGUAGE sql STABLE AS $fn$
   ORDER BY 4 DESC, 1
 $fn$;
 `;
+
+// Migration 3: the same frames, read from the rollup tiers (rollup-sql.ts), at a grouping level.
+//
+// graph_cover(from, to) splits [from, to) into the coarsest tier buckets that cover it exactly:
+// whole days, then whole hours at the ragged ends, then whole minutes, then raw rows for what is
+// left (under a minute at each end). A bucket the window cuts is still taken whole when every row
+// rolled into it lies inside the window (rollup_buckets keeps each bucket's first and last
+// start_time): the bucket of "now", which has no rows after now, is the common case.
+// graph_links adds the raw rows not rolled up yet (ingest_xid at or above the watermark), read
+// in the same snapshot as the tiers, so the answer equals a sum over the raw rows.
+//
+// Groupings: `workload` (the ids above), `namespace` (a workload becomes `namespace/<name>`),
+// `node` (an in-cluster end becomes the node it runs on, `node/<name>`), `zone` (`zone/<name>`).
+// Peers outside the cluster stay themselves at every level; an end whose node or zone is
+// unknown becomes `unknown/node` or `unknown/zone`.
+export const NODE_GRAPH_TIERS_SQL = `
+DROP FUNCTION :schema.graph_nodes(timestamptz, timestamptz);
+DROP FUNCTION :schema.graph_edges(timestamptz, timestamptz);
+DROP FUNCTION :schema.graph_links(timestamptz, timestamptz);
+
+-- The graph node one flow end becomes at a grouping level (graph_endpoint is the workload level).
+CREATE FUNCTION :schema.graph_group(
+  end_namespace text, end_kind text, end_workload text, end_pod text, end_node text, end_zone text,
+  end_address_type text, end_domain text, end_address inet, group_by text)
+RETURNS TABLE (id text, title text, subtitle text, type text, kind text, namespace text, node text, zone text)
+LANGUAGE sql IMMUTABLE AS $fn$
+  SELECT CASE WHEN e.type = 'external' OR $10 = 'workload' OR ($10 = 'namespace' AND e.type = 'node') THEN e.id
+              WHEN $10 = 'namespace' THEN 'namespace/' || e.namespace
+              WHEN $10 = 'node' THEN coalesce('node/' || n.name, 'unknown/node')
+              ELSE coalesce('zone/' || $6, 'unknown/zone') END,
+         CASE WHEN e.type = 'external' OR $10 = 'workload' OR ($10 = 'namespace' AND e.type = 'node') THEN e.title
+              WHEN $10 = 'namespace' THEN e.namespace
+              WHEN $10 = 'node' THEN coalesce(n.name, '(node not in the flows)')
+              ELSE coalesce($6, '(zone not in the flows)') END,
+         CASE WHEN e.type = 'external' OR $10 = 'workload' OR ($10 = 'namespace' AND e.type = 'node') THEN e.subtitle
+              ELSE $10 END,
+         CASE WHEN e.type = 'external' OR $10 = 'workload' OR ($10 = 'namespace' AND e.type = 'node') THEN e.type
+              ELSE $10 END,
+         CASE WHEN e.type = 'external' OR $10 = 'workload' OR ($10 = 'namespace' AND e.type = 'node') THEN e.kind
+              WHEN $10 = 'namespace' THEN 'Namespace'
+              WHEN $10 = 'node' THEN 'Node'
+              ELSE 'Zone' END,
+         CASE WHEN $10 IN ('workload', 'namespace') THEN e.namespace END,
+         CASE WHEN e.type <> 'external' AND $10 <> 'zone' THEN n.name END,
+         CASE WHEN e.type <> 'external' THEN $6 END
+  FROM :schema.graph_endpoint($1, $2, $3, $4, $5, $7, $8, $9) e
+  CROSS JOIN LATERAL (SELECT CASE WHEN e.type = 'node' THEN e.title ELSE $5 END AS name) n
+$fn$;
+
+-- Whether every row rolled into a tier bucket started inside [a, b) (true for an empty bucket).
+CREATE FUNCTION :schema.graph_bucket_inside(tier text, bucket timestamptz, a timestamptz, b timestamptz) RETURNS boolean
+LANGUAGE sql STABLE AS $fn$
+  SELECT NOT EXISTS (SELECT 1 FROM :schema.rollup_buckets r
+                     WHERE r.tier = $1 AND r.bucket = $2 AND (r.first_start < $3 OR r.last_start >= $4))
+$fn$;
+
+-- [from, to) as tier bucket ranges (tier, lo, hi: buckets lo <= bucket < hi) and raw ranges
+-- (tier 'raw', lo <= start_time < hi).
+CREATE FUNCTION :schema.graph_cover("from" timestamptz, "to" timestamptz)
+RETURNS TABLE (tier text, lo timestamptz, hi timestamptz)
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+  spans tstzrange[] := CASE WHEN $1 < $2 THEN ARRAY[tstzrange($1, $2)] ELSE '{}'::tstzrange[] END;
+  rest tstzrange[];
+  span tstzrange;
+  unit text;
+  step interval;
+  a timestamptz;
+  b timestamptz;
+  first_bucket timestamptz;
+  last_bucket timestamptz;
+  s timestamptz;
+  e timestamptz;
+BEGIN
+  FOREACH unit IN ARRAY ARRAY['day', 'hour', 'minute'] LOOP
+    rest := '{}';
+    step := ('1 ' || unit)::interval;
+    FOREACH span IN ARRAY spans LOOP
+      a := lower(span);
+      b := upper(span);
+      first_bucket := date_trunc(unit, a, 'UTC');
+      last_bucket := date_trunc(unit, b, 'UTC');
+      IF first_bucket = last_bucket OR (last_bucket = b AND first_bucket + step = b AND first_bucket < a) THEN
+        -- [a, b) lies inside one bucket: take it whole only if all its rows lie in [a, b).
+        s := first_bucket;
+        e := CASE WHEN :schema.graph_bucket_inside(unit, first_bucket, a, b) THEN first_bucket + step ELSE first_bucket END;
+      ELSE
+        s := CASE WHEN first_bucket = a OR :schema.graph_bucket_inside(unit, first_bucket, a, b) THEN first_bucket ELSE first_bucket + step END;
+        e := CASE WHEN last_bucket = b THEN b
+                  WHEN :schema.graph_bucket_inside(unit, last_bucket, a, b) THEN last_bucket + step
+                  ELSE last_bucket END;
+      END IF;
+      IF s < e THEN
+        tier := unit; lo := s; hi := e;
+        RETURN NEXT;
+        IF a < s THEN rest := rest || tstzrange(a, s); END IF;
+        IF e < b THEN rest := rest || tstzrange(e, b); END IF;
+      ELSE
+        rest := rest || span;
+      END IF;
+    END LOOP;
+    spans := rest;
+  END LOOP;
+  FOREACH span IN ARRAY spans LOOP
+    tier := 'raw'; lo := lower(span); hi := upper(span);
+    RETURN NEXT;
+  END LOOP;
+END
+$fn$;
+
+-- Traffic between graph nodes in [from, to) at a grouping level: one row per (source, target).
+-- Bytes are split by where they went: inside a zone, across zones, or to/from outside the cluster.
+-- The node and zone columns say where a graph node is, when its grouping makes that one place.
+CREATE FUNCTION :schema.graph_links("from" timestamptz, "to" timestamptz, group_by text DEFAULT 'workload')
+RETURNS TABLE (
+  src_id text, src_title text, src_subtitle text, src_type text, src_kind text, src_namespace text,
+  dst_id text, dst_title text, dst_subtitle text, dst_type text, dst_kind text, dst_namespace text,
+  tx_bytes bigint, rx_bytes bigint, packets bigint, connections bigint,
+  in_zone_bytes bigint, cross_zone_bytes bigint, external_bytes bigint,
+  src_node text, src_zone text, dst_node text, dst_zone text)
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+  rolled bigint;
+  part record;
+  tiered text := '';
+  raw text := '';
+BEGIN
+  IF group_by IS NULL OR group_by NOT IN ('workload', 'namespace', 'node', 'zone') THEN
+    RAISE EXCEPTION 'graph grouping must be workload, namespace, node or zone, not %', coalesce(group_by, 'NULL')
+      USING ERRCODE = '22023';
+  END IF;
+  SELECT r.rolled_xid INTO rolled FROM :schema.rollup_state r;
+  FOR part IN SELECT * FROM :schema.graph_cover($1, $2) LOOP
+    IF part.tier = 'raw' THEN
+      raw := raw || format(' OR (start_time >= %L AND start_time < %L)', part.lo, part.hi);
+    ELSE
+      tiered := tiered || format(
+        ' UNION ALL SELECT src_endpoint, dst_endpoint, inter_zone, tx_bytes, rx_bytes, tx_packets + rx_packets, connections
+           FROM %I.%I WHERE bucket >= %L AND bucket < %L',
+        :schema_literal, 'flows_' || part.tier, part.lo, part.hi);
+    END IF;
+  END LOOP;
+  RETURN QUERY EXECUTE format($q$
+    WITH pairs AS (
+      SELECT se.namespace AS s_ns, se.workload_kind AS s_kind, se.workload AS s_wl, se.pod AS s_pod, se.node AS s_node,
+             se.zone AS s_zone, se.address_class AS s_class, se.domain AS s_domain, se.address AS s_addr,
+             de.namespace AS d_ns, de.workload_kind AS d_kind, de.workload AS d_wl, de.pod AS d_pod, de.node AS d_node,
+             de.zone AS d_zone, de.address_class AS d_class, de.domain AS d_domain, de.address AS d_addr,
+             p.inter_zone, p.tx, p.rx, p.packets, p.conns
+      FROM (SELECT u.src_endpoint, u.dst_endpoint, u.inter_zone, sum(u.tx)::bigint AS tx, sum(u.rx)::bigint AS rx,
+                   sum(u.packets)::bigint AS packets, sum(u.conns)::bigint AS conns
+            FROM (SELECT NULL::integer AS src_endpoint, NULL::integer AS dst_endpoint, NULL::boolean AS inter_zone,
+                         0::bigint AS tx, 0::bigint AS rx, 0::bigint AS packets, 0::bigint AS conns WHERE false
+                  %1$s) u
+            GROUP BY 1, 2, 3) p
+      JOIN %2$I.endpoints se ON se.id = p.src_endpoint
+      JOIN %2$I.endpoints de ON de.id = p.dst_endpoint
+      UNION ALL
+      SELECT src_namespace, src_workload_kind, src_workload, src_pod, src_node, src_zone, src_address_type, NULL, src_address,
+             dst_namespace, dst_workload_kind, dst_workload, dst_pod, dst_node, dst_zone, dst_address_type, dst_domain, dst_address,
+             inter_zone, sum(tx_bytes)::bigint, sum(rx_bytes)::bigint, sum(tx_packets + rx_packets)::bigint, sum(connections)::bigint
+      FROM %2$I.flows
+      WHERE start_time >= %3$L AND start_time < %4$L
+        AND ((ingest_xid IS NULL OR ingest_xid < %5$s) AND (false %6$s) OR ingest_xid >= %5$s)
+      GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19
+    )
+    SELECT s.id, min(s.title), min(s.subtitle), min(s.type), min(s.kind), min(s.namespace),
+           d.id, min(d.title), min(d.subtitle), min(d.type), min(d.kind), min(d.namespace),
+           sum(f.tx)::bigint, sum(f.rx)::bigint, sum(f.packets)::bigint, sum(f.conns)::bigint,
+           sum(CASE WHEN s.type <> 'external' AND d.type <> 'external' AND f.inter_zone IS NOT TRUE THEN f.tx + f.rx ELSE 0 END)::bigint,
+           sum(CASE WHEN s.type <> 'external' AND d.type <> 'external' AND f.inter_zone THEN f.tx + f.rx ELSE 0 END)::bigint,
+           sum(CASE WHEN s.type = 'external' OR d.type = 'external' THEN f.tx + f.rx ELSE 0 END)::bigint,
+           min(s.node), min(s.zone), min(d.node), min(d.zone)
+    FROM pairs f
+    CROSS JOIN LATERAL %2$I.graph_group(f.s_ns, f.s_kind, f.s_wl, f.s_pod, f.s_node, f.s_zone, f.s_class, f.s_domain, f.s_addr, %7$L) s
+    CROSS JOIN LATERAL %2$I.graph_group(f.d_ns, f.d_kind, f.d_wl, f.d_pod, f.d_node, f.d_zone, f.d_class, f.d_domain, f.d_addr, %7$L) d
+    GROUP BY s.id, d.id
+  $q$, tiered, :schema_literal, $1, $2, rolled, raw, group_by);
+END
+$fn$;
+
+-- Grafana node graph "edges" frame: id, source, target, mainstat (bytes both ways),
+-- secondarystat (connections opened), detail__* (context menu).
+CREATE FUNCTION :schema.graph_edges("from" timestamptz, "to" timestamptz, group_by text DEFAULT 'workload')
+RETURNS TABLE (id text, source text, target text, mainstat bigint, secondarystat bigint,
+               detail__tx_bytes bigint, detail__rx_bytes bigint, detail__packets bigint)
+LANGUAGE sql STABLE AS $fn$
+  SELECT l.src_id || ' -> ' || l.dst_id, l.src_id, l.dst_id, l.tx_bytes + l.rx_bytes, l.connections,
+         l.tx_bytes, l.rx_bytes, l.packets
+  FROM :schema.graph_links($1, $2, $3) l
+  ORDER BY 4 DESC, 1
+$fn$;
+
+-- Grafana node graph "nodes" frame: id, title, subtitle, mainstat (bytes sent + received),
+-- secondarystat (connections the node took part in), arc__* (share of its bytes inside its zone,
+-- across zones, with the outside; they sum to 1), detail__* (context menu).
+-- A flow from a node to itself (two pods of one workload) counts once.
+CREATE FUNCTION :schema.graph_nodes("from" timestamptz, "to" timestamptz, group_by text DEFAULT 'workload')
+RETURNS TABLE (id text, title text, subtitle text, mainstat bigint, secondarystat bigint,
+               arc__in_zone double precision, arc__cross_zone double precision, arc__external double precision,
+               detail__type text, detail__kind text, detail__namespace text,
+               detail__sent_bytes bigint, detail__received_bytes bigint)
+LANGUAGE sql STABLE AS $fn$
+  WITH l AS (SELECT * FROM :schema.graph_links($1, $2, $3)),
+  ends AS (
+    SELECT src_id AS end_id, src_title AS end_title, src_subtitle AS end_subtitle, src_type AS end_type,
+           src_kind AS end_kind, src_namespace AS end_namespace, tx_bytes AS sent, rx_bytes AS received,
+           connections AS conns, in_zone_bytes AS in_zone, cross_zone_bytes AS cross_zone, external_bytes AS outside
+    FROM l
+    UNION ALL
+    SELECT dst_id, dst_title, dst_subtitle, dst_type, dst_kind, dst_namespace, rx_bytes, tx_bytes,
+           connections, in_zone_bytes, cross_zone_bytes, external_bytes
+    FROM l WHERE dst_id <> src_id
+  ),
+  totals AS (
+    SELECT end_id, min(end_title) AS t_title, min(end_subtitle) AS t_subtitle, min(end_type) AS t_type,
+           min(end_kind) AS t_kind, min(end_namespace) AS t_namespace,
+           sum(sent) AS t_sent, sum(received) AS t_received, sum(conns) AS t_conns,
+           sum(in_zone) AS t_in_zone, sum(cross_zone) AS t_cross_zone, sum(outside) AS t_outside
+    FROM ends GROUP BY end_id
+  )
+  SELECT end_id, t_title, t_subtitle, (t_sent + t_received)::bigint, t_conns::bigint,
+         CASE WHEN t_in_zone + t_cross_zone + t_outside = 0 THEN 1
+              ELSE t_in_zone::double precision / (t_in_zone + t_cross_zone + t_outside) END,
+         CASE WHEN t_in_zone + t_cross_zone + t_outside = 0 THEN 0
+              ELSE t_cross_zone::double precision / (t_in_zone + t_cross_zone + t_outside) END,
+         CASE WHEN t_in_zone + t_cross_zone + t_outside = 0 THEN 0
+              ELSE t_outside::double precision / (t_in_zone + t_cross_zone + t_outside) END,
+         t_type, t_kind, t_namespace, t_sent::bigint, t_received::bigint
+  FROM totals
+  ORDER BY 4 DESC, 1
+$fn$;
+`;
