@@ -117,7 +117,9 @@ test('migrations: from empty, then re-run does nothing', async (t) => {
     const types = Object.fromEntries(cols.rows.map((r) => [r.column_name, r.data_type]));
     for (const [column, type] of Object.entries(ISSUE_COLUMNS)) t.is(types[column], type, column);
     const fns = await client.query(`SELECT proname FROM pg_proc WHERE pronamespace = 'podflow'::regnamespace ORDER BY proname`);
-    t.deepEqual(fns.rows.map((r) => r.proname), ['drop_partitions_before', 'ensure_partitions', 'graph_edges', 'graph_endpoint', 'graph_links', 'graph_nodes']);
+    t.deepEqual(fns.rows.map((r) => r.proname), ['drop_partitions_before', 'drop_raw_partitions_before', 'drop_tier_partitions_before', 'ensure_partitions',
+      'ensure_tier_partitions', 'graph_bucket_inside', 'graph_cover', 'graph_edges', 'graph_endpoint', 'graph_group', 'graph_links', 'graph_nodes',
+      'tier_partition_unit', 'tier_table']);
     // a database with a version this build does not know (a newer podflow) is reported, not broken
     await client.query(`INSERT INTO podflow.schema_migrations (version, name) VALUES (999, 'from the future')`);
     t.deepEqual(await migrate(client, 'podflow'), { applied: [], unknown: [999] });

@@ -230,10 +230,10 @@ BEGIN
     RETURN NEXT part;
   END LOOP;
   DELETE FROM :schema.rollup_buckets b
-  WHERE b.tier = drop_tier_partitions_before.tier
+  WHERE b.tier = $1
     AND b.bucket < (SELECT coalesce(min(to_date(right(c.relname, 8), 'YYYYMMDD')::timestamp AT TIME ZONE 'UTC'), cutoff)
                     FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-                    WHERE i.inhparent = to_regclass(:schema_literal || '.' || :schema.tier_table(tier)));
+                    WHERE i.inhparent = to_regclass(:schema_literal || '.' || :schema.tier_table($1)));
 END
 $fn$;
 
