@@ -165,13 +165,11 @@ test.serial('100 concurrent writers and rollups running all along: every tier eq
   const roller = (async () => {
     const c = new pg.Client({ connectionString: url });
     await c.connect();
-    let steps = 0;
-    while (rolling || steps === 0) {
-      await rollUp(c, 'podflow');
-      steps++;
-    }
+    // Rows rolled by steps that started while the writers were writing.
+    let rolledWhileWriting = 0;
+    while (rolling) rolledWhileWriting += (await rollUp(c, 'podflow')).rows;
     await c.end();
-    return steps;
+    return rolledWhileWriting;
   })();
   const perWriter = 80;
   await Promise.all(writers.map(async (q, w) => {
@@ -182,7 +180,7 @@ test.serial('100 concurrent writers and rollups running all along: every tier eq
   }));
   const shut = await Promise.all(writers.map((q) => q.shutdown()));
   rolling = false;
-  t.true((await roller) > 1);
+  t.true((await roller) > 0, 'rollups ran while the writers wrote');
   t.true(shut.every(Boolean));
   let sent = 0;
   for (const q of writers) sent += await q.metric('podflow_exporter_sent_flows_total');
