@@ -234,7 +234,9 @@ $fn$;
 -- Traffic between graph nodes in [from, to) at a grouping level: one row per (source, target).
 -- Bytes are split by where they went: inside a zone, across zones, or to/from outside the cluster.
 -- The node and zone columns say where a graph node is, when its grouping makes that one place.
-CREATE FUNCTION :schema.graph_links("from" timestamptz, "to" timestamptz, group_by text DEFAULT 'workload')
+-- namespaces: only flows with an end in one of them (NULL: every flow).
+CREATE FUNCTION :schema.graph_links("from" timestamptz, "to" timestamptz, group_by text DEFAULT 'workload',
+                                    namespaces text[] DEFAULT NULL)
 RETURNS TABLE (
   src_id text, src_title text, src_subtitle text, src_type text, src_kind text, src_namespace text,
   dst_id text, dst_title text, dst_subtitle text, dst_type text, dst_kind text, dst_namespace text,
@@ -297,8 +299,9 @@ BEGIN
     FROM pairs f
     CROSS JOIN LATERAL %2$I.graph_group(f.s_ns, f.s_kind, f.s_wl, f.s_pod, f.s_node, f.s_zone, f.s_class, f.s_domain, f.s_addr, %7$L) s
     CROSS JOIN LATERAL %2$I.graph_group(f.d_ns, f.d_kind, f.d_wl, f.d_pod, f.d_node, f.d_zone, f.d_class, f.d_domain, f.d_addr, %7$L) d
+    WHERE %8$L::text[] IS NULL OR f.s_ns = ANY (%8$L::text[]) OR f.d_ns = ANY (%8$L::text[])
     GROUP BY s.id, d.id
-  $q$, tiered, :schema_literal, $1, $2, rolled, raw, group_by);
+  $q$, tiered, :schema_literal, $1, $2, rolled, raw, group_by, namespaces);
 END
 $fn$;
 
