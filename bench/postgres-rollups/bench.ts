@@ -17,7 +17,9 @@
 // 4. Sizes: bytes per row of each tier, what a day of this load adds, and the size at steady
 //    state with the default retention.
 // Prints a table and, last, one JSON line.
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { startPostgres } from '../../test/harness/postgres.ts';
@@ -117,6 +119,7 @@ const server = await startPostgres({
 try {
   const url = await server.createDatabase('rollups');
   const client = new pg.Client({ connectionString: url });
+  client.on('error', (err) => console.error(`bench connection: ${err.message}`));
   await client.connect();
   await migrate(client, 'podflow');
 
@@ -124,8 +127,8 @@ try {
   const edgeRows = EDGES.flatMap((edges, n) => edges.map((a, g) => ({ n, g, a })));
   await client.query(`CREATE UNLOGGED TABLE public.bench_edges (n int, g int, k int, node text, src_ns text, src_wl text, src_node text, src_zone text,
     dst_ns text, dst_wl text, dst_node text, dst_zone text, dst_domain text, dst_type text, dst_port int, inter_zone boolean)`);
-  for (let i = 0; i < edgeRows.length; i += 5000) {
-    const chunk = edgeRows.slice(i, i + 5000);
+  for (let i = 0; i < edgeRows.length; i += 2000) {
+    const chunk = edgeRows.slice(i, i + 2000);
     const values: unknown[] = [];
     const tuples = chunk.map(({ n, g, a }, j) => {
       values.push(n, g, n * GROUPS + g, `node-${n}`, a['source.k8s.namespace.name'], a['source.k8s.owner.name'], a['source.k8s.node.name'], a['source.cloud.availability_zone'],
@@ -156,6 +159,7 @@ try {
       CROSS JOIN LATERAL (SELECT extract(epoch FROM h)::bigint / 15 AS i) x
       CROSS JOIN public.bench_edges e`, [new Date(first), new Date(last)]);
     historyRows += res.rowCount ?? 0;
+    console.log(`history day ${day + 1}: ${historyRows.toLocaleString()} rows, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
     const r0 = performance.now();
     await rollUp(client, 'podflow');
     historyRollupMs += performance.now() - r0;
@@ -293,6 +297,10 @@ try {
     gb_per_day: Number((perDayTotal / 1e9).toFixed(2)), tiers_gb_per_day: Number((tiersPerDay / 1e9).toFixed(2)), steady_state_gb: Number((steady / 1e9).toFixed(1)),
     live_bytes_written: liveBytes.toString(), load: [Number(load0.toFixed(1)), Number(load1.toFixed(1))],
   }));
+} catch (err) {
+  // The server's last words explain a lost connection.
+  console.error(readFileSync(join(dirname(server.dataDir), 'server.log'), 'utf8').split('\n').slice(-30).map((l) => l.slice(0, 300)).join('\n'));
+  throw err;
 } finally {
   await server.stop();
 }

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
+import { expandMacros, type Dashboard } from '../../../test/harness/grafana.ts';
 import { skipOrFail } from '../../../test/harness/privileges.ts';
 import { missingPostgres, startPostgres, type PostgresServer } from '../../../test/harness/postgres.ts';
 import { queued } from '../../../test/harness/exporter-queue.ts';
@@ -147,23 +148,8 @@ test('node graph contract: unique node ids, every edge endpoint is a node, an em
   t.deepEqual(await s.query(db, 'SELECT * FROM podflow.graph_edges($1, $1)', [FROM]), []);
 });
 
-interface Target { refId: string; rawSql: string; format: string; datasource: { uid: string } }
-interface Panel { id: number; type: string; title: string; targets: Target[] }
-
-/** Grafana's PostgreSQL macros, expanded as its SQL engine does for a [from, to] range. */
-function expandMacros(sql: string, from: string, to: string, intervalS: number, groupBy = 'workload'): string {
-  return sql
-    .replaceAll('${group_by}', groupBy)
-    .replaceAll('$__interval', `'${intervalS}s'`)
-    .replace(/\$__timeGroupAlias\(([^,]+),\s*'(\d+)s'\)/g, (_, col: string, s: string) => `floor(extract(epoch from ${col})/${s})*${s} AS "time"`)
-    .replace(/\$__timeGroup\(([^,]+),\s*'(\d+)s'\)/g, (_, col: string, s: string) => `floor(extract(epoch from ${col})/${s})*${s}`)
-    .replace(/\$__timeFilter\(([^)]+)\)/g, (_, col: string) => `${col} BETWEEN '${from}' AND '${to}'`)
-    .replaceAll('$__timeFrom()', `'${from}'`)
-    .replaceAll('$__timeTo()', `'${to}'`);
-}
-
 test('dashboard: valid JSON, node graph queries call the functions, every panel query runs', async (t) => {
-  const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { uid: string; panels: Panel[] };
+  const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as Dashboard;
   const graph = dashboard.panels.filter((p) => p.type === 'nodeGraph');
   t.is(graph.length, 1);
   const byRef = Object.fromEntries(graph[0]!.targets.map((q) => [q.refId, q]));
@@ -171,7 +157,7 @@ test('dashboard: valid JSON, node graph queries call the functions, every panel 
   t.regex(byRef.nodes!.rawSql, /podflow\.graph_nodes\(\$__timeFrom\(\), \$__timeTo\(\), '\$\{group_by\}'\)/);
   t.regex(byRef.edges!.rawSql, /podflow\.graph_edges\(\$__timeFrom\(\), \$__timeTo\(\), '\$\{group_by\}'\)/);
   // the variable that switches the level offers every grouping the functions know
-  const variable = (dashboard as unknown as { templating: { list: Array<{ name: string; query: string }> } }).templating.list.find((v) => v.name === 'group_by');
+  const variable = dashboard.templating.list.find((v) => v.name === 'group_by');
   t.is(variable?.query, 'workload,namespace,node,zone');
   for (const q of graph[0]!.targets) t.is(q.format, 'table');
   const titles = dashboard.panels.map((p) => p.title);
@@ -183,7 +169,7 @@ test('dashboard: valid JSON, node graph queries call the functions, every panel 
   const results: Record<string, Array<Record<string, unknown>>> = {};
   for (const p of dashboard.panels) {
     for (const q of p.targets) {
-      const sql = expandMacros(q.rawSql, FROM, TO, 60);
+      const sql = expandMacros(q.rawSql, FROM, TO, 60, { group_by: 'workload' });
       t.notRegex(sql, /\$__/, `${p.title}/${q.refId}: every macro expanded`);
       results[`${p.title}/${q.refId}`] = await s.query(db, sql);
     }
@@ -192,7 +178,7 @@ test('dashboard: valid JSON, node graph queries call the functions, every panel 
   const levels: Record<string, number> = {};
   for (const groupBy of ['namespace', 'node', 'zone']) {
     for (const q of graph[0]!.targets) {
-      levels[`${groupBy}/${q.refId}`] = (await s.query(db, expandMacros(q.rawSql, FROM, TO, 60, groupBy))).length;
+      levels[`${groupBy}/${q.refId}`] = (await s.query(db, expandMacros(q.rawSql, FROM, TO, 60, { group_by: groupBy }))).length;
     }
   }
   // namespaces default and kube-system, node-a, 3 external ends; by node: the nodes of the
