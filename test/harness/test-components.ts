@@ -85,6 +85,9 @@ const recordingSchema = z.strictObject({
   timeout: durationMs({ min: 1 }).default(200),
 });
 
+/** The reporting node each recording exporter was given (ComponentContext.reportingNode), by id. */
+export const reportingNodes = new Map<string, string | undefined>();
+
 /** The recording exporter sends each batch whole (the harness stays below the component layer). */
 interface BatchRequest extends ExportRequest {
   readonly batch: FlowBatch;
@@ -98,6 +101,7 @@ export const recordingExporterFactory: ExporterFactory<z.output<typeof recording
   queueSettings: (config) => ({ ...DEFAULT_EXPORTER_QUEUE, sending_queue: { enabled: true, num_consumers: 1, queue_size: 1000 }, timeout: config.timeout }),
   create(ctx, config): Exporter<BatchRequest> {
     recorded.set(ctx.id, []);
+    reportingNodes.set(ctx.id, ctx.reportingNode);
     return {
       async start() {
         if (config.behaviour === 'fail_start') throw new Error('test exporter fails to start on purpose');

@@ -436,3 +436,16 @@ test('rows the queue cannot keep or write are counted in the exporter families a
   t.deepEqual(logLines.filter((l) => /queue full/.test(l.msg)).map((l) => [l.flows, l.suppressed]), [[10, 0]]);
   t.is(logLines.filter((l) => /not drained before the shutdown deadline/.test(l.msg)).length, 1);
 });
+
+test("node column: a batch's own resource (from an agent) wins, else the exporter's reporting node", async (t) => {
+  if (!needsServer(t)) return;
+  const url = await freshDatabase();
+  const q = exporterFor(url);
+  await q.exporter.start();
+  await q.consume({ ...deltaBatch([flowAt(NOON, {}, { txBytes: 1 })]), resource: { 'k8s.node.name': 'agent-7' } });
+  await q.consume({ ...deltaBatch([flowAt(NOON, {}, { txBytes: 2 })]), resource: { 'k8s.cluster.name': 'c' } });
+  await q.consume(deltaBatch([flowAt(NOON, { 'k8s.node.name': 'own' }, { txBytes: 3 })]));
+  t.true(await q.shutdown());
+  t.deepEqual(await srv().query(dbName(url), 'SELECT tx_bytes::int AS tx, node FROM podflow.flows ORDER BY 1'),
+    [{ tx: 1, node: 'agent-7' }, { tx: 2, node: 'test-node' }, { tx: 3, node: 'own' }]);
+});

@@ -17,6 +17,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { Counter, Gauge } from 'prom-client';
 import type { Logger } from 'pino';
 import { K8S_NODE_NAME, type FlowBatch } from '../../model/index.ts';
+import { batchReportingNode } from '../../config/reporting-node.ts';
 import { PermanentError, type ComponentContext, type Exporter } from '../../contracts/component.ts';
 import { RateLimitedLog } from '../../telemetry/rate-limited-log.ts';
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
@@ -62,7 +63,7 @@ export class PostgresExporter implements Exporter<RowRequest> {
     this.#clientConfig = clientConfig(config);
     this.#schema = config.schema;
     const node = ctx.resource[K8S_NODE_NAME];
-    this.#reportingNode = node === undefined ? undefined : String(node);
+    this.#reportingNode = node === undefined ? ctx.reportingNode : String(node);
     this.#copySql = `COPY ${pg.escapeIdentifier(this.#schema)}.flows (${COPY_COLUMNS.join(', ')}) FROM STDIN`;
     const r = ctx.metrics;
     this.#metrics = {
@@ -126,13 +127,15 @@ export class PostgresExporter implements Exporter<RowRequest> {
     const flows = batch.flows;
     const encoder = this.#encoder;
     const nowMs = Date.now();
+    // Rows without k8s.node.name of their own are from the batch's reporter: an agent's batch names it.
+    const reportingNode = batchReportingNode(batch.resource, this.#reportingNode);
     const created: RowRequest[] = [];
     let tail = open;
     for (let i = 0; i < flows.length; ) {
       if (!tail || tail.flowCount >= maxRows) created.push((tail = new RowRequest(nowMs)));
       const room = maxRows - tail.flowCount;
       while (i < flows.length && encoder.rows < room) {
-        const invalid = encoder.encode(flows[i++]!, this.#reportingNode);
+        const invalid = encoder.encode(flows[i++]!, reportingNode);
         if (invalid !== undefined) {
           this.#drop('invalid', 1);
           this.#invalidLog.emit({ exporter: this.#id, reason: invalid }, 'flow not written: it cannot be stored');
