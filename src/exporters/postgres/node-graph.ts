@@ -122,6 +122,11 @@ LANGUAGE sql STABLE AS $fn$
 $fn$;
 `;
 
+// graph_nodes of migration 2 with the group_by argument passed through to graph_links.
+const GRAPH_NODES_TIERS_SQL = NODE_GRAPH_SQL.slice(NODE_GRAPH_SQL.indexOf('-- Grafana node graph "nodes" frame'))
+  .replace('graph_nodes("from" timestamptz, "to" timestamptz)', 'graph_nodes("from" timestamptz, "to" timestamptz, group_by text DEFAULT \'workload\')')
+  .replace(':schema.graph_links($1, $2)', ':schema.graph_links($1, $2, $3)');
+
 // Migration 3: the same frames, read from the rollup tiers (rollup-sql.ts), at a grouping level.
 //
 // graph_cover(from, to) splits [from, to) into the coarsest tier buckets that cover it exactly:
@@ -317,43 +322,4 @@ LANGUAGE sql STABLE AS $fn$
   ORDER BY 4 DESC, 1
 $fn$;
 
--- Grafana node graph "nodes" frame: id, title, subtitle, mainstat (bytes sent + received),
--- secondarystat (connections the node took part in), arc__* (share of its bytes inside its zone,
--- across zones, with the outside; they sum to 1), detail__* (context menu).
--- A flow from a node to itself (two pods of one workload) counts once.
-CREATE FUNCTION :schema.graph_nodes("from" timestamptz, "to" timestamptz, group_by text DEFAULT 'workload')
-RETURNS TABLE (id text, title text, subtitle text, mainstat bigint, secondarystat bigint,
-               arc__in_zone double precision, arc__cross_zone double precision, arc__external double precision,
-               detail__type text, detail__kind text, detail__namespace text,
-               detail__sent_bytes bigint, detail__received_bytes bigint)
-LANGUAGE sql STABLE AS $fn$
-  WITH l AS (SELECT * FROM :schema.graph_links($1, $2, $3)),
-  ends AS (
-    SELECT src_id AS end_id, src_title AS end_title, src_subtitle AS end_subtitle, src_type AS end_type,
-           src_kind AS end_kind, src_namespace AS end_namespace, tx_bytes AS sent, rx_bytes AS received,
-           connections AS conns, in_zone_bytes AS in_zone, cross_zone_bytes AS cross_zone, external_bytes AS outside
-    FROM l
-    UNION ALL
-    SELECT dst_id, dst_title, dst_subtitle, dst_type, dst_kind, dst_namespace, rx_bytes, tx_bytes,
-           connections, in_zone_bytes, cross_zone_bytes, external_bytes
-    FROM l WHERE dst_id <> src_id
-  ),
-  totals AS (
-    SELECT end_id, min(end_title) AS t_title, min(end_subtitle) AS t_subtitle, min(end_type) AS t_type,
-           min(end_kind) AS t_kind, min(end_namespace) AS t_namespace,
-           sum(sent) AS t_sent, sum(received) AS t_received, sum(conns) AS t_conns,
-           sum(in_zone) AS t_in_zone, sum(cross_zone) AS t_cross_zone, sum(outside) AS t_outside
-    FROM ends GROUP BY end_id
-  )
-  SELECT end_id, t_title, t_subtitle, (t_sent + t_received)::bigint, t_conns::bigint,
-         CASE WHEN t_in_zone + t_cross_zone + t_outside = 0 THEN 1
-              ELSE t_in_zone::double precision / (t_in_zone + t_cross_zone + t_outside) END,
-         CASE WHEN t_in_zone + t_cross_zone + t_outside = 0 THEN 0
-              ELSE t_cross_zone::double precision / (t_in_zone + t_cross_zone + t_outside) END,
-         CASE WHEN t_in_zone + t_cross_zone + t_outside = 0 THEN 0
-              ELSE t_outside::double precision / (t_in_zone + t_cross_zone + t_outside) END,
-         t_type, t_kind, t_namespace, t_sent::bigint, t_received::bigint
-  FROM totals
-  ORDER BY 4 DESC, 1
-$fn$;
-`;
+${GRAPH_NODES_TIERS_SQL}`;
