@@ -133,7 +133,10 @@ const GRAPH_NODES_TIERS_SQL = NODE_GRAPH_SQL.slice(NODE_GRAPH_SQL.indexOf('-- Gr
 // whole days, then whole hours at the ragged ends, then whole minutes, then raw rows for what is
 // left (under a minute at each end). A bucket the window cuts is still taken whole when every row
 // rolled into it lies inside the window (rollup_buckets keeps each bucket's first and last
-// start_time): the bucket of "now", which has no rows after now, is the common case.
+// start_time): the bucket of "now", which has no rows after now, is the common case. A bucket the
+// window holds most of is read whole less its parts outside the window (sums subtract exactly;
+// a pair whose row count comes to 0 is dropped), so an end never costs more than half a bucket
+// of the next finer tier.
 // graph_links adds the raw rows not rolled up yet (ingest_xid at or above the watermark), read
 // in the same snapshot as the tiers, so the answer equals a sum over the raw rows.
 //
@@ -182,57 +185,72 @@ LANGUAGE sql STABLE AS $fn$
                      WHERE r.tier = $1 AND r.bucket = $2 AND (r.first_start < $3 OR r.last_start >= $4))
 $fn$;
 
--- [from, to) as tier bucket ranges (tier, lo, hi: buckets lo <= bucket < hi) and raw ranges
--- (tier 'raw', lo <= start_time < hi).
+-- [from, to) as signed ranges of tier buckets (tier, lo, hi, sign: the buckets lo <= bucket < hi,
+-- added or subtracted) and of raw rows (tier 'raw', lo <= start_time < hi).
 CREATE FUNCTION :schema.graph_cover("from" timestamptz, "to" timestamptz)
-RETURNS TABLE (tier text, lo timestamptz, hi timestamptz)
+RETURNS TABLE (tier text, lo timestamptz, hi timestamptz, sign integer)
+LANGUAGE plpgsql STABLE AS $fn$
+BEGIN
+  RETURN QUERY SELECT * FROM :schema.graph_cover_span($1, $2, 1, 1);
+END
+$fn$;
+
+-- [a, b) at level 1 (days), 2 (hours), 3 (minutes) or 4 (raw rows): the whole buckets inside,
+-- and the pieces at each end (each inside one bucket) left to graph_cover_piece.
+CREATE FUNCTION :schema.graph_cover_span(a timestamptz, b timestamptz, level integer, s integer)
+RETURNS TABLE (tier text, lo timestamptz, hi timestamptz, sign integer)
 LANGUAGE plpgsql STABLE AS $fn$
 DECLARE
-  spans tstzrange[] := CASE WHEN $1 < $2 THEN ARRAY[tstzrange($1, $2)] ELSE '{}'::tstzrange[] END;
-  rest tstzrange[];
-  span tstzrange;
-  unit text;
-  step interval;
-  a timestamptz;
-  b timestamptz;
-  first_bucket timestamptz;
-  last_bucket timestamptz;
-  s timestamptz;
-  e timestamptz;
+  unit text := (ARRAY['day', 'hour', 'minute'])[level];
+  first_whole timestamptz;
+  last_whole timestamptz;
 BEGIN
-  FOREACH unit IN ARRAY ARRAY['day', 'hour', 'minute'] LOOP
-    rest := '{}';
-    step := ('1 ' || unit)::interval;
-    FOREACH span IN ARRAY spans LOOP
-      a := lower(span);
-      b := upper(span);
-      first_bucket := date_trunc(unit, a, 'UTC');
-      last_bucket := date_trunc(unit, b, 'UTC');
-      IF first_bucket = last_bucket OR (last_bucket = b AND first_bucket + step = b AND first_bucket < a) THEN
-        -- [a, b) lies inside one bucket: take it whole only if all its rows lie in [a, b).
-        s := first_bucket;
-        e := CASE WHEN :schema.graph_bucket_inside(unit, first_bucket, a, b) THEN first_bucket + step ELSE first_bucket END;
-      ELSE
-        s := CASE WHEN first_bucket = a OR :schema.graph_bucket_inside(unit, first_bucket, a, b) THEN first_bucket ELSE first_bucket + step END;
-        e := CASE WHEN last_bucket = b THEN b
-                  WHEN :schema.graph_bucket_inside(unit, last_bucket, a, b) THEN last_bucket + step
-                  ELSE last_bucket END;
-      END IF;
-      IF s < e THEN
-        tier := unit; lo := s; hi := e;
-        RETURN NEXT;
-        IF a < s THEN rest := rest || tstzrange(a, s); END IF;
-        IF e < b THEN rest := rest || tstzrange(e, b); END IF;
-      ELSE
-        rest := rest || span;
-      END IF;
-    END LOOP;
-    spans := rest;
-  END LOOP;
-  FOREACH span IN ARRAY spans LOOP
-    tier := 'raw'; lo := lower(span); hi := upper(span);
+  IF a >= b THEN RETURN; END IF;
+  IF level = 4 THEN
+    tier := 'raw'; lo := a; hi := b; sign := s;
     RETURN NEXT;
-  END LOOP;
+    RETURN;
+  END IF;
+  first_whole := date_trunc(unit, a, 'UTC');
+  IF first_whole < a THEN first_whole := first_whole + ('1 ' || unit)::interval; END IF;
+  last_whole := date_trunc(unit, b, 'UTC');
+  IF first_whole > last_whole THEN
+    -- a and b inside one bucket
+    RETURN QUERY SELECT * FROM :schema.graph_cover_piece(a, b, level, s);
+    RETURN;
+  END IF;
+  IF first_whole < last_whole THEN
+    tier := unit; lo := first_whole; hi := last_whole; sign := s;
+    RETURN NEXT;
+  END IF;
+  RETURN QUERY SELECT * FROM :schema.graph_cover_piece(a, first_whole, level, s);
+  RETURN QUERY SELECT * FROM :schema.graph_cover_piece(last_whole, b, level, s);
+END
+$fn$;
+
+-- A piece [x, y) of one bucket B at a level: B whole when every row rolled into it lies in
+-- [x, y) (the bucket of "now"); B less its parts outside [x, y) when the piece is most of it
+-- (sums subtract exactly); else the piece at the next finer level.
+CREATE FUNCTION :schema.graph_cover_piece(x timestamptz, y timestamptz, level integer, s integer)
+RETURNS TABLE (tier text, lo timestamptz, hi timestamptz, sign integer)
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+  unit text := (ARRAY['day', 'hour', 'minute'])[level];
+  step interval := ('1 ' || unit)::interval;
+  bucket timestamptz := date_trunc(unit, x, 'UTC');
+BEGIN
+  IF x >= y THEN RETURN; END IF;
+  IF :schema.graph_bucket_inside(unit, bucket, x, y) THEN
+    tier := unit; lo := bucket; hi := bucket + step; sign := s;
+    RETURN NEXT;
+  ELSIF (y - x) * 2 > step THEN
+    tier := unit; lo := bucket; hi := bucket + step; sign := s;
+    RETURN NEXT;
+    RETURN QUERY SELECT * FROM :schema.graph_cover_span(bucket, x, level + 1, -s);
+    RETURN QUERY SELECT * FROM :schema.graph_cover_span(y, bucket + step, level + 1, -s);
+  ELSE
+    RETURN QUERY SELECT * FROM :schema.graph_cover_span(x, y, level + 1, s);
+  END IF;
 END
 $fn$;
 
@@ -262,12 +280,19 @@ BEGIN
   SELECT r.rolled_xid INTO rolled FROM :schema.rollup_state r;
   FOR part IN SELECT * FROM :schema.graph_cover($1, $2) LOOP
     IF part.tier = 'raw' THEN
-      raw := raw || format(' OR (start_time >= %L AND start_time < %L)', part.lo, part.hi);
+      -- Rolled rows only: the rows not rolled up yet are all read below, once.
+      raw := raw || format(
+        ' UNION ALL SELECT src_namespace, src_workload_kind, src_workload, src_pod, src_node, src_zone, src_address_type, NULL, src_address,
+                  dst_namespace, dst_workload_kind, dst_workload, dst_pod, dst_node, dst_zone, dst_address_type, dst_domain, dst_address,
+                  inter_zone, %1$s, %1$s * tx_bytes, %1$s * rx_bytes, %1$s * (tx_packets + rx_packets), %1$s * connections
+           FROM %2$I.flows WHERE start_time >= %3$L AND start_time < %4$L AND (ingest_xid IS NULL OR ingest_xid < %5$s)',
+        part.sign, :schema_literal, part.lo, part.hi, rolled);
     ELSE
       tiered := tiered || format(
-        ' UNION ALL SELECT src_endpoint, dst_endpoint, inter_zone, tx_bytes, rx_bytes, tx_packets + rx_packets, connections
-           FROM %I.%I WHERE bucket >= %L AND bucket < %L',
-        :schema_literal, 'flows_' || part.tier, part.lo, part.hi);
+        ' UNION ALL SELECT src_endpoint, dst_endpoint, inter_zone, %1$s * flows, %1$s * tx_bytes, %1$s * rx_bytes,
+                  %1$s * (tx_packets + rx_packets), %1$s * connections
+           FROM %2$I.%3$I WHERE bucket >= %4$L AND bucket < %5$L',
+        part.sign, :schema_literal, 'flows_' || part.tier, part.lo, part.hi);
     END IF;
   END LOOP;
   RETURN QUERY EXECUTE format($q$
@@ -276,23 +301,22 @@ BEGIN
              se.zone AS s_zone, se.address_class AS s_class, se.domain AS s_domain, se.address AS s_addr,
              de.namespace AS d_ns, de.workload_kind AS d_kind, de.workload AS d_wl, de.pod AS d_pod, de.node AS d_node,
              de.zone AS d_zone, de.address_class AS d_class, de.domain AS d_domain, de.address AS d_addr,
-             p.inter_zone, p.tx, p.rx, p.packets, p.conns
-      FROM (SELECT u.src_endpoint, u.dst_endpoint, u.inter_zone, sum(u.tx)::bigint AS tx, sum(u.rx)::bigint AS rx,
-                   sum(u.packets)::bigint AS packets, sum(u.conns)::bigint AS conns
+             p.inter_zone, p.flows, p.tx, p.rx, p.packets, p.conns
+      FROM (SELECT u.src_endpoint, u.dst_endpoint, u.inter_zone, sum(u.flows)::bigint AS flows, sum(u.tx)::bigint AS tx,
+                   sum(u.rx)::bigint AS rx, sum(u.packets)::bigint AS packets, sum(u.conns)::bigint AS conns
             FROM (SELECT NULL::integer AS src_endpoint, NULL::integer AS dst_endpoint, NULL::boolean AS inter_zone,
-                         0::bigint AS tx, 0::bigint AS rx, 0::bigint AS packets, 0::bigint AS conns WHERE false
+                         0::bigint AS flows, 0::bigint AS tx, 0::bigint AS rx, 0::bigint AS packets, 0::bigint AS conns WHERE false
                   %1$s) u
             GROUP BY 1, 2, 3) p
       JOIN %2$I.endpoints se ON se.id = p.src_endpoint
       JOIN %2$I.endpoints de ON de.id = p.dst_endpoint
       UNION ALL
-      SELECT src_namespace, src_workload_kind, src_workload, src_pod, src_node, src_zone, src_address_type, NULL, src_address,
-             dst_namespace, dst_workload_kind, dst_workload, dst_pod, dst_node, dst_zone, dst_address_type, dst_domain, dst_address,
-             inter_zone, sum(tx_bytes)::bigint, sum(rx_bytes)::bigint, sum(tx_packets + rx_packets)::bigint, sum(connections)::bigint
-      FROM %2$I.flows
-      WHERE start_time >= %3$L AND start_time < %4$L
-        AND ((ingest_xid IS NULL OR ingest_xid < %5$s) AND (false %6$s) OR ingest_xid >= %5$s)
-      GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19
+      SELECT r.*
+      FROM (SELECT src_namespace, src_workload_kind, src_workload, src_pod, src_node, src_zone, src_address_type, NULL::text, src_address,
+                   dst_namespace, dst_workload_kind, dst_workload, dst_pod, dst_node, dst_zone, dst_address_type, dst_domain, dst_address,
+                   inter_zone, 1::bigint, tx_bytes, rx_bytes, tx_packets + rx_packets, connections
+            FROM %2$I.flows WHERE start_time >= %3$L AND start_time < %4$L AND ingest_xid >= %5$s
+            %6$s) r
     )
     SELECT s.id, min(s.title), min(s.subtitle), min(s.type), min(s.kind), min(s.namespace),
            d.id, min(d.title), min(d.subtitle), min(d.type), min(d.kind), min(d.namespace),
@@ -306,6 +330,8 @@ BEGIN
     CROSS JOIN LATERAL %2$I.graph_group(f.d_ns, f.d_kind, f.d_wl, f.d_pod, f.d_node, f.d_zone, f.d_class, f.d_domain, f.d_addr, %7$L) d
     WHERE %8$L::text[] IS NULL OR f.s_ns = ANY (%8$L::text[]) OR f.d_ns = ANY (%8$L::text[])
     GROUP BY s.id, d.id
+    -- A pair whose rows were all subtracted again (a bucket less its parts outside the window) is not in the window.
+    HAVING sum(f.flows) <> 0
   $q$, tiered, :schema_literal, $1, $2, rolled, raw, group_by, namespaces);
 END
 $fn$;

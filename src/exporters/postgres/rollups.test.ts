@@ -106,6 +106,17 @@ test.serial('tiers equal the raw rows; graph_links reads the tiers and equals th
   const to = new Date(T0 - 3 * MINUTE_MS + 4_321);
   const cover = (await client.query('SELECT tier, lo, hi FROM podflow.graph_cover($1, $2)', [from, to])).rows;
   t.deepEqual([...new Set(cover.map((r) => r.tier))].sort(), ['day', 'hour', 'minute', 'raw']);
+  // A window holding most of an hour reads that hour less what lies outside: minutes 12:00-12:03
+  // and minute 12:04, which is itself mostly inside, less its last 10 seconds (raw, added back).
+  const mostOfAnHour: [Date, Date] = [new Date(Date.UTC(2030, 2, 10, 12, 4, 50)), new Date(T0)];
+  const signed = (await client.query(`SELECT tier, sign, to_char(lo AT TIME ZONE 'UTC', 'HH24:MI:SS') AS lo, to_char(hi AT TIME ZONE 'UTC', 'HH24:MI:SS') AS hi
+    FROM podflow.graph_cover($1, $2) WHERE lo < '2030-03-10 13:00+00' ORDER BY lo, tier`, mostOfAnHour)).rows;
+  t.deepEqual(signed, [
+    { tier: 'hour', sign: 1, lo: '12:00:00', hi: '13:00:00' },
+    { tier: 'minute', sign: -1, lo: '12:00:00', hi: '12:04:00' },
+    { tier: 'minute', sign: -1, lo: '12:04:00', hi: '12:05:00' },
+    { tier: 'raw', sign: 1, lo: '12:04:50', hi: '12:05:00' },
+  ]);
   const windows: Array<[Date, Date]> = [
     [from, to],
     [new Date(T0 - 5 * MINUTE_MS), new Date(T0)],
@@ -114,6 +125,8 @@ test.serial('tiers equal the raw rows; graph_links reads the tiers and equals th
     [new Date(T0 - DAY_MS), new Date(T0 + DAY_MS)],
     [new Date(T0 - 7 * DAY_MS), new Date(T0)],
     [new Date(Date.UTC(2030, 2, 8)), new Date(Date.UTC(2030, 2, 9))],
+    mostOfAnHour,
+    [new Date(T0 - 2 * DAY_MS - 20 * HOUR_MS - 50 * MINUTE_MS - 7_000), new Date(T0 - 13 * HOUR_MS - 1_000)],
   ];
   for (const groupBy of ['workload', 'namespace', 'node', 'zone']) {
     for (const [a, b] of windows) {
