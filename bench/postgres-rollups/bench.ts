@@ -23,6 +23,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { startPostgres } from '../../test/harness/postgres.ts';
+import { machineBusySeconds, nodeCpuSeconds, serverCpuSeconds } from '../../test/harness/cpu-time.ts';
 import { queued } from '../../test/harness/exporter-queue.ts';
 import { postgresConfigSchema } from '../../src/exporters/postgres/config.ts';
 import { postgresExporterFactory } from '../../src/exporters/postgres/index.ts';
@@ -183,6 +184,7 @@ try {
     for (const q of exporters) sent += await q.metric('podflow_exporter_sent_flows_total');
     return sent;
   };
+  const cpu0 = { node: nodeCpuSeconds(), server: serverCpuSeconds(server.dataDir), machine: machineBusySeconds() };
   const t1 = performance.now();
   for (let i = 0; i < intervals; i++) {
     for (let n = 0; n < NODES; n++) {
@@ -196,6 +198,11 @@ try {
   }
   const shut = await Promise.all(exporters.map((q) => q.shutdown(600_000)));
   const ingestSeconds = (performance.now() - t1) / 1000;
+  await new Promise((r) => setTimeout(r, 200)); // the writers' backends have exited and been reaped
+  const ingestCpu = { node: nodeCpuSeconds() - cpu0.node, server: serverCpuSeconds(server.dataDir) - cpu0.server, machine: machineBusySeconds() - cpu0.machine };
+  const othersCpu = Math.max(0, ingestCpu.machine - ingestCpu.node - ingestCpu.server);
+  // What 2 cores would do with this work and nothing else running: rows / (CPU seconds / 2).
+  const cpuBoundRowsPerS = Math.round(liveRows / ((ingestCpu.node + ingestCpu.server) / 2));
   let failed = 0;
   for (const q of exporters) {
     failed += await q.metric('podflow_exporter_send_failed_flows_total') + await q.metric('podflow_exporter_enqueue_failed_flows_total')
@@ -206,6 +213,7 @@ try {
   const dropped = liveRows - Number(stored);
   const ingestRowsPerS = Math.round(sent / ingestSeconds);
   console.log(`live: ${sent.toLocaleString()} rows through ${NODES} exporters in ${ingestSeconds.toFixed(1)} s: ${ingestRowsPerS.toLocaleString()} rows/s; stored ${Number(stored).toLocaleString()}, dropped ${dropped}, failed ${failed}, all drained ${shut.every(Boolean)}`);
+  console.log(`live CPU: exporters (this process) ${ingestCpu.node.toFixed(1)} s, PostgreSQL ${ingestCpu.server.toFixed(1)} s (rollups included), other processes ${othersCpu.toFixed(1)} s of ${(2 * ingestSeconds).toFixed(1)} s available -> ${cpuBoundRowsPerS.toLocaleString()} rows/s if the 2 cores were ours`);
   const r1 = performance.now();
   const finalStep = await rollUp(client, 'podflow');
   const finalRollupS = (performance.now() - r1) / 1000;
@@ -289,7 +297,7 @@ try {
 
   console.log(JSON.stringify({
     bench: 'postgres-rollups', nodes: NODES, groups: GROUPS, live_minutes: LIVE_MINUTES, history_days: HISTORY_DAYS, history_rows: historyRows, live_rows: liveRows,
-    ingest_rows_per_s: ingestRowsPerS, dropped_rows: dropped, failed_rows: failed, final_rollup_s: Number(finalRollupS.toFixed(1)),
+    ingest_rows_per_s: ingestRowsPerS, ingest_rows_per_s_cpu_bound: cpuBoundRowsPerS, ingest_cpu_s: { exporters: Number(ingestCpu.node.toFixed(1)), postgres: Number(ingestCpu.server.toFixed(1)), others: Number(othersCpu.toFixed(1)) }, dropped_rows: dropped, failed_rows: failed, final_rollup_s: Number(finalRollupS.toFixed(1)),
     windows: results.map((r) => ({ window: r.window, graph_edges_p50_ms: Math.round(r.edgesMs), graph_nodes_p50_ms: Math.round(r.nodesMs),
       v2_graph_edges_ms: r.oldEdgesMs === null ? null : Math.round(r.oldEdgesMs), v2_graph_nodes_ms: r.oldNodesMs === null ? null : Math.round(r.oldNodesMs),
       mainstat_equals_bytes: r.mainstatEqualsBytes, same_edges_as_v2: r.sameAsOld })),
