@@ -149,6 +149,23 @@ DROP FUNCTION :schema.graph_nodes(timestamptz, timestamptz);
 DROP FUNCTION :schema.graph_edges(timestamptz, timestamptz);
 DROP FUNCTION :schema.graph_links(timestamptz, timestamptz);
 
+-- Each endpoint's graph node at every level, filled by the rollup as endpoints are first seen
+-- (rollup-sql.ts), so the graph functions look nodes up instead of computing them per row.
+CREATE TABLE :schema.endpoint_groups (
+  endpoint      integer NOT NULL,
+  group_by      text NOT NULL,
+  id            text NOT NULL,
+  title         text,
+  subtitle      text,
+  type          text,
+  kind          text,
+  namespace     text,
+  node          text,
+  zone          text,
+  end_namespace text,
+  PRIMARY KEY (group_by, endpoint)
+);
+
 -- The graph node one flow end becomes at a grouping level (graph_endpoint is the workload level).
 CREATE FUNCTION :schema.graph_group(
   end_namespace text, end_kind text, end_workload text, end_pod text, end_node text, end_zone text,
@@ -282,8 +299,8 @@ BEGIN
     IF part.tier = 'raw' THEN
       -- Rolled rows only: the rows not rolled up yet are all read below, once.
       raw := raw || format(
-        ' UNION ALL SELECT src_namespace, src_workload_kind, src_workload, src_pod, src_node, src_zone, src_address_type, NULL, src_address,
-                  dst_namespace, dst_workload_kind, dst_workload, dst_pod, dst_node, dst_zone, dst_address_type, dst_domain, dst_address,
+        ' UNION ALL SELECT src_namespace, src_workload_kind, src_workload, src_pod, src_node, src_zone, src_address, NULL, src_address_type,
+                  dst_namespace, dst_workload_kind, dst_workload, dst_pod, dst_node, dst_zone, dst_address, dst_domain, dst_address_type,
                   inter_zone, %1$s, %1$s * tx_bytes, %1$s * rx_bytes, %1$s * (tx_packets + rx_packets), %1$s * connections
            FROM %2$I.flows WHERE start_time >= %3$L AND start_time < %4$L AND (ingest_xid IS NULL OR ingest_xid < %5$s)',
         part.sign, :schema_literal, part.lo, part.hi, rolled);
@@ -295,41 +312,65 @@ BEGIN
         part.sign, :schema_literal, 'flows_' || part.tier, part.lo, part.hi);
     END IF;
   END LOOP;
+  -- Tier rows name their ends by endpoint id, and each endpoint's graph node at every level is
+  -- kept in endpoint_groups: summing by id pair first and joining that table costs one lookup
+  -- per pair. Raw rows (the ragged ends, rows not rolled up yet) are summed by their ends'
+  -- attributes and find their endpoint by key; only an end seen for the first time since the
+  -- last rollup is computed here (graph_group).
   RETURN QUERY EXECUTE format($q$
-    WITH pairs AS (
-      SELECT se.namespace AS s_ns, se.workload_kind AS s_kind, se.workload AS s_wl, se.pod AS s_pod, se.node AS s_node,
-             se.zone AS s_zone, se.address_class AS s_class, se.domain AS s_domain, se.address AS s_addr,
-             de.namespace AS d_ns, de.workload_kind AS d_kind, de.workload AS d_wl, de.pod AS d_pod, de.node AS d_node,
-             de.zone AS d_zone, de.address_class AS d_class, de.domain AS d_domain, de.address AS d_addr,
-             p.inter_zone, p.flows, p.tx, p.rx, p.packets, p.conns
-      FROM (SELECT u.src_endpoint, u.dst_endpoint, u.inter_zone, sum(u.flows)::bigint AS flows, sum(u.tx)::bigint AS tx,
-                   sum(u.rx)::bigint AS rx, sum(u.packets)::bigint AS packets, sum(u.conns)::bigint AS conns
-            FROM (SELECT NULL::integer AS src_endpoint, NULL::integer AS dst_endpoint, NULL::boolean AS inter_zone,
-                         0::bigint AS flows, 0::bigint AS tx, 0::bigint AS rx, 0::bigint AS packets, 0::bigint AS conns WHERE false
-                  %1$s) u
-            GROUP BY 1, 2, 3) p
-      JOIN %2$I.endpoints se ON se.id = p.src_endpoint
-      JOIN %2$I.endpoints de ON de.id = p.dst_endpoint
+    WITH raw_pairs AS (
+      SELECT ROW(r.s_ns, r.s_kind, r.s_wl, r.s_pod, r.s_node, r.s_zone, r.s_addr, r.s_domain, r.s_class)::text AS s_key,
+             ROW(r.d_ns, r.d_kind, r.d_wl, r.d_pod, r.d_node, r.d_zone, r.d_addr, r.d_domain, r.d_class)::text AS d_key, r.*
+      FROM (SELECT s_ns, s_kind, s_wl, s_pod, s_node, s_zone, s_addr, s_domain, s_class,
+                   d_ns, d_kind, d_wl, d_pod, d_node, d_zone, d_addr, d_domain, d_class, inter_zone,
+                   sum(flows)::bigint AS flows, sum(tx)::bigint AS tx, sum(rx)::bigint AS rx, sum(packets)::bigint AS packets, sum(conns)::bigint AS conns
+            FROM (SELECT src_namespace AS s_ns, src_workload_kind AS s_kind, src_workload AS s_wl, src_pod AS s_pod, src_node AS s_node,
+                         src_zone AS s_zone, src_address AS s_addr, NULL::text AS s_domain, src_address_type AS s_class,
+                         dst_namespace AS d_ns, dst_workload_kind AS d_kind, dst_workload AS d_wl, dst_pod AS d_pod, dst_node AS d_node,
+                         dst_zone AS d_zone, dst_address AS d_addr, dst_domain AS d_domain, dst_address_type AS d_class,
+                         inter_zone, 1::bigint AS flows, tx_bytes AS tx, rx_bytes AS rx, tx_packets + rx_packets AS packets, connections AS conns
+                  FROM %2$I.flows WHERE start_time >= %3$L AND start_time < %4$L AND ingest_xid >= %5$s
+                  %6$s) u
+            GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19) r
+    ),
+    raw_ids AS (
+      SELECT p.*, se.id AS src_endpoint, de.id AS dst_endpoint
+      FROM raw_pairs p LEFT JOIN %2$I.endpoints se ON se.key = p.s_key LEFT JOIN %2$I.endpoints de ON de.key = p.d_key
+    ),
+    id_pairs AS (
+      SELECT u.src_endpoint, u.dst_endpoint, u.inter_zone, sum(u.flows)::bigint AS flows, sum(u.tx)::bigint AS tx,
+             sum(u.rx)::bigint AS rx, sum(u.packets)::bigint AS packets, sum(u.conns)::bigint AS conns
+      FROM (SELECT src_endpoint, dst_endpoint, inter_zone, flows, tx, rx, packets, conns
+            FROM raw_ids WHERE src_endpoint IS NOT NULL AND dst_endpoint IS NOT NULL
+            %1$s) u
+      GROUP BY 1, 2, 3
+    ),
+    ends AS (
+      SELECT f.inter_zone, f.flows, f.tx, f.rx, f.packets, f.conns, s.end_namespace AS s_ns, d.end_namespace AS d_ns,
+             s.id AS s_id, s.title AS s_title, s.subtitle AS s_subtitle, s.type AS s_type, s.kind AS s_kind, s.namespace AS s_namespace, s.node AS s_node, s.zone AS s_zone,
+             d.id AS d_id, d.title AS d_title, d.subtitle AS d_subtitle, d.type AS d_type, d.kind AS d_kind, d.namespace AS d_namespace, d.node AS d_node, d.zone AS d_zone
+      FROM id_pairs f
+      JOIN %2$I.endpoint_groups s ON s.group_by = %7$L AND s.endpoint = f.src_endpoint
+      JOIN %2$I.endpoint_groups d ON d.group_by = %7$L AND d.endpoint = f.dst_endpoint
       UNION ALL
-      SELECT r.*
-      FROM (SELECT src_namespace, src_workload_kind, src_workload, src_pod, src_node, src_zone, src_address_type, NULL::text, src_address,
-                   dst_namespace, dst_workload_kind, dst_workload, dst_pod, dst_node, dst_zone, dst_address_type, dst_domain, dst_address,
-                   inter_zone, 1::bigint, tx_bytes, rx_bytes, tx_packets + rx_packets, connections
-            FROM %2$I.flows WHERE start_time >= %3$L AND start_time < %4$L AND ingest_xid >= %5$s
-            %6$s) r
+      SELECT f.inter_zone, f.flows, f.tx, f.rx, f.packets, f.conns, f.s_ns, f.d_ns,
+             s.id, s.title, s.subtitle, s.type, s.kind, s.namespace, s.node, s.zone,
+             d.id, d.title, d.subtitle, d.type, d.kind, d.namespace, d.node, d.zone
+      FROM raw_ids f
+      CROSS JOIN LATERAL %2$I.graph_group(f.s_ns, f.s_kind, f.s_wl, f.s_pod, f.s_node, f.s_zone, f.s_class, f.s_domain, f.s_addr, %7$L) s
+      CROSS JOIN LATERAL %2$I.graph_group(f.d_ns, f.d_kind, f.d_wl, f.d_pod, f.d_node, f.d_zone, f.d_class, f.d_domain, f.d_addr, %7$L) d
+      WHERE f.src_endpoint IS NULL OR f.dst_endpoint IS NULL
     )
-    SELECT s.id, min(s.title), min(s.subtitle), min(s.type), min(s.kind), min(s.namespace),
-           d.id, min(d.title), min(d.subtitle), min(d.type), min(d.kind), min(d.namespace),
+    SELECT f.s_id, min(f.s_title), min(f.s_subtitle), min(f.s_type), min(f.s_kind), min(f.s_namespace),
+           f.d_id, min(f.d_title), min(f.d_subtitle), min(f.d_type), min(f.d_kind), min(f.d_namespace),
            sum(f.tx)::bigint, sum(f.rx)::bigint, sum(f.packets)::bigint, sum(f.conns)::bigint,
-           sum(CASE WHEN s.type <> 'external' AND d.type <> 'external' AND f.inter_zone IS NOT TRUE THEN f.tx + f.rx ELSE 0 END)::bigint,
-           sum(CASE WHEN s.type <> 'external' AND d.type <> 'external' AND f.inter_zone THEN f.tx + f.rx ELSE 0 END)::bigint,
-           sum(CASE WHEN s.type = 'external' OR d.type = 'external' THEN f.tx + f.rx ELSE 0 END)::bigint,
-           min(s.node), min(s.zone), min(d.node), min(d.zone)
-    FROM pairs f
-    CROSS JOIN LATERAL %2$I.graph_group(f.s_ns, f.s_kind, f.s_wl, f.s_pod, f.s_node, f.s_zone, f.s_class, f.s_domain, f.s_addr, %7$L) s
-    CROSS JOIN LATERAL %2$I.graph_group(f.d_ns, f.d_kind, f.d_wl, f.d_pod, f.d_node, f.d_zone, f.d_class, f.d_domain, f.d_addr, %7$L) d
+           sum(CASE WHEN f.s_type <> 'external' AND f.d_type <> 'external' AND f.inter_zone IS NOT TRUE THEN f.tx + f.rx ELSE 0 END)::bigint,
+           sum(CASE WHEN f.s_type <> 'external' AND f.d_type <> 'external' AND f.inter_zone THEN f.tx + f.rx ELSE 0 END)::bigint,
+           sum(CASE WHEN f.s_type = 'external' OR f.d_type = 'external' THEN f.tx + f.rx ELSE 0 END)::bigint,
+           min(f.s_node), min(f.s_zone), min(f.d_node), min(f.d_zone)
+    FROM ends f
     WHERE %8$L::text[] IS NULL OR f.s_ns = ANY (%8$L::text[]) OR f.d_ns = ANY (%8$L::text[])
-    GROUP BY s.id, d.id
+    GROUP BY f.s_id, f.d_id
     -- A pair whose rows were all subtracted again (a bucket less its parts outside the window) is not in the window.
     HAVING sum(f.flows) <> 0
   $q$, tiered, :schema_literal, $1, $2, rolled, raw, group_by, namespaces);

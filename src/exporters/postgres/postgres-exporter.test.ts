@@ -118,7 +118,7 @@ test('migrations: from empty, then re-run does nothing', async (t) => {
     for (const [column, type] of Object.entries(ISSUE_COLUMNS)) t.is(types[column], type, column);
     const fns = await client.query(`SELECT proname FROM pg_proc WHERE pronamespace = 'podflow'::regnamespace ORDER BY proname`);
     t.deepEqual(fns.rows.map((r) => r.proname), ['drop_partitions_before', 'drop_raw_partitions_before', 'drop_tier_partitions_before', 'ensure_partitions',
-      'ensure_tier_partitions', 'graph_bucket_inside', 'graph_cover', 'graph_edges', 'graph_endpoint', 'graph_group', 'graph_links', 'graph_nodes',
+      'ensure_tier_partitions', 'graph_bucket_inside', 'graph_cover', 'graph_cover_piece', 'graph_cover_span', 'graph_edges', 'graph_endpoint', 'graph_group', 'graph_links', 'graph_nodes',
       'tier_partition_unit', 'tier_table']);
     // a database with a version this build does not know (a newer podflow) is reported, not broken
     await client.query(`INSERT INTO podflow.schema_migrations (version, name) VALUES (999, 'from the future')`);

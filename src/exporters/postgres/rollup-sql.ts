@@ -71,12 +71,19 @@ export function rollupStatements(schema: string, where: string): string[] {
                   count(*)::bigint AS flows, ${sums}
            FROM ${s}.flows WHERE ${where}
            GROUP BY ${Array.from({ length: 22 }, (_, i) => i + 1).join(', ')}) g`,
-    // Endpoints not seen before (one single runner at a time: the watermark row lock).
-    ...(['s', 'd'] as const).map((e) => `INSERT INTO ${s}.endpoints (key, ${endNames.join(', ')})
-     SELECT DISTINCT ON (${e === 's' ? 'src_key' : 'dst_key'}) ${e === 's' ? 'src_key' : 'dst_key'}, ${endNames.map((n) => `${e}_${n}`).join(', ')}
-     FROM rollup_delta d
-     WHERE NOT EXISTS (SELECT 1 FROM ${s}.endpoints x WHERE x.key = d.${e === 's' ? 'src_key' : 'dst_key'})
-     ON CONFLICT (key) DO NOTHING`),
+    // Endpoints not seen before (one single runner at a time: the watermark row lock), with their
+    // graph node at every grouping level (endpoint_groups, read by the graph functions).
+    ...(['s', 'd'] as const).map((e) => `WITH new AS (
+       INSERT INTO ${s}.endpoints (key, ${endNames.join(', ')})
+       SELECT DISTINCT ON (${e === 's' ? 'src_key' : 'dst_key'}) ${e === 's' ? 'src_key' : 'dst_key'}, ${endNames.map((n) => `${e}_${n}`).join(', ')}
+       FROM rollup_delta d
+       WHERE NOT EXISTS (SELECT 1 FROM ${s}.endpoints x WHERE x.key = d.${e === 's' ? 'src_key' : 'dst_key'})
+       ON CONFLICT (key) DO NOTHING
+       RETURNING *)
+     INSERT INTO ${s}.endpoint_groups (endpoint, group_by, id, title, subtitle, type, kind, namespace, node, zone, end_namespace)
+     SELECT n.id, l.group_by, g.*, n.namespace
+     FROM new n CROSS JOIN (VALUES ('workload'), ('namespace'), ('node'), ('zone')) l(group_by)
+     CROSS JOIN LATERAL ${s}.graph_group(n.namespace, n.workload_kind, n.workload, n.pod, n.node, n.zone, n.address_class, n.domain, n.address, l.group_by) g`),
     `CREATE TEMP TABLE rollup_keyed ON COMMIT DROP AS
      SELECT d.bucket, se.id AS src_endpoint, de.id AS dst_endpoint, d.inter_zone, d.transport, d.dst_port,
             d.first_start, d.last_start, d.flows, ${MEASURES.map((m) => `d.${m}`).join(', ')}
