@@ -283,7 +283,8 @@ RETURNS TABLE (
   tx_bytes bigint, rx_bytes bigint, packets bigint, connections bigint,
   in_zone_bytes bigint, cross_zone_bytes bigint, external_bytes bigint,
   src_node text, src_zone text, dst_node text, dst_zone text)
-LANGUAGE plpgsql STABLE AS $fn$
+-- Tens of thousands of pairs are summed at once: in memory, not in sort files.
+LANGUAGE plpgsql STABLE SET work_mem = '64MB' AS $fn$
 DECLARE
   rolled bigint;
   part record;
