@@ -1,7 +1,8 @@
 // The rollup job and tier retention, run by exactly one process per database.
 //
-// Every postgres exporter with rollup.enabled keeps one extra connection and tries, every
-// rollup.interval, to take a session advisory lock keyed by the schema. The one that holds it
+// Every postgres exporter with rollup.enabled tries, every rollup.interval, to take a session
+// advisory lock keyed by the schema, on a connection of its own that it keeps only while it
+// holds the lock (so 100 nodes do not hold 100 idle connections for it). The one that holds it
 // rolls raw rows into the tiers (one transaction per step: rollup-sql.ts) and, every hour, drops
 // expired partitions. When it dies its connection closes, PostgreSQL releases the lock, and the
 // next exporter to try takes over. The lock only saves work: two steps at once would still be
@@ -87,6 +88,8 @@ export class RollupRunner {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #lastRetentionMs = -Infinity;
+  /** Whether the schema was brought up to date (once, and again after a failure). */
+  #migrated = false;
 
   constructor(options: RollupRunnerOptions) {
     this.#o = options;
@@ -126,7 +129,10 @@ export class RollupRunner {
       if (!this.#leader) {
         const { rows } = await client.query<{ locked: boolean }>(
           'SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS locked', ['podflow.rollup', this.#o.schema]);
-        if (!rows[0]!.locked) return;
+        if (!rows[0]!.locked) {
+          await this.#drop();
+          return;
+        }
         this.#setLeader(true);
         this.#o.logger.info({ exporter: this.#o.id, schema: this.#o.schema }, 'this process runs the PostgreSQL rollups');
       }
@@ -139,6 +145,7 @@ export class RollupRunner {
       }
     } catch (err) {
       this.#errorLog.emit({ exporter: this.#o.id, err: (err as Error).message }, 'rollup failed; trying again next interval');
+      this.#migrated = false;
       await this.#drop();
     }
   }
@@ -148,7 +155,8 @@ export class RollupRunner {
     client.on('error', () => void this.#drop());
     try {
       await client.connect();
-      await migrate(client, this.#o.schema);
+      if (!this.#migrated) await migrate(client, this.#o.schema);
+      this.#migrated = true;
     } catch (err) {
       await client.end().catch(() => undefined);
       throw err;
