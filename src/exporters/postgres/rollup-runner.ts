@@ -152,7 +152,10 @@ export class RollupRunner {
 
   async #connect(): Promise<pg.Client> {
     const client = new pg.Client(this.#o.clientConfig);
-    client.on('error', () => void this.#drop());
+    // A connection that breaks while idle; a late error of an old one must not drop its successor.
+    client.on('error', () => {
+      if (this.#client === client) void this.#drop();
+    });
     try {
       await client.connect();
       if (!this.#migrated) await migrate(client, this.#o.schema);
