@@ -28,7 +28,7 @@ import { migrate } from './migrations.ts';
 import { partLines, partOf, RowRequest, type RowPart } from './row-request.ts';
 import { CopyEncoder } from './copy-encoder.ts';
 import { COPY_COLUMNS } from './rows.ts';
-import { dropExpired, ROLLUP_APPLICATION_NAME, rollUp, RollupRunner, type TierRetention } from './rollup-runner.ts';
+import { dropExpired, ROLLUP_APPLICATION_NAME, rollUpPending, RollupRunner, type TierRetention } from './rollup-runner.ts';
 import type { TierName } from './rollup-sql.ts';
 
 const LOG_PERIOD_MS = 60_000;
@@ -192,7 +192,8 @@ export class PostgresExporter implements Exporter<RowRequest> {
   }
 
   /**
-   * Rolls up what is pending, then drops what retention says is expired at `nowMs` (raw day
+   * Rolls up what is pending (waiting up to 10 s for transactions open elsewhere), then drops
+   * what retention says is expired at `nowMs` (raw day
    * partitions once rolled up, tier partitions); returns the raw partitions dropped. The rollup
    * leader does this every hour; this runs it now, on a connection of its own.
    */
@@ -202,7 +203,7 @@ export class PostgresExporter implements Exporter<RowRequest> {
     try {
       await client.connect();
       await this.#migrate(client);
-      await rollUp(client, this.#schema);
+      await rollUpPending(client, this.#schema);
       const dropped = await dropExpired(client, this.#schema, this.#retention, nowMs);
       this.#countDropped(dropped);
       return dropped.raw;

@@ -47,6 +47,24 @@ export async function rollUp(client: pg.ClientBase, schema: string): Promise<Rol
   }
 }
 
+/**
+ * Rolls up until every transaction that had started when called is in the tiers, or until
+ * `maxWaitMs` has passed (a transaction open elsewhere on the server holds the watermark back;
+ * its rows are then rolled up later). Returns the raw rows rolled.
+ */
+export async function rollUpPending(client: pg.ClientBase, schema: string, maxWaitMs = 10_000): Promise<number> {
+  const { rows } = await client.query<{ xmax: string }>('SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xmax');
+  const target = BigInt(rows[0]!.xmax);
+  const deadline = Date.now() + maxWaitMs;
+  let rolled = 0;
+  for (;;) {
+    const step = await rollUp(client, schema);
+    rolled += step.rows;
+    if (step.rolledXid >= target || Date.now() >= deadline) return rolled;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** Drops what retention says is expired at `nowMs`: raw day partitions (once rolled up) and tier partitions. */
 export async function dropExpired(client: pg.ClientBase, schema: string, retention: TierRetention, nowMs: number): Promise<Record<'raw' | TierName, string[]>> {
   const s = pg.escapeIdentifier(schema);
