@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { startPostgres } from '../../test/harness/postgres.ts';
+import { machineBusySeconds, nodeCpuSeconds, serverCpuSeconds } from '../../test/harness/cpu-time.ts';
 import { queued } from '../../test/harness/exporter-queue.ts';
 import { postgresConfigSchema } from '../../src/exporters/postgres/config.ts';
 import { postgresExporterFactory } from '../../src/exporters/postgres/index.ts';
@@ -55,37 +56,6 @@ function* intervals(n: number, size: number): Generator<Flow[]> {
     }
     yield chunk;
   }
-}
-
-const CLOCK_TICKS_PER_S = 100;
-
-/** CPU seconds used by the server: the postmaster, its live children and the children it reaped. */
-function serverCpuSeconds(dataDir: string): number {
-  const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-  const fields = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-  const own = fields(postmaster);
-  let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const f = fields(Number(entry));
-      if (Number(f[1]) === postmaster) ticks += Number(f[11]) + Number(f[12]);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return ticks / CLOCK_TICKS_PER_S;
-}
-
-/** CPU seconds the whole machine spent busy (all CPUs; user, nice, system, irq, softirq, steal). */
-function machineBusySeconds(): number {
-  const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  return (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS_PER_S;
-}
-
-function nodeCpuSeconds(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
 }
 
 /**

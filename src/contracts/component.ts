@@ -124,6 +124,12 @@ export interface ComponentContext {
   /** `service.resource`: who is reporting (`k8s.node.name`, `k8s.cluster.name`, ...). */
   resource: Attributes;
   /**
+   * The node this process reports for: `service.resource["k8s.node.name"]`, else
+   * `k8sattributes.node_name`, else NODE_NAME, else the host name (src/config/reporting-node.ts).
+   * A batch's own `resource` (received from an agent) names its node instead.
+   */
+  reportingNode?: string;
+  /**
    * Processors: count flows they drop on purpose (podflow_processor_dropped_flows_total).
    * Exporters: count flows they refuse one by one, e.g. a value PostgreSQL cannot store
    * (podflow_exporter_send_failed_flows_total).

@@ -2,6 +2,7 @@
 // and shuts them down in the reverse order, draining in-flight batches within a deadline.
 import type { Logger } from 'pino';
 import type { PodflowConfig } from '../config/load.ts';
+import { reportingNodeName } from '../config/reporting-node.ts';
 import type { FlowBatch } from '../model/index.ts';
 import { SelfMetrics } from '../telemetry/self-metrics.ts';
 import { TelemetryServer, type Readiness } from '../telemetry/server.ts';
@@ -43,6 +44,7 @@ export class Service {
   /** Per pipeline, first processor first. */
   readonly #processors: Started[][] = [];
   readonly #receivers: Started[] = [];
+  readonly #reportingNode: string;
   #telemetry: TelemetryServer | undefined;
   #state: 'starting' | 'running' | 'stopping' = 'starting';
   #built = false;
@@ -50,6 +52,7 @@ export class Service {
   constructor(config: PodflowConfig, logger: Logger) {
     this.#config = config;
     this.#logger = logger;
+    this.#reportingNode = reportingNodeName({ resource: config.service.resource, k8sattributesNodeName: k8sattributesNodeName(config) });
   }
 
   #context(id: string, kind: string, pipeline?: string): ComponentContext {
@@ -59,6 +62,7 @@ export class Service {
       logger: this.#logger.child({ kind, component: id, ...(pipeline ? { pipeline } : {}) }),
       metrics: metrics.registry,
       resource: { ...this.#config.service.resource },
+      reportingNode: this.#reportingNode,
       countDropped(flows: number) {
         if (kind === 'exporter') metrics.exporterSendFailed.inc({ exporter: id }, flows);
         else metrics.processorDropped.inc({ processor: id, pipeline: pipeline ?? '' }, flows);
@@ -227,4 +231,14 @@ export class Service {
     await this.#telemetry?.close();
     this.#logger.info('podflow stopped');
   }
+}
+
+/** `node_name` of the first k8sattributes processor that sets one (the reporting node chain's second link). */
+function k8sattributesNodeName(config: PodflowConfig): string | undefined {
+  for (const { factory, config: parsed } of config.processors.values()) {
+    if (factory.type !== 'k8sattributes') continue;
+    const name = (parsed as { node_name?: unknown }).node_name;
+    if (typeof name === 'string' && name !== '') return name;
+  }
+  return undefined;
 }

@@ -1,20 +1,34 @@
-// The shipped Grafana dashboard and Grafana's PostgreSQL macros, for tests that run its panels'
-// queries against a real PostgreSQL.
-import { readFileSync } from 'node:fs';
+// Grafana dashboards as shipped, for tests that run their queries against PostgreSQL.
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export const NETWORK_DASHBOARD = fileURLToPath(new URL('../../examples/bookinfo/grafana/dashboards/podflow-network.json', import.meta.url));
+export interface DashboardTarget { refId: string; rawSql: string; format: string; datasource: { uid: string } }
+export interface DashboardPanel { id: number; type: string; title: string; targets: DashboardTarget[] }
+export interface DashboardVariable { name: string; query: string }
+export interface Dashboard { uid: string; title: string; panels: DashboardPanel[]; templating: { list: DashboardVariable[] } }
 
-export interface Target { refId: string; rawSql: string; format: string; datasource: { uid: string } }
-export interface Panel { id: number; type: string; title: string; targets: Target[] }
+/** Where the shipped dashboards live. */
+export const DASHBOARD_DIR = fileURLToPath(new URL('../../examples/bookinfo/grafana/dashboards/', import.meta.url));
 
-export function readDashboard(file = NETWORK_DASHBOARD): { uid: string; panels: Panel[] } {
-  return JSON.parse(readFileSync(file, 'utf8')) as { uid: string; panels: Panel[] };
+/** The network dashboard (podflow-network.json), as shipped. */
+export function readDashboard(file = `${DASHBOARD_DIR}podflow-network.json`): Dashboard {
+  return JSON.parse(readFileSync(file, 'utf8')) as Dashboard;
 }
 
-/** Grafana's PostgreSQL macros, expanded as its SQL engine does for a [from, to] range. */
-export function expandMacros(sql: string, from: string, to: string, intervalS: number): string {
-  return sql
+/** Every shipped dashboard, by file name. */
+export function shippedDashboards(): Array<{ file: string; dashboard: Dashboard }> {
+  return readdirSync(DASHBOARD_DIR).filter((f) => f.endsWith('.json')).sort()
+    .map((file) => ({ file, dashboard: readDashboard(DASHBOARD_DIR + file) }));
+}
+
+/**
+ * Grafana's PostgreSQL macros, expanded as its SQL engine does for a [from, to] range, and the
+ * dashboard's variables (`${name}`) replaced by the given values.
+ */
+export function expandMacros(sql: string, from: string, to: string, intervalS: number, variables: Record<string, string> = {}): string {
+  let out = sql;
+  for (const [name, value] of Object.entries(variables)) out = out.replaceAll(`\${${name}}`, value).replaceAll(`$${name}`, value);
+  return out
     .replaceAll('$__interval', `'${intervalS}s'`)
     .replace(/\$__timeGroupAlias\(([^,]+),\s*'(\d+)s'\)/g, (_, col: string, s: string) => `floor(extract(epoch from ${col})/${s})*${s} AS "time"`)
     .replace(/\$__timeGroup\(([^,]+),\s*'(\d+)s'\)/g, (_, col: string, s: string) => `floor(extract(epoch from ${col})/${s})*${s}`)

@@ -104,6 +104,9 @@ const recordingSchema = z.strictObject({
   unhealthy: z.string().optional(),
 });
 
+/** The reporting node each recording exporter was given (ComponentContext.reportingNode), by id. */
+export const reportingNodes = new Map<string, string | undefined>();
+
 /** The recording exporter sends each batch whole (the harness stays below the component layer). */
 interface BatchRequest extends ExportRequest {
   readonly batch: FlowBatch;
@@ -122,6 +125,7 @@ export const recordingExporterFactory: ExporterFactory<z.output<typeof recording
   listenEndpoints: (config) => (config.listen ? [{ key: 'listen', ...config.listen }] : []),
   create(ctx, config): Exporter<BatchRequest> {
     recorded.set(ctx.id, []);
+    reportingNodes.set(ctx.id, ctx.reportingNode);
     return {
       async start() {
         if (config.behaviour === 'fail_start') throw new Error('test exporter fails to start on purpose');

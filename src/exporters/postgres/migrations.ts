@@ -5,13 +5,16 @@
 // that first takes a transaction-scoped advisory lock keyed by the schema name, so two replicas
 // starting at once apply each migration exactly once (the second waits, then finds nothing to do).
 import pg from 'pg';
-import { NODE_GRAPH_SQL, PREFIX_TITLES_SQL } from './node-graph.ts';
+import { NODE_GRAPH_SQL, NODE_GRAPH_TIERS_SQL, PREFIX_TITLES_SQL } from './node-graph.ts';
+import { ROLLUP_SQL, rollupStatements } from './rollup-sql.ts';
 
 export interface Migration {
   version: number;
   name: string;
   /** SQL with `:schema` (a quoted identifier) and `:schema_literal` (a quoted string literal). */
   sql: string;
+  /** Runs after `sql`, in the same transaction (schema: the quoted identifier). */
+  after?: (client: pg.ClientBase, schema: string) => Promise<void>;
 }
 
 const FLOWS_SQL = `
@@ -113,6 +116,16 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'flows table, daily partitions, retention', sql: FLOWS_SQL },
   { version: 2, name: 'node graph functions', sql: NODE_GRAPH_SQL },
   { version: 3, name: 'node graph: an address prefix is titled as a prefix', sql: PREFIX_TITLES_SQL },
+  {
+    version: 4,
+    name: 'rollup tiers, endpoints, tier retention, node graph from the tiers',
+    sql: ROLLUP_SQL + NODE_GRAPH_TIERS_SQL,
+    // The rows already stored (no ingest_xid) are rolled up once, here; the rollup job takes
+    // every row written after (rollup_state starts at transaction id 0).
+    after: async (client, schema) => {
+      for (const statement of rollupStatements(schema, 'ingest_xid IS NULL')) await client.query(statement);
+    },
+  },
 ];
 
 export function renderMigration(sql: string, schema: string): string {
@@ -142,6 +155,7 @@ export async function migrate(client: pg.ClientBase, schema: string, migrations:
       if (done.has(m.version)) continue;
       try {
         await client.query(renderMigration(m.sql, schema));
+        await m.after?.(client, s);
       } catch (err) {
         throw new Error(`migration ${m.version} (${m.name}) of schema ${schema} failed: ${(err as Error).message}`, { cause: err });
       }

@@ -151,8 +151,11 @@ test('dashboard: valid JSON, node graph queries call the functions, every panel 
   t.is(graph.length, 1);
   const byRef = Object.fromEntries(graph[0]!.targets.map((q) => [q.refId, q]));
   t.deepEqual(Object.keys(byRef).sort(), ['edges', 'nodes']);
-  t.regex(byRef.nodes!.rawSql, /podflow\.graph_nodes\(\$__timeFrom\(\), \$__timeTo\(\)\)/);
-  t.regex(byRef.edges!.rawSql, /podflow\.graph_edges\(\$__timeFrom\(\), \$__timeTo\(\)\)/);
+  t.regex(byRef.nodes!.rawSql, /podflow\.graph_nodes\(\$__timeFrom\(\), \$__timeTo\(\), '\$\{group_by\}'\)/);
+  t.regex(byRef.edges!.rawSql, /podflow\.graph_edges\(\$__timeFrom\(\), \$__timeTo\(\), '\$\{group_by\}'\)/);
+  // the variable that switches the level offers every grouping the functions know
+  const variable = dashboard.templating.list.find((v) => v.name === 'group_by');
+  t.is(variable?.query, 'workload,namespace,node,zone');
   for (const q of graph[0]!.targets) t.is(q.format, 'table');
   const titles = dashboard.panels.map((p) => p.title);
   for (const title of ['Top talkers', 'Cross-zone bytes', 'Bytes leaving the cluster']) t.true(titles.includes(title), title);
@@ -163,11 +166,21 @@ test('dashboard: valid JSON, node graph queries call the functions, every panel 
   const results: Record<string, Array<Record<string, unknown>>> = {};
   for (const p of dashboard.panels) {
     for (const q of p.targets) {
-      const sql = expandMacros(q.rawSql, FROM, TO, 60);
+      const sql = expandMacros(q.rawSql, FROM, TO, 60, { group_by: 'workload' });
       t.notRegex(sql, /\$__/, `${p.title}/${q.refId}: every macro expanded`);
       results[`${p.title}/${q.refId}`] = await s.query(db, sql);
     }
   }
+  // the node graph at the other levels: every query runs and the ends are grouped
+  const levels: Record<string, number> = {};
+  for (const groupBy of ['namespace', 'node', 'zone']) {
+    for (const q of graph[0]!.targets) {
+      levels[`${groupBy}/${q.refId}`] = (await s.query(db, expandMacros(q.rawSql, FROM, TO, 60, { group_by: groupBy }))).length;
+    }
+  }
+  // namespaces default and kube-system, node-a, 3 external ends; by node: the nodes of the
+  // workloads are not in these flows (one unknown node), node-a, 3 external; by zone: a, b, unknown, 3 external
+  t.deepEqual(levels, { 'namespace/nodes': 6, 'namespace/edges': 5, 'node/nodes': 5, 'node/edges': 5, 'zone/nodes': 6, 'zone/edges': 6 });
   // the panels' answers on the known topology
   t.is(results['Service map/nodes']!.length, 9);
   t.is(results['Service map/edges']!.length, 7);

@@ -134,3 +134,273 @@ LANGUAGE sql STABLE AS $fn$
   ORDER BY 4 DESC, 1
 $fn$;
 `;
+
+// graph_nodes of migration 2 with the group_by argument passed through to graph_links.
+const GRAPH_NODES_TIERS_SQL = NODE_GRAPH_SQL.slice(NODE_GRAPH_SQL.indexOf('-- Grafana node graph "nodes" frame'))
+  .replace('graph_nodes("from" timestamptz, "to" timestamptz)', 'graph_nodes("from" timestamptz, "to" timestamptz, group_by text DEFAULT \'workload\')')
+  .replace(':schema.graph_links($1, $2)', ':schema.graph_links($1, $2, $3)');
+
+// Migration 4: the same frames, read from the rollup tiers (rollup-sql.ts), at a grouping level.
+//
+// graph_cover(from, to) splits [from, to) into the coarsest tier buckets that cover it exactly:
+// whole days, then whole hours at the ragged ends, then whole minutes, then raw rows for what is
+// left (under a minute at each end). A bucket the window cuts is still taken whole when every row
+// rolled into it lies inside the window (rollup_buckets keeps each bucket's first and last
+// start_time): the bucket of "now", which has no rows after now, is the common case. A bucket the
+// window holds most of is read whole less its parts outside the window (sums subtract exactly;
+// a pair whose row count comes to 0 is dropped), so an end never costs more than half a bucket
+// of the next finer tier.
+// graph_links adds the raw rows not rolled up yet (ingest_xid at or above the watermark), read
+// in the same snapshot as the tiers, so the answer equals a sum over the raw rows.
+//
+// Groupings: `workload` (the ids above), `namespace` (a workload becomes `namespace/<name>`),
+// `node` (an in-cluster end becomes the node it runs on, `node/<name>`), `zone` (`zone/<name>`).
+// Peers outside the cluster stay themselves at every level; an end whose node or zone is
+// unknown becomes `unknown/node` or `unknown/zone`.
+export const NODE_GRAPH_TIERS_SQL = `
+DROP FUNCTION :schema.graph_nodes(timestamptz, timestamptz);
+DROP FUNCTION :schema.graph_edges(timestamptz, timestamptz);
+DROP FUNCTION :schema.graph_links(timestamptz, timestamptz);
+
+-- Each endpoint's graph node at every level, filled by the rollup as endpoints are first seen
+-- (rollup-sql.ts), so the graph functions look nodes up instead of computing them per row.
+CREATE TABLE :schema.endpoint_groups (
+  endpoint      integer NOT NULL,
+  group_by      text NOT NULL,
+  id            text NOT NULL,
+  title         text,
+  subtitle      text,
+  type          text,
+  kind          text,
+  namespace     text,
+  node          text,
+  zone          text,
+  end_namespace text,
+  PRIMARY KEY (group_by, endpoint)
+);
+
+-- The graph node one flow end becomes at a grouping level (graph_endpoint is the workload level).
+CREATE FUNCTION :schema.graph_group(
+  end_namespace text, end_kind text, end_workload text, end_pod text, end_node text, end_zone text,
+  end_address_type text, end_domain text, end_address inet, group_by text)
+RETURNS TABLE (id text, title text, subtitle text, type text, kind text, namespace text, node text, zone text)
+LANGUAGE sql IMMUTABLE AS $fn$
+  SELECT CASE WHEN e.type = 'external' OR $10 = 'workload' OR ($10 = 'namespace' AND e.type = 'node') THEN e.id
+              WHEN $10 = 'namespace' THEN 'namespace/' || e.namespace
+              WHEN $10 = 'node' THEN coalesce('node/' || n.name, 'unknown/node')
+              ELSE coalesce('zone/' || $6, 'unknown/zone') END,
+         CASE WHEN e.type = 'external' OR $10 = 'workload' OR ($10 = 'namespace' AND e.type = 'node') THEN e.title
+              WHEN $10 = 'namespace' THEN e.namespace
+              WHEN $10 = 'node' THEN coalesce(n.name, '(node not in the flows)')
+              ELSE coalesce($6, '(zone not in the flows)') END,
+         CASE WHEN e.type = 'external' OR $10 = 'workload' OR ($10 = 'namespace' AND e.type = 'node') THEN e.subtitle
+              ELSE $10 END,
+         CASE WHEN e.type = 'external' OR $10 = 'workload' OR ($10 = 'namespace' AND e.type = 'node') THEN e.type
+              ELSE $10 END,
+         CASE WHEN e.type = 'external' OR $10 = 'workload' OR ($10 = 'namespace' AND e.type = 'node') THEN e.kind
+              WHEN $10 = 'namespace' THEN 'Namespace'
+              WHEN $10 = 'node' THEN 'Node'
+              ELSE 'Zone' END,
+         CASE WHEN $10 IN ('workload', 'namespace') THEN e.namespace END,
+         CASE WHEN e.type <> 'external' AND $10 <> 'zone' THEN n.name END,
+         CASE WHEN e.type <> 'external' THEN $6 END
+  FROM :schema.graph_endpoint($1, $2, $3, $4, $5, $7, $8, $9) e
+  CROSS JOIN LATERAL (SELECT CASE WHEN e.type = 'node' THEN e.title ELSE $5 END AS name) n
+$fn$;
+
+-- Whether every row rolled into a tier bucket started inside [a, b) (true for an empty bucket).
+CREATE FUNCTION :schema.graph_bucket_inside(tier text, bucket timestamptz, a timestamptz, b timestamptz) RETURNS boolean
+LANGUAGE sql STABLE AS $fn$
+  SELECT NOT EXISTS (SELECT 1 FROM :schema.rollup_buckets r
+                     WHERE r.tier = $1 AND r.bucket = $2 AND (r.first_start < $3 OR r.last_start >= $4))
+$fn$;
+
+-- [from, to) as signed ranges of tier buckets (tier, lo, hi, sign: the buckets lo <= bucket < hi,
+-- added or subtracted) and of raw rows (tier 'raw', lo <= start_time < hi).
+CREATE FUNCTION :schema.graph_cover("from" timestamptz, "to" timestamptz)
+RETURNS TABLE (tier text, lo timestamptz, hi timestamptz, sign integer)
+LANGUAGE plpgsql STABLE AS $fn$
+BEGIN
+  RETURN QUERY SELECT * FROM :schema.graph_cover_span($1, $2, 1, 1);
+END
+$fn$;
+
+-- [a, b) at level 1 (days), 2 (hours), 3 (minutes) or 4 (raw rows): the whole buckets inside,
+-- and the pieces at each end (each inside one bucket) left to graph_cover_piece.
+CREATE FUNCTION :schema.graph_cover_span(a timestamptz, b timestamptz, level integer, s integer)
+RETURNS TABLE (tier text, lo timestamptz, hi timestamptz, sign integer)
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+  unit text := (ARRAY['day', 'hour', 'minute'])[level];
+  first_whole timestamptz;
+  last_whole timestamptz;
+BEGIN
+  IF a >= b THEN RETURN; END IF;
+  IF level = 4 THEN
+    tier := 'raw'; lo := a; hi := b; sign := s;
+    RETURN NEXT;
+    RETURN;
+  END IF;
+  first_whole := date_trunc(unit, a, 'UTC');
+  IF first_whole < a THEN first_whole := first_whole + ('1 ' || unit)::interval; END IF;
+  last_whole := date_trunc(unit, b, 'UTC');
+  IF first_whole > last_whole THEN
+    -- a and b inside one bucket
+    RETURN QUERY SELECT * FROM :schema.graph_cover_piece(a, b, level, s);
+    RETURN;
+  END IF;
+  IF first_whole < last_whole THEN
+    tier := unit; lo := first_whole; hi := last_whole; sign := s;
+    RETURN NEXT;
+  END IF;
+  RETURN QUERY SELECT * FROM :schema.graph_cover_piece(a, first_whole, level, s);
+  RETURN QUERY SELECT * FROM :schema.graph_cover_piece(last_whole, b, level, s);
+END
+$fn$;
+
+-- A piece [x, y) of one bucket B at a level: B whole when every row rolled into it lies in
+-- [x, y) (the bucket of "now"); B less its parts outside [x, y) when the piece is most of it
+-- (sums subtract exactly); else the piece at the next finer level.
+CREATE FUNCTION :schema.graph_cover_piece(x timestamptz, y timestamptz, level integer, s integer)
+RETURNS TABLE (tier text, lo timestamptz, hi timestamptz, sign integer)
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+  unit text := (ARRAY['day', 'hour', 'minute'])[level];
+  step interval := ('1 ' || unit)::interval;
+  bucket timestamptz := date_trunc(unit, x, 'UTC');
+BEGIN
+  IF x >= y THEN RETURN; END IF;
+  IF :schema.graph_bucket_inside(unit, bucket, x, y) THEN
+    tier := unit; lo := bucket; hi := bucket + step; sign := s;
+    RETURN NEXT;
+  ELSIF (y - x) * 2 > step THEN
+    tier := unit; lo := bucket; hi := bucket + step; sign := s;
+    RETURN NEXT;
+    RETURN QUERY SELECT * FROM :schema.graph_cover_span(bucket, x, level + 1, -s);
+    RETURN QUERY SELECT * FROM :schema.graph_cover_span(y, bucket + step, level + 1, -s);
+  ELSE
+    RETURN QUERY SELECT * FROM :schema.graph_cover_span(x, y, level + 1, s);
+  END IF;
+END
+$fn$;
+
+-- Traffic between graph nodes in [from, to) at a grouping level: one row per (source, target).
+-- Bytes are split by where they went: inside a zone, across zones, or to/from outside the cluster.
+-- The node and zone columns say where a graph node is, when its grouping makes that one place.
+-- namespaces: only flows with an end in one of them (NULL: every flow).
+CREATE FUNCTION :schema.graph_links("from" timestamptz, "to" timestamptz, group_by text DEFAULT 'workload',
+                                    namespaces text[] DEFAULT NULL)
+RETURNS TABLE (
+  src_id text, src_title text, src_subtitle text, src_type text, src_kind text, src_namespace text,
+  dst_id text, dst_title text, dst_subtitle text, dst_type text, dst_kind text, dst_namespace text,
+  tx_bytes bigint, rx_bytes bigint, packets bigint, connections bigint,
+  in_zone_bytes bigint, cross_zone_bytes bigint, external_bytes bigint,
+  src_node text, src_zone text, dst_node text, dst_zone text)
+-- Tens of thousands of pairs are summed at once: in memory, not in sort files.
+LANGUAGE plpgsql STABLE SET work_mem = '64MB' AS $fn$
+DECLARE
+  rolled bigint;
+  part record;
+  tiered text := '';
+  raw text := '';
+BEGIN
+  IF group_by IS NULL OR group_by NOT IN ('workload', 'namespace', 'node', 'zone') THEN
+    RAISE EXCEPTION 'graph grouping must be workload, namespace, node or zone, not %', coalesce(group_by, 'NULL')
+      USING ERRCODE = '22023';
+  END IF;
+  SELECT r.rolled_xid INTO rolled FROM :schema.rollup_state r;
+  FOR part IN SELECT * FROM :schema.graph_cover($1, $2) LOOP
+    IF part.tier = 'raw' THEN
+      -- Rolled rows only: the rows not rolled up yet are all read below, once.
+      raw := raw || format(
+        ' UNION ALL SELECT src_namespace, src_workload_kind, src_workload, src_pod, src_node, src_zone, src_address, NULL, src_address_type,
+                  dst_namespace, dst_workload_kind, dst_workload, dst_pod, dst_node, dst_zone, dst_address, dst_domain, dst_address_type,
+                  inter_zone, %1$s, %1$s * tx_bytes, %1$s * rx_bytes, %1$s * (tx_packets + rx_packets), %1$s * connections
+           FROM %2$I.flows WHERE start_time >= %3$L AND start_time < %4$L AND (ingest_xid IS NULL OR ingest_xid < %5$s)',
+        part.sign, :schema_literal, part.lo, part.hi, rolled);
+    ELSE
+      tiered := tiered || format(
+        ' UNION ALL SELECT src_endpoint, dst_endpoint, inter_zone, %1$s * flows, %1$s * tx_bytes, %1$s * rx_bytes,
+                  %1$s * (tx_packets + rx_packets), %1$s * connections
+           FROM %2$I.%3$I WHERE bucket >= %4$L AND bucket < %5$L',
+        part.sign, :schema_literal, 'flows_' || part.tier, part.lo, part.hi);
+    END IF;
+  END LOOP;
+  -- Tier rows name their ends by endpoint id, and each endpoint's graph node at every level is
+  -- kept in endpoint_groups: summing by id pair first and joining that table costs one lookup
+  -- per pair. Raw rows (the ragged ends, rows not rolled up yet) are summed by their ends'
+  -- attributes and find their endpoint by key; only an end seen for the first time since the
+  -- last rollup is computed here (graph_group).
+  RETURN QUERY EXECUTE format($q$
+    WITH raw_pairs AS (
+      SELECT ROW(r.s_ns, r.s_kind, r.s_wl, r.s_pod, r.s_node, r.s_zone, r.s_addr, r.s_domain, r.s_class)::text AS s_key,
+             ROW(r.d_ns, r.d_kind, r.d_wl, r.d_pod, r.d_node, r.d_zone, r.d_addr, r.d_domain, r.d_class)::text AS d_key, r.*
+      FROM (SELECT s_ns, s_kind, s_wl, s_pod, s_node, s_zone, s_addr, s_domain, s_class,
+                   d_ns, d_kind, d_wl, d_pod, d_node, d_zone, d_addr, d_domain, d_class, inter_zone,
+                   sum(flows)::bigint AS flows, sum(tx)::bigint AS tx, sum(rx)::bigint AS rx, sum(packets)::bigint AS packets, sum(conns)::bigint AS conns
+            FROM (SELECT src_namespace AS s_ns, src_workload_kind AS s_kind, src_workload AS s_wl, src_pod AS s_pod, src_node AS s_node,
+                         src_zone AS s_zone, src_address AS s_addr, NULL::text AS s_domain, src_address_type AS s_class,
+                         dst_namespace AS d_ns, dst_workload_kind AS d_kind, dst_workload AS d_wl, dst_pod AS d_pod, dst_node AS d_node,
+                         dst_zone AS d_zone, dst_address AS d_addr, dst_domain AS d_domain, dst_address_type AS d_class,
+                         inter_zone, 1::bigint AS flows, tx_bytes AS tx, rx_bytes AS rx, tx_packets + rx_packets AS packets, connections AS conns
+                  FROM %2$I.flows WHERE start_time >= %3$L AND start_time < %4$L AND ingest_xid >= %5$s
+                  %6$s) u
+            GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19) r
+    ),
+    raw_ids AS (
+      SELECT p.*, se.id AS src_endpoint, de.id AS dst_endpoint
+      FROM raw_pairs p LEFT JOIN %2$I.endpoints se ON se.key = p.s_key LEFT JOIN %2$I.endpoints de ON de.key = p.d_key
+    ),
+    id_pairs AS (
+      SELECT u.src_endpoint, u.dst_endpoint, u.inter_zone, sum(u.flows)::bigint AS flows, sum(u.tx)::bigint AS tx,
+             sum(u.rx)::bigint AS rx, sum(u.packets)::bigint AS packets, sum(u.conns)::bigint AS conns
+      FROM (SELECT src_endpoint, dst_endpoint, inter_zone, flows, tx, rx, packets, conns
+            FROM raw_ids WHERE src_endpoint IS NOT NULL AND dst_endpoint IS NOT NULL
+            %1$s) u
+      GROUP BY 1, 2, 3
+    ),
+    ends AS (
+      SELECT f.inter_zone, f.flows, f.tx, f.rx, f.packets, f.conns, s.end_namespace AS s_ns, d.end_namespace AS d_ns,
+             s.id AS s_id, s.title AS s_title, s.subtitle AS s_subtitle, s.type AS s_type, s.kind AS s_kind, s.namespace AS s_namespace, s.node AS s_node, s.zone AS s_zone,
+             d.id AS d_id, d.title AS d_title, d.subtitle AS d_subtitle, d.type AS d_type, d.kind AS d_kind, d.namespace AS d_namespace, d.node AS d_node, d.zone AS d_zone
+      FROM id_pairs f
+      JOIN %2$I.endpoint_groups s ON s.group_by = %7$L AND s.endpoint = f.src_endpoint
+      JOIN %2$I.endpoint_groups d ON d.group_by = %7$L AND d.endpoint = f.dst_endpoint
+      UNION ALL
+      SELECT f.inter_zone, f.flows, f.tx, f.rx, f.packets, f.conns, f.s_ns, f.d_ns,
+             s.id, s.title, s.subtitle, s.type, s.kind, s.namespace, s.node, s.zone,
+             d.id, d.title, d.subtitle, d.type, d.kind, d.namespace, d.node, d.zone
+      FROM raw_ids f
+      CROSS JOIN LATERAL %2$I.graph_group(f.s_ns, f.s_kind, f.s_wl, f.s_pod, f.s_node, f.s_zone, f.s_class, f.s_domain, f.s_addr, %7$L) s
+      CROSS JOIN LATERAL %2$I.graph_group(f.d_ns, f.d_kind, f.d_wl, f.d_pod, f.d_node, f.d_zone, f.d_class, f.d_domain, f.d_addr, %7$L) d
+      WHERE f.src_endpoint IS NULL OR f.dst_endpoint IS NULL
+    )
+    SELECT f.s_id, min(f.s_title), min(f.s_subtitle), min(f.s_type), min(f.s_kind), min(f.s_namespace),
+           f.d_id, min(f.d_title), min(f.d_subtitle), min(f.d_type), min(f.d_kind), min(f.d_namespace),
+           sum(f.tx)::bigint, sum(f.rx)::bigint, sum(f.packets)::bigint, sum(f.conns)::bigint,
+           sum(CASE WHEN f.s_type <> 'external' AND f.d_type <> 'external' AND f.inter_zone IS NOT TRUE THEN f.tx + f.rx ELSE 0 END)::bigint,
+           sum(CASE WHEN f.s_type <> 'external' AND f.d_type <> 'external' AND f.inter_zone THEN f.tx + f.rx ELSE 0 END)::bigint,
+           sum(CASE WHEN f.s_type = 'external' OR f.d_type = 'external' THEN f.tx + f.rx ELSE 0 END)::bigint,
+           min(f.s_node), min(f.s_zone), min(f.d_node), min(f.d_zone)
+    FROM ends f
+    WHERE %8$L::text[] IS NULL OR f.s_ns = ANY (%8$L::text[]) OR f.d_ns = ANY (%8$L::text[])
+    GROUP BY f.s_id, f.d_id
+    -- A pair whose rows were all subtracted again (a bucket less its parts outside the window) is not in the window.
+    HAVING sum(f.flows) <> 0
+  $q$, tiered, :schema_literal, $1, $2, rolled, raw, group_by, namespaces);
+END
+$fn$;
+
+-- Grafana node graph "edges" frame: id, source, target, mainstat (bytes both ways),
+-- secondarystat (connections opened), detail__* (context menu).
+CREATE FUNCTION :schema.graph_edges("from" timestamptz, "to" timestamptz, group_by text DEFAULT 'workload')
+RETURNS TABLE (id text, source text, target text, mainstat bigint, secondarystat bigint,
+               detail__tx_bytes bigint, detail__rx_bytes bigint, detail__packets bigint)
+LANGUAGE sql STABLE AS $fn$
+  SELECT l.src_id || ' -> ' || l.dst_id, l.src_id, l.dst_id, l.tx_bytes + l.rx_bytes, l.connections,
+         l.tx_bytes, l.rx_bytes, l.packets
+  FROM :schema.graph_links($1, $2, $3) l
+  ORDER BY 4 DESC, 1
+$fn$;
+
+${GRAPH_NODES_TIERS_SQL}`;

@@ -117,7 +117,9 @@ test('migrations: from empty, then re-run does nothing', async (t) => {
     const types = Object.fromEntries(cols.rows.map((r) => [r.column_name, r.data_type]));
     for (const [column, type] of Object.entries(ISSUE_COLUMNS)) t.is(types[column], type, column);
     const fns = await client.query(`SELECT proname FROM pg_proc WHERE pronamespace = 'podflow'::regnamespace ORDER BY proname`);
-    t.deepEqual(fns.rows.map((r) => r.proname), ['drop_partitions_before', 'ensure_partitions', 'graph_edges', 'graph_endpoint', 'graph_links', 'graph_nodes']);
+    t.deepEqual(fns.rows.map((r) => r.proname), ['drop_partitions_before', 'drop_raw_partitions_before', 'drop_tier_partitions_before', 'ensure_partitions',
+      'ensure_tier_partitions', 'graph_bucket_inside', 'graph_cover', 'graph_cover_piece', 'graph_cover_span', 'graph_edges', 'graph_endpoint', 'graph_group', 'graph_links', 'graph_nodes',
+      'tier_partition_unit', 'tier_table']);
     // a database with a version this build does not know (a newer podflow) is reported, not broken
     await client.query(`INSERT INTO podflow.schema_migrations (version, name) VALUES (999, 'from the future')`);
     t.deepEqual(await migrate(client, 'podflow'), { applied: [], unknown: [999] });
@@ -437,4 +439,17 @@ test('rows the queue cannot keep or write are counted in the exporter families a
   // several overflows, one log line (the next would come a minute later, with the suppressed count)
   t.deepEqual(logLines.filter((l) => /queue full/.test(l.msg)).map((l) => [l.flows, l.suppressed]), [[10, 0]]);
   t.is(logLines.filter((l) => /not drained before the shutdown deadline/.test(l.msg)).length, 1);
+});
+
+test("node column: a batch's own resource (from an agent) wins, else the exporter's reporting node", async (t) => {
+  if (!needsServer(t)) return;
+  const url = await freshDatabase();
+  const q = exporterFor(url);
+  await q.exporter.start();
+  await q.consume({ ...deltaBatch([flowAt(NOON, {}, { txBytes: 1 })]), resource: { 'k8s.node.name': 'agent-7' } });
+  await q.consume({ ...deltaBatch([flowAt(NOON, {}, { txBytes: 2 })]), resource: { 'k8s.cluster.name': 'c' } });
+  await q.consume(deltaBatch([flowAt(NOON, { 'k8s.node.name': 'own' }, { txBytes: 3 })]));
+  t.true(await q.shutdown());
+  t.deepEqual(await srv().query(dbName(url), 'SELECT tx_bytes::int AS tx, node FROM podflow.flows ORDER BY 1'),
+    [{ tx: 1, node: 'agent-7' }, { tx: 2, node: 'test-node' }, { tx: 3, node: 'own' }]);
 });

@@ -14,12 +14,13 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { Counter } from 'prom-client';
+import type { Counter, Gauge } from 'prom-client';
 import type { Logger } from 'pino';
 import { K8S_NODE_NAME, type FlowBatch } from '../../model/index.ts';
+import { batchReportingNode } from '../../config/reporting-node.ts';
 import { PermanentError, type ComponentContext, type ComponentEndpoints, type Exporter } from '../../contracts/component.ts';
 import { RateLimitedLog } from '../../telemetry/rate-limited-log.ts';
-import { sharedCounter } from '../../telemetry/shared-metrics.ts';
+import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import type { PostgresConfig } from './config.ts';
 import { isConnectionProblem, isMissingSchema, isRejectedData } from './connection.ts';
 import { clientConfig } from '../shared/postgres-connection.ts';
@@ -27,9 +28,9 @@ import { migrate } from './migrations.ts';
 import { partLines, partOf, rowRequestCodec, RowRequest, type RowPart } from './row-request.ts';
 import { CopyEncoder } from './copy-encoder.ts';
 import { COPY_COLUMNS } from './rows.ts';
+import { dropExpired, ROLLUP_APPLICATION_NAME, rollUpPending, RollupRunner, type TierRetention } from './rollup-runner.ts';
+import type { TierName } from './rollup-sql.ts';
 
-const RETENTION_INTERVAL_MS = 3_600_000;
-const RETENTION_RETRY_MS = 60_000;
 const LOG_PERIOD_MS = 60_000;
 
 /** Why the exporter itself dropped rows (queue overflow and shutdown are the queue's to count). */
@@ -47,14 +48,14 @@ export class PostgresExporter implements Exporter<RowRequest> {
   readonly #reportingNode: string | undefined;
   readonly #encoder = new CopyEncoder();
   readonly #copySql: string;
-  readonly #metrics: { dropped: Counter<string>; partitionsDropped: Counter<string>; nulsReplaced: Counter<string> };
+  readonly #metrics: { dropped: Counter<string>; partitionsDropped: Counter<string>; nulsReplaced: Counter<string>; rolledRows: Counter<string>; leader: Gauge<string> };
   readonly #invalidLog: RateLimitedLog;
-  readonly #retentionLog: RateLimitedLog;
+  readonly #retention: TierRetention;
+  readonly #rollups: RollupRunner | undefined;
   /** Connections not in use; at most one per consumer is kept. */
   readonly #idle: pg.Client[] = [];
   #migrated = false;
   #closed = false;
-  #retentionTimer: NodeJS.Timeout | undefined;
 
   constructor(ctx: ComponentContext, config: PostgresConfig) {
     this.#ctx = ctx;
@@ -64,16 +65,37 @@ export class PostgresExporter implements Exporter<RowRequest> {
     this.#clientConfig = clientConfig(config);
     this.#schema = config.schema;
     const node = ctx.resource[K8S_NODE_NAME];
-    this.#reportingNode = node === undefined ? undefined : String(node);
+    this.#reportingNode = node === undefined ? ctx.reportingNode : String(node);
     this.#copySql = `COPY ${pg.escapeIdentifier(this.#schema)}.flows (${COPY_COLUMNS.join(', ')}) FROM STDIN`;
     const r = ctx.metrics;
     this.#metrics = {
       dropped: sharedCounter(r, 'podflow_postgres_dropped_rows_total', 'Flow rows the postgres exporter refused, by reason (invalid, rejected).', ['exporter', 'reason']),
-      partitionsDropped: sharedCounter(r, 'podflow_postgres_partitions_dropped_total', 'Daily partitions dropped by retention.', ['exporter']),
+      partitionsDropped: sharedCounter(r, 'podflow_postgres_partitions_dropped_total', 'Partitions dropped by retention, by tier (raw, minute, hour, day).', ['exporter', 'tier']),
       nulsReplaced: sharedCounter(r, 'podflow_postgres_nul_characters_replaced_total', 'NUL characters in flow strings written as U+FFFD (PostgreSQL text cannot hold NUL).', ['exporter']),
+      rolledRows: sharedCounter(r, 'podflow_postgres_rolled_up_rows_total', 'Raw rows this process rolled up into the minute, hour and day tiers.', ['exporter']),
+      leader: sharedGauge(r, 'podflow_postgres_rollup_leader', '1 while this process runs the rollups of its database (holds the advisory lock), else 0.', ['exporter']),
     };
+    this.#metrics.leader.set({ exporter: this.#id }, 0);
     this.#invalidLog = new RateLimitedLog((f, m) => this.#logger.error(f, m), LOG_PERIOD_MS);
-    this.#retentionLog = new RateLimitedLog((f, m) => this.#logger.warn(f, m), LOG_PERIOD_MS);
+    this.#retention = { raw: config.retention, ...config.rollup.retention };
+    this.#rollups = config.rollup.enabled
+      ? new RollupRunner({
+          id: this.#id,
+          schema: this.#schema,
+          clientConfig: clientConfig(config, ROLLUP_APPLICATION_NAME),
+          intervalMs: config.rollup.interval,
+          retention: this.#retention,
+          logger: this.#logger,
+          onRollup: (result) => this.#metrics.rolledRows.inc({ exporter: this.#id }, result.rows),
+          onRetention: (dropped) => this.#countDropped(dropped),
+          onLeader: (leader) => this.#metrics.leader.set({ exporter: this.#id }, leader ? 1 : 0),
+        })
+      : undefined;
+  }
+
+  /** Whether this exporter runs its database's rollups right now (holds the advisory lock). */
+  get rollupLeader(): boolean {
+    return this.#rollups?.leader ?? false;
   }
 
   async start(): Promise<void> {
@@ -92,7 +114,7 @@ export class PostgresExporter implements Exporter<RowRequest> {
       }
       this.#logger.warn({ exporter: this.#id, err: (err as Error).message }, 'PostgreSQL not reachable yet: flows are queued and written once it is');
     }
-    if (this.#config.retention > 0) this.#scheduleRetention(0);
+    this.#rollups?.start();
   }
 
   endpoints(): ComponentEndpoints {
@@ -112,13 +134,15 @@ export class PostgresExporter implements Exporter<RowRequest> {
     const flows = batch.flows;
     const encoder = this.#encoder;
     const nowMs = Date.now();
+    // Rows without k8s.node.name of their own are from the batch's reporter: an agent's batch names it.
+    const reportingNode = batchReportingNode(batch.resource, this.#reportingNode);
     const created: RowRequest[] = [];
     let tail = open;
     for (let i = 0; i < flows.length; ) {
       if (!tail || tail.flowCount >= maxRows) created.push((tail = new RowRequest(nowMs)));
       const room = maxRows - tail.flowCount;
       while (i < flows.length && encoder.rows < room) {
-        const invalid = encoder.encode(flows[i++]!, this.#reportingNode);
+        const invalid = encoder.encode(flows[i++]!, reportingNode);
         if (invalid !== undefined) {
           this.#drop('invalid', 1);
           this.#invalidLog.emit({ exporter: this.#id, reason: invalid }, 'flow not written: it cannot be stored');
@@ -174,52 +198,37 @@ export class PostgresExporter implements Exporter<RowRequest> {
   async shutdown(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#retentionTimer);
+    await this.#rollups?.stop();
     await Promise.all(this.#idle.splice(0).map((c) => c.end().catch(() => undefined)));
   }
 
   /**
-   * Drops the partitions wholly older than `retention` before `nowMs`; returns their names.
-   * Uses a connection of its own, so it never lands inside a writer's transaction.
+   * Rolls up what is pending (waiting up to 10 s for transactions open elsewhere), then drops
+   * what retention says is expired at `nowMs` (raw day
+   * partitions once rolled up, tier partitions); returns the raw partitions dropped. The rollup
+   * leader does this every hour; this runs it now, on a connection of its own.
    */
   async runRetention(nowMs = Date.now()): Promise<string[]> {
-    if (this.#config.retention === 0) return [];
-    const cutoff = new Date(nowMs - this.#config.retention);
     const client = new pg.Client(this.#clientConfig);
     client.on('error', () => undefined);
-    let rows: Array<{ name: string }>;
     try {
       await client.connect();
-      await this.#migrate(client); // drop_partitions_before exists from migration 1 on
-      ({ rows } = await client.query<{ name: string }>(
-        `SELECT ${pg.escapeIdentifier(this.#schema)}.drop_partitions_before($1) AS name`,
-        [cutoff],
-      ));
+      await this.#migrate(client);
+      await rollUpPending(client, this.#schema);
+      const dropped = await dropExpired(client, this.#schema, this.#retention, nowMs);
+      this.#countDropped(dropped);
+      return dropped.raw;
     } finally {
       await client.end().catch(() => undefined);
     }
-    const names = rows.map((r) => r.name);
-    if (names.length > 0) {
-      this.#metrics.partitionsDropped.inc({ exporter: this.#id }, names.length);
-      this.#logger.info({ exporter: this.#id, partitions: names, cutoff }, 'retention dropped partitions');
-    }
-    return names;
   }
 
-  /** Retention at start and every hour after; a failed run is tried again a minute later. */
-  #scheduleRetention(delayMs: number): void {
-    this.#retentionTimer = setTimeout(() => {
-      this.runRetention().then(
-        () => RETENTION_INTERVAL_MS,
-        (err: Error) => {
-          this.#retentionLog.emit({ exporter: this.#id, err: err.message }, 'retention failed; trying again in a minute');
-          return RETENTION_RETRY_MS;
-        },
-      ).then((nextMs) => {
-        if (!this.#closed) this.#scheduleRetention(nextMs);
-      });
-    }, delayMs);
-    this.#retentionTimer.unref();
+  #countDropped(dropped: Record<'raw' | TierName, string[]>): void {
+    for (const [tier, names] of Object.entries(dropped)) {
+      if (names.length === 0) continue;
+      this.#metrics.partitionsDropped.inc({ exporter: this.#id, tier }, names.length);
+      this.#logger.info({ exporter: this.#id, tier, partitions: names }, 'retention dropped partitions');
+    }
   }
 
   #drop(reason: DropReason, rows: number): void {

@@ -25,7 +25,8 @@ test('config: defaults', (t) => {
     endpoint: URL_OK,
     schema: 'podflow',
     batch: { max_rows: 10_000, flush_interval: 1000 },
-    retention: 7 * 86_400_000,
+    retention: 2 * 86_400_000,
+    rollup: { enabled: true, interval: 15_000, retention: { minute: 14 * 86_400_000, hour: 90 * 86_400_000, day: 730 * 86_400_000 } },
     sending_queue: { enabled: true, num_consumers: 1, queue_size: 20 },
     retry_on_failure: { enabled: true, initial_interval: 1000, max_interval: 30_000, multiplier: 1.5, max_elapsed_time: 0 },
     timeout: 120_000,
@@ -71,6 +72,8 @@ test('config: bad values name the key', (t) => {
   t.deepEqual(issues({ endpoint: URL_OK, tls: { mode: 'verify-full', cert_file: '/c.pem' } }), ['tls: tls.cert_file and tls.key_file go together']);
   t.deepEqual(issues({ endpoint: URL_OK, queue: 3 }), [': Unrecognized key: "queue"']);
   t.deepEqual(postgresConfigSchema.parse({ endpoint: URL_OK, retention: 0 }).retention, 0);
+  t.deepEqual(issues({ endpoint: URL_OK, rollup: { retention: { hour: '10m' } } }), ['rollup.retention.hour: hour retention must be 0 (keep everything) or at least 1h']);
+  t.deepEqual(issues({ endpoint: URL_OK, rollup: { interval: '10ms' } }), ['rollup.interval: duration must be at least 100ms']);
 });
 
 test('clientConfig: URL parts, password override, TLS modes', (t) => {

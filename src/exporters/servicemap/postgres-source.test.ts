@@ -58,7 +58,7 @@ function comparable(graph: Graph) {
   };
 }
 
-for (const grouping of ['workload', 'namespace'] as const) {
+for (const grouping of ['workload', 'namespace', 'node', 'zone'] as const) {
   test.serial(`${grouping} map from PostgreSQL's graph functions equals the in-memory map of the same flows`, async (t) => {
     if (!server) return skipOrFail(t, unavailable ?? 'no PostgreSQL server');
     const exporter = new ServicemapExporter(testContext('servicemap/pg'), servicemapConfigSchema.parse({ endpoint: '127.0.0.1:0', source: { postgres: { endpoint: url } } }));
@@ -75,21 +75,29 @@ for (const grouping of ['workload', 'namespace'] as const) {
     memory.apply({ temporality: 'delta', flows: flows() }, Date.now());
     const fromMemory = await memory.graph({ windowMs: 3_600_000, grouping, namespaces: [] }, Date.now());
     t.deepEqual(comparable(fromPostgres), comparable(fromMemory));
-    t.true(fromPostgres.edges.length >= (grouping === 'workload' ? 10 : 5));
+    t.true(fromPostgres.edges.length >= { workload: 10, namespace: 5, node: 3, zone: 3 }[grouping]);
     // PostgreSQL keeps only the packet sum.
     t.true(fromPostgres.edges.every((e) => e.tx_packets === null && e.rx_packets === null));
   });
 }
 
-test.serial('PostgreSQL source: zone and node groupings are refused (the graph functions carry neither), a filter works', async (t) => {
+test.serial('PostgreSQL source: every grouping, an unknown one refused, a namespace filter at every grouping', async (t) => {
   if (!server) return skipOrFail(t, unavailable ?? 'no PostgreSQL server');
   const exporter = new ServicemapExporter(testContext('servicemap/pg'), servicemapConfigSchema.parse({ endpoint: '127.0.0.1:0', source: { postgres: { endpoint: url } } }));
   await exporter.start();
   t.teardown(() => exporter.shutdown());
   const base = `http://127.0.0.1:${exporter.address.port}`;
-  const zone = await fetch(`${base}/api/graph?group=zone`);
-  t.is(zone.status, 400);
-  t.is(((await zone.json()) as { error: string }).error, 'group: this source groups by workload, namespace only');
+  const pod = await fetch(`${base}/api/graph?group=pod`);
+  t.is(pod.status, 400);
+  t.is(((await pod.json()) as { error: string }).error, 'group: must be one of workload, namespace, node, zone');
+  for (const group of ['node', 'zone']) {
+    const filtered = (await (await fetch(`${base}/api/graph?group=${group}&namespace=load`)).json()) as Graph;
+    const memory = new MemoryGraphSource(3_600_000, 5_000, Date.now() - 1_000);
+    memory.apply({ temporality: 'delta', flows: flows() }, Date.now());
+    const fromMemory = await memory.graph({ windowMs: 3_600_000, grouping: group as 'node' | 'zone', namespaces: ['load'] }, Date.now());
+    t.deepEqual(comparable(filtered), comparable(fromMemory), group);
+    t.true(filtered.edges.length > 0);
+  }
   const load = (await (await fetch(`${base}/api/graph?namespace=load`)).json()) as Graph;
   t.deepEqual(load.edges.map((e) => [e.id, e.tx_bytes, e.rx_bytes]), [['workload:load/Deployment/loadgen -> workload:bookinfo/Deployment/productpage-v1', 27_000, 91_000]]);
 });

@@ -11,16 +11,24 @@ import {
   SOURCE,
 } from '../../model/attributes.ts';
 
-/** Workload to workload, per zone, port and protocol; external peers by domain name. */
+/**
+ * Workload to workload, per node, zone, port and protocol; external peers by domain name. The
+ * address types and nodes are what the shipped dashboards and the node graph read (traffic
+ * leaving the cluster, the node level of the graph).
+ */
 export const DEFAULT_GROUP_BY: readonly string[] = [
   SOURCE.namespace,
   SOURCE.ownerName,
   SOURCE.ownerType,
+  SOURCE.nodeName,
   SOURCE.zone,
+  SOURCE.addressType,
   DESTINATION.namespace,
   DESTINATION.ownerName,
   DESTINATION.ownerType,
+  DESTINATION.nodeName,
   DESTINATION.zone,
+  DESTINATION.addressType,
   DESTINATION_PORT,
   NETWORK_TRANSPORT,
   DESTINATION_DOMAIN,

@@ -1,0 +1,284 @@
+// The rollup tiers: what they sum, how one rollup step moves raw rows into them, and the schema
+// (migration 4) that holds them. The tier design is described in README.md ("Rollup tiers").
+//
+// Exactness rests on one fact: every raw row carries the id of the transaction that wrote it
+// (`ingest_xid`, a column default), and a transaction id below the oldest one still running
+// (pg_snapshot_xmin) belongs to a transaction that has finished: committed and visible, or
+// aborted for good. A rollup step therefore takes the raw rows with ingest_xid in
+// [rolled_xid, xmin), adds them to every tier, and moves rolled_xid to xmin, all in one
+// transaction. Killed anywhere before COMMIT it leaves nothing behind; committed, no row can
+// still appear below the new watermark. Clocks play no part: a row stamped hours in the past
+// (a clock that went backwards) is added to its own, older, buckets when its transaction is rolled.
+
+/**
+ * The summed columns, as named in `flows` and in every tier. Adding a measure (issue 21's
+ * cost_usd) is this one line plus a migration that adds the column to flows_minute, flows_hour
+ * and flows_day; the rollup statements and the upserts are generated from this list.
+ */
+export const MEASURES = ['tx_bytes', 'rx_bytes', 'tx_packets', 'rx_packets', 'connections'] as const;
+
+export const TIERS = [
+  { name: 'minute', table: 'flows_minute', unit: 'minute', partitionUnit: 'day' },
+  { name: 'hour', table: 'flows_hour', unit: 'hour', partitionUnit: 'month' },
+  { name: 'day', table: 'flows_day', unit: 'day', partitionUnit: 'year' },
+] as const;
+
+export type TierName = (typeof TIERS)[number]['name'];
+
+/** The columns that name a tier row besides its bucket (the unique key is bucket + these). */
+const TIER_KEY = ['src_endpoint', 'dst_endpoint', 'inter_zone', 'transport', 'dst_port'];
+
+/** The endpoint attributes of one end, as `flows` columns (the destination also has a domain). */
+function endColumns(end: 'src' | 'dst'): string[] {
+  return [`${end}_namespace`, `${end}_workload_kind`, `${end}_workload`, `${end}_pod`, `${end}_node`, `${end}_zone`,
+    `${end}_address`, end === 'dst' ? 'dst_domain' : 'NULL::text', `${end}_address_type`];
+}
+
+/**
+ * The endpoint key: the attributes' record text, which quotes and escapes each value and writes
+ * NULL as nothing and '' as "", so two different endpoints never share a key.
+ */
+export function endpointKeySql(columns: readonly string[]): string {
+  return `ROW(${columns.join(', ')})::text`;
+}
+
+/**
+ * The statements of one rollup of the raw rows matching `where` (SQL over `flows`), in order,
+ * inside a transaction the caller opened: aggregate the rows by minute and endpoint attributes,
+ * add endpoints not seen before, create missing tier partitions, add the sums to each tier and
+ * widen each bucket's known time extent. The watermark is the caller's (rollupStep below).
+ */
+export function rollupStatements(schema: string, where: string): string[] {
+  const s = schema;
+  const src = endColumns('src');
+  const dst = endColumns('dst');
+  const sums = MEASURES.map((m) => `sum(${m})::bigint AS ${m}`).join(', ');
+  const resums = MEASURES.map((m) => `sum(${m})::bigint`).join(', ');
+  const addUp = ['flows', ...MEASURES].map((m) => `${m} = t.${m} + excluded.${m}`).join(', ');
+  const endNames = ['namespace', 'workload_kind', 'workload', 'pod', 'node', 'zone', 'address', 'domain', 'address_class'];
+  const srcAs = src.map((c, i) => `${c} AS s_${endNames[i]}`);
+  const dstAs = dst.map((c, i) => `${c} AS d_${endNames[i]}`);
+  const statements = [
+    // Sorting this many groups in the default 4MB spills to disk; hashing them in memory is several times faster.
+    `SET LOCAL work_mem = '256MB'`,
+    // Grouped by the attributes themselves (cheaper than computing a key per raw row); the keys
+    // are computed once per group.
+    `CREATE TEMP TABLE rollup_delta ON COMMIT DROP AS
+     SELECT ${endpointKeySql(endNames.map((n) => `s_${n}`))} AS src_key, ${endpointKeySql(endNames.map((n) => `d_${n}`))} AS dst_key, g.*
+     FROM (SELECT date_trunc('minute', start_time, 'UTC') AS bucket, ${srcAs.join(', ')}, ${dstAs.join(', ')},
+                  inter_zone, transport, dst_port,
+                  min(start_time) AS first_start, max(start_time) AS last_start,
+                  count(*)::bigint AS flows, ${sums}
+           FROM ${s}.flows WHERE ${where}
+           GROUP BY ${Array.from({ length: 22 }, (_, i) => i + 1).join(', ')}) g`,
+    // Endpoints not seen before (one single runner at a time: the watermark row lock), with their
+    // graph node at every grouping level (endpoint_groups, read by the graph functions).
+    ...(['s', 'd'] as const).map((e) => `WITH new AS (
+       INSERT INTO ${s}.endpoints (key, ${endNames.join(', ')})
+       SELECT DISTINCT ON (${e === 's' ? 'src_key' : 'dst_key'}) ${e === 's' ? 'src_key' : 'dst_key'}, ${endNames.map((n) => `${e}_${n}`).join(', ')}
+       FROM rollup_delta d
+       WHERE NOT EXISTS (SELECT 1 FROM ${s}.endpoints x WHERE x.key = d.${e === 's' ? 'src_key' : 'dst_key'})
+       ON CONFLICT (key) DO NOTHING
+       RETURNING *)
+     INSERT INTO ${s}.endpoint_groups (endpoint, group_by, id, title, subtitle, type, kind, namespace, node, zone, end_namespace)
+     SELECT n.id, l.group_by, g.*, n.namespace
+     FROM new n CROSS JOIN (VALUES ('workload'), ('namespace'), ('node'), ('zone')) l(group_by)
+     CROSS JOIN LATERAL ${s}.graph_group(n.namespace, n.workload_kind, n.workload, n.pod, n.node, n.zone, n.address_class, n.domain, n.address, l.group_by) g`),
+    `CREATE TEMP TABLE rollup_keyed ON COMMIT DROP AS
+     SELECT d.bucket, se.id AS src_endpoint, de.id AS dst_endpoint, d.inter_zone, d.transport, d.dst_port,
+            d.first_start, d.last_start, d.flows, ${MEASURES.map((m) => `d.${m}`).join(', ')}
+     FROM rollup_delta d JOIN ${s}.endpoints se ON se.key = d.src_key JOIN ${s}.endpoints de ON de.key = d.dst_key`,
+    // The minute buckets of this step, with their time extents: the partitions and extents below come from these.
+    `CREATE TEMP TABLE rollup_minutes ON COMMIT DROP AS
+     SELECT bucket, min(first_start) AS first_start, max(last_start) AS last_start FROM rollup_keyed GROUP BY bucket`,
+    `SELECT ${s}.ensure_tier_partitions(t.tier, array_agg(DISTINCT date_trunc(t.unit, m.bucket, 'UTC')))
+     FROM rollup_minutes m CROSS JOIN (VALUES ${TIERS.map((t) => `('${t.name}', '${t.partitionUnit}')`).join(', ')}) t(tier, unit)
+     GROUP BY t.tier`,
+    ...TIERS.map((t) => `INSERT INTO ${s}.${t.table} AS t (bucket, ${TIER_KEY.join(', ')}, flows, ${MEASURES.join(', ')})
+     SELECT date_trunc('${t.unit}', bucket, 'UTC'), ${TIER_KEY.join(', ')}, sum(flows)::bigint, ${resums}
+     FROM rollup_keyed GROUP BY 1, 2, 3, 4, 5, 6
+     ON CONFLICT (bucket, ${TIER_KEY.join(', ')}) DO UPDATE SET ${addUp}`),
+    `INSERT INTO ${s}.rollup_buckets AS b (tier, bucket, first_start, last_start)
+     SELECT t.tier, date_trunc(t.tier, k.bucket, 'UTC'), min(k.first_start), max(k.last_start)
+     FROM rollup_minutes k CROSS JOIN (VALUES ${TIERS.map((t) => `('${t.name}')`).join(', ')}) t(tier)
+     GROUP BY 1, 2
+     ON CONFLICT (tier, bucket) DO UPDATE
+       SET first_start = least(b.first_start, excluded.first_start), last_start = greatest(b.last_start, excluded.last_start)`,
+  ];
+  return statements;
+}
+
+/** The current transaction id / the oldest running one, as bigint (xid8 has no BRIN support). */
+export const CURRENT_XID_SQL = 'pg_current_xact_id()::text::bigint';
+export const SNAPSHOT_XMIN_SQL = 'pg_snapshot_xmin(pg_current_snapshot())::text::bigint';
+
+/** A rollup step: statements and what each is for (the runner runs them in one transaction). */
+export interface RollupStep {
+  /** Locks the watermark row and reads [rolled_xid, upto): the rows this step rolls up. */
+  begin: string;
+  /** The statements that roll up [rolled, upto), then the watermark update. */
+  body(rolled: bigint, upto: bigint): string[];
+}
+
+export function rollupStep(schema: string): RollupStep {
+  const s = schema;
+  // greatest(): a step that waited behind another for the row lock can find the watermark past
+  // its own snapshot's xmin; it then has nothing to do.
+  const begin = `SELECT rolled_xid::text AS rolled_xid, greatest(rolled_xid, ${SNAPSHOT_XMIN_SQL})::text AS upto
+    FROM ${s}.rollup_state FOR UPDATE`;
+  const body = (rolled: bigint, upto: bigint) => [
+    ...rollupStatements(s, `ingest_xid >= ${rolled} AND ingest_xid < ${upto}`),
+    `UPDATE ${s}.rollup_state SET rolled_xid = ${upto}, rolled_at = now(), rolled_rows = rolled_rows + (SELECT coalesce(sum(flows), 0) FROM rollup_delta)`,
+  ];
+  return { begin, body };
+}
+
+export const ROLLUP_SQL = `
+-- Which transaction wrote each raw row: the rollup watermark's unit (see rollup-sql.ts).
+-- Rows written before this migration keep NULL here: the migration rolls them up itself.
+ALTER TABLE :schema.flows ADD COLUMN ingest_xid bigint;
+ALTER TABLE :schema.flows ALTER COLUMN ingest_xid SET DEFAULT ${CURRENT_XID_SQL};
+-- autosummarize: a BRIN range is summarised as soon as it is full, not at the next VACUUM.
+-- Unsummarised ranges match every query, so without it a read of the last minutes would scan
+-- every page written since the partition's last vacuum. (Migration 1's index is rebuilt so.)
+CREATE INDEX flows_ingest_xid_brin ON :schema.flows USING brin (ingest_xid) WITH (autosummarize = on);
+DROP INDEX :schema.flows_start_time_brin;
+CREATE INDEX flows_start_time_brin ON :schema.flows USING brin (start_time) WITH (autosummarize = on);
+
+-- One row per distinct flow end. key: the attributes' record text (rollup-sql.ts endpointKeySql).
+CREATE TABLE :schema.endpoints (
+  id            integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+  key           text NOT NULL UNIQUE,
+  namespace     text,
+  workload_kind text,
+  workload      text,
+  pod           text,
+  node          text,
+  zone          text,
+  address       inet,
+  domain        text,
+  address_class text,
+  first_seen    timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE :schema.rollup_state (
+  one         boolean PRIMARY KEY DEFAULT true CHECK (one),
+  -- Every raw row with ingest_xid below this is in every tier; none at or above it is.
+  rolled_xid  bigint NOT NULL,
+  rolled_at   timestamptz,
+  rolled_rows bigint NOT NULL DEFAULT 0
+);
+INSERT INTO :schema.rollup_state (rolled_xid) VALUES (0);
+
+-- The time extent of the raw rows rolled into each tier bucket: a bucket the window cuts can
+-- still be read whole when all its rows lie inside the window (the graph functions use it).
+CREATE TABLE :schema.rollup_buckets (
+  tier        text NOT NULL,
+  bucket      timestamptz NOT NULL,
+  first_start timestamptz NOT NULL,
+  last_start  timestamptz NOT NULL,
+  PRIMARY KEY (tier, bucket)
+);
+
+${TIERS.map((t) => `CREATE TABLE :schema.${t.table} (
+  bucket       timestamptz NOT NULL,
+  src_endpoint integer NOT NULL,
+  dst_endpoint integer NOT NULL,
+  inter_zone   boolean,
+  transport    text,
+  dst_port     integer,
+  flows        bigint NOT NULL,
+  ${MEASURES.map((m) => `${m} bigint NOT NULL`).join(',\n  ')}
+) PARTITION BY RANGE (bucket);
+CREATE UNIQUE INDEX ${t.table}_key ON :schema.${t.table} (bucket, ${TIER_KEY.join(', ')}) NULLS NOT DISTINCT;
+`).join('\n')}
+
+-- The partition of a tier that holds bucket start: <table>_pYYYYMMDD, one per day (minute),
+-- month (hour) or year (day).
+CREATE FUNCTION :schema.tier_table(tier text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $fn$ SELECT 'flows_' || tier $fn$;
+
+CREATE FUNCTION :schema.tier_partition_unit(tier text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $fn$
+  SELECT CASE tier ${TIERS.map((t) => `WHEN '${t.name}' THEN '${t.partitionUnit}'`).join(' ')} END
+$fn$;
+
+-- Creates the partitions of a tier starting at the given (partition-aligned) instants when missing.
+CREATE FUNCTION :schema.ensure_tier_partitions(tier text, starts timestamptz[]) RETURNS integer
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  start timestamptz;
+  part text;
+  created integer := 0;
+BEGIN
+  FOREACH start IN ARRAY starts LOOP
+    part := :schema_literal || '.' || :schema.tier_table(tier) || '_p' || to_char(start AT TIME ZONE 'UTC', 'YYYYMMDD');
+    CONTINUE WHEN to_regclass(part) IS NOT NULL;
+    PERFORM pg_advisory_xact_lock(hashtext('podflow.partitions'), hashtext(:schema_literal));
+    EXECUTE format('CREATE TABLE IF NOT EXISTS %I.%I PARTITION OF %I.%I FOR VALUES FROM (%L) TO (%L)',
+      :schema_literal, :schema.tier_table(tier) || '_p' || to_char(start AT TIME ZONE 'UTC', 'YYYYMMDD'),
+      :schema_literal, :schema.tier_table(tier),
+      start, start + ('1 ' || :schema.tier_partition_unit(tier))::interval);
+    created := created + 1;
+  END LOOP;
+  RETURN created;
+END
+$fn$;
+
+-- Retention of a tier: drops every partition whose whole range ends at or before cutoff and
+-- forgets those buckets' extents; returns the dropped tables' names.
+CREATE FUNCTION :schema.drop_tier_partitions_before(tier text, cutoff timestamptz) RETURNS SETOF text
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  part text;
+  part_end timestamptz;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('podflow.partitions'), hashtext(:schema_literal));
+  FOR part, part_end IN
+    SELECT c.relname::text,
+           (to_date(right(c.relname, 8), 'YYYYMMDD')::timestamp AT TIME ZONE 'UTC') + ('1 ' || :schema.tier_partition_unit(tier))::interval
+    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = to_regclass(:schema_literal || '.' || :schema.tier_table(tier))
+      AND c.relname ~ ('^' || :schema.tier_table(tier) || '_p[0-9]{8}$')
+    ORDER BY c.relname
+  LOOP
+    CONTINUE WHEN part_end > cutoff;
+    EXECUTE format('DROP TABLE %I.%I', :schema_literal, part);
+    RETURN NEXT part;
+  END LOOP;
+  DELETE FROM :schema.rollup_buckets b
+  WHERE b.tier = $1
+    AND b.bucket < (SELECT coalesce(min(to_date(right(c.relname, 8), 'YYYYMMDD')::timestamp AT TIME ZONE 'UTC'), cutoff)
+                    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                    WHERE i.inhparent = to_regclass(:schema_literal || '.' || :schema.tier_table($1)));
+END
+$fn$;
+
+-- Retention of the raw rows: like drop_partitions_before (migration 1), but a day is dropped
+-- only once every row in it is rolled up, so a rollup that fell behind loses nothing.
+CREATE FUNCTION :schema.drop_raw_partitions_before(cutoff timestamptz) RETURNS SETOF text
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  part text;
+  rolled bigint;
+  pending boolean;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('podflow.partitions'), hashtext(:schema_literal));
+  SELECT rolled_xid INTO rolled FROM :schema.rollup_state;
+  FOR part IN
+    SELECT c.relname::text
+    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = to_regclass(format('%I.flows', :schema_literal))
+      AND c.relname ~ '^flows_p[0-9]{8}$'
+      AND (to_date(substr(c.relname, 8), 'YYYYMMDD') + 1)::timestamp AT TIME ZONE 'UTC' <= cutoff
+    ORDER BY c.relname
+  LOOP
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.%I WHERE ingest_xid >= %s)', :schema_literal, part, rolled) INTO pending;
+    CONTINUE WHEN pending;
+    EXECUTE format('DROP TABLE %I.%I', :schema_literal, part);
+    RETURN NEXT part;
+  END LOOP;
+  DELETE FROM :schema.ingest_batches WHERE committed_at < now() - interval '1 day';
+END
+$fn$;
+`;

@@ -1,0 +1,353 @@
+// The rollup tiers against a real PostgreSQL server: every tier equals the raw rows exactly
+// after concurrent writers, a rollup killed at any statement, a server killed mid-write, a
+// clock gone backwards, a migration from a version-1 database; the graph functions read the
+// tiers and answer exactly what the raw rows say; one rollup leader, taken over when it dies;
+// retention per tier by partition. Serial: one test kills the server.
+import test from 'ava';
+import pg from 'pg';
+import { missingPostgres, startPostgres, type PostgresServer } from '../../../test/harness/postgres.ts';
+import { queued, type QueuedExporter } from '../../../test/harness/exporter-queue.ts';
+import { skipOrFail } from '../../../test/harness/privileges.ts';
+import type { Flow } from '../../model/index.ts';
+import { postgresConfigSchema } from './config.ts';
+import { postgresExporterFactory } from './index.ts';
+import { migrate, MIGRATIONS } from './migrations.ts';
+import { PostgresExporter } from './postgres-exporter.ts';
+import { rollUp } from './rollup-runner.ts';
+import { rollupStep } from './rollup-sql.ts';
+import { deltaBatch, flowAt, fullFlow } from './testdata/flows.ts';
+import { rawGraphLinks, tierContents, tieredGraphLinks } from './testdata/tiers.ts';
+
+const MINUTE_MS = 60_000;
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+// A fixed instant: 2030-03-10 13:27:30 UTC (not aligned to any tier).
+const T0 = Date.UTC(2030, 2, 10, 13, 27, 30);
+
+const unavailable = missingPostgres();
+let server: PostgresServer | undefined;
+let dbCounter = 0;
+
+test.before(async () => {
+  if (unavailable) return;
+  server = await startPostgres({ settings: { max_connections: '160' } });
+});
+
+test.after.always(async () => {
+  await server?.stop();
+});
+
+function needsServer(t: import('ava').ExecutionContext): boolean {
+  if (!unavailable && server) return true;
+  return skipOrFail(t, unavailable ?? 'no PostgreSQL server');
+}
+
+async function freshDatabase(): Promise<{ url: string; client: pg.Client }> {
+  const url = await server!.createDatabase(`r${process.pid}_${++dbCounter}`);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  return { url, client };
+}
+
+type Queued = QueuedExporter<PostgresExporter>;
+
+function exporterFor(url: string, extra: Record<string, unknown> = {}): Queued {
+  const config = postgresConfigSchema.parse({
+    endpoint: url,
+    retention: 0,
+    rollup: { enabled: false },
+    batch: { max_rows: 200, flush_interval: '10ms' },
+    retry_on_failure: { initial_interval: '20ms', max_interval: '200ms' },
+    ...extra,
+  });
+  return queued('postgres/rollups', postgresExporterFactory.queueSettings!(config), (ctx) => new PostgresExporter(ctx, config));
+}
+
+async function write(url: string, flows: Flow[], extra: Record<string, unknown> = {}): Promise<void> {
+  const q = exporterFor(url, extra);
+  await q.exporter.start();
+  await q.consume(deltaBatch(flows));
+  if (!(await q.shutdown())) throw new Error('flows not written');
+}
+
+/** Flows with many endpoints and every column, spread over `spanMs` from `startMs`. */
+function spread(count: number, startMs: number, spanMs: number, seed = 0): Flow[] {
+  return Array.from({ length: count }, (_, i) => fullFlow(seed + i, startMs + Math.floor(((i * 7919) % count) * (spanMs / count))));
+}
+
+async function assertTiersExact(t: import('ava').ExecutionContext, client: pg.Client): Promise<void> {
+  const contents = await tierContents(client);
+  for (const [tier, { fromRaw, tier: rows }] of Object.entries(contents)) {
+    t.true(fromRaw.length > 0, `${tier}: raw rows exist`);
+    t.deepEqual(rows, fromRaw, `${tier} tier equals the raw rows`);
+  }
+}
+
+async function rawCount(client: pg.Client): Promise<number> {
+  return Number((await client.query('SELECT count(*) AS n FROM podflow.flows')).rows[0].n);
+}
+
+test.serial('tiers equal the raw rows; graph_links reads the tiers and equals the raw answer for ragged windows at every grouping', async (t) => {
+  if (!needsServer(t)) return;
+  const { url, client } = await freshDatabase();
+  t.teardown(() => client.end());
+  // Three days of flows, rolled up in two steps with more written in between (and some not rolled at all).
+  await write(url, spread(3000, T0 - 3 * DAY_MS, 3 * DAY_MS));
+  t.is((await rollUp(client, 'podflow')).rows, 3000);
+  await write(url, spread(1500, T0 - 2 * DAY_MS, 2 * DAY_MS, 5000));
+  t.is((await rollUp(client, 'podflow')).rows, 1500);
+  t.is((await rollUp(client, 'podflow')).rows, 0);
+  await assertTiersExact(t, client);
+  const pending = spread(300, T0 - DAY_MS, DAY_MS, 9000);
+  await write(url, pending);
+
+  // The cover of a window that cuts days, hours and minutes reads every tier and raw rows.
+  const from = new Date(T0 - 2 * DAY_MS - 5 * HOUR_MS - 17 * MINUTE_MS - 12_345);
+  const to = new Date(T0 - 3 * MINUTE_MS + 4_321);
+  const cover = (await client.query('SELECT tier, lo, hi FROM podflow.graph_cover($1, $2)', [from, to])).rows;
+  t.deepEqual([...new Set(cover.map((r) => r.tier))].sort(), ['day', 'hour', 'minute', 'raw']);
+  // A window holding most of an hour reads that hour less what lies outside: minutes 12:00-12:03
+  // and minute 12:04, which is itself mostly inside, less its last 10 seconds (raw, added back).
+  const mostOfAnHour: [Date, Date] = [new Date(Date.UTC(2030, 2, 10, 12, 4, 50)), new Date(T0)];
+  const signed = (await client.query(`SELECT tier, sign, to_char(lo AT TIME ZONE 'UTC', 'HH24:MI:SS') AS lo, to_char(hi AT TIME ZONE 'UTC', 'HH24:MI:SS') AS hi
+    FROM podflow.graph_cover($1, $2) WHERE lo < '2030-03-10 13:00+00' ORDER BY lo, tier`, mostOfAnHour)).rows;
+  t.deepEqual(signed, [
+    { tier: 'hour', sign: 1, lo: '12:00:00', hi: '13:00:00' },
+    { tier: 'minute', sign: -1, lo: '12:00:00', hi: '12:04:00' },
+    { tier: 'minute', sign: -1, lo: '12:04:00', hi: '12:05:00' },
+    { tier: 'raw', sign: 1, lo: '12:04:50', hi: '12:05:00' },
+  ]);
+  const windows: Array<[Date, Date]> = [
+    [from, to],
+    [new Date(T0 - 5 * MINUTE_MS), new Date(T0)],
+    [new Date(T0 - HOUR_MS), new Date(T0)],
+    [new Date(T0 - 6 * HOUR_MS - 1), new Date(T0 + 1)],
+    [new Date(T0 - DAY_MS), new Date(T0 + DAY_MS)],
+    [new Date(T0 - 7 * DAY_MS), new Date(T0)],
+    [new Date(Date.UTC(2030, 2, 8)), new Date(Date.UTC(2030, 2, 9))],
+    mostOfAnHour,
+    [new Date(T0 - 2 * DAY_MS - 20 * HOUR_MS - 50 * MINUTE_MS - 7_000), new Date(T0 - 13 * HOUR_MS - 1_000)],
+  ];
+  for (const groupBy of ['workload', 'namespace', 'node', 'zone']) {
+    for (const [a, b] of windows) {
+      const raw = await rawGraphLinks(client, a, b, groupBy);
+      t.deepEqual(await tieredGraphLinks(client, a, b, groupBy), raw, `${groupBy} ${a.toISOString()}..${b.toISOString()}`);
+    }
+  }
+  // mainstat sums to the bytes written in the window
+  const [{ bytes }] = (await client.query(`SELECT sum(tx_bytes + rx_bytes)::text AS bytes FROM podflow.flows WHERE start_time >= $1 AND start_time < $2`, [from, to])).rows;
+  const [{ mainstat }] = (await client.query(`SELECT sum(mainstat)::text AS mainstat FROM podflow.graph_edges($1, $2, 'zone')`, [from, to])).rows;
+  t.is(mainstat, bytes);
+  t.true(Number(bytes) > 0);
+  await t.throwsAsync(client.query(`SELECT * FROM podflow.graph_edges($1, $2, 'pod')`, [from, to]), { message: /grouping must be workload, namespace, node or zone, not pod/ });
+});
+
+test.serial('a rollup killed at any statement leaves nothing behind, and the next one is exact', async (t) => {
+  if (!needsServer(t)) return;
+  const { url, client } = await freshDatabase();
+  t.teardown(() => client.end());
+  await write(url, spread(800, T0 - DAY_MS, DAY_MS));
+  const step = rollupStep('"podflow"');
+  const statements = step.body(0n, 1n).length;
+  for (let k = 0; k <= statements; k++) {
+    // More rows each round, then a step that dies after k statements (its connection is cut).
+    await write(url, spread(50, T0 - 3 * HOUR_MS, 3 * HOUR_MS, 10_000 * (k + 1)));
+    const victim = new pg.Client({ connectionString: url });
+    victim.on('error', () => undefined);
+    await victim.connect();
+    await victim.query('BEGIN');
+    const { rows } = await victim.query(step.begin);
+    for (const statement of step.body(BigInt(rows[0].rolled_xid), BigInt(rows[0].upto)).slice(0, k)) await victim.query(statement);
+    await client.query('SELECT pg_terminate_backend($1)', [(victim as unknown as { processID: number }).processID]);
+    await victim.end().catch(() => undefined);
+    if (k % 3 === 0) await rollUp(client, 'podflow');
+  }
+  await rollUp(client, 'podflow');
+  await assertTiersExact(t, client);
+  t.is(Number((await client.query('SELECT rolled_rows FROM podflow.rollup_state')).rows[0].rolled_rows), await rawCount(client));
+});
+
+test.serial('100 concurrent writers and rollups running all along: every tier equals the raw rows, no row lost', async (t) => {
+  if (!needsServer(t)) return;
+  const { url, client } = await freshDatabase();
+  t.teardown(() => client.end());
+  await migrate(client, 'podflow');
+  const writers = Array.from({ length: 100 }, () => exporterFor(url));
+  await Promise.all(writers.map((q) => q.exporter.start()));
+  let rolling = true;
+  const roller = (async () => {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    // Rows rolled by steps that started while the writers were writing.
+    let rolledWhileWriting = 0;
+    while (rolling) rolledWhileWriting += (await rollUp(c, 'podflow')).rows;
+    await c.end();
+    return rolledWhileWriting;
+  })();
+  const perWriter = 80;
+  await Promise.all(writers.map(async (q, w) => {
+    for (let round = 0; round < 8; round++) {
+      await q.consume(deltaBatch(spread(perWriter / 8, T0 - HOUR_MS, 2 * HOUR_MS, w * 1000 + round * 100)));
+      await new Promise((r) => setTimeout(r, 40));
+    }
+  }));
+  const shut = await Promise.all(writers.map((q) => q.shutdown()));
+  rolling = false;
+  t.true((await roller) > 0, 'rollups ran while the writers wrote');
+  t.true(shut.every(Boolean));
+  let sent = 0;
+  for (const q of writers) sent += await q.metric('podflow_exporter_sent_flows_total');
+  t.is(sent, 100 * perWriter);
+  t.is(await rawCount(client), 100 * perWriter);
+  await rollUp(client, 'podflow');
+  await assertTiersExact(t, client);
+});
+
+test.serial('a clock gone backwards on one node lands in the old buckets without disturbing the others', async (t) => {
+  if (!needsServer(t)) return;
+  const { url, client } = await freshDatabase();
+  t.teardown(() => client.end());
+  await write(url, spread(400, T0 - 2 * HOUR_MS, 2 * HOUR_MS));
+  await rollUp(client, 'podflow');
+  const before = await tierContents(client);
+  // The node's clock jumps back 3 days, then 90 minutes: rows for buckets long finished.
+  const late = [flowAt(T0 - 3 * DAY_MS, { 'source.k8s.namespace.name': 'late', 'source.k8s.pod.name': 'p' }, { txBytes: 11 }),
+    ...spread(50, T0 - 90 * MINUTE_MS, MINUTE_MS, 77_000)];
+  await write(url, late);
+  // Before the rollup, the graph already counts them (raw rows above the watermark).
+  const window: [Date, Date] = [new Date(T0 - 4 * DAY_MS), new Date(T0)];
+  t.deepEqual(await tieredGraphLinks(client, ...window, 'workload'), await rawGraphLinks(client, ...window, 'workload'));
+  await rollUp(client, 'podflow');
+  await assertTiersExact(t, client);
+  const after = await tierContents(client);
+  // Hour buckets the late rows do not belong to are unchanged; theirs gained them.
+  const untouched = (lines: string[]) => lines.filter((l) => !l.startsWith('2030-03-07 13:') && !l.startsWith('2030-03-10 11:'));
+  t.true(untouched(before.hour!.tier).length > 0);
+  t.deepEqual(untouched(after.hour!.tier), untouched(before.hour!.tier));
+  t.true(after.hour!.tier.some((l) => l.startsWith('2030-03-07 13:')));
+  t.true(after.hour!.tier.filter((l) => l.startsWith('2030-03-10 11:')).length > before.hour!.tier.filter((l) => l.startsWith('2030-03-10 11:')).length);
+  t.deepEqual(await tieredGraphLinks(client, ...window, 'namespace'), await rawGraphLinks(client, ...window, 'namespace'));
+});
+
+test.serial('PostgreSQL killed mid-write and mid-rollup: no row lost, none counted twice in any tier', async (t) => {
+  if (!needsServer(t)) return;
+  const srv = server!;
+  const { url, client } = await freshDatabase();
+  await client.end();
+  const writers = Array.from({ length: 5 }, () => exporterFor(url, { rollup: { enabled: true, interval: '100ms' } }));
+  await Promise.all(writers.map((q) => q.exporter.start()));
+  const batches = writers.map((q, w) => (async () => {
+    for (let round = 0; round < 10; round++) {
+      await q.consume(deltaBatch(spread(100, T0 - HOUR_MS, HOUR_MS, w * 10_000 + round * 1000)));
+      await new Promise((r) => setTimeout(r, 30));
+    }
+  })());
+  await new Promise((r) => setTimeout(r, 150));
+  await srv.stopServer('immediate');
+  await new Promise((r) => setTimeout(r, 300));
+  await srv.startServer();
+  await Promise.all(batches);
+  t.true((await Promise.all(writers.map((q) => q.shutdown(60_000)))).every(Boolean));
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  t.teardown(() => c.end());
+  t.is(await rawCount(c), 5 * 10 * 100);
+  await rollUp(c, 'podflow');
+  await assertTiersExact(t, c);
+});
+
+test.serial('one rollup leader among exporters; another takes over when it dies', async (t) => {
+  if (!needsServer(t)) return;
+  const { url, client } = await freshDatabase();
+  t.teardown(() => client.end());
+  const exporters = Array.from({ length: 3 }, () => exporterFor(url, { rollup: { enabled: true, interval: '100ms' } }));
+  await Promise.all(exporters.map((q) => q.exporter.start()));
+  const leaders = () => exporters.filter((q) => q.exporter.rollupLeader);
+  const until = async (check: () => boolean) => {
+    for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 50));
+  };
+  await until(() => leaders().length === 1);
+  t.is(leaders().length, 1);
+  await new Promise((r) => setTimeout(r, 500));
+  t.is(leaders().length, 1, 'still one');
+  const first = leaders()[0]!;
+  t.is(await first.metric('podflow_postgres_rollup_leader'), 1);
+  // Its rollups run: written rows reach the tiers without anyone calling rollUp.
+  await first.consume(deltaBatch(spread(100, T0, MINUTE_MS)));
+  const rolled = async () => Number((await client.query('SELECT rolled_rows FROM podflow.rollup_state')).rows[0].rolled_rows);
+  for (let i = 0; i < 100 && (await rolled()) < 100; i++) await new Promise((r) => setTimeout(r, 50));
+  t.is(await rolled(), 100);
+  // The leader's session dies (its connection is cut): the lock is free, one exporter takes it
+  // (maybe the same one, reconnected) and the rollups go on.
+  await client.query(`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted`);
+  await until(() => !first.exporter.rollupLeader);
+  await until(() => leaders().length === 1);
+  t.is(leaders().length, 1);
+  await leaders()[0]!.consume(deltaBatch(spread(50, T0, MINUTE_MS, 500)));
+  for (let i = 0; i < 100 && (await rolled()) < 150; i++) await new Promise((r) => setTimeout(r, 50));
+  t.is(await rolled(), 150);
+  // The leader shuts down (or dies): another exporter takes over.
+  const second = leaders()[0]!;
+  t.true(await second.shutdown());
+  await until(() => leaders().length === 1 && leaders()[0] !== second);
+  t.is(leaders().length, 1);
+  t.false(second.exporter.rollupLeader);
+  await Promise.all(exporters.filter((q) => q !== second).map((q) => q.shutdown()));
+});
+
+test.serial('migration from a real version-1 database: existing rows rolled up once, new ones after', async (t) => {
+  if (!needsServer(t)) return;
+  const { url, client } = await freshDatabase();
+  t.teardown(() => client.end());
+  // A database as podflow's first release built it, with rows written by its COPY (same columns).
+  t.deepEqual(await migrate(client, 'podflow', MIGRATIONS.slice(0, 1)), { applied: [1], unknown: [] });
+  const old = spread(600, T0 - 2 * DAY_MS, 2 * DAY_MS);
+  // The rows go in with plain INSERTs into the version-1 columns, as a v1 writer's would.
+  const cols = ['start_time', 'end_time', 'src_namespace', 'src_pod', 'src_workload', 'src_workload_kind', 'src_zone', 'dst_namespace', 'dst_workload', 'dst_workload_kind', 'dst_zone', 'dst_port', 'transport', 'inter_zone', 'tx_bytes', 'rx_bytes', 'tx_packets', 'rx_packets', 'connections'];
+  await client.query(`SELECT podflow.ensure_partitions(ARRAY(SELECT generate_series($1::date, $2::date, '1 day')::date))`, [new Date(T0 - 3 * DAY_MS), new Date(T0)]);
+  for (const f of old) {
+    const a = f.attributes;
+    await client.query(`INSERT INTO podflow.flows (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`, [
+      new Date(Number(f.startTimeUnixNano / 1_000_000n)), new Date(Number(f.timeUnixNano / 1_000_000n)),
+      a['source.k8s.namespace.name'], a['source.k8s.pod.name'], a['source.k8s.owner.name'], a['source.k8s.owner.type'], a['source.cloud.availability_zone'],
+      a['destination.k8s.namespace.name'], a['destination.k8s.owner.name'], a['destination.k8s.owner.type'], a['destination.cloud.availability_zone'],
+      a['destination.port'], a['network.transport'], a['network.flow.inter_zone'], f.txBytes, f.rxBytes, f.txPackets, f.rxPackets, f.connections]);
+  }
+  // podflow starts: migrations 2 to 4 run, the existing rows are rolled up in migration 4.
+  await write(url, []);
+  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), [1, 2, 3, 4]);
+  await assertTiersExact(t, client);
+  // New rows after the migration; the rollup job takes them and only them.
+  await write(url, spread(200, T0 - DAY_MS, DAY_MS, 50_000));
+  t.is((await rollUp(client, 'podflow')).rows, 200);
+  t.is((await rollUp(client, 'podflow')).rows, 0);
+  await assertTiersExact(t, client);
+  const window: [Date, Date] = [new Date(T0 - 2 * DAY_MS - 7 * HOUR_MS), new Date(T0 - 31 * MINUTE_MS)];
+  t.deepEqual(await tieredGraphLinks(client, ...window, 'workload'), await rawGraphLinks(client, ...window, 'workload'));
+});
+
+test.serial('retention per tier drops whole partitions; raw days are dropped only once rolled up', async (t) => {
+  if (!needsServer(t)) return;
+  const { url, client } = await freshDatabase();
+  t.teardown(() => client.end());
+  const NOW = Date.UTC(2030, 5, 15, 12);
+  await write(url, [40, 20, 3, 1, 0].map((d) => flowAt(NOW - d * DAY_MS, { 'source.k8s.namespace.name': 'a', 'source.k8s.pod.name': `p${d}` }, { txBytes: d + 1 })));
+  const q = exporterFor(url, { retention: '2d', rollup: { enabled: false, retention: { minute: '2d', hour: '10d', day: '30d' } } });
+  // The raw rows are rolled up first (runRetention does that), so the raw days can go.
+  t.deepEqual(await q.exporter.runRetention(NOW), ['flows_p20300506', 'flows_p20300526', 'flows_p20300612']);
+  const parts = async (table: string) => (await client.query(`SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = $1::regclass ORDER BY 1`, [`podflow.${table}`])).rows.map((r) => r.relname);
+  t.deepEqual(await parts('flows'), ['flows_p20300614', 'flows_p20300615']);
+  t.deepEqual(await parts('flows_minute'), ['flows_minute_p20300614', 'flows_minute_p20300615']);
+  t.deepEqual(await parts('flows_hour'), ['flows_hour_p20300601']);
+  t.deepEqual(await parts('flows_day'), ['flows_day_p20300101']);
+  t.is(await q.metric('podflow_postgres_partitions_dropped_total', { tier: 'minute' }), 3);
+  t.is(await q.metric('podflow_postgres_partitions_dropped_total', { tier: 'hour' }), 1);
+  // The day tier still has 20 days back; the 40-day-old day is in a partition (the year) that stays.
+  t.deepEqual((await client.query('SELECT sum(tx_bytes)::int AS tx FROM podflow.flows_day')).rows, [{ tx: 41 + 21 + 4 + 2 + 1 }]);
+  // A day with rows not rolled up yet is kept: its rows would be lost.
+  await write(url, [flowAt(NOW - 5 * DAY_MS, { 'source.k8s.namespace.name': 'b' }, { txBytes: 5 })]);
+  t.deepEqual((await client.query(`SELECT name FROM podflow.drop_raw_partitions_before($1) AS name`, [new Date(NOW - 2 * DAY_MS)])).rows, []);
+  t.deepEqual(await q.exporter.runRetention(NOW), ['flows_p20300610']);
+  t.deepEqual((await client.query(`SELECT sum(tx_bytes)::int AS tx FROM podflow.flows_hour WHERE bucket >= $1`, [new Date(NOW - 6 * DAY_MS)])).rows, [{ tx: 5 + 4 + 2 + 1 }]);
+});
