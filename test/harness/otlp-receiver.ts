@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import protobuf from 'protobufjs';
 
-const protoDir = fileURLToPath(new URL('../../src/exporters/otlp/testdata', import.meta.url));
+const protoDir = fileURLToPath(new URL('./opentelemetry-proto', import.meta.url));
 const protoRoot = new protobuf.Root();
 protoRoot.resolvePath = (_origin, target) => join(protoDir, target);
 protoRoot.loadSync('opentelemetry/proto/collector/metrics/v1/metrics_service.proto', { keepCase: false });
