@@ -37,7 +37,7 @@ function fields(bytes: Uint8Array, field: (n: number, r: protobuf.Reader, wireTy
 
 function int64(r: protobuf.Reader): number {
   const v = r.int64();
-  return typeof v === 'number' ? v : v.toNumber();
+  return typeof v === 'number' ? v : Number(v.toString());
 }
 
 /** The partial success of a protobuf ExportMetricsServiceResponse; undefined when nothing was rejected. */

@@ -139,5 +139,5 @@ export function writeUtf8(sink: ByteSink, s: string, byteLength: number): void {
     sink.pos = p;
     return;
   }
-  sink.pos += b.utf8Write(s, p, byteLength);
+  sink.pos += b.write(s, p, byteLength, 'utf8');
 }

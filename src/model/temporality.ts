@@ -14,7 +14,7 @@
 //
 // Series not seen for `ttlMs` are forgotten. A forgotten cumulative output series comes back
 // with a new start time, which every OTLP consumer reads as a new series (no double counting).
-import type { Flow, FlowBatch, Temporality } from '../../../model/index.ts';
+import type { Flow, FlowBatch, Temporality } from './flow.ts';
 
 interface Series {
   startTimeUnixNano: bigint;
