@@ -6,6 +6,7 @@ import { filterFactory } from './processors/filter/index.ts';
 import { conntrackReceiverFactory } from './receivers/conntrack/index.ts';
 import { packetReceiverFactory } from './receivers/packet/index.ts';
 import { ciliumReceiverFactory } from './receivers/cilium/index.ts';
+import { otlpReceiverFactory } from './receivers/otlp/index.ts';
 import { k8sattributesFactory } from './processors/k8sattributes/index.ts';
 import { dnsnamesFactory } from './processors/dnsnames/index.ts';
 import { otlpExporterFactory } from './exporters/otlp/index.ts';
@@ -20,6 +21,7 @@ export const FACTORIES: readonly AnyFactory[] = [
   conntrackReceiverFactory,
   packetReceiverFactory,
   ciliumReceiverFactory,
+  otlpReceiverFactory,
   reduceFactory,
   filterFactory,
   k8sattributesFactory,

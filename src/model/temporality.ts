@@ -14,6 +14,7 @@
 //
 // Series not seen for `ttlMs` are forgotten. A forgotten cumulative output series comes back
 // with a new start time, which every OTLP consumer reads as a new series (no double counting).
+import type { Attributes } from './flow.ts';
 import type { Flow, FlowBatch, Temporality } from './flow.ts';
 
 interface Series {
@@ -27,15 +28,20 @@ interface Series {
   lastSeenMs: number;
 }
 
-/** Identity of a series: its attributes in key order, each value with its type. */
-export function seriesKey(flow: Flow): string {
-  const keys = Object.keys(flow.attributes).sort();
+/** Identity of an attribute set: its keys in order, each value with its type. */
+export function seriesKeyOf(attributes: Attributes): string {
+  const keys = Object.keys(attributes).sort();
   let key = '';
   for (const k of keys) {
-    const v = flow.attributes[k]!;
+    const v = attributes[k]!;
     key += `${k}\x00${typeof v === 'string' ? 's' : typeof v === 'number' ? 'n' : 'b'}${String(v)}\x01`;
   }
   return key;
+}
+
+/** Identity of a series: its attributes. */
+export function seriesKey(flow: Flow): string {
+  return seriesKeyOf(flow.attributes);
 }
 
 export class TemporalityConverter {

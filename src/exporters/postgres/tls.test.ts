@@ -1,12 +1,11 @@
 // The tls modes against a real PostgreSQL with ssl=on and a certificate from a test CA. openssl
 // comes with the Debian postgresql package (postgresql-common -> ssl-cert -> openssl).
-import { execFileSync } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { skipOrFail } from '../../../test/harness/privileges.ts';
-import { missingTool, systemTool } from '../../../test/harness/system-tools.ts';
+import { makeTestCa, missingTestCa } from '../../../test/harness/test-ca.ts';
 import { missingPostgres, startPostgres, type PostgresServer } from '../../../test/harness/postgres.ts';
 import { queued } from '../../../test/harness/exporter-queue.ts';
 import { postgresConfigSchema } from './config.ts';
@@ -18,20 +17,12 @@ let unavailable = missingPostgres();
 let server: PostgresServer | undefined;
 let dir = '';
 
-function openssl(...args: string[]): void {
-  execFileSync(systemTool('openssl'), args, { cwd: dir, stdio: 'pipe' });
-}
-
 test.before(async () => {
   if (unavailable) return;
-  unavailable = missingTool('openssl');
+  unavailable = missingTestCa();
   if (unavailable) return;
   dir = mkdtempSync(join(tmpdir(), 'podflow-pg-tls-'));
-  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=podflow test CA', '-keyout', 'ca.key', '-out', 'ca.pem');
-  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=other CA', '-keyout', 'other.key', '-out', 'other.pem');
-  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.csr');
-  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'san.ext', '-out', 'server.pem');
+  makeTestCa(dir);
   if (process.getuid?.() === 0) {
     // the server runs as nobody and insists on owning its key
     for (const f of ['server.pem', 'server.key']) chownSync(join(dir, f), 65534, 65534);
