@@ -10,6 +10,7 @@ import { otlpReceiverFactory } from './receivers/otlp/index.ts';
 import { k8sattributesFactory } from './processors/k8sattributes/index.ts';
 import { dnsnamesFactory } from './processors/dnsnames/index.ts';
 import { otlpExporterFactory } from './exporters/otlp/index.ts';
+import { loadbalancingExporterFactory } from './exporters/loadbalancing/index.ts';
 import { prometheusExporterFactory } from './exporters/prometheus/index.ts';
 import { prometheusRemoteWriteExporterFactory } from './exporters/prometheus_remote_write/index.ts';
 import { debugExporterFactory } from './exporters/debug/index.ts';
@@ -27,6 +28,7 @@ export const FACTORIES: readonly AnyFactory[] = [
   k8sattributesFactory,
   dnsnamesFactory,
   otlpExporterFactory,
+  loadbalancingExporterFactory,
   prometheusExporterFactory,
   prometheusRemoteWriteExporterFactory,
   debugExporterFactory,
