@@ -3,7 +3,8 @@
 // names), walked into the FlowAssembler with the same checks as the protobuf decoder.
 import type { Attributes, AttributeValue } from '../../model/index.ts';
 import { NETWORK_IO_DIRECTION } from '../../model/flow-metrics.ts';
-import { FlowAssembler, flowMetricOf, notAFlowMetric, OtlpInputError, temporalityOf, type ReceivedBatch } from './flow-assembler.ts';
+import { seriesKeyOf } from '../../model/temporality.ts';
+import { FlowAssembler, flowMetricOf, notAFlowMetric, OtlpInputError, temporalityOf, type PointAttributes, type ReceivedBatch } from './flow-assembler.ts';
 
 type Json = Record<string, unknown>;
 
@@ -65,7 +66,7 @@ function keyValue(v: unknown, place: string): [string, AttributeValue] {
 
 const TEMPORALITY_NAMES: Record<string, number> = { AGGREGATION_TEMPORALITY_DELTA: 1, AGGREGATION_TEMPORALITY_CUMULATIVE: 2 };
 
-function metric(v: unknown, place: string, out: FlowAssembler): void {
+function metric(v: unknown, place: string, out: FlowAssembler, sets: Map<string, PointAttributes>): void {
   const m = object(v, place);
   const name = typeof m.name === 'string' ? m.name : '';
   const kind = flowMetricOf(name);
@@ -80,21 +81,20 @@ function metric(v: unknown, place: string, out: FlowAssembler): void {
     const p = `${place}.sum.dataPoints[${i}]`;
     const dp = object(raw, p);
     const attributes: Attributes = {};
-    let identity = '';
     let direction: string | undefined;
     list(dp.attributes, `${p}.attributes`).forEach((kv, a) => {
       const [k, value] = keyValue(kv, `${p}.attributes[${a}]`);
       if (k === NETWORK_IO_DIRECTION) direction = String(value);
-      else {
-        attributes[k] = value;
-        identity += `${k}\x00${typeof value === 'string' ? 's' : typeof value === 'number' ? 'n' : 'b'}${String(value)}\x01`;
-      }
+      else attributes[k] = value;
     });
     let value: number;
     if (dp.asInt !== undefined) value = int64(dp.asInt, `${p}.asInt`);
     else if (dp.asDouble !== undefined) value = double(dp.asDouble, `${p}.asDouble`);
     else throw new OtlpInputError('not_a_flow', p, 'data point has no value');
-    out.point(kind, temporality, attributes, identity, direction, uint64(dp.startTimeUnixNano, `${p}.startTimeUnixNano`), uint64(dp.timeUnixNano, `${p}.timeUnixNano`), value, p);
+    const identity = seriesKeyOf(attributes);
+    let set = sets.get(identity);
+    if (set === undefined) sets.set(identity, (set = { attributes, used: false, flows: [] }));
+    out.point(kind, temporality, set, direction, uint64(dp.startTimeUnixNano, `${p}.startTimeUnixNano`), uint64(dp.timeUnixNano, `${p}.timeUnixNano`), value, p);
   });
 }
 
@@ -119,9 +119,10 @@ export function decodeJsonRequest(text: string): ReceivedBatch[] {
       });
     }
     const assembler = new FlowAssembler(attributes);
+    const sets = new Map<string, PointAttributes>();
     list(rm.scopeMetrics, `${place}.scopeMetrics`).forEach((sm, s) => {
       const sp = `${place}.scopeMetrics[${s}]`;
-      list(object(sm, sp).metrics, `${sp}.metrics`).forEach((m, i) => metric(m, `${sp}.metrics[${i}]`, assembler));
+      list(object(sm, sp).metrics, `${sp}.metrics`).forEach((m, i) => metric(m, `${sp}.metrics[${i}]`, assembler, sets));
     });
     out.push(...assembler.batches());
   });

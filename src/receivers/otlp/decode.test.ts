@@ -10,7 +10,8 @@ import { decodeProtoRequest } from './decode-proto.ts';
 import { sorted } from './testdata/round-trip.ts';
 
 const resource = { 'service.name': 'podflow', 'k8s.node.name': 'node-a', 'x.n': 7 };
-const value = fc.oneof(fc.string({ unit: 'grapheme', maxLength: 20 }), fc.boolean(), fc.integer(), fc.maxSafeInteger(), fc.double({ noNaN: true, noDefaultInfinity: true }));
+const value = fc.oneof(fc.string({ unit: 'grapheme', maxLength: 20 }), fc.boolean(), fc.integer(), fc.maxSafeInteger(), fc.double({ noNaN: true, noDefaultInfinity: true }).filter((d) => !Object.is(d, -0)));
+// (-0 is written as the integer 0, as every OTLP encoder writes a whole number: it comes back as 0.)
 const counter = fc.oneof(fc.integer({ min: 1, max: 1_000 }), fc.maxSafeNat().filter((n) => n > 0));
 const time = fc.bigInt({ min: 1n, max: 2n ** 64n - 1n });
 const arbitraryFlow = fc.record({

@@ -32,6 +32,18 @@ export interface ReceivedBatch {
 
 export type FlowMetric = 'bytes' | 'packets' | 'connections';
 
+/**
+ * A data point's attributes (network.io.direction aside), shared by the points of one flow: the
+ * decoder gives the points of one attribute set the same object, and the flows made of it are
+ * kept on it (one per interval and temporality).
+ */
+export interface PointAttributes {
+  attributes: Attributes;
+  /** A second flow with the same attributes gets its own copy (processors may change them in place). */
+  used: boolean;
+  flows: Array<{ temporality: Temporality; flow: Flow }>;
+}
+
 /** The flow metric a metric name is, or undefined. */
 export function flowMetricOf(name: string): FlowMetric | undefined {
   return name === FLOW_BYTES_METRIC ? 'bytes' : name === FLOW_PACKETS_METRIC ? 'packets' : name === FLOW_CONNECTIONS_METRIC ? 'connections' : undefined;
@@ -51,24 +63,29 @@ export function temporalityOf(value: number, place: string): Temporality {
 /** Collects the points of one ResourceMetrics into flows, one list per temporality. */
 export class FlowAssembler {
   readonly #resource: Attributes;
-  readonly #flows = { delta: new Map<string, Flow>(), cumulative: new Map<string, Flow>() };
+  readonly #flows = { delta: [] as Flow[], cumulative: [] as Flow[] };
 
   constructor(resource: Attributes) {
     this.#resource = resource;
   }
 
   /**
-   * One data point. `attributes` holds the point's attributes but network.io.direction, `identity`
-   * a string that is equal exactly when they are; `direction` is network.io.direction's value.
+   * One data point. `set` holds the point's attributes but network.io.direction (the same object
+   * for every point of a flow); `direction` is network.io.direction's value.
    */
-  point(metric: FlowMetric, temporality: Temporality, attributes: Attributes, identity: string, direction: string | undefined, startTimeUnixNano: bigint, timeUnixNano: bigint, value: number, place: string): void {
+  point(metric: FlowMetric, temporality: Temporality, set: PointAttributes, direction: string | undefined, startTimeUnixNano: bigint, timeUnixNano: bigint, value: number, place: string): void {
     if (!(value >= 0) || !Number.isFinite(value)) throw new OtlpInputError('not_a_flow', place, `value ${value} is not a counter (a finite number ≥ 0)`);
-    const key = `${startTimeUnixNano}/${timeUnixNano}/${identity}`;
-    const flows = this.#flows[temporality];
-    let flow = flows.get(key);
+    let flow: Flow | undefined;
+    for (const f of set.flows) {
+      if (f.temporality === temporality && f.flow.startTimeUnixNano === startTimeUnixNano && f.flow.timeUnixNano === timeUnixNano) flow = f.flow;
+    }
     if (flow === undefined) {
+      // Flows share no attribute object: processors may change a flow's attributes in place.
+      const attributes = set.used ? { ...set.attributes } : set.attributes;
+      set.used = true;
       flow = { startTimeUnixNano, timeUnixNano, attributes, txBytes: 0, rxBytes: 0, txPackets: 0, rxPackets: 0, connections: 0 };
-      flows.set(key, flow);
+      set.flows.push({ temporality, flow });
+      this.#flows[temporality].push(flow);
     }
     if (metric === 'connections') {
       if (direction !== undefined) throw new OtlpInputError('not_a_flow', place, `${FLOW_CONNECTIONS_METRIC} has no ${NETWORK_IO_DIRECTION}`);
@@ -90,7 +107,7 @@ export class FlowAssembler {
     const out: ReceivedBatch[] = [];
     for (const temporality of ['delta', 'cumulative'] as const) {
       const flows = this.#flows[temporality];
-      if (flows.size > 0) out.push({ resource: this.#resource, temporality, flows: [...flows.values()] });
+      if (flows.length > 0) out.push({ resource: this.#resource, temporality, flows });
     }
     return out;
   }
