@@ -63,6 +63,7 @@ export class LoadbalancingExporter implements Exporter<LoadbalancingRequest> {
   readonly #gateways;
   readonly #rerouted;
   readonly #requests;
+  readonly #requestBytes;
 
   constructor(ctx: ComponentContext, config: LoadbalancingConfig, resolver: AddressResolver) {
     this.#ctx = ctx;
@@ -73,6 +74,7 @@ export class LoadbalancingExporter implements Exporter<LoadbalancingRequest> {
     this.#gateways = sharedGauge(ctx.metrics, 'podflow_loadbalancer_gateways', 'Gateways a loadbalancing exporter sends to.', ['exporter']);
     this.#rerouted = sharedCounter(ctx.metrics, 'podflow_loadbalancer_rerouted_flows_total', 'Flows a loadbalancing exporter sent to another gateway than first chosen, because that one left.', ['exporter']);
     this.#requests = sharedCounter(ctx.metrics, 'podflow_exporter_requests_total', 'Requests an exporter got accepted by its backend.', ['exporter']);
+    this.#requestBytes = sharedCounter(ctx.metrics, 'podflow_exporter_request_bytes_total', 'Bytes (compressed, as sent) of accepted requests.', ['exporter']);
   }
 
   /** The gateways flows are routed over now. */
@@ -109,6 +111,7 @@ export class LoadbalancingExporter implements Exporter<LoadbalancingRequest> {
       while (part.bodies.length > 0) {
         await sender.send(part.bodies[0]!, signal);
         this.#requests.inc({ exporter: this.#ctx.id });
+        this.#requestBytes.inc({ exporter: this.#ctx.id }, part.bodies[0]!.length);
         part.bodies.shift();
       }
       request.parts.shift();

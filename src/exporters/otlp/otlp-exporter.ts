@@ -27,6 +27,7 @@ export class OtlpExporter implements Exporter<OtlpRequest> {
   readonly #sender: OtlpSender;
   readonly #temporality: TemporalityConverter;
   readonly #requests;
+  readonly #requestBytes;
 
   constructor(ctx: ComponentContext, config: OtlpConfig) {
     this.#ctx = ctx;
@@ -34,6 +35,7 @@ export class OtlpExporter implements Exporter<OtlpRequest> {
     this.#sender = new OtlpSender(config, ctx.logger);
     this.#temporality = new TemporalityConverter(config.temporality, SERIES_TTL_MS);
     this.#requests = sharedCounter(ctx.metrics, 'podflow_exporter_requests_total', 'Requests an exporter got accepted by its backend.', ['exporter']);
+    this.#requestBytes = sharedCounter(ctx.metrics, 'podflow_exporter_request_bytes_total', 'Bytes (compressed, as sent) of accepted requests.', ['exporter']);
   }
 
   async start(): Promise<void> {}
@@ -54,6 +56,7 @@ export class OtlpExporter implements Exporter<OtlpRequest> {
       if (signal.aborted) throw signal.reason;
       await this.#sender.send(request.pending[0]!, signal);
       this.#requests.inc({ exporter: this.#ctx.id });
+      this.#requestBytes.inc({ exporter: this.#ctx.id }, request.pending[0]!.length);
       request.pending.shift();
     }
   }
