@@ -26,16 +26,9 @@ process.once('exit', () => {
   for (const c of running) c.kill('SIGKILL');
 });
 
-/** Starts dnsmasq in `ns` listening on `addresses` port 53; resolves once it answers. */
-export async function startDnsmasq(ns: Netns, addresses: readonly string[], records: readonly string[]): Promise<DnsServer> {
-  const dir = await mkdtemp(join(tmpdir(), 'podflow-dnsmasq-'));
-  const args = [
-    '--keep-in-foreground', '--no-resolv', '--no-hosts', '--conf-file=/dev/null', '--no-poll',
-    `--pid-file=${join(dir, 'dnsmasq.pid')}`, '--bind-interfaces', '--port=53', '--user=root', '--group=root',
-    ...addresses.map((a) => `--listen-address=${a}`),
-    ...records,
-  ];
-  const child = spawn(systemTool('ip'), ['netns', 'exec', ns.name, DNSMASQ, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+/** Runs dnsmasq (`command args`), killed at exit; `stop` ends it and removes `dir`. */
+function spawnDnsmasq(command: string, args: string[], dir: string) {
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   running.add(child);
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -47,9 +40,22 @@ export async function startDnsmasq(ns: Netns, addresses: readonly string[], reco
     child.kill('SIGKILL');
     await rm(dir, { recursive: true, force: true });
   };
+  return { stop, exited: () => child.exitCode !== null, stderr: () => stderr, signal: (name: NodeJS.Signals) => child.kill(name) };
+}
+
+/** Starts dnsmasq in `ns` listening on `addresses` port 53; resolves once it answers. */
+export async function startDnsmasq(ns: Netns, addresses: readonly string[], records: readonly string[]): Promise<DnsServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'podflow-dnsmasq-'));
+  const args = [
+    '--keep-in-foreground', '--no-resolv', '--no-hosts', '--conf-file=/dev/null', '--no-poll',
+    `--pid-file=${join(dir, 'dnsmasq.pid')}`, '--bind-interfaces', '--port=53', '--user=root', '--group=root',
+    ...addresses.map((a) => `--listen-address=${a}`),
+    ...records,
+  ];
+  const { stop, exited, stderr } = spawnDnsmasq(systemTool('ip'), ['netns', 'exec', ns.name, DNSMASQ, ...args], dir);
   // Ready when it answers on the first address (any name; dnsmasq answers REFUSED/NXDOMAIN fast).
   for (let i = 0; i < 50; i++) {
-    if (child.exitCode !== null) break;
+    if (exited()) break;
     try {
       await ns.exec(process.execPath, [CLIENT_SCRIPT, addresses[0]!, 'ready.invalid', 'A', 'udp', '200']);
       return { stop };
@@ -58,7 +64,7 @@ export async function startDnsmasq(ns: Netns, addresses: readonly string[], reco
     }
   }
   await stop();
-  throw new Error(`dnsmasq did not start in ${ns.name}: ${stderr.trim() || 'no answer on port 53'}`);
+  throw new Error(`dnsmasq did not start in ${ns.name}: ${stderr().trim() || 'no answer on port 53'}`);
 }
 
 /** Resolves `name` from inside `ns` against `server`; returns the addresses answered. */
@@ -87,18 +93,7 @@ export async function startLocalDnsmasq(port: number): Promise<LocalDnsServer> {
     `--pid-file=${join(dir, 'dnsmasq.pid')}`, '--bind-interfaces', '--listen-address=127.0.0.1', `--port=${port}`,
     `--addn-hosts=${hosts}`, '--local=/test/', '--user=root', '--group=root',
   ];
-  const child = spawn(DNSMASQ, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  running.add(child);
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  const stop = async () => {
-    running.delete(child);
-    child.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
-    child.kill('SIGKILL');
-    await rm(dir, { recursive: true, force: true });
-  };
+  const { stop, exited, stderr, signal } = spawnDnsmasq(DNSMASQ, args, dir);
   const server = `127.0.0.1:${port}`;
   const resolver = new Resolver({ timeout: 200, tries: 1 });
   resolver.setServers([server]);
@@ -107,7 +102,7 @@ export async function startLocalDnsmasq(port: number): Promise<LocalDnsServer> {
   const setRecords = async (name: string, addresses: readonly string[]) => {
     records.set(name, addresses);
     await writeFile(hosts, [...records].flatMap(([n, list]) => list.map((a) => `${a} ${n}\n`)).join(''));
-    child.kill('SIGHUP');
+    signal('SIGHUP');
     const want = [...addresses].sort().join(',');
     for (let i = 0; i < 100; i++) {
       if ((await lookup(name).catch(() => [] as string[])).sort().join(',') === want) return;
@@ -116,7 +111,7 @@ export async function startLocalDnsmasq(port: number): Promise<LocalDnsServer> {
     throw new Error(`dnsmasq on ${server} did not serve ${name} → [${want}]`);
   };
   for (let i = 0; i < 50; i++) {
-    if (child.exitCode !== null) break;
+    if (exited()) break;
     try {
       await lookup('ready.test');
       return { server, setRecords, stop };
@@ -125,5 +120,5 @@ export async function startLocalDnsmasq(port: number): Promise<LocalDnsServer> {
     }
   }
   await stop();
-  throw new Error(`dnsmasq did not start on ${server}: ${stderr.trim() || 'no answer'}`);
+  throw new Error(`dnsmasq did not start on ${server}: ${stderr().trim() || 'no answer'}`);
 }
