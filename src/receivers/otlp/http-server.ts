@@ -21,6 +21,9 @@ import { RpcCode, statusJson, statusProto } from './status.ts';
 
 export const METRICS_PATH = '/v1/metrics';
 
+/** How long close() waits for requests in flight. */
+const CLOSE_GRACE_MS = 5_000;
+
 type Decompress = (body: Buffer, options: { maxOutputLength: number }) => Promise<Buffer>;
 const DECOMPRESS: Record<string, Decompress> = {
   gzip: promisify(gunzip) as Decompress,
@@ -90,10 +93,19 @@ export class OtlpHttpServer {
     });
   }
 
+  /**
+   * Stops listening; requests being handed to the pipeline are answered first (their senders
+   * must not retry what was accepted), idle keep-alive connections are closed at once, and what
+   * is still open after CLOSE_GRACE_MS is cut.
+   */
   close(): Promise<void> {
     return new Promise((resolve) => {
-      this.#server.close(() => resolve());
-      this.#server.closeAllConnections();
+      const timer = setTimeout(() => this.#server.closeAllConnections(), CLOSE_GRACE_MS);
+      this.#server.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.#server.closeIdleConnections();
     });
   }
 
