@@ -137,7 +137,7 @@ test('DNS: gateways come and go with the records; a gone gateway\'s queued flows
   const config = loadbalancingConfigSchema.parse({
     resolver: { dns: { hostname: 'gateways.podflow.test', port, interval: '100ms' } },
     protocol: { otlp: { temporality: 'delta' } },
-    timeout: '500ms',
+    timeout: '5s',
     retry_on_failure: fast,
   });
   const q = queued('loadbalancing', loadbalancingExporterFactory.queueSettings!(config), (ctx) => new LoadbalancingExporter(ctx, config, resolver));

@@ -4,6 +4,7 @@ import test from 'ava';
 import { ExportMetricsServiceRequest, ExportMetricsServiceResponse } from '../../../test/harness/otlp-proto.ts';
 import { queued, sendNow } from '../../../test/harness/exporter-queue.ts';
 import { freePort } from '../../../test/harness/ports.ts';
+import { readUntil } from '../../../test/harness/wait.ts';
 import { PermanentError } from '../../contracts/component.ts';
 import type { Flow } from '../../model/index.ts';
 import { batch, flow } from '../../../test/harness/flows.ts';
@@ -217,7 +218,7 @@ test('max_request_size: a large batch is sent in several requests, every point i
 test('503 twice then 200: retried with backoff, every data point arrives', async (t) => {
   const rx = await receiver([503, 503]);
   t.teardown(() => rx.server.close());
-  const { q } = exporter(rx.url, { temporality: 'delta', timeout: '300ms' });
+  const { q } = exporter(rx.url, { temporality: 'delta' });
   await q.consume(batch('delta', [flow(web, [777, 7], [888, 8])]));
   t.true(await q.shutdown());
   t.is(rx.requests, 3);
@@ -234,7 +235,7 @@ test('503 twice then 200: retried with backoff, every data point arrives', async
 test('400 is not retried', async (t) => {
   const rx = await receiver([400, 400]);
   t.teardown(() => rx.server.close());
-  const { q, exporter: e } = exporter(rx.url, { temporality: 'delta', timeout: '300ms' });
+  const { q, exporter: e } = exporter(rx.url, { temporality: 'delta' });
   await t.throwsAsync(sendNow(e, batch('delta', [flow(web, [1, 1], [1, 1])])), { instanceOf: PermanentError, message: /HTTP 400 / });
   // behind the queue: one attempt, no retry, the flows counted failed
   await q.consume(batch('delta', [flow(web, [2, 1], [2, 1]), flow({ ...web, 'source.k8s.owner.name': 'api' }, [2, 1], [2, 1])]));
@@ -246,11 +247,10 @@ test('400 is not retried', async (t) => {
 
 test('receiver down: export keeps retrying without crashing, delivers once it is back', async (t) => {
   const port = await freePort();
-  const { q } = exporter(`http://127.0.0.1:${port}`, { temporality: 'delta', timeout: '200ms', retry_on_failure: { ...fast, max_elapsed_time: '1s' } });
+  const { q } = exporter(`http://127.0.0.1:${port}`, { temporality: 'delta', timeout: '2s', retry_on_failure: { ...fast, max_elapsed_time: '2s' } });
   // given up after max_elapsed_time: counted failed, nothing thrown elsewhere
   await q.consume(batch('delta', [flow({ ...web, 'source.k8s.owner.name': 'lost' }, [5, 1], [5, 1])]));
-  await new Promise((r) => setTimeout(r, 1_300));
-  t.is(await q.metric('podflow_exporter_send_failed_flows_total'), 1);
+  t.is(await readUntil(() => q.metric('podflow_exporter_send_failed_flows_total'), (n) => n > 0, 15_000), 1);
   const before = await retries(q);
   t.true(before >= 3, `retries: ${before}`);
 
@@ -286,7 +286,8 @@ test('cumulative temporality loses nothing even when a batch is given up', async
 
 test('behind the runtime queue a down receiver never blocks the pipeline; accepted batches arrive, overflow is counted', async (t) => {
   const port = await freePort();
-  const { q } = exporter(`http://127.0.0.1:${port}`, { temporality: 'delta', timeout: '200ms', sending_queue: { queue_size: 3 } });
+  // (a generous timeout: an attempt aborted after the receiver took it would be sent twice)
+  const { q } = exporter(`http://127.0.0.1:${port}`, { temporality: 'delta', timeout: '5s', sending_queue: { queue_size: 3 } });
   const queue = q.queue;
   const sizes = [1, 2, 3, 4, 5].map((n) => batch('delta', Array.from({ length: n }, (_, i) => flow({ ...web, 'source.k8s.owner.name': `b${n}-${i}` }, [n * 100, 1], [0, 0]))));
   for (const b of sizes) await queue.consume(b);

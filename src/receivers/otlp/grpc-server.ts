@@ -5,7 +5,7 @@
 // max_request_body_size (grpc-js checks the size after decompression too) and, with a RetryInfo
 // in grpc-status-details-bin, when the pipeline is full.
 import { readFileSync } from 'node:fs';
-import * as grpc from '@grpc/grpc-js';
+import type * as Grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { OtlpServerConfig } from './config.ts';
 import { decodeProtoRequest } from './decode-proto.ts';
@@ -18,7 +18,7 @@ const EXPORT_PATH = '/opentelemetry.proto.collector.metrics.v1.MetricsService/Ex
 const identity = (b: Buffer): Buffer => b;
 
 /** MetricsService with its message (de)serialisation left to us: bytes in, bytes out. */
-const METRICS_SERVICE: grpc.ServiceDefinition = {
+const METRICS_SERVICE: Grpc.ServiceDefinition = {
   Export: {
     path: EXPORT_PATH,
     requestStream: false,
@@ -30,7 +30,7 @@ const METRICS_SERVICE: grpc.ServiceDefinition = {
   },
 };
 
-function credentials(config: OtlpServerConfig): grpc.ServerCredentials {
+function credentials(grpc: typeof Grpc, config: OtlpServerConfig): Grpc.ServerCredentials {
   const tls = config.tls;
   if (!tls) return grpc.ServerCredentials.createInsecure();
   return grpc.ServerCredentials.createSsl(
@@ -40,56 +40,60 @@ function credentials(config: OtlpServerConfig): grpc.ServerCredentials {
   );
 }
 
-function failure(code: grpc.status, message: string, retryAfterMs?: number): Partial<grpc.StatusObject> {
+function failure(grpc: typeof Grpc, code: Grpc.status, message: string, retryAfterMs?: number): Partial<Grpc.StatusObject> {
   const metadata = new grpc.Metadata();
   if (retryAfterMs !== undefined) metadata.set('grpc-status-details-bin', statusProto(code, message, retryAfterMs));
   return { code, details: message, metadata };
 }
 
+/** @grpc/grpc-js is loaded when the server starts listening (not by every podflow command). */
 export class OtlpGrpcServer {
   readonly #config: OtlpServerConfig;
   readonly #intake: Intake;
   readonly #retryAfterMs: number;
   readonly #logger: Logger;
-  readonly #server: grpc.Server;
+  #server: Grpc.Server | undefined;
 
   constructor(config: OtlpServerConfig, intake: Intake, retryAfterMs: number, logger: Logger) {
     this.#config = config;
     this.#intake = intake;
     this.#retryAfterMs = retryAfterMs;
     this.#logger = logger;
-    this.#server = new grpc.Server({ 'grpc.max_receive_message_length': config.max_request_body_size });
-    this.#server.addService(METRICS_SERVICE, { Export: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => void this.#export(call, callback) });
   }
 
   /** Listens; resolves with the bound port (port 0 gets a free one). */
-  listen(): Promise<number> {
+  async listen(): Promise<number> {
+    const grpc = await import('@grpc/grpc-js');
+    const server = (this.#server = new grpc.Server({ 'grpc.max_receive_message_length': this.#config.max_request_body_size }));
+    server.addService(METRICS_SERVICE, { Export: (call: Grpc.ServerUnaryCall<Buffer, Buffer>, callback: Grpc.sendUnaryData<Buffer>) => void this.#export(grpc, call, callback) });
     const { host, port } = this.#config.endpoint;
     const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
     return new Promise((resolve, reject) => {
-      this.#server.bindAsync(address, credentials(this.#config), (err, bound) => (err ? reject(err) : resolve(bound)));
+      server.bindAsync(address, credentials(grpc, this.#config), (err, bound) => (err ? reject(err) : resolve(bound)));
     });
   }
 
   close(): Promise<void> {
+    const server = this.#server;
+    if (!server) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
-        this.#server.forceShutdown();
+        server.forceShutdown();
         resolve();
       }, 2_000);
-      this.#server.tryShutdown(() => {
+      server.tryShutdown(() => {
         clearTimeout(timer);
         resolve();
       });
     });
   }
 
-  async #export(call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>): Promise<void> {
+  async #export(grpc: typeof Grpc, call: Grpc.ServerUnaryCall<Buffer, Buffer>, callback: Grpc.sendUnaryData<Buffer>): Promise<void> {
     try {
       const auth = this.#config.auth;
       if (auth && !bearerTokenMatches(String(call.metadata.get('authorization')[0] ?? ''), auth.bearer_token)) {
         this.#intake.refuse('grpc', 'unauthenticated');
-        return callback(failure(grpc.status.UNAUTHENTICATED, 'missing or wrong bearer token (authorization: Bearer <token>)'));
+        return callback(failure(grpc, grpc.status.UNAUTHENTICATED, 'missing or wrong bearer token (authorization: Bearer <token>)'));
       }
       let received;
       try {
@@ -97,16 +101,16 @@ export class OtlpGrpcServer {
       } catch (err) {
         if (!(err instanceof OtlpInputError)) throw err;
         this.#intake.refuse('grpc', err.reason);
-        return callback(failure(grpc.status.INVALID_ARGUMENT, err.message));
+        return callback(failure(grpc, grpc.status.INVALID_ARGUMENT, err.message));
       }
       const result = await this.#intake.accept('grpc', received);
       if (result.accepted) return callback(null, Buffer.alloc(0));
       // Both are worth a retry: a full pipeline later, a failed one perhaps.
       const code = result.reason === 'pipeline_full' ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.UNAVAILABLE;
-      callback(failure(code, result.message, this.#retryAfterMs));
+      callback(failure(grpc, code, result.message, this.#retryAfterMs));
     } catch (err) {
       this.#logger.error({ err: (err as Error).message }, 'otlp receiver: unexpected error while handling a gRPC call');
-      callback(failure(grpc.status.INTERNAL, (err as Error).message));
+      callback(failure(grpc, grpc.status.INTERNAL, (err as Error).message));
     }
   }
 }

@@ -5,7 +5,7 @@
 // UNAVAILABLE ...), or a PermanentError (a 4xx, INVALID_ARGUMENT ...), as the OTLP
 // specification sorts them.
 import { readFileSync } from 'node:fs';
-import * as grpc from '@grpc/grpc-js';
+import type * as Grpc from '@grpc/grpc-js';
 import { Agent, fetch } from 'undici';
 import type { Logger } from 'pino';
 import { PermanentError, RetryableError } from '../../../contracts/component.ts';
@@ -103,10 +103,11 @@ class HttpTransport implements OtlpTransport {
   }
 }
 
-/** gRPC codes the OTLP specification says to retry (RESOURCE_EXHAUSTED only with RetryInfo). */
-const RETRYABLE_GRPC = new Set([grpc.status.CANCELLED, grpc.status.DEADLINE_EXCEEDED, grpc.status.ABORTED, grpc.status.OUT_OF_RANGE, grpc.status.UNAVAILABLE, grpc.status.DATA_LOSS]);
+/** gRPC status codes (google.rpc.Code) the OTLP specification says to retry; RESOURCE_EXHAUSTED only with RetryInfo. */
+const GRPC_RESOURCE_EXHAUSTED = 8;
+const RETRYABLE_GRPC = new Set([1 /* CANCELLED */, 4 /* DEADLINE_EXCEEDED */, 10 /* ABORTED */, 11 /* OUT_OF_RANGE */, 14 /* UNAVAILABLE */, 15 /* DATA_LOSS */]);
 
-function grpcCredentials(secure: boolean, tls: OtlpTlsConfig | undefined): grpc.ChannelCredentials {
+function grpcCredentials(grpc: typeof Grpc, secure: boolean, tls: OtlpTlsConfig | undefined): Grpc.ChannelCredentials {
   if (!secure) return grpc.credentials.createInsecure();
   return grpc.credentials.createSsl(
     readPem(tls?.ca_file) ?? null,
@@ -119,36 +120,53 @@ function grpcCredentials(secure: boolean, tls: OtlpTlsConfig | undefined): grpc.
 
 const identity = (b: Buffer): Buffer => b;
 
+/**
+ * @grpc/grpc-js is loaded on the first call (it costs start-up time to every podflow command
+ * otherwise, also those that never send over gRPC).
+ */
 class GrpcTransport implements OtlpTransport {
   readonly target: string;
-  readonly #client: grpc.Client;
-  readonly #metadata: grpc.Metadata;
-  readonly #logger: Logger;
+  readonly #config: OtlpEndpointConfig;
+  readonly #options: TransportOptions;
+  readonly #address: string;
+  #client: Promise<{ grpc: typeof Grpc; client: Grpc.Client; metadata: Grpc.Metadata }> | undefined;
+  #closed = false;
 
   constructor(config: OtlpEndpointConfig, options: TransportOptions) {
     const url = new URL(config.endpoint);
     this.target = `${url.hostname.replace(/^\[|\]$/g, '')}:${url.port || (url.protocol === 'https:' ? 443 : 4317)}`;
-    this.#logger = options.logger;
-    const address = url.hostname.startsWith('[') ? `${url.hostname}:${url.port || 4317}` : this.target;
-    this.#client = new grpc.Client(address, grpcCredentials(url.protocol === 'https:', config.tls), {
-      'grpc.primary_user_agent': options.userAgent,
-      // 2 = gzip in grpc-js's compression algorithm enumeration; 0 = identity.
-      'grpc.default_compression_algorithm': config.compression === 'gzip' ? 2 : 0,
-      'grpc.max_send_message_length': -1,
-    });
-    this.#metadata = new grpc.Metadata();
-    for (const [k, v] of Object.entries(config.headers)) this.#metadata.set(k.toLowerCase(), v);
+    this.#address = url.hostname.startsWith('[') ? `${url.hostname}:${url.port || 4317}` : this.target;
+    this.#config = config;
+    this.#options = options;
   }
 
-  send(body: Buffer, signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return Promise.reject(signal.reason);
+  #connect() {
+    this.#client ??= import('@grpc/grpc-js').then((grpc) => {
+      const config = this.#config;
+      const client = new grpc.Client(this.#address, grpcCredentials(grpc, new URL(config.endpoint).protocol === 'https:', config.tls), {
+        'grpc.primary_user_agent': this.#options.userAgent,
+        // 2 = gzip in grpc-js's compression algorithm enumeration; 0 = identity.
+        'grpc.default_compression_algorithm': config.compression === 'gzip' ? 2 : 0,
+        'grpc.max_send_message_length': -1,
+      });
+      const metadata = new grpc.Metadata();
+      for (const [k, v] of Object.entries(config.headers)) metadata.set(k.toLowerCase(), v);
+      if (this.#closed) client.close();
+      return { grpc, client, metadata };
+    });
+    return this.#client;
+  }
+
+  async send(body: Buffer, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) throw signal.reason;
+    const { grpc, client, metadata } = await this.#connect();
     return new Promise((resolve, reject) => {
-      const call = this.#client.makeUnaryRequest(GRPC_EXPORT_PATH, identity, identity, body, this.#metadata.clone(), {}, (err, response) => {
+      const call = client.makeUnaryRequest(GRPC_EXPORT_PATH, identity, identity, body, metadata.clone(), {}, (err, response) => {
         signal.removeEventListener('abort', onAbort);
         if (signal.aborted) return reject(signal.reason);
         if (!err) {
           try {
-            logPartial(this.#logger, this.target, response ? partialSuccessFromProto(response) : undefined);
+            logPartial(this.#options.logger, this.target, response ? partialSuccessFromProto(response) : undefined);
           } catch {
             // As for HTTP: an unreadable success body is still a success.
           }
@@ -164,7 +182,7 @@ class GrpcTransport implements OtlpTransport {
           }
         }
         const message = `gRPC ${GRPC_EXPORT_PATH} to ${this.target}: ${grpc.status[err.code] ?? err.code}: ${err.details}`;
-        const retryable = RETRYABLE_GRPC.has(err.code) || (err.code === grpc.status.RESOURCE_EXHAUSTED && retryDelayMs !== undefined);
+        const retryable = RETRYABLE_GRPC.has(err.code) || (err.code === GRPC_RESOURCE_EXHAUSTED && retryDelayMs !== undefined);
         reject(retryable ? new RetryableError(message, retryDelayMs, { cause: err }) : new PermanentError(message, { cause: err }));
       });
       const onAbort = () => call.cancel();
@@ -173,7 +191,8 @@ class GrpcTransport implements OtlpTransport {
   }
 
   async close(): Promise<void> {
-    this.#client.close();
+    this.#closed = true;
+    if (this.#client) (await this.#client).client.close();
   }
 }
 
