@@ -104,7 +104,7 @@ export async function startLocalDnsmasq(port: number): Promise<LocalDnsServer> {
     await writeFile(hosts, [...records].flatMap(([n, list]) => list.map((a) => `${a} ${n}\n`)).join(''));
     signal('SIGHUP');
     const want = [...addresses].sort().join(',');
-    for (let i = 0; i < 100; i++) {
+    for (let i = 0; i < 500; i++) {
       if ((await lookup(name).catch(() => [] as string[])).sort().join(',') === want) return;
       await new Promise((r) => setTimeout(r, 20));
     }

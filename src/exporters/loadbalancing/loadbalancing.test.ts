@@ -6,6 +6,7 @@ import { queued } from '../../../test/harness/exporter-queue.ts';
 import { startLocalDnsmasq } from '../../../test/harness/dns.ts';
 import { freePort } from '../../../test/harness/ports.ts';
 import { missingTool } from '../../../test/harness/system-tools.ts';
+import { readUntil, until } from '../../../test/harness/wait.ts';
 import type { Flow, FlowBatch } from '../../model/index.ts';
 import { startReceiver, type RunningReceiver } from '../../receivers/otlp/testdata/round-trip.ts';
 import { loadbalancingConfigSchema } from './config.ts';
@@ -160,11 +161,10 @@ test('DNS: gateways come and go with the records; a gone gateway\'s queued flows
   await receivers[0]!.stop();
   const before = receivers[0]!.batches.length;
   await send(1);
-  await new Promise((r) => setTimeout(r, 300));
-  t.true((await q.metric('podflow_exporter_retries_total')) >= 1, 'the gone gateway\'s request is being retried');
+  t.true((await readUntil(() => q.metric('podflow_exporter_retries_total'), (n) => n >= 1, 15_000)) >= 1, 'the gone gateway\'s request is being retried');
   // ...until DNS says it is gone and .4 has come: they are routed again and delivered.
   await dns.setRecords('gateways.podflow.test', ['127.0.0.3', '127.0.0.4']);
-  for (let i = 0; i < 100 && lb.gateways.includes(`127.0.0.2:${port}`); i++) await new Promise((r) => setTimeout(r, 20));
+  await until(() => !lb.gateways.includes(`127.0.0.2:${port}`), 15_000, 'the resolver dropping 127.0.0.2');
   t.deepEqual(lb.gateways, [`127.0.0.3:${port}`, `127.0.0.4:${port}`]);
   await send(2);
   t.true(await q.shutdown(15_000));
