@@ -1,5 +1,6 @@
-// What the otlp exporter sends for a batch, given what arrives (`batch.temporality`) and what it
-// is configured to send (`temporality`):
+// A batch's flows in another temporality: what the otlp and loadbalancing exporters send for a
+// batch, given what arrives (`batch.temporality`) and what they are configured to send, and how
+// the otlp receiver turns a sender's cumulative streams back into deltas:
 //
 //   delta in, delta out            the flows as they are: each covers its own interval
 //   cumulative in, cumulative out  the flows as they are: reduce's running totals and group starts
@@ -14,8 +15,7 @@
 //
 // Series not seen for `ttlMs` are forgotten. A forgotten cumulative output series comes back
 // with a new start time, which every OTLP consumer reads as a new series (no double counting).
-import type { Attributes } from './flow.ts';
-import type { Flow, FlowBatch, Temporality } from './flow.ts';
+import type { Attributes, Flow, FlowBatch, Temporality } from './flow.ts';
 
 interface Series {
   startTimeUnixNano: bigint;
