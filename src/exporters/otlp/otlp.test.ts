@@ -89,7 +89,7 @@ function retries(q: ReturnType<typeof exporter>['q']): Promise<number> {
   return q.metric('podflow_exporter_retries_total');
 }
 
-test('config: defaults, errors name the key, URL and cardinality', (t) => {
+test('config: defaults, errors name the key, URL, the replaced max_groups', (t) => {
   const config = configSchema.parse({});
   t.is(config.endpoint, 'http://localhost:4318');
   t.is(config.compression, 'gzip');
