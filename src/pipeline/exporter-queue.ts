@@ -10,7 +10,7 @@
 // still retrying) until the deadline, then aborts and counts what is left.
 import type { Logger } from 'pino';
 import type { FlowBatch } from '../model/index.ts';
-import type { SelfMetrics } from '../telemetry/self-metrics.ts';
+import type { ExporterQueueMetrics } from '../telemetry/exporter-queue-metrics.ts';
 import {
   PermanentError,
   RetryableError,
@@ -32,7 +32,7 @@ export class ExporterQueue<Request extends ExportRequest = ExportRequest> implem
   readonly #labels: { exporter: string };
   readonly #exporter: Exporter<Request>;
   readonly #settings: ExporterQueueSettings;
-  readonly #metrics: SelfMetrics;
+  readonly #metrics: ExporterQueueMetrics;
   readonly #logger: Logger;
   readonly #failures: RateLimitedLog;
   readonly #retries: RateLimitedLog;
@@ -51,7 +51,7 @@ export class ExporterQueue<Request extends ExportRequest = ExportRequest> implem
   /** Resolved whenever a send settles, so drain can look again. */
   #settled: PromiseWithResolvers<void> = Promise.withResolvers();
 
-  constructor(id: string, exporter: Exporter<Request>, settings: ExporterQueueSettings, metrics: SelfMetrics, logger: Logger) {
+  constructor(id: string, exporter: Exporter<Request>, settings: ExporterQueueSettings, metrics: ExporterQueueMetrics, logger: Logger) {
     this.#id = id;
     this.#labels = { exporter: id };
     this.#exporter = exporter;

@@ -3,15 +3,24 @@
 // reaches the same gateway, so what a gateway reduces is whole and a cumulative series never
 // splits between two gateways.
 //
-// toRequests turns the batch into the sent temporality (once, as the otlp exporter does) and cuts
-// it into one request per gateway. send encodes a request's flows for its gateway and delivers
-// them. When the gateways change (resolver.ts), a request whose gateway is gone is routed again,
-// over the gateways there are then, and sent to them: a queued request is never lost because its
-// gateway left. With no gateway known the attempt fails as retryable and waits in the queue.
+// Each gateway has its own exporter queue (the runtime's ExporterQueue, with this exporter's
+// sending_queue, retry_on_failure and timeout), as each backend of the Collector's exporter has:
+// a gateway that is slow or down retries its own requests and holds no other gateway up. The
+// runtime's queue in front of this exporter only hands batches over: toRequests turns a batch
+// into the sent temporality (once, as the otlp exporter does), routes its flows and puts each
+// gateway's share into that gateway's queue, and returns no request of its own.
+//
+// When the gateways change (resolver.ts) a gateway that left is retired: the requests in its
+// queue, waiting or being retried, are routed again over the gateways there are when they are
+// next sent, so nothing queued is lost because its gateway left. Flows for which no gateway is
+// known wait in a queue of their own, retried, until one is.
 import type { Attributes, Flow, FlowBatch } from '../../model/index.ts';
 import { TemporalityConverter } from '../../model/temporality.ts';
-import { RetryableError, type ComponentContext, type Exporter, type ExportRequest } from '../../contracts/component.ts';
+import { RetryableError, type ComponentContext, type Exporter, type ExporterQueueSettings, type ExportRequest } from '../../contracts/component.ts';
+import { ExporterQueue } from '../../pipeline/exporter-queue.ts';
+import { exporterQueueMetrics } from '../../telemetry/exporter-queue-metrics.ts';
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
+import { queueSettingsOf } from '../shared/exporter-helper.ts';
 import { OtlpSender, resourceOf } from '../shared/otlp/sender.ts';
 import type { LoadbalancingConfig } from './config.ts';
 import { HashRing } from './hash-ring.ts';
@@ -20,17 +29,23 @@ import { GatewayResolver, type AddressResolver } from './resolver.ts';
 /** Series of a converted temporality not seen for this long are forgotten (as in the otlp exporter). */
 const SERIES_TTL_MS = 30 * 60_000;
 
-/** Flows bound for one gateway, with their bodies once encoded for it. */
-interface Part {
-  endpoint: string;
-  flows: Flow[];
-  /** Bodies not yet delivered (undefined until encoded for `endpoint`). */
-  bodies?: Buffer[];
-}
+/** The queue of flows no gateway is known for: its id is `<exporter>/unrouted`. */
+const UNROUTED = 'unrouted';
 
-export interface LoadbalancingRequest extends ExportRequest {
+/**
+ * Flows a request encodes at a time: small enough for one body of max_request_size as a rule,
+ * so a request whose gateway leaves half-way gives up only the flows not yet delivered.
+ */
+const FLOWS_PER_CHUNK = 1024;
+
+/** Flows bound for one gateway, sent a chunk at a time. */
+export interface GatewayRequest extends ExportRequest {
   readonly resource: Attributes;
-  parts: Part[];
+  readonly flows: Flow[];
+  /** Flows delivered (whole chunks). */
+  sentFlows: number;
+  /** The chunk being sent: where it ends and its bodies not yet delivered. */
+  chunk?: { end: number; bodies: Buffer[] };
 }
 
 /** The routing key of a flow. */
@@ -52,15 +67,87 @@ export function routingKeyOf(config: Pick<LoadbalancingConfig, 'routing_key' | '
   }
 }
 
-export class LoadbalancingExporter implements Exporter<LoadbalancingRequest> {
+/** What a gateway's exporter asks of the loadbalancer. */
+interface Router {
+  /** Routes flows again over today's gateways (into their queues); false when none is known. */
+  reroute(resource: Attributes, flows: Flow[]): boolean;
+}
+
+/** One gateway as its exporter queue drives it. */
+class GatewayExporter implements Exporter<GatewayRequest> {
+  readonly endpoint: string;
+  readonly #sender: OtlpSender | undefined;
+  readonly #router: Router;
+  readonly #temporality: LoadbalancingConfig['protocol']['otlp']['temporality'];
+  readonly #onDelivered: (bytes: number) => void;
+  /** Left the gateways (or is the unrouted queue): what it still holds is routed again. */
+  retired: boolean;
+
+  constructor(endpoint: string, sender: OtlpSender | undefined, router: Router, config: LoadbalancingConfig, onDelivered: (bytes: number) => void) {
+    this.endpoint = endpoint;
+    this.#sender = sender;
+    this.#router = router;
+    this.#temporality = config.protocol.otlp.temporality;
+    this.#onDelivered = onDelivered;
+    this.retired = sender === undefined;
+  }
+
+  async start(): Promise<void> {}
+
+  async shutdown(): Promise<void> {
+    await this.#sender?.close();
+  }
+
+  toRequests(batch: FlowBatch): GatewayRequest[] {
+    return [{ resource: batch.resource ?? {}, flows: batch.flows, sentFlows: 0, flowCount: batch.flows.length }];
+  }
+
+  async send(request: GatewayRequest, signal: AbortSignal): Promise<void> {
+    if (this.retired || this.#sender === undefined) {
+      // What was not delivered (a chunk of several bodies half sent is sent again whole).
+      if (this.#router.reroute(request.resource, request.flows.slice(request.sentFlows))) return;
+      throw new RetryableError('no gateway known yet');
+    }
+    const { flows } = request;
+    while (request.sentFlows < flows.length) {
+      let chunk = request.chunk;
+      if (chunk === undefined) {
+        const end = Math.min(request.sentFlows + FLOWS_PER_CHUNK, flows.length);
+        chunk = request.chunk = { end, bodies: this.#sender.encode(request.resource, this.#temporality, flows.slice(request.sentFlows, end)) };
+      }
+      while (chunk.bodies.length > 0) {
+        if (signal.aborted) throw signal.reason;
+        await this.#sender.send(chunk.bodies[0]!, signal);
+        this.#onDelivered(chunk.bodies[0]!.length);
+        chunk.bodies.shift();
+      }
+      request.sentFlows = chunk.end;
+      request.chunk = undefined;
+    }
+  }
+}
+
+interface Gateway {
+  exporter: GatewayExporter;
+  queue: ExporterQueue<GatewayRequest>;
+}
+
+/** The runtime's queue in front of it gets no request: each gateway's queue has them. */
+type NoRequest = ExportRequest;
+
+export class LoadbalancingExporter implements Exporter<NoRequest> {
   readonly #ctx: ComponentContext;
   readonly #config: LoadbalancingConfig;
+  readonly #settings: ExporterQueueSettings;
   readonly #temporality: TemporalityConverter;
   readonly #routingKey: (flow: Flow) => string;
   readonly #resolver: GatewayResolver;
-  readonly #senders = new Map<string, OtlpSender>();
+  readonly #gateways = new Map<string, Gateway>();
+  /** Gateways that left, until their queues are empty. */
+  readonly #retired = new Set<Gateway>();
+  readonly #unrouted: Gateway;
   #ring = new HashRing([]);
-  readonly #gateways;
+  readonly #gatewayCount;
   readonly #rerouted;
   readonly #requests;
   readonly #requestBytes;
@@ -68,13 +155,15 @@ export class LoadbalancingExporter implements Exporter<LoadbalancingRequest> {
   constructor(ctx: ComponentContext, config: LoadbalancingConfig, resolver: AddressResolver) {
     this.#ctx = ctx;
     this.#config = config;
+    this.#settings = queueSettingsOf(config);
     this.#temporality = new TemporalityConverter(config.protocol.otlp.temporality, SERIES_TTL_MS);
     this.#routingKey = routingKeyOf(config);
     this.#resolver = new GatewayResolver(config, resolver, (endpoints) => this.#setGateways(endpoints), ctx.logger);
-    this.#gateways = sharedGauge(ctx.metrics, 'podflow_loadbalancer_gateways', 'Gateways a loadbalancing exporter sends to.', ['exporter']);
-    this.#rerouted = sharedCounter(ctx.metrics, 'podflow_loadbalancer_rerouted_flows_total', 'Flows a loadbalancing exporter sent to another gateway than first chosen, because that one left.', ['exporter']);
+    this.#gatewayCount = sharedGauge(ctx.metrics, 'podflow_loadbalancer_gateways', 'Gateways a loadbalancing exporter sends to.', ['exporter']);
+    this.#rerouted = sharedCounter(ctx.metrics, 'podflow_loadbalancer_rerouted_flows_total', 'Flows a loadbalancing exporter routed again because their gateway left (or none was known).', ['exporter']);
     this.#requests = sharedCounter(ctx.metrics, 'podflow_exporter_requests_total', 'Requests an exporter got accepted by its backend.', ['exporter']);
     this.#requestBytes = sharedCounter(ctx.metrics, 'podflow_exporter_request_bytes_total', 'Bytes (compressed, as sent) of accepted requests.', ['exporter']);
+    this.#unrouted = this.#gateway(UNROUTED, undefined);
   }
 
   /** The gateways flows are routed over now. */
@@ -82,89 +171,100 @@ export class LoadbalancingExporter implements Exporter<LoadbalancingRequest> {
     return this.#ring.endpoints;
   }
 
+  /** The id of a gateway's exporter queue in the podflow_exporter_* metrics: `<exporter>/<host:port>`. */
+  queueId(endpoint: string): string {
+    return `${this.#ctx.id}/${endpoint}`;
+  }
+
   async start(): Promise<void> {
     await this.#resolver.start();
   }
 
+  /** Sends what the gateways' queues hold, within `timeout` (still following DNS), then closes the connections. */
   async shutdown(): Promise<void> {
+    const deadlineMs = Date.now() + this.#config.timeout;
+    const all = [...this.#gateways.values(), ...this.#retired, this.#unrouted];
+    // Retired and unrouted queues hand their flows to live gateways: drain those last.
+    await Promise.all([...this.#retired, this.#unrouted].map((g) => g.queue.drain(deadlineMs)));
+    await Promise.all([...this.#gateways.values()].map((g) => g.queue.drain(deadlineMs)));
     this.#resolver.stop();
-    await Promise.all([...this.#senders.values()].map((s) => s.close()));
-    this.#senders.clear();
+    await Promise.all([...new Set([...all, ...this.#gateways.values()])].map((g) => g.exporter.shutdown()));
   }
 
-  toRequests(batch: FlowBatch): LoadbalancingRequest[] {
+  /**
+   * Routes the batch into the gateways' queues. With sending_queue.enabled: false, waits until
+   * each gateway's share is sent (or given up), as every exporter without a queue makes the
+   * pipeline wait.
+   */
+  async toRequests(batch: FlowBatch): Promise<NoRequest[]> {
     const flows = this.#temporality.convert(batch, Date.now());
-    const resource = resourceOf(batch.resource, this.#ctx.resource);
-    return this.#route(flows).map((part) => ({ resource, parts: [part], flowCount: part.flows.length }));
+    const handed = this.#dispatch(resourceOf(batch.resource, this.#ctx.resource), flows);
+    if (!this.#settings.sending_queue.enabled) await handed;
+    return [];
   }
 
-  async send(request: LoadbalancingRequest, signal: AbortSignal): Promise<void> {
-    this.#rerouteOrphans(request);
-    if (request.parts.some((p) => !this.#senders.has(p.endpoint))) {
-      throw new RetryableError(`no gateway known yet (${this.#describeResolver()})`);
-    }
-    while (request.parts.length > 0) {
-      if (signal.aborted) throw signal.reason;
-      const part = request.parts[0]!;
-      const sender = this.#senders.get(part.endpoint)!;
-      part.bodies ??= sender.encode(request.resource, this.#config.protocol.otlp.temporality, part.flows);
-      while (part.bodies.length > 0) {
-        await sender.send(part.bodies[0]!, signal);
-        this.#requests.inc({ exporter: this.#ctx.id });
-        this.#requestBytes.inc({ exporter: this.#ctx.id }, part.bodies[0]!.length);
-        part.bodies.shift();
-      }
-      request.parts.shift();
-    }
-  }
+  async send(): Promise<void> {}
 
-  /** Flows by the gateway that owns their key (endpoint '' when none is known). */
-  #route(flows: readonly Flow[]): Part[] {
-    const byEndpoint = new Map<string, Flow[]>();
-    const ownerOf = new Map<string, string>();
+  /**
+   * Puts each gateway's share of the flows into its queue (the unrouted queue when none is known);
+   * resolves when the queues have taken them (with a queue) or sent them (without).
+   */
+  #dispatch(resource: Attributes, flows: readonly Flow[]): Promise<unknown> {
+    const byGateway = new Map<Gateway, Flow[]>();
+    const ownerOf = new Map<string, Gateway>();
     for (const flow of flows) {
       const key = this.#routingKey(flow);
-      let endpoint = ownerOf.get(key);
-      if (endpoint === undefined) {
-        endpoint = this.#ring.owner(key) ?? '';
-        ownerOf.set(key, endpoint);
+      let gateway = ownerOf.get(key);
+      if (gateway === undefined) {
+        const endpoint = this.#ring.owner(key);
+        gateway = (endpoint !== undefined && this.#gateways.get(endpoint)) || this.#unrouted;
+        ownerOf.set(key, gateway);
       }
-      let list = byEndpoint.get(endpoint);
-      if (!list) byEndpoint.set(endpoint, (list = []));
+      let list = byGateway.get(gateway);
+      if (!list) byGateway.set(gateway, (list = []));
       list.push(flow);
     }
-    return [...byEndpoint].map(([endpoint, routed]) => ({ endpoint, flows: routed }));
+    const temporality = this.#config.protocol.otlp.temporality;
+    return Promise.all([...byGateway].map(([gateway, routed]) => gateway.queue.consume({ temporality, flows: routed, resource })));
   }
 
-  /** Parts whose gateway is gone (or was never known) are routed again over today's gateways. */
-  #rerouteOrphans(request: LoadbalancingRequest): void {
-    const orphans = request.parts.filter((p) => !this.#senders.has(p.endpoint));
-    if (orphans.length === 0 || this.#ring.size === 0) return;
-    const flows = orphans.flatMap((p) => p.flows);
-    const kept = request.parts.filter((p) => this.#senders.has(p.endpoint));
-    const moved = this.#route(flows);
-    if (orphans.some((p) => p.endpoint !== '')) this.#rerouted.inc({ exporter: this.#ctx.id }, orphans.filter((p) => p.endpoint !== '').reduce((n, p) => n + p.flows.length, 0));
-    request.parts = [...kept, ...moved];
+  #gateway(endpoint: string, sender: OtlpSender | undefined): Gateway {
+    const exporter = new GatewayExporter(endpoint, sender, { reroute: (resource, flows) => this.#reroute(resource, flows) }, this.#config, (bytes) => {
+      this.#requests.inc({ exporter: this.#ctx.id });
+      this.#requestBytes.inc({ exporter: this.#ctx.id }, bytes);
+    });
+    const queue = new ExporterQueue<GatewayRequest>(this.queueId(endpoint), exporter, this.#settings, exporterQueueMetrics(this.#ctx.metrics), this.#ctx.logger);
+    return { exporter, queue };
+  }
+
+  #reroute(resource: Attributes, flows: Flow[]): boolean {
+    if (this.#ring.size === 0) return false;
+    this.#rerouted.inc({ exporter: this.#ctx.id }, flows.length);
+    // Not awaited: the queue that gives them up must not wait for the others to send them.
+    void this.#dispatch(resource, flows);
+    return true;
   }
 
   #setGateways(endpoints: string[]): void {
     const next = new Set(endpoints);
-    for (const [endpoint, sender] of this.#senders) {
+    for (const [endpoint, gateway] of this.#gateways) {
       if (next.has(endpoint)) continue;
-      this.#senders.delete(endpoint);
-      void sender.close();
+      this.#gateways.delete(endpoint);
+      gateway.exporter.retired = true;
+      this.#retired.add(gateway);
+      // Its queue routes what it holds to the others as it sends; then it is dropped.
+      // (An attempt in flight ends within `timeout`, a wait within max_interval; then it reroutes.)
+      void gateway.queue.drain(Date.now() + this.#config.retry_on_failure.max_interval + this.#config.timeout + 1_000).then(async () => {
+        this.#retired.delete(gateway);
+        await gateway.exporter.shutdown();
+      });
     }
     for (const endpoint of endpoints) {
-      if (this.#senders.has(endpoint)) continue;
+      if (this.#gateways.has(endpoint)) continue;
       const scheme = this.#config.protocol.otlp.tls ? 'https' : 'http';
-      this.#senders.set(endpoint, new OtlpSender({ ...this.#config.protocol.otlp, endpoint: `${scheme}://${endpoint}` }, this.#ctx.logger));
+      this.#gateways.set(endpoint, this.#gateway(endpoint, new OtlpSender({ ...this.#config.protocol.otlp, endpoint: `${scheme}://${endpoint}` }, this.#ctx.logger)));
     }
     this.#ring = new HashRing(endpoints);
-    this.#gateways.set({ exporter: this.#ctx.id }, endpoints.length);
-  }
-
-  #describeResolver(): string {
-    const dns = this.#config.resolver.dns;
-    return dns ? `resolving ${dns.hostname} every ${dns.interval} ms` : 'static list';
+    this.#gatewayCount.set({ exporter: this.#ctx.id }, endpoints.length);
   }
 }

@@ -2,7 +2,7 @@
 // found from a static list or through a real DNS server (dnsmasq) whose records change under it.
 import { Resolver } from 'node:dns/promises';
 import test from 'ava';
-import { queued } from '../../../test/harness/exporter-queue.ts';
+import { queued, type QueuedExporter } from '../../../test/harness/exporter-queue.ts';
 import { startLocalDnsmasq } from '../../../test/harness/dns.ts';
 import { freePort } from '../../../test/harness/ports.ts';
 import { missingTool } from '../../../test/harness/system-tools.ts';
@@ -44,6 +44,16 @@ function gatewaysBySource(receivers: RunningReceiver[]): Map<string, Set<number>
     }
   });
   return out;
+}
+
+/** A podflow_exporter_* metric summed over the gateways' queues (`loadbalancing/<host:port>`, `loadbalancing/unrouted`). */
+async function gatewaysMetric(q: QueuedExporter<LoadbalancingExporter>, name: string, endpoint?: string): Promise<number> {
+  const metric = q.metrics.registry.getSingleMetric(name);
+  if (!metric) return 0;
+  const id = endpoint === undefined ? undefined : q.exporter.queueId(endpoint);
+  return (await metric.get()).values
+    .filter((v) => (id === undefined ? String(v.labels.exporter).startsWith('loadbalancing/') : v.labels.exporter === id))
+    .reduce((n, v) => n + v.value, 0);
 }
 
 const bytesOf = (list: readonly Flow[]) => list.reduce((n, f) => n + f.txBytes + f.rxBytes, 0);
@@ -116,7 +126,8 @@ for (const protocol of ['grpc', 'http'] as const) {
     for (const rx of receivers) t.true(rx.batches.length > 0, 'each gateway got its share');
     t.is(received(receivers).length, sent.length);
     t.is(bytesOf(received(receivers)), bytesOf(sent));
-    t.is(await q.metric('podflow_exporter_sent_flows_total'), sent.length);
+    t.is(await gatewaysMetric(q, 'podflow_exporter_sent_flows_total'), sent.length);
+    t.is(await gatewaysMetric(q, 'podflow_exporter_send_failed_flows_total'), 0);
     t.is(await q.metric('podflow_loadbalancer_gateways'), 3);
   });
 }
@@ -153,7 +164,7 @@ test('DNS: gateways come and go with the records; a gone gateway\'s queued flows
     await q.consume(batch);
   };
   await send(0);
-  await q.queue.drain(Date.now() + 10_000).then((ok) => t.true(ok));
+  await until(() => received(receivers).length === sent.length, 15_000, 'the first batch delivered');
   t.true(receivers[0]!.batches.length > 0 && receivers[1]!.batches.length > 0);
   t.is(receivers[2]!.batches.length, 0, 'not in DNS: not used');
 
@@ -161,7 +172,7 @@ test('DNS: gateways come and go with the records; a gone gateway\'s queued flows
   await receivers[0]!.stop();
   const before = receivers[0]!.batches.length;
   await send(1);
-  t.true((await readUntil(() => q.metric('podflow_exporter_retries_total'), (n) => n >= 1, 15_000)) >= 1, 'the gone gateway\'s request is being retried');
+  t.true((await readUntil(() => gatewaysMetric(q, 'podflow_exporter_retries_total', `127.0.0.2:${port}`), (n) => n >= 1, 15_000)) >= 1, 'the gone gateway\'s request is being retried');
   // ...until DNS says it is gone and .4 has come: they are routed again and delivered.
   await dns.setRecords('gateways.podflow.test', ['127.0.0.3', '127.0.0.4']);
   await until(() => !lb.gateways.includes(`127.0.0.2:${port}`), 15_000, 'the resolver dropping 127.0.0.2');
@@ -174,6 +185,7 @@ test('DNS: gateways come and go with the records; a gone gateway\'s queued flows
   t.true((await q.metric('podflow_loadbalancer_rerouted_flows_total')) > 0);
   t.is(received(receivers).length, sent.length, 'every flow once');
   t.is(bytesOf(received(receivers)), bytesOf(sent));
+  t.is(await gatewaysMetric(q, 'podflow_exporter_send_failed_flows_total'), 0);
   t.is(await q.metric('podflow_loadbalancer_gateways'), 2);
   // After the change, a source's later flows stay on one gateway.
   const tick2 = (rx: RunningReceiver) => rx.batches.flatMap((b) => b.flows).filter((f) => f.startTimeUnixNano === T0 + 10_000_000_000n);
@@ -183,4 +195,67 @@ test('DNS: gateways come and go with the records; a gone gateway\'s queued flows
     owners.set(s, (owners.get(s) ?? new Set()).add(i));
   }));
   t.true([...owners.values()].every((g) => g.size === 1 && !g.has(0)));
+});
+
+test('a gateway that is down holds no other gateway up: each has its own queue', async (t) => {
+  const up = await startReceiver({ protocols: { grpc: { endpoint: '127.0.0.1:0' } } });
+  t.teardown(() => up.stop());
+  const downPort = await freePort();
+  const upEndpoint = up.grpcUrl.replace('http://', '');
+  const downEndpoint = `127.0.0.1:${downPort}`;
+  // One consumer per queue: with one queue for both, the down gateway's retries would hold it.
+  const config = loadbalancingConfigSchema.parse({
+    resolver: { static: { hostnames: [upEndpoint, downEndpoint] } },
+    protocol: { otlp: { temporality: 'delta' } },
+    sending_queue: { num_consumers: 1 },
+    retry_on_failure: { initial_interval: '50ms', max_interval: '200ms', max_elapsed_time: '60s' },
+  });
+  const q = queued('loadbalancing', loadbalancingExporterFactory.queueSettings!(config), (ctx) => loadbalancingExporterFactory.create(ctx, config) as LoadbalancingExporter);
+  await q.exporter.start();
+  const ring = new HashRing([upEndpoint, downEndpoint]);
+  const sent: Flow[] = [];
+  for (let tick = 0; tick < 4; tick++) {
+    const batch: FlowBatch = { temporality: 'delta', flows: flows(30, 2, tick) };
+    sent.push(...batch.flows);
+    await q.consume(batch);
+  }
+  const forUp = sent.filter((f) => ring.owner(String(f.attributes['source.address'])) === upEndpoint);
+  t.true(forUp.length > 0 && forUp.length < sent.length);
+  await until(() => received([up]).length === forUp.length, 15_000, 'the live gateway getting its share');
+  t.true((await gatewaysMetric(q, 'podflow_exporter_retries_total', downEndpoint)) >= 1, 'the other one is being retried meanwhile');
+  t.is(await gatewaysMetric(q, 'podflow_exporter_retries_total', upEndpoint), 0);
+  // It comes back: its queue delivers what waited.
+  const back = await startReceiver({ protocols: { grpc: { endpoint: downEndpoint } } });
+  t.teardown(() => back.stop());
+  t.true(await q.shutdown(15_000));
+  t.is(received([up, back]).length, sent.length);
+  t.is(bytesOf(received([up, back])), bytesOf(sent));
+});
+
+test('DNS without records yet: flows wait, retried, and go once a gateway appears', async (t) => {
+  const missing = missingTool('dnsmasq');
+  if (missing) return process.env.CI === 'true' ? t.fail(missing) : t.pass(`skipped: ${missing}`);
+  const dns = await startLocalDnsmasq(await freePort());
+  t.teardown(() => dns.stop());
+  const port = await freePort();
+  const gateway = await startReceiver({ protocols: { grpc: { endpoint: `127.0.0.5:${port}` } } });
+  t.teardown(() => gateway.stop());
+  const resolver = new Resolver({ timeout: 500, tries: 1 });
+  resolver.setServers([dns.server]);
+  const config = loadbalancingConfigSchema.parse({
+    resolver: { dns: { hostname: 'later.podflow.test', port, interval: '100ms' } },
+    protocol: { otlp: { temporality: 'delta' } },
+    retry_on_failure: { initial_interval: '50ms', max_interval: '200ms', max_elapsed_time: '60s' },
+  });
+  const q = queued('loadbalancing', loadbalancingExporterFactory.queueSettings!(config), (ctx) => new LoadbalancingExporter(ctx, config, resolver));
+  await q.exporter.start();
+  t.deepEqual(q.exporter.gateways, []);
+  const batch: FlowBatch = { temporality: 'delta', flows: flows(10, 2) };
+  await q.consume(batch);
+  t.true((await readUntil(() => gatewaysMetric(q, 'podflow_exporter_retries_total', 'unrouted'), (n) => n >= 1, 15_000)) >= 1);
+  await dns.setRecords('later.podflow.test', ['127.0.0.5']);
+  await until(() => received([gateway]).length === batch.flows.length, 15_000, 'the flows that waited delivered');
+  t.true(await q.shutdown(15_000));
+  t.is(received([gateway]).length, batch.flows.length);
+  t.is(await gatewaysMetric(q, 'podflow_exporter_sent_flows_total', 'unrouted'), batch.flows.length, 'handed on by the unrouted queue');
 });
