@@ -40,6 +40,8 @@ const FLOWS_PER_CHUNK = 1024;
 
 /** Flows bound for one gateway, sent a chunk at a time. */
 export interface GatewayRequest extends ExportRequest {
+  /** Lowered to the flows delivered when the rest is handed to other gateways (they count them). */
+  flowCount: number;
   readonly resource: Attributes;
   readonly flows: Flow[];
   /** Flows delivered (whole chunks). */
@@ -104,8 +106,12 @@ class GatewayExporter implements Exporter<GatewayRequest> {
 
   async send(request: GatewayRequest, signal: AbortSignal): Promise<void> {
     if (this.retired || this.#sender === undefined) {
-      // What was not delivered (a chunk of several bodies half sent is sent again whole).
-      if (this.#router.reroute(request.resource, request.flows.slice(request.sentFlows))) return;
+      // What was not delivered (a chunk of several bodies half sent is sent again whole); the
+      // queues that take it count it, this one only what it delivered.
+      if (this.#router.reroute(request.resource, request.flows.slice(request.sentFlows))) {
+        request.flowCount = request.sentFlows;
+        return;
+      }
       throw new RetryableError('no gateway known yet');
     }
     const { flows } = request;

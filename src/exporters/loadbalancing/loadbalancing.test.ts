@@ -186,6 +186,7 @@ test('DNS: gateways come and go with the records; a gone gateway\'s queued flows
   t.is(received(receivers).length, sent.length, 'every flow once');
   t.is(bytesOf(received(receivers)), bytesOf(sent));
   t.is(await gatewaysMetric(q, 'podflow_exporter_send_failed_flows_total'), 0);
+  t.is(await gatewaysMetric(q, 'podflow_exporter_sent_flows_total'), sent.length, 'a re-routed flow is counted once, where it was delivered');
   t.is(await q.metric('podflow_loadbalancer_gateways'), 2);
   // After the change, a source's later flows stay on one gateway.
   const tick2 = (rx: RunningReceiver) => rx.batches.flatMap((b) => b.flows).filter((f) => f.startTimeUnixNano === T0 + 10_000_000_000n);
@@ -257,5 +258,6 @@ test('DNS without records yet: flows wait, retried, and go once a gateway appear
   await until(() => received([gateway]).length === batch.flows.length, 15_000, 'the flows that waited delivered');
   t.true(await q.shutdown(15_000));
   t.is(received([gateway]).length, batch.flows.length);
-  t.is(await gatewaysMetric(q, 'podflow_exporter_sent_flows_total', 'unrouted'), batch.flows.length, 'handed on by the unrouted queue');
+  t.is(await gatewaysMetric(q, 'podflow_exporter_sent_flows_total', 'unrouted'), 0, 'handed on by the unrouted queue, counted by the gateway\'s');
+  t.is(await gatewaysMetric(q, 'podflow_exporter_sent_flows_total'), batch.flows.length);
 });
