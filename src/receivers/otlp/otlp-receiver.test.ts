@@ -233,3 +233,28 @@ test('TLS and bearer auth: the exporter with the CA and the token is served; wit
   // plain HTTP to the TLS port gets nowhere
   await t.throwsAsync(fetch(`${rx.httpUrl}/v1/metrics`, { method: 'POST', body: 'x', dispatcher: new Agent({ connectTimeout: 2_000 }) }));
 });
+
+test('a pipeline that fails: 503 / UNAVAILABLE with a retry hint (the sender tries again), counted; the receiver goes on', async (t) => {
+  let fail = true;
+  const rx = await startReceiver({ retry_after: '300ms' }, async () => {
+    if (fail) throw new Error('downstream broke');
+  });
+  t.teardown(() => rx.stop());
+  const flows = agentTicks(T0, 1, series)[0]!;
+  const body = encodeMetricsRequest({ resourceMetrics: [{ scopeMetrics: [{ metrics: [{ name: 'network.flow.connections', sum: { aggregationTemporality: 1, isMonotonic: true, dataPoints: [{ asInt: '1', timeUnixNano: '5' }] } }] }] }] });
+  const res = await post(rx.httpUrl, body, { 'content-type': 'application/x-protobuf' });
+  t.is(res.status, 503);
+  t.is(res.headers.get('retry-after'), '1');
+  t.regex((await status(res)).message, /the pipeline failed: downstream broke/);
+  const err = await grpcExport(rx.grpcUrl.replace('http://', ''), body);
+  t.is(err?.code, grpc.status.UNAVAILABLE);
+  t.is(await rx.refused({ reason: 'pipeline_error' }), 2);
+  // The exporter retries it (retryable) and it goes through once the pipeline is back.
+  const exporter = new OtlpExporter(testContext('otlp'), exporterConfig.parse({ endpoint: rx.httpUrl, temporality: 'delta' }));
+  t.teardown(() => exporter.shutdown());
+  const refused = await t.throwsAsync(sendNow(exporter, { temporality: 'delta', flows }));
+  t.is(refused?.name, 'RetryableError');
+  fail = false;
+  await sendNow(exporter, { temporality: 'delta', flows });
+  t.is(rx.batches.length, 1);
+});
