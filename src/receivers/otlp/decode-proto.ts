@@ -108,6 +108,8 @@ interface DecodeState {
   order: AttributeSet[];
   /** By the latin1 string of their bytes; built on first need. */
   byBytes: Map<string, AttributeSet> | undefined;
+  /** Sums read in this ResourceMetrics: sets are new without a lookup only in the first. */
+  sums: number;
   /** The set expected next in this metric (index into order) and the previous point's. */
   cursor: number;
   previous: AttributeSet | undefined;
@@ -210,7 +212,10 @@ function attributeSet(state: DecodeState, r: Reader, buf: Buffer, ranges: number
   return set;
 }
 
-/** A set seen for the first time in the first metric: appended without a lookup (a repeat only costs a second decode). */
+/**
+ * A point past the last set known, in the first metric: a new set, appended without a lookup (a
+ * repeat there has another time, so it is another flow anyway).
+ */
 function firstSight(state: DecodeState, r: Reader, buf: Buffer, ranges: number[], place: string): AttributeSet {
   if (ranges.length === 2 && sameBytes(buf, state.previous, ranges[0]!, ranges[1]!)) return state.previous!;
   if (state.byBytes !== undefined || ranges.length !== 2) return attributeSet(state, r, buf, ranges, place);
@@ -259,7 +264,7 @@ function dataPoint(r: Reader, end: number, place: string, metric: FlowMetric, te
   }
   if (r.pos !== end) throw new OtlpInputError('malformed', place, 'data point runs past its Sum');
   if (value === undefined) throw new OtlpInputError('not_a_flow', place, 'data point has no value');
-  const set = state.cursor >= state.order.length ? firstSight(state, r, buf as Buffer, ranges, place) : attributeSet(state, r, buf as Buffer, ranges, place);
+  const set = state.sums === 1 && state.cursor >= state.order.length ? firstSight(state, r, buf as Buffer, ranges, place) : attributeSet(state, r, buf as Buffer, ranges, place);
   state.previous = set;
   out.point(metric, temporality, set, direction ?? set.direction, start, time, value, place);
 }
@@ -278,6 +283,7 @@ function sum(r: Reader, end: number, place: string, metric: FlowMetric, name: st
   const temporality = temporalityOf(temporalityValue, `${place}.aggregation_temporality`);
   state.cursor = 0;
   state.previous = undefined;
+  state.sums++;
   r.pos = bodyStart;
   let i = 0;
   while (r.pos < end) {
@@ -338,6 +344,7 @@ function resourceMetrics(r: Reader, end: number, place: string, state: DecodeSta
   const out = new FlowAssembler(attributes);
   state.order = [];
   state.byBytes = undefined;
+  state.sums = 0;
   r.pos = bodyStart;
   let i = 0;
   while (r.pos < end) {
@@ -353,7 +360,7 @@ function resourceMetrics(r: Reader, end: number, place: string, state: DecodeSta
 /** The flows of a protobuf ExportMetricsServiceRequest; throws OtlpInputError naming the place. */
 export function decodeProtoRequest(bytes: Uint8Array): ReceivedBatch[] {
   const r = protobuf.Reader.create(bytes);
-  const state: DecodeState = { order: [], byBytes: undefined, cursor: 0, previous: undefined, lo: [-1, -1], hi: [-1, -1], times: [0n, 0n] };
+  const state: DecodeState = { order: [], byBytes: undefined, sums: 0, cursor: 0, previous: undefined, lo: [-1, -1], hi: [-1, -1], times: [0n, 0n] };
   const out: ReceivedBatch[] = [];
   let i = 0;
   let place = 'ExportMetricsServiceRequest';

@@ -58,3 +58,13 @@ test('fields in any order: the resource after its metrics, a Sum\'s temporality 
   t.deepEqual(decodeProtoRequest(field(0x0a, inner)), decoded);
   t.deepEqual(decoded[0]!.flows, [flow]);
 });
+
+test('points of a flow in any order across metrics still make one flow', (t) => {
+  const at = (attributes: Flow['attributes'], tx: number, connections: number): Flow => ({ startTimeUnixNano: 5n, timeUnixNano: 9n, attributes, txBytes: tx, rxBytes: 0, txPackets: 1, rxPackets: 0, connections });
+  const flows = [at({ a: '1' }, 10, 1), at({ a: '2' }, 20, 1), at({ a: '3' }, 30, 1)];
+  const request = referenceRequest({}, 'delta', flows, 'v') as { resourceMetrics: Array<{ scopeMetrics: Array<{ metrics: Array<{ sum: { dataPoints: unknown[] } }> }> }> };
+  // The packets and connections metrics list the flows backwards.
+  for (const m of request.resourceMetrics[0]!.scopeMetrics[0]!.metrics.slice(1)) m.sum.dataPoints.reverse();
+  const [got] = decodeProtoRequest(encodeMetricsRequest(request));
+  t.deepEqual(sorted(got!.flows), sorted(flows));
+});
