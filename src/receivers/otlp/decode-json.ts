@@ -4,7 +4,7 @@
 import type { Attributes, AttributeValue } from '../../model/index.ts';
 import { NETWORK_IO_DIRECTION } from '../../model/flow-metrics.ts';
 import { seriesKeyOf } from '../../model/temporality.ts';
-import { FlowAssembler, flowMetricOf, notAFlowMetric, OtlpInputError, temporalityOf, type PointAttributes, type ReceivedBatch } from './flow-assembler.ts';
+import { FlowAssembler, flowMetricOf, notAFlowMetric, OtlpInputError, setAttribute, temporalityOf, type PointAttributes, type ReceivedBatch } from './flow-assembler.ts';
 
 type Json = Record<string, unknown>;
 
@@ -85,7 +85,7 @@ function metric(v: unknown, place: string, out: FlowAssembler, sets: Map<string,
     list(dp.attributes, `${p}.attributes`).forEach((kv, a) => {
       const [k, value] = keyValue(kv, `${p}.attributes[${a}]`);
       if (k === NETWORK_IO_DIRECTION) direction = String(value);
-      else attributes[k] = value;
+      else setAttribute(attributes, k, value);
     });
     let value: number;
     if (dp.asInt !== undefined) value = int64(dp.asInt, `${p}.asInt`);
@@ -115,7 +115,7 @@ export function decodeJsonRequest(text: string): ReceivedBatch[] {
     if (rm.resource !== undefined) {
       list(object(rm.resource, `${place}.resource`).attributes, `${place}.resource.attributes`).forEach((kv, i) => {
         const [k, v] = keyValue(kv, `${place}.resource.attributes[${i}]`);
-        attributes[k] = v;
+        setAttribute(attributes, k, v);
       });
     }
     const assembler = new FlowAssembler(attributes);

@@ -19,7 +19,7 @@
 import protobuf from 'protobufjs';
 import type { Attributes, AttributeValue } from '../../model/index.ts';
 import { DIRECTION_RECEIVE, DIRECTION_TRANSMIT, NETWORK_IO_DIRECTION } from '../../model/flow-metrics.ts';
-import { FlowAssembler, flowMetricOf, notAFlowMetric, OtlpInputError, temporalityOf, type FlowMetric, type PointAttributes, type ReceivedBatch } from './flow-assembler.ts';
+import { FlowAssembler, flowMetricOf, notAFlowMetric, OtlpInputError, setAttribute, temporalityOf, type FlowMetric, type PointAttributes, type ReceivedBatch } from './flow-assembler.ts';
 
 const TWO_32 = 4_294_967_296;
 const WIRE_VARINT = 0;
@@ -83,7 +83,7 @@ function resource(r: Reader, end: number, place: string): Attributes {
     const t = r.uint32();
     if (t === ((1 << 3) | WIRE_LEN)) {
       const [k, v] = keyValue(r, subEnd(r, end, place), `${place}.attributes[${i++}]`);
-      attributes[k] = v;
+      setAttribute(attributes, k, v);
     } else r.skipType(t & 7);
   }
   return attributes;
@@ -172,7 +172,7 @@ function decodeSet(r: Reader, ranges: number[], place: string): AttributeSet {
       r.uint32();
       const [k, v] = keyValue(r, subEnd(r, end, place), `${place}.attributes[${a++}]`);
       if (k === NETWORK_IO_DIRECTION) direction = String(v);
-      else attributes[k] = v;
+      else setAttribute(attributes, k, v);
     }
   }
   r.pos = resume;

@@ -68,3 +68,16 @@ test('points of a flow in any order across metrics still make one flow', (t) => 
   const [got] = decodeProtoRequest(encodeMetricsRequest(request));
   t.deepEqual(sorted(got!.flows), sorted(flows));
 });
+
+test('an attribute named __proto__ is an attribute like any other (protobuf and JSON)', (t) => {
+  const attributes = JSON.parse('{"__proto__": "x", "constructor": 1, "source.address": "10.0.0.1"}') as Flow['attributes'];
+  const flow: Flow = { startTimeUnixNano: 1n, timeUnixNano: 2n, attributes, txBytes: 3, rxBytes: 0, txPackets: 1, rxPackets: 0, connections: 0 };
+  const request = referenceRequest({}, 'delta', [flow], 'v');
+  const fromProto = decodeProtoRequest(encodeMetricsRequest(request));
+  const json = JSON.stringify(ExportMetricsServiceRequest.toObject(ExportMetricsServiceRequest.fromObject(request), { longs: String, enums: Number }));
+  for (const [got] of [fromProto, decodeJsonRequest(json)]) {
+    t.deepEqual(Object.keys(got!.flows[0]!.attributes), ['__proto__', 'constructor', 'source.address']);
+    t.is(Object.getPrototypeOf(got!.flows[0]!.attributes), Object.prototype);
+    t.deepEqual(got!.flows[0]!.attributes, attributes);
+  }
+});

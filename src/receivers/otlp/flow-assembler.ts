@@ -3,7 +3,7 @@
 // Flow again, network.flow.io / network.flow.packets by direction into tx/rx bytes/packets and
 // network.flow.connections into connections. Points come from the protobuf or the JSON decoder;
 // what is not a flow point is refused with the place it was found.
-import type { Attributes, Flow, Temporality } from '../../model/index.ts';
+import type { Attributes, AttributeValue, Flow, Temporality } from '../../model/index.ts';
 import {
   DIRECTION_RECEIVE,
   DIRECTION_TRANSMIT,
@@ -51,6 +51,15 @@ export function flowMetricOf(name: string): FlowMetric | undefined {
 
 export function notAFlowMetric(place: string, name: string, what = 'metric'): OtlpInputError {
   return new OtlpInputError('not_a_flow', place, `${what} "${name}" is not a podflow flow metric (${FLOW_BYTES_METRIC}, ${FLOW_PACKETS_METRIC}, ${FLOW_CONNECTIONS_METRIC} as monotonic sums)`);
+}
+
+/**
+ * Sets an attribute as an own property, whatever its key: a plain assignment of `__proto__` would
+ * set the object's prototype and lose the attribute.
+ */
+export function setAttribute(attributes: Attributes, key: string, value: AttributeValue): void {
+  if (key === '__proto__') Object.defineProperty(attributes, key, { value, enumerable: true, writable: true, configurable: true });
+  else attributes[key] = value;
 }
 
 /** Temporality from the enum value of a Sum. */
