@@ -6,9 +6,11 @@ import { filterFactory } from './processors/filter/index.ts';
 import { conntrackReceiverFactory } from './receivers/conntrack/index.ts';
 import { packetReceiverFactory } from './receivers/packet/index.ts';
 import { ciliumReceiverFactory } from './receivers/cilium/index.ts';
+import { otlpReceiverFactory } from './receivers/otlp/index.ts';
 import { k8sattributesFactory } from './processors/k8sattributes/index.ts';
 import { dnsnamesFactory } from './processors/dnsnames/index.ts';
 import { otlpExporterFactory } from './exporters/otlp/index.ts';
+import { loadbalancingExporterFactory } from './exporters/loadbalancing/index.ts';
 import { prometheusExporterFactory } from './exporters/prometheus/index.ts';
 import { prometheusRemoteWriteExporterFactory } from './exporters/prometheus_remote_write/index.ts';
 import { debugExporterFactory } from './exporters/debug/index.ts';
@@ -20,11 +22,13 @@ export const FACTORIES: readonly AnyFactory[] = [
   conntrackReceiverFactory,
   packetReceiverFactory,
   ciliumReceiverFactory,
+  otlpReceiverFactory,
   reduceFactory,
   filterFactory,
   k8sattributesFactory,
   dnsnamesFactory,
   otlpExporterFactory,
+  loadbalancingExporterFactory,
   prometheusExporterFactory,
   prometheusRemoteWriteExporterFactory,
   debugExporterFactory,

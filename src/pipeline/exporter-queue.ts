@@ -15,7 +15,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { FlowBatch } from '../model/index.ts';
-import type { SelfMetrics } from '../telemetry/self-metrics.ts';
+import type { ExporterQueueMetrics } from '../telemetry/exporter-queue-metrics.ts';
 import {
   PermanentError,
   RetryableError,
@@ -38,7 +38,7 @@ export class ExporterQueue<Request extends ExportRequest = ExportRequest> implem
   readonly #labels: { exporter: string };
   readonly #exporter: Exporter<Request>;
   readonly #settings: ExporterQueueSettings;
-  readonly #metrics: SelfMetrics;
+  readonly #metrics: ExporterQueueMetrics;
   readonly #logger: Logger;
   readonly #failures: RateLimitedLog;
   readonly #retries: RateLimitedLog;
@@ -61,7 +61,7 @@ export class ExporterQueue<Request extends ExportRequest = ExportRequest> implem
   readonly #keys = new Map<Request, number>();
   readonly #journalFailures: RateLimitedLog;
 
-  constructor(id: string, exporter: Exporter<Request>, settings: ExporterQueueSettings, metrics: SelfMetrics, logger: Logger) {
+  constructor(id: string, exporter: Exporter<Request>, settings: ExporterQueueSettings, metrics: ExporterQueueMetrics, logger: Logger) {
     this.#id = id;
     this.#labels = { exporter: id };
     this.#exporter = exporter;

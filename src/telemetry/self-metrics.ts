@@ -1,6 +1,7 @@
 // podflow's own metrics, modelled on the Collector's otelcol_receiver_accepted_* /
 // otelcol_exporter_sent_* families, in Prometheus form.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { exporterQueueMetrics } from './exporter-queue-metrics.ts';
 
 /**
  * prom-client's default gauges named like counters (`podflow_nodejs_active_handles_total`, ...),
@@ -26,44 +27,15 @@ export class SelfMetrics {
     labelNames: ['processor', 'pipeline'],
     registers: [this.registry],
   });
-  // The exporter families below are kept by the exporter queue (src/pipeline/exporter-queue.ts)
-  // for every exporter alike; docs/exporter-helper.md says what each counts.
-  readonly exporterSent = new Counter({
-    name: 'podflow_exporter_sent_flows_total',
-    help: 'Flow records an exporter delivered.',
-    labelNames: ['exporter'],
-    registers: [this.registry],
-  });
-  readonly exporterSendFailed = new Counter({
-    name: 'podflow_exporter_send_failed_flows_total',
-    help: 'Flow records an exporter failed to deliver: permanent error, retries given up, refused, queue full, shutdown deadline.',
-    labelNames: ['exporter'],
-    registers: [this.registry],
-  });
-  readonly exporterEnqueueFailed = new Counter({
-    name: 'podflow_exporter_enqueue_failed_flows_total',
-    help: 'Flow records dropped because the exporter queue was full (oldest request first); also counted as send failed.',
-    labelNames: ['exporter'],
-    registers: [this.registry],
-  });
-  readonly exporterQueueSize = new Gauge({
-    name: 'podflow_exporter_queue_size',
-    help: 'Requests waiting in the exporter queue.',
-    labelNames: ['exporter'],
-    registers: [this.registry],
-  });
-  readonly exporterQueueCapacity = new Gauge({
-    name: 'podflow_exporter_queue_capacity',
-    help: 'Capacity of the exporter queue, in requests (sending_queue.queue_size; 0 without a queue).',
-    labelNames: ['exporter'],
-    registers: [this.registry],
-  });
-  readonly exporterRetries = new Counter({
-    name: 'podflow_exporter_retries_total',
-    help: 'Requests an exporter sent again after a retryable failure.',
-    labelNames: ['exporter'],
-    registers: [this.registry],
-  });
+  // The exporter families are kept by the exporter queue (src/pipeline/exporter-queue.ts) for
+  // every exporter alike; docs/exporter-helper.md says what each counts.
+  readonly #exporterQueues = exporterQueueMetrics(this.registry);
+  readonly exporterSent = this.#exporterQueues.exporterSent;
+  readonly exporterSendFailed = this.#exporterQueues.exporterSendFailed;
+  readonly exporterEnqueueFailed = this.#exporterQueues.exporterEnqueueFailed;
+  readonly exporterQueueSize = this.#exporterQueues.exporterQueueSize;
+  readonly exporterQueueCapacity = this.#exporterQueues.exporterQueueCapacity;
+  readonly exporterRetries = this.#exporterQueues.exporterRetries;
 
   constructor() {
     // podflow_process_cpu_seconds_total, podflow_process_resident_memory_bytes, ...

@@ -1,22 +1,13 @@
 // An OTLP/HTTP metrics receiver for tests: accepts POST /v1/metrics (protobuf or OTLP/JSON,
 // gzip or not), decodes each request with the official opentelemetry-proto definitions
-// (src/exporters/otlp/testdata, loaded by protobufjs — independent of the SDK's encoder) and keeps
+// (test/harness/otlp-proto.ts, loaded by protobufjs — independent of podflow's encoder) and keeps
 // them. `points()` flattens every sum data point with its resource and attributes.
 //
 //   const rx = await startOtlpReceiver();   // rx.url → an exporter's `endpoint`
 //   t.teardown(() => rx.close());
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import protobuf from 'protobufjs';
-
-const protoDir = fileURLToPath(new URL('../../src/exporters/otlp/testdata', import.meta.url));
-const protoRoot = new protobuf.Root();
-protoRoot.resolvePath = (_origin, target) => join(protoDir, target);
-protoRoot.loadSync('opentelemetry/proto/collector/metrics/v1/metrics_service.proto', { keepCase: false });
-const ExportMetricsServiceRequest = protoRoot.lookupType('opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest');
-const ExportMetricsServiceResponse = protoRoot.lookupType('opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceResponse');
+import { ExportMetricsServiceRequest, ExportMetricsServiceResponse } from './otlp-proto.ts';
 
 export type OtlpAnyValue = { stringValue?: string; intValue?: string | number; boolValue?: boolean; doubleValue?: number; value?: string };
 export interface OtlpKeyValue { key: string; value: OtlpAnyValue }

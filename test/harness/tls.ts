@@ -1,6 +1,6 @@
-// Certificates for TLS tests (PostgreSQL with ssl=on, the prometheus exporter over https): a
-// test CA, a server certificate it signs for 127.0.0.1, and a second CA that signs nothing (for
-// "wrong CA" cases). Made with openssl, which comes with the Debian postgresql package
+// Certificates for TLS tests (PostgreSQL with ssl=on, the prometheus exporter over https, the
+// otlp receiver and exporter): a test CA, a server certificate it signs for 127.0.0.1 and
+// localhost, and a second CA that signs nothing (for "wrong CA" cases). Made with openssl, which comes with the Debian postgresql package
 // (postgresql-common -> ssl-cert -> openssl).
 import { execFileSync } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,7 +36,7 @@ export function makeTestCertificates(): TestCertificates {
   openssl(dir, 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=podflow test CA', '-keyout', 'ca.key', '-out', 'ca.pem');
   openssl(dir, 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=other CA', '-keyout', 'other.key', '-out', 'other.pem');
   openssl(dir, 'req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.csr');
-  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
   openssl(dir, 'x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'san.ext', '-out', 'server.pem');
   if (process.getuid?.() === 0) {
     // PostgreSQL runs as nobody and insists on owning its key.

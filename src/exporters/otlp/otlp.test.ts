@@ -1,28 +1,22 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import test from 'ava';
-import protobuf from 'protobufjs';
+import { ExportMetricsServiceRequest, ExportMetricsServiceResponse } from '../../../test/harness/otlp-proto.ts';
 import { queued, sendNow } from '../../../test/harness/exporter-queue.ts';
 import { freePort } from '../../../test/harness/ports.ts';
+import { readUntil } from '../../../test/harness/wait.ts';
 import { PermanentError } from '../../contracts/component.ts';
 import type { Flow } from '../../model/index.ts';
 import { batch, flow } from '../../../test/harness/flows.ts';
-import { cardinalityLimit, configSchema, metricsUrl } from './config.ts';
+import { configSchema, metricsUrl } from './config.ts';
 import { otlpExporterFactory } from './index.ts';
 import { OtlpExporter } from './otlp-exporter.ts';
 
 const fast = { initial_interval: '20ms', max_interval: '50ms', max_elapsed_time: '20s' };
 const web = { 'source.k8s.namespace.name': 'shop', 'source.k8s.owner.name': 'web', 'destination.k8s.namespace.name': 'shop', 'destination.k8s.owner.name': 'db', 'destination.port': 5432, 'network.transport': 'tcp', 'network.flow.inter_zone': false };
 
-// The receiver decodes with the official opentelemetry-proto definitions (testdata/), not the SDK.
-const protoDir = join(fileURLToPath(new URL('.', import.meta.url)), 'testdata');
-const protoRoot = new protobuf.Root();
-protoRoot.resolvePath = (_origin, target) => join(protoDir, target);
-protoRoot.loadSync('opentelemetry/proto/collector/metrics/v1/metrics_service.proto', { keepCase: false });
-const ExportMetricsServiceRequest = protoRoot.lookupType('opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest');
-const ExportMetricsServiceResponse = protoRoot.lookupType('opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceResponse');
+// The receiver decodes with the official opentelemetry-proto definitions (test/harness/otlp-proto.ts),
+// not podflow's encoder.
 
 type AnyValue = { stringValue?: string; intValue?: string | number; boolValue?: boolean; doubleValue?: number };
 interface KeyValue { key: string; value: AnyValue }
@@ -64,12 +58,13 @@ function attrs(list: KeyValue[]): Record<string, string | number | boolean> {
   return Object.fromEntries(list.map(({ key, value }) => [key, value.stringValue ?? (value.intValue !== undefined && value.intValue !== null && value.intValue !== '0' ? Number(value.intValue) : value.boolValue ?? Number(value.intValue ?? 0))]));
 }
 
-/** `metric name/direction/owner` → value, over every data point of a request. */
+/** `metric name/direction/owner` → value, over every byte and packet data point of a request. */
 function points(body: Request): Record<string, number> {
   const out: Record<string, number> = {};
   for (const rm of body.resourceMetrics) {
     for (const sm of rm.scopeMetrics) {
       for (const m of sm.metrics) {
+        if (m.name === 'network.flow.connections') continue;
         for (const dp of m.sum!.dataPoints) {
           const a = attrs(dp.attributes);
           out[`${m.name}/${a['network.io.direction']}/${a['source.k8s.owner.name']}`] = Number(dp.asInt);
@@ -94,14 +89,15 @@ function retries(q: ReturnType<typeof exporter>['q']): Promise<number> {
   return q.metric('podflow_exporter_retries_total');
 }
 
-test('config: defaults, errors name the key, URL and cardinality', (t) => {
+test('config: defaults, errors name the key, URL, the replaced max_groups', (t) => {
   const config = configSchema.parse({});
   t.is(config.endpoint, 'http://localhost:4318');
   t.is(config.compression, 'gzip');
   t.is(config.encoding, 'proto');
   t.is(config.temporality, 'cumulative');
   t.is(config.timeout, 10_000);
-  t.is(config.max_groups, 10_000);
+  t.is(config.max_request_size, 4 * 1024 * 1024);
+  t.is(config.protocol, 'http');
   t.deepEqual(config.sending_queue, { enabled: true, num_consumers: 1, queue_size: 100 });
   t.deepEqual(otlpExporterFactory.queueSettings!(config), {
     sending_queue: { enabled: true, num_consumers: 1, queue_size: 100 },
@@ -113,7 +109,8 @@ test('config: defaults, errors name the key, URL and cardinality', (t) => {
   t.is(metricsUrl('http://collector:4318'), 'http://collector:4318/v1/metrics');
   t.is(metricsUrl('http://collector:4318/otlp/'), 'http://collector:4318/otlp/v1/metrics');
   t.is(metricsUrl('https://x.example/v1/metrics'), 'https://x.example/v1/metrics');
-  t.is(cardinalityLimit(10_000), 20_003);
+  t.regex(configSchema.safeParse({ max_groups: 10 }).error!.issues[0]!.message, /no longer a key: use max_request_size/);
+  t.deepEqual(configSchema.safeParse({ protocol: 'grpc', encoding: 'json' }).error!.issues.map((i) => i.path.join('.')), ['encoding']);
 });
 
 test('proto, delta: names, units, resource, attributes, exact values, DELTA temporality', async (t) => {
@@ -135,7 +132,9 @@ test('proto, delta: names, units, resource, attributes, exact values, DELTA temp
   t.deepEqual(metrics.map((m) => [m.name, m.unit, m.sum!.isMonotonic, Number(m.sum!.aggregationTemporality)]), [
     ['network.flow.io', 'By', true, 1],
     ['network.flow.packets', '{packet}', true, 1],
+    ['network.flow.connections', '{connection}', true, 1],
   ]);
+  t.deepEqual(metrics[2]!.sum!.dataPoints.map((p) => [attrs(p.attributes)['source.k8s.owner.name'], Number(p.asInt)]), [['web', 1], ['api', 1]]);
   const dp = metrics[0]!.sum!.dataPoints.find((p) => attrs(p.attributes)['source.k8s.owner.name'] === 'web' && attrs(p.attributes)['network.io.direction'] === 'transmit')!;
   t.deepEqual(attrs(dp.attributes), { ...web, 'network.io.direction': 'transmit' });
   t.deepEqual(points(first.body), {
@@ -202,32 +201,24 @@ test('json encoding', async (t) => {
   t.is(got.body.resourceMetrics[0]!.scopeMetrics[0]!.metrics[0]!.unit, 'By');
 });
 
-test('max_groups: a full reducer batch is never folded into otel.metric.overflow', async (t) => {
+test('max_request_size: a large batch is sent in several requests, every point in exactly one', async (t) => {
   const rx = await receiver();
   t.teardown(() => rx.server.close());
-  const { exporter: e } = exporter(rx.url, { temporality: 'delta', max_groups: 5 });
-  // 5 groups + the reducer's own overflow group: 12 series per instrument, none cut
-  const flows = Array.from({ length: 5 }, (_, i) => flow({ ...web, 'source.k8s.owner.name': `w${i}` }, [100 + i, 1], [200 + i, 1]));
-  flows.push(flow({ 'otel.metric.overflow': true }, [9, 1], [9, 1]));
-  await sendNow(e, batch('delta', flows));
-  // a batch larger than max_groups + 1 is split, still nothing cut
-  const big = Array.from({ length: 20 }, (_, i) => flow({ ...web, 'source.k8s.owner.name': `b${i}` }, [1_000 + i, 1], [1, 1]));
+  const { exporter: e } = exporter(rx.url, { temporality: 'delta', max_request_size: '4KiB' });
+  const big = Array.from({ length: 40 }, (_, i) => flow({ ...web, 'source.k8s.owner.name': `b${i}` }, [1_000 + i, 1], [1, 1]));
+  big.push(flow({ 'otel.metric.overflow': true }, [9, 1], [9, 1]));
   await sendNow(e, batch('delta', big));
-  const first = points(rx.received[0]!.body);
-  t.is(Object.keys(first).filter((k) => k.startsWith('network.flow.io/')).length, 12);
-  t.is(first['network.flow.io/transmit/w4'], 104);
-  t.is(first['network.flow.io/transmit/undefined'], 9, 'the reducer overflow group is passed on as a group');
-  const rest = Object.assign({}, ...rx.received.slice(1).map((r) => points(r.body))) as Record<string, number>;
-  t.is(rx.received.length, 1 + 4);
-  t.is(Object.keys(rest).filter((k) => k.startsWith('network.flow.io/transmit/b')).length, 20);
-  t.is(Object.entries(rest).filter(([k]) => k.startsWith('network.flow.io/transmit/')).reduce((n, [, v]) => n + v, 0), 20 * 1_000 + 190);
+  t.true(rx.received.length > 2, `${rx.received.length} requests`);
+  const rest = Object.assign({}, ...rx.received.map((r) => points(r.body))) as Record<string, number>;
+  t.is(Object.keys(rest).filter((k) => k.startsWith('network.flow.io/transmit/b')).length, 40);
+  t.is(Object.entries(rest).filter(([k]) => k.startsWith('network.flow.io/transmit/b')).reduce((n, [, v]) => n + v, 0), 40 * 1_000 + 780);
+  t.is(rest['network.flow.io/transmit/undefined'], 9, 'the reducer overflow group is passed on as a group');
 });
 
 test('503 twice then 200: retried with backoff, every data point arrives', async (t) => {
   const rx = await receiver([503, 503]);
   t.teardown(() => rx.server.close());
-  // a short timeout leaves the SDK no room for its own re-sends, so each retry is ours and counted
-  const { q } = exporter(rx.url, { temporality: 'delta', timeout: '300ms' });
+  const { q } = exporter(rx.url, { temporality: 'delta' });
   await q.consume(batch('delta', [flow(web, [777, 7], [888, 8])]));
   t.true(await q.shutdown());
   t.is(rx.requests, 3);
@@ -244,7 +235,7 @@ test('503 twice then 200: retried with backoff, every data point arrives', async
 test('400 is not retried', async (t) => {
   const rx = await receiver([400, 400]);
   t.teardown(() => rx.server.close());
-  const { q, exporter: e } = exporter(rx.url, { temporality: 'delta', timeout: '300ms' });
+  const { q, exporter: e } = exporter(rx.url, { temporality: 'delta' });
   await t.throwsAsync(sendNow(e, batch('delta', [flow(web, [1, 1], [1, 1])])), { instanceOf: PermanentError, message: /HTTP 400 / });
   // behind the queue: one attempt, no retry, the flows counted failed
   await q.consume(batch('delta', [flow(web, [2, 1], [2, 1]), flow({ ...web, 'source.k8s.owner.name': 'api' }, [2, 1], [2, 1])]));
@@ -256,11 +247,10 @@ test('400 is not retried', async (t) => {
 
 test('receiver down: export keeps retrying without crashing, delivers once it is back', async (t) => {
   const port = await freePort();
-  const { q } = exporter(`http://127.0.0.1:${port}`, { temporality: 'delta', timeout: '200ms', retry_on_failure: { ...fast, max_elapsed_time: '1s' } });
+  const { q } = exporter(`http://127.0.0.1:${port}`, { temporality: 'delta', timeout: '2s', retry_on_failure: { ...fast, max_elapsed_time: '2s' } });
   // given up after max_elapsed_time: counted failed, nothing thrown elsewhere
   await q.consume(batch('delta', [flow({ ...web, 'source.k8s.owner.name': 'lost' }, [5, 1], [5, 1])]));
-  await new Promise((r) => setTimeout(r, 1_300));
-  t.is(await q.metric('podflow_exporter_send_failed_flows_total'), 1);
+  t.is(await readUntil(() => q.metric('podflow_exporter_send_failed_flows_total'), (n) => n > 0, 15_000), 1);
   const before = await retries(q);
   t.true(before >= 3, `retries: ${before}`);
 
@@ -296,7 +286,8 @@ test('cumulative temporality loses nothing even when a batch is given up', async
 
 test('behind the runtime queue a down receiver never blocks the pipeline; accepted batches arrive, overflow is counted', async (t) => {
   const port = await freePort();
-  const { q } = exporter(`http://127.0.0.1:${port}`, { temporality: 'delta', timeout: '200ms', sending_queue: { queue_size: 3 } });
+  // (a generous timeout: an attempt aborted after the receiver took it would be sent twice)
+  const { q } = exporter(`http://127.0.0.1:${port}`, { temporality: 'delta', timeout: '5s', sending_queue: { queue_size: 3 } });
   const queue = q.queue;
   const sizes = [1, 2, 3, 4, 5].map((n) => batch('delta', Array.from({ length: n }, (_, i) => flow({ ...web, 'source.k8s.owner.name': `b${n}-${i}` }, [n * 100, 1], [0, 0]))));
   for (const b of sizes) await queue.consume(b);

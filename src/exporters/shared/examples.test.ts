@@ -1,4 +1,4 @@
-// Every example config of the otlp, prometheus, prometheus_remote_write and postgres exporters
+// Every example config of the otlp, loadbalancing, prometheus, prometheus_remote_write and postgres exporters
 // (the folder's example.yaml, if any, and each YAML block of its README) is valid for the
 // exporter's schema; so is every exporter in the examples of docs/exporter-helper.md.
 import { existsSync, readFileSync } from 'node:fs';
@@ -6,12 +6,14 @@ import test from 'ava';
 import { parse } from 'yaml';
 import type { ExporterFactory } from '../../contracts/component.ts';
 import { otlpExporterFactory } from '../otlp/index.ts';
+import { loadbalancingExporterFactory } from '../loadbalancing/index.ts';
 import { prometheusExporterFactory } from '../prometheus/index.ts';
 import { prometheusRemoteWriteExporterFactory } from '../prometheus_remote_write/index.ts';
 import { postgresExporterFactory } from '../postgres/index.ts';
 
 const factories: Array<[string, ExporterFactory<unknown>]> = [
   ['otlp', otlpExporterFactory as ExporterFactory<unknown>],
+  ['loadbalancing', loadbalancingExporterFactory as ExporterFactory<unknown>],
   ['prometheus', prometheusExporterFactory as ExporterFactory<unknown>],
   ['prometheus_remote_write', prometheusRemoteWriteExporterFactory as ExporterFactory<unknown>],
   ['postgres', postgresExporterFactory as ExporterFactory<unknown>],

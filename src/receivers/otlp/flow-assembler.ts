@@ -1,0 +1,123 @@
+// Data points of podflow's flow metrics (src/model/flow-metrics.ts) → flow records: the points of
+// one flow (the same attributes but network.io.direction, the same start and time) become one
+// Flow again, network.flow.io / network.flow.packets by direction into tx/rx bytes/packets and
+// network.flow.connections into connections. Points come from the protobuf or the JSON decoder;
+// what is not a flow point is refused with the place it was found.
+import type { Attributes, AttributeValue, Flow, Temporality } from '../../model/index.ts';
+import {
+  DIRECTION_RECEIVE,
+  DIRECTION_TRANSMIT,
+  FLOW_BYTES_METRIC,
+  FLOW_CONNECTIONS_METRIC,
+  FLOW_PACKETS_METRIC,
+  NETWORK_IO_DIRECTION,
+} from '../../model/flow-metrics.ts';
+
+/** A request that cannot be read as flows: `place` is the path in the message (resourceMetrics[0].scopeMetrics[0]...). */
+export class OtlpInputError extends Error {
+  readonly reason: 'malformed' | 'not_a_flow';
+  constructor(reason: 'malformed' | 'not_a_flow', place: string, message: string) {
+    super(`${place}: ${message}`);
+    this.name = 'OtlpInputError';
+    this.reason = reason;
+  }
+}
+
+/** What one ResourceMetrics of a request carried, per temporality. */
+export interface ReceivedBatch {
+  resource: Attributes;
+  temporality: Temporality;
+  flows: Flow[];
+}
+
+export type FlowMetric = 'bytes' | 'packets' | 'connections';
+
+/**
+ * A data point's attributes (network.io.direction aside), shared by the points of one flow: the
+ * decoder gives the points of one attribute set the same object, and the flows made of it are
+ * kept on it (one per interval and temporality).
+ */
+export interface PointAttributes {
+  attributes: Attributes;
+  /** A second flow with the same attributes gets its own copy (processors may change them in place). */
+  used: boolean;
+  flows: Array<{ temporality: Temporality; flow: Flow }>;
+}
+
+/** The flow metric a metric name is, or undefined. */
+export function flowMetricOf(name: string): FlowMetric | undefined {
+  return name === FLOW_BYTES_METRIC ? 'bytes' : name === FLOW_PACKETS_METRIC ? 'packets' : name === FLOW_CONNECTIONS_METRIC ? 'connections' : undefined;
+}
+
+export function notAFlowMetric(place: string, name: string, what = 'metric'): OtlpInputError {
+  return new OtlpInputError('not_a_flow', place, `${what} "${name}" is not a podflow flow metric (${FLOW_BYTES_METRIC}, ${FLOW_PACKETS_METRIC}, ${FLOW_CONNECTIONS_METRIC} as monotonic sums)`);
+}
+
+/**
+ * Sets an attribute as an own property, whatever its key: a plain assignment of `__proto__` would
+ * set the object's prototype and lose the attribute.
+ */
+export function setAttribute(attributes: Attributes, key: string, value: AttributeValue): void {
+  if (key === '__proto__') Object.defineProperty(attributes, key, { value, enumerable: true, writable: true, configurable: true });
+  else attributes[key] = value;
+}
+
+/** Temporality from the enum value of a Sum. */
+export function temporalityOf(value: number, place: string): Temporality {
+  if (value === 1) return 'delta';
+  if (value === 2) return 'cumulative';
+  throw new OtlpInputError('not_a_flow', place, `aggregation_temporality ${value} is neither DELTA (1) nor CUMULATIVE (2)`);
+}
+
+/** Collects the points of one ResourceMetrics into flows, one list per temporality. */
+export class FlowAssembler {
+  readonly #resource: Attributes;
+  readonly #flows = { delta: [] as Flow[], cumulative: [] as Flow[] };
+
+  constructor(resource: Attributes) {
+    this.#resource = resource;
+  }
+
+  /**
+   * One data point. `set` holds the point's attributes but network.io.direction (the same object
+   * for every point of a flow); `direction` is network.io.direction's value.
+   */
+  point(metric: FlowMetric, temporality: Temporality, set: PointAttributes, direction: string | undefined, startTimeUnixNano: bigint, timeUnixNano: bigint, value: number, place: string): void {
+    if (!(value >= 0) || !Number.isFinite(value)) throw new OtlpInputError('not_a_flow', place, `value ${value} is not a counter (a finite number ≥ 0)`);
+    let flow: Flow | undefined;
+    for (const f of set.flows) {
+      if (f.temporality === temporality && f.flow.startTimeUnixNano === startTimeUnixNano && f.flow.timeUnixNano === timeUnixNano) flow = f.flow;
+    }
+    if (flow === undefined) {
+      // Flows share no attribute object: processors may change a flow's attributes in place.
+      const attributes = set.used ? { ...set.attributes } : set.attributes;
+      set.used = true;
+      flow = { startTimeUnixNano, timeUnixNano, attributes, txBytes: 0, rxBytes: 0, txPackets: 0, rxPackets: 0, connections: 0 };
+      set.flows.push({ temporality, flow });
+      this.#flows[temporality].push(flow);
+    }
+    if (metric === 'connections') {
+      if (direction !== undefined) throw new OtlpInputError('not_a_flow', place, `${FLOW_CONNECTIONS_METRIC} has no ${NETWORK_IO_DIRECTION}`);
+      flow.connections += value;
+      return;
+    }
+    const transmit = direction === DIRECTION_TRANSMIT;
+    if (!transmit && direction !== DIRECTION_RECEIVE) {
+      throw new OtlpInputError('not_a_flow', place, `${NETWORK_IO_DIRECTION} must be "${DIRECTION_TRANSMIT}" or "${DIRECTION_RECEIVE}" (got ${direction === undefined ? 'none' : JSON.stringify(direction)})`);
+    }
+    if (metric === 'bytes') {
+      if (transmit) flow.txBytes += value;
+      else flow.rxBytes += value;
+    } else if (transmit) flow.txPackets += value;
+    else flow.rxPackets += value;
+  }
+
+  batches(): ReceivedBatch[] {
+    const out: ReceivedBatch[] = [];
+    for (const temporality of ['delta', 'cumulative'] as const) {
+      const flows = this.#flows[temporality];
+      if (flows.length > 0) out.push({ resource: this.#resource, temporality, flows });
+    }
+    return out;
+  }
+}
