@@ -7,7 +7,7 @@ import { capturingContext, type CapturingContext } from '../../../test/harness/c
 import { flowBetween } from '../../../test/harness/flows.ts';
 import { enrich, makeProcessor } from '../../../test/harness/k8sattributes.ts';
 import { until } from '../../../test/harness/wait.ts';
-import type { Attributes } from '../../model/index.ts';
+import type { Attributes, FlowBatch } from '../../model/index.ts';
 import type { K8sAttributesOptions } from './processor.ts';
 
 async function cluster(t: ExecutionContext, options: FakeApiServerOptions = {}): Promise<FakeApiServer> {
@@ -244,6 +244,51 @@ test('report once: same-node, cross-node and external flows; the dropped ones ar
   t.is((await none.run(flows())).length, flows().length, 'no node name: nothing dropped');
   const off = await processor(t, server, { report_once: false, node_name: 'node-a' }, capturingContext('k8sattributes/off'));
   t.is((await off.run(flows())).length, flows().length, 'report_once: false');
+});
+
+test('report once at a gateway: each batch is judged as its sender\'s (resource k8s.node.name), so every connection is kept once', async (t) => {
+  const server = await cluster(t);
+  server.add('pods', pod({ namespace: 'a', name: 'a1', ip: '10.1.0.1', node: 'node-a' }));
+  server.add('pods', pod({ namespace: 'a', name: 'a2', ip: '10.1.0.2', node: 'node-a' }));
+  server.add('pods', pod({ namespace: 'b', name: 'b1', ip: '10.2.0.1', node: 'node-b' }));
+  // What each node's conntrack sees: a cross-node connection is in both tables.
+  const seenBy = {
+    'node-a': () => [
+      flowBetween({ src: '10.1.0.1', dst: '10.1.0.2' }), flowBetween({ src: '10.1.0.1', dst: '10.2.0.1' }), flowBetween({ src: '10.2.0.1', dst: '10.1.0.1' }),
+      flowBetween({ src: '8.8.8.8', dst: '10.1.0.1' }), flowBetween({ src: '192.168.1.11', dst: '10.1.0.2' }), flowBetween({ src: '172.20.0.1', dst: '8.8.4.4' }),
+    ],
+    'node-b': () => [
+      flowBetween({ src: '10.1.0.1', dst: '10.2.0.1' }), flowBetween({ src: '10.2.0.1', dst: '10.1.0.1' }), flowBetween({ src: '8.8.8.8', dst: '10.2.0.1' }),
+      flowBetween({ src: '192.168.1.11', dst: '10.1.0.2' }), flowBetween({ src: '192.168.1.11', dst: '8.8.4.4' }),
+    ],
+  };
+  const pairs = (batches: FlowBatch[]) => batches.flatMap((b) => b.flows.map((f) => `${b.resource?.['k8s.node.name']}:${f.attributes['source.address']}>${f.attributes['destination.address']}`));
+  // A gateway: no node_name, and a NODE_NAME of its own that must not decide for the agents' batches.
+  const gateway = await processor(t, server, { report_once: true }, capturingContext('k8sattributes/gateway', { 'k8s.node.name': 'node-c' }), { auth: { env: { NODE_NAME: 'node-c' }, home: '/nonexistent', serviceAccountRoot: '/nonexistent' } });
+  for (const [node, flows] of Object.entries(seenBy)) await gateway.p.consume({ flows: flows(), temporality: 'delta', resource: { 'k8s.node.name': node, 'k8s.cluster.name': 'c1' } });
+  t.deepEqual(pairs(gateway.sink.batches), [
+    'node-a:10.1.0.1>10.1.0.2', 'node-a:10.1.0.1>10.2.0.1', 'node-a:8.8.8.8>10.1.0.1', 'node-a:192.168.1.11>10.1.0.2', 'node-a:172.20.0.1>8.8.4.4',
+    'node-b:10.2.0.1>10.1.0.1', 'node-b:8.8.8.8>10.2.0.1', 'node-b:192.168.1.11>8.8.4.4',
+  ]);
+  t.is(gateway.ctx.dropped, 3, 'the second sighting of each cross-node connection');
+  t.deepEqual(gateway.sink.batches.map((b) => b.resource), [{ 'k8s.node.name': 'node-a', 'k8s.cluster.name': 'c1' }, { 'k8s.node.name': 'node-b', 'k8s.cluster.name': 'c1' }], 'the sender travels on');
+  t.is(gateway.sink.batches[1]!.flows[0]!.attributes['source.k8s.pod.name'], 'b1');
+  // Its own receivers' batches (no resource) are this node's.
+  gateway.sink.batches.length = 0;
+  await gateway.p.consume({ flows: seenBy['node-a'](), temporality: 'delta' });
+  t.deepEqual(pairs(gateway.sink.batches), ['undefined:172.20.0.1>8.8.4.4']);
+
+  // A sender that does not name itself: nothing can be judged, nothing is dropped, one warning.
+  const unnamed = await processor(t, server, { report_once: true }, capturingContext('k8sattributes/unnamed'));
+  for (let i = 0; i < 2; i++) await unnamed.p.consume({ flows: seenBy['node-b'](), temporality: 'delta', resource: { 'k8s.cluster.name': 'c1' } });
+  t.is(unnamed.sink.batches.flatMap((b) => b.flows).length, 10);
+  t.is(unnamed.ctx.logs.filter((l) => l.msg.includes('without k8s.node.name')).length, 1);
+
+  // node_name set on a gateway wins (as configured) and says once why that is wrong there.
+  const pinned = await processor(t, server, { report_once: true, node_name: 'node-a' }, capturingContext('k8sattributes/pinned'));
+  for (let i = 0; i < 2; i++) await pinned.p.consume({ flows: seenBy['node-b'](), temporality: 'delta', resource: { 'k8s.node.name': 'node-b' } });
+  t.deepEqual(pairs(pinned.sink.batches), ['node-b:10.1.0.1>10.2.0.1', 'node-b:192.168.1.11>10.1.0.2', 'node-b:10.1.0.1>10.2.0.1', 'node-b:192.168.1.11>10.1.0.2']);
+  t.is(pinned.ctx.logs.filter((l) => l.msg.includes('leave node_name empty on a gateway')).length, 1);
 });
 
 test('watch expiry: a live watch ends with 410, a resumed one gets 410 (as an event or HTTP 410); both relist', async (t) => {

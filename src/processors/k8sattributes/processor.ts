@@ -2,8 +2,7 @@
 // identity, and (report-once) drops the flows another node reports.
 import type { KubeConfig } from '@kubernetes/client-node';
 import {
-  DESTINATION_ADDRESS, DESTINATION_K8S_SERVICE_NAME, DESTINATION_ORIGINAL_ADDRESS, DESTINATION_PORT,
-  NETWORK_FLOW_INTER_ZONE, NETWORK_TRANSPORT, SOURCE_ADDRESS, SOURCE_PORT,
+  DESTINATION_ADDRESS, DESTINATION_ORIGINAL_ADDRESS, DESTINATION_PORT, K8S_NODE_NAME, NETWORK_TRANSPORT, SOURCE_ADDRESS, SOURCE_PORT,
   withFlows, type Attributes, type Flow, type FlowBatch, msFromUnixNano,
 } from '../../model/index.ts';
 import { AddressClassifier } from '../../model/address.ts';
@@ -11,7 +10,8 @@ import type { ComponentContext, FlowConsumer, Processor } from '../../contracts/
 import { resolveAuth, type AuthEnvironment } from './auth.ts';
 import { ClusterCache, type KubeResource } from './cluster-cache.ts';
 import type { K8sAttributesConfig } from './config.ts';
-import { writeEnd, type EndInfo } from './end-info.ts';
+import { AttributeBuilder } from './attribute-builder.ts';
+import type { EndInfo } from './end-info.ts';
 import { EndResolver } from './end-resolver.ts';
 import { K8sAttributesMetrics } from './metrics.ts';
 import { toNodeRecord, toControllerRecord, toPodRecord, toServiceRecord } from './objects.ts';
@@ -25,12 +25,13 @@ export interface K8sAttributesOptions {
   cache?: ClusterCache;
 }
 
-/** The node whose flows this instance keeps: `node_name`, else NODE_NAME, else the resource's `k8s.node.name`. */
-export function reportingNode(config: K8sAttributesConfig, ctx: ComponentContext, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (!config.report_once) return undefined;
-  const fromResource = ctx.resource['k8s.node.name'];
-  const name = config.node_name || env.NODE_NAME || (typeof fromResource === 'string' ? fromResource : '');
-  return name || undefined;
+/**
+ * The node this process runs on, for batches of its own receivers: NODE_NAME, else
+ * `service.resource["k8s.node.name"]`. (`node_name`, when set, applies to every batch.)
+ */
+export function ownNode(ctx: ComponentContext, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const fromResource = ctx.resource[K8S_NODE_NAME];
+  return env.NODE_NAME || (typeof fromResource === 'string' ? fromResource : '') || undefined;
 }
 
 function portProto(port: unknown, transport: unknown): string | undefined {
@@ -45,7 +46,13 @@ export class K8sAttributesProcessor implements Processor {
   readonly #cache: ClusterCache;
   readonly #resolver: EndResolver;
   readonly #metrics: K8sAttributesMetrics;
-  readonly #reportNode: string | undefined;
+  readonly #builder = new AttributeBuilder();
+  /** `node_name`: the reporter of every batch. */
+  readonly #configuredNode: string | undefined;
+  /** This process's node: the reporter of batches from its own receivers. */
+  readonly #ownNode: string | undefined;
+  #warnedConfiguredNode = false;
+  #warnedUnnamedSender = false;
   #watchers: Array<ResourceWatcher<KubeRecord>> = [];
   #sweepTimer: NodeJS.Timeout | undefined;
   #ready = false;
@@ -58,7 +65,8 @@ export class K8sAttributesProcessor implements Processor {
     this.#options = options;
     this.#cache = options.cache ?? new ClusterCache(config.deleted_pod_grace);
     this.#resolver = new EndResolver(this.#cache, new AddressClassifier(config.cluster_cidrs));
-    this.#reportNode = reportingNode(config, ctx, options.auth?.env);
+    this.#configuredNode = config.node_name || undefined;
+    this.#ownNode = ownNode(ctx, options.auth?.env);
     this.#metrics = new K8sAttributesMetrics(ctx.metrics, ctx.id, () => this.#cache.counts(), () => this.#synced());
   }
 
@@ -70,7 +78,10 @@ export class K8sAttributesProcessor implements Processor {
   async start(): Promise<void> {
     const { logger } = this.#ctx;
     const auth = resolveAuth(this.#config, this.#options.auth);
-    const reporting = this.#reportNode ? `report-once as node ${this.#reportNode}` : 'report-once off (no node name): nothing is dropped';
+    const own = this.#configuredNode ?? this.#ownNode;
+    const reporting = !this.#config.report_once ? 'report-once off'
+      : this.#configuredNode ? `report-once as node ${this.#configuredNode} (node_name)`
+        : `report-once as each batch's sender (k8s.node.name of batches received from agents${own ? `; this node, ${own}, for its own receivers` : ''})`;
     if (!auth.kubeConfig) {
       if (this.#config.auth_type === 'auto') logger.warn(`k8sattributes: no cluster access, ${auth.description}: only network attributes (address types) are added`);
       this.#ready = true;
@@ -111,23 +122,56 @@ export class K8sAttributesProcessor implements Processor {
   }
 
   async consume(batch: FlowBatch): Promise<void> {
-    const kept = this.#enrich(batch.flows);
+    const kept = this.#enrich(batch.flows, this.#reporterOf(batch));
     const dropped = batch.flows.length - kept.length;
     if (dropped > 0) this.#ctx.countDropped(dropped);
     if (kept.length === 0) return;
     await this.#next.consume(dropped > 0 ? withFlows(batch, kept) : batch);
   }
 
-  /** Adds the attributes in place; returns the flows this node reports. */
-  #enrich(flows: Flow[]): Flow[] {
+  /**
+   * The node that reported this batch, whose flows are kept under report-once: `node_name`; else
+   * for a batch received from an agent its resource's `k8s.node.name`; else this node. Undefined:
+   * nothing is dropped.
+   */
+  #reporterOf(batch: FlowBatch): string | undefined {
+    if (!this.#config.report_once) return undefined;
+    const sender = batch.resource === undefined ? undefined : batch.resource[K8S_NODE_NAME];
+    if (this.#configuredNode !== undefined) {
+      if (typeof sender === 'string' && sender !== this.#configuredNode && !this.#warnedConfiguredNode) {
+        this.#warnedConfiguredNode = true;
+        this.#ctx.logger.warn({ node_name: this.#configuredNode, sender }, `k8sattributes: node_name is ${this.#configuredNode} but batches come from ${sender} (an agent): report-once judges them as ${this.#configuredNode}'s and drops what ${sender} must report; leave node_name empty on a gateway`);
+      }
+      return this.#configuredNode;
+    }
+    if (batch.resource === undefined) return this.#ownNode;
+    if (typeof sender === 'string' && sender !== '') return sender;
+    if (!this.#warnedUnnamedSender) {
+      this.#warnedUnnamedSender = true;
+      this.#ctx.logger.warn({ resource: batch.resource }, 'k8sattributes: a batch came from a sender without k8s.node.name in its resource (set service.resource on the agents): report-once cannot apply to it, nothing of it is dropped');
+    }
+    return undefined;
+  }
+
+  /** Returns the flows `reportNode` reports, each with its attributes (a new map per flow). */
+  #enrich(flows: Flow[], reportNode: string | undefined): Flow[] {
     const resolver = this.#resolver;
-    const reportNode = this.#reportNode;
+    const builder = this.#builder;
     const kept: Flow[] = [];
     let srcHits = 0, srcMisses = 0, dstHits = 0, dstMisses = 0;
-    for (const flow of flows) {
+    // The flows of one read share their interval: convert each distinct time once (BigInt division allocates).
+    let startNs = -1n, startMs = 0, endNs = -1n, endMs = 0;
+    for (let i = 0; i < flows.length; i++) {
+      const flow = flows[i]!;
       const a: Attributes = flow.attributes;
-      const startMs = msFromUnixNano(flow.startTimeUnixNano);
-      const endMs = msFromUnixNano(flow.timeUnixNano);
+      if (flow.startTimeUnixNano !== startNs) {
+        startNs = flow.startTimeUnixNano;
+        startMs = msFromUnixNano(startNs);
+      }
+      if (flow.timeUnixNano !== endNs) {
+        endNs = flow.timeUnixNano;
+        endMs = msFromUnixNano(endNs);
+      }
       const transport = a[NETWORK_TRANSPORT];
       const srcIp = a[SOURCE_ADDRESS];
       const dstIp = a[DESTINATION_ADDRESS];
@@ -141,8 +185,6 @@ export class K8sAttributesProcessor implements Processor {
         if (reporter !== undefined && reporter !== reportNode) continue;
       }
 
-      if (src) writeEnd(a, 'source', src);
-      if (dst) writeEnd(a, 'destination', dst);
       if (src && src.addressType !== 'private' && src.addressType !== 'public' && src.addressType !== 'loopback') srcHits++;
       else srcMisses++;
       if (dst && dst.addressType !== 'private' && dst.addressType !== 'public' && dst.addressType !== 'loopback') dstHits++;
@@ -151,8 +193,8 @@ export class K8sAttributesProcessor implements Processor {
       const original = a[DESTINATION_ORIGINAL_ADDRESS];
       const service = (typeof original === 'string' ? resolver.serviceName(original) : undefined)
         ?? (dst?.addressType === 'service' ? resolver.serviceName(dstIp as string) : undefined);
-      if (service !== undefined) a[DESTINATION_K8S_SERVICE_NAME] = service;
-      if (src?.zone !== undefined && dst?.zone !== undefined) a[NETWORK_FLOW_INTER_ZONE] = src.zone !== dst.zone;
+      const interZone = src?.zone !== undefined && dst?.zone !== undefined ? src.zone !== dst.zone : undefined;
+      flow.attributes = builder.build(a, src, dst, service, interZone);
       kept.push(flow);
     }
     this.#metrics.lookups('source', srcHits, srcMisses);
