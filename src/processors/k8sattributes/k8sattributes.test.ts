@@ -291,6 +291,18 @@ test('report once at a gateway: each batch is judged as its sender\'s (resource 
   t.is(pinned.ctx.logs.filter((l) => l.msg.includes('leave node_name empty on a gateway')).length, 1);
 });
 
+test('lists are read in pages of 500; an expired continue token restarts the list, and nothing is missed', async (t) => {
+  const server = await cluster(t);
+  for (let i = 0; i < 1_203; i++) server.add('pods', pod({ namespace: 'big', name: `p-${i}`, ip: `10.9.${i >> 8}.${i & 255}`, node: 'node-a' }));
+  server.expireNextContinue();
+  const { cache, ctx } = await processor(t, server);
+  t.is(cache.counts().pods, 1_203);
+  const pages = server.requests.filter((r) => r.resource === 'pods' && !r.watch);
+  t.deepEqual(pages.map((r) => `${r.limit}:${r.continued ? 'next' : 'first'}:${r.status}`), ['500:first:200', '500:next:410', '500:first:200', '500:next:200', '500:next:200']);
+  t.true(ctx.logs.some((l) => /pods list\/watch failed/.test(l.msg) && /HTTP 410/.test(String(l.err))), JSON.stringify(ctx.logs));
+  t.true(pages.every((r) => r.token === 'secret'));
+});
+
 test('watch expiry: a live watch ends with 410, a resumed one gets 410 (as an event or HTTP 410); both relist', async (t) => {
   for (const expireAsHttp of [false, true]) {
     const server = await cluster(t, { expireAsHttp });
