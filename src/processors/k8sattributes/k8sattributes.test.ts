@@ -273,10 +273,13 @@ test('report once at a gateway: each batch is judged as its sender\'s (resource 
   t.is(gateway.ctx.dropped, 3, 'the second sighting of each cross-node connection');
   t.deepEqual(gateway.sink.batches.map((b) => b.resource), [{ 'k8s.node.name': 'node-a', 'k8s.cluster.name': 'c1' }, { 'k8s.node.name': 'node-b', 'k8s.cluster.name': 'c1' }], 'the sender travels on');
   t.is(gateway.sink.batches[1]!.flows[0]!.attributes['source.k8s.pod.name'], 'b1');
+  // Each flow says which node reported it, so a reduce after the gateway can keep it (group_by k8s.node.name).
+  t.deepEqual(gateway.sink.batches.map((b) => [...new Set(b.flows.map((f) => f.attributes['k8s.node.name']))]), [['node-a'], ['node-b']]);
   // Its own receivers' batches (no resource) are this node's.
   gateway.sink.batches.length = 0;
   await gateway.p.consume({ flows: seenBy['node-a'](), temporality: 'delta' });
   t.deepEqual(pairs(gateway.sink.batches), ['undefined:172.20.0.1>8.8.4.4']);
+  t.is(gateway.sink.batches[0]!.flows[0]!.attributes['k8s.node.name'], undefined, 'its own flows: the exporters add its resource');
 
   // A sender that does not name itself: nothing can be judged, nothing is dropped, one warning.
   const unnamed = await processor(t, server, { report_once: true }, capturingContext('k8sattributes/unnamed'));

@@ -122,7 +122,8 @@ export class K8sAttributesProcessor implements Processor {
   }
 
   async consume(batch: FlowBatch): Promise<void> {
-    const kept = this.#enrich(batch.flows, this.#reporterOf(batch));
+    const sender = batch.resource?.[K8S_NODE_NAME];
+    const kept = this.#enrich(batch.flows, this.#reporterOf(batch), typeof sender === 'string' && sender !== '' ? sender : undefined);
     const dropped = batch.flows.length - kept.length;
     if (dropped > 0) this.#ctx.countDropped(dropped);
     if (kept.length === 0) return;
@@ -153,8 +154,12 @@ export class K8sAttributesProcessor implements Processor {
     return undefined;
   }
 
-  /** Returns the flows `reportNode` reports, each with its attributes (a new map per flow). */
-  #enrich(flows: Flow[], reportNode: string | undefined): Flow[] {
+  /**
+   * Returns the flows `reportNode` reports, each with its attributes (a new map per flow). A batch
+   * received from an agent (`senderNode`) gets `k8s.node.name` on every flow: after a gateway's
+   * `reduce` merges many agents' batches, the flow itself still says which node reported it.
+   */
+  #enrich(flows: Flow[], reportNode: string | undefined, senderNode: string | undefined): Flow[] {
     const resolver = this.#resolver;
     const builder = this.#builder;
     const kept: Flow[] = [];
@@ -164,6 +169,8 @@ export class K8sAttributesProcessor implements Processor {
     for (let i = 0; i < flows.length; i++) {
       const flow = flows[i]!;
       const a: Attributes = flow.attributes;
+      // Set before the build, so the compiled literal has it among the flow's own keys.
+      if (senderNode !== undefined) a[K8S_NODE_NAME] = senderNode;
       if (flow.startTimeUnixNano !== startNs) {
         startNs = flow.startTimeUnixNano;
         startMs = msFromUnixNano(startNs);
