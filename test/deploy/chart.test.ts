@@ -479,7 +479,7 @@ for (const v of AGENT_GATEWAY_VARIANTS) {
       t.is(checksum, createHash('sha256').update(text.replace(/\n$/, '')).digest('hex'));
       const result = await validateConfig(text, envNames);
       // Components of another branch not in this build yet: everything but their types must be valid.
-      const missing = [['receivers', 'otlp'], ['exporters', 'loadbalancing'], ['receivers', 'cilium']]
+      const missing = ([['receivers', 'otlp'], ['exporters', 'loadbalancing'], ['receivers', 'cilium']] as Array<[string, string]>)
         .filter(([section, type]) => text.includes(`\n  ${type}:`) && !new RegExp(`${section}:\\n(?: {2}.*\\n)*? {2}${type}\\b`).test(components.stdout));
       if (missing.length > 0) {
         t.is(result.code, 1, result.stderr);

@@ -145,9 +145,12 @@ export class FakeApiServer {
     return n;
   }
 
-  /** Path of a kubeconfig (JSON is valid YAML) whose current context points at this server. */
-  writeKubeconfig(token = this.options.token ?? 'test-token'): string {
-    const file = join(this.#dir, 'kubeconfig');
+  /**
+   * Path of a kubeconfig (JSON is valid YAML) whose current context points at this server. Each
+   * `name` is its own file, so clients with different tokens can be told apart in `requests`.
+   */
+  writeKubeconfig(token = this.options.token ?? 'test-token', name = 'kubeconfig'): string {
+    const file = join(this.#dir, name);
     writeFileSync(file, JSON.stringify({
       apiVersion: 'v1',
       kind: 'Config',
