@@ -15,7 +15,9 @@
 // Watch traffic is measured by changing CHURN pods (a label) once every client has synced: each
 // watching client receives every change, so per-client bytes per 1,000 pod changes are printed.
 // The gateway then enriches (k8sattributes, report-once per agent batch) and reduces (delta,
-// default group_by) FLOWS flows, sent as one batch per agent: CPU per interval, median of TICKS.
+// default group_by, max_groups 200,000) FLOWS flows, sent as one batch per agent: CPU per
+// interval, median of TICKS. PEERS (Deployments each Deployment calls, default 2) sets how many
+// groups that gives (with 3 zones at each end: up to 5,000 × PEERS × 9 plus the internet).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
@@ -87,8 +89,10 @@ async function runClient(mode: 'node' | 'gateway') {
   try {
     const synced = await read();
     if (synced.pods !== cluster.pods) throw new Error(`${mode}: synced ${synced.pods} pods, expected ${cluster.pods}`);
-    const afterSync = trafficOf(token);
     const churnBytes = await churn(token, mode === 'node' ? 1 : 2);
+    // Sync traffic: the lists and what the watches had sent before the pod changes.
+    const all = trafficOf(token);
+    const afterSync = { ...all, watchBytes: all.watchBytes - churnBytes };
     let measured: Line | undefined;
     if (mode === 'gateway') {
       child.stdin!.write('measure\n');
@@ -147,6 +151,7 @@ try {
     gateway_enrich_reduce_cpu_ms: m.enrich_reduce_cpu_ms,
     gateway_flows_kept: m.kept,
     gateway_groups_out: m.groups,
+    peers_per_deployment: Number(process.env.PEERS ?? 2),
   };
   console.log(`k8s-scale: ${cluster.nodes} nodes, ${cluster.pods} pods, ${result.services} Services, ${result.endpointslices} EndpointSlices, ${result.replicasets} ReplicaSets (filled in ${result.fill_ms} ms)`);
   console.log(`  one node-mode node:  ${result.node_requests_per_node} requests (${perNode.lists} list pages, ${perNode.watches} watches), ${mb(result.node_sync_bytes_per_node)} MB to sync, ${mb(result.node_watch_bytes_per_1k_pod_changes_per_node)} MB per 1,000 pod changes; synced in ${result.node_sync_ms} ms, RSS ${result.node_rss_mib} MiB`);

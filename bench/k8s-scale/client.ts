@@ -10,7 +10,7 @@ import { reduceConfigSchema } from '../../src/processors/reduce/config.ts';
 import { ReduceProcessor } from '../../src/processors/reduce/reduce.ts';
 import { capturingContext } from '../../test/harness/context.ts';
 import { flowBetween } from '../../test/harness/flows.ts';
-import { deploymentOf, nodeName, podIp, serviceIp, type ScaleCluster } from '../../test/harness/k8s-scale-cluster.ts';
+import { deploymentOf, deployments, nodeName, podIp, serviceIp, type ScaleCluster } from '../../test/harness/k8s-scale-cluster.ts';
 import { makeProcessor } from '../../test/harness/k8sattributes.ts';
 import { ManualClock } from '../../test/harness/manual-clock.ts';
 
@@ -18,7 +18,11 @@ const MODE = process.env.MODE === 'gateway' ? 'gateway' : 'node';
 const cluster = JSON.parse(process.env.CLUSTER!) as ScaleCluster;
 const FLOWS = Number(process.env.FLOWS ?? 262_144);
 const TICKS = Number(process.env.TICKS ?? 5);
+/** Deployments each Deployment calls: with zones and services this sets the groups a gateway reduces to. */
+const PEERS = Number(process.env.PEERS ?? 2);
 const INTERVAL_MS = 15_000;
+/** A gateway reduces the whole cluster's flows: more groups than one node's default 10,000. */
+const MAX_GROUPS = 200_000;
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const mib = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
 const say = (o: object) => console.log(JSON.stringify(o));
@@ -26,7 +30,7 @@ const say = (o: object) => console.log(JSON.stringify(o));
 const config = { auth_type: 'kubeConfig', kubeconfig: process.env.SCALE_KUBECONFIG, wait_for_sync: '300s', ...(MODE === 'node' ? { node_name: 'node-0' } : {}) };
 const clock = new ManualClock(1_767_225_600_000);
 let reducedGroups = 0;
-const reduce = new ReduceProcessor(capturingContext('reduce'), reduceConfigSchema.parse({ interval: '15s', temporality: 'delta' }), {
+const reduce = new ReduceProcessor(capturingContext('reduce'), reduceConfigSchema.parse({ interval: '15s', temporality: 'delta', max_groups: MAX_GROUPS }), {
   consume: async (b: FlowBatch) => void (reducedGroups += b.flows.length),
 }, clock);
 let kept = 0;
@@ -47,13 +51,19 @@ say({ event: 'synced', mode: MODE, sync_ms: Math.round(syncMs), rss_mib: mib(pro
 
 /**
  * One interval of the cluster's agents' output: FLOWS flows in one batch per agent (its resource
- * names it). Per agent: 60% its pods → any pod, 20% its pods → a Service VIP (DNATed to one of
+ * names it). Each Deployment calls PEERS others. Per agent: 60% its pods → any pod, 20% its pods → a Service VIP (DNATed to one of
  * its pods), 10% its pods → the internet, 10% another node's pods → its pods (the other node's
  * to report: report-once drops them here).
  */
 function agentBatches(): FlowBatch[] {
+  // xorshift32: an LCG's low bits cycle in step with the fixed number of draws per flow.
   let seed = 42;
-  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+  const rand = (n: number) => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
   const perNode = Math.ceil(FLOWS / cluster.nodes);
   const podsPerNode = Math.floor(cluster.pods / cluster.nodes);
   const localPod = (n: number) => n + rand(podsPerNode) * cluster.nodes;
@@ -63,12 +73,15 @@ function agentBatches(): FlowBatch[] {
     const flows = [];
     for (let k = 0; k < perNode && made < FLOWS; k++, made++) {
       const kind = rand(10);
-      const other = rand(cluster.pods);
+      const src = localPod(n);
+      // A service graph: each Deployment calls PEERS others.
+      const peer = (deploymentOf(cluster, src) * 7 + 1 + rand(PEERS)) % deployments(cluster);
+      const other = Math.min(cluster.pods - 1, peer * cluster.podsPerDeployment + rand(cluster.podsPerDeployment));
       const srcPort = 30_000 + rand(30_000);
-      if (kind < 6) flows.push(flowBetween({ src: podIp(localPod(n)), dst: podIp(other), srcPort, dstPort: 8080 }));
-      else if (kind < 8) flows.push(flowBetween({ src: podIp(localPod(n)), dst: podIp(other), srcPort, dstPort: 8080, original: serviceIp(deploymentOf(cluster, other)) }));
-      else if (kind < 9) flows.push(flowBetween({ src: podIp(localPod(n)), dst: `34.${rand(256)}.${rand(256)}.${rand(256)}`, srcPort, dstPort: 443 }));
-      else flows.push(flowBetween({ src: podIp(other % cluster.nodes === n ? (other + 1) % cluster.pods : other), dst: podIp(localPod(n)), srcPort, dstPort: 8080 }));
+      if (kind < 6) flows.push(flowBetween({ src: podIp(src), dst: podIp(other), srcPort, dstPort: 8080 }));
+      else if (kind < 8) flows.push(flowBetween({ src: podIp(src), dst: podIp(other), srcPort, dstPort: 8080, original: serviceIp(deploymentOf(cluster, other)) }));
+      else if (kind < 9) flows.push(flowBetween({ src: podIp(src), dst: `34.${rand(256)}.${rand(256)}.${rand(256)}`, srcPort, dstPort: 443 }));
+      else flows.push(flowBetween({ src: podIp(other % cluster.nodes === n ? (other + 1) % cluster.pods : other), dst: podIp(src), srcPort, dstPort: 8080 }));
     }
     batches.push({ flows, temporality: 'delta', resource: { 'k8s.node.name': nodeName(n), 'k8s.cluster.name': 'bench' } });
   }

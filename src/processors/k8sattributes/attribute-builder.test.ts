@@ -14,12 +14,13 @@ function endInfo(keyListId: number, pairs: Array<[string, AttributeValue]>): End
 }
 
 /** What the processor did before the builder: assignments in order. */
-function reference(a: Attributes, src: EndInfo | undefined, dst: EndInfo | undefined, service: string | undefined, interZone: boolean | undefined): Attributes {
+function reference(a: Attributes, src: EndInfo | undefined, dst: EndInfo | undefined, service: string | undefined, interZone: boolean | undefined, reporter?: string): Attributes {
   const out: Attributes = JSON.parse(JSON.stringify(a)) as Attributes;
   src?.sourceKeys.forEach((k, i) => (out[k] = src.values[i]!));
   dst?.destinationKeys.forEach((k, i) => (out[k] = dst.values[i]!));
   if (service !== undefined) out['destination.k8s.service.name'] = service;
   if (interZone !== undefined) out['network.flow.inter_zone'] = interZone;
+  if (reporter !== undefined) out['k8s.node.name'] = reporter;
   return out;
 }
 
@@ -27,9 +28,9 @@ const pod = endInfo(900, [['address.type', 'pod'], ['k8s.namespace.name', 'shop'
 const node = endInfo(901, [['address.type', 'node'], ['k8s.node.name', 'node-a'], ['k8s.owner.type', 'Node']]);
 const publicEnd = endInfo(902, [['address.type', 'public']]);
 
-function check(t: import('ava').ExecutionContext, builder: AttributeBuilder, a: Attributes, src: EndInfo | undefined, dst: EndInfo | undefined, service?: string, interZone?: boolean): void {
-  const expected = reference(a, src, dst, service, interZone);
-  const got = builder.build(a, src, dst, service, interZone);
+function check(t: import('ava').ExecutionContext, builder: AttributeBuilder, a: Attributes, src: EndInfo | undefined, dst: EndInfo | undefined, service?: string, interZone?: boolean, reporter?: string): void {
+  const expected = reference(a, src, dst, service, interZone, reporter);
+  const got = builder.build(a, src, dst, service, interZone, reporter);
   t.deepEqual(Object.entries(got), Object.entries(expected));
   t.is(Object.getPrototypeOf(got), Object.prototype);
 }
@@ -39,12 +40,16 @@ test('keys, values and order are those of assignment, for every combination of e
   const flows: Attributes[] = [
     { 'source.address': '10.1.0.5', 'source.port': 40000, 'destination.address': '10.2.0.7', 'destination.port': 80, 'network.transport': 'tcp' },
     { 'destination.address': '10.2.0.7', 'source.address': '10.1.0.5', 'destination.original.address': '10.96.0.10' },
+    // An agent that sent k8s.node.name as a flow attribute too: the batch's reporter wins, in place.
+    { 'k8s.node.name': 'stale', 'source.address': '10.1.0.5', 'destination.address': '10.2.0.7' },
   ];
   for (const a of flows) {
     for (const src of [pod, node, publicEnd, undefined]) {
       for (const dst of [pod, node, publicEnd, undefined]) {
         for (const service of [undefined, 'cart']) {
-          for (const interZone of [undefined, true, false]) check(t, builder, a, src, dst, service, interZone);
+          for (const interZone of [undefined, true, false]) {
+            for (const reporter of [undefined, 'node-b']) check(t, builder, a, src, dst, service, interZone, reporter);
+          }
         }
       }
     }

@@ -169,8 +169,6 @@ export class K8sAttributesProcessor implements Processor {
     for (let i = 0; i < flows.length; i++) {
       const flow = flows[i]!;
       const a: Attributes = flow.attributes;
-      // Set before the build, so the compiled literal has it among the flow's own keys.
-      if (senderNode !== undefined) a[K8S_NODE_NAME] = senderNode;
       if (flow.startTimeUnixNano !== startNs) {
         startNs = flow.startTimeUnixNano;
         startMs = msFromUnixNano(startNs);
@@ -201,7 +199,7 @@ export class K8sAttributesProcessor implements Processor {
       const service = (typeof original === 'string' ? resolver.serviceName(original) : undefined)
         ?? (dst?.addressType === 'service' ? resolver.serviceName(dstIp as string) : undefined);
       const interZone = src?.zone !== undefined && dst?.zone !== undefined ? src.zone !== dst.zone : undefined;
-      flow.attributes = builder.build(a, src, dst, service, interZone);
+      flow.attributes = builder.build(a, src, dst, service, interZone, senderNode);
       kept.push(flow);
     }
     this.#metrics.lookups('source', srcHits, srcMisses);
