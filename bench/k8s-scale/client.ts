@@ -5,7 +5,7 @@
 // "measure" (gateway) runs the CPU measurement and prints {"event":"measured",…}; "exit" (or the
 // end of stdin) shuts down.
 import { createInterface } from 'node:readline';
-import type { FlowBatch } from '../../src/model/index.ts';
+import type { Attributes, FlowBatch } from '../../src/model/index.ts';
 import { reduceConfigSchema } from '../../src/processors/reduce/config.ts';
 import { ReduceProcessor } from '../../src/processors/reduce/reduce.ts';
 import { capturingContext } from '../../test/harness/context.ts';
@@ -88,12 +88,24 @@ function agentBatches(): FlowBatch[] {
   return batches;
 }
 
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
+/**
+ * The attributes as a receiver hands them over: new string objects decoded from the bytes of a
+ * request (flat, their hashes not yet computed), not the benchmark's concatenated templates.
+ */
+function decoded(a: Attributes): Attributes {
+  const out: Attributes = {};
+  for (const [k, v] of Object.entries(a)) out[k] = typeof v === 'string' ? fromUtf8.decode(utf8.encode(v)) : v;
+  return out;
+}
+
 async function measure(withReduce: boolean) {
   toReduce = withReduce;
   const template = agentBatches();
   const cpus: number[] = [];
   for (let tick = 0; tick < TICKS; tick++) {
-    const batches = template.map((b) => ({ ...b, flows: b.flows.map((f) => ({ ...f, attributes: { ...f.attributes } })) }));
+    const batches = template.map((b) => ({ ...b, flows: b.flows.map((f) => ({ ...f, attributes: decoded(f.attributes) })) }));
     kept = 0;
     reducedGroups = 0;
     gc(); // the batches' own allocation (the receiver's work) is not measured
