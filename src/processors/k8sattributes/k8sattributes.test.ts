@@ -8,7 +8,8 @@ import { flowBetween } from '../../../test/harness/flows.ts';
 import { enrich, makeProcessor } from '../../../test/harness/k8sattributes.ts';
 import { until } from '../../../test/harness/wait.ts';
 import type { Attributes, FlowBatch } from '../../model/index.ts';
-import type { K8sAttributesOptions } from './processor.ts';
+import { k8sattributesConfigSchema } from './config.ts';
+import { K8sAttributesProcessor, type K8sAttributesOptions } from './processor.ts';
 
 async function cluster(t: ExecutionContext, options: FakeApiServerOptions = {}): Promise<FakeApiServer> {
   const server = await FakeApiServer.start({ token: 'secret', ...options });
@@ -471,4 +472,51 @@ test('a BOOKMARK carries the resourceVersion: after compaction the informer resu
   t.false(pods.some((r) => r.status === 410));
   t.true(pods.filter((r) => r.watch).every((r) => r.allowWatchBookmarks), 'watches ask for bookmarks');
   t.is(pods.at(-1)!.resourceVersion, String(server.resourceVersion - 1), 'resumed from the bookmark');
+});
+
+test('the pipelines of one process that name flows share one set of watches and one cache', async (t) => {
+  const server = await cluster(t);
+  server.add('pods', pod({ namespace: 'shop', name: 'web-0', ip: '10.1.0.5', node: 'node-a' }));
+  const kubeconfig = server.writeKubeconfig();
+  const config = k8sattributesConfigSchema.parse({ auth_type: 'kubeConfig', kubeconfig, report_once: false });
+  const auth = { env: {}, home: '/nonexistent', serviceAccountRoot: '/nonexistent' };
+  const make = (id: string) => {
+    const batches: FlowBatch[] = [];
+    const p = new K8sAttributesProcessor(capturingContext(id), config, { consume: async (b) => void batches.push(b) }, { auth, backoff: { initialMs: 50, maxMs: 400 } });
+    t.teardown(() => p.shutdown());
+    return { p, batches };
+  };
+  // Two pipelines (deltas for PostgreSQL, cumulative sums for Prometheus), one processor each.
+  const a = make('k8sattributes');
+  const b = make('k8sattributes');
+  await a.p.start();
+  await b.p.start();
+  const podRequests = () => server.requests.filter((r) => r.resource === 'pods');
+  t.is(podRequests().filter((r) => !r.watch).length, 1, 'one list of pods');
+  await until(() => server.watchCount() === 5, 5_000, 'the watches open');
+  t.is(server.requests.filter((r) => r.watch).length, 5, 'one watch per kind');
+  for (const x of [a, b]) await x.p.consume({ flows: [flowBetween({ src: '10.1.0.5', dst: '8.8.8.8' })], temporality: 'delta' });
+  t.deepEqual([a, b].map((x) => x.batches[0]!.flows[0]!.attributes['source.k8s.pod.name']), ['web-0', 'web-0']);
+  // A change reaches both through the one watch.
+  server.add('pods', pod({ namespace: 'shop', name: 'web-1', ip: '10.1.0.6', node: 'node-a' }));
+  await until(async () => {
+    b.batches.length = 0;
+    await b.p.consume({ flows: [flowBetween({ src: '10.1.0.6', dst: '8.8.8.8' })], temporality: 'delta' });
+    return b.batches[0]?.flows[0]?.attributes['source.k8s.pod.name'] === 'web-1';
+  }, 5_000, 'web-1 named');
+  // The watches outlive the first pipeline's shutdown and end with the last one's.
+  await a.p.shutdown();
+  t.is(server.watchCount(), 5);
+  await b.p.shutdown();
+  await until(() => server.watchCount() === 0, 5_000, 'watches closed');
+  // A processor started later lists anew.
+  const c = make('k8sattributes/later');
+  await c.p.start();
+  t.is(podRequests().filter((r) => !r.watch).length, 2);
+  // Different settings (labels to extract) are another cache and other watches.
+  const other = new K8sAttributesProcessor(capturingContext('k8sattributes/labels'), k8sattributesConfigSchema.parse({ auth_type: 'kubeConfig', kubeconfig, report_once: false, extract: { labels: ['app'] } }), { consume: async () => {} }, { auth });
+  t.teardown(() => other.shutdown());
+  await other.start();
+  await until(() => server.watchCount() === 10, 5_000, 'the second set of watches opens');
+  t.is(podRequests().filter((r) => !r.watch).length, 3);
 });

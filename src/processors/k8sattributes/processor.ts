@@ -1,6 +1,5 @@
 // The k8sattributes processor: watches the cluster, gives both ends of every flow a Kubernetes
 // identity, and (report-once) drops the flows another node reports.
-import type { KubeConfig } from '@kubernetes/client-node';
 import {
   DESTINATION_ADDRESS, DESTINATION_ORIGINAL_ADDRESS, DESTINATION_PORT, K8S_NODE_NAME, NETWORK_TRANSPORT, SOURCE_ADDRESS, SOURCE_PORT,
   withFlows, type Attributes, type Flow, type FlowBatch, msFromUnixNano,
@@ -9,19 +8,23 @@ import { AddressClassifier } from '../../model/address.ts';
 import type { ComponentContext, FlowConsumer, Processor } from '../../contracts/component.ts';
 import { resolveAuth, type AuthEnvironment } from './auth.ts';
 import { ClusterCache, type KubeResource } from './cluster-cache.ts';
+import { ClusterWatch } from './cluster-watch.ts';
 import type { K8sAttributesConfig } from './config.ts';
 import { AttributeBuilder } from './attribute-builder.ts';
 import type { EndInfo } from './end-info.ts';
 import { EndResolver } from './end-resolver.ts';
 import { K8sAttributesMetrics } from './metrics.ts';
-import { toNodeRecord, toControllerRecord, toPodRecord, toServiceRecord } from './objects.ts';
-import { ResourceWatcher, type BackoffSettings, type KubeRecord } from './watcher.ts';
+import type { BackoffSettings } from './watcher.ts';
 
 export interface K8sAttributesOptions {
   /** Where auth_type looks for a service account and kubeconfig; default: this process's. */
   auth?: AuthEnvironment;
   backoff?: BackoffSettings;
-  /** Where the watched objects are kept; default: a new one with `deleted_pod_grace`. */
+  /**
+   * Where the watched objects are kept, watched for this instance alone. Default: the cache and
+   * watches shared by every instance of this process with the same connection and settings
+   * (cluster-watch.ts), so two pipelines that name flows cost one set of watches.
+   */
   cache?: ClusterCache;
 }
 
@@ -34,6 +37,9 @@ export function ownNode(ctx: ComponentContext, env: NodeJS.ProcessEnv = process.
   return env.NODE_NAME || (typeof fromResource === 'string' ? fromResource : '') || undefined;
 }
 
+/** What the metrics read before (or without) a cluster watch. */
+const EMPTY_CACHE = new ClusterCache(0);
+
 function portProto(port: unknown, transport: unknown): string | undefined {
   return typeof port === 'number' && typeof transport === 'string' ? `${port}/${transport}` : undefined;
 }
@@ -43,8 +49,10 @@ export class K8sAttributesProcessor implements Processor {
   readonly #config: K8sAttributesConfig;
   readonly #next: FlowConsumer;
   readonly #options: K8sAttributesOptions;
-  readonly #cache: ClusterCache;
-  readonly #resolver: EndResolver;
+  readonly #classifier: AddressClassifier;
+  #cluster: ClusterWatch | undefined;
+  /** Without cluster access (or before start): only network attributes. */
+  #resolver: EndResolver;
   readonly #metrics: K8sAttributesMetrics;
   readonly #builder = new AttributeBuilder();
   /** `node_name`: the reporter of every batch. */
@@ -53,26 +61,23 @@ export class K8sAttributesProcessor implements Processor {
   readonly #ownNode: string | undefined;
   #warnedConfiguredNode = false;
   #warnedUnnamedSender = false;
-  #watchers: Array<ResourceWatcher<KubeRecord>> = [];
-  #sweepTimer: NodeJS.Timeout | undefined;
   #ready = false;
-  #clusterAccess = false;
 
   constructor(ctx: ComponentContext, config: K8sAttributesConfig, next: FlowConsumer, options: K8sAttributesOptions = {}) {
     this.#ctx = ctx;
     this.#config = config;
     this.#next = next;
     this.#options = options;
-    this.#cache = options.cache ?? new ClusterCache(config.deleted_pod_grace);
-    this.#resolver = new EndResolver(this.#cache, new AddressClassifier(config.cluster_cidrs));
+    this.#classifier = new AddressClassifier(config.cluster_cidrs);
+    this.#resolver = new EndResolver(new ClusterCache(config.deleted_pod_grace), this.#classifier);
     this.#configuredNode = config.node_name || undefined;
     this.#ownNode = ownNode(ctx, options.auth?.env);
-    this.#metrics = new K8sAttributesMetrics(ctx.metrics, ctx.id, () => this.#cache.counts(), () => this.#synced());
+    this.#metrics = new K8sAttributesMetrics(ctx.metrics, ctx.id, () => (this.#cluster?.cache ?? EMPTY_CACHE).counts(), () => this.#synced());
   }
 
   /** Every kind's initial list is in the cache (without cluster access: once started). */
   #synced(): boolean {
-    return !this.#clusterAccess ? this.#ready : this.#watchers.every((w) => w.isSynced);
+    return this.#cluster === undefined ? this.#ready : this.#cluster.isSynced;
   }
 
   async start(): Promise<void> {
@@ -87,37 +92,38 @@ export class K8sAttributesProcessor implements Processor {
       this.#ready = true;
       return;
     }
-    this.#clusterAccess = true;
     logger.info(`k8sattributes: watching the cluster via ${auth.description}; ${reporting}`);
-    this.#watchers = this.#makeWatchers(auth.kubeConfig);
-    for (const w of this.#watchers) w.start();
-    const sweepMs = Math.max(1_000, Math.min(this.#config.deleted_pod_grace / 2, 30_000));
-    this.#sweepTimer = setInterval(() => this.#cache.sweep(), sweepMs);
-    this.#sweepTimer.unref();
+    const hooks = {
+      logger,
+      badObject: (resource: KubeResource) => this.#metrics.badObject(resource),
+      restarted: (resource: KubeResource) => this.#metrics.watchRestarted(resource),
+    };
+    const cluster = ClusterWatch.acquire(auth.kubeConfig, auth.description, this.#config, hooks, { cache: this.#options.cache, backoff: this.#options.backoff });
+    this.#cluster = cluster;
+    this.#resolver = new EndResolver(cluster.cache, this.#classifier);
 
-    const all = Promise.all(this.#watchers.map((w) => w.synced));
+    const all = cluster.synced;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.#config.wait_for_sync)));
     const outcome = await Promise.race([all.then(() => 'synced' as const), timedOut]);
     clearTimeout(timer);
     this.#ready = true;
     if (outcome === 'synced') {
-      logger.info({ objects: this.#cache.counts() }, 'k8sattributes: initial sync done');
+      logger.info({ objects: cluster.cache.counts() }, 'k8sattributes: initial sync done');
     } else {
-      const missing = this.#watchers.filter((w) => !w.isSynced).map((w) => w.spec.resource);
+      const missing = cluster.missing;
       logger.warn({ missing }, `k8sattributes: initial sync incomplete after ${this.#config.wait_for_sync}ms (waiting for ${missing.join(', ')}): passing flows with what is known`);
       void all.then(() => {
-        if (this.#watchers.length === 0) return;
-        logger.info({ objects: this.#cache.counts() }, 'k8sattributes: initial sync done (late)');
+        if (this.#cluster !== cluster) return;
+        logger.info({ objects: cluster.cache.counts() }, 'k8sattributes: initial sync done (late)');
       });
     }
   }
 
   async shutdown(): Promise<void> {
-    clearInterval(this.#sweepTimer);
-    const watchers = this.#watchers;
-    this.#watchers = [];
-    await Promise.all(watchers.map((w) => w.stop()));
+    const cluster = this.#cluster;
+    this.#cluster = undefined;
+    await cluster?.release();
     this.#metrics.close();
   }
 
@@ -205,25 +211,5 @@ export class K8sAttributesProcessor implements Processor {
     this.#metrics.lookups('source', srcHits, srcMisses);
     this.#metrics.lookups('destination', dstHits, dstMisses);
     return kept;
-  }
-
-  #makeWatchers(kc: KubeConfig): Array<ResourceWatcher<KubeRecord>> {
-    const cache = this.#cache;
-    const extract = this.#config.extract;
-    const hooks = {
-      logger: this.#ctx.logger,
-      badObject: (resource: KubeResource) => this.#metrics.badObject(resource),
-      restarted: (resource: KubeResource) => this.#metrics.watchRestarted(resource),
-    };
-    const backoff = this.#options.backoff;
-    const make = <R extends KubeRecord>(spec: ConstructorParameters<typeof ResourceWatcher<R>>[1]) =>
-      new ResourceWatcher<R>(kc, spec, hooks, backoff) as unknown as ResourceWatcher<KubeRecord>;
-    return [
-      make({ resource: 'nodes', path: '/api/v1/nodes', toRecord: toNodeRecord, upsert: (r) => cache.upsertNode(r), remove: (r) => cache.deleteNode(r) }),
-      make({ resource: 'replicasets', path: '/apis/apps/v1/replicasets', toRecord: (o) => toControllerRecord('ReplicaSet', o), upsert: (r) => cache.upsertController('replicasets', r), remove: (r) => cache.deleteController('replicasets', r) }),
-      make({ resource: 'jobs', path: '/apis/batch/v1/jobs', toRecord: (o) => toControllerRecord('Job', o), upsert: (r) => cache.upsertController('jobs', r), remove: (r) => cache.deleteController('jobs', r) }),
-      make({ resource: 'services', path: '/api/v1/services', toRecord: toServiceRecord, upsert: (r) => cache.upsertService(r), remove: (r) => cache.deleteService(r) }),
-      make({ resource: 'pods', path: '/api/v1/pods', toRecord: (o) => toPodRecord(o, extract), upsert: (r) => cache.upsertPod(r), remove: (r) => cache.deletePod(r) }),
-    ];
   }
 }
