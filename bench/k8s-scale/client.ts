@@ -124,9 +124,11 @@ for await (const line of createInterface(process.stdin)) {
     const enrich = await measure(false);
     const both = await measure(true);
     gc();
+    gc();
     say({
       event: 'measured', flows: FLOWS, agents: both.batches, ticks: TICKS,
-      enrich_cpu_ms: enrich.cpuMs, enrich_reduce_cpu_ms: both.cpuMs, kept: both.kept, groups: both.groups, rss_mib: mib(process.memoryUsage().rss),
+      enrich_cpu_ms: enrich.cpuMs, enrich_reduce_cpu_ms: both.cpuMs, kept: both.kept, groups: both.groups,
+      rss_mib: mib(process.memoryUsage().rss), heap_mib: mib(process.memoryUsage().heapUsed),
     });
   }
   if (line === 'exit') break;
