@@ -1,16 +1,18 @@
 // End to end in agent-gateway mode on the real kernel: the simulated two-node cluster
 // (test/harness/cluster), a test Kubernetes API server, a real PostgreSQL.
 //
-// - Each node runs an agent: its conntrack table → raw deltas, named by its service.resource, no
-//   k8sattributes. One gateway: k8sattributes (report-once judged per agent batch) → reduce →
-//   PostgreSQL + a JSON Lines file. Until the otlp receiver is on main the agents reach the
+// - Each node runs an agent as its own `bin/podflow run` process: its conntrack table → raw
+//   deltas, named by its service.resource, no k8sattributes, a kubeconfig in its environment that
+//   it must not use (the API server's request log must show nothing from it). Its `otlp/raw`
+//   exporter also sends to a test OTLP receiver: its data points must carry its node as their
+//   resource and raw addresses only, with exactly the bytes of its node's conntrack table.
+// - One gateway (in this process, so the test can stop and restart it and read its metrics):
+//   k8sattributes (report-once judged per agent batch) → reduce → PostgreSQL + a JSON Lines file.
+// - How agents reach the gateway: with the `otlp` receiver in this build, the agent processes'
+//   `otlp` exporter → the gateway's `otlp` receiver over OTLP/HTTP. Without it (before the
+//   otlp branch is merged), agents of the same config run in this process too and reach the
 //   gateway over the in-process link (test/harness/in-process-link.ts: the batch and the agent's
-//   resource, what an otlp exporter → otlp receiver pair delivers), so agents and gateway run in
-//   this process.
-// - Each node also runs an agent as its own `bin/podflow run` process with the otlp exporter
-//   (to a test OTLP receiver) and a kubeconfig in its environment: the API server's request log
-//   must show no request from it, and its data points must carry its node as their resource and
-//   raw addresses only, with exactly the bytes of its node's conntrack table.
+//   resource, what an otlp exporter → otlp receiver pair delivers).
 //
 // The gateway is stopped for 10 s in the middle of the traffic and started again: the agents'
 // exporter queues keep what they read, and nothing is lost. The oracle is the kernel (both
@@ -29,7 +31,12 @@ import { grandTotal, kernelAccount, project, readFinalTables, reporter, type Tot
 import { fileRows, fileTotals, postgresRows, postgresTotals } from '../harness/cluster/outputs.ts';
 import { startPodflowProcess, type PodflowProcess } from '../harness/cluster/podflow-node.ts';
 import { NODES } from '../harness/cluster/topology.ts';
+import { freePort } from '../harness/ports.ts';
 import { readUntil } from '../harness/wait.ts';
+import { FACTORIES } from '../../src/components.ts';
+
+/** The agents reach the gateway over OTLP once this build has the otlp receiver. */
+const OVER_OTLP = FACTORIES.some((f) => f.kind === 'receiver' && f.type === 'otlp');
 
 const ROUNDS = [6, 6, 6] as const;
 const TOTAL_ROUNDS = ROUNDS[0] + ROUNDS[1] + ROUNDS[2];
@@ -62,26 +69,34 @@ test('agents and a gateway: outputs equal the kernel per workload pair, once per
     const flowsFile = join(dir, 'flows-gateway.jsonl');
 
     // ---- the gateway and the agents -------------------------------------------------------------
+    t.log(OVER_OTLP ? 'agents → gateway over OTLP/HTTP (otlp exporter → otlp receiver)' : 'agents → gateway over the in-process link (no otlp receiver in this build yet)');
+    const gatewayPort = await freePort();
     const gateways: InProcessPodflow[] = [];
     const startGateway = async () => {
       const g = await started(startInProcessPodflow(`gateway-${gateways.length}`, gatewayConfig({
-        receivers: { inbox: { name: 'gateway' } }, kubeconfig: gatewayKubeconfig, postgresUrl, flowsFile, telemetryAddress: '',
+        receivers: OVER_OTLP ? { otlp: { protocols: { http: { endpoint: `127.0.0.1:${gatewayPort}` } } } } : { inbox: { name: 'gateway' } },
+        kubeconfig: gatewayKubeconfig, postgresUrl, flowsFile, telemetryAddress: '',
       }), dir), (p) => p.stop());
       gateways.push(g);
       return g;
     };
     let gateway = await startGateway();
-    const agents = await Promise.all(NODES.map((n) => started(startInProcessPodflow(`agent-${n.name}`, agentConfig({
-      nodeName: n.name, netnsPath: cluster.node(n.name).path, exporters: { forward: { to: 'gateway' } }, telemetryAddress: '',
-    }), dir), (p) => p.stop())));
-    // The same agents as processes: otlp exporter, and credentials in reach that they must not use.
+    const otlpExporter = (endpoint: string) => ({ endpoint, temporality: 'delta', encoding: 'proto', compression: 'gzip', retry_on_failure: { initial_interval: '200ms', max_interval: '1s' } });
+    // The agents as processes, with credentials in reach that they must not use.
     const agentProcesses: PodflowProcess[] = await Promise.all(NODES.map((n) =>
-      started(startPodflowProcess(`agent-process-${n.name}`, agentConfig({
+      started(startPodflowProcess(`agent-${n.name}`, agentConfig({
         nodeName: n.name,
         netnsPath: cluster.node(n.name).path,
-        exporters: { otlp: { endpoint: otlp.url, temporality: 'delta', encoding: 'proto', compression: 'gzip', retry_on_failure: { initial_interval: '200ms', max_interval: '1s' } } },
+        exporters: { 'otlp/raw': otlpExporter(otlp.url), ...(OVER_OTLP ? { otlp: otlpExporter(`http://127.0.0.1:${gatewayPort}`) } : {}) },
         telemetryAddress: '127.0.0.1:0',
       }), { dir, env: { KUBECONFIG: agentKubeconfig, NODE_NAME: n.name } }), (p) => p.kill())));
+    // Without the otlp receiver: the same agents in this process, over the in-process link.
+    const linkedAgents: InProcessPodflow[] = OVER_OTLP ? [] : await Promise.all(NODES.map((n) => started(startInProcessPodflow(`agent-linked-${n.name}`, agentConfig({
+      nodeName: n.name, netnsPath: cluster.node(n.name).path, exporters: { forward: { to: 'gateway' } }, telemetryAddress: '',
+    }), dir), (p) => p.stop())));
+    const toGateway = OVER_OTLP
+      ? { exporter: 'otlp', metric: (name: string, labels?: Record<string, string>) => Promise.all(agentProcesses.map((a) => a.selfMetric(name, labels))) }
+      : { exporter: 'forward', metric: (name: string, labels?: Record<string, string>) => Promise.all(linkedAgents.map((a) => a.selfMetric(name, labels))) };
 
     // ---- traffic, with the gateway away in the middle -------------------------------------------
     t.deepEqual(await cluster.runLoad(ROUNDS[0]), { ok: ROUNDS[0], failed: 0 });
@@ -92,8 +107,8 @@ test('agents and a gateway: outputs equal the kernel per workload pair, once per
     await gateway.stop();
     t.deepEqual(await cluster.runLoad(ROUNDS[1]), { ok: ROUNDS[1], failed: 0 });
     // The agents read the outage's flows and could not deliver them: their queues retry.
-    const retries = await readUntil(() => Promise.all(agents.map((a) => a.selfMetric('podflow_exporter_retries_total', { exporter: 'forward' }))), (r) => r.every((n) => n > 0), 20_000);
-    t.true(retries.every((n) => n > 0), `forward retries per agent while the gateway is away: ${retries.join(', ')}`);
+    const retries = await readUntil(() => toGateway.metric('podflow_exporter_retries_total', { exporter: toGateway.exporter }), (r) => r.every((n) => n > 0), 20_000);
+    t.true(retries.every((n) => n > 0), `${toGateway.exporter} retries per agent while the gateway is away: ${retries.join(', ')}`);
     await new Promise((r) => setTimeout(r, Math.max(0, GATEWAY_OUTAGE_MS - (Date.now() - outageStart))));
     gateway = await startGateway();
     t.deepEqual(await cluster.runLoad(ROUNDS[2]), { ok: ROUNDS[2], failed: 0 });
@@ -105,9 +120,10 @@ test('agents and a gateway: outputs equal the kernel per workload pair, once per
     t.true(grandTotal(kernel.naive).connections > grandTotal(kernel.reportOnce).connections, 'cross-node connections are in both tables');
 
     // ---- graceful stop: agents' last reads reach the gateway, then the gateway flushes ---------
-    await Promise.all(agents.map((a) => a.stop()));
-    await gateway.stop();
+    const failedToGateway = await toGateway.metric('podflow_exporter_send_failed_flows_total');
+    await Promise.all(linkedAgents.map((a) => a.stop()));
     t.deepEqual(await Promise.all(agentProcesses.map((p) => p.stop())), [0, 0]);
+    await gateway.stop();
 
     // ---- the gateway's outputs vs the kernel ----------------------------------------------------
     t.deepEqual(project(await postgresTotals(pg, database), ALL), project(kernel.reportOnce, ALL), 'PostgreSQL vs kernel conntrack counters');
@@ -121,8 +137,7 @@ test('agents and a gateway: outputs equal the kernel per workload pair, once per
     t.deepEqual(Object.fromEntries(perNode.map((r) => [r.node, Number(r.connections)])), reportedBy);
     const droppedByReportOnce = (await Promise.all(gateways.map((g) => g.selfMetric('podflow_processor_dropped_flows_total', { processor: 'k8sattributes' })))).reduce((a, b) => a + b, 0);
     t.true(droppedByReportOnce > 0, 'the gateway dropped the second sighting of cross-node connections');
-    const failed = (await Promise.all(agents.map((a) => a.selfMetric('podflow_exporter_send_failed_flows_total')))).concat(
-      await Promise.all(gateways.map((g) => g.selfMetric('podflow_exporter_send_failed_flows_total'))));
+    const failed = failedToGateway.concat(await Promise.all(gateways.map((g) => g.selfMetric('podflow_exporter_send_failed_flows_total'))));
     t.deepEqual(failed, failed.map(() => 0), 'no batch given up by any queue');
 
     // ---- the agents: raw flows named by their node, no API request ------------------------------
