@@ -15,7 +15,7 @@ import { parseConfig } from '../../../src/config/load.ts';
 import { FACTORIES } from '../../../src/components.ts';
 import { Service } from '../../../src/pipeline/service.ts';
 import { LINK_FACTORIES } from '../in-process-link.ts';
-import { GROUP_BY } from './podflow-node.ts';
+import { GROUP_BY, postgresExporter } from './podflow-node.ts';
 import { CLUSTER_NAME, POD_CIDR, SERVICE_CIDR, type NodeName } from './topology.ts';
 
 export interface AgentOptions {
@@ -63,13 +63,7 @@ export function gatewayConfig(o: GatewayOptions): object {
       reduce: { interval: o.reduceInterval ?? '1s', temporality: 'delta', group_by: GATEWAY_GROUP_BY, cluster_cidrs: [POD_CIDR, SERVICE_CIDR] },
     },
     exporters: {
-      postgres: {
-        endpoint: o.postgresUrl,
-        batch: { flush_interval: '200ms' },
-        retry_on_failure: { initial_interval: '200ms', max_interval: '1s' },
-        retention: 0,
-        connect_timeout: '2s',
-      },
+      postgres: postgresExporter(o.postgresUrl),
       file: { path: o.flowsFile },
     },
     service: {

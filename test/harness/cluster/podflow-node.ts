@@ -76,19 +76,14 @@ export interface PodflowPorts {
   clusterMap?: number;
 }
 
+/** The postgres exporter of the simulated cluster's podflows: quick flushes and retries, no retention. */
+export function postgresExporter(endpoint: string): object {
+  return { endpoint, batch: { flush_interval: '200ms' }, retry_on_failure: { initial_interval: '200ms', max_interval: '1s' }, retention: 0, connect_timeout: '2s' };
+}
+
 export function podflowConfig(o: PodflowNodeOptions, ports: PodflowPorts, flowsFile: string): object {
   const exporters: Record<string, unknown> = {
-    ...(o.postgresUrl
-      ? {
-          postgres: {
-            endpoint: o.postgresUrl,
-            batch: { flush_interval: '200ms' },
-            retry_on_failure: { initial_interval: '200ms', max_interval: '1s' },
-            retention: 0,
-            connect_timeout: '2s',
-          },
-        }
-      : {}),
+    ...(o.postgresUrl ? { postgres: postgresExporter(o.postgresUrl) } : {}),
     prometheus: { endpoint: `127.0.0.1:${ports.prometheus}`, const_labels: { cluster: CLUSTER_NAME } },
     ...(o.otlpUrl
       ? {
