@@ -10,6 +10,7 @@ import type { Flow } from '../../src/model/index.ts';
 import { capturingContext } from '../../test/harness/context.ts';
 import { flowBetween } from '../../test/harness/flows.ts';
 import { makeProcessor } from '../../test/harness/k8sattributes.ts';
+import { podIp } from '../../test/harness/k8s-scale-cluster.ts';
 
 const FLOWS = Number(process.env.FLOWS ?? 262_144);
 const TICKS = Number(process.env.TICKS ?? 7);
@@ -35,7 +36,6 @@ try {
   if (enrichAll.cache.counts().pods !== cluster.pods) throw new Error(`synced ${enrichAll.cache.counts().pods} pods, expected ${cluster.pods}`);
 
   // A tick's flows: pod → pod (60%), pod → service VIP DNATed to a pod (20%), pod → public (10%), node → pod (10%).
-  const podIp = (i: number) => `10.${64 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
   let seed = 42;
   const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
   const templates: Flow[] = [];

@@ -12,7 +12,7 @@ import { migrate } from '../../src/exporters/postgres/migrations.ts';
 import { missingPostgres, postgresBinDir, startPostgres } from '../harness/postgres.ts';
 import { skipOrFail } from '../harness/privileges.ts';
 import { validateObject, type K8sObject } from '../harness/k8s-schema.ts';
-import { postgresPipelinesWithoutDelta, requiredEnvReferences, validateConfig } from '../harness/podflow-config.ts';
+import { checkConfig, postgresPipelinesWithoutDelta, requiredEnvReferences, validateConfig } from '../harness/podflow-config.ts';
 import { KUBECTL, ROOT, find, parseObjects, requireK8sTools, run } from '../harness/k8s-tools.ts';
 
 const EXAMPLE = `${ROOT}examples/bookinfo`;
@@ -111,6 +111,40 @@ test("podflow's config in the example passes bin/podflow validate and exports de
   t.is(result.code, 0, result.stderr);
 });
 
+test('agent-gateway/: agents without API access, gateways with RBAC and the example config; renders offline and valid', async (t) => {
+  if (!requireK8sTools(t)) return;
+  const objects = await kustomize(`${EXAMPLE}/agent-gateway/stack`);
+  t.deepEqual(workloads(objects).map((w) => `${w.kind}/${w.metadata?.name}`).sort(), ['DaemonSet/podflow-agent', 'Deployment/grafana', 'Deployment/podflow-gateway', 'StatefulSet/postgres']);
+  t.deepEqual((await Promise.all(objects.map((o) => validateObject(o)))).flat(), []);
+  for (const o of objects) if (!['Namespace', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind)) t.is(o.metadata?.namespace, 'podflow', `${o.kind}/${o.metadata?.name}`);
+  const ids = objects.map((o) => `${o.kind}/${o.metadata?.namespace}/${o.metadata?.name}`);
+  t.is(new Set(ids).size, ids.length, 'no object twice');
+
+  type RoleWorkload = Workload & { spec: { template: { spec: PodSpec & { automountServiceAccountToken?: boolean; serviceAccountName?: string } } } };
+  const agent = find(objects, 'DaemonSet', 'podflow-agent') as RoleWorkload;
+  const gateway = find(objects, 'Deployment', 'podflow-gateway') as RoleWorkload;
+  t.is(agent.spec.template.spec.automountServiceAccountToken, false, 'agents get no API token');
+  const bound = objects.filter((o) => o.kind.endsWith('RoleBinding')).flatMap((b) => (b.subjects as { name: string }[]).map((s) => s.name));
+  t.deepEqual(bound, [gateway.spec.template.spec.serviceAccountName], 'only the gateways are bound to a role');
+
+  // The gateways run this example's config, with the password from the example Secret.
+  const configOf = (name: string) => (find(objects, 'ConfigMap', name).data as Record<string, string>)['config.yaml']!;
+  const gatewayText = configOf('podflow-gateway');
+  t.is(gatewayText, await readFile(`${EXAMPLE}/agent-gateway/podflow/gateway.yaml`, 'utf8'));
+  t.deepEqual(postgresPipelinesWithoutDelta(gatewayText), []);
+  const keys = await secretKeys();
+  for (const w of [agent, gateway]) {
+    const container = w.spec.template.spec.containers[0]!;
+    for (const e of container.env ?? []) if (e.valueFrom?.secretKeyRef) t.true(keys.includes(e.valueFrom.secretKeyRef.key), `${w.metadata?.name}: ${e.name}`);
+    const envNames = (container.env ?? []).map((e) => e.name);
+    const text = configOf(w.spec.template.spec.volumes!.find((v) => v.configMap)!.configMap!.name);
+    for (const name of requiredEnvReferences(text)) t.true(envNames.includes(name), `${w.metadata?.name}: ${name} is set`);
+    await checkConfig(t, text, envNames, w.metadata!.name!);
+  }
+  t.truthy(gateway.spec.template.spec.containers[0]!.env?.find((e) => e.name === 'PODFLOW_PG_PASSWORD'));
+  t.falsy(agent.spec.template.spec.containers[0]!.env?.find((e) => e.name === 'PODFLOW_PG_PASSWORD'), 'agents hold no credential');
+});
+
 test('the whole example renders with the upstream Bookinfo swapped for a local stand-in', async (t) => {
   if (!requireK8sTools(t)) return;
   const kustomization = await readFile(`${EXAMPLE}/bookinfo/kustomization.yaml`, 'utf8');
@@ -131,6 +165,10 @@ test('the whole example renders with the upstream Bookinfo swapped for a local s
     t.is(objects.length, stack.length + bookinfo.length + 1, 'stack + bookinfo + the bookinfo Namespace');
     t.truthy(objects.find((o) => o.kind === 'Namespace' && o.metadata?.name === 'bookinfo'));
     t.deepEqual((await Promise.all(objects.map((o) => validateObject(o)))).flat(), []);
+    // The agent-gateway variant: the same Bookinfo beside its own stack.
+    const agentGateway = await kustomize(join(dir, 'examples/bookinfo/agent-gateway'));
+    t.is(agentGateway.length, (await kustomize(`${EXAMPLE}/agent-gateway/stack`)).length + bookinfo.length + 1);
+    t.deepEqual((await Promise.all(agentGateway.map((o) => validateObject(o)))).flat(), []);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -7,53 +7,12 @@ import test from 'ava';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { validateObject, type K8sObject } from '../harness/k8s-schema.ts';
-import { postgresPipelinesWithoutDelta, requiredEnvReferences, validateConfig } from '../harness/podflow-config.ts';
+import { K8SATTRIBUTES_RBAC, type DaemonSet, type PolicyRule, type Service, type Workload } from '../harness/k8s-workloads.ts';
+import { checkConfig, postgresPipelinesWithoutDelta, requiredEnvReferences, validateConfig } from '../harness/podflow-config.ts';
 import { CHART, HELM, PODFLOW, ROOT, find, helmTemplate, parseObjects, requireK8sTools, run } from '../harness/k8s-tools.ts';
 import { Netns } from '../harness/netns.ts';
 import { requirePrivileges } from '../harness/privileges.ts';
 import { systemTool } from '../harness/system-tools.ts';
-
-interface Capabilities { add?: string[]; drop?: string[] }
-interface SecurityContext {
-  privileged?: boolean;
-  allowPrivilegeEscalation?: boolean;
-  readOnlyRootFilesystem?: boolean;
-  runAsUser?: number;
-  runAsGroup?: number;
-  runAsNonRoot?: boolean;
-  capabilities?: Capabilities;
-  seccompProfile?: { type: string; localhostProfile?: string };
-}
-interface EnvVar { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { name: string; key: string } } }
-interface Probe { httpGet?: { path: string; port: string | number } }
-interface Container {
-  name: string;
-  image: string;
-  command?: string[];
-  env?: EnvVar[];
-  ports?: { name?: string; containerPort: number }[];
-  securityContext?: SecurityContext;
-  livenessProbe?: Probe;
-  readinessProbe?: Probe;
-  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; mountPropagation?: string }[];
-}
-interface Volume { name: string; hostPath?: { path: string; type?: string }; configMap?: { name: string } }
-interface PodSpec {
-  hostNetwork?: boolean;
-  hostPID?: boolean;
-  hostIPC?: boolean;
-  dnsPolicy?: string;
-  serviceAccountName?: string;
-  automountServiceAccountToken?: boolean;
-  priorityClassName?: string;
-  tolerations?: unknown[];
-  securityContext?: { seccompProfile?: { type: string }; runAsNonRoot?: boolean };
-  initContainers?: Container[];
-  containers: Container[];
-  volumes?: Volume[];
-}
-interface DaemonSet extends K8sObject { spec: { template: { metadata: { annotations?: Record<string, string> }; spec: PodSpec } } }
-interface PolicyRule { apiGroups?: string[]; resources?: string[]; verbs: string[]; resourceNames?: string[]; nonResourceURLs?: string[] }
 
 interface Variant {
   name: string;
@@ -82,8 +41,6 @@ const VARIANTS: Variant[] = [
   },
 ];
 
-/** The RBAC k8sattributes needs, as "group/resource" → verbs. */
-const EXPECTED_RBAC = ['/nodes', '/pods', '/services', 'apps/replicasets', 'batch/jobs'];
 
 let registeredReceivers: Promise<string[]> | undefined;
 /** Receiver types this build of podflow has (`bin/podflow components`). */
@@ -201,14 +158,7 @@ for (const v of VARIANTS) {
     }
     t.is(roles.length, 1);
     t.is(ds.spec.template.spec.automountServiceAccountToken, true);
-    const granted: string[] = [];
-    for (const rule of (roles[0]!.rules as PolicyRule[])) {
-      t.deepEqual([...rule.verbs].sort(), ['get', 'list', 'watch']);
-      t.is(rule.resourceNames, undefined);
-      t.is(rule.nonResourceURLs, undefined);
-      for (const group of rule.apiGroups ?? []) for (const resource of rule.resources ?? []) granted.push(`${group}/${resource}`);
-    }
-    t.deepEqual(granted.sort(), EXPECTED_RBAC);
+    t.deepEqual(grantedReadOnly(t, roles[0]!), K8SATTRIBUTES_RBAC);
     const binding = find(objects, 'ClusterRoleBinding') as K8sObject & { roleRef: { name: string }; subjects: { kind: string; name: string; namespace: string }[] };
     t.is(binding.roleRef.name, roles[0]!.metadata?.name ?? '');
     t.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: sa.metadata!.name!, namespace: 'podflow' }]);
@@ -302,7 +252,8 @@ test('image: tag defaults to appVersion, a digest wins', async (t) => {
 test('bad values fail helm template with a message naming the value', async (t) => {
   if (!requireK8sTools(t)) return;
   const cases: [string[], RegExp][] = [
-    [['--set', 'mode=ebpf'], /mode must be conntrack or cilium, got "ebpf"/],
+    [['--set', 'mode=ebpf'], /mode must be node or agent-gateway \(conntrack or cilium: node mode reading that source\), got "ebpf"/],
+    [['--set', 'kernelSource=ebpf'], /kernelSource must be conntrack, cilium or packet, got "ebpf"/],
     [['--set', 'pipelines.flows.exporters={prometheus,kafka}'], /a pipeline uses exporter "kafka" but exporters\.kafka is not set/],
     [['--set-string', 'config=service: {telemetry: {metrics: {address: "127.0.0.1:8888"}}}'], /listens on 127\.0\.0\.1 only/],
     [['--set', 'credentials[0].env=X'], /credentials\[\]\.secretName is required/],
@@ -373,4 +324,234 @@ test('the nf_conntrack_acct init container: uid 0 without capabilities sets it; 
   const again = await runAs(65532);
   t.is(again.code, 0, again.stderr);
   t.is(again.stdout.trim(), 'net.netfilter.nf_conntrack_acct=1');
+});
+
+// ---- mode agent-gateway: agents (DaemonSet, no API access) and gateways (Deployment) ------------
+
+interface AgentGatewayVariant {
+  name: string;
+  args: string[];
+  receiver: 'conntrack' | 'cilium';
+  capabilities: string[];
+  agentProcessors: string[];
+  gatewayExporters: string[];
+  /** Fixed replicas, or undefined with the HorizontalPodAutoscaler. */
+  replicas: number | undefined;
+  secretEnv: Record<string, { secret: string; key: string }>;
+}
+
+const AGENT_GATEWAY_VARIANTS: AgentGatewayVariant[] = [
+  { name: 'agent-gateway (defaults)', args: ['--set', 'mode=agent-gateway'], receiver: 'conntrack', capabilities: ['NET_ADMIN'], agentProcessors: [], gatewayExporters: ['prometheus'], replicas: 2, secretEnv: {} },
+  {
+    name: 'agent-gateway', args: ['--values', `${CHART}/ci/agent-gateway-values.yaml`], receiver: 'conntrack', capabilities: ['NET_ADMIN'], agentProcessors: [],
+    gatewayExporters: ['postgres', 'prometheus'], replicas: undefined, secretEnv: { PODFLOW_PG_PASSWORD: { secret: 'podflow-postgres', key: 'password' } },
+  },
+  { name: 'agent-gateway-cilium', args: ['--values', `${CHART}/ci/agent-gateway-cilium-values.yaml`], receiver: 'cilium', capabilities: ['BPF'], agentProcessors: ['filter'], gatewayExporters: ['otlp'], replicas: 3, secretEnv: {} },
+];
+
+interface RoleConfig {
+  receivers: Record<string, unknown>;
+  processors?: Record<string, { node_name?: string }>;
+  exporters: Record<string, { resolver?: { dns?: { hostname?: string; port?: number } } }>;
+  service: { pipelines: Record<string, { receivers: string[]; processors: string[]; exporters: string[] }>; resource: Record<string, string>; telemetry: { metrics: { address: string } } };
+}
+
+interface AgentGateway {
+  objects: K8sObject[];
+  agent: Workload;
+  gateway: Workload;
+  agentConfig: { text: string; config: RoleConfig };
+  gatewayConfig: { text: string; config: RoleConfig };
+}
+
+async function renderAgentGateway(v: AgentGatewayVariant): Promise<AgentGateway> {
+  const objects = parseObjects(await helmTemplate(v.args));
+  const config = async (name: string) => {
+    const text = (find(objects, 'ConfigMap', name).data as Record<string, string>)['config.yaml']!;
+    return { text, config: (await import('yaml')).parse(text) as RoleConfig };
+  };
+  return {
+    objects,
+    agent: find(objects, 'DaemonSet', 'podflow-agent') as Workload,
+    gateway: find(objects, 'Deployment', 'podflow-gateway') as Workload,
+    agentConfig: await config('podflow-agent'),
+    gatewayConfig: await config('podflow-gateway'),
+  };
+}
+
+/** "group/resource" of every rule of a role, each rule read-only. */
+function grantedReadOnly(t: import('ava').ExecutionContext, role: K8sObject): string[] {
+  const granted: string[] = [];
+  for (const rule of role.rules as PolicyRule[]) {
+    t.deepEqual([...rule.verbs].sort(), ['get', 'list', 'watch']);
+    t.is(rule.resourceNames, undefined);
+    t.is(rule.nonResourceURLs, undefined);
+    for (const group of rule.apiGroups ?? []) for (const resource of rule.resources ?? []) granted.push(`${group}/${resource}`);
+  }
+  return granted.sort();
+}
+
+const matches = (selector: Record<string, string>, labels: Record<string, string> | undefined) => Object.entries(selector).every(([k, val]) => labels?.[k] === val);
+
+for (const v of AGENT_GATEWAY_VARIANTS) {
+  test(`${v.name}: helm lint passes; NOTES name the agents and the gateways`, async (t) => {
+    if (!requireK8sTools(t)) return;
+    const lint = await run(HELM, ['lint', CHART, '--strict', ...v.args]);
+    t.is(lint.code, 0, lint.stdout + lint.stderr);
+    t.notRegex(lint.stdout, /\[(ERROR|WARNING)\]/);
+    const install = await run(HELM, ['install', 'podflow', CHART, '--namespace', 'podflow', '--dry-run=client', ...v.args]);
+    t.is(install.code, 0, install.stderr);
+    const notes = install.stdout.slice(install.stdout.indexOf('NOTES:'));
+    t.regex(notes, /agents {3}DaemonSet podflow\/podflow-agent on every node \(hostNetwork, no API access, no service account token\)/);
+    t.regex(notes, /gateways Deployment podflow\/podflow-gateway \(.*\) behind the headless Service podflow-gateway\.podflow\.svc/);
+    t.regex(notes, new RegExp(`Receivers: ${v.receiver} `));
+    t.regex(notes, /Gateways: receivers otlp {3}processors k8sattributes, reduce/);
+  });
+
+  test(`${v.name}: every rendered object is valid against the Kubernetes schemas`, async (t) => {
+    if (!requireK8sTools(t)) return;
+    const { objects } = await renderAgentGateway(v);
+    const kinds = objects.map((o) => `${o.kind}/${o.metadata?.name}`).sort();
+    const expected = ['ClusterRole/podflow-gateway', 'ClusterRoleBinding/podflow-gateway', 'ConfigMap/podflow-agent', 'ConfigMap/podflow-gateway', 'DaemonSet/podflow-agent', 'Deployment/podflow-gateway',
+      'PodDisruptionBudget/podflow-gateway', 'Service/podflow-gateway', 'ServiceAccount/podflow-agent', 'ServiceAccount/podflow-gateway'];
+    if (v.replicas === undefined) expected.push('HorizontalPodAutoscaler/podflow-gateway');
+    for (const kind of expected) t.true(kinds.includes(kind), `${kind} rendered`);
+    t.deepEqual((await Promise.all(objects.map((o) => validateObject(o)))).flat(), []);
+    for (const o of objects) if (!o.kind.startsWith('Cluster')) t.is(o.metadata?.namespace, 'podflow', `${o.kind}/${o.metadata?.name} is namespaced`);
+  });
+
+  test(`${v.name}: agents have no API access: no token, no RBAC, no k8sattributes; least privilege as in node mode`, async (t) => {
+    if (!requireK8sTools(t)) return;
+    const { objects, agent, agentConfig } = await renderAgentGateway(v);
+    const pod = agent.spec.template.spec;
+    t.is(pod.automountServiceAccountToken, false);
+    t.is(pod.serviceAccountName, 'podflow-agent');
+    t.is(find(objects, 'ServiceAccount', 'podflow-agent').automountServiceAccountToken, false);
+    const bound = objects.filter((o) => o.kind.endsWith('RoleBinding')).flatMap((b) => (b.subjects as { name: string }[]).map((s) => s.name));
+    t.false(bound.includes('podflow-agent'), 'no role is bound to the agents');
+    t.true(pod.hostNetwork);
+    for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+      t.is(c.securityContext?.privileged, false);
+      t.is(c.securityContext?.readOnlyRootFilesystem, true);
+      t.deepEqual(c.securityContext?.capabilities?.drop, ['ALL']);
+    }
+    t.deepEqual([...(pod.containers[0]!.securityContext?.capabilities?.add ?? [])].sort(), [...v.capabilities].sort());
+    t.deepEqual((pod.initContainers ?? []).map((c) => c.name), v.receiver === 'conntrack' ? ['enable-conntrack-accounting'] : []);
+
+    const { config } = agentConfig;
+    t.deepEqual(Object.keys(config.receivers), [v.receiver]);
+    t.deepEqual(config.service.pipelines, { flows: { receivers: [v.receiver], processors: v.agentProcessors, exporters: ['loadbalancing'] } });
+    t.false('k8sattributes' in (config.processors ?? {}));
+    t.is(config.service.resource['k8s.node.name'], '${env:NODE_NAME}', 'an agent names itself; its exporter sends it as the resource');
+    const env = pod.containers[0]!.env ?? [];
+    t.deepEqual(env.find((e) => e.name === 'NODE_NAME')?.valueFrom?.fieldRef, { fieldPath: 'spec.nodeName' });
+    for (const name of Object.keys(v.secretEnv)) t.falsy(env.find((e) => e.name === name), `${name} is the gateways' only`);
+  });
+
+  test(`${v.name}: the agents' loadbalancing exporter resolves the gateways' headless Service`, async (t) => {
+    if (!requireK8sTools(t)) return;
+    const { objects, agent, gateway, agentConfig } = await renderAgentGateway(v);
+    const service = find(objects, 'Service', 'podflow-gateway') as Service;
+    t.is(service.spec.clusterIP, 'None');
+    const dns = agentConfig.config.exporters.loadbalancing?.resolver?.dns;
+    t.is(dns?.hostname, `${service.metadata!.name}.podflow.svc`);
+    const target = service.spec.ports.find((p) => p.port === dns?.port);
+    t.truthy(target, `port ${dns?.port} is a port of the Service`);
+    t.is(target?.name, 'otlp-grpc');
+    // The Service selects exactly the gateways' pods, whose container has the ports it names.
+    t.deepEqual(service.spec.selector, gateway.spec.selector.matchLabels);
+    t.true(matches(service.spec.selector!, gateway.spec.template.metadata.labels));
+    t.false(matches(service.spec.selector!, agent.spec.template.metadata.labels), 'agents are not gateways');
+    const containerPorts = (gateway.spec.template.spec.containers[0]!.ports ?? []).map((p) => p.name);
+    for (const p of service.spec.ports) t.true(containerPorts.includes(String(p.targetPort)), `${p.name} → ${p.targetPort}`);
+    const otlp = (await import('yaml')).parse((find(objects, 'ConfigMap', 'podflow-gateway').data as Record<string, string>)['config.yaml']!) as { receivers: { otlp: { protocols: Record<string, { endpoint: string }> } } };
+    t.is(otlp.receivers.otlp.protocols.grpc!.endpoint, `0.0.0.0:${dns?.port}`, 'the gateways listen where the agents send');
+  });
+
+  test(`${v.name}: gateways: RBAC, non-root without capabilities, PodDisruptionBudget, replicas or HorizontalPodAutoscaler`, async (t) => {
+    if (!requireK8sTools(t)) return;
+    const { objects, gateway, gatewayConfig } = await renderAgentGateway(v);
+    const pod = gateway.spec.template.spec;
+    t.falsy(pod.hostNetwork);
+    t.is(pod.securityContext?.runAsNonRoot, true);
+    t.is(pod.securityContext?.runAsUser, 65532);
+    const sc = pod.containers[0]!.securityContext;
+    t.is(sc?.privileged, false);
+    t.is(sc?.allowPrivilegeEscalation, false);
+    t.is(sc?.readOnlyRootFilesystem, true);
+    t.deepEqual(sc?.capabilities, { drop: ['ALL'] });
+    t.is(pod.automountServiceAccountToken, true);
+    t.is(pod.serviceAccountName, 'podflow-gateway');
+    const role = find(objects, 'ClusterRole', 'podflow-gateway');
+    t.deepEqual(grantedReadOnly(t, role), K8SATTRIBUTES_RBAC);
+    const binding = find(objects, 'ClusterRoleBinding', 'podflow-gateway') as K8sObject & { roleRef: { name: string }; subjects: unknown[] };
+    t.is(binding.roleRef.name, 'podflow-gateway');
+    t.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'podflow-gateway', namespace: 'podflow' }]);
+
+    const pdb = find(objects, 'PodDisruptionBudget', 'podflow-gateway') as K8sObject & { spec: { maxUnavailable: number; selector: { matchLabels: Record<string, string> } } };
+    t.deepEqual(pdb.spec.selector.matchLabels, gateway.spec.selector.matchLabels);
+    t.is(pdb.spec.maxUnavailable, 1);
+    const hpa = objects.find((o) => o.kind === 'HorizontalPodAutoscaler') as (K8sObject & { spec: { scaleTargetRef: { kind: string; name: string }; minReplicas: number } }) | undefined;
+    if (v.replicas === undefined) {
+      t.deepEqual(hpa?.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: 'podflow-gateway' });
+      t.is(gateway.spec.replicas, undefined, 'the autoscaler owns the replica count');
+    } else {
+      t.is(hpa, undefined);
+      t.is(gateway.spec.replicas, v.replicas);
+    }
+
+    const { config } = gatewayConfig;
+    t.deepEqual(Object.keys(config.receivers), ['otlp']);
+    t.deepEqual(Object.keys(config.exporters).sort(), [...v.gatewayExporters].sort());
+    t.is(config.processors?.k8sattributes?.node_name, undefined, 'report-once takes each batch\'s node from its sender');
+    t.is(config.service.resource['k8s.node.name'], undefined);
+    t.is(config.service.resource['service.instance.id'], '${env:POD_NAME}');
+    const env = pod.containers[0]!.env ?? [];
+    t.falsy(env.find((e) => e.name === 'NODE_NAME'));
+    for (const [name, ref] of Object.entries(v.secretEnv)) t.deepEqual(env.find((e) => e.name === name)?.valueFrom?.secretKeyRef, { name: ref.secret, key: ref.key }, name);
+  });
+
+  test(`${v.name}: both configs pass bin/podflow validate in their containers' environments`, async (t) => {
+    if (!requireK8sTools(t)) return;
+    const rendered = await renderAgentGateway(v);
+    for (const [role, workload, { text }] of [['agent', rendered.agent, rendered.agentConfig], ['gateway', rendered.gateway, rendered.gatewayConfig]] as const) {
+      const envNames = (workload.spec.template.spec.containers[0]!.env ?? []).map((e) => e.name);
+      for (const name of requiredEnvReferences(text)) t.true(envNames.includes(name), `${role}: ${name} is set in the container`);
+      t.deepEqual(postgresPipelinesWithoutDelta(text), []);
+      const checksum = workload.spec.template.metadata.annotations?.['checksum/config'];
+      t.is(checksum, createHash('sha256').update(text.replace(/\n$/, '')).digest('hex'));
+      await checkConfig(t, text, envNames, role);
+    }
+  });
+}
+
+test('mode conntrack / cilium (the values before there were two modes) render node mode reading that source', async (t) => {
+  if (!requireK8sTools(t)) return;
+  for (const source of ['conntrack', 'cilium']) {
+    t.is(await helmTemplate(['--set', `mode=${source}`]), await helmTemplate(['--set', 'mode=node', '--set', `kernelSource=${source}`]), source);
+  }
+});
+
+test('agent-gateway: bad values fail helm template with a message naming the value', async (t) => {
+  if (!requireK8sTools(t)) return;
+  const ag = ['--set', 'mode=agent-gateway'];
+  const cases: [string[], RegExp][] = [
+    [[...ag, '--set', 'processors.k8sattributes.node_name=${env:NODE_NAME}'], /processors\.k8sattributes\.node_name must be empty in mode agent-gateway/],
+    [[...ag, '--set', 'agent.processors={k8sattributes}'], /agent\.processors must not name k8sattributes: agents have no API access/],
+    [[...ag, '--set', 'pipelines.flows.receivers={conntrack}'], /the gateways' pipelines must receive from otlp/],
+    [[...ag, '--set', 'agent.exporters={loadbalancing,kafka}'], /a pipeline uses exporter "kafka" but exporters\.kafka is not set/],
+  ];
+  for (const [args, message] of cases) {
+    const error = await t.throwsAsync(helmTemplate(args));
+    t.regex(error!.message, message, args.join(' '));
+  }
+});
+
+test('deploy/manifests/agent-gateway/podflow.yaml is the chart rendered with mode agent-gateway (run `make manifests`)', async (t) => {
+  if (!requireK8sTools(t)) return;
+  const committed = await readFile(`${ROOT}deploy/manifests/agent-gateway/podflow.yaml`, 'utf8');
+  const rendered = await helmTemplate(['--set', 'mode=agent-gateway', '--set', 'namespace.create=true']);
+  t.true(committed.startsWith('# Generated by `make manifests`'));
+  t.true(committed.slice(committed.indexOf('\n') + 1) === rendered, 'deploy/manifests/agent-gateway/podflow.yaml is stale: run `make manifests`');
+  t.deepEqual((await Promise.all(parseObjects(committed).map((o) => validateObject(o)))).flat(), []);
 });

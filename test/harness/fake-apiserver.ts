@@ -2,6 +2,9 @@
 // client libraries use (no Kubernetes control plane can run here). What it implements:
 //
 // - GET <collection>                 → `{kind: <Kind>List, metadata: {resourceVersion}, items}`
+//   with `limit=N`: N items per page and `metadata.continue` naming the rest (a snapshot taken
+//   at the first page, as the real server serves pages from one revision); `continue=<token>`
+//   gives the next page; a token older than the last compaction gets 410 Expired.
 // - GET <collection>?watch=true&resourceVersion=N
 //     chunked stream of JSON lines `{"type": ADDED|MODIFIED|DELETED|BOOKMARK|ERROR, "object": …}`;
 //     events after N are replayed from the history, then live events follow. N older than the
@@ -11,6 +14,8 @@
 // - bearer-token check when `token` is set (401 otherwise, with the Status body a real API
 //   server sends); RBAC refusals per resource and verb (403 with the authorizer's Status body,
 //   which names the subject, verb, resource and API group).
+// - a request log: who asked (bearer token, address), for what, the status, and the response
+//   bytes sent (a watch's grow while it is open).
 //
 // Test controls: add/modify/remove objects, bookmark, compact (forget history), expire live
 // watches with 410, drop watch connections abruptly, stop/restart on the same port, inject
@@ -23,7 +28,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export type ResourceName = 'pods' | 'nodes' | 'services' | 'replicasets' | 'jobs';
+export type ResourceName = 'pods' | 'nodes' | 'services' | 'replicasets' | 'jobs' | 'endpointslices';
 
 interface ResourceInfo {
   path: string;
@@ -43,6 +48,7 @@ export const RESOURCES: Record<ResourceName, ResourceInfo> = {
   services: { path: '/api/v1/services', kind: 'Service', apiVersion: 'v1', namespaced: true },
   replicasets: { path: '/apis/apps/v1/replicasets', kind: 'ReplicaSet', apiVersion: 'apps/v1', namespaced: true },
   jobs: { path: '/apis/batch/v1/jobs', kind: 'Job', apiVersion: 'batch/v1', namespaced: true },
+  endpointslices: { path: '/apis/discovery.k8s.io/v1/endpointslices', kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', namespaced: true },
 };
 
 const BY_PATH = new Map(Object.entries(RESOURCES).map(([name, info]) => [info.path, name as ResourceName]));
@@ -65,6 +71,7 @@ interface Watcher {
   bookmarks: boolean;
   res: ServerResponse;
   socket: Socket;
+  record: RequestRecord;
 }
 
 export interface RequestRecord {
@@ -72,7 +79,15 @@ export interface RequestRecord {
   watch: boolean;
   resourceVersion: string | undefined;
   allowWatchBookmarks: boolean;
+  /** A page of a paged list: `limit` asked for, and whether it continued an earlier page. */
+  limit: number | undefined;
+  continued: boolean;
   status: number;
+  /** The bearer token presented (undefined: none), and the client's address. */
+  token: string | undefined;
+  remoteAddress: string | undefined;
+  /** Response body bytes sent so far (a watch's grow while it is open). */
+  bytes: number;
 }
 
 export interface FakeApiServerOptions {
@@ -103,6 +118,10 @@ export class FakeApiServer {
   #extraListItems = new Map<ResourceName, unknown[]>();
   /** `resource verb` pairs RBAC refuses (403), with the subject named in the answer. */
   #forbidden = new Map<string, string>();
+  /** Paged lists in progress: the snapshot of the first page, by continue token. */
+  #continuations = new Map<string, { items: unknown[]; rv: number; resource: ResourceName }>();
+  #nextContinue = 1;
+  #expireNextContinue = false;
 
   private constructor(options: FakeApiServerOptions) {
     this.options = { ...options };
@@ -136,9 +155,12 @@ export class FakeApiServer {
     return n;
   }
 
-  /** Path of a kubeconfig (JSON is valid YAML) whose current context points at this server. */
-  writeKubeconfig(token = this.options.token ?? 'test-token'): string {
-    const file = join(this.#dir, 'kubeconfig');
+  /**
+   * Path of a kubeconfig (JSON is valid YAML) whose current context points at this server. Each
+   * `name` is its own file, so clients with different tokens can be told apart in `requests`.
+   */
+  writeKubeconfig(token = this.options.token ?? 'test-token', name = 'kubeconfig'): string {
+    const file = join(this.#dir, name);
     writeFileSync(file, JSON.stringify({
       apiVersion: 'v1',
       kind: 'Config',
@@ -233,6 +255,7 @@ export class FakeApiServer {
   compact(): void {
     this.#compactedRv = this.#rv;
     this.#history = [];
+    this.#continuations.clear();
   }
 
   /** Ends every open watch with a `410 Expired` ERROR event, as an apiserver does after compaction. */
@@ -295,6 +318,11 @@ export class FakeApiServer {
     return stored;
   }
 
+  /** The next `continue` request gets 410 Expired (as after a compaction between two pages). */
+  expireNextContinue(): void {
+    this.#expireNextContinue = true;
+  }
+
   /** Serves `item` in every later list of `resource`, after the valid objects. */
   injectListItem(resource: ResourceName, item: unknown): void {
     const list = this.#extraListItems.get(resource) ?? [];
@@ -320,7 +348,10 @@ export class FakeApiServer {
   }
 
   #send(w: Watcher, event: unknown): void {
-    if (!w.res.writableEnded) w.res.write(`${JSON.stringify(event)}\n`);
+    if (w.res.writableEnded) return;
+    const line = `${JSON.stringify(event)}\n`;
+    w.record.bytes += Buffer.byteLength(line);
+    w.res.write(line);
   }
 
   #createServer(): Server {
@@ -338,40 +369,63 @@ export class FakeApiServer {
     const watch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
     const rvParam = url.searchParams.get('resourceVersion') ?? undefined;
     const allowWatchBookmarks = url.searchParams.get('allowWatchBookmarks') === 'true';
-    const record = (status: number) => this.requests.push({ resource, watch, resourceVersion: rvParam, allowWatchBookmarks, status });
+    const limitParam = Number(url.searchParams.get('limit') ?? '');
+    const limit = !watch && Number.isInteger(limitParam) && limitParam > 0 ? limitParam : undefined;
+    const continueToken = watch ? undefined : url.searchParams.get('continue') ?? undefined;
+    const bearer = /^Bearer (.*)$/.exec(req.headers.authorization ?? '')?.[1];
+    const record = (status: number): RequestRecord => {
+      const r: RequestRecord = { resource, watch, resourceVersion: rvParam, allowWatchBookmarks, limit, continued: continueToken !== undefined, status, token: bearer, remoteAddress: req.socket.remoteAddress, bytes: 0 };
+      this.requests.push(r);
+      return r;
+    };
 
     if (this.options.token !== undefined && req.headers.authorization !== `Bearer ${this.options.token}`) {
-      record(401);
-      return json(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
+      return json(res, 401, status(401, 'Unauthorized', 'Unauthorized'), record(401));
     }
     if (req.method !== 'GET' || !resource) {
-      record(404);
-      return json(res, 404, status(404, 'NotFound', `the server could not find the requested resource ${url.pathname}`));
+      return json(res, 404, status(404, 'NotFound', `the server could not find the requested resource ${url.pathname}`), record(404));
     }
     const info = RESOURCES[resource];
     const subject = this.#forbidden.get(`${resource} ${watch ? 'watch' : 'list'}`);
     if (subject !== undefined) {
-      record(403);
-      return json(res, 403, forbiddenStatus(resource, info, watch ? 'watch' : 'list', subject));
+      return json(res, 403, forbiddenStatus(resource, info, watch ? 'watch' : 'list', subject), record(403));
     }
     if (!watch) {
-      record(200);
-      const items = [...this.#objects.get(resource)!.values(), ...(this.#extraListItems.get(resource) ?? [])];
-      return json(res, 200, { kind: `${info.kind}List`, apiVersion: info.apiVersion, metadata: { resourceVersion: String(this.#rv) }, items });
+      let page: { items: unknown[]; rv: number; resource: ResourceName };
+      if (continueToken !== undefined) {
+        const pending = this.#expireNextContinue ? undefined : this.#continuations.get(continueToken);
+        this.#expireNextContinue = false;
+        if (!pending || pending.resource !== resource) return json(res, 410, status(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.'), record(410));
+        this.#continuations.delete(continueToken);
+        page = pending;
+      } else {
+        page = { items: [...this.#objects.get(resource)!.values(), ...(this.#extraListItems.get(resource) ?? [])], rv: this.#rv, resource };
+      }
+      const metadata: { resourceVersion: string; continue?: string } = { resourceVersion: String(page.rv) };
+      let items = page.items;
+      if (limit !== undefined && items.length > limit) {
+        const token = `c${this.#nextContinue++}`;
+        this.#continuations.set(token, { items: items.slice(limit), rv: page.rv, resource });
+        items = items.slice(0, limit);
+        metadata.continue = token;
+      }
+      return json(res, 200, { kind: `${info.kind}List`, apiVersion: info.apiVersion, metadata, items }, record(200));
     }
 
     const fromRv = rvParam === undefined || rvParam === '' || rvParam === '0' ? undefined : Number(rvParam);
     if (fromRv !== undefined && (!Number.isInteger(fromRv) || fromRv < this.#compactedRv)) {
-      record(410);
-      if (this.options.expireAsHttp) return json(res, 410, expiredStatus());
+      const r = record(410);
+      if (this.options.expireAsHttp) return json(res, 410, expiredStatus(), r);
+      const line = `${JSON.stringify({ type: 'ERROR', object: expiredStatus() })}\n`;
+      r.bytes += Buffer.byteLength(line);
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(`${JSON.stringify({ type: 'ERROR', object: expiredStatus() })}\n`);
+      res.end(line);
       return;
     }
-    record(200);
+    const r = record(200);
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     res.flushHeaders();
-    const w: Watcher = { resource, bookmarks: allowWatchBookmarks, res, socket: req.socket };
+    const w: Watcher = { resource, bookmarks: allowWatchBookmarks, res, socket: req.socket, record: r };
     this.#watchers.add(w);
     const forget = () => this.#watchers.delete(w);
     res.on('close', forget);
@@ -414,8 +468,10 @@ function expiredStatus() {
   return status(410, 'Expired', 'too old resource version');
 }
 
-function json(res: ServerResponse, code: number, body: unknown): void {
+function json(res: ServerResponse, code: number, body: unknown, record: RequestRecord): void {
   const text = JSON.stringify(body);
-  res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  const bytes = Buffer.byteLength(text);
+  record.bytes += bytes;
+  res.writeHead(code, { 'content-type': 'application/json', 'content-length': bytes });
   res.end(text);
 }

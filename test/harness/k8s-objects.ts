@@ -106,3 +106,19 @@ export function job(s: { namespace: string; name: string; owner?: OwnerRef }): K
     spec: { template: {} },
   };
 }
+
+/** A discovery.k8s.io/v1 EndpointSlice of a Service (what kube-proxy and most meshes watch). */
+export function endpointSlice(s: { namespace: string; service: string; endpoints: Array<{ ip: string; node: string; pod: string }> }): KubeObject {
+  return {
+    metadata: {
+      name: `${s.service}-${randomUUID().slice(0, 5)}`, namespace: s.namespace, uid: randomUUID(), creationTimestamp: new Date().toISOString(),
+      labels: { 'kubernetes.io/service-name': s.service, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' },
+    },
+    addressType: 'IPv4',
+    endpoints: s.endpoints.map((e) => ({
+      addresses: [e.ip], conditions: { ready: true, serving: true, terminating: false }, nodeName: e.node,
+      targetRef: { kind: 'Pod', namespace: s.namespace, name: e.pod },
+    })),
+    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+  };
+}

@@ -1,6 +1,6 @@
 // The k8sattributes processor wired for tests and its benchmark: a kubeconfig-driven processor
 // whose cluster cache the test can read, and a way to run flows through it.
-import type { ComponentContext } from '../../src/contracts/component.ts';
+import type { ComponentContext, FlowConsumer } from '../../src/contracts/component.ts';
 import type { Attributes, Flow, FlowBatch } from '../../src/model/index.ts';
 import { ClusterCache } from '../../src/processors/k8sattributes/cluster-cache.ts';
 import { k8sattributesConfigSchema } from '../../src/processors/k8sattributes/config.ts';
@@ -8,14 +8,14 @@ import { K8sAttributesProcessor, type K8sAttributesOptions } from '../../src/pro
 
 /**
  * A processor that finds no service account and no default kubeconfig (the config names one),
- * retries the API server quickly, and passes what it keeps to `sink`.
+ * retries the API server quickly, and passes what it keeps to `sink` (or to `next`, when given).
  */
-export function makeProcessor(ctx: ComponentContext, config: Record<string, unknown>, options: K8sAttributesOptions = {}) {
+export function makeProcessor(ctx: ComponentContext, config: Record<string, unknown>, options: K8sAttributesOptions = {}, next?: FlowConsumer) {
   const parsed = k8sattributesConfigSchema.parse(config);
   const batches: FlowBatch[] = [];
   const sink = { batches, consume: async (b: FlowBatch) => void batches.push(b) };
   const cache = options.cache ?? new ClusterCache(parsed.deleted_pod_grace);
-  const p = new K8sAttributesProcessor(ctx, parsed, sink, {
+  const p = new K8sAttributesProcessor(ctx, parsed, next ?? sink, {
     auth: { env: {}, home: '/nonexistent', serviceAccountRoot: '/nonexistent' },
     backoff: { initialMs: 50, maxMs: 400 },
     ...options,

@@ -17,8 +17,10 @@ export const k8sattributesConfigSchema = z.strictObject({
   /** Kubeconfig context; empty: the file's current-context. */
   context: z.string().default(''),
   /**
-   * The node this podflow runs on, for report-once. Empty: `NODE_NAME` from the environment,
-   * else `service.resource["k8s.node.name"]`; when none is known nothing is dropped.
+   * The reporting node of every batch, for report-once. Empty (always on a gateway): a batch
+   * received from an agent is its sender's (its resource's `k8s.node.name`); a batch of this
+   * podflow's own receivers is `NODE_NAME`'s, else `service.resource["k8s.node.name"]`'s; when
+   * none is known nothing is dropped.
    */
   node_name: z.string().default(''),
   /** Drop flows another node reports (design "Report once"); off: keep everything. */

@@ -1,15 +1,13 @@
 // What one end of a flow resolved to, as ready-made attribute key/value arrays. An EndInfo is
-// built once per pod, node or service and shared by every flow that touches it, so the
-// per-flow work is a few assignments.
-import { endKeys, type AddressType, type AttributeValue, type Attributes, type FlowEnd } from '../../model/index.ts';
+// built once per pod, node or service and shared by every flow that touches it; the attribute
+// builder (attribute-builder.ts) copies its values into each flow's map.
+import { endKeys, type AddressType, type AttributeValue } from '../../model/index.ts';
 import type { ClusterCache, PodEntry } from './cluster-cache.ts';
 import type { NodeRecord, ServiceRecord } from './objects.ts';
 import { resolveOwner } from './owners.ts';
 
 const SRC = endKeys('source');
 const DST = endKeys('destination');
-
-type Writer = (attributes: Attributes, values: AttributeValue[]) => void;
 
 export interface EndInfo {
   addressType: AddressType;
@@ -21,8 +19,8 @@ export interface EndInfo {
   sourceKeys: string[];
   destinationKeys: string[];
   values: AttributeValue[];
-  writeSource: Writer;
-  writeDestination: Writer;
+  /** The same number for every EndInfo with the same keys (most pods): what the attribute builder compiles for. */
+  keyListId: number;
 }
 
 type KeyName = Exclude<keyof ReturnType<typeof endKeys>, 'podLabelPrefix' | 'podAnnotationPrefix'>;
@@ -52,7 +50,7 @@ class Builder {
   build(addressType: AddressType, zone: string | undefined, podNode: string | undefined, addressNode: string | undefined): EndInfo {
     return {
       addressType, zone, podNode, addressNode, sourceKeys: this.sourceKeys, destinationKeys: this.destinationKeys, values: this.values,
-      writeSource: compile(this.sourceKeys), writeDestination: compile(this.destinationKeys),
+      keyListId: keyListId(this.sourceKeys),
     };
   }
 }
@@ -140,27 +138,15 @@ export function networkEndInfo(type: 'private' | 'public' | 'loopback'): EndInfo
   return info;
 }
 
-/** One compiled writer per key list: ends with the same keys (most pods) share it. */
-const writers = new Map<string, Writer>();
+/** Ids of the key lists seen (a few per cluster: pods, pods with each set of extracted labels, nodes, ...). */
+const keyListIds = new Map<string, number>();
 
-/**
- * A function that stores `values` under `keys` with constant property names. Why: a loop of
- * `attributes[keys[i]] = v` is a megamorphic keyed store (a runtime lookup per attribute, about
- * 5x slower at 262,144 flows per tick); fixed names get inline caches. Keys are embedded with
- * JSON.stringify, so no key (even a configured label name) can break out of its string literal.
- */
-function compile(keys: string[]): Writer {
+function keyListId(keys: string[]): number {
   const signature = keys.join('\n');
-  let writer = writers.get(signature);
-  if (!writer) {
-    const body = keys.map((k, i) => `a[${JSON.stringify(k)}] = v[${i}];`).join('\n');
-    writer = new Function('a', 'v', body) as Writer;
-    writers.set(signature, writer);
+  let id = keyListIds.get(signature);
+  if (id === undefined) {
+    id = keyListIds.size;
+    keyListIds.set(signature, id);
   }
-  return writer;
-}
-
-export function writeEnd(attributes: Attributes, end: FlowEnd, info: EndInfo): void {
-  if (end === 'source') info.writeSource(attributes, info.values);
-  else info.writeDestination(attributes, info.values);
+  return id;
 }

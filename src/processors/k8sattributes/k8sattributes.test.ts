@@ -7,8 +7,9 @@ import { capturingContext, type CapturingContext } from '../../../test/harness/c
 import { flowBetween } from '../../../test/harness/flows.ts';
 import { enrich, makeProcessor } from '../../../test/harness/k8sattributes.ts';
 import { until } from '../../../test/harness/wait.ts';
-import type { Attributes } from '../../model/index.ts';
-import type { K8sAttributesOptions } from './processor.ts';
+import type { Attributes, FlowBatch } from '../../model/index.ts';
+import { k8sattributesConfigSchema } from './config.ts';
+import { K8sAttributesProcessor, type K8sAttributesOptions } from './processor.ts';
 
 async function cluster(t: ExecutionContext, options: FakeApiServerOptions = {}): Promise<FakeApiServer> {
   const server = await FakeApiServer.start({ token: 'secret', ...options });
@@ -246,6 +247,66 @@ test('report once: same-node, cross-node and external flows; the dropped ones ar
   t.is((await off.run(flows())).length, flows().length, 'report_once: false');
 });
 
+test('report once at a gateway: each batch is judged as its sender\'s (resource k8s.node.name), so every connection is kept once', async (t) => {
+  const server = await cluster(t);
+  server.add('pods', pod({ namespace: 'a', name: 'a1', ip: '10.1.0.1', node: 'node-a' }));
+  server.add('pods', pod({ namespace: 'a', name: 'a2', ip: '10.1.0.2', node: 'node-a' }));
+  server.add('pods', pod({ namespace: 'b', name: 'b1', ip: '10.2.0.1', node: 'node-b' }));
+  // What each node's conntrack sees: a cross-node connection is in both tables.
+  const seenBy = {
+    'node-a': () => [
+      flowBetween({ src: '10.1.0.1', dst: '10.1.0.2' }), flowBetween({ src: '10.1.0.1', dst: '10.2.0.1' }), flowBetween({ src: '10.2.0.1', dst: '10.1.0.1' }),
+      flowBetween({ src: '8.8.8.8', dst: '10.1.0.1' }), flowBetween({ src: '192.168.1.11', dst: '10.1.0.2' }), flowBetween({ src: '172.20.0.1', dst: '8.8.4.4' }),
+    ],
+    'node-b': () => [
+      flowBetween({ src: '10.1.0.1', dst: '10.2.0.1' }), flowBetween({ src: '10.2.0.1', dst: '10.1.0.1' }), flowBetween({ src: '8.8.8.8', dst: '10.2.0.1' }),
+      flowBetween({ src: '192.168.1.11', dst: '10.1.0.2' }), flowBetween({ src: '192.168.1.11', dst: '8.8.4.4' }),
+    ],
+  };
+  const pairs = (batches: FlowBatch[]) => batches.flatMap((b) => b.flows.map((f) => `${b.resource?.['k8s.node.name']}:${f.attributes['source.address']}>${f.attributes['destination.address']}`));
+  // A gateway: no node_name, and a NODE_NAME of its own that must not decide for the agents' batches.
+  const gateway = await processor(t, server, { report_once: true }, capturingContext('k8sattributes/gateway', { 'k8s.node.name': 'node-c' }), { auth: { env: { NODE_NAME: 'node-c' }, home: '/nonexistent', serviceAccountRoot: '/nonexistent' } });
+  for (const [node, flows] of Object.entries(seenBy)) await gateway.p.consume({ flows: flows(), temporality: 'delta', resource: { 'k8s.node.name': node, 'k8s.cluster.name': 'c1' } });
+  t.deepEqual(pairs(gateway.sink.batches), [
+    'node-a:10.1.0.1>10.1.0.2', 'node-a:10.1.0.1>10.2.0.1', 'node-a:8.8.8.8>10.1.0.1', 'node-a:192.168.1.11>10.1.0.2', 'node-a:172.20.0.1>8.8.4.4',
+    'node-b:10.2.0.1>10.1.0.1', 'node-b:8.8.8.8>10.2.0.1', 'node-b:192.168.1.11>8.8.4.4',
+  ]);
+  t.is(gateway.ctx.dropped, 3, 'the second sighting of each cross-node connection');
+  t.deepEqual(gateway.sink.batches.map((b) => b.resource), [{ 'k8s.node.name': 'node-a', 'k8s.cluster.name': 'c1' }, { 'k8s.node.name': 'node-b', 'k8s.cluster.name': 'c1' }], 'the sender travels on');
+  t.is(gateway.sink.batches[1]!.flows[0]!.attributes['source.k8s.pod.name'], 'b1');
+  // Each flow says which node reported it, so a reduce after the gateway can keep it (group_by k8s.node.name).
+  t.deepEqual(gateway.sink.batches.map((b) => [...new Set(b.flows.map((f) => f.attributes['k8s.node.name']))]), [['node-a'], ['node-b']]);
+  // Its own receivers' batches (no resource) are this node's.
+  gateway.sink.batches.length = 0;
+  await gateway.p.consume({ flows: seenBy['node-a'](), temporality: 'delta' });
+  t.deepEqual(pairs(gateway.sink.batches), ['undefined:172.20.0.1>8.8.4.4']);
+  t.is(gateway.sink.batches[0]!.flows[0]!.attributes['k8s.node.name'], undefined, 'its own flows: the exporters add its resource');
+
+  // A sender that does not name itself: nothing can be judged, nothing is dropped, one warning.
+  const unnamed = await processor(t, server, { report_once: true }, capturingContext('k8sattributes/unnamed'));
+  for (let i = 0; i < 2; i++) await unnamed.p.consume({ flows: seenBy['node-b'](), temporality: 'delta', resource: { 'k8s.cluster.name': 'c1' } });
+  t.is(unnamed.sink.batches.flatMap((b) => b.flows).length, 10);
+  t.is(unnamed.ctx.logs.filter((l) => l.msg.includes('without k8s.node.name')).length, 1);
+
+  // node_name set on a gateway wins (as configured) and says once why that is wrong there.
+  const pinned = await processor(t, server, { report_once: true, node_name: 'node-a' }, capturingContext('k8sattributes/pinned'));
+  for (let i = 0; i < 2; i++) await pinned.p.consume({ flows: seenBy['node-b'](), temporality: 'delta', resource: { 'k8s.node.name': 'node-b' } });
+  t.deepEqual(pairs(pinned.sink.batches), ['node-b:10.1.0.1>10.2.0.1', 'node-b:192.168.1.11>10.1.0.2', 'node-b:10.1.0.1>10.2.0.1', 'node-b:192.168.1.11>10.1.0.2']);
+  t.is(pinned.ctx.logs.filter((l) => l.msg.includes('leave node_name empty on a gateway')).length, 1);
+});
+
+test('lists are read in pages of 500; an expired continue token restarts the list, and nothing is missed', async (t) => {
+  const server = await cluster(t);
+  for (let i = 0; i < 1_203; i++) server.add('pods', pod({ namespace: 'big', name: `p-${i}`, ip: `10.9.${i >> 8}.${i & 255}`, node: 'node-a' }));
+  server.expireNextContinue();
+  const { cache, ctx } = await processor(t, server);
+  t.is(cache.counts().pods, 1_203);
+  const pages = server.requests.filter((r) => r.resource === 'pods' && !r.watch);
+  t.deepEqual(pages.map((r) => `${r.limit}:${r.continued ? 'next' : 'first'}:${r.status}`), ['500:first:200', '500:next:410', '500:first:200', '500:next:200', '500:next:200']);
+  t.true(ctx.logs.some((l) => /pods list\/watch failed/.test(l.msg) && /HTTP 410/.test(String(l.err))), JSON.stringify(ctx.logs));
+  t.true(pages.every((r) => r.token === 'secret'));
+});
+
 test('watch expiry: a live watch ends with 410, a resumed one gets 410 (as an event or HTTP 410); both relist', async (t) => {
   for (const expireAsHttp of [false, true]) {
     const server = await cluster(t, { expireAsHttp });
@@ -453,4 +514,51 @@ test('a torn watch line at the end of the stream is an error that relists: the c
   const errors = ctx.logs.filter((l) => l.level === 50).map((l) => l.msg);
   t.true(errors.some((m) => /^k8sattributes: watch \/api\/v1\/pods: the stream ended inside a line \(\d+ bytes after the last newline\); dropping the watch and relisting$/.test(m)), errors.join('\n'));
   await until(() => server.watchCount('pods') === 1, 2000, 'the new watch');
+});
+
+test('the pipelines of one process that name flows share one set of watches and one cache', async (t) => {
+  const server = await cluster(t);
+  server.add('pods', pod({ namespace: 'shop', name: 'web-0', ip: '10.1.0.5', node: 'node-a' }));
+  const kubeconfig = server.writeKubeconfig();
+  const config = k8sattributesConfigSchema.parse({ auth_type: 'kubeConfig', kubeconfig, report_once: false });
+  const auth = { env: {}, home: '/nonexistent', serviceAccountRoot: '/nonexistent' };
+  const make = (id: string) => {
+    const batches: FlowBatch[] = [];
+    const p = new K8sAttributesProcessor(capturingContext(id), config, { consume: async (b) => void batches.push(b) }, { auth, backoff: { initialMs: 50, maxMs: 400 } });
+    t.teardown(() => p.shutdown());
+    return { p, batches };
+  };
+  // Two pipelines (deltas for PostgreSQL, cumulative sums for Prometheus), one processor each.
+  const a = make('k8sattributes');
+  const b = make('k8sattributes');
+  await a.p.start();
+  await b.p.start();
+  const podRequests = () => server.requests.filter((r) => r.resource === 'pods');
+  t.is(podRequests().filter((r) => !r.watch).length, 1, 'one list of pods');
+  await until(() => server.watchCount() === 5, 5_000, 'the watches open');
+  t.is(server.requests.filter((r) => r.watch).length, 5, 'one watch per kind');
+  for (const x of [a, b]) await x.p.consume({ flows: [flowBetween({ src: '10.1.0.5', dst: '8.8.8.8' })], temporality: 'delta' });
+  t.deepEqual([a, b].map((x) => x.batches[0]!.flows[0]!.attributes['source.k8s.pod.name']), ['web-0', 'web-0']);
+  // A change reaches both through the one watch.
+  server.add('pods', pod({ namespace: 'shop', name: 'web-1', ip: '10.1.0.6', node: 'node-a' }));
+  await until(async () => {
+    b.batches.length = 0;
+    await b.p.consume({ flows: [flowBetween({ src: '10.1.0.6', dst: '8.8.8.8' })], temporality: 'delta' });
+    return b.batches[0]?.flows[0]?.attributes['source.k8s.pod.name'] === 'web-1';
+  }, 5_000, 'web-1 named');
+  // The watches outlive the first pipeline's shutdown and end with the last one's.
+  await a.p.shutdown();
+  t.is(server.watchCount(), 5);
+  await b.p.shutdown();
+  await until(() => server.watchCount() === 0, 5_000, 'watches closed');
+  // A processor started later lists anew.
+  const c = make('k8sattributes/later');
+  await c.p.start();
+  t.is(podRequests().filter((r) => !r.watch).length, 2);
+  // Different settings (labels to extract) are another cache and other watches.
+  const other = new K8sAttributesProcessor(capturingContext('k8sattributes/labels'), k8sattributesConfigSchema.parse({ auth_type: 'kubeConfig', kubeconfig, report_once: false, extract: { labels: ['app'] } }), { consume: async () => {} }, { auth });
+  t.teardown(() => other.shutdown());
+  await other.start();
+  await until(() => server.watchCount() === 10, 5_000, 'the second set of watches opens');
+  t.is(podRequests().filter((r) => !r.watch).length, 3);
 });

@@ -99,9 +99,12 @@ class RecordWatch<R extends KubeRecord> extends BoundedWatch {
 }
 
 interface WireList {
-  metadata?: { resourceVersion?: string };
+  metadata?: { resourceVersion?: string; continue?: string };
   items?: unknown[];
 }
+
+/** Items per list page: client-go's informer default. */
+export const LIST_PAGE_SIZE = 500;
 
 export class ResourceWatcher<R extends KubeRecord> {
   readonly spec: ResourceSpec<R>;
@@ -179,12 +182,43 @@ export class ResourceWatcher<R extends KubeRecord> {
     }
   }
 
-  /** The list half of list+watch, on the wire JSON with the KubeConfig's authentication. */
+  /**
+   * The list half of list+watch, on the wire JSON with the KubeConfig's authentication, in pages
+   * of LIST_PAGE_SIZE (as client-go's informers list): the API server never builds, and this
+   * process never holds, the text of a whole 30,000-pod list at once.
+   */
   async #list(): Promise<{ metadata: { resourceVersion: string }; items: Array<R & { metadata: ObjectMeta }> }> {
     this.#step = 'list';
     const cluster = this.#kc.getCurrentCluster();
     if (!cluster) throw new KubeconfigError(new Error('it has no current cluster'));
-    const url = `${cluster.server}${this.spec.path}`;
+    const items: Array<R & { metadata: ObjectMeta }> = [];
+    let resourceVersion = '';
+    let continueToken: string | undefined;
+    do {
+      const query = new URLSearchParams({ limit: String(LIST_PAGE_SIZE) });
+      if (continueToken !== undefined) query.set('continue', continueToken);
+      const body = await this.#get(`${cluster.server}${this.spec.path}?${query}`);
+      // Every page is of the first page's revision; the watch starts from it.
+      if (continueToken === undefined) resourceVersion = body.metadata?.resourceVersion ?? '';
+      for (const raw of body.items!) {
+        const r = this.#toRecord(raw);
+        if (r) items.push(r);
+      }
+      continueToken = body.metadata?.continue || undefined;
+    } while (continueToken !== undefined);
+    this.#succeeded('list');
+    if (!this.#synced) {
+      // ListWatch applies the items right after this promise resolves, synchronously.
+      setImmediate(() => {
+        this.#synced = true;
+        this.#resolveSynced();
+      });
+    }
+    return { metadata: { resourceVersion }, items };
+  }
+
+  /** One page. A continue token that expired (410) fails the list: it is started again with backoff. */
+  async #get(url: string): Promise<WireList> {
     const ctx = new RequestContext(url, HttpMethod.GET);
     try {
       new URL(url);
@@ -202,20 +236,7 @@ export class ResourceWatcher<R extends KubeRecord> {
       throw new Error(`GET ${this.spec.path}: the response is not JSON (${(err as Error).message})`);
     }
     if (!Array.isArray(body.items)) throw new Error(`GET ${this.spec.path}: the response has no items list`);
-    const items: Array<R & { metadata: ObjectMeta }> = [];
-    for (const raw of body.items) {
-      const r = this.#toRecord(raw);
-      if (r) items.push(r);
-    }
-    this.#succeeded('list');
-    if (!this.#synced) {
-      // ListWatch applies the items right after this promise resolves, synchronously.
-      setImmediate(() => {
-        this.#synced = true;
-        this.#resolveSynced();
-      });
-    }
-    return { metadata: { resourceVersion: body.metadata?.resourceVersion ?? '' }, items };
+    return body;
   }
 
   /**

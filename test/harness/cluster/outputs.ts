@@ -103,12 +103,15 @@ export function fileTotals(files: readonly string[]): TotalsByKey {
   return out;
 }
 
-/** The file's flows as postgresRows() texts (`node` is the file's reporting node). */
-export function fileRows(files: ReadonlyArray<{ node: string; file: string }>): string[] {
+/**
+ * The file's flows as postgresRows() texts: `node` is the flow's `k8s.node.name` (a gateway's
+ * groups keep it), else the file's reporting node.
+ */
+export function fileRows(files: ReadonlyArray<{ node?: string; file: string }>): string[] {
   const rows: string[] = [];
   for (const { node, file } of files) {
     for (const f of readFlows(file)) {
-      rows.push(rowText(node, BigInt(f.start_time_unix_nano) / 1000n, BigInt(f.time_unix_nano) / 1000n, attributesKey(f.attributes),
+      rows.push(rowText(String(f.attributes['k8s.node.name'] ?? node), BigInt(f.start_time_unix_nano) / 1000n, BigInt(f.time_unix_nano) / 1000n, attributesKey(f.attributes),
         [f.tx_bytes, f.rx_bytes, f.tx_packets, f.rx_packets, f.connections]));
     }
   }

@@ -58,25 +58,15 @@ export interface PodflowNodeOptions {
   logLevel?: string;
 }
 
-export interface PodflowNode {
+export interface PodflowNode extends PodflowProcess {
   nodeName: NodeName;
   /** `127.0.0.1:<port>` of the prometheus exporter (a scrape target). */
   prometheusTarget: string;
-  /** `http://127.0.0.1:<port>`: /metrics (self-metrics), /healthz, /readyz. */
-  telemetryUrl: string;
   /** `http://127.0.0.1:<port>/`: the servicemap page of this node's flows, when asked for. */
   servicemapUrl?: string;
   /** `http://127.0.0.1:<port>/`: the servicemap page of the whole cluster (from PostgreSQL), when asked for. */
   clusterMapUrl?: string;
   flowsFile: string;
-  configFile: string;
-  logFile: string;
-  /** A podflow_* self-metric summed over its label sets (0 when absent). */
-  selfMetric(name: string, labels?: Record<string, string>): Promise<number>;
-  /** SIGTERM (graceful: last conntrack read, reduce flush, exporters drain); resolves with the exit code. */
-  stop(): Promise<number | null>;
-  /** SIGKILL, for clean-up paths. */
-  kill(): void;
 }
 
 export interface PodflowPorts {
@@ -86,19 +76,14 @@ export interface PodflowPorts {
   clusterMap?: number;
 }
 
+/** The postgres exporter of the simulated cluster's podflows: quick flushes and retries, no retention. */
+export function postgresExporter(endpoint: string): object {
+  return { endpoint, batch: { flush_interval: '200ms' }, retry_on_failure: { initial_interval: '200ms', max_interval: '1s' }, retention: 0, connect_timeout: '2s' };
+}
+
 export function podflowConfig(o: PodflowNodeOptions, ports: PodflowPorts, flowsFile: string): object {
   const exporters: Record<string, unknown> = {
-    ...(o.postgresUrl
-      ? {
-          postgres: {
-            endpoint: o.postgresUrl,
-            batch: { flush_interval: '200ms' },
-            retry_on_failure: { initial_interval: '200ms', max_interval: '1s' },
-            retention: 0,
-            connect_timeout: '2s',
-          },
-        }
-      : {}),
+    ...(o.postgresUrl ? { postgres: postgresExporter(o.postgresUrl) } : {}),
     prometheus: { endpoint: `127.0.0.1:${ports.prometheus}`, const_labels: { cluster: CLUSTER_NAME } },
     ...(o.otlpUrl
       ? {
@@ -148,21 +133,40 @@ export function podflowConfig(o: PodflowNodeOptions, ports: PodflowPorts, flowsF
   };
 }
 
-/** Writes the config, starts podflow and resolves once its /readyz answers 200 (every receiver started). */
-export async function startPodflowNode(o: PodflowNodeOptions): Promise<PodflowNode> {
-  const ports: PodflowPorts = { prometheus: await freePort(), telemetry: await freePort() };
-  if (o.servicemap) ports.servicemap = await freePort();
-  if (o.servicemap?.cluster) ports.clusterMap = await freePort();
-  const flowsFile = join(o.dir, `flows-${o.nodeName}.jsonl`);
-  const configFile = join(o.dir, `podflow-${o.nodeName}.yaml`);
-  const logFile = join(o.dir, `podflow-${o.nodeName}.log`);
-  writeFileSync(configFile, `# podflow on ${o.nodeName} (written by test/harness/cluster/podflow-node.ts)\n${stringify(podflowConfig(o, ports, flowsFile))}`);
+/** A `bin/podflow run` process of the simulated cluster (a node, an agent). */
+export interface PodflowProcess {
+  /** `http://127.0.0.1:<port>`: /metrics (self-metrics), /healthz, /readyz. */
+  telemetryUrl: string;
+  configFile: string;
+  logFile: string;
+  /** A podflow_* self-metric summed over its label sets (0 when absent). */
+  selfMetric(name: string, labels?: Record<string, string>): Promise<number>;
+  /** SIGTERM (graceful: last conntrack read, reduce flush, exporters drain); resolves with the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL, for clean-up paths. */
+  kill(): void;
+}
+
+/**
+ * Writes `config` to `<dir>/podflow-<name>.yaml`, starts `bin/podflow run` with it (and `env`
+ * added to this process's environment) and resolves once /readyz answers 200: on
+ * `telemetryPort`, or, without it (the config's telemetry address has port 0, so no other test
+ * can take the port first), on the address podflow logs when it has started.
+ */
+export async function startPodflowProcess(name: string, config: object, o: { dir: string; telemetryPort?: number; env?: NodeJS.ProcessEnv }): Promise<PodflowProcess> {
+  const configFile = join(o.dir, `podflow-${name}.yaml`);
+  const logFile = join(o.dir, `podflow-${name}.log`);
+  writeFileSync(configFile, `# podflow ${name} (written by test/harness/cluster/podflow-node.ts)\n${stringify(config)}`);
   const log = createWriteStream(logFile);
-  const child: ChildProcess = spawn(process.execPath, [PODFLOW_MAIN, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, [PODFLOW_MAIN, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
   child.stdout!.pipe(log, { end: false });
   child.stderr!.pipe(log, { end: false });
   let tail = '';
-  const keep = (c: Buffer) => (tail = (tail + c.toString()).slice(-4_000));
+  let boundAddress: string | undefined;
+  const keep = (c: Buffer) => {
+    tail = (tail + c.toString()).slice(-4_000);
+    boundAddress ??= /"metrics":"([^"]+)","msg":"podflow started"/.exec(tail)?.[1];
+  };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   running.add(child);
@@ -170,35 +174,32 @@ export async function startPodflowNode(o: PodflowNodeOptions): Promise<PodflowNo
   void exited.then(() => running.delete(child));
   let exitCode: number | null | undefined;
   void exited.then((code) => (exitCode = code));
-  const telemetryUrl = `http://127.0.0.1:${ports.telemetry}`;
+  const port = () => o.telemetryPort ?? (boundAddress === undefined ? undefined : Number(boundAddress.slice(boundAddress.lastIndexOf(':') + 1)));
 
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (exitCode !== undefined) throw new Error(`podflow on ${o.nodeName} exited (${exitCode}) before it was ready:\n${tail}`);
-    const ok = await fetch(`${telemetryUrl}/readyz`).then((r) => r.ok, () => false);
+    if (exitCode !== undefined) throw new Error(`podflow ${name} exited (${exitCode}) before it was ready:\n${tail}`);
+    const p = port();
+    const ok = p !== undefined && await fetch(`http://127.0.0.1:${p}/readyz`).then((r) => r.ok, () => false);
     if (ok) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`podflow on ${o.nodeName} was not ready within 30s:\n${tail}`);
+      throw new Error(`podflow ${name} was not ready within 30s:\n${tail}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+  const telemetryUrl = `http://127.0.0.1:${port()}`;
 
   return {
-    nodeName: o.nodeName,
-    prometheusTarget: `127.0.0.1:${ports.prometheus}`,
     telemetryUrl,
-    ...(ports.servicemap ? { servicemapUrl: `http://127.0.0.1:${ports.servicemap}/` } : {}),
-    ...(ports.clusterMap ? { clusterMapUrl: `http://127.0.0.1:${ports.clusterMap}/` } : {}),
-    flowsFile,
     configFile,
     logFile,
-    async selfMetric(name, labels = {}) {
+    async selfMetric(metric, labels = {}) {
       const text = await fetch(`${telemetryUrl}/metrics`).then((r) => r.text());
       let sum = 0;
       for (const line of text.split('\n')) {
         const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(line);
-        if (!m || m[1] !== name) continue;
+        if (!m || m[1] !== metric) continue;
         const set = m[2] ?? '';
         if (Object.entries(labels).every(([k, v]) => set.includes(`${k}="${v}"`))) sum += Number(m[3]);
       }
@@ -216,5 +217,22 @@ export async function startPodflowNode(o: PodflowNodeOptions): Promise<PodflowNo
     kill() {
       if (exitCode === undefined) child.kill('SIGKILL');
     },
+  };
+}
+
+/** Writes the config, starts podflow and resolves once its /readyz answers 200 (every receiver started). */
+export async function startPodflowNode(o: PodflowNodeOptions): Promise<PodflowNode> {
+  const ports: PodflowPorts = { prometheus: await freePort(), telemetry: await freePort() };
+  if (o.servicemap) ports.servicemap = await freePort();
+  if (o.servicemap?.cluster) ports.clusterMap = await freePort();
+  const flowsFile = join(o.dir, `flows-${o.nodeName}.jsonl`);
+  const podflow = await startPodflowProcess(o.nodeName, podflowConfig(o, ports, flowsFile), { dir: o.dir, telemetryPort: ports.telemetry });
+  return {
+    ...podflow,
+    nodeName: o.nodeName,
+    prometheusTarget: `127.0.0.1:${ports.prometheus}`,
+    ...(ports.servicemap ? { servicemapUrl: `http://127.0.0.1:${ports.servicemap}/` } : {}),
+    ...(ports.clusterMap ? { clusterMapUrl: `http://127.0.0.1:${ports.clusterMap}/` } : {}),
+    flowsFile,
   };
 }

@@ -1,0 +1,138 @@
+// One API-server client of the k8s-scale benchmark, in its own process so its RSS is its own.
+//   MODE=node     a node-mode DaemonSet pod's k8sattributes (node_name: node-0)
+//   MODE=gateway  a gateway's k8sattributes (no node_name: each batch is its agent's) → reduce
+// Talks to bench.ts over stdio: prints {"event":"synced",…} once every kind is listed; the line
+// "measure" (gateway) runs the CPU measurement and prints {"event":"measured",…}; "exit" (or the
+// end of stdin) shuts down.
+import { createInterface } from 'node:readline';
+import type { Attributes, FlowBatch } from '../../src/model/index.ts';
+import { reduceConfigSchema } from '../../src/processors/reduce/config.ts';
+import { ReduceProcessor } from '../../src/processors/reduce/reduce.ts';
+import { capturingContext } from '../../test/harness/context.ts';
+import { flowBetween } from '../../test/harness/flows.ts';
+import { deploymentOf, deployments, nodeName, podIp, serviceIp, type ScaleCluster } from '../../test/harness/k8s-scale-cluster.ts';
+import { makeProcessor } from '../../test/harness/k8sattributes.ts';
+import { ManualClock } from '../../test/harness/manual-clock.ts';
+
+const MODE = process.env.MODE === 'gateway' ? 'gateway' : 'node';
+const cluster = JSON.parse(process.env.CLUSTER!) as ScaleCluster;
+const FLOWS = Number(process.env.FLOWS ?? 262_144);
+const TICKS = Number(process.env.TICKS ?? 5);
+/** Deployments each Deployment calls: with zones and services this sets the groups a gateway reduces to. */
+const PEERS = Number(process.env.PEERS ?? 2);
+const INTERVAL_MS = 15_000;
+/** A gateway reduces the whole cluster's flows: more groups than one node's default 10,000. */
+const MAX_GROUPS = 200_000;
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
+const mib = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
+const say = (o: object) => console.log(JSON.stringify(o));
+
+const config = { auth_type: 'kubeConfig', kubeconfig: process.env.SCALE_KUBECONFIG, wait_for_sync: '300s', ...(MODE === 'node' ? { node_name: 'node-0' } : {}) };
+const clock = new ManualClock(1_767_225_600_000);
+let reducedGroups = 0;
+const reduce = new ReduceProcessor(capturingContext('reduce'), reduceConfigSchema.parse({ interval: '15s', temporality: 'delta', max_groups: MAX_GROUPS }), {
+  consume: async (b: FlowBatch) => void (reducedGroups += b.flows.length),
+}, clock);
+let kept = 0;
+/** k8sattributes → reduce, or → a counter only (to split the CPU between the two). */
+let toReduce = true;
+const next = { consume: (b: FlowBatch) => ((kept += b.flows.length), toReduce ? reduce.consume(b) : Promise.resolve()) };
+
+gc();
+const rssBefore = process.memoryUsage().rss;
+const k8s = makeProcessor(capturingContext('k8sattributes'), config, {}, next);
+const t0 = performance.now();
+await k8s.p.start();
+await reduce.start();
+const syncMs = performance.now() - t0;
+gc();
+const counts = k8s.cache.counts();
+say({ event: 'synced', mode: MODE, sync_ms: Math.round(syncMs), rss_mib: mib(process.memoryUsage().rss), rss_growth_mib: mib(process.memoryUsage().rss - rssBefore), heap_mib: mib(process.memoryUsage().heapUsed), pods: counts.pods });
+
+/**
+ * One interval of the cluster's agents' output: FLOWS flows in one batch per agent (its resource
+ * names it). Each Deployment calls PEERS others. Per agent: 60% its pods → any pod, 20% its pods → a Service VIP (DNATed to one of
+ * its pods), 10% its pods → the internet, 10% another node's pods → its pods (the other node's
+ * to report: report-once drops them here).
+ */
+function agentBatches(): FlowBatch[] {
+  // xorshift32: an LCG's low bits cycle in step with the fixed number of draws per flow.
+  let seed = 42;
+  const rand = (n: number) => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  const perNode = Math.ceil(FLOWS / cluster.nodes);
+  const podsPerNode = Math.floor(cluster.pods / cluster.nodes);
+  const localPod = (n: number) => n + rand(podsPerNode) * cluster.nodes;
+  const batches: FlowBatch[] = [];
+  let made = 0;
+  for (let n = 0; n < cluster.nodes && made < FLOWS; n++) {
+    const flows = [];
+    for (let k = 0; k < perNode && made < FLOWS; k++, made++) {
+      const kind = rand(10);
+      const src = localPod(n);
+      // A service graph: each Deployment calls PEERS others.
+      const peer = (deploymentOf(cluster, src) * 7 + 1 + rand(PEERS)) % deployments(cluster);
+      const other = Math.min(cluster.pods - 1, peer * cluster.podsPerDeployment + rand(cluster.podsPerDeployment));
+      const srcPort = 30_000 + rand(30_000);
+      if (kind < 6) flows.push(flowBetween({ src: podIp(src), dst: podIp(other), srcPort, dstPort: 8080 }));
+      else if (kind < 8) flows.push(flowBetween({ src: podIp(src), dst: podIp(other), srcPort, dstPort: 8080, original: serviceIp(deploymentOf(cluster, other)) }));
+      else if (kind < 9) flows.push(flowBetween({ src: podIp(src), dst: `34.${rand(256)}.${rand(256)}.${rand(256)}`, srcPort, dstPort: 443 }));
+      else flows.push(flowBetween({ src: podIp(other % cluster.nodes === n ? (other + 1) % cluster.pods : other), dst: podIp(src), srcPort, dstPort: 8080 }));
+    }
+    batches.push({ flows, temporality: 'delta', resource: { 'k8s.node.name': nodeName(n), 'k8s.cluster.name': 'bench' } });
+  }
+  return batches;
+}
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
+/**
+ * The attributes as a receiver hands them over: new string objects decoded from the bytes of a
+ * request (flat, their hashes not yet computed), not the benchmark's concatenated templates.
+ */
+function decoded(a: Attributes): Attributes {
+  const out: Attributes = {};
+  for (const [k, v] of Object.entries(a)) out[k] = typeof v === 'string' ? fromUtf8.decode(utf8.encode(v)) : v;
+  return out;
+}
+
+async function measure(withReduce: boolean) {
+  toReduce = withReduce;
+  const template = agentBatches();
+  const cpus: number[] = [];
+  for (let tick = 0; tick < TICKS; tick++) {
+    const batches = template.map((b) => ({ ...b, flows: b.flows.map((f) => ({ ...f, attributes: decoded(f.attributes) })) }));
+    kept = 0;
+    reducedGroups = 0;
+    gc(); // the batches' own allocation (the receiver's work) is not measured
+    const c0 = process.cpuUsage();
+    for (const b of batches) await k8s.p.consume(b);
+    if (withReduce) await clock.advance(INTERVAL_MS); // the interval's flush
+    const c = process.cpuUsage(c0);
+    cpus.push((c.user + c.system) / 1000);
+  }
+  cpus.sort((a, b) => a - b);
+  return { cpuMs: Math.round(cpus[Math.floor(cpus.length / 2)]!), kept, groups: reducedGroups, batches: template.length };
+}
+
+for await (const line of createInterface(process.stdin)) {
+  if (line === 'measure') {
+    const enrich = await measure(false);
+    const both = await measure(true);
+    gc();
+    gc();
+    say({
+      event: 'measured', flows: FLOWS, agents: both.batches, ticks: TICKS,
+      enrich_cpu_ms: enrich.cpuMs, enrich_reduce_cpu_ms: both.cpuMs, kept: both.kept, groups: both.groups,
+      rss_mib: mib(process.memoryUsage().rss), heap_mib: mib(process.memoryUsage().heapUsed),
+    });
+  }
+  if (line === 'exit') break;
+}
+await reduce.shutdown();
+await k8s.p.shutdown();
+process.exit(0);

@@ -1,0 +1,161 @@
+// End to end in agent-gateway mode on the real kernel: the simulated two-node cluster
+// (test/harness/cluster), a test Kubernetes API server, a real PostgreSQL.
+//
+// - Each node runs an agent as its own `bin/podflow run` process: its conntrack table → raw
+//   deltas, named by its service.resource, no k8sattributes, a kubeconfig in its environment that
+//   it must not use (the API server's request log must show nothing from it). Its `otlp/raw`
+//   exporter also sends to a test OTLP receiver: its data points must carry its node as their
+//   resource and raw addresses only, with exactly the bytes of its node's conntrack table.
+// - One gateway (in this process, so the test can stop and restart it and read its metrics):
+//   k8sattributes (report-once judged per agent batch) → reduce → PostgreSQL + a JSON Lines file.
+// - How agents reach the gateway: with the `otlp` receiver in this build, the agent processes'
+//   `otlp` exporter → the gateway's `otlp` receiver over OTLP/HTTP. Without it (before the
+//   otlp branch is merged), agents of the same config run in this process too and reach the
+//   gateway over the in-process link (test/harness/in-process-link.ts: the batch and the agent's
+//   resource, what an otlp exporter → otlp receiver pair delivers).
+//
+// The gateway is stopped for 10 s in the middle of the traffic and started again: the agents'
+// exporter queues keep what they read, and nothing is lost. The oracle is the kernel (both
+// nodes' tables read with `conntrack -L` once every connection is closed).
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { FakeApiServer } from '../harness/fake-apiserver.ts';
+import { startOtlpReceiver } from '../harness/otlp-receiver.ts';
+import { missingPostgres, startPostgres } from '../harness/postgres.ts';
+import { requirePrivileges, skipOrFail } from '../harness/privileges.ts';
+import { agentConfig, gatewayConfig, startInProcessPodflow, type InProcessPodflow } from '../harness/cluster/agent-gateway.ts';
+import { loadApiServer, SimulatedCluster } from '../harness/cluster/cluster.ts';
+import { grandTotal, kernelAccount, project, readFinalTables, reporter, type Totals } from '../harness/cluster/kernel-oracle.ts';
+import { fileRows, fileTotals, postgresRows, postgresTotals } from '../harness/cluster/outputs.ts';
+import { startPodflowProcess, type PodflowProcess } from '../harness/cluster/podflow-node.ts';
+import { NODES } from '../harness/cluster/topology.ts';
+import { freePort } from '../harness/ports.ts';
+import { readUntil } from '../harness/wait.ts';
+import { FACTORIES } from '../../src/components.ts';
+
+/** The agents reach the gateway over OTLP once this build has the otlp receiver. */
+const OVER_OTLP = FACTORIES.some((f) => f.kind === 'receiver' && f.type === 'otlp');
+
+const ROUNDS = [6, 6, 6] as const;
+const TOTAL_ROUNDS = ROUNDS[0] + ROUNDS[1] + ROUNDS[2];
+const GATEWAY_OUTAGE_MS = 10_000;
+const ALL: ReadonlyArray<keyof Totals> = ['txBytes', 'rxBytes', 'txPackets', 'rxPackets', 'connections'];
+
+test('agents and a gateway: outputs equal the kernel per workload pair, once per connection, agents never call the API server, a 10 s gateway outage loses nothing', async (t) => {
+  if (!requirePrivileges(t, ['ip', 'nft', 'conntrack'])) return;
+  const missing = missingPostgres();
+  if (missing) return skipOrFail(t, missing);
+  t.timeout(240_000);
+  const cleanups: Array<() => Promise<unknown> | void> = [];
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'podflow-agent-gateway-'));
+    if (process.env.PODFLOW_E2E_KEEP === '1') t.log(`podflow configs, logs and flow files: ${dir}`);
+    else cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const started = <T>(value: Promise<T>, stop: (v: T) => Promise<unknown> | void) => value.then((v) => (cleanups.push(() => stop(v)), v));
+    const [cluster, api, pg, otlp] = await Promise.all([
+      started(SimulatedCluster.create('agw'), (c) => c.destroy()),
+      started(FakeApiServer.start(), (a) => a.close()),
+      started(startPostgres(), (p) => p.stop()),
+      started(startOtlpReceiver(), (o) => o.close()),
+    ]);
+    await cluster.startApps();
+    loadApiServer(api);
+    const gatewayKubeconfig = api.writeKubeconfig('gateway-token', 'kubeconfig-gateway');
+    const agentKubeconfig = api.writeKubeconfig('agent-token', 'kubeconfig-agent');
+    const database = 'podflow';
+    const postgresUrl = await pg.createDatabase(database);
+    const flowsFile = join(dir, 'flows-gateway.jsonl');
+
+    // ---- the gateway and the agents -------------------------------------------------------------
+    t.log(OVER_OTLP ? 'agents → gateway over OTLP/HTTP (otlp exporter → otlp receiver)' : 'agents → gateway over the in-process link (no otlp receiver in this build yet)');
+    const gatewayPort = await freePort();
+    const gateways: InProcessPodflow[] = [];
+    const startGateway = async () => {
+      const g = await started(startInProcessPodflow(`gateway-${gateways.length}`, gatewayConfig({
+        receivers: OVER_OTLP ? { otlp: { protocols: { http: { endpoint: `127.0.0.1:${gatewayPort}` } } } } : { inbox: { name: 'gateway' } },
+        kubeconfig: gatewayKubeconfig, postgresUrl, flowsFile, telemetryAddress: '',
+      }), dir), (p) => p.stop());
+      gateways.push(g);
+      return g;
+    };
+    let gateway = await startGateway();
+    const otlpExporter = (endpoint: string) => ({ endpoint, temporality: 'delta', encoding: 'proto', compression: 'gzip', retry_on_failure: { initial_interval: '200ms', max_interval: '1s' } });
+    // The agents as processes, with credentials in reach that they must not use.
+    const agentProcesses: PodflowProcess[] = await Promise.all(NODES.map((n) =>
+      started(startPodflowProcess(`agent-${n.name}`, agentConfig({
+        nodeName: n.name,
+        netnsPath: cluster.node(n.name).path,
+        exporters: { 'otlp/raw': otlpExporter(otlp.url), ...(OVER_OTLP ? { otlp: otlpExporter(`http://127.0.0.1:${gatewayPort}`) } : {}) },
+        telemetryAddress: '127.0.0.1:0',
+      }), { dir, env: { KUBECONFIG: agentKubeconfig, NODE_NAME: n.name } }), (p) => p.kill())));
+    // Without the otlp receiver: the same agents in this process, over the in-process link.
+    const linkedAgents: InProcessPodflow[] = OVER_OTLP ? [] : await Promise.all(NODES.map((n) => started(startInProcessPodflow(`agent-linked-${n.name}`, agentConfig({
+      nodeName: n.name, netnsPath: cluster.node(n.name).path, exporters: { forward: { to: 'gateway' } }, telemetryAddress: '',
+    }), dir), (p) => p.stop())));
+    const toGateway = OVER_OTLP
+      ? { exporter: 'otlp', metric: (name: string, labels?: Record<string, string>) => Promise.all(agentProcesses.map((a) => a.selfMetric(name, labels))) }
+      : { exporter: 'forward', metric: (name: string, labels?: Record<string, string>) => Promise.all(linkedAgents.map((a) => a.selfMetric(name, labels))) };
+
+    // ---- traffic, with the gateway away in the middle -------------------------------------------
+    t.deepEqual(await cluster.runLoad(ROUNDS[0]), { ok: ROUNDS[0], failed: 0 });
+    // The first gateway has written some of it before it goes away.
+    const written = await readUntil(() => postgresRows(pg, database), (rows) => rows.length > 0, 20_000);
+    t.true(written.length > 0, 'the first gateway wrote rows');
+    const outageStart = Date.now();
+    await gateway.stop();
+    t.deepEqual(await cluster.runLoad(ROUNDS[1]), { ok: ROUNDS[1], failed: 0 });
+    // The agents read the outage's flows and could not deliver them: their queues retry.
+    const retries = await readUntil(() => toGateway.metric('podflow_exporter_retries_total', { exporter: toGateway.exporter }), (r) => r.every((n) => n > 0), 20_000);
+    t.true(retries.every((n) => n > 0), `${toGateway.exporter} retries per agent while the gateway is away: ${retries.join(', ')}`);
+    await new Promise((r) => setTimeout(r, Math.max(0, GATEWAY_OUTAGE_MS - (Date.now() - outageStart))));
+    gateway = await startGateway();
+    t.deepEqual(await cluster.runLoad(ROUNDS[2]), { ok: ROUNDS[2], failed: 0 });
+
+    // ---- the kernel's account ------------------------------------------------------------------
+    const entries = await readFinalTables(cluster.nodes);
+    const kernel = kernelAccount(entries);
+    t.is(grandTotal(kernel.reportOnce).connections, 6 * TOTAL_ROUNDS);
+    t.true(grandTotal(kernel.naive).connections > grandTotal(kernel.reportOnce).connections, 'cross-node connections are in both tables');
+
+    // ---- graceful stop: agents' last reads reach the gateway, then the gateway flushes ---------
+    const failedToGateway = await toGateway.metric('podflow_exporter_send_failed_flows_total');
+    await Promise.all(linkedAgents.map((a) => a.stop()));
+    t.deepEqual(await Promise.all(agentProcesses.map((p) => p.stop())), [0, 0]);
+    await gateway.stop();
+
+    // ---- the gateway's outputs vs the kernel ----------------------------------------------------
+    t.deepEqual(project(await postgresTotals(pg, database), ALL), project(kernel.reportOnce, ALL), 'PostgreSQL vs kernel conntrack counters');
+    t.deepEqual(project(fileTotals([flowsFile]), ALL), project(kernel.reportOnce, ALL), 'file exporter vs kernel conntrack counters');
+    const pgRows = await postgresRows(pg, database);
+    t.deepEqual(pgRows, fileRows([{ file: flowsFile }]), 'PostgreSQL holds exactly the rows the file exporter wrote');
+    // Report-once at the gateway: each node's row count is what the kernel says that node reports.
+    const reportedBy: Record<string, number> = {};
+    for (const e of entries) if (reporter(e) === e.node) reportedBy[e.node] = (reportedBy[e.node] ?? 0) + 1;
+    const perNode = await pg.query<{ node: string; connections: string }>(database, 'SELECT node, sum(connections) AS connections FROM podflow.flows GROUP BY 1 ORDER BY 1');
+    t.deepEqual(Object.fromEntries(perNode.map((r) => [r.node, Number(r.connections)])), reportedBy);
+    const droppedByReportOnce = (await Promise.all(gateways.map((g) => g.selfMetric('podflow_processor_dropped_flows_total', { processor: 'k8sattributes' })))).reduce((a, b) => a + b, 0);
+    t.true(droppedByReportOnce > 0, 'the gateway dropped the second sighting of cross-node connections');
+    const failed = failedToGateway.concat(await Promise.all(gateways.map((g) => g.selfMetric('podflow_exporter_send_failed_flows_total'))));
+    t.deepEqual(failed, failed.map(() => 0), 'no batch given up by any queue');
+
+    // ---- the agents: raw flows named by their node, no API request ------------------------------
+    const points = otlp.points().filter((p) => p.metric === 'network.flow.io');
+    const otlpBytesByNode: Record<string, number> = {};
+    for (const p of points) otlpBytesByNode[String(p.resource['k8s.node.name'])] = (otlpBytesByNode[String(p.resource['k8s.node.name'])] ?? 0) + p.value;
+    const tableBytesByNode: Record<string, number> = {};
+    for (const e of entries) tableBytesByNode[e.node] = (tableBytesByNode[e.node] ?? 0) + e.txBytes + e.rxBytes;
+    t.deepEqual(otlpBytesByNode, tableBytesByNode, 'each agent sent exactly its own conntrack table\'s bytes');
+    t.true(points.every((p) => typeof p.attributes['source.address'] === 'string' && typeof p.attributes['destination.address'] === 'string'), 'raw addresses');
+    const named = [...new Set(points.flatMap((p) => Object.keys(p.attributes)).filter((k) => k.includes('k8s.')))];
+    t.deepEqual(named, [], 'agents name nothing');
+    const byToken = (token: string) => api.requests.filter((r) => r.token === token);
+    t.deepEqual(byToken('agent-token'), [], 'no agent process made a request to the API server');
+    t.true(byToken('gateway-token').some((r) => r.watch), 'the gateway watches the cluster');
+    t.deepEqual([...new Set(api.requests.map((r) => r.token))], ['gateway-token'], 'only the gateway spoke to the API server');
+    t.log(`agent-gateway e2e: ${6 * TOTAL_ROUNDS} connections, ${pgRows.length} rows, ${droppedByReportOnce} flows dropped by report-once at the gateway, ${api.requests.length} API requests (all the gateway's)`);
+  } finally {
+    for (const c of cleanups.reverse()) await Promise.resolve().then(c).catch(() => undefined);
+  }
+});
