@@ -161,7 +161,8 @@ async function localize(config: Mapping, m: Machine): Promise<Mapping> {
 /**
  * Every `endpoint` in a component's body, by what it holds (so nested ones, such as a source's
  * database, are found too): a postgres URL → a fresh database of the test server (a `tls.ca_file`
- * beside it → the test CA), an http(s) URL → the local sink (path kept), host:port → 127.0.0.1:0.
+ * beside it → the test CA), an http(s) URL → the local sink (path kept), host:port → 127.0.0.1:0
+ * (a server certificate and key beside it → the test server's).
  */
 async function localizeEndpoints(body: Mapping, m: Machine): Promise<void> {
   for (const [key, value] of Object.entries(body)) {
@@ -178,6 +179,9 @@ async function localizeEndpoints(body: Mapping, m: Machine): Promise<void> {
       body.endpoint = `http://127.0.0.1:${(m.sink.address() as AddressInfo).port}${path === '/' ? '' : path}`;
     } else if (/:\d+$/.test(value)) {
       body.endpoint = '127.0.0.1:0';
+      const tls = body.tls as Mapping | undefined;
+      if (tls?.cert_file) tls.cert_file = m.certificates.serverCertFile;
+      if (tls?.key_file) tls.key_file = m.certificates.serverKeyFile;
     }
   }
 }
@@ -204,7 +208,7 @@ async function runUntilStarted(file: string, env: NodeJS.ProcessEnv): Promise<Ou
   let done = false;
   void exited.then(() => (done = true));
   try {
-    await until(async () => done || stderr.includes('"msg":"podflow started"'), 60_000, `podflow to start with ${file}`, 50);
+    await until(async () => done || stderr.includes('"msg":"podflow started'), 60_000, `podflow to start with ${file}`, 50);
   } finally {
     child.kill('SIGTERM');
   }
@@ -230,7 +234,7 @@ async function validateAndRun(t: ExecutionContext, name: string, config: Mapping
   await writeFile(local, toYaml(await localize(config, machine)));
   const outcome = await runUntilStarted(local, { ...env, KUBECONFIG: machine.kubeconfig });
   const lines = outcome.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string });
-  t.true(lines.some((l) => l.msg === 'podflow started'), `did not start:\n${outcome.stderr}`);
+  t.true(lines.some((l) => l.msg.startsWith('podflow started')), `did not start:\n${outcome.stderr}`);
   t.is(outcome.code, 0, outcome.stderr);
   t.true(lines.some((l) => l.msg === 'podflow stopped'), outcome.stderr);
   t.deepEqual(lines.filter((l) => l.level >= 50), [], 'no error logged');

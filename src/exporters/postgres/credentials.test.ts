@@ -50,7 +50,8 @@ test.after.always(() => rm(dir, { recursive: true, force: true }));
 
 test.serial('hostile passwords reach PostgreSQL (scram-sha-256) byte-exact, from the password key and from the URL, and are never printed', async (t) => {
   if (missingPostgres()) return skipOrFail(t, missingPostgres()!);
-  const server = await startPostgres({ tcpAuth: 'scram-sha-256' });
+  // Each exporter holds a writer's and its rollup job's connection: 52 for 26 exporters.
+  const server = await startPostgres({ tcpAuth: 'scram-sha-256', settings: { max_connections: '120' } });
   t.teardown(() => server.stop());
   await server.query('postgres', `SET password_encryption = 'scram-sha-256'`);
   const env: NodeJS.ProcessEnv = {};
@@ -89,7 +90,7 @@ service:
   const run = await runPodflow(['run', '--config', file], env, written);
   t.is(run.code, 0, run.output);
   t.true(await written(), 'every exporter wrote rows as its role');
-  t.regex(run.output, /"msg":"podflow started"/);
+  t.regex(run.output, /"msg":"podflow started/);
   const printed = `${validate.stdout}${validate.stderr}${run.output}`;
   // Shorter ones (`%`, `@`) are characters any output holds; they are checked by the writes above.
   for (const password of HOSTILE_PASSWORDS.filter((p) => p.length >= 3)) {

@@ -54,8 +54,8 @@ service:
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await until(() => err.includes('"msg":"podflow started"') || child.exitCode !== null, 20_000, `${run} started`, 25);
-  const started = /"metrics":"([^"]+)".*"msg":"podflow started"/.exec(err);
+  await until(() => err.includes('"msg":"podflow started') || child.exitCode !== null, 20_000, `${run} started`, 25);
+  const started = /"metrics":"([^"]+)".*"msg":"podflow started/.exec(err);
   if (!started) throw new Error(`${run} did not start:\n${err}`);
   const metricsUrl = `http://${started[1]}/metrics`;
   return {

@@ -249,7 +249,7 @@ test('public addresses: cluster_cidrs and a known address type are never public;
   ]));
   await clock.advance(INTERVAL);
   t.deepEqual(emitted()[0]!.map((f) => [f.attributes['destination.address'], f.attributes['destination.address.type']]).sort(), [
-    ['10.9.0.0/16', 'public'], ['34.118.230.5', undefined], ['35.1.0.0/16', 'public'], ['35.1.1.1', undefined],
+    ['10.9.0.0/16', 'public'], ['34.118.230.5', undefined], ['35.1.0.0/16', 'public'], ['35.1.1.1', 'node'],
   ]);
   await reducer.shutdown();
 });
