@@ -8,6 +8,7 @@ import { packetReceiverFactory } from './receivers/packet/index.ts';
 import { ciliumReceiverFactory } from './receivers/cilium/index.ts';
 import { k8sattributesFactory } from './processors/k8sattributes/index.ts';
 import { dnsnamesFactory } from './processors/dnsnames/index.ts';
+import { netcostFactory } from './processors/netcost/index.ts';
 import { otlpExporterFactory } from './exporters/otlp/index.ts';
 import { prometheusExporterFactory } from './exporters/prometheus/index.ts';
 import { prometheusRemoteWriteExporterFactory } from './exporters/prometheus_remote_write/index.ts';
@@ -24,6 +25,7 @@ export const FACTORIES: readonly AnyFactory[] = [
   filterFactory,
   k8sattributesFactory,
   dnsnamesFactory,
+  netcostFactory,
   otlpExporterFactory,
   prometheusExporterFactory,
   prometheusRemoteWriteExporterFactory,

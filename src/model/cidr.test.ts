@@ -1,5 +1,5 @@
 import test from 'ava';
-import { cidrBlockList, cidrError, cidrSchema, parseCidr } from './cidr.ts';
+import { cidrBlockList, cidrError, cidrOrAddressSchema, cidrSchema, hostCidr, parseCidr } from './cidr.ts';
 
 test('cidrError: undefined for CIDRs, one message format for everything else', (t) => {
   t.is(cidrError('10.0.0.0/8'), undefined);
@@ -32,4 +32,16 @@ test('cidrBlockList matches addresses inside the ranges, both families', (t) => 
   t.true(list.check('fd00:1::42', 'ipv6'));
   t.false(list.check('fd00:2::1', 'ipv6'));
   t.throws(() => cidrBlockList(['10.0.0.0/8', 'nope']), { message: cidrError('nope') });
+});
+
+test('hostCidr and cidrOrAddressSchema: a bare address is the range of that one address', (t) => {
+  t.is(hostCidr('10.0.0.7'), '10.0.0.7/32');
+  t.is(hostCidr('fd00::7'), 'fd00::7/128');
+  t.is(hostCidr('10.0.0.0/8'), '10.0.0.0/8');
+  t.true(cidrBlockList([hostCidr('10.0.0.7')]).check('10.0.0.7', 'ipv4'));
+  t.false(cidrBlockList([hostCidr('10.0.0.7')]).check('10.0.0.8', 'ipv4'));
+  t.true(cidrOrAddressSchema.safeParse('10.0.0.7').success);
+  t.true(cidrOrAddressSchema.safeParse('10.0.0.0/8').success);
+  const r = cidrOrAddressSchema.array().safeParse(['10.0.0.7', 'gateway']);
+  t.deepEqual(r.error!.issues.map((i) => [i.path.join('.'), i.message]), [['1', `${cidrError('gateway')} (or a single address)`]]);
 });

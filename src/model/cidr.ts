@@ -40,6 +40,18 @@ export const cidrSchema = z.string().superRefine((text, ctx) => {
   if (error) ctx.addIssue({ code: 'custom', message: error });
 });
 
+/** A bare address as the CIDR of that one address (`10.0.0.1` → `10.0.0.1/32`); a CIDR unchanged. */
+export function hostCidr(text: string): string {
+  const version = isIP(text);
+  return version === 0 ? text : `${text}/${version === 4 ? 32 : 128}`;
+}
+
+/** One CIDR or one address in a config (`10.0.0.0/8`, `10.0.0.7`); the issue carries cidrError's message. */
+export const cidrOrAddressSchema = z.string().superRefine((text, ctx) => {
+  const error = cidrError(hostCidr(text));
+  if (error) ctx.addIssue({ code: 'custom', message: `${error} (or a single address)` });
+});
+
 /** Loopback, IPv4 and IPv6: what the receivers leave out by default. */
 export const LOOPBACK_CIDRS: readonly string[] = ['127.0.0.0/8', '::1/128'];
 

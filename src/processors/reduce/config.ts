@@ -6,12 +6,13 @@ import {
   DESTINATION,
   DESTINATION_DOMAIN,
   DESTINATION_PORT,
+  NETWORK_FLOW_COST_CLASS,
   NETWORK_FLOW_INTER_ZONE,
   NETWORK_TRANSPORT,
   SOURCE,
 } from '../../model/attributes.ts';
 
-/** Workload to workload, per zone, port and protocol; external peers by domain name. */
+/** Workload to workload, per zone, port and protocol; external peers by domain name; per cost class (netcost). */
 export const DEFAULT_GROUP_BY: readonly string[] = [
   SOURCE.namespace,
   SOURCE.ownerName,
@@ -25,6 +26,7 @@ export const DEFAULT_GROUP_BY: readonly string[] = [
   NETWORK_TRANSPORT,
   DESTINATION_DOMAIN,
   NETWORK_FLOW_INTER_ZONE,
+  NETWORK_FLOW_COST_CLASS,
 ];
 
 export const DEFAULT_INTERVAL_MS = 15_000;

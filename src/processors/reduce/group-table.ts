@@ -35,6 +35,11 @@ export class GroupTable {
   touched: Uint8Array;
   /** Per group: its slot values, for the output attributes. */
   readonly values: SlotValue[][] = [];
+  /**
+   * Per group: the sum of its flows' `costZeptoUsd` (exact integers), undefined while none of
+   * them carried a cost. A plain array: bigints do not fit a typed array's lanes without a cap.
+   */
+  readonly costs: Array<bigint | undefined> = [];
 
   #dictionaries: Map<SlotValue, number>[];
   #tuples: Int32Array;
@@ -116,6 +121,7 @@ export class GroupTable {
     const g = this.size++;
     this.#tuples.set(ids, g * k);
     this.values[g] = values.slice(0, k);
+    this.costs[g] = undefined;
     this.startMs[g] = startMs;
     this.lastSeenMs[g] = startMs;
     this.touched[g] = 0;
@@ -138,6 +144,7 @@ export class GroupTable {
         this.lastSeenMs[kept] = this.lastSeenMs[g]!;
         this.touched[kept] = this.touched[g]!;
         this.values[kept] = this.values[g]!;
+        this.costs[kept] = this.costs[g];
       }
       kept++;
     }
@@ -156,12 +163,14 @@ export class GroupTable {
       this.#buckets[this.#probe(ids, true)] = g;
     }
     this.size = kept;
+    this.costs.length = kept;
   }
 
   /** Forgets every group (delta temporality, at the end of each interval). */
   clear(): void {
     this.size = 0;
     this.values.length = 0;
+    this.costs.length = 0;
     for (const dictionary of this.#dictionaries) dictionary.clear();
     this.#buckets.fill(EMPTY);
   }

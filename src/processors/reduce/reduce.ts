@@ -17,6 +17,8 @@ interface OverflowGroup {
   startMs: number;
   lastSeenMs: number;
   counters: Float64Array;
+  /** Sum of the flows' costs; undefined while none carried one. */
+  costZeptoUsd: bigint | undefined;
 }
 
 /** The first multiple of `intervalMs` since the epoch that is later than `ms`. */
@@ -35,7 +37,7 @@ export class ReduceProcessor implements Processor {
   readonly #table: GroupTable;
   readonly #scratch: SlotValue[];
   readonly #overflow: OverflowGroup = {
-    live: false, touched: false, startMs: 0, lastSeenMs: 0, counters: new Float64Array(COUNTERS_PER_GROUP),
+    live: false, touched: false, startMs: 0, lastSeenMs: 0, counters: new Float64Array(COUNTERS_PER_GROUP), costZeptoUsd: undefined,
   };
   readonly #overflowFlows: Counter.Internal;
   readonly #groupsGauge: Gauge.Internal<'processor'>;
@@ -106,7 +108,7 @@ export class ReduceProcessor implements Processor {
     await this.#sending;
   }
 
-  /** The hot path: one slot read, one table probe and five additions per flow. */
+  /** The hot path: one slot read, one table probe and five additions per flow (six when priced). */
   #aggregate(flows: readonly Flow[]): void {
     const table = this.#table;
     const reader = this.#reader;
@@ -136,6 +138,8 @@ export class ReduceProcessor implements Processor {
       counters[o + TX_PACKETS]! += flow.txPackets;
       counters[o + RX_PACKETS]! += flow.rxPackets;
       counters[o + CONNECTIONS]! += flow.connections;
+      const cost = flow.costZeptoUsd;
+      if (cost !== undefined) table.costs[g] = (table.costs[g] ?? 0n) + cost;
     }
     if (overflowed > 0) this.#overflowFlows.inc(overflowed);
   }
@@ -146,6 +150,7 @@ export class ReduceProcessor implements Processor {
       overflow.live = true;
       overflow.startMs = this.#intervalStartMs;
       overflow.counters.fill(0);
+      overflow.costZeptoUsd = undefined;
     }
     overflow.touched = true;
     const c = overflow.counters;
@@ -154,6 +159,7 @@ export class ReduceProcessor implements Processor {
     c[TX_PACKETS]! += flow.txPackets;
     c[RX_PACKETS]! += flow.rxPackets;
     c[CONNECTIONS]! += flow.connections;
+    if (flow.costZeptoUsd !== undefined) overflow.costZeptoUsd = (overflow.costZeptoUsd ?? 0n) + flow.costZeptoUsd;
   }
 
   #alignedStart(ms: number): number {
@@ -190,7 +196,7 @@ export class ReduceProcessor implements Processor {
     const intervalStartNano = unixNanoFromMs(this.#intervalStartMs);
     const endNano = unixNanoFromMs(endMs);
     const slotKeys = this.#reader.slotKeys;
-    const { counters, touched, lastSeenMs, startMs, values } = table;
+    const { counters, touched, lastSeenMs, startMs, values, costs } = table;
     const flows: Flow[] = [];
     let evicted = 0;
 
@@ -209,7 +215,7 @@ export class ReduceProcessor implements Processor {
         const value = groupValues[j];
         if (value !== undefined) attributes[slotKeys[j]!] = value;
       }
-      flows.push(this.#flow(attributes, cumulative ? unixNanoFromMs(startMs[g]!) : intervalStartNano, endNano, counters, g * COUNTERS_PER_GROUP));
+      flows.push(this.#flow(attributes, cumulative ? unixNanoFromMs(startMs[g]!) : intervalStartNano, endNano, counters, g * COUNTERS_PER_GROUP, costs[g]));
     }
 
     this.#groupsGauge.set(flows.length);
@@ -219,7 +225,7 @@ export class ReduceProcessor implements Processor {
       const keep = cumulative ? overflow.touched || endMs - overflow.lastSeenMs < idleMs : overflow.touched;
       if (keep) {
         const start = cumulative ? unixNanoFromMs(overflow.startMs) : intervalStartNano;
-        flows.push(this.#flow({ [OTEL_METRIC_OVERFLOW]: true }, start, endNano, overflow.counters, 0));
+        flows.push(this.#flow({ [OTEL_METRIC_OVERFLOW]: true }, start, endNano, overflow.counters, 0, overflow.costZeptoUsd));
       }
       overflow.live = keep && cumulative;
       overflow.touched = false;
@@ -241,8 +247,8 @@ export class ReduceProcessor implements Processor {
     });
   }
 
-  #flow(attributes: Attributes, start: bigint, end: bigint, c: Float64Array, o: number): Flow {
-    return {
+  #flow(attributes: Attributes, start: bigint, end: bigint, c: Float64Array, o: number, costZeptoUsd: bigint | undefined): Flow {
+    const flow: Flow = {
       startTimeUnixNano: start,
       timeUnixNano: end,
       attributes,
@@ -252,5 +258,7 @@ export class ReduceProcessor implements Processor {
       rxPackets: c[o + RX_PACKETS]!,
       connections: c[o + CONNECTIONS]!,
     };
+    if (costZeptoUsd !== undefined) flow.costZeptoUsd = costZeptoUsd;
+    return flow;
   }
 }
