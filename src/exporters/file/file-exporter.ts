@@ -1,14 +1,16 @@
 // One JSON object per flow per line, with exactly the fields of the flow record
-// (docs/data-model.md); times as decimal strings because they exceed 2^53.
+// (docs/data-model.md); times as decimal strings because they exceed 2^53. The cost (netcost)
+// is written as a JSON number with every digit of the exact decimal (`"cost_usd":0.0000000931`),
+// which JSON.stringify cannot do for a bigint, so it is appended as text.
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { Flow, FlowBatch } from '../../model/index.ts';
+import { usdText, type Flow, type FlowBatch } from '../../model/index.ts';
 import type { Exporter } from '../../contracts/component.ts';
 import { wholeBatch, type BatchRequest } from '../shared/batch-request.ts';
 import type { FileConfig } from './config.ts';
 
 export function flowToJsonLine(f: Flow): string {
-  return `${JSON.stringify({
+  const json = JSON.stringify({
     start_time_unix_nano: f.startTimeUnixNano.toString(),
     time_unix_nano: f.timeUnixNano.toString(),
     attributes: f.attributes,
@@ -17,7 +19,8 @@ export function flowToJsonLine(f: Flow): string {
     tx_packets: f.txPackets,
     rx_packets: f.rxPackets,
     connections: f.connections,
-  })}\n`;
+  });
+  return f.costZeptoUsd === undefined ? `${json}\n` : `${json.slice(0, -1)},"cost_usd":${usdText(f.costZeptoUsd)}}\n`;
 }
 
 export class FileExporter implements Exporter<BatchRequest> {

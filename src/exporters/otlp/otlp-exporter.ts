@@ -1,6 +1,7 @@
 // Flows as OpenTelemetry metrics over OTLP/HTTP, through the OpenTelemetry JS SDK: the counters
 // `network.flow.io` (By) and `network.flow.packets` ({packet}) with `network.io.direction`
-// transmit (source → destination) or receive, data point attributes = the flow's attributes.
+// transmit (source → destination) or receive, data point attributes = the flow's attributes;
+// and, for flows the netcost processor priced, the counter `network.flow.cost` (USD, a double sum).
 //
 // toRequests records the batch into the SDK's synchronous counters and collects once through a
 // reader of our own, as the batch enters the exporter queue: a batch becomes one request whose
@@ -20,7 +21,7 @@ import { OTLPMetricExporter as JsonMetricExporter } from '@opentelemetry/exporte
 import { OTLPMetricExporter as ProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { AggregationTemporality, MeterProvider, MetricReader, type PushMetricExporter, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import type { Flow, FlowBatch } from '../../model/index.ts';
+import { usdNumber, type Flow, type FlowBatch } from '../../model/index.ts';
 import { PermanentError, RetryableError, type ComponentContext, type Exporter, type ExportRequest } from '../../contracts/component.ts';
 import { isRetryableStatus } from '../shared/http-status.ts';
 import { sharedCounter } from '../../telemetry/shared-metrics.ts';
@@ -28,6 +29,7 @@ import { cardinalityLimit, metricsUrl, type OtlpConfig } from './config.ts';
 
 export const BYTES_INSTRUMENT = 'network.flow.io';
 export const PACKETS_INSTRUMENT = 'network.flow.packets';
+export const COST_INSTRUMENT = 'network.flow.cost';
 export const DIRECTION_KEY = 'network.io.direction';
 
 const PODFLOW_VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -45,6 +47,7 @@ interface CumulativeSeen {
   rx: number;
   txPackets: number;
   rxPackets: number;
+  costZeptoUsd: bigint | undefined;
   lastSeenMs: number;
 }
 
@@ -64,6 +67,7 @@ export class OtlpExporter implements Exporter<OtlpRequest> {
   readonly #provider: MeterProvider;
   readonly #bytes: Counter;
   readonly #packets: Counter;
+  readonly #cost: Counter;
   readonly #cumulative = new Map<string, CumulativeSeen>();
   readonly #requests;
 
@@ -93,6 +97,7 @@ export class OtlpExporter implements Exporter<OtlpRequest> {
     const meter = this.#provider.getMeter('podflow', PODFLOW_VERSION);
     this.#bytes = meter.createCounter(BYTES_INSTRUMENT, { unit: 'By', valueType: ValueType.INT, description: 'Bytes of network flows (L3 length), by direction: transmit is source to destination.' });
     this.#packets = meter.createCounter(PACKETS_INSTRUMENT, { unit: '{packet}', valueType: ValueType.INT, description: 'Packets of network flows, by direction: transmit is source to destination.' });
+    this.#cost = meter.createCounter(COST_INSTRUMENT, { unit: 'USD', valueType: ValueType.DOUBLE, description: 'What the flows cost by the cloud\'s billing rules (netcost processor), USD.' });
     this.#requests = sharedCounter(ctx.metrics, 'podflow_exporter_requests_total', 'Requests an exporter got accepted by its backend.', ['exporter']);
   }
 
@@ -114,7 +119,7 @@ export class OtlpExporter implements Exporter<OtlpRequest> {
     const pending: ResourceMetrics[] = [];
     for (let i = 0; i < batch.flows.length; i += per) {
       const flows = batch.flows.slice(i, i + per);
-      if (batch.temporality === 'delta') for (const flow of flows) this.#record(flow, flow.txBytes, flow.rxBytes, flow.txPackets, flow.rxPackets);
+      if (batch.temporality === 'delta') for (const flow of flows) this.#record(flow, flow.txBytes, flow.rxBytes, flow.txPackets, flow.rxPackets, flow.costZeptoUsd);
       else for (const flow of flows) this.#recordCumulative(flow, nowMs);
       const payload = await this.#collect();
       if (payload) pending.push(payload);
@@ -134,8 +139,9 @@ export class OtlpExporter implements Exporter<OtlpRequest> {
     }
   }
 
-  #record(flow: Flow, tx: number, rx: number, txPackets: number, rxPackets: number): void {
+  #record(flow: Flow, tx: number, rx: number, txPackets: number, rxPackets: number, costZeptoUsd: bigint | undefined): void {
     const attrs = flow.attributes as OtelAttributes;
+    if (costZeptoUsd !== undefined && costZeptoUsd > 0n) this.#cost.add(usdNumber(costZeptoUsd), attrs);
     // Zero increases are not recorded: a one-way flow has no `receive` series at all.
     if (tx > 0 || txPackets > 0) {
       const transmit = { ...attrs, [DIRECTION_KEY]: 'transmit' };
@@ -152,11 +158,13 @@ export class OtlpExporter implements Exporter<OtlpRequest> {
   #recordCumulative(flow: Flow, nowMs: number): void {
     const key = groupKey(flow);
     const seen = this.#cumulative.get(key);
+    const cost = flow.costZeptoUsd;
     const reset = !seen || seen.startTimeUnixNano !== flow.startTimeUnixNano ||
-      flow.txBytes < seen.tx || flow.rxBytes < seen.rx || flow.txPackets < seen.txPackets || flow.rxPackets < seen.rxPackets;
-    if (reset) this.#record(flow, flow.txBytes, flow.rxBytes, flow.txPackets, flow.rxPackets);
-    else this.#record(flow, flow.txBytes - seen.tx, flow.rxBytes - seen.rx, flow.txPackets - seen.txPackets, flow.rxPackets - seen.rxPackets);
-    this.#cumulative.set(key, { startTimeUnixNano: flow.startTimeUnixNano, tx: flow.txBytes, rx: flow.rxBytes, txPackets: flow.txPackets, rxPackets: flow.rxPackets, lastSeenMs: nowMs });
+      flow.txBytes < seen.tx || flow.rxBytes < seen.rx || flow.txPackets < seen.txPackets || flow.rxPackets < seen.rxPackets ||
+      (cost ?? 0n) < (seen.costZeptoUsd ?? 0n);
+    if (reset) this.#record(flow, flow.txBytes, flow.rxBytes, flow.txPackets, flow.rxPackets, cost);
+    else this.#record(flow, flow.txBytes - seen.tx, flow.rxBytes - seen.rx, flow.txPackets - seen.txPackets, flow.rxPackets - seen.rxPackets, cost === undefined ? undefined : cost - (seen.costZeptoUsd ?? 0n));
+    this.#cumulative.set(key, { startTimeUnixNano: flow.startTimeUnixNano, tx: flow.txBytes, rx: flow.rxBytes, txPackets: flow.txPackets, rxPackets: flow.rxPackets, costZeptoUsd: cost, lastSeenMs: nowMs });
   }
 
   #forgetIdle(nowMs: number): void {
