@@ -1,5 +1,6 @@
 import test from 'ava';
-import { cidrBlockList, cidrError, cidrOrAddressSchema, cidrSchema, hostCidr, parseCidr } from './cidr.ts';
+import fc from 'fast-check';
+import { CidrSet, cidrBlockList, cidrError, cidrOrAddressSchema, cidrSchema, hostCidr, parseCidr } from './cidr.ts';
 
 test('cidrError: undefined for CIDRs, one message format for everything else', (t) => {
   t.is(cidrError('10.0.0.0/8'), undefined);
@@ -44,4 +45,16 @@ test('hostCidr and cidrOrAddressSchema: a bare address is the range of that one 
   t.true(cidrOrAddressSchema.safeParse('10.0.0.0/8').success);
   const r = cidrOrAddressSchema.array().safeParse(['10.0.0.7', 'gateway']);
   t.deepEqual(r.error!.issues.map((i) => [i.path.join('.'), i.message]), [['1', `${cidrError('gateway')} (or a single address)`]]);
+});
+
+test('CidrSet agrees with BlockList on both families, CIDRs and single addresses', (t) => {
+  const ranges = ['10.1.0.0/16', '0.0.0.0/32', '192.168.7.9', '100.64.0.0/10', 'fd00:1::/64', '2001:db8::5', '255.255.255.255/32'];
+  const set = new CidrSet(ranges);
+  const list = cidrBlockList(ranges.map(hostCidr));
+  const v4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((o) => o.join('.'));
+  const near = fc.constantFrom('10.1.255.255', '10.2.0.0', '10.0.255.255', '192.168.7.9', '192.168.7.10', '100.127.255.255', '100.128.0.0', '0.0.0.0', '255.255.255.255', 'fd00:1::42', 'fd00:2::1', '2001:db8::5', '2001:db8::6');
+  fc.assert(fc.property(fc.oneof(v4, near), (address) => set.has(address) === list.check(address, address.includes(':') ? 'ipv6' : 'ipv4')));
+  for (const bad of ['', '10.1.0', '10.1.0.0.0', '10.1.0.256', 'a.b.c.d', '10..1.0', 'example.com']) t.false(set.has(bad), bad);
+  t.true(new CidrSet(['0.0.0.0/0']).has('203.0.113.7'));
+  t.false(new CidrSet([]).has('10.1.0.1'));
 });

@@ -1,7 +1,7 @@
 // Which billing class a flow is in, from the attributes k8sattributes wrote (README "Class rules").
-import { type BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
 import { AddressClassifier } from '../../model/address.ts';
-import { cidrBlockList, hostCidr } from '../../model/cidr.ts';
+import { CidrSet } from '../../model/cidr.ts';
 import { DESTINATION, SOURCE, type AttributeValue, type Attributes } from '../../model/index.ts';
 import { COST_CLASSES, type CostClass } from './prices.ts';
 
@@ -26,36 +26,32 @@ export interface ClassifierRanges {
   vpcPeering: readonly string[];
 }
 
-function family(address: string): 'ipv4' | 'ipv6' {
-  return isIP(address) === 6 ? 'ipv6' : 'ipv4';
-}
-
-/** A BlockList of CIDRs and single addresses, or undefined for none (nothing to check). */
-function rangesOf(list: readonly string[]): BlockList | undefined {
-  return list.length === 0 ? undefined : cidrBlockList(list.map(hostCidr));
+/** The ranges, or undefined for none (nothing to check). */
+function rangesOf(list: readonly string[]): CidrSet | undefined {
+  return list.length === 0 ? undefined : new CidrSet(list);
 }
 
 export class FlowClassifier {
-  readonly #cluster: BlockList | undefined;
+  readonly #cluster: CidrSet | undefined;
   readonly #addresses: AddressClassifier;
   /** Checked in this order on the end outside the cluster. */
-  readonly #configured: Array<[BlockList, ClassIndex]>;
+  readonly #configured: Array<[CidrSet, ClassIndex]>;
 
   constructor(ranges: ClassifierRanges) {
     this.#cluster = rangesOf(ranges.clusterCidrs);
     this.#addresses = new AddressClassifier(ranges.clusterCidrs);
-    const configured: Array<[BlockList | undefined, ClassIndex]> = [
+    const configured: Array<[CidrSet | undefined, ClassIndex]> = [
       [rangesOf(ranges.natGateway), NAT_GATEWAY],
       [rangesOf(ranges.privateLink), PRIVATE_LINK],
       [rangesOf(ranges.vpcPeering), VPC_PEERING],
     ];
-    this.#configured = configured.filter((c): c is [BlockList, ClassIndex] => c[0] !== undefined);
+    this.#configured = configured.filter((c): c is [CidrSet, ClassIndex] => c[0] !== undefined);
   }
 
   /** An end the cluster knows: a pod, node or Service (k8sattributes), or an address in cluster_cidrs. */
   #inCluster(type: AttributeValue | undefined, address: AttributeValue | undefined): boolean {
     if (type === 'pod' || type === 'node' || type === 'service') return true;
-    return this.#cluster !== undefined && typeof address === 'string' && this.#cluster.check(address, family(address));
+    return this.#cluster !== undefined && typeof address === 'string' && this.#cluster.has(address);
   }
 
   #isPublic(type: AttributeValue | undefined, address: AttributeValue | undefined): boolean {
@@ -88,7 +84,7 @@ export class FlowClassifier {
     const remoteIsSource = !srcIn && dstIn;
     const remote = remoteIsSource ? srcAddress : dstAddress;
     if (typeof remote === 'string') {
-      for (const [ranges, cls] of this.#configured) if (ranges.check(remote, family(remote))) return cls;
+      for (const [ranges, cls] of this.#configured) if (ranges.has(remote)) return cls;
     }
     if (remoteIsSource) return this.#isPublic(srcType, srcAddress) ? INTERNET_INGRESS : UNKNOWN;
     if (this.#isPublic(dstType, dstAddress)) return INTERNET_EGRESS;

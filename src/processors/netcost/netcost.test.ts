@@ -111,3 +111,22 @@ test('flows per class are counted; unknown ones are logged once', async (t) => {
   t.deepEqual(byClass, { inter_zone: 2, unknown: 1, intra_zone: 1 });
   t.is(ctx.logs.filter((l) => l.msg.includes('priced at the unknown rate')).length, 1);
 });
+
+test('every flow is priced to the nearest zepto-dollar (half up), on the double fast path and past 2^53 alike', async (t) => {
+  const bytes = fc.oneof(fc.integer({ min: 0, max: 2 ** 20 }), fc.integer({ min: 0, max: 2 ** 46 }));
+  await fc.assert(fc.asyncProperty(
+    fc.array(fc.tuple(bytes, bytes), { minLength: 1, maxLength: 50 }),
+    fc.constantFrom(0.000000001, 0.0035, 0.01, 0.045, 0.114, 2.5, 1234.123456789),
+    fc.constantFrom('binary', 'decimal'),
+    async (pairs, rate, gigabyte) => {
+      const { flows } = await run({ provider: 'custom', rates: { inter_zone: rate }, gigabyte }, pairs.map(([tx, rx]) => flowFrom(a1, b1, tx, rx)));
+      const gb = gigabyte === 'binary' ? GIB : 10n ** 9n;
+      const nano = BigInt(Math.round(rate * 1e9));
+      return flows.every((f, i) => {
+        const numerator = BigInt(pairs[i]![0] + pairs[i]![1]) * nano * ZEPTO_PER_NANO;
+        return f.costZeptoUsd === (2n * numerator + gb) / (2n * gb);
+      });
+    },
+  ), { numRuns: 300 });
+  t.pass();
+});
