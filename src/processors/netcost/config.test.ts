@@ -76,3 +76,47 @@ test('every shipped rate is representable (nano-USD per GB) and every region pri
 test('a processor factory (registered: src/components.test.ts)', (t) => {
   t.true(netcostFactory.kind === 'processor' && netcostFactory.type === 'netcost');
 });
+
+test('podflow validate names the place of a bad netcost key (key path and line:col)', async (t) => {
+  const { execFile } = await import('node:child_process');
+  const { mkdtemp, rm, writeFile } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'podflow-netcost-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const config = join(dir, 'config.yaml');
+  await writeFile(config, [
+    'receivers:',
+    '  conntrack: {}',
+    'processors:',
+    '  netcost:',
+    '    provider: aws',
+    '    region: us-east-1',
+    '    rates:',
+    '      inter_zone: -0.01',
+    '      cross_zone: 0.02',
+    'exporters:',
+    '  debug: {}',
+    'service:',
+    '  pipelines:',
+    '    flows: {receivers: [conntrack], processors: [netcost], exporters: [debug]}',
+    '',
+  ].join('\n'));
+  const bin = new URL('../../../bin/podflow', import.meta.url).pathname;
+  const result = await new Promise<{ code: number | null; out: string }>((resolve) => {
+    execFile(bin, ['validate', '--config', config], (error, stdout, stderr) => resolve({ code: error ? (error as { code?: number }).code ?? 1 : 0, out: stdout + stderr }));
+  });
+  t.not(result.code, 0);
+  t.regex(result.out, /config\.yaml:8:7: processors\.netcost\.rates\.inter_zone: a rate is USD per GB, 0 or more \(got -0\.01\)/);
+  t.regex(result.out, /config\.yaml:9:7: processors\.netcost\.rates\.cross_zone: unknown cost class "cross_zone"/);
+});
+
+test('the README\'s example config is a valid netcost config', async (t) => {
+  const { readFile } = await import('node:fs/promises');
+  const { parse } = await import('yaml');
+  const readme = await readFile(new URL('./README.md', import.meta.url), 'utf8');
+  const example = parse(/```yaml\n([\s\S]*?)```/.exec(readme)![1]!) as { processors: { netcost: unknown } };
+  const parsed = netcostConfigSchema.parse(example.processors.netcost);
+  t.is(parsed.provider, 'aws');
+  t.deepEqual(parsed.nat_gateway, ['52.4.0.0/24']);
+});
