@@ -40,8 +40,9 @@ const attributesArb: fc.Arbitrary<Attributes> = fc
 
 // Integers up to 2^40, so any sum of a few hundred stays exact in a double.
 const counter = fc.integer({ min: 0, max: 2 ** 40 });
-// A cost (netcost) or none; up to 10^30 zepto-USD (a billion dollars), far past a double's 2^53.
-const costArb = fc.option(fc.bigInt({ min: 0n, max: 10n ** 30n }), { nil: undefined });
+// A cost (netcost) or none: small ones (summed as doubles while below 2^53), ones near 2^53 (whose
+// sums cross it), and up to 10^30 zepto-USD (a billion dollars).
+const costArb = fc.option(fc.oneof(fc.bigInt({ min: 0n, max: 2n ** 40n }), fc.bigInt({ min: 2n ** 52n, max: 2n ** 53n }), fc.bigInt({ min: 0n, max: 10n ** 30n })), { nil: undefined });
 const flowArb: fc.Arbitrary<Flow> = fc.record({
   attributes: attributesArb,
   txBytes: counter, rxBytes: counter, txPackets: counter, rxPackets: counter, connections: fc.integer({ min: 0, max: 1000 }),

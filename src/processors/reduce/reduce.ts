@@ -139,7 +139,7 @@ export class ReduceProcessor implements Processor {
       counters[o + RX_PACKETS]! += flow.rxPackets;
       counters[o + CONNECTIONS]! += flow.connections;
       const cost = flow.costZeptoUsd;
-      if (cost !== undefined) table.costs[g] = (table.costs[g] ?? 0n) + cost;
+      if (cost !== undefined) table.addCost(g, cost);
     }
     if (overflowed > 0) this.#overflowFlows.inc(overflowed);
   }
@@ -196,7 +196,7 @@ export class ReduceProcessor implements Processor {
     const intervalStartNano = unixNanoFromMs(this.#intervalStartMs);
     const endNano = unixNanoFromMs(endMs);
     const slotKeys = this.#reader.slotKeys;
-    const { counters, touched, lastSeenMs, startMs, values, costs } = table;
+    const { counters, touched, lastSeenMs, startMs, values } = table;
     const flows: Flow[] = [];
     let evicted = 0;
 
@@ -215,7 +215,7 @@ export class ReduceProcessor implements Processor {
         const value = groupValues[j];
         if (value !== undefined) attributes[slotKeys[j]!] = value;
       }
-      flows.push(this.#flow(attributes, cumulative ? unixNanoFromMs(startMs[g]!) : intervalStartNano, endNano, counters, g * COUNTERS_PER_GROUP, costs[g]));
+      flows.push(this.#flow(attributes, cumulative ? unixNanoFromMs(startMs[g]!) : intervalStartNano, endNano, counters, g * COUNTERS_PER_GROUP, table.cost(g)));
     }
 
     this.#groupsGauge.set(flows.length);
