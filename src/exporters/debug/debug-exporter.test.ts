@@ -34,3 +34,8 @@ test('detailed: a row per flow, names when known, addresses otherwise, capped by
   const capped = (await print('detailed', flows, 1)).trim().split('\n');
   t.is(capped.at(-1), '… 1 more');
 });
+
+test('basic: the exact cost sum when flows are priced (netcost)', async (t) => {
+  const priced = flows.map((f, i) => ({ ...f, costZeptoUsd: [10n ** 20n, 2n * 10n ** 20n + 1n][i]! }));
+  t.is(await print('basic', priced), 'flows=2 tx_bytes=107 rx_bytes=214 connections=2 cost_usd=0.300000000000000000001 temporality=delta\n');
+});
