@@ -1,6 +1,6 @@
 // netcost end to end on the real kernel: the simulated two-node cluster, one `bin/podflow run`
 // per node with conntrack → k8sattributes → netcost (AWS us-east-1, the external host as a NAT
-// gateway) → reduce → file. The oracle is the kernel: each connection's final counters from its
+// gateway) → reduce → file and OTLP. The oracle is the kernel: each connection's final counters from its
 // reporting node's conntrack table, classed from the topology and the zones the API server gives
 // the nodes, priced with AWS's rule as an exact rational. Two phases:
 //   1. node-a in zone-a, node-b in zone-b: cross-node Bookinfo calls are inter_zone;
@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { FakeApiServer } from '../harness/fake-apiserver.ts';
+import { startOtlpReceiver } from '../harness/otlp-receiver.ts';
 import { node as nodeObject } from '../harness/k8s-objects.ts';
 import { requirePrivileges } from '../harness/privileges.ts';
 import { loadApiServer, SimulatedCluster } from '../harness/cluster/cluster.ts';
@@ -84,26 +85,36 @@ test('netcost on two simulated nodes: cross-zone calls are inter_zone and priced
     if (process.env.PODFLOW_E2E_KEEP === '1') t.log(`podflow configs, logs and flow files: ${dir}`);
     else cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const started = <T>(value: Promise<T>, stop: (v: T) => Promise<unknown>) => value.then((v) => (cleanups.push(() => stop(v)), v));
-    const [cluster, api] = await Promise.all([
+    const [cluster, api, otlp] = await Promise.all([
       started(SimulatedCluster.create('netcost'), (c) => c.destroy()),
       started(FakeApiServer.start({ token: 'netcost-token' }), (a) => a.close()),
+      started(startOtlpReceiver(), (o) => o.close()),
     ]);
     await cluster.startApps();
     loadApiServer(api);
     const kubeconfig = api.writeKubeconfig();
 
     const phase = async (name: string, before: ReadonlySet<string>) => {
+      const pointsBefore = otlp.points().length;
       const phaseDir = join(dir, name);
       mkdirSync(phaseDir);
       const nodes: PodflowNode[] = await Promise.all(NODES.map((n) => started(startPodflowNode({
         nodeName: n.name, netnsPath: cluster.node(n.name).path, kubeconfig, dir: phaseDir,
-        conntrackInterval: '500ms', reduceInterval: '1s', netcost: NETCOST,
+        conntrackInterval: '500ms', reduceInterval: '1s', netcost: NETCOST, otlpUrl: otlp.url,
       }), async (node) => node.kill())));
       t.deepEqual(await cluster.runLoad(ROUNDS), { ok: ROUNDS, failed: 0 });
       const entries = (await readFinalTables(cluster.nodes)).filter((e) => !before.has(identity(e)));
       t.deepEqual(await Promise.all(nodes.map((n) => n.stop())), [0, 0]);
+      // The OTLP points of this phase: network.flow.cost in USD per class.
+      const otlpUsd: Record<string, number> = {};
+      for (const p of otlp.points().slice(pointsBefore)) {
+        if (p.metric !== 'network.flow.cost') continue;
+        if (p.unit !== 'USD') throw new Error(`network.flow.cost in ${p.unit}`);
+        const cls = String(p.attributes['network.flow.cost.class']);
+        otlpUsd[cls] = (otlpUsd[cls] ?? 0) + p.value;
+      }
       const unknown = await Promise.all(nodes.map((n) => n.selfMetric('podflow_processor_netcost_flows_total', { class: 'unknown' }).catch(() => 0)));
-      return { entries, files: nodes.map((n) => n.flowsFile), unknown };
+      return { entries, files: nodes.map((n) => n.flowsFile), unknown, otlpUsd };
     };
 
     // ---- phase 1: zone-a and zone-b -------------------------------------------------------------
@@ -134,6 +145,14 @@ test('netcost on two simulated nodes: cross-zone calls are inter_zone and priced
         else t.is(got.costZeptoUsd, 0n, `${label}: ${key} is free`);
       }
       t.deepEqual(run.unknown, [0, 0], `${label}: no flow without zones`);
+      // OTLP carries the same cost per class (doubles: to 1e-12), and no point for a free class.
+      const fileUsd: Record<string, number> = {};
+      for (const [key, v] of Object.entries(actual)) {
+        const cls = key.split(' class=')[1]!;
+        if (v.costZeptoUsd > 0n) fileUsd[cls] = (fileUsd[cls] ?? 0) + Number(v.costZeptoUsd) / 1e21;
+      }
+      t.deepEqual(Object.keys(run.otlpUsd).sort(), Object.keys(fileUsd).sort(), `${label}: OTLP cost classes`);
+      for (const [cls, usd] of Object.entries(fileUsd)) t.true(Math.abs(run.otlpUsd[cls]! - usd) <= 1e-12 * usd, `${label}: OTLP ${cls} ${run.otlpUsd[cls]} vs ${usd}`);
     }
     const classes = (run: typeof one) => [...new Set(Object.keys(costsByClass(run.files)).map((k) => k.split(' class=')[1]))].sort();
     t.deepEqual(classes(one), ['inter_zone', 'nat_gateway', 'same_node']);
