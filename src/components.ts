@@ -9,6 +9,7 @@ import { ciliumReceiverFactory } from './receivers/cilium/index.ts';
 import { otlpReceiverFactory } from './receivers/otlp/index.ts';
 import { k8sattributesFactory } from './processors/k8sattributes/index.ts';
 import { dnsnamesFactory } from './processors/dnsnames/index.ts';
+import { netcostFactory } from './processors/netcost/index.ts';
 import { otlpExporterFactory } from './exporters/otlp/index.ts';
 import { loadbalancingExporterFactory } from './exporters/loadbalancing/index.ts';
 import { prometheusExporterFactory } from './exporters/prometheus/index.ts';
@@ -27,6 +28,7 @@ export const FACTORIES: readonly AnyFactory[] = [
   filterFactory,
   k8sattributesFactory,
   dnsnamesFactory,
+  netcostFactory,
   otlpExporterFactory,
   loadbalancingExporterFactory,
   prometheusExporterFactory,

@@ -10,6 +10,8 @@ export const DESTINATION_ORIGINAL_PORT = 'destination.original.port';
 export const NETWORK_TRANSPORT = 'network.transport';
 export const NETWORK_TYPE = 'network.type';
 export const NETWORK_FLOW_INTER_ZONE = 'network.flow.inter_zone';
+/** The billing class the netcost processor gave the flow (src/processors/netcost/README.md). */
+export const NETWORK_FLOW_COST_CLASS = 'network.flow.cost.class';
 export const DESTINATION_DOMAIN = 'destination.domain';
 export const DESTINATION_K8S_SERVICE_NAME = 'destination.k8s.service.name';
 export const K8S_NODE_NAME = 'k8s.node.name';

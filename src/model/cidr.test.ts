@@ -1,5 +1,6 @@
 import test from 'ava';
-import { addressPrefix, cidrBlockList, cidrError, cidrSchema, parseCidr } from './cidr.ts';
+import fc from 'fast-check';
+import { addressPrefix, CidrSet, cidrBlockList, cidrError, cidrOrAddressSchema, cidrSchema, hostCidr, parseCidr } from './cidr.ts';
 
 test('cidrError: undefined for CIDRs, one message format for everything else', (t) => {
   t.is(cidrError('10.0.0.0/8'), undefined);
@@ -48,4 +49,28 @@ test('addressPrefix: the network at a prefix length, the address itself at full 
     ['104.16.3.0/24', 24, 48, undefined],
   ];
   for (const [address, v4, v6, expected] of cases) t.is(addressPrefix(address, v4, v6), expected, `${address} /${v4} /${v6}`);
+});
+
+test('hostCidr and cidrOrAddressSchema: a bare address is the range of that one address', (t) => {
+  t.is(hostCidr('10.0.0.7'), '10.0.0.7/32');
+  t.is(hostCidr('fd00::7'), 'fd00::7/128');
+  t.is(hostCidr('10.0.0.0/8'), '10.0.0.0/8');
+  t.true(cidrBlockList([hostCidr('10.0.0.7')]).check('10.0.0.7', 'ipv4'));
+  t.false(cidrBlockList([hostCidr('10.0.0.7')]).check('10.0.0.8', 'ipv4'));
+  t.true(cidrOrAddressSchema.safeParse('10.0.0.7').success);
+  t.true(cidrOrAddressSchema.safeParse('10.0.0.0/8').success);
+  const r = cidrOrAddressSchema.array().safeParse(['10.0.0.7', 'gateway']);
+  t.deepEqual(r.error!.issues.map((i) => [i.path.join('.'), i.message]), [['1', `${cidrError('gateway')} (or a single address)`]]);
+});
+
+test('CidrSet agrees with BlockList on both families, CIDRs and single addresses', (t) => {
+  const ranges = ['10.1.0.0/16', '0.0.0.0/32', '192.168.7.9', '100.64.0.0/10', 'fd00:1::/64', '2001:db8::5', '255.255.255.255/32'];
+  const set = new CidrSet(ranges);
+  const list = cidrBlockList(ranges.map(hostCidr));
+  const v4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((o) => o.join('.'));
+  const near = fc.constantFrom('10.1.255.255', '10.2.0.0', '10.0.255.255', '192.168.7.9', '192.168.7.10', '100.127.255.255', '100.128.0.0', '0.0.0.0', '255.255.255.255', 'fd00:1::42', 'fd00:2::1', '2001:db8::5', '2001:db8::6');
+  fc.assert(fc.property(fc.oneof(v4, near), (address) => set.has(address) === list.check(address, address.includes(':') ? 'ipv6' : 'ipv4')));
+  for (const bad of ['', '10.1.0', '10.1.0.0.0', '10.1.0.256', 'a.b.c.d', '10..1.0', 'example.com']) t.false(set.has(bad), bad);
+  t.true(new CidrSet(['0.0.0.0/0']).has('203.0.113.7'));
+  t.false(new CidrSet([]).has('10.1.0.1'));
 });

@@ -22,6 +22,11 @@ export interface Flow {
   rxPackets: number;
   /** Connections first seen during the interval. */
   connections: number;
+  /**
+   * What the interval's traffic costs, in 10^-21 USD (./cost.ts), set by the netcost processor.
+   * An integer so that sums are exact; absent when nothing priced the flow (not a cost of zero).
+   */
+  costZeptoUsd?: bigint;
 }
 
 export type Temporality = 'delta' | 'cumulative';

@@ -1,2 +1,3 @@
 export * from './attributes.ts';
 export * from './flow.ts';
+export * from './cost.ts';

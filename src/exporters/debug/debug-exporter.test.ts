@@ -52,3 +52,8 @@ test('detailed: tabs, newlines and other control characters in names are escaped
   const at = lines[1]!.indexOf('DESTINATION');
   t.deepEqual(lines.slice(2).map((l) => l.slice(at).split(/\s{2,}/)[0]), ['10.0.0.9:80', 'ns/x\\u0000\\u001b[31m\\u2028y', '10.0.0.2']);
 });
+
+test('basic: the exact cost sum when flows are priced (netcost)', async (t) => {
+  const priced = flows.map((f, i) => ({ ...f, costZeptoUsd: [10n ** 20n, 2n * 10n ** 20n + 1n][i]! }));
+  t.is(await print('basic', priced), 'flows=2 tx_bytes=107 rx_bytes=214 connections=2 cost_usd=0.300000000000000000001 temporality=delta\n');
+});

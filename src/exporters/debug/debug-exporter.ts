@@ -1,6 +1,6 @@
 // A compact, human-readable view of batches on stdout, for trying podflow out.
 import type { Writable } from 'node:stream';
-import { DESTINATION, SOURCE, NETWORK_TRANSPORT, type Flow, type FlowBatch } from '../../model/index.ts';
+import { DESTINATION, SOURCE, NETWORK_TRANSPORT, usdText, type Flow, type FlowBatch } from '../../model/index.ts';
 import type { ComponentEndpoints, Exporter } from '../../contracts/component.ts';
 import { wholeBatch, type BatchRequest } from '../shared/batch-request.ts';
 import type { DebugConfig } from './config.ts';
@@ -24,7 +24,10 @@ function end(f: Flow, keys: typeof SOURCE): string {
 
 export function formatBatch(batch: FlowBatch, config: DebugConfig): string {
   const sum = (k: 'txBytes' | 'rxBytes' | 'connections') => batch.flows.reduce((n, f) => n + f[k], 0);
-  const head = `flows=${batch.flows.length} tx_bytes=${sum('txBytes')} rx_bytes=${sum('rxBytes')} connections=${sum('connections')} temporality=${batch.temporality}\n`;
+  // The cost (netcost) only when some flow carries one: an unpriced batch has none, not 0.
+  const priced = batch.flows.filter((f) => f.costZeptoUsd !== undefined);
+  const cost = priced.length === 0 ? '' : ` cost_usd=${usdText(priced.reduce((n, f) => n + f.costZeptoUsd!, 0n))}`;
+  const head = `flows=${batch.flows.length} tx_bytes=${sum('txBytes')} rx_bytes=${sum('rxBytes')} connections=${sum('connections')}${cost} temporality=${batch.temporality}\n`;
   if (config.verbosity === 'basic') return head;
   const rows = batch.flows.slice(0, config.max_rows).map((f) =>
     [end(f, SOURCE), end(f, DESTINATION), escapeCell(String(f.attributes[NETWORK_TRANSPORT] ?? '')), String(f.txBytes), String(f.rxBytes), String(f.txPackets), String(f.rxPackets), String(f.connections)],

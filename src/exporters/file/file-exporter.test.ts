@@ -47,3 +47,21 @@ test('appends to an existing file across restarts', async (t) => {
 test('defaults: rotation at 100 MiB, three backups (nested defaults are filled in)', (t) => {
   t.deepEqual(fileConfigSchema.parse({ path: '/tmp/a' }), { path: '/tmp/a', rotation: { max_megabytes: 100, max_backups: 3 } });
 });
+
+test('a priced flow has cost_usd beside its counters, every digit of the exact decimal', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'podflow-file-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, 'flows.jsonl');
+  const exporter = new FileExporter(testContext('file'), fileConfigSchema.parse({ path }));
+  await exporter.start();
+  // About 99 cents, to 20 decimals: more digits than a double holds.
+  const priced = { ...numberedFlow(1), costZeptoUsd: 993_853_062_391_281_127_930n };
+  const big = { ...numberedFlow(2), costZeptoUsd: 12_345n * 10n ** 21n + 1n };
+  await sendNow(exporter, { temporality: 'delta', flows: [priced, numberedFlow(3), big] });
+  await exporter.shutdown();
+  const lines = (await readFile(path, 'utf8')).trim().split('\n');
+  t.true(lines[0]!.endsWith(`"connections":${priced.connections},"cost_usd":0.99385306239128112793}`), lines[0]);
+  t.is((JSON.parse(lines[0]!) as { cost_usd: number }).cost_usd, 0.99385306239128112793);
+  t.false('cost_usd' in (JSON.parse(lines[1]!) as object), 'an unpriced flow has no cost (not 0)');
+  t.true(lines[2]!.endsWith('"cost_usd":12345.000000000000000000001}'));
+});

@@ -1,5 +1,7 @@
 // One JSON object per flow per line, with exactly the fields of the flow record
-// (docs/data-model.md); times as decimal strings because they exceed 2^53.
+// (docs/data-model.md); times as decimal strings because they exceed 2^53. The cost (netcost)
+// is written as a JSON number with every digit of the exact decimal (`"cost_usd":0.0000000931`),
+// which JSON.stringify cannot do for a bigint, so it is appended as text.
 //
 // The file holds whole lines only. A batch is appended as one buffer; if the write comes up short
 // (a full disk: ENOSPC, EDQUOT) the file is truncated back to where the batch began and the send
@@ -13,7 +15,7 @@ import { lstat, mkdir, open, rename, rm, type FileHandle } from 'node:fs/promise
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
-import type { Flow, FlowBatch } from '../../model/index.ts';
+import { usdText, type Flow, type FlowBatch } from '../../model/index.ts';
 import { RetryableError, type ComponentContext, type ComponentEndpoints, type Exporter } from '../../contracts/component.ts';
 import { RateLimitedLog } from '../../telemetry/rate-limited-log.ts';
 import { sharedCounter } from '../../telemetry/shared-metrics.ts';
@@ -27,7 +29,7 @@ const DIRECTORY_MODE = 0o750;
 const TAIL_STEP_BYTES = 64 * 1024;
 
 export function flowToJsonLine(f: Flow): string {
-  return `${JSON.stringify({
+  const json = JSON.stringify({
     start_time_unix_nano: f.startTimeUnixNano.toString(),
     time_unix_nano: f.timeUnixNano.toString(),
     attributes: f.attributes,
@@ -36,7 +38,8 @@ export function flowToJsonLine(f: Flow): string {
     tx_packets: f.txPackets,
     rx_packets: f.rxPackets,
     connections: f.connections,
-  })}\n`;
+  });
+  return f.costZeptoUsd === undefined ? `${json}\n` : `${json.slice(0, -1)},"cost_usd":${usdText(f.costZeptoUsd)}}\n`;
 }
 
 function kindOf(stats: Stats): string {

@@ -20,7 +20,7 @@ const web = { 'source.k8s.namespace.name': 'shop', 'source.k8s.owner.name': 'web
 
 type AnyValue = { stringValue?: string; intValue?: string | number; boolValue?: boolean; doubleValue?: number };
 interface KeyValue { key: string; value: AnyValue }
-interface NumberDataPoint { attributes: KeyValue[]; asInt?: string | number; startTimeUnixNano: string | number; timeUnixNano: string | number }
+interface NumberDataPoint { attributes: KeyValue[]; asInt?: string | number; asDouble?: number; startTimeUnixNano: string | number; timeUnixNano: string | number }
 interface Metric { name: string; unit: string; description: string; sum?: { dataPoints: NumberDataPoint[]; aggregationTemporality: number | string; isMonotonic: boolean } }
 interface Request {
   resourceMetrics: Array<{ resource: { attributes: KeyValue[] }; scopeMetrics: Array<{ scope: { name: string; version: string }; metrics: Metric[] }> }>;
@@ -307,4 +307,37 @@ test('behind the runtime queue a down receiver never blocks the pipeline; accept
   t.is(delivered.reduce((n, [, v]) => n + v, 0), 1 * 100 + 3 * 300 + 4 * 400 + 5 * 500);
   t.is(await q.metric('podflow_exporter_sent_flows_total'), 1 + 3 + 4 + 5);
   t.true((await retries(q)) >= 1);
+});
+
+/** `owner` → the `network.flow.cost` point's value (USD), and the metric's unit. */
+function costs(body: Request): { unit: string | undefined; byOwner: Record<string, number> } {
+  const metric = body.resourceMetrics.flatMap((rm) => rm.scopeMetrics.flatMap((sm) => sm.metrics)).find((m) => m.name === 'network.flow.cost');
+  const byOwner: Record<string, number> = {};
+  for (const dp of metric?.sum?.dataPoints ?? []) {
+    const a = attrs(dp.attributes);
+    if ('network.io.direction' in a) throw new Error('the cost has no direction');
+    byOwner[String(a['source.k8s.owner.name'])] = dp.asDouble!;
+  }
+  return { unit: metric?.unit, byOwner };
+}
+
+test('network.flow.cost: USD, a sum of the priced flows (delta input; cumulative input adds only the increase)', async (t) => {
+  const rx = await receiver();
+  t.teardown(() => rx.server.close());
+  const { exporter: e } = exporter(rx.url, { temporality: 'delta' });
+  t.teardown(() => e.shutdown());
+  const priced = (owner: string, zepto: bigint, tx = 100): Flow => ({ ...flow({ ...web, 'source.k8s.owner.name': owner }, [tx, 1], [0, 0]), costZeptoUsd: zepto });
+  await sendNow(e, batch('delta', [priced('web', 1_250n * 10n ** 18n), priced('web', 250n * 10n ** 18n), flow({ ...web, 'source.k8s.owner.name': 'api' }, [42, 1], [0, 0])]));
+  const first = costs(rx.received[0]!.body);
+  t.is(first.unit, 'USD');
+  t.deepEqual(first.byOwner, { web: 1.5 }, 'an unpriced flow has no cost point');
+
+  const rx2 = await receiver();
+  t.teardown(() => rx2.server.close());
+  const { exporter: c } = exporter(rx2.url, { temporality: 'delta' });
+  t.teardown(() => c.shutdown());
+  const running = (zepto: bigint, tx: number) => ({ ...priced('db', zepto, tx), startTimeUnixNano: 5n });
+  await sendNow(c, batch('cumulative', [running(10n ** 21n, 100)]));
+  await sendNow(c, batch('cumulative', [running(3n * 10n ** 21n, 300)]));
+  t.deepEqual(rx2.received.map((r) => costs(r.body).byOwner), [{ db: 1 }, { db: 2 }]);
 });

@@ -173,3 +173,28 @@ test('a real Prometheus scrapes exact byte totals', async (t) => {
   t.deepEqual(udp.map((s) => [s.metric.network_io_direction, s.value]), [['transmit', 80]], 'a zero direction creates no series');
   t.deepEqual((await prometheus.targets()).map((x) => x.health), ['up']);
 });
+
+test('cost: network_flow_cost_usd_total, no direction, exact sums shown as doubles; a real Prometheus scrapes it', async (t) => {
+  const priced = (zepto: bigint, attrs: Record<string, string | number> = web) => ({ ...flow(attrs, [100, 1], [10, 1]), costZeptoUsd: zepto });
+  const cents = (n: bigint) => n * 10n ** 19n;
+  const store = new SeriesStore();
+  // 0.1 + 0.2 as doubles is 0.30000000000000004; summed as integers it is 0.3.
+  store.apply(batch('delta', [priced(cents(10n)), priced(cents(20n)), flow({ ...web, 'source.k8s.owner.name': 'api' }, [1, 1], [1, 1])]), 1_000);
+  const cost = [...store.values()].filter((s) => s.name === 'network_flow_cost_usd_total');
+  t.deepEqual(cost.map((s) => [s.value, s.labels.some(([n]) => n === 'network_io_direction'), s.labels.find(([n]) => n === 'source_k8s_owner_name')![1]]), [[0.3, false, 'web']]);
+  const cumulative = new SeriesStore();
+  cumulative.apply(batch('cumulative', [priced(cents(10n))]), 1_000);
+  cumulative.apply(batch('cumulative', [priced(cents(25n))]), 2_000);
+  t.is([...cumulative.values()].find((s) => s.name === 'network_flow_cost_usd_total')!.value, 0.25, 'cumulative input is not summed again');
+
+  if (!requirePrivileges(t, ['prometheus'])) return;
+  const exporter = new PrometheusExporter(testContext('prometheus/cost'), configSchema.parse({ endpoint: '127.0.0.1:0' }));
+  await exporter.start();
+  t.teardown(() => exporter.shutdown());
+  const prometheus = await startPrometheus({ scrapeTargets: [`127.0.0.1:${exporter.address.port}`] });
+  t.teardown(() => prometheus.stop());
+  await sendNow(exporter, batch('delta', [priced(cents(10n), { ...web, 'network.flow.cost.class': 'inter_zone' }), priced(cents(20n), { ...web, 'network.flow.cost.class': 'inter_zone' })]));
+  const samples = await prometheus.waitFor('network_flow_cost_usd_total{network_flow_cost_class="inter_zone"}', (s) => s.length === 1);
+  t.is(samples[0]!.value, 0.3);
+  t.is(samples[0]!.metric.source_k8s_owner_name, 'web');
+});

@@ -1,9 +1,8 @@
 // The counters the map sums per edge, and the turning of cumulative batches into increases.
 //
-// Money: the netcost processor (issue 21) adds a cost counter beside the byte counters. Until
-// that field is part of src/model's Flow, `flowCostUsd` is the one place that reads it, by the
-// name design.md gives it; a flow without it has no cost (not a cost of zero).
-import type { Flow, FlowBatch } from '../../model/index.ts';
+// Money: the netcost processor puts a cost on the flow record (`costZeptoUsd`); the map sums it
+// in USD. A flow without it has no cost (not a cost of zero).
+import { usdNumber, type Flow, type FlowBatch } from '../../model/index.ts';
 
 /** Offsets of the counters in a slice: tx bytes, rx bytes, tx packets, rx packets, connections, cost. */
 export const TX_BYTES = 0;
@@ -22,8 +21,7 @@ export interface FlowCounters {
 
 /** The netcost processor's cost of a flow in USD, or undefined when it did not price it. */
 export function flowCostUsd(flow: Flow): number | undefined {
-  const value = (flow as Flow & { costUsd?: unknown }).costUsd;
-  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+  return flow.costZeptoUsd === undefined ? undefined : usdNumber(flow.costZeptoUsd);
 }
 
 function countersOf(flow: Flow): FlowCounters {

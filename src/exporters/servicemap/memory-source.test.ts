@@ -216,7 +216,7 @@ test('max_edges: the smallest edges are merged into "other" and counted; no byte
 
 test('cost_usd: present where flows carried a cost, absent elsewhere', async (t) => {
   const source = new MemoryGraphSource(HOUR, 5_000, T0);
-  const priced = (f: Flow, costUsd: number) => Object.assign(f, { costUsd });
+  const priced = (f: Flow, costUsd: number) => Object.assign(f, { costZeptoUsd: BigInt(Math.round(costUsd * 1e9)) * 10n ** 12n });
   const ab = workloadFlow({ namespace: 'x', name: 'a', zone: 'z1' }, { namespace: 'x', name: 'b', zone: 'z2' });
   const ac = workloadFlow({ namespace: 'x', name: 'a', zone: 'z1' }, { namespace: 'x', name: 'c', zone: 'z1' });
   source.apply(delta([priced(counters(ab, [1e9, 1], [0, 0]), 0.01), priced(counters(ab, [5e8, 1], [0, 0]), 0.005), counters(ac, [1e6, 1], [0, 0])]), T0);

@@ -3,19 +3,22 @@
 // `network.flow.io` (unit By) becomes `network_flow_io_bytes_total`, `network.flow.packets`
 // (unit {packet}, an annotation, so no suffix) becomes `network_flow_packets_total`; the
 // direction is the label `network_io_direction`; attribute keys have every character outside
-// [a-zA-Z0-9_] turned into `_`. Labels are sorted by name; empty values are omitted.
-import type { AttributeValue, Flow, FlowBatch } from '../../model/index.ts';
+// [a-zA-Z0-9_] turned into `_`. Labels are sorted by name; empty values are omitted. The cost the
+// netcost processor put on a flow is `network_flow_cost_usd_total` (no direction label).
+import { usdNumber, type AttributeValue, type Flow, type FlowBatch } from '../../model/index.ts';
 
 export const BYTES_METRIC = 'network_flow_io_bytes_total';
 export const PACKETS_METRIC = 'network_flow_packets_total';
+export const COST_METRIC = 'network_flow_cost_usd_total';
 export const DIRECTION_LABEL = 'network_io_direction';
 
 export const METRIC_HELP: Record<string, string> = {
   [BYTES_METRIC]: 'Bytes of network flows (L3 length as the kernel counts them), by direction: transmit is source to destination.',
   [PACKETS_METRIC]: 'Packets of network flows, by direction: transmit is source to destination.',
+  [COST_METRIC]: 'What network flows cost by the cloud\'s billing rules (netcost processor), USD.',
 };
 
-export const METRIC_UNIT: Record<string, string> = { [BYTES_METRIC]: 'bytes', [PACKETS_METRIC]: '' };
+export const METRIC_UNIT: Record<string, string> = { [BYTES_METRIC]: 'bytes', [PACKETS_METRIC]: '', [COST_METRIC]: 'usd' };
 
 /** A sorted list of [name, value] pairs, without `__name__`. */
 export type Labels = ReadonlyArray<readonly [string, string]>;
@@ -70,6 +73,8 @@ export interface StoredSeries {
   labels: Labels;
   /** Cumulative value since the series was created. */
   value: number;
+  /** The cost series: its value as exact zepto-USD (value is this as a double). */
+  costZeptoUsd?: bigint;
   /** Sample time for remote write: strictly increasing per series. */
   timestampMs: number;
   /** Wall-clock time of the last batch that touched the series (for expiry). */
@@ -153,17 +158,25 @@ export class SeriesStore {
     const batchSums = new Map<string, number>();
     const delta = batch.temporality === 'delta';
     let admitted = true;
-    const add = (name: string, labels: Labels, suffix: string, value: number, flowMs: number) => {
+    const costSums = new Map<string, bigint>();
+    // A number adds to a byte or packet series; a bigint to a cost series, which is kept exact in
+    // zepto-USD and shown as its nearest double.
+    const add = (name: string, labels: Labels, suffix: string, value: number | bigint, flowMs: number) => {
       const key = name + suffix;
       let series = this.#series.get(key);
       // A zero that creates nothing keeps one-way flows at two series instead of four.
-      if (series === undefined && value === 0) return;
+      if (series === undefined && (value === 0 || value === 0n)) return;
       if (series === undefined) {
         if (!admitted) return;
         series = { name, labels, value: 0, timestampMs: 0, updatedMs: nowMs };
         this.#series.set(key, series);
       }
-      if (delta) {
+      if (typeof value === 'bigint') {
+        const total = (delta ? series.costZeptoUsd ?? 0n : costSums.get(key) ?? 0n) + value;
+        if (!delta) costSums.set(key, total);
+        series.costZeptoUsd = total;
+        series.value = usdNumber(total);
+      } else if (delta) {
         series.value += value;
       } else {
         const sum = (batchSums.get(key) ?? 0) + value;
@@ -181,11 +194,13 @@ export class SeriesStore {
       const receive = withLabel(base, DIRECTION_LABEL, 'receive');
       const transmitKey = seriesKey('', transmit);
       const receiveKey = seriesKey('', receive);
-      // A flow gets all of its new series or none: never bytes without packets.
-      if (this.#series.size + 4 > this.#maxSeries) {
-        const created = (name: string, suffix: string, value: number) => (value !== 0 && !this.#series.has(name + suffix) ? 1 : 0);
+      const costKey = flow.costZeptoUsd === undefined ? undefined : seriesKey('', base);
+      // A flow gets all of its new series or none: never bytes without packets (or cost).
+      if (this.#series.size + 5 > this.#maxSeries) {
+        const created = (name: string, suffix: string, value: number | bigint) => (value !== 0 && value !== 0n && !this.#series.has(name + suffix) ? 1 : 0);
         const fresh = created(BYTES_METRIC, transmitKey, flow.txBytes) + created(BYTES_METRIC, receiveKey, flow.rxBytes) +
-          created(PACKETS_METRIC, transmitKey, flow.txPackets) + created(PACKETS_METRIC, receiveKey, flow.rxPackets);
+          created(PACKETS_METRIC, transmitKey, flow.txPackets) + created(PACKETS_METRIC, receiveKey, flow.rxPackets) +
+          (costKey === undefined ? 0 : created(COST_METRIC, costKey, flow.costZeptoUsd!));
         admitted = this.#series.size + fresh <= this.#maxSeries;
         if (!admitted) this.#refused.droppedSeries += fresh;
       } else {
@@ -195,6 +210,7 @@ export class SeriesStore {
       add(BYTES_METRIC, receive, receiveKey, flow.rxBytes, flowMs);
       add(PACKETS_METRIC, transmit, transmitKey, flow.txPackets, flowMs);
       add(PACKETS_METRIC, receive, receiveKey, flow.rxPackets, flowMs);
+      if (costKey !== undefined) add(COST_METRIC, base, costKey, flow.costZeptoUsd!, flowMs);
     }
     return [...touched.values()];
   }

@@ -6,15 +6,16 @@ import {
   DESTINATION,
   DESTINATION_DOMAIN,
   DESTINATION_PORT,
+  NETWORK_FLOW_COST_CLASS,
   NETWORK_FLOW_INTER_ZONE,
   NETWORK_TRANSPORT,
   SOURCE,
 } from '../../model/attributes.ts';
 
 /**
- * Workload to workload, per node, zone, port and protocol; external peers by domain name. The
- * address types and nodes are what the shipped dashboards and the node graph read (traffic
- * leaving the cluster, the node level of the graph).
+ * Workload to workload, per node, zone, port and protocol; external peers by domain name; per
+ * cost class (netcost). The address types and nodes are what the shipped dashboards and the node
+ * graph read (traffic leaving the cluster, the node level of the graph).
  */
 export const DEFAULT_GROUP_BY: readonly string[] = [
   SOURCE.namespace,
@@ -33,6 +34,7 @@ export const DEFAULT_GROUP_BY: readonly string[] = [
   NETWORK_TRANSPORT,
   DESTINATION_DOMAIN,
   NETWORK_FLOW_INTER_ZONE,
+  NETWORK_FLOW_COST_CLASS,
 ];
 
 export const DEFAULT_INTERVAL_MS = 15_000;

@@ -10,9 +10,14 @@
 // when that many groups exist.
 import type { SlotValue } from './group-key.ts';
 
-export const COUNTERS_PER_GROUP = 5;
-/** Counter offsets within a group's block of `COUNTERS_PER_GROUP` doubles. */
-export const TX_BYTES = 0, RX_BYTES = 1, TX_PACKETS = 2, RX_PACKETS = 3, CONNECTIONS = 4;
+export const COUNTERS_PER_GROUP = 6;
+/**
+ * Counter offsets within a group's block of `COUNTERS_PER_GROUP` doubles. COST_PART holds the part
+ * of the group's cost (zepto-USD) not yet moved into its bigint: an exact integer below 2^53.
+ */
+export const TX_BYTES = 0, RX_BYTES = 1, TX_PACKETS = 2, RX_PACKETS = 3, CONNECTIONS = 4, COST_PART = 5;
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 const EMPTY = -1;
 
@@ -25,7 +30,7 @@ export class GroupTable {
   /** Live groups are 0..size-1. */
   size = 0;
   // The per-group arrays are replaced when the table grows (only `insert` grows it).
-  /** Per group, `COUNTERS_PER_GROUP` doubles: tx bytes, rx bytes, tx packets, rx packets, connections. */
+  /** Per group, `COUNTERS_PER_GROUP` doubles: tx bytes, rx bytes, tx packets, rx packets, connections, cost part. */
   counters: Float64Array;
   /** Per group: the start of the first interval it was seen in (ms since the epoch). */
   startMs: Float64Array;
@@ -35,6 +40,13 @@ export class GroupTable {
   touched: Uint8Array;
   /** Per group: its slot values, for the output attributes. */
   readonly values: SlotValue[][] = [];
+  /**
+   * Per group: the sum of its flows' `costZeptoUsd` (exact integers) minus the COST_PART counter,
+   * undefined while none of them carried a cost. Most additions go to COST_PART as doubles
+   * (exact below 2^53); only when it would pass 2^53 is it moved here, so a bigint is made once
+   * per hundreds of flows instead of once per flow.
+   */
+  readonly #costs: Array<bigint | undefined> = [];
 
   #dictionaries: Map<SlotValue, number>[];
   #tuples: Int32Array;
@@ -116,6 +128,7 @@ export class GroupTable {
     const g = this.size++;
     this.#tuples.set(ids, g * k);
     this.values[g] = values.slice(0, k);
+    this.#costs[g] = undefined;
     this.startMs[g] = startMs;
     this.lastSeenMs[g] = startMs;
     this.touched[g] = 0;
@@ -138,6 +151,7 @@ export class GroupTable {
         this.lastSeenMs[kept] = this.lastSeenMs[g]!;
         this.touched[kept] = this.touched[g]!;
         this.values[kept] = this.values[g]!;
+        this.#costs[kept] = this.#costs[g];
       }
       kept++;
     }
@@ -156,12 +170,40 @@ export class GroupTable {
       this.#buckets[this.#probe(ids, true)] = g;
     }
     this.size = kept;
+    this.#costs.length = kept;
+  }
+
+  /** Adds a flow's cost to group `g` (exactly). */
+  addCost(g: number, cost: bigint): void {
+    const big = this.#costs[g];
+    const o = g * COUNTERS_PER_GROUP + COST_PART;
+    if (cost <= MAX_SAFE && cost >= 0n) {
+      const part = this.counters[o]!;
+      const n = Number(cost);
+      const sum = part + n;
+      if (sum <= Number.MAX_SAFE_INTEGER) {
+        this.counters[o] = sum;
+        if (big === undefined) this.#costs[g] = 0n;
+        return;
+      }
+      this.#costs[g] = (big ?? 0n) + BigInt(part);
+      this.counters[o] = n;
+      return;
+    }
+    this.#costs[g] = (big ?? 0n) + cost;
+  }
+
+  /** Group `g`'s cost, or undefined when none of its flows carried one. */
+  cost(g: number): bigint | undefined {
+    const big = this.#costs[g];
+    return big === undefined ? undefined : big + BigInt(this.counters[g * COUNTERS_PER_GROUP + COST_PART]!);
   }
 
   /** Forgets every group (delta temporality, at the end of each interval). */
   clear(): void {
     this.size = 0;
     this.values.length = 0;
+    this.#costs.length = 0;
     for (const dictionary of this.#dictionaries) dictionary.clear();
     this.#buckets.fill(EMPTY);
   }

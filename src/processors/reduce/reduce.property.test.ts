@@ -1,6 +1,6 @@
-// Property: the reducer neither loses nor invents a byte. For random batches, random group_by,
-// both temporalities, with and without overflow, the counters summed over the output equal the
-// counters summed over the input.
+// Property: the reducer neither loses nor invents a byte, nor a zepto-dollar. For random batches,
+// random group_by, both temporalities, with and without overflow, the counters and costs summed
+// over the output equal those summed over the input, exactly (costs well beyond 2^53).
 import assert from 'node:assert/strict';
 import test from 'ava';
 import fc from 'fast-check';
@@ -40,10 +40,14 @@ const attributesArb: fc.Arbitrary<Attributes> = fc
 
 // Integers up to 2^40, so any sum of a few hundred stays exact in a double.
 const counter = fc.integer({ min: 0, max: 2 ** 40 });
+// A cost (netcost) or none: small ones (summed as doubles while below 2^53), ones near 2^53 (whose
+// sums cross it), and up to 10^30 zepto-USD (a billion dollars).
+const costArb = fc.option(fc.oneof(fc.bigInt({ min: 0n, max: 2n ** 40n }), fc.bigInt({ min: 2n ** 52n, max: 2n ** 53n }), fc.bigInt({ min: 0n, max: 10n ** 30n })), { nil: undefined });
 const flowArb: fc.Arbitrary<Flow> = fc.record({
   attributes: attributesArb,
   txBytes: counter, rxBytes: counter, txPackets: counter, rxPackets: counter, connections: fc.integer({ min: 0, max: 1000 }),
-}).map((f) => ({ ...f, startTimeUnixNano: 0n, timeUnixNano: 0n }));
+  cost: costArb,
+}).map(({ cost, ...f }) => ({ ...f, startTimeUnixNano: 0n, timeUnixNano: 0n, ...(cost === undefined ? {} : { costZeptoUsd: cost }) }));
 
 /** A batch, then how far the clock moves before the next one (0 to 3.5 intervals). */
 const stepsArb = fc.array(fc.tuple(fc.array(flowArb, { maxLength: 30 }), fc.integer({ min: 0, max: 35_000 })), { minLength: 1, maxLength: 12 });
@@ -55,9 +59,15 @@ const configArb = fc.record({
   idle_timeout: fc.constantFrom(INTERVAL, 2 * INTERVAL, 300_000),
 });
 
-function sums(flows: readonly Flow[]): Record<CounterField, number> {
-  const total = { txBytes: 0, rxBytes: 0, txPackets: 0, rxPackets: 0, connections: 0 };
-  for (const f of flows) for (const c of COUNTER_FIELDS) total[c] += f[c];
+function sums(flows: readonly Flow[]): Record<CounterField, number> & { costZeptoUsd: bigint; priced: boolean } {
+  const total = { txBytes: 0, rxBytes: 0, txPackets: 0, rxPackets: 0, connections: 0, costZeptoUsd: 0n, priced: false };
+  for (const f of flows) {
+    for (const c of COUNTER_FIELDS) total[c] += f[c];
+    if (f.costZeptoUsd !== undefined) {
+      total.costZeptoUsd += f.costZeptoUsd;
+      total.priced = true;
+    }
+  }
   return total;
 }
 
@@ -127,6 +137,28 @@ test('delta without overflow: each group equals an independent grouping of the i
       const actual = new Map<string, number>();
       for (const f of batches.flatMap((b) => b.flows)) {
         actual.set(JSON.stringify(Object.fromEntries(Object.entries(f.attributes).sort())), f.txBytes);
+      }
+      assert.deepEqual(actual, expected);
+    }),
+    { numRuns: 200 },
+  );
+  t.pass();
+});
+
+test('delta: a group has a cost exactly when one of its flows had one, and it is their exact sum', async (t) => {
+  const plainKeys = KEYS.filter((k) => !k.endsWith('.address'));
+  await fc.assert(
+    fc.asyncProperty(fc.shuffledSubarray(plainKeys), fc.array(flowArb, { maxLength: 60 }), async (groupBy, flows) => {
+      const batches = await run({ group_by: groupBy, unidentified_addresses: false, temporality: 'delta' }, [[flows, 0]]);
+      const expected = new Map<string, bigint | undefined>();
+      for (const f of flows) {
+        const key = JSON.stringify(Object.fromEntries(groupBy.filter((k) => f.attributes[k] !== undefined).sort().map((k) => [k, f.attributes[k]])));
+        const prior = expected.get(key);
+        expected.set(key, f.costZeptoUsd === undefined ? prior : (prior ?? 0n) + f.costZeptoUsd);
+      }
+      const actual = new Map<string, bigint | undefined>();
+      for (const f of batches.flatMap((b) => b.flows)) {
+        actual.set(JSON.stringify(Object.fromEntries(Object.entries(f.attributes).sort())), f.costZeptoUsd);
       }
       assert.deepEqual(actual, expected);
     }),

@@ -17,6 +17,8 @@ interface OverflowGroup {
   startMs: number;
   lastSeenMs: number;
   counters: Float64Array;
+  /** Sum of the flows' costs; undefined while none carried one. */
+  costZeptoUsd: bigint | undefined;
 }
 
 /** The first multiple of `intervalMs` since the epoch that is later than `ms`. */
@@ -35,7 +37,7 @@ export class ReduceProcessor implements Processor {
   readonly #table: GroupTable;
   readonly #scratch: SlotValue[];
   readonly #overflow: OverflowGroup = {
-    live: false, touched: false, startMs: 0, lastSeenMs: 0, counters: new Float64Array(COUNTERS_PER_GROUP),
+    live: false, touched: false, startMs: 0, lastSeenMs: 0, counters: new Float64Array(COUNTERS_PER_GROUP), costZeptoUsd: undefined,
   };
   readonly #overflowFlows: Counter.Internal;
   readonly #groupsGauge: Gauge.Internal<'processor'>;
@@ -110,7 +112,7 @@ export class ReduceProcessor implements Processor {
     await this.#sending;
   }
 
-  /** The hot path: one slot read, one table probe and five additions per flow. */
+  /** The hot path: one slot read, one table probe and five additions per flow (six when priced). */
   #aggregate(flows: readonly Flow[]): void {
     const table = this.#table;
     const reader = this.#reader;
@@ -140,6 +142,8 @@ export class ReduceProcessor implements Processor {
       counters[o + TX_PACKETS]! += flow.txPackets;
       counters[o + RX_PACKETS]! += flow.rxPackets;
       counters[o + CONNECTIONS]! += flow.connections;
+      const cost = flow.costZeptoUsd;
+      if (cost !== undefined) table.addCost(g, cost);
     }
     if (overflowed > 0) this.#overflowFlows.inc(overflowed);
   }
@@ -150,6 +154,7 @@ export class ReduceProcessor implements Processor {
       overflow.live = true;
       overflow.startMs = this.#intervalStartMs;
       overflow.counters.fill(0);
+      overflow.costZeptoUsd = undefined;
     }
     overflow.touched = true;
     const c = overflow.counters;
@@ -158,6 +163,7 @@ export class ReduceProcessor implements Processor {
     c[TX_PACKETS]! += flow.txPackets;
     c[RX_PACKETS]! += flow.rxPackets;
     c[CONNECTIONS]! += flow.connections;
+    if (flow.costZeptoUsd !== undefined) overflow.costZeptoUsd = (overflow.costZeptoUsd ?? 0n) + flow.costZeptoUsd;
   }
 
   #alignedStart(ms: number): number {
@@ -213,7 +219,7 @@ export class ReduceProcessor implements Processor {
         const value = groupValues[j];
         if (value !== undefined) attributes[slotKeys[j]!] = value;
       }
-      flows.push(this.#flow(attributes, cumulative ? unixNanoFromMs(startMs[g]!) : intervalStartNano, endNano, counters, g * COUNTERS_PER_GROUP));
+      flows.push(this.#flow(attributes, cumulative ? unixNanoFromMs(startMs[g]!) : intervalStartNano, endNano, counters, g * COUNTERS_PER_GROUP, table.cost(g)));
     }
 
     this.#groupsGauge.set(flows.length);
@@ -223,7 +229,7 @@ export class ReduceProcessor implements Processor {
       const keep = cumulative ? overflow.touched || endMs - overflow.lastSeenMs < idleMs : overflow.touched;
       if (keep) {
         const start = cumulative ? unixNanoFromMs(overflow.startMs) : intervalStartNano;
-        flows.push(this.#flow({ [OTEL_METRIC_OVERFLOW]: true }, start, endNano, overflow.counters, 0));
+        flows.push(this.#flow({ [OTEL_METRIC_OVERFLOW]: true }, start, endNano, overflow.counters, 0, overflow.costZeptoUsd));
       }
       overflow.live = keep && cumulative;
       overflow.touched = false;
@@ -245,8 +251,8 @@ export class ReduceProcessor implements Processor {
     });
   }
 
-  #flow(attributes: Attributes, start: bigint, end: bigint, c: Float64Array, o: number): Flow {
-    return {
+  #flow(attributes: Attributes, start: bigint, end: bigint, c: Float64Array, o: number, costZeptoUsd: bigint | undefined): Flow {
+    const flow: Flow = {
       startTimeUnixNano: start,
       timeUnixNano: end,
       attributes,
@@ -256,5 +262,7 @@ export class ReduceProcessor implements Processor {
       rxPackets: c[o + RX_PACKETS]!,
       connections: c[o + CONNECTIONS]!,
     };
+    if (costZeptoUsd !== undefined) flow.costZeptoUsd = costZeptoUsd;
+    return flow;
   }
 }

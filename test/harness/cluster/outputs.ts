@@ -103,6 +103,33 @@ export function fileTotals(files: readonly string[]): TotalsByKey {
   return out;
 }
 
+/** `"cost_usd":<decimal>` of a JSON line as exact zepto-USD (JSON.parse would round it to a double). */
+export function costOfLine(line: string): bigint | undefined {
+  const m = /"cost_usd":(\d+)(?:\.(\d{1,21}))?[,}]/.exec(line);
+  return m ? BigInt(m[1]!) * 10n ** 21n + BigInt((m[2] ?? '').padEnd(21, '0')) : undefined;
+}
+
+/** Per group (attributesKey) and cost class: the cost in zepto-USD and the bytes, from the files. */
+export function fileCosts(files: readonly string[]): Record<string, { costZeptoUsd: bigint; txBytes: number; rxBytes: number; rows: number }> {
+  const out: Record<string, { costZeptoUsd: bigint; txBytes: number; rxBytes: number; rows: number }> = {};
+  for (const file of files) {
+    if (!existsSync(file)) continue;
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      if (line === '') continue;
+      const f = JSON.parse(line) as FileFlow;
+      const cost = costOfLine(line);
+      if (cost === undefined) throw new Error(`a flow without cost_usd: ${line}`);
+      const key = `${attributesKey(f.attributes)} class=${String(f.attributes['network.flow.cost.class'])}`;
+      const cur = (out[key] ??= { costZeptoUsd: 0n, txBytes: 0, rxBytes: 0, rows: 0 });
+      cur.costZeptoUsd += cost;
+      cur.txBytes += f.tx_bytes;
+      cur.rxBytes += f.rx_bytes;
+      cur.rows++;
+    }
+  }
+  return out;
+}
+
 /**
  * The file's flows as postgresRows() texts: `node` is the flow's `k8s.node.name` (a gateway's
  * groups keep it), else the file's reporting node.

@@ -1,8 +1,9 @@
 // One podflow per simulated node: `bin/podflow run` as its own process in the root namespace,
 // reading its node's conntrack table through the receiver's `netns:` option (so its HTTP ends —
 // Prometheus endpoint, self-metrics — stay on 127.0.0.1 next to PostgreSQL, the API server and the
-// OTLP receiver). Pipeline: conntrack → k8sattributes → reduce → postgres + prometheus + otlp + file
-// (+ servicemap when asked; postgres and otlp only when their URLs are given).
+// OTLP receiver). Pipeline: conntrack → k8sattributes (→ netcost when configured) → reduce →
+// postgres + prometheus + otlp + file (+ servicemap when asked; postgres and otlp only when their
+// URLs are given).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -56,6 +57,8 @@ export interface PodflowNodeOptions {
   conntrackInterval?: string;
   reduceInterval?: string;
   logLevel?: string;
+  /** A netcost processor's config: netcost runs after k8sattributes and reduce keeps its class. */
+  netcost?: Record<string, unknown>;
 }
 
 export interface PodflowNode extends PodflowProcess {
@@ -114,17 +117,18 @@ export function podflowConfig(o: PodflowNodeOptions, ports: PodflowPorts, flowsF
         wait_for_sync: '10s',
         cluster_cidrs: [POD_CIDR, SERVICE_CIDR],
       },
+      ...(o.netcost ? { netcost: o.netcost } : {}),
       reduce: {
         interval: o.reduceInterval ?? '1s',
         temporality: 'delta',
-        group_by: GROUP_BY,
+        group_by: o.netcost ? [...GROUP_BY, 'network.flow.cost.class'] : GROUP_BY,
         cluster_cidrs: [POD_CIDR, SERVICE_CIDR],
       },
     },
     exporters,
     service: {
       pipelines: {
-        flows: { receivers: ['conntrack'], processors: ['k8sattributes', 'reduce'], exporters: Object.keys(exporters) },
+        flows: { receivers: ['conntrack'], processors: o.netcost ? ['k8sattributes', 'netcost', 'reduce'] : ['k8sattributes', 'reduce'], exporters: Object.keys(exporters) },
       },
       telemetry: { logs: { level: o.logLevel ?? 'info' }, metrics: { address: `127.0.0.1:${ports.telemetry}` } },
       resource: { 'k8s.node.name': o.nodeName, 'k8s.cluster.name': CLUSTER_NAME },
