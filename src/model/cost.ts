@@ -11,6 +11,8 @@
 /** Zepto-dollars in one US dollar. */
 export const ZEPTO_USD_PER_USD = 10n ** 21n;
 const FRACTION_DIGITS = 21;
+/** 2^53: integers below it are exact doubles. */
+const MAX_EXACT = 2n ** 53n;
 
 /** The exact decimal text of a cost in USD: `0.000000000123`, `12.5`, `0`, `-1.25`. */
 export function usdText(zeptoUsd: bigint): string {
@@ -23,7 +25,34 @@ export function usdText(zeptoUsd: bigint): string {
 
 /** A cost in USD as the nearest double (for backends whose values are doubles: OTLP, Prometheus). */
 export function usdNumber(zeptoUsd: bigint): number {
-  // Whole dollars and the fraction apart: each conversion is exact or correctly rounded.
-  const whole = zeptoUsd / ZEPTO_USD_PER_USD;
-  return Number(whole) + Number(zeptoUsd - whole * ZEPTO_USD_PER_USD) / 1e21;
+  // Below 2^53 both operands are exact doubles (10^21 is one), so the one division rounds once;
+  // beyond, Number() of the decimal text is the correctly rounded conversion (two float steps
+  // would round twice and could miss the nearest double, which zeptoUsdOfNumber reads back).
+  if (zeptoUsd < MAX_EXACT && zeptoUsd > -MAX_EXACT) return Number(zeptoUsd) / 1e21;
+  return Number(`${zeptoUsd}e-21`);
+}
+
+/**
+ * A cost in USD given as a double (an OTLP `as_double`) → zepto-dollars, from the number's exact
+ * decimal: the shortest decimal that reads back as that double (ECMAScript's Number-to-String),
+ * taken digit by digit as an integer and rounded to the zepto-dollar (halves away from zero). No
+ * float arithmetic: the inverse of usdNumber for every cost of at most 15 significant digits; a
+ * double carries more only to ~15-17 significant digits.
+ */
+export function zeptoUsdOfNumber(usd: number): bigint {
+  if (!Number.isFinite(usd)) throw new RangeError(`${usd} USD is not a finite amount`);
+  const text = String(Math.abs(usd));
+  const parts = /^(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/.exec(text);
+  if (parts === null) throw new RangeError(`${text} is not a decimal number`);
+  const fraction = parts[2] ?? '';
+  const digits = BigInt(parts[1]! + fraction);
+  // value = digits · 10^exponent USD = digits · 10^(exponent + 21) zUSD
+  const shift = Number(parts[3] ?? 0) - fraction.length + FRACTION_DIGITS;
+  let magnitude: bigint;
+  if (shift >= 0) magnitude = digits * 10n ** BigInt(shift);
+  else {
+    const divisor = 10n ** BigInt(-shift);
+    magnitude = (digits * 2n + divisor) / (divisor * 2n);
+  }
+  return usd < 0 ? -magnitude : magnitude;
 }

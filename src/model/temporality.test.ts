@@ -37,3 +37,26 @@ test('series identity: attribute order does not matter, value types do', (t) => 
   t.not(seriesKeyOf({ x: 1 }), seriesKeyOf({ x: '1' }));
   t.not(seriesKeyOf({ x: true }), seriesKeyOf({ x: 'true' }));
 });
+
+const priced = (flow: Flow, costZeptoUsd: bigint | undefined): Flow => (costZeptoUsd === undefined ? flow : { ...flow, costZeptoUsd });
+const costs = (flows: Flow[]) => flows.map((x) => [String(x.attributes['source.address']), x.startTimeUnixNano, x.timeUnixNano, x.costZeptoUsd]);
+// Beyond 2^53: a float sum would lose the last digits.
+const BIG = 12_345_678_901_234_567_890_123n;
+
+test('delta → cumulative: the cost is a running sum, exact; a series is priced from its first priced flow, an unpriced one stays unpriced', (t) => {
+  const c = new TemporalityConverter('cumulative', 1_000);
+  t.deepEqual(costs(c.convert({ temporality: 'delta', flows: [priced(f(a, 0n, 5n, 10), BIG), f(b, 0n, 5n, 1)] }, 0)), [['10.0.0.1', 0n, 5n, BIG], ['10.0.0.2', 0n, 5n, undefined]]);
+  t.deepEqual(costs(c.convert({ temporality: 'delta', flows: [priced(f(a, 5n, 10n, 7), 1n), priced(f(a, 6n, 9n, 1), 0n), priced(f(b, 5n, 10n, 2), 3n)] }, 1)), [['10.0.0.1', 0n, 10n, BIG + 1n], ['10.0.0.2', 0n, 10n, 3n]]);
+  t.deepEqual(costs(c.convert({ temporality: 'delta', flows: [f(a, 10n, 15n, 1)] }, 2)), [['10.0.0.1', 0n, 15n, BIG + 1n]], 'an unpriced flow of a priced series adds nothing');
+});
+
+test('cumulative → delta: the cost increases exactly; a cost that went down or a new start counts whole; a cost-only increase is sent', (t) => {
+  const c = new TemporalityConverter('delta', 1_000);
+  t.deepEqual(costs(c.convert({ temporality: 'cumulative', flows: [priced(f(a, 0n, 5n, 100), BIG), f(b, 0n, 5n, 1)] }, 0)), [['10.0.0.1', 0n, 5n, BIG], ['10.0.0.2', 0n, 5n, undefined]]);
+  t.deepEqual(costs(c.convert({ temporality: 'cumulative', flows: [priced(f(a, 0n, 10n, 150), BIG + 7n), priced(f(b, 0n, 10n, 2), 5n)] }, 1)), [['10.0.0.1', 5n, 10n, 7n], ['10.0.0.2', 5n, 10n, 5n]]);
+  t.deepEqual(costs(c.convert({ temporality: 'cumulative', flows: [priced(f(a, 0n, 15n, 150), BIG + 9n)] }, 2)), [['10.0.0.1', 10n, 15n, 2n]], 'only the cost grew');
+  const reset = c.convert({ temporality: 'cumulative', flows: [priced(f(a, 0n, 20n, 160), 4n)] }, 3);
+  t.deepEqual(costs(reset), [['10.0.0.1', 15n, 20n, 4n]], 'the cost went down: a reset, counted whole');
+  t.deepEqual(summary(reset), [['10.0.0.1', 15n, 20n, 160, 0, 1]], 'with its bytes whole');
+  t.deepEqual(costs(c.convert({ temporality: 'cumulative', flows: [priced(f(a, 18n, 25n, 10), 2n)] }, 4)), [['10.0.0.1', 18n, 25n, 2n]], 're-created group');
+});

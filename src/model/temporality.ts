@@ -13,6 +13,10 @@
 //                                  own start; a value that went down (a reset without a new start)
 //                                  counts whole from the previous time
 //
+// A flow's cost (costZeptoUsd, an integer) is one more counter, summed and subtracted exactly; a
+// series is priced from its first priced flow on (an unpriced one before counts as zero), and a
+// flow without a cost stays without one.
+//
 // Series not seen for `ttlMs` are forgotten. A forgotten cumulative output series comes back
 // with a new start time, which every OTLP consumer reads as a new series (no double counting).
 import type { Attributes, Flow, FlowBatch, Temporality } from './flow.ts';
@@ -25,6 +29,8 @@ interface Series {
   txPackets: number;
   rxPackets: number;
   connections: number;
+  /** Undefined until a flow of the series carried a cost. */
+  costZeptoUsd: bigint | undefined;
   lastSeenMs: number;
 }
 
@@ -74,7 +80,7 @@ export class TemporalityConverter {
       const key = seriesKey(flow);
       let s = this.#series.get(key);
       if (!s) {
-        s = { startTimeUnixNano: flow.startTimeUnixNano, timeUnixNano: flow.timeUnixNano, txBytes: 0, rxBytes: 0, txPackets: 0, rxPackets: 0, connections: 0, lastSeenMs: nowMs };
+        s = { startTimeUnixNano: flow.startTimeUnixNano, timeUnixNano: flow.timeUnixNano, txBytes: 0, rxBytes: 0, txPackets: 0, rxPackets: 0, connections: 0, costZeptoUsd: undefined, lastSeenMs: nowMs };
         this.#series.set(key, s);
       }
       s.txBytes += flow.txBytes;
@@ -82,6 +88,7 @@ export class TemporalityConverter {
       s.txPackets += flow.txPackets;
       s.rxPackets += flow.rxPackets;
       s.connections += flow.connections;
+      if (flow.costZeptoUsd !== undefined) s.costZeptoUsd = (s.costZeptoUsd ?? 0n) + flow.costZeptoUsd;
       if (flow.timeUnixNano > s.timeUnixNano) s.timeUnixNano = flow.timeUnixNano;
       s.lastSeenMs = nowMs;
       const sum: Flow = {
@@ -94,6 +101,7 @@ export class TemporalityConverter {
         rxPackets: s.rxPackets,
         connections: s.connections,
       };
+      if (s.costZeptoUsd !== undefined) sum.costZeptoUsd = s.costZeptoUsd;
       inBatch.set(key, sum);
     }
     return [...inBatch.values()];
@@ -113,12 +121,13 @@ export class TemporalityConverter {
         txPackets: flow.txPackets,
         rxPackets: flow.rxPackets,
         connections: flow.connections,
+        costZeptoUsd: flow.costZeptoUsd,
         lastSeenMs: nowMs,
       });
       let increase: Flow;
       if (!seen || seen.startTimeUnixNano !== flow.startTimeUnixNano) {
         increase = flow;
-      } else if (flow.txBytes < seen.txBytes || flow.rxBytes < seen.rxBytes || flow.txPackets < seen.txPackets || flow.rxPackets < seen.rxPackets || flow.connections < seen.connections) {
+      } else if (flow.txBytes < seen.txBytes || flow.rxBytes < seen.rxBytes || flow.txPackets < seen.txPackets || flow.rxPackets < seen.rxPackets || flow.connections < seen.connections || (flow.costZeptoUsd ?? 0n) < (seen.costZeptoUsd ?? 0n)) {
         increase = { ...flow, startTimeUnixNano: seen.timeUnixNano };
       } else {
         increase = {
@@ -131,8 +140,9 @@ export class TemporalityConverter {
           rxPackets: flow.rxPackets - seen.rxPackets,
           connections: flow.connections - seen.connections,
         };
+        if (flow.costZeptoUsd !== undefined) increase.costZeptoUsd = flow.costZeptoUsd - (seen.costZeptoUsd ?? 0n);
       }
-      if (increase.txBytes || increase.rxBytes || increase.txPackets || increase.rxPackets || increase.connections) out.push(increase);
+      if (increase.txBytes || increase.rxBytes || increase.txPackets || increase.rxPackets || increase.connections || increase.costZeptoUsd) out.push(increase);
     }
     return out;
   }
