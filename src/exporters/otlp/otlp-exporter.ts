@@ -1,5 +1,6 @@
 // Flows as OpenTelemetry metrics over OTLP/HTTP or OTLP/gRPC: the counters `network.flow.io` (By),
-// `network.flow.packets` ({packet}) and `network.flow.connections`, written by podflow's own
+// `network.flow.packets` ({packet}) and `network.flow.connections`, and for flows the netcost
+// processor priced the double sum `network.flow.cost` (USD), written by podflow's own
 // encoder (src/exporters/shared/otlp/, checked byte for byte against the official protos).
 //
 // toRequests turns a batch into the exporter's temporality (src/model/temporality.ts) and encodes

@@ -309,14 +309,15 @@ test('behind the runtime queue a down receiver never blocks the pipeline; accept
   t.true((await retries(q)) >= 1);
 });
 
-/** `owner` → the `network.flow.cost` point's value (USD), and the metric's unit. */
+/** `owner` → the sum of its `network.flow.cost` points (USD; one per priced flow), and the metric's unit. */
 function costs(body: Request): { unit: string | undefined; byOwner: Record<string, number> } {
   const metric = body.resourceMetrics.flatMap((rm) => rm.scopeMetrics.flatMap((sm) => sm.metrics)).find((m) => m.name === 'network.flow.cost');
   const byOwner: Record<string, number> = {};
   for (const dp of metric?.sum?.dataPoints ?? []) {
     const a = attrs(dp.attributes);
     if ('network.io.direction' in a) throw new Error('the cost has no direction');
-    byOwner[String(a['source.k8s.owner.name'])] = dp.asDouble!;
+    const owner = String(a['source.k8s.owner.name']);
+    byOwner[owner] = (byOwner[owner] ?? 0) + dp.asDouble!;
   }
   return { unit: metric?.unit, byOwner };
 }

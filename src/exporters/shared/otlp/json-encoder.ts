@@ -1,8 +1,9 @@
 // Flows → OTLP/JSON ExportMetricsServiceRequest bodies: the same message as the protobuf encoder
 // writes (proto-encoder.ts), in the protobuf JSON mapping OTLP/JSON specifies: lowerCamelCase
-// field names, 64-bit integers as decimal strings, enums as numbers. Each flow's attributes are
-// written once as text and reused by each of its points.
-import type { Attributes, AttributeValue, Flow, Temporality } from '../../../model/index.ts';
+// field names, 64-bit integers as decimal strings, enums as numbers, doubles as JSON numbers (the
+// shortest text that reads back as the same double: network.flow.cost's `asDouble`). Each flow's
+// attributes are written once as text and reused by each of its points.
+import { usdNumber, type Attributes, type AttributeValue, type Flow, type Temporality } from '../../../model/index.ts';
 import {
   DIRECTION_RECEIVE,
   DIRECTION_TRANSMIT,
@@ -12,6 +13,9 @@ import {
   FLOW_CONNECTIONS_DESCRIPTION,
   FLOW_CONNECTIONS_METRIC,
   FLOW_CONNECTIONS_UNIT,
+  FLOW_COST_DESCRIPTION,
+  FLOW_COST_METRIC,
+  FLOW_COST_UNIT,
   FLOW_METRICS_SCOPE,
   FLOW_PACKETS_DESCRIPTION,
   FLOW_PACKETS_METRIC,
@@ -64,6 +68,7 @@ export class OtlpJsonEncoder implements OtlpEncoder {
       metric(FLOW_BYTES_METRIC, FLOW_BYTES_DESCRIPTION, FLOW_BYTES_UNIT),
       metric(FLOW_PACKETS_METRIC, FLOW_PACKETS_DESCRIPTION, FLOW_PACKETS_UNIT),
       metric(FLOW_CONNECTIONS_METRIC, FLOW_CONNECTIONS_DESCRIPTION, FLOW_CONNECTIONS_UNIT),
+      metric(FLOW_COST_METRIC, FLOW_COST_DESCRIPTION, FLOW_COST_UNIT),
     ];
     const overhead = resourceJson.length + this.#scope.length + metrics.reduce((n, m) => n + m.head.length + sumTail.length, 0) + 96;
     const requests: Buffer[] = [];
@@ -78,8 +83,8 @@ export class OtlpJsonEncoder implements OtlpEncoder {
       const attributes = this.#keyValues(flow.attributes);
       const times = `"startTimeUnixNano":"${flow.startTimeUnixNano}","timeUnixNano":"${flow.timeUnixNano}",`;
       const points: Array<[MetricPoints, string]> = [];
-      const add = (m: MetricPoints, value: number, direction: string | undefined) => {
-        const v = value >= 0 && Number.isSafeInteger(value) ? `"asInt":"${value}"` : `"asDouble":${jsonDouble(value)}`;
+      const add = (m: MetricPoints, value: number, direction: string | undefined, asDouble = false) => {
+        const v = !asDouble && value >= 0 && Number.isSafeInteger(value) ? `"asInt":"${value}"` : `"asDouble":${jsonDouble(value)}`;
         points.push([m, `{"attributes":[${direction ? (attributes ? `${attributes},${direction}` : direction) : attributes}],${times}${v}}`]);
       };
       if (flow.txBytes !== 0) add(metrics[0]!, flow.txBytes, this.#transmit);
@@ -87,6 +92,8 @@ export class OtlpJsonEncoder implements OtlpEncoder {
       if (flow.txPackets !== 0) add(metrics[1]!, flow.txPackets, this.#transmit);
       if (flow.rxPackets !== 0) add(metrics[1]!, flow.rxPackets, this.#receive);
       if (flow.connections !== 0) add(metrics[2]!, flow.connections, undefined);
+      // network.flow.cost (proto-encoder.ts): a double point, no direction, none for a zero cost
+      if (flow.costZeptoUsd !== undefined && flow.costZeptoUsd !== 0n) add(metrics[3]!, usdNumber(flow.costZeptoUsd), undefined, true);
       if (points.length === 0) continue;
       const flowBytes = points.reduce((n, [, p]) => n + utf8Length(p) + 1, 0);
       if (inRequest > 0 && bytes + flowBytes > this.#maxRequestBytes) {

@@ -25,7 +25,9 @@ test('byte for byte the canonical encoding of the same message (protobufjs, offi
   const encoder = new OtlpProtoEncoder({ maxRequestBytes: 4 << 20, scopeVersion: '0.1.0' });
   const flows = [
     flow(agentFlow),
-    flow({ ...agentFlow, 'source.address': '10.1.2.4' }, { rxBytes: 0, rxPackets: 0, connections: 0 }),
+    flow({ ...agentFlow, 'source.address': '10.1.2.4' }, { rxBytes: 0, rxPackets: 0, connections: 0, costZeptoUsd: 1_234_567_890_123_456_789n }),
+    flow({ ...agentFlow, 'source.address': '10.1.2.5' }, { costZeptoUsd: 0n }),
+    flow({ ...agentFlow, 'source.address': '10.1.2.6' }, { costZeptoUsd: 3n * 10n ** 21n }),
     flow({ 'source.k8s.owner.name': 'wéb ✓ 🚀', 'network.flow.inter_zone': true, 'x.neg': -42, 'x.big': 2 ** 40, 'x.frac': 0.25, 'x.false': false, empty: '' }, { txBytes: 2 ** 52 + 1, timeUnixNano: T0 + 1n }),
   ];
   for (const temporality of ['delta', 'cumulative'] as const) {
@@ -46,7 +48,8 @@ test('flows that carried nothing give no request; zero counters give no point', 
 
 test('requests are cut before max_request_size; every point is in exactly one', (t) => {
   const encoder = new OtlpProtoEncoder({ maxRequestBytes: 8_192, scopeVersion: 'v' });
-  const flows = Array.from({ length: 300 }, (_, i) => flow({ ...agentFlow, 'source.address': `10.1.${i >> 8}.${i & 255}` }, { txBytes: i + 1 }));
+  // every third flow priced: the cost points count toward the limit too
+  const flows = Array.from({ length: 300 }, (_, i) => flow({ ...agentFlow, 'source.address': `10.1.${i >> 8}.${i & 255}` }, { txBytes: i + 1, ...(i % 3 === 0 ? { costZeptoUsd: BigInt(i + 1) * 10n ** 15n } : {}) }));
   const requests = encoder.encode(resource, 'delta', flows);
   t.true(requests.length > 5, `${requests.length} requests`);
   for (const r of requests) t.true(r.length <= 8_192, `${r.length} bytes`);
@@ -77,4 +80,23 @@ test('any attributes and counters: the same bytes as the reference (property)', 
     { numRuns: 300 },
   );
   t.pass();
+});
+
+test('network.flow.cost: a double sum in USD, no direction, only for flows priced above zero', (t) => {
+  const encoder = new OtlpProtoEncoder({ maxRequestBytes: 4 << 20, scopeVersion: 'v' });
+  const flows = [
+    flow({ 'source.k8s.owner.name': 'web' }, { costZeptoUsd: 1_500_000_000_000_000_000_000n }),
+    flow({ 'source.k8s.owner.name': 'free' }, { costZeptoUsd: 0n }),
+    flow({ 'source.k8s.owner.name': 'unpriced' }),
+    flow({ 'source.k8s.owner.name': 'tiny' }, { costZeptoUsd: 7n }),
+  ];
+  const [only] = encoder.encode(resource, 'cumulative', flows);
+  const decoded = decodeMetricsRequest(only!) as { resourceMetrics: Array<{ scopeMetrics: Array<{ metrics: Array<{ name: string; unit: string; sum: { aggregationTemporality: number; isMonotonic: boolean; dataPoints: Array<{ asDouble?: number; asInt?: unknown; attributes: Array<{ key: string; value: { stringValue: string } }> }> } }> }> }> };
+  const cost = decoded.resourceMetrics[0]!.scopeMetrics[0]!.metrics.find((m) => m.name === 'network.flow.cost')!;
+  t.is(cost.unit, 'USD');
+  t.like(cost.sum, { aggregationTemporality: 2, isMonotonic: true });
+  t.deepEqual(cost.sum.dataPoints.map((p) => [p.attributes.map((a) => `${a.key}=${a.value.stringValue}`), p.asDouble, p.asInt]), [
+    [['source.k8s.owner.name=web'], 1.5, undefined],
+    [['source.k8s.owner.name=tiny'], 7e-21, undefined],
+  ]);
 });

@@ -8,20 +8,23 @@
 //
 //   ExportMetricsServiceRequest  1: ResourceMetrics (one per request)
 //   ResourceMetrics              1: Resource { 1: KeyValue attributes }  2: ScopeMetrics
-//   ScopeMetrics                 1: InstrumentationScope { 1: name  2: version }  2: Metric (1–3)
+//   ScopeMetrics                 1: InstrumentationScope { 1: name  2: version }  2: Metric (1–4)
 //   Metric                       1: name  2: description  3: unit  7: Sum
 //   Sum                          1: NumberDataPoint (repeated)  2: aggregation_temporality (1 delta,
 //                                2 cumulative)  3: is_monotonic = true
 //   NumberDataPoint              2: start_time_unix_nano fixed64  3: time_unix_nano fixed64
-//                                6: as_int sfixed64 (4: as_double when not a whole number)
+//                                6: as_int sfixed64 (4: as_double double, IEEE 754 little-endian,
+//                                for network.flow.cost and a counter that is not a whole number)
 //                                7: KeyValue attributes (the flow's, then network.io.direction)
 //   KeyValue                     1: key  2: AnyValue { 1: string | 2: bool | 3: int64 | 4: double }
 //
-// A flow gives up to five points: network.flow.io and network.flow.packets per direction that
-// carried anything, network.flow.connections when connections were opened. The points of one
+// A flow gives up to six points: network.flow.io and network.flow.packets per direction that
+// carried anything, network.flow.connections when connections were opened, and network.flow.cost
+// (unit USD; 4: as_double = usdNumber(costZeptoUsd), the nearest double; no direction) when the
+// netcost processor priced it above zero (a zero cost, like a zero count, is no point). The points of one
 // metric are gathered in a buffer of their own; a request is closed when the next flow would
 // take it past `maxRequestBytes` (a single larger flow is sent alone).
-import type { Attributes, AttributeValue, Flow, Temporality } from '../../../model/index.ts';
+import { usdNumber, type Attributes, type AttributeValue, type Flow, type Temporality } from '../../../model/index.ts';
 import {
   DIRECTION_RECEIVE,
   DIRECTION_TRANSMIT,
@@ -31,6 +34,9 @@ import {
   FLOW_CONNECTIONS_DESCRIPTION,
   FLOW_CONNECTIONS_METRIC,
   FLOW_CONNECTIONS_UNIT,
+  FLOW_COST_DESCRIPTION,
+  FLOW_COST_METRIC,
+  FLOW_COST_UNIT,
   FLOW_METRICS_SCOPE,
   FLOW_PACKETS_DESCRIPTION,
   FLOW_PACKETS_METRIC,
@@ -176,6 +182,7 @@ export class OtlpProtoEncoder implements OtlpEncoder {
   readonly #bytes: MetricPoints;
   readonly #packets: MetricPoints;
   readonly #connections: MetricPoints;
+  readonly #cost: MetricPoints;
   readonly #transmit: Buffer;
   readonly #receive: Buffer;
   // The timestamps of the last flow, as 32-bit halves: a batch's flows share them.
@@ -194,6 +201,7 @@ export class OtlpProtoEncoder implements OtlpEncoder {
     this.#bytes = { header: metricHeader(FLOW_BYTES_METRIC, FLOW_BYTES_DESCRIPTION, FLOW_BYTES_UNIT), points: new ByteSink() };
     this.#packets = { header: metricHeader(FLOW_PACKETS_METRIC, FLOW_PACKETS_DESCRIPTION, FLOW_PACKETS_UNIT), points: new ByteSink() };
     this.#connections = { header: metricHeader(FLOW_CONNECTIONS_METRIC, FLOW_CONNECTIONS_DESCRIPTION, FLOW_CONNECTIONS_UNIT), points: new ByteSink() };
+    this.#cost = { header: metricHeader(FLOW_COST_METRIC, FLOW_COST_DESCRIPTION, FLOW_COST_UNIT), points: new ByteSink() };
     const direction = (value: string) => {
       const sink = new ByteSink(64);
       this.#kv.write(sink, T_POINT_ATTRIBUTE, NETWORK_IO_DIRECTION, value);
@@ -209,8 +217,8 @@ export class OtlpProtoEncoder implements OtlpEncoder {
     const resourceBody = resourceSink.take();
     const temporalityValue = temporality === 'delta' ? 1 : 2;
     // Everything of a request but its points, with room for the length varints.
-    const overhead = resourceBody.length + this.#scope.length + this.#bytes.header.length + this.#packets.header.length + this.#connections.header.length + 64;
-    const metrics = [this.#bytes, this.#packets, this.#connections];
+    const overhead = resourceBody.length + this.#scope.length + this.#bytes.header.length + this.#packets.header.length + this.#connections.header.length + this.#cost.header.length + 64;
+    const metrics = [this.#bytes, this.#packets, this.#connections, this.#cost];
     for (const m of metrics) m.points.pos = 0;
     const requests: Buffer[] = [];
     let inRequest = 0;
@@ -219,11 +227,13 @@ export class OtlpProtoEncoder implements OtlpEncoder {
       const before0 = this.#bytes.points.pos;
       const before1 = this.#packets.points.pos;
       const before2 = this.#connections.points.pos;
+      const before3 = this.#cost.points.pos;
       if (!this.#writePoints(flow)) continue;
-      if (inRequest > 0 && this.#bytes.points.pos + this.#packets.points.pos + this.#connections.points.pos + overhead > this.#maxRequestBytes) {
+      if (inRequest > 0 && this.#bytes.points.pos + this.#packets.points.pos + this.#connections.points.pos + this.#cost.points.pos + overhead > this.#maxRequestBytes) {
         this.#bytes.points.pos = before0;
         this.#packets.points.pos = before1;
         this.#connections.points.pos = before2;
+        this.#cost.points.pos = before3;
         requests.push(finish(this.#request(resourceBody, temporalityValue, metrics)));
         for (const m of metrics) m.points.pos = 0;
         this.#writePoints(flow);
@@ -260,10 +270,13 @@ export class OtlpProtoEncoder implements OtlpEncoder {
     if (flow.txPackets !== 0) wrote = this.#point(this.#packets.points, flow.txPackets, this.#transmit);
     if (flow.rxPackets !== 0) wrote = this.#point(this.#packets.points, flow.rxPackets, this.#receive);
     if (flow.connections !== 0) wrote = this.#point(this.#connections.points, flow.connections, undefined);
+    const cost = flow.costZeptoUsd;
+    if (cost !== undefined && cost !== 0n) wrote = this.#point(this.#cost.points, usdNumber(cost), undefined, true);
     return wrote;
   }
 
-  #point(sink: ByteSink, value: number, direction: Buffer | undefined): true {
+  /** One point; `asDouble` for a double metric (network.flow.cost), else as_int when it is a whole number ≥ 0. */
+  #point(sink: ByteSink, value: number, direction: Buffer | undefined, asDouble = false): true {
     const attributes = this.#attributes;
     const bodyLen = this.#pointFixedBytes + attributes.pos + (direction ? direction.length : 0);
     sink.ensure(bodyLen + 6);
@@ -277,7 +290,7 @@ export class OtlpProtoEncoder implements OtlpEncoder {
       sink.byte(T_POINT_TIME);
       sink.fixed64(this.#timeLo, this.#timeHi);
     }
-    if (value >= 0 && Number.isSafeInteger(value)) {
+    if (!asDouble && value >= 0 && Number.isSafeInteger(value)) {
       const lo = value % TWO_32;
       sink.byte(T_POINT_AS_INT);
       sink.fixed64(lo, (value - lo) / TWO_32);

@@ -4,7 +4,11 @@ import fc from 'fast-check';
 import type { AttributeValue, Flow } from '../../../../model/index.ts';
 
 export interface FlowArbitraryOptions {
-  /** Counters may be 0 (a point left out); otherwise every counter but connections is ≥ 1. */
+  /**
+   * Counters may be 0 (a point left out) and costs have any digits; otherwise every counter but
+   * connections is ≥ 1 and a cost, when there is one, is above zero with at most 15 significant
+   * digits (what a double carries exactly).
+   */
   zeroCounters: boolean;
   /** Attribute keys to leave out (e.g. network.io.direction, which a decoder reads as the direction). */
   excludeKeys?: readonly string[];
@@ -25,11 +29,14 @@ export function arbitraryFlow(options: FlowArbitraryOptions): fc.Arbitrary<Flow>
   const counter = options.zeroCounters ? fc.oneof(fc.constant(0), nonZero) : nonZero;
   const time = fc.bigInt({ min: options.zeroCounters ? 0n : 1n, max: 2n ** 64n - 1n });
   const excluded = new Set(options.excludeKeys ?? []);
-  return fc.record({
+  const exactCost = fc.tuple(fc.bigInt({ min: options.zeroCounters ? 0n : 1n, max: 10n ** 15n - 1n }), fc.integer({ min: 0, max: 24 })).map(([digits, shift]) => digits * 10n ** BigInt(shift));
+  const cost = options.zeroCounters ? fc.oneof(exactCost, fc.bigInt({ min: 0n, max: 10n ** 30n })) : exactCost;
+  const flow = fc.record({
     attributes: fc.dictionary(fc.string({ minLength: 1, maxLength: 30 }).filter((k) => !excluded.has(k)), value, { maxKeys: 8 }),
     startTimeUnixNano: time,
     timeUnixNano: time,
     txBytes: counter, rxBytes: counter, txPackets: counter, rxPackets: counter,
     connections: fc.oneof(fc.constant(0), nonZero),
   });
+  return fc.tuple(flow, fc.option(cost, { nil: undefined })).map(([f, costZeptoUsd]): Flow => (costZeptoUsd === undefined ? f : { ...f, costZeptoUsd }));
 }
