@@ -10,7 +10,8 @@
 //   Metric                       1: name  5: Gauge  7: Sum  9: Histogram  10: ExponentialHistogram  11: Summary
 //   Sum                          1: NumberDataPoint (repeated)  2: aggregation_temporality (varint)  3: is_monotonic (varint)
 //   NumberDataPoint              2: start_time_unix_nano fixed64  3: time_unix_nano fixed64
-//                                4: as_double double  6: as_int sfixed64  7: KeyValue attributes (repeated)
+//                                4: as_double double (network.flow.cost's USD)  6: as_int sfixed64
+//                                7: KeyValue attributes (repeated)
 //   KeyValue                     1: key string  2: AnyValue { 1: string  2: bool  3: int64  4: double
 //                                                               5: array  6: kvlist  7: bytes }
 //
@@ -101,6 +102,8 @@ interface AttributeSet extends PointAttributes {
   end: number;
   /** network.io.direction, when it was among the encoded attributes. */
   direction: string | undefined;
+  /** Its place in DecodeState.order. */
+  index: number;
 }
 
 /** Per ResourceMetrics: the attribute sets seen, in order; per metric: where the matching is. */
@@ -177,7 +180,7 @@ function decodeSet(r: Reader, ranges: number[], place: string): AttributeSet {
   }
   r.pos = resume;
   const single = ranges.length === 2;
-  return { attributes, direction, used: false, flows: [], start: single ? ranges[0]! : -1, end: single ? ranges[1]! : -1 };
+  return { attributes, direction, used: false, flows: [], start: single ? ranges[0]! : -1, end: single ? ranges[1]! : -1, index: -1 };
 }
 
 function bytesKey(buf: Uint8Array, ranges: number[]): string {
@@ -207,8 +210,10 @@ function attributeSet(state: DecodeState, r: Reader, buf: Buffer, ranges: number
   if (set === undefined) {
     set = decodeSet(r, ranges, place);
     byBytes.set(key, set);
-    state.order.push(set);
+    set.index = state.order.push(set) - 1;
   }
+  // A metric of fewer flows (connections, cost) skips sets: expect the one after this next.
+  state.cursor = set.index + 1;
   return set;
 }
 
@@ -220,7 +225,7 @@ function firstSight(state: DecodeState, r: Reader, buf: Buffer, ranges: number[]
   if (ranges.length === 2 && sameBytes(buf, state.previous, ranges[0]!, ranges[1]!)) return state.previous!;
   if (state.byBytes !== undefined || ranges.length !== 2) return attributeSet(state, r, buf, ranges, place);
   const set = decodeSet(r, ranges, place);
-  state.order.push(set);
+  set.index = state.order.push(set) - 1;
   state.cursor = state.order.length;
   return set;
 }

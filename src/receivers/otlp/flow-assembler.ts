@@ -1,14 +1,18 @@
 // Data points of podflow's flow metrics (src/model/flow-metrics.ts) → flow records: the points of
 // one flow (the same attributes but network.io.direction, the same start and time) become one
-// Flow again, network.flow.io / network.flow.packets by direction into tx/rx bytes/packets and
-// network.flow.connections into connections. Points come from the protobuf or the JSON decoder;
-// what is not a flow point is refused with the place it was found.
-import type { Attributes, AttributeValue, Flow, Temporality } from '../../model/index.ts';
+// Flow again, network.flow.io / network.flow.packets by direction into tx/rx bytes/packets,
+// network.flow.connections into connections and network.flow.cost (USD, a double) into
+// costZeptoUsd: the double's decimal rounded to the zepto-dollar (zeptoUsdOfNumber), so a cost is
+// exact to the ~15-17 significant digits a double carries. A flow without a cost point has no
+// cost. Points come from the protobuf or the JSON decoder; what is not a flow point is refused
+// with the place it was found.
+import { zeptoUsdOfNumber, type Attributes, type AttributeValue, type Flow, type Temporality } from '../../model/index.ts';
 import {
   DIRECTION_RECEIVE,
   DIRECTION_TRANSMIT,
   FLOW_BYTES_METRIC,
   FLOW_CONNECTIONS_METRIC,
+  FLOW_COST_METRIC,
   FLOW_PACKETS_METRIC,
   NETWORK_IO_DIRECTION,
 } from '../../model/flow-metrics.ts';
@@ -30,7 +34,7 @@ export interface ReceivedBatch {
   flows: Flow[];
 }
 
-export type FlowMetric = 'bytes' | 'packets' | 'connections';
+export type FlowMetric = 'bytes' | 'packets' | 'connections' | 'cost';
 
 /**
  * A data point's attributes (network.io.direction aside), shared by the points of one flow: the
@@ -46,11 +50,11 @@ export interface PointAttributes {
 
 /** The flow metric a metric name is, or undefined. */
 export function flowMetricOf(name: string): FlowMetric | undefined {
-  return name === FLOW_BYTES_METRIC ? 'bytes' : name === FLOW_PACKETS_METRIC ? 'packets' : name === FLOW_CONNECTIONS_METRIC ? 'connections' : undefined;
+  return name === FLOW_BYTES_METRIC ? 'bytes' : name === FLOW_PACKETS_METRIC ? 'packets' : name === FLOW_CONNECTIONS_METRIC ? 'connections' : name === FLOW_COST_METRIC ? 'cost' : undefined;
 }
 
 export function notAFlowMetric(place: string, name: string, what = 'metric'): OtlpInputError {
-  return new OtlpInputError('not_a_flow', place, `${what} "${name}" is not a podflow flow metric (${FLOW_BYTES_METRIC}, ${FLOW_PACKETS_METRIC}, ${FLOW_CONNECTIONS_METRIC} as monotonic sums)`);
+  return new OtlpInputError('not_a_flow', place, `${what} "${name}" is not a podflow flow metric (${FLOW_BYTES_METRIC}, ${FLOW_PACKETS_METRIC}, ${FLOW_CONNECTIONS_METRIC}, ${FLOW_COST_METRIC} as monotonic sums)`);
 }
 
 /**
@@ -96,9 +100,10 @@ export class FlowAssembler {
       set.flows.push({ temporality, flow });
       this.#flows[temporality].push(flow);
     }
-    if (metric === 'connections') {
-      if (direction !== undefined) throw new OtlpInputError('not_a_flow', place, `${FLOW_CONNECTIONS_METRIC} has no ${NETWORK_IO_DIRECTION}`);
-      flow.connections += value;
+    if (metric === 'connections' || metric === 'cost') {
+      if (direction !== undefined) throw new OtlpInputError('not_a_flow', place, `${metric === 'cost' ? FLOW_COST_METRIC : FLOW_CONNECTIONS_METRIC} has no ${NETWORK_IO_DIRECTION}`);
+      if (metric === 'cost') flow.costZeptoUsd = (flow.costZeptoUsd ?? 0n) + zeptoUsdOfNumber(value);
+      else flow.connections += value;
       return;
     }
     const transmit = direction === DIRECTION_TRANSMIT;

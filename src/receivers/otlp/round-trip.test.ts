@@ -3,7 +3,7 @@
 // resource, over OTLP/HTTP (protobuf, JSON; gzip, zstd, none) and OTLP/gRPC, whether the
 // exporter sends deltas or cumulative sums.
 import test from 'ava';
-import type { Attributes } from '../../model/index.ts';
+import type { Attributes, Flow } from '../../model/index.ts';
 import { sendNow } from '../../../test/harness/exporter-queue.ts';
 import { testContext } from '../../../test/harness/context.ts';
 import { configSchema as exporterConfig } from '../../exporters/otlp/config.ts';
@@ -78,3 +78,37 @@ test('cumulative input: a reset (the reducer re-created the group, or the sender
     [[25n, 30n, 40]],
   ]);
 });
+
+// Costs (netcost) within what a double carries exactly (15 significant digits, also as running
+// sums); a flow priced at zero, like a zero counter, has no point and comes back unpriced.
+const pricedSeries: Attributes[] = [...series, { 'source.address': '10.0.1.7', 'destination.address': '10.0.2.8', 'destination.port': 80, 'network.flow.cost.class': 'same_node' }];
+const costOf = (s: number, tick: number): bigint | undefined => [BigInt(tick + 1) * 1_234_567_000_000n, undefined, BigInt(tick + 1) * 12_500_000_000_000_000_000_000n, 0n][s];
+
+for (const v of variants.filter((x) => x.name !== 'http json gzip' && x.name !== 'grpc none')) {
+  for (const temporality of ['delta', 'cumulative'] as const) {
+    test(`round trip with costs, ${v.name}, ${temporality}: priced flows keep their exact cost, unpriced ones none`, async (t) => {
+      const rx = await startReceiver();
+      t.teardown(() => rx.stop());
+      const exporter = new OtlpExporter(testContext('otlp'), exporterConfig.parse({ endpoint: v.protocol === 'grpc' ? rx.grpcUrl : rx.httpUrl, protocol: v.protocol, encoding: v.encoding, compression: v.compression, temporality }));
+      t.teardown(() => exporter.shutdown());
+      const ticks = agentTicks(T0, 3, pricedSeries).map((flows, i) => flows.map((f, s) => {
+        const cost = costOf(s, i);
+        return cost === undefined ? f : { ...f, costZeptoUsd: cost };
+      }));
+      for (const flows of ticks) await sendNow(exporter, { temporality: 'delta', flows });
+
+      const unpriced = (f: Flow): Flow => {
+        const { costZeptoUsd: _zero, ...rest } = f;
+        return rest;
+      };
+      t.is(rx.batches.length, 3);
+      for (const [i, b] of rx.batches.entries()) {
+        t.deepEqual(sorted(b.flows), sorted(ticks[i]!.map((f) => (f.costZeptoUsd === 0n ? unpriced(f) : f))), `tick ${i}`);
+      }
+      const received = rx.batches.flatMap((b) => b.flows);
+      t.is(received.reduce((n, f) => n + (f.costZeptoUsd ?? 0n), 0n), 6n * (1_234_567_000_000n + 12_500_000_000_000_000_000_000n), 'the total, to the zepto-dollar');
+      t.is(received.filter((f) => f.costZeptoUsd !== undefined).length, 6);
+      t.is(await rx.refused({ reason: 'not_a_flow' }), 0, 'network.flow.cost is a flow metric');
+    });
+  }
+}

@@ -36,7 +36,7 @@ test('requests are cut before max_request_size, cost points counted', (t) => {
   let costZeptoUsd = 0n;
   for (const r of requests) {
     t.true(r.length <= 16_384, `${r.length} bytes`);
-    const body = JSON.parse(r.toString()) as { resourceMetrics: Array<{ scopeMetrics: Array<{ metrics: Array<{ name: string; unit: string; sum: { dataPoints: Array<{ asInt: string; asDouble?: number; attributes: Array<{ key: string; value: { stringValue?: string } }> }> } }> }> }> };
+    const body = JSON.parse(r.toString()) as { resourceMetrics: Array<{ scopeMetrics: Array<{ metrics: Array<{ name: string; unit: string; sum: { dataPoints: Array<{ asInt?: string; asDouble?: number; attributes: Array<{ key: string; value: { stringValue?: string } }> }> } }> }> }> };
     for (const p of body.resourceMetrics[0]!.scopeMetrics[0]!.metrics[0]!.sum.dataPoints) {
       if (p.attributes.at(-1)!.value.stringValue === 'transmit') transmitted += Number(p.asInt);
     }
