@@ -3,8 +3,9 @@
 //           synchronous counters, collected by a reader, serialized by the SDK's protobuf
 //           serializer (@opentelemetry/otlp-transformer), gzipped (zlib's default level)
 //   after   podflow's encoder (src/exporters/shared/otlp), as the exporter runs it now
-// CPU per 10,000 reducer groups (proto + gzip, the default), the agent's 262,144 raw flows per
-// tick, and the otlp receiver's protobuf decoder in flows per CPU second. Prints a table, then one
+// CPU per 10,000 reducer groups (proto + gzip, the default; also priced by netcost, with a
+// network.flow.cost point each), the agent's 262,144 raw flows per tick, and the otlp receiver's
+// protobuf decoder in flows per CPU second. Prints a table, then one
 // JSON line.
 import { availableParallelism, loadavg } from 'node:os';
 import { gzipSync } from 'node:zlib';
@@ -95,6 +96,13 @@ const before = await sdkCpuMs(reducerGroups);
 const afterGzip = measure(() => sender('proto', 'gzip').encode(resource, 'delta', reducerGroups));
 const afterNone = measure(() => sender('proto', 'none').encode(resource, 'delta', reducerGroups));
 const afterJson = measure(() => sender('json', 'gzip').encode(resource, 'delta', reducerGroups));
+// Priced as netcost prices them: bytes × $0.01 per GB (10^10 zUSD per byte), plus odd digits.
+const pricedGroups = reducerGroups.map((f, i): Flow => ({ ...f, costZeptoUsd: BigInt(f.txBytes + f.rxBytes) * 10_000_000_000n + BigInt(i) }));
+const pricedGzip = measure(() => sender('proto', 'gzip').encode(resource, 'delta', pricedGroups));
+const pricedPlain = sender('proto', 'none').encode(resource, 'delta', pricedGroups);
+const pricedDecode = measure(() => {
+  for (const body of pricedPlain) decodeProtoRequest(body);
+});
 
 const agent = agentFlows(AGENT_FLOWS);
 const agentSender = sender('proto', 'gzip');
@@ -112,6 +120,8 @@ const rows: Array<[string, number, string]> = [
   ['after: podflow encoder proto+gzip, 10k groups', afterGzip, `${(before / afterGzip).toFixed(1)}× less CPU`],
   ['after: podflow encoder proto, 10k groups', afterNone, ''],
   ['after: podflow encoder json+gzip, 10k groups', afterJson, ''],
+  ['after: podflow encoder proto+gzip, 10k priced groups', pricedGzip, `+${(100 * (pricedGzip / afterGzip - 1)).toFixed(0)}% for network.flow.cost`],
+  ['receiver: decode proto, 10k priced groups', pricedDecode, ''],
   [`agent: proto+gzip, ${AGENT_FLOWS} flows`, agentGzip, `${plain.length} requests, ${(agentBytes / 1e6).toFixed(1)} MB`],
   [`agent: proto, ${AGENT_FLOWS} flows`, agentNone, ''],
   [`receiver: decode proto, ${AGENT_FLOWS} flows`, decode, `${Math.round(AGENT_FLOWS / (decode / 1000)).toLocaleString('en')} flows/CPU s`],
@@ -126,6 +136,8 @@ console.log(JSON.stringify({
   after_proto_gzip_cpu_ms: afterGzip,
   after_proto_cpu_ms: afterNone,
   after_json_gzip_cpu_ms: afterJson,
+  after_priced_proto_gzip_cpu_ms: pricedGzip,
+  receiver_decode_priced_groups_cpu_ms: pricedDecode,
   ratio_before_after: Number((before / afterGzip).toFixed(2)),
   agent_flows: AGENT_FLOWS,
   agent_proto_gzip_cpu_ms: agentGzip,
