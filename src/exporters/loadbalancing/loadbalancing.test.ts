@@ -57,6 +57,7 @@ async function gatewaysMetric(q: QueuedExporter<LoadbalancingExporter>, name: st
 }
 
 const bytesOf = (list: readonly Flow[]) => list.reduce((n, f) => n + f.txBytes + f.rxBytes, 0);
+const costOf = (list: readonly Flow[]) => list.reduce((n, f) => n + (f.costZeptoUsd ?? 0n), 0n);
 const received = (receivers: RunningReceiver[]) => receivers.flatMap((rx) => rx.batches.flatMap((b) => b.flows));
 
 test('hash ring: the same owner for a key, an even spread, and a new gateway takes only its share', (t) => {
@@ -106,7 +107,7 @@ test('routing keys: source address, destination service, chosen attributes', (t)
 });
 
 for (const protocol of ['grpc', 'http'] as const) {
-  test(`static gateways over ${protocol}: every source reaches exactly one gateway, all of them are used, totals exact`, async (t) => {
+  test(`static gateways over ${protocol}: every source reaches exactly one gateway, all of them are used, totals exact (costs too)`, async (t) => {
     const receivers = await Promise.all([0, 1, 2].map(() => startReceiver()));
     t.teardown(() => Promise.all(receivers.map((r) => r.stop())));
     const hostnames = receivers.map((r) => (protocol === 'grpc' ? r.grpcUrl : r.httpUrl).replace('http://', ''));
@@ -115,7 +116,8 @@ for (const protocol of ['grpc', 'http'] as const) {
     await q.exporter.start();
     const sent: Flow[] = [];
     for (let tick = 0; tick < 3; tick++) {
-      const batch: FlowBatch = { temporality: 'delta', flows: flows(60, 3, tick) };
+      // every other flow priced (netcost), at most 15 significant digits: exact through a double
+      const batch: FlowBatch = { temporality: 'delta', flows: flows(60, 3, tick).map((f, i) => (i % 2 === 0 ? { ...f, costZeptoUsd: BigInt(f.txBytes) * 10_000_000_000n } : f)) };
       sent.push(...batch.flows);
       await q.consume(batch);
     }
@@ -126,6 +128,8 @@ for (const protocol of ['grpc', 'http'] as const) {
     for (const rx of receivers) t.true(rx.batches.length > 0, 'each gateway got its share');
     t.is(received(receivers).length, sent.length);
     t.is(bytesOf(received(receivers)), bytesOf(sent));
+    t.is(costOf(received(receivers)), costOf(sent));
+    t.is(received(receivers).filter((f) => f.costZeptoUsd !== undefined).length, sent.length / 2);
     t.is(await gatewaysMetric(q, 'podflow_exporter_sent_flows_total'), sent.length);
     t.is(await gatewaysMetric(q, 'podflow_exporter_send_failed_flows_total'), 0);
     t.is(await q.metric('podflow_loadbalancer_gateways'), 3);
