@@ -137,6 +137,12 @@ async function localize(config: Mapping, m: Machine): Promise<Mapping> {
     const type = typeOf(id);
     if (type === 'conntrack' || type === 'packet') b.netns = m.netns.path;
     if (type === 'packet' && b.interface) await ensureInterface(m.netns, String(b.interface));
+    if (type === 'otlp') {
+      // Both protocols when none is named (the receiver's default); each on a free port.
+      const protocols = ((b.protocols as Mapping | undefined) ??= { grpc: {}, http: {} });
+      for (const [name, p] of Object.entries(protocols)) protocols[name] = { ...((p as Mapping | null) ?? {}), endpoint: '127.0.0.1:0' };
+    }
+    await localizeEndpoints(b, m);
     if (type === 'cilium') {
       m.cilium ??= await CtFixture.create();
       for (const map of (b.maps as string[] | undefined) ?? DEFAULT_MAPS) await m.cilium.createMap(map).catch(() => undefined); // already there
