@@ -154,7 +154,10 @@ test('--version and help load nothing but the command line: not the config, not 
   }
 });
 
-const HEAVY = ['pg', 'pg-copy-streams', '@kubernetes/client-node', '@opentelemetry/sdk-metrics', '@opentelemetry/exporter-metrics-otlp-http', '@opentelemetry/exporter-metrics-otlp-proto', 'prom-client', 'pino', 'protobufjs', 'undici'];
+/** A component's factory or config schema (netcost's checks `region` against its price tables: data, no dependency). */
+const isFactoryOrSchema = (module: string) => /\/(index|config)\.ts$/.test(module) || module === 'src/processors/netcost/prices.ts';
+
+const HEAVY = ['pg', 'pg-copy-streams', '@kubernetes/client-node', '@grpc/grpc-js', 'prom-client', 'pino', 'protobufjs', 'undici'];
 
 test('validate loads the config and the schemas, never the pipeline or a heavy package', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'podflow-trace-'));
@@ -168,7 +171,7 @@ test('validate loads the config and the schemas, never the pipeline or a heavy p
   t.true(modules.includes('src/config/load.ts'));
   t.true(modules.includes('src/exporters/postgres/config.ts'));
   t.deepEqual(modules.filter((m) => m.startsWith('src/pipeline/') || m.startsWith('src/telemetry/') || m.startsWith('src/native/')), []);
-  t.deepEqual(modules.filter((m) => /^src\/(receivers|processors|exporters)\/[^/]+\//.test(m) && !/\/(index|config)\.ts$/.test(m) && !m.includes('/shared/')), [], 'only factories and schemas');
+  t.deepEqual(modules.filter((m) => /^src\/(receivers|processors|exporters)\/[^/]+\//.test(m) && !isFactoryOrSchema(m) && !m.includes('/shared/')), [], 'only factories and schemas');
   const packages = packagesOf(modules);
   t.deepEqual(HEAVY.filter((p) => packages.has(p)), []);
 });
@@ -177,10 +180,11 @@ test('validate of a config that uses every component type loads each factory and
   const dir = await mkdtemp(join(tmpdir(), 'podflow-trace-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await writeFile(join(dir, 'config.yaml'), `
-receivers: {conntrack: {}, packet: {}, cilium: {}}
-processors: {filter: {}, k8sattributes: {}, dnsnames: {}, reduce: {temporality: delta}}
+receivers: {conntrack: {}, packet: {}, cilium: {}, otlp: {}}
+processors: {filter: {}, k8sattributes: {}, dnsnames: {}, netcost: {provider: aws, region: us-east-1}, reduce: {temporality: delta}}
 exporters:
   debug: {}
+  loadbalancing: {protocol: {otlp: {}}, resolver: {static: {hostnames: ["127.0.0.1:1"]}}}
   file: {path: ${join(dir, 'flows.jsonl')}}
   otlp: {endpoint: "http://127.0.0.1:1"}
   prometheus: {endpoint: "127.0.0.1:0"}
@@ -190,17 +194,17 @@ exporters:
 service:
   pipelines:
     flows:
-      receivers: [conntrack, packet, cilium]
-      processors: [filter, k8sattributes, dnsnames, reduce]
-      exporters: [debug, file, otlp, prometheus, prometheus_remote_write, postgres, servicemap]
+      receivers: [conntrack, packet, cilium, otlp]
+      processors: [filter, k8sattributes, dnsnames, netcost, reduce]
+      exporters: [debug, loadbalancing, file, otlp, prometheus, prometheus_remote_write, postgres, servicemap]
 `);
   const trace = join(dir, 'trace.txt');
   const r = await runToEnd(BIN, ['validate', '--config', join(dir, 'config.yaml')], moduleTraceEnv(trace));
   t.is(r.stdout, 'ok\n', r.stderr);
   const modules = await loadedModules(trace);
   const components = modules.filter((m) => /^src\/(receivers|processors|exporters)\/[^/]+\//.test(m) && !m.includes('/shared/'));
-  t.is(components.filter((m) => m.endsWith('/index.ts')).length, 14, 'every factory');
-  t.deepEqual(components.filter((m) => !/\/(index|config)\.ts$/.test(m)), [], 'only factories and schemas');
+  t.is(components.filter((m) => m.endsWith('/index.ts')).length, 17, 'every factory');
+  t.deepEqual(components.filter((m) => !isFactoryOrSchema(m)), [], 'only factories and schemas');
   t.deepEqual(modules.filter((m) => m.startsWith('src/pipeline/') || m.startsWith('src/telemetry/') || m.startsWith('src/native/')), []);
   t.deepEqual(HEAVY.filter((p) => packagesOf(modules).has(p)), []);
 });
@@ -234,13 +238,13 @@ service:
     return packagesOf(await loadedModules(trace));
   };
   const plain = await packagesFor('plain', '');
-  t.deepEqual(['pg', '@kubernetes/client-node', '@opentelemetry/sdk-metrics'].filter((p) => plain.has(p)), []);
+  t.deepEqual(['pg', '@kubernetes/client-node', '@grpc/grpc-js'].filter((p) => plain.has(p)), []);
   t.true(plain.has('prom-client'), 'the self-metrics');
   const postgres = await packagesFor('postgres', 'postgres: {endpoint: "postgres://podflow@127.0.0.1:1/flows"}');
   t.true(postgres.has('pg'));
-  t.false(postgres.has('@opentelemetry/sdk-metrics'));
-  const otlp = await packagesFor('otlp', 'otlp: {endpoint: "http://127.0.0.1:1"}');
-  t.true(otlp.has('@opentelemetry/sdk-metrics'));
+  t.false(postgres.has('@grpc/grpc-js'));
+  const otlp = await packagesFor('otlp', 'otlp: {endpoint: "http://127.0.0.1:1", protocol: grpc}');
+  t.true(otlp.has('@grpc/grpc-js'));
   t.false(otlp.has('pg'));
 });
 
@@ -348,7 +352,7 @@ service:
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise((resolve) => child.on('exit', resolve));
-  await eventually('both exporters fail and say where', async () => /OTLP export to http:\/\/\[REDACTED\]@127\.0\.0\.1:1/.test(err) && /http:\/\/\[REDACTED\]@127\.0\.0\.1:1\/api\/v1\/write/.test(err));
+  await eventually('both exporters fail and say where', async () => /POST http:\/\/\[REDACTED\]@127\.0\.0\.1:1\/v1\/metrics: /.test(err) && /POST http:\/\/\[REDACTED\]@127\.0\.0\.1:1\/api\/v1\/write: /.test(err));
   child.kill('SIGTERM');
   await exited;
   for (const [name, value] of Object.entries(secrets)) {

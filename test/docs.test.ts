@@ -4,11 +4,12 @@
 // shuts it down cleanly.
 //
 // To run, each config is pointed at this machine (nothing else in it changes):
-//   - every exporter `endpoint`, by what it holds: a postgres URL → a database of a test
+//   - every exporter and receiver `endpoint`, by what it holds: a postgres URL → a database of a test
 //     PostgreSQL (with TLS: its CA file → the test CA that signed the server's certificate); an
 //     http(s) URL (otlp, prometheus_remote_write) → a local HTTP server that accepts every
-//     request (the path stays); host:port (a listener: prometheus) → 127.0.0.1:0, also when the
-//     block leaves a listener's endpoint to its default;
+//     request (the path stays); host:port (a listener: prometheus, the otlp receiver's protocols)
+//     → 127.0.0.1:0 (with TLS: its certificate and key → the test server's), also when an
+//     exporter's block leaves a listener's endpoint to its default;
 //   - service.telemetry.metrics.address → 127.0.0.1:0; file: path → a temp file;
 //   - conntrack, packet, dnsnames: `netns` → a fresh network namespace (so the host's tables
 //     and interfaces are not touched); an interface they name is created there (a veth);
@@ -137,11 +138,17 @@ async function localize(config: Mapping, m: Machine): Promise<Mapping> {
     const type = typeOf(id);
     if (type === 'conntrack' || type === 'packet') b.netns = m.netns.path;
     if (type === 'packet' && b.interface) await ensureInterface(m.netns, String(b.interface));
+    if (type === 'otlp') {
+      // Both protocols when none is named (the receiver's default); each on a free port.
+      const protocols = ((b.protocols as Mapping | undefined) ??= { grpc: {}, http: {} });
+      for (const [name, p] of Object.entries(protocols)) protocols[name] = { ...((p as Mapping | null) ?? {}), endpoint: '127.0.0.1:0' };
+    }
     if (type === 'cilium') {
       m.cilium ??= await CtFixture.create();
       for (const map of (b.maps as string[] | undefined) ?? DEFAULT_MAPS) await m.cilium.createMap(map).catch(() => undefined); // already there
       b.bpffs = m.cilium.root;
     }
+    await localizeEndpoints(b, m);
   }
   const processors = (local.processors ??= {});
   for (const [id, body] of Object.entries(processors)) {

@@ -70,13 +70,16 @@ receivers:
   conntrack: {}
   packet: {interface: lo}
   cilium: {}
+  otlp: {protocols: {http: {endpoint: "127.0.0.1:0"}}}
 processors:
   filter: {exclude: [{key: destination.port, value: 53}]}
   k8sattributes: {auth_type: none}
   dnsnames: {interface: lo}
+  netcost: {provider: aws, region: us-east-1}
   reduce: {temporality: delta}
 exporters:
   otlp: {endpoint: "http://127.0.0.1:1"}
+  loadbalancing: {protocol: {otlp: {}}, resolver: {static: {hostnames: ["127.0.0.1:1"]}}}
   prometheus: {endpoint: "127.0.0.1:0"}
   prometheus_remote_write: {endpoint: "http://127.0.0.1:1/api/v1/write"}
   debug: {}
@@ -87,9 +90,9 @@ service:
   telemetry: {metrics: {address: ""}}
   pipelines:
     flows:
-      receivers: [conntrack, packet, cilium]
-      processors: [filter, k8sattributes, dnsnames, reduce]
-      exporters: [otlp, prometheus, prometheus_remote_write, debug, file, postgres, servicemap]
+      receivers: [conntrack, packet, cilium, otlp]
+      processors: [filter, k8sattributes, dnsnames, netcost, reduce]
+      exporters: [otlp, loadbalancing, prometheus, prometheus_remote_write, debug, file, postgres, servicemap]
 `, FACTORIES);
   const configured = new Set([...config.receivers.keys(), ...config.processors.keys(), ...config.exporters.keys()]);
   t.deepEqual(FACTORIES.map((f) => f.type).filter((type) => !configured.has(type)), [], 'every component type is in the pipeline');

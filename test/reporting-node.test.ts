@@ -9,7 +9,7 @@ import { reportingNodes, TEST_FACTORIES } from './harness/test-components.ts';
 
 const silent = pino({ level: 'silent' });
 
-test('every component is told the reporting node: service.resource, else k8sattributes.node_name, else NODE_NAME, else the host name', (t) => {
+test('every component is told the reporting node: service.resource, else k8sattributes.node_name, else NODE_NAME, else the host name', async (t) => {
   const yaml = (processors: string, resource: string) => `
 receivers:
   sequence: {interval: 1h}
@@ -22,12 +22,12 @@ service:
   pipelines:
     flows: {receivers: [sequence], processors: [tag], exporters: [recording/node]}
 `;
-  const build = (processors: string, resource: string) => {
-    new Service(parseConfig(yaml(processors, resource), [...FACTORIES, ...TEST_FACTORIES]), silent);
+  const build = async (processors: string, resource: string) => {
+    await new Service(parseConfig(yaml(processors, resource), [...FACTORIES, ...TEST_FACTORIES]), silent).build();
     return reportingNodes.get('recording/node');
   };
-  t.is(build('  tag: {}\n  k8sattributes: {node_name: worker-3}', 'k8s.node.name: explicit'), 'explicit');
-  t.is(build('  tag: {}\n  k8sattributes: {node_name: worker-3}', ''), 'worker-3');
-  const fallback = build('  tag: {}', '');
+  t.is(await build('  tag: {}\n  k8sattributes: {node_name: worker-3}', 'k8s.node.name: explicit'), 'explicit');
+  t.is(await build('  tag: {}\n  k8sattributes: {node_name: worker-3}', ''), 'worker-3');
+  const fallback = await build('  tag: {}', '');
   t.is(fallback, process.env.NODE_NAME || hostname());
 });

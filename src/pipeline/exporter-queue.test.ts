@@ -2,6 +2,7 @@
 // The exporter side is a scripted one: each attempt's outcome is given by the test.
 import test from 'ava';
 import pino from 'pino';
+import { type Clock, systemClock } from '../contracts/clock.ts';
 import { PermanentError, RetryableError, type Exporter, type ExporterQueueSettings, type ExportRequest } from '../contracts/component.ts';
 import type { Flow, FlowBatch } from '../model/index.ts';
 import { SelfMetrics } from '../telemetry/self-metrics.ts';
@@ -62,9 +63,26 @@ function batchOf(flows: number): FlowBatch {
   return { temporality: 'delta', flows: Array.from({ length: flows }, () => ({ ...flow })) };
 }
 
-function setup(s: ExporterQueueSettings, exporter = new Scripted()) {
+/** A clock whose timers fire at once, advancing its time by their delay: it keeps the waits asked for. */
+class InstantClock implements Clock {
+  #now = 0;
+  readonly delaysMs: number[] = [];
+  nowMs(): number {
+    return this.#now;
+  }
+  setTimer(callback: () => void, delayMs: number): unknown {
+    this.delaysMs.push(delayMs);
+    this.#now += delayMs;
+    return setImmediate(callback);
+  }
+  clearTimer(handle: unknown): void {
+    clearImmediate(handle as NodeJS.Immediate);
+  }
+}
+
+function setup(s: ExporterQueueSettings, exporter = new Scripted(), clock: Clock = systemClock) {
   const metrics = new SelfMetrics();
-  const queue = new ExporterQueue('test', exporter, s, metrics, silent);
+  const queue = new ExporterQueue('test', exporter, s, metrics, silent, clock);
   const value = async (name: string) => (await metrics.registry.getSingleMetric(name)!.get()).values.find((v) => v.labels.exporter === 'test')?.value ?? 0;
   return { exporter, queue, metrics, value };
 }
@@ -97,7 +115,8 @@ test('num_consumers requests are sent at once, never more', async (t) => {
 });
 
 test('retryable failures: retried with waits growing by multiplier, jittered, bounded by max_interval', async (t) => {
-  const { exporter, queue, value } = setup(settings({ retry: { initial_interval: 40, max_interval: 100, multiplier: 2 } }));
+  const clock = new InstantClock();
+  const { exporter, queue, value } = setup(settings({ retry: { initial_interval: 40, max_interval: 100, multiplier: 2 } }), new Scripted(), clock);
   exporter.outcomes.push(new Error('down'), new Error('down'), new Error('down'), new Error('down'));
   await queue.consume(batchOf(7));
   t.true(await queue.drain(Date.now() + 5_000));
@@ -105,10 +124,10 @@ test('retryable failures: retried with waits growing by multiplier, jittered, bo
   t.is(await value('podflow_exporter_retries_total'), 4);
   t.is(await value('podflow_exporter_sent_flows_total'), 7);
   t.is(await value('podflow_exporter_send_failed_flows_total'), 0);
-  const waits = exporter.attempts.slice(1).map((a, i) => a.atMs - exporter.attempts[i]!.atMs);
   // intervals 40, 80, 100 (capped), 100; each wait in [0.5, 1.5] x interval, never above max_interval
   const intervals = [40, 80, 100, 100];
-  waits.forEach((w, i) => t.true(w >= intervals[i]! * 0.5 - 2 && w <= Math.min(100, intervals[i]! * 1.5) + 25, `wait ${i}: ${w} ms`));
+  t.is(clock.delaysMs.length, 4);
+  clock.delaysMs.forEach((w, i) => t.true(w >= intervals[i]! * 0.5 && w <= Math.min(100, intervals[i]! * 1.5), `wait ${i}: ${w} ms`));
 });
 
 test('a PermanentError is not retried; its flows are counted failed', async (t) => {

@@ -15,6 +15,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { FlowBatch } from '../model/index.ts';
+import { type Clock, systemClock } from '../contracts/clock.ts';
 import type { ExporterQueueMetrics } from '../telemetry/exporter-queue-metrics.ts';
 import {
   PermanentError,
@@ -60,9 +61,12 @@ export class ExporterQueue<Request extends ExportRequest = ExportRequest> implem
   #journal: QueueJournal | undefined;
   readonly #keys = new Map<Request, number>();
   readonly #journalFailures: RateLimitedLog;
+  /** Times the waits between attempts and max_elapsed_time (tests see the waits it asks for). */
+  readonly #clock: Clock;
 
-  constructor(id: string, exporter: Exporter<Request>, settings: ExporterQueueSettings, metrics: ExporterQueueMetrics, logger: Logger) {
+  constructor(id: string, exporter: Exporter<Request>, settings: ExporterQueueSettings, metrics: ExporterQueueMetrics, logger: Logger, clock: Clock = systemClock) {
     this.#id = id;
+    this.#clock = clock;
     this.#labels = { exporter: id };
     this.#exporter = exporter;
     this.#settings = settings;
@@ -284,7 +288,7 @@ export class ExporterQueue<Request extends ExportRequest = ExportRequest> implem
   /** Sends one request until it is delivered or given up; counts it either way. Never rejects. */
   async #deliver(request: Request): Promise<void> {
     const retry = this.#settings.retry_on_failure;
-    const startedMs = Date.now();
+    const startedMs = this.#clock.nowMs();
     let intervalMs = retry.initial_interval;
     for (let attempts = 1; ; attempts++) {
       let error: Error;
@@ -298,7 +302,7 @@ export class ExporterQueue<Request extends ExportRequest = ExportRequest> implem
       }
       let waitMs = Math.min(retry.max_interval, intervalMs * (1 - JITTER + Math.random() * 2 * JITTER));
       if (error instanceof RetryableError && error.retryAfterMs !== undefined) waitMs = Math.max(waitMs, error.retryAfterMs);
-      const reason = this.#giveUp(error, Date.now() + waitMs - startedMs) ?? (await this.#backOff(waitMs, attempts, error));
+      const reason = this.#giveUp(error, this.#clock.nowMs() + waitMs - startedMs) ?? (await this.#backOff(waitMs, attempts, error));
       if (reason === 'shutdown' && this.#journal) {
         // Kept in the log: the next start sends it.
         this.#keys.delete(request);
@@ -360,13 +364,13 @@ export class ExporterQueue<Request extends ExportRequest = ExportRequest> implem
     if (stop.aborted) return Promise.resolve(false);
     return new Promise((resolve) => {
       const onStop = () => {
-        clearTimeout(timer);
+        this.#clock.clearTimer(timer);
         resolve(false);
       };
-      const timer = setTimeout(() => {
+      const timer = this.#clock.setTimer(() => {
         stop.removeEventListener('abort', onStop);
         resolve(true);
-      }, ms);
+      }, ms, { keepAlive: true });
       stop.addEventListener('abort', onStop, { once: true });
     });
   }

@@ -7,17 +7,15 @@
 //   exporter also sends to a test OTLP receiver: its data points must carry its node as their
 //   resource and raw addresses only, with exactly the bytes of its node's conntrack table.
 // - One gateway (in this process, so the test can stop and restart it and read its metrics):
-//   k8sattributes (report-once judged per agent batch) → reduce → PostgreSQL + a JSON Lines file.
-// - How agents reach the gateway: with the `otlp` receiver in this build, the agent processes'
-//   `otlp` exporter → the gateway's `otlp` receiver over OTLP/HTTP. Without it (before the
-//   otlp branch is merged), agents of the same config run in this process too and reach the
-//   gateway over the in-process link (test/harness/in-process-link.ts: the batch and the agent's
-//   resource, what an otlp exporter → otlp receiver pair delivers).
+//   the real `otlp` receiver → k8sattributes (report-once judged per agent batch) → reduce →
+//   PostgreSQL + a JSON Lines file.
+// - The agents reach the gateway with their `otlp` exporter: node-a's over OTLP/HTTP, node-b's
+//   over OTLP/gRPC, so both protocols carry a node's flows end to end.
 //
 // The gateway is stopped for 10 s in the middle of the traffic and started again: the agents'
 // exporter queues keep what they read, and nothing is lost. The oracle is the kernel (both
 // nodes' tables read with `conntrack -L` once every connection is closed).
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -30,13 +28,12 @@ import { loadApiServer, SimulatedCluster } from '../harness/cluster/cluster.ts';
 import { grandTotal, kernelAccount, project, readFinalTables, reporter, type Totals } from '../harness/cluster/kernel-oracle.ts';
 import { fileRows, fileTotals, postgresRows, postgresTotals } from '../harness/cluster/outputs.ts';
 import { startPodflowProcess, type PodflowProcess } from '../harness/cluster/podflow-node.ts';
-import { NODES } from '../harness/cluster/topology.ts';
+import { NODES, type NodeName } from '../harness/cluster/topology.ts';
 import { freePort } from '../harness/ports.ts';
 import { readUntil } from '../harness/wait.ts';
-import { FACTORIES } from '../../src/components.ts';
 
-/** The agents reach the gateway over OTLP once this build has the otlp receiver. */
-const OVER_OTLP = FACTORIES.some((f) => f.kind === 'receiver' && f.type === 'otlp');
+/** How each agent's `otlp` exporter reaches the gateway. */
+const PROTOCOL: Record<NodeName, 'http' | 'grpc'> = { 'node-a': 'http', 'node-b': 'grpc' };
 
 const ROUNDS = [6, 6, 6] as const;
 const TOTAL_ROUNDS = ROUNDS[0] + ROUNDS[1] + ROUNDS[2];
@@ -69,34 +66,28 @@ test('agents and a gateway: outputs equal the kernel per workload pair, once per
     const flowsFile = join(dir, 'flows-gateway.jsonl');
 
     // ---- the gateway and the agents -------------------------------------------------------------
-    t.log(OVER_OTLP ? 'agents → gateway over OTLP/HTTP (otlp exporter → otlp receiver)' : 'agents → gateway over the in-process link (no otlp receiver in this build yet)');
-    const gatewayPort = await freePort();
+    t.log(`agents → the gateway's otlp receiver: ${NODES.map((n) => `${n.name} over OTLP/${PROTOCOL[n.name] === 'grpc' ? 'gRPC' : 'HTTP'}`).join(', ')}`);
+    const gatewayPorts = { http: await freePort(), grpc: await freePort() };
     const gateways: InProcessPodflow[] = [];
     const startGateway = async () => {
       const g = await started(startInProcessPodflow(`gateway-${gateways.length}`, gatewayConfig({
-        receivers: OVER_OTLP ? { otlp: { protocols: { http: { endpoint: `127.0.0.1:${gatewayPort}` } } } } : { inbox: { name: 'gateway' } },
+        receivers: { otlp: { protocols: { http: { endpoint: `127.0.0.1:${gatewayPorts.http}` }, grpc: { endpoint: `127.0.0.1:${gatewayPorts.grpc}` } } } },
         kubeconfig: gatewayKubeconfig, postgresUrl, flowsFile, telemetryAddress: '',
       }), dir), (p) => p.stop());
       gateways.push(g);
       return g;
     };
     let gateway = await startGateway();
-    const otlpExporter = (endpoint: string) => ({ endpoint, temporality: 'delta', encoding: 'proto', compression: 'gzip', retry_on_failure: { initial_interval: '200ms', max_interval: '1s' } });
+    const otlpExporter = (endpoint: string, protocol: 'http' | 'grpc' = 'http') => ({ endpoint, protocol, temporality: 'delta', encoding: 'proto', compression: 'gzip', retry_on_failure: { initial_interval: '200ms', max_interval: '1s' } });
     // The agents as processes, with credentials in reach that they must not use.
-    const agentProcesses: PodflowProcess[] = await Promise.all(NODES.map((n) =>
+    const agents: PodflowProcess[] = await Promise.all(NODES.map((n) =>
       started(startPodflowProcess(`agent-${n.name}`, agentConfig({
         nodeName: n.name,
         netnsPath: cluster.node(n.name).path,
-        exporters: { 'otlp/raw': otlpExporter(otlp.url), ...(OVER_OTLP ? { otlp: otlpExporter(`http://127.0.0.1:${gatewayPort}`) } : {}) },
+        exporters: { 'otlp/raw': otlpExporter(otlp.url), otlp: otlpExporter(`http://127.0.0.1:${gatewayPorts[PROTOCOL[n.name]]}`, PROTOCOL[n.name]) },
         telemetryAddress: '127.0.0.1:0',
       }), { dir, env: { KUBECONFIG: agentKubeconfig, NODE_NAME: n.name } }), (p) => p.kill())));
-    // Without the otlp receiver: the same agents in this process, over the in-process link.
-    const linkedAgents: InProcessPodflow[] = OVER_OTLP ? [] : await Promise.all(NODES.map((n) => started(startInProcessPodflow(`agent-linked-${n.name}`, agentConfig({
-      nodeName: n.name, netnsPath: cluster.node(n.name).path, exporters: { forward: { to: 'gateway' } }, telemetryAddress: '',
-    }), dir), (p) => p.stop())));
-    const toGateway = OVER_OTLP
-      ? { exporter: 'otlp', metric: (name: string, labels?: Record<string, string>) => Promise.all(agentProcesses.map((a) => a.selfMetric(name, labels))) }
-      : { exporter: 'forward', metric: (name: string, labels?: Record<string, string>) => Promise.all(linkedAgents.map((a) => a.selfMetric(name, labels))) };
+    const agentsMetric = (name: string, labels?: Record<string, string>) => Promise.all(agents.map((a) => a.selfMetric(name, labels)));
 
     // ---- traffic, with the gateway away in the middle -------------------------------------------
     t.deepEqual(await cluster.runLoad(ROUNDS[0]), { ok: ROUNDS[0], failed: 0 });
@@ -107,8 +98,8 @@ test('agents and a gateway: outputs equal the kernel per workload pair, once per
     await gateway.stop();
     t.deepEqual(await cluster.runLoad(ROUNDS[1]), { ok: ROUNDS[1], failed: 0 });
     // The agents read the outage's flows and could not deliver them: their queues retry.
-    const retries = await readUntil(() => toGateway.metric('podflow_exporter_retries_total', { exporter: toGateway.exporter }), (r) => r.every((n) => n > 0), 20_000);
-    t.true(retries.every((n) => n > 0), `${toGateway.exporter} retries per agent while the gateway is away: ${retries.join(', ')}`);
+    const retries = await readUntil(() => agentsMetric('podflow_exporter_retries_total', { exporter: 'otlp' }), (r) => r.every((n) => n > 0), 20_000);
+    t.true(retries.every((n) => n > 0), `otlp retries per agent while the gateway is away: ${retries.join(', ')}`);
     await new Promise((r) => setTimeout(r, Math.max(0, GATEWAY_OUTAGE_MS - (Date.now() - outageStart))));
     gateway = await startGateway();
     t.deepEqual(await cluster.runLoad(ROUNDS[2]), { ok: ROUNDS[2], failed: 0 });
@@ -120,9 +111,8 @@ test('agents and a gateway: outputs equal the kernel per workload pair, once per
     t.true(grandTotal(kernel.naive).connections > grandTotal(kernel.reportOnce).connections, 'cross-node connections are in both tables');
 
     // ---- graceful stop: agents' last reads reach the gateway, then the gateway flushes ---------
-    const failedToGateway = await toGateway.metric('podflow_exporter_send_failed_flows_total');
-    await Promise.all(linkedAgents.map((a) => a.stop()));
-    t.deepEqual(await Promise.all(agentProcesses.map((p) => p.stop())), [0, 0]);
+    const failedToGateway = await agentsMetric('podflow_exporter_send_failed_flows_total');
+    t.deepEqual(await Promise.all(agents.map((p) => p.stop())), [0, 0]);
     await gateway.stop();
 
     // ---- the gateway's outputs vs the kernel ----------------------------------------------------

@@ -13,6 +13,7 @@ import { loadbalancingConfigSchema } from './config.ts';
 import { HashRing } from './hash-ring.ts';
 import { loadbalancingExporterFactory } from './index.ts';
 import { LoadbalancingExporter, routingKeyOf } from './loadbalancing-exporter.ts';
+import { systemResolver } from './resolver.ts';
 
 const T0 = 1_764_000_000_000_000_000n;
 const fast = { initial_interval: '20ms', max_interval: '50ms', max_elapsed_time: '30s' };
@@ -112,7 +113,7 @@ for (const protocol of ['grpc', 'http'] as const) {
     t.teardown(() => Promise.all(receivers.map((r) => r.stop())));
     const hostnames = receivers.map((r) => (protocol === 'grpc' ? r.grpcUrl : r.httpUrl).replace('http://', ''));
     const config = loadbalancingConfigSchema.parse({ resolver: { static: { hostnames } }, protocol: { otlp: { protocol, temporality: 'delta' } }, retry_on_failure: fast });
-    const q = queued('loadbalancing', loadbalancingExporterFactory.queueSettings!(config), (ctx) => loadbalancingExporterFactory.create(ctx, config) as LoadbalancingExporter);
+    const q = queued('loadbalancing', loadbalancingExporterFactory.queueSettings!(config), (ctx) => new LoadbalancingExporter(ctx, config, systemResolver(1_000)));
     await q.exporter.start();
     const sent: Flow[] = [];
     for (let tick = 0; tick < 3; tick++) {
@@ -215,7 +216,7 @@ test('a gateway that is down holds no other gateway up: each has its own queue',
     sending_queue: { num_consumers: 1 },
     retry_on_failure: { initial_interval: '50ms', max_interval: '200ms', max_elapsed_time: '60s' },
   });
-  const q = queued('loadbalancing', loadbalancingExporterFactory.queueSettings!(config), (ctx) => loadbalancingExporterFactory.create(ctx, config) as LoadbalancingExporter);
+  const q = queued('loadbalancing', loadbalancingExporterFactory.queueSettings!(config), (ctx) => new LoadbalancingExporter(ctx, config, systemResolver(1_000)));
   await q.exporter.start();
   const ring = new HashRing([upEndpoint, downEndpoint]);
   const sent: Flow[] = [];

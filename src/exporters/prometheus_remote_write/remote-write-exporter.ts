@@ -8,6 +8,7 @@ import { RetryableError, type ComponentContext, type ComponentEndpoints, type Ex
 import { SeriesStore } from '../shared/prometheus-series.ts';
 import { httpFailure } from '../shared/http-status.ts';
 import { sharedCounter } from '../../telemetry/shared-metrics.ts';
+import { requestTarget } from '../shared/url-credentials.ts';
 import type { RemoteWriteConfig } from './config.ts';
 import { encodeWriteRequest } from './write-request.ts';
 
@@ -23,6 +24,8 @@ export class RemoteWriteExporter implements Exporter<RemoteWriteRequest> {
   readonly #config: RemoteWriteConfig;
   readonly #store: SeriesStore;
   readonly #headers: Record<string, string>;
+  /** The endpoint without user information (sent as Basic auth). */
+  readonly #url: string;
   readonly #requestBytes;
   readonly #requests;
 
@@ -30,8 +33,10 @@ export class RemoteWriteExporter implements Exporter<RemoteWriteRequest> {
     this.#ctx = ctx;
     this.#config = config;
     this.#store = new SeriesStore(Object.entries(config.external_labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    const target = requestTarget(config.endpoint, config.headers);
+    this.#url = target.url;
     this.#headers = {
-      ...config.headers,
+      ...target.headers,
       'content-encoding': 'snappy',
       'content-type': 'application/x-protobuf',
       'user-agent': 'podflow',
@@ -72,7 +77,7 @@ export class RemoteWriteExporter implements Exporter<RemoteWriteRequest> {
   async #post(body: Uint8Array, signal: AbortSignal): Promise<void> {
     let res: Response;
     try {
-      res = await fetch(this.#config.endpoint, { method: 'POST', headers: this.#headers, body, signal });
+      res = await fetch(this.#url, { method: 'POST', headers: this.#headers, body, signal });
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       const cause = (err as { cause?: { code?: string } }).cause?.code;

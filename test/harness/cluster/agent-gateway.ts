@@ -2,11 +2,11 @@
 //
 // - agentConfig: what an agent runs: its node's conntrack table → an exporter that sends raw
 //   deltas to the gateways (no k8sattributes, no credentials), naming itself in service.resource.
-// - gatewayConfig: what a gateway runs: a receiver of the agents' batches → k8sattributes (no
-//   node_name: each batch is judged as its sender's) → reduce (keeping k8s.node.name) → postgres
-//   + file.
-// - startInProcessPodflow: a Service of such a config inside the test's process, so an agent can
-//   reach a gateway over the in-process link (in-process-link.ts) until the otlp receiver exists.
+// - gatewayConfig: what a gateway runs: the receiver of the agents' batches (`otlp`) →
+//   k8sattributes (no node_name: each batch is judged as its sender's) → reduce (keeping
+//   k8s.node.name) → postgres + file.
+// - startInProcessPodflow: a Service of such a config inside the test's process, so a test can
+//   stop and restart it and read its self-metrics after it stopped.
 import { join } from 'node:path';
 import pino from 'pino';
 import { stringify } from 'yaml';
@@ -14,7 +14,6 @@ import { writeFileSync } from 'node:fs';
 import { parseConfig } from '../../../src/config/load.ts';
 import { FACTORIES } from '../../../src/components.ts';
 import { Service } from '../../../src/pipeline/service.ts';
-import { LINK_FACTORIES } from '../in-process-link.ts';
 import { GROUP_BY, postgresExporter } from './podflow-node.ts';
 import { CLUSTER_NAME, POD_CIDR, SERVICE_CIDR, type NodeName } from './topology.ts';
 
@@ -22,7 +21,7 @@ export interface AgentOptions {
   nodeName: NodeName;
   /** The node's namespace file (`/run/netns/<name>`). */
   netnsPath: string;
-  /** The exporters that reach the gateways (`otlp`, `loadbalancing`, or the in-process `forward`). */
+  /** The exporters that reach the gateways (`otlp` or `loadbalancing`). */
   exporters: Record<string, unknown>;
   conntrackInterval?: string;
   /** host:port of /metrics /healthz /readyz; '' for none (in-process). */
@@ -43,7 +42,7 @@ export function agentConfig(o: AgentOptions): object {
 }
 
 export interface GatewayOptions {
-  /** The receiver of the agents' batches (`otlp`, or the in-process `inbox`). */
+  /** The receiver of the agents' batches (`otlp`). */
   receivers: Record<string, unknown>;
   kubeconfig: string;
   postgresUrl: string;
@@ -87,7 +86,7 @@ export async function startInProcessPodflow(name: string, config: object, dir: s
   const text = stringify(config);
   const file = join(dir, `podflow-${name}.yaml`);
   writeFileSync(file, text);
-  const parsed = parseConfig(text, [...FACTORIES, ...LINK_FACTORIES], { file });
+  const parsed = parseConfig(text, FACTORIES, { file });
   const logger = pino({ level: 'info', base: { podflow: name } }, pino.destination({ dest: join(dir, `podflow-${name}.log`), sync: true }));
   const service = new Service(parsed, logger);
   await service.start();

@@ -169,7 +169,7 @@ export async function startPodflowProcess(name: string, config: object, o: { dir
   let boundAddress: string | undefined;
   const keep = (c: Buffer) => {
     tail = (tail + c.toString()).slice(-4_000);
-    boundAddress ??= /"metrics":"([^"]+)","msg":"podflow started"/.exec(tail)?.[1];
+    boundAddress ??= /"metrics":"([^"]+)".*"msg":"podflow started/.exec(tail)?.[1];
   };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);

@@ -10,6 +10,7 @@ import { Agent, fetch } from 'undici';
 import type { Logger } from 'pino';
 import { PermanentError, RetryableError } from '../../../contracts/component.ts';
 import { isRetryableStatus, parseRetryAfterMs } from '../http-status.ts';
+import { requestTarget } from '../url-credentials.ts';
 import { metricsUrl, type OtlpEndpointConfig, type OtlpTlsConfig } from './config.ts';
 import { partialSuccessFromJson, partialSuccessFromProto, rpcStatusFromJson, rpcStatusFromProto, type PartialSuccess } from './responses.ts';
 
@@ -40,7 +41,10 @@ function logPartial(logger: Logger, target: string, partial: PartialSuccess | un
 }
 
 class HttpTransport implements OtlpTransport {
+  /** For messages: the configured URL (logs redact its user information). */
   readonly target: string;
+  /** Where requests go: the URL without user information (sent as Basic auth). */
+  readonly #url: string;
   readonly #headers: Record<string, string>;
   readonly #dispatcher: Agent;
   readonly #logger: Logger;
@@ -48,11 +52,13 @@ class HttpTransport implements OtlpTransport {
 
   constructor(config: OtlpEndpointConfig, options: TransportOptions) {
     this.target = metricsUrl(config.endpoint);
+    const target = requestTarget(this.target, config.headers);
+    this.#url = target.url;
     this.#logger = options.logger;
     this.#json = options.contentType === 'application/json';
     this.#headers = {
       'user-agent': options.userAgent,
-      ...config.headers,
+      ...target.headers,
       'content-type': options.contentType,
       ...(options.contentEncoding ? { 'content-encoding': options.contentEncoding } : {}),
     };
@@ -65,7 +71,7 @@ class HttpTransport implements OtlpTransport {
   async send(body: Buffer, signal: AbortSignal): Promise<void> {
     let res;
     try {
-      res = await fetch(this.target, { method: 'POST', headers: this.#headers, body, signal, dispatcher: this.#dispatcher });
+      res = await fetch(this.#url, { method: 'POST', headers: this.#headers, body, signal, dispatcher: this.#dispatcher });
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
