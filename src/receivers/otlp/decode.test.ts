@@ -81,3 +81,27 @@ test('an attribute named __proto__ is an attribute like any other (protobuf and 
     t.deepEqual(got!.flows[0]!.attributes, attributes);
   }
 });
+
+test('network.flow.cost joins the io points of its flow (same attributes and times); with a direction or below zero it is refused with its place', (t) => {
+  const sum = (name: string, dataPoints: object[]) => ({ name, unit: name === 'network.flow.cost' ? 'USD' : 'By', sum: { aggregationTemporality: 1, isMonotonic: true, dataPoints } });
+  const kv = (key: string, value: string) => ({ key, value: { stringValue: value } });
+  const request = (metrics: object[]) => encodeMetricsRequest({ resourceMetrics: [{ scopeMetrics: [{ metrics }] }] });
+  const [batch] = decodeProtoRequest(request([
+    sum('network.flow.io', [
+      { asInt: '100', startTimeUnixNano: '1', timeUnixNano: '2', attributes: [kv('a', 'x'), kv('network.io.direction', 'transmit')] },
+      { asInt: '7', startTimeUnixNano: '2', timeUnixNano: '3', attributes: [kv('a', 'x'), kv('network.io.direction', 'transmit')] },
+    ]),
+    sum('network.flow.cost', [
+      { asDouble: 0.000019, startTimeUnixNano: '1', timeUnixNano: '2', attributes: [kv('a', 'x')] },
+      { asDouble: 1e-21, startTimeUnixNano: '1', timeUnixNano: '2', attributes: [kv('a', 'x')] },
+    ]),
+  ]));
+  t.deepEqual(batch!.flows.map((f) => [f.startTimeUnixNano, f.txBytes, f.costZeptoUsd]), [[1n, 100, 19_000_000_000_000_001n], [2n, 7, undefined]]);
+
+  const directed = request([sum('network.flow.cost', [{ asDouble: 1, timeUnixNano: '2', attributes: [kv('network.io.direction', 'transmit')] }])]);
+  t.throws(() => decodeProtoRequest(directed), { message: 'resourceMetrics[0].scopeMetrics[0].metrics[0].sum.dataPoints[0]: network.flow.cost has no network.io.direction' });
+  const negative = request([sum('network.flow.cost', [{ asDouble: -0.5, timeUnixNano: '2' }])]);
+  t.throws(() => decodeProtoRequest(negative), { message: /dataPoints\[0\]: value -0\.5 is not a counter/ });
+  const json = JSON.stringify({ resourceMetrics: [{ scopeMetrics: [{ metrics: [sum('network.flow.cost', [{ asDouble: 2.5, timeUnixNano: '2', attributes: [kv('a', 'y')] }])] }] }] });
+  t.deepEqual(decodeJsonRequest(json)[0]!.flows, [{ startTimeUnixNano: 0n, timeUnixNano: 2n, attributes: { a: 'y' }, txBytes: 0, rxBytes: 0, txPackets: 0, rxPackets: 0, connections: 0, costZeptoUsd: 2_500_000_000_000_000_000_000n }]);
+});

@@ -21,9 +21,9 @@
 // A flow gives up to six points: network.flow.io and network.flow.packets per direction that
 // carried anything, network.flow.connections when connections were opened, and network.flow.cost
 // (unit USD; 4: as_double = usdNumber(costZeptoUsd), the nearest double; no direction) when the
-// netcost processor priced it above zero (a zero cost, like a zero count, is no point). The points of one
-// metric are gathered in a buffer of their own; a request is closed when the next flow would
-// take it past `maxRequestBytes` (a single larger flow is sent alone).
+// netcost processor priced it above zero (a zero cost, like a zero count, is no point). The
+// points of one metric are gathered in a buffer of their own; a request is closed when the next
+// flow would take it past `maxRequestBytes` (a single larger flow is sent alone).
 import { usdNumber, type Attributes, type AttributeValue, type Flow, type Temporality } from '../../../model/index.ts';
 import {
   DIRECTION_RECEIVE,
