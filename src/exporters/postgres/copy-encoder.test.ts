@@ -140,3 +140,14 @@ test('copy encoder: NUL becomes U+FFFD in columns, node, JSON keys and values, a
   t.true(text.includes('\ufffdnode\t'));
   t.is(enc.take().nulsReplaced, 0, 'take() starts the count over');
 });
+
+test('copy encoder: costs (netcost) of every size, and none, byte for byte the reference', (t) => {
+  const costs = [undefined, 0n, 1n, 999n, 10n ** 21n, 123_456_789_012_345_678_901_234_567n, 10n ** 60n + 7n];
+  const flows = costs.map((cost, i) => {
+    const f = flowAt(1_000 + i, { 'network.flow.cost.class': i % 2 ? 'inter_zone' : 'unknown' }, { txBytes: i });
+    return cost === undefined ? f : { ...f, costZeptoUsd: cost };
+  });
+  assertSame(t, flows);
+  const line = reference(flows).bytes.toString('utf8').split('\n')[6]!;
+  t.true(line.includes('\tunknown\t') && line.includes('\t1000000000000000000000000000000000000000.000000000000000000007\t'), line);
+});

@@ -14,7 +14,7 @@
 //   of a map lookup per key; a JSON key's escaped bytes are kept with the plan;
 // - flows of one interval share start and end times: the last few formatted timestamps are kept.
 import { isIP } from 'node:net';
-import { K8S_NODE_NAME, type AttributeValue, type Flow } from '../../model/index.ts';
+import { K8S_NODE_NAME, usdText, type AttributeValue, type Flow } from '../../model/index.ts';
 import { cidrError } from '../../model/cidr.ts';
 import {
   ATTRIBUTE_COLUMNS,
@@ -221,7 +221,8 @@ export class CopyEncoder {
   encode(flow: Flow, reportingNode?: string): string | undefined {
     const invalid = whyNotStorable(flow);
     if (invalid !== undefined) return invalid;
-    let maxBytes = ROW_FIXED_MAX_BYTES + this.#sortAttributes(flow.attributes);
+    const costText = flow.costZeptoUsd === undefined ? undefined : usdText(flow.costZeptoUsd);
+    let maxBytes = ROW_FIXED_MAX_BYTES + (costText?.length ?? 0) + this.#sortAttributes(flow.attributes);
     const startTime = this.#time(flow.startTimeUnixNano);
     const endTime = this.#time(flow.timeUnixNano);
     const node = this.#node;
@@ -233,6 +234,8 @@ export class CopyEncoder {
     let p = writeTimesAndNode(b, this.#pos, startTime.text, endTime.text, nodeText);
     p = writeAttributeColumns(b, p, this.#values);
     p = writeCounters(b, p, flow);
+    b[p++] = TAB;
+    p = costText === undefined ? writeNull(b, p) : writeAscii(b, p, costText);
     p = this.#writeAttributesJson(b, p, flow.attributes);
     b[p++] = NEWLINE;
     this.#pos = p;

@@ -313,9 +313,9 @@ test.serial('migration from a real version-1 database: existing rows rolled up o
       a['destination.k8s.namespace.name'], a['destination.k8s.owner.name'], a['destination.k8s.owner.type'], a['destination.cloud.availability_zone'],
       a['destination.port'], a['network.transport'], a['network.flow.inter_zone'], f.txBytes, f.rxBytes, f.txPackets, f.rxPackets, f.connections]);
   }
-  // podflow starts: migrations 2 to 4 run, the existing rows are rolled up in migration 4.
+  // podflow starts: migrations 2 and later run, the existing rows are rolled up in migration 4.
   await write(url, []);
-  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), [1, 2, 3, 4]);
+  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), [1, 2, 3, 4, 5]);
   await assertTiersExact(t, client);
   // New rows after the migration; the rollup job takes them and only them.
   await write(url, spread(200, T0 - DAY_MS, DAY_MS, 50_000));
@@ -350,4 +350,30 @@ test.serial('retention per tier drops whole partitions; raw days are dropped onl
   t.deepEqual((await client.query(`SELECT name FROM podflow.drop_raw_partitions_before($1) AS name`, [new Date(NOW - 2 * DAY_MS)])).rows, []);
   t.deepEqual(await q.exporter.runRetention(NOW), ['flows_p20300610']);
   t.deepEqual((await client.query(`SELECT sum(tx_bytes)::int AS tx FROM podflow.flows_hour WHERE bucket >= $1`, [new Date(NOW - 6 * DAY_MS)])).rows, [{ tx: 5 + 4 + 2 + 1 }]);
+});
+
+test.serial('cost_usd in the tiers: the exact sum over rollup steps into the same tier rows; NULL while no flow of a row was priced', async (t) => {
+  if (!needsServer(t)) return;
+  const { url, client } = await freshDatabase();
+  t.teardown(() => client.end());
+  // The same two endpoints every time, so later steps add to tier rows earlier steps made.
+  const ends = { 'source.k8s.namespace.name': 'shop', 'source.k8s.owner.name': 'web', 'destination.k8s.namespace.name': 'shop', 'destination.k8s.owner.name': 'db' };
+  const priced = (ms: number, zepto: bigint): Flow => ({ ...flowAt(ms, { ...ends, 'network.flow.cost.class': 'inter_zone' }, { txBytes: 100 }), costZeptoUsd: zepto });
+  const unpriced = (ms: number) => flowAt(ms, { ...ends }, { txBytes: 7 });
+  const big = 10n ** 21n * 123_456n + 789n; // past what a double holds exactly
+  await write(url, [priced(T0, big), unpriced(T0)]);
+  await rollUp(client, 'podflow');
+  await write(url, [priced(T0 + 1_000, 1n), unpriced(T0 + 1_000)]);
+  await rollUp(client, 'podflow');
+  await write(url, [priced(T0 + HOUR_MS, 5n), unpriced(T0 + 2_000)]);
+  await rollUp(client, 'podflow');
+  await assertTiersExact(t, client);
+  for (const tier of ['flows_minute', 'flows_hour', 'flows_day']) {
+    const rows = (await client.query<{ cost_class: string | null; cost: string | null; flows: string }>(
+      `SELECT cost_class, sum(cost_usd)::text AS cost, sum(flows)::text AS flows FROM podflow.${tier} GROUP BY 1 ORDER BY 1 NULLS LAST`)).rows;
+    t.deepEqual(rows, [
+      { cost_class: 'inter_zone', cost: '123456.000000000000000000795', flows: '3' },
+      { cost_class: null, cost: null, flows: '3' },
+    ], tier);
+  }
 });
