@@ -35,8 +35,8 @@ export const TIER_SHAPE_V4: TierShape = { measures: COUNTER_MEASURES, key: ['int
 export const TIER_SHAPE: TierShape = { measures: MEASURES, key: ['inter_zone', 'transport', 'dst_port', 'cost_class'] };
 
 /** `sum(m)` typed as the tier column. */
-function sumOf(m: Measure, expr = m): string {
-  return m === 'cost_usd' ? `sum(${expr})` : `sum(${expr})::bigint`;
+function sumOf(m: Measure): string {
+  return m === 'cost_usd' ? `sum(${m})` : `sum(${m})::bigint`;
 }
 
 /** A tier column plus the same column of an upsert's new row; a NULL cost stays NULL only when both are. */
