@@ -1,6 +1,6 @@
 // Every query of every shipped Grafana dashboard returns rows against a real PostgreSQL, when
-// the flows went through the shipped configuration: the Bookinfo example's `reduce/delta` (the
-// default group_by) into the postgres exporter. Flows are what k8sattributes hands over
+// the flows went through the shipped configuration: the Bookinfo example's `netcost` and
+// `reduce/delta` (the default group_by) into the postgres exporter. Flows are what k8sattributes hands over
 // (identities, nodes, zones, address types, a domain), so a group_by that drops what a panel
 // reads leaves that panel empty and fails here. The node graph is checked at every level of its
 // group_by variable, read from raw rows and again from the rollup tiers.
@@ -16,6 +16,8 @@ import { skipOrFail } from './harness/privileges.ts';
 import { postgresConfigSchema } from '../src/exporters/postgres/config.ts';
 import { postgresExporterFactory } from '../src/exporters/postgres/index.ts';
 import { PostgresExporter } from '../src/exporters/postgres/postgres-exporter.ts';
+import { netcostConfigSchema } from '../src/processors/netcost/config.ts';
+import { NetcostProcessor } from '../src/processors/netcost/netcost.ts';
 import { reduceConfigSchema } from '../src/processors/reduce/config.ts';
 import { ReduceProcessor } from '../src/processors/reduce/reduce.ts';
 import type { Attributes, Flow } from '../src/model/index.ts';
@@ -75,7 +77,10 @@ test('every query of every shipped dashboard returns rows for flows through the 
 
   const out = collector();
   const reducer = new ReduceProcessor(testContext('reduce/delta'), reduceConfig, out, new ManualClock(T0));
-  await reducer.consume({ flows: k8sFlows(), temporality: 'delta' });
+  // The shipped netcost (between k8sattributes and reduce), as configured: the cost panels read it.
+  t.true(pipeline.processors.includes('netcost'), 'the shipped pipeline prices the flows');
+  const netcost = new NetcostProcessor(testContext('netcost'), netcostConfigSchema.parse(shipped.processors['netcost']), reducer);
+  await netcost.consume({ flows: k8sFlows(), temporality: 'delta' });
   await reducer.shutdown();
   const flows = out.batches.flatMap((b) => b.flows);
   t.true(flows.length > 0);

@@ -140,3 +140,17 @@ test('copy encoder: NUL becomes U+FFFD in columns, node, JSON keys and values, a
   t.true(text.includes('\ufffdnode\t'));
   t.is(enc.take().nulsReplaced, 0, 'take() starts the count over');
 });
+
+test('copy encoder: costs (netcost) of every size, and none, byte for byte the reference', (t) => {
+  const max = BigInt(Number.MAX_SAFE_INTEGER);
+  // Written in place up to 2^53 - 1 zepto-USD, as text above: both sides of the edge, trailing zeros.
+  const costs = [undefined, 0n, 1n, 999n, 10n ** 21n, 123_456_789_012_345_678_901_234_567n, 10n ** 60n + 7n,
+    10n, 1000n, 10n ** 15n, 372_529_029_846_191n, max - 1n, max, max + 1n, 9_007_199_254_740_990n, 2n ** 53n, -5n];
+  const flows = costs.map((cost, i) => {
+    const f = flowAt(1_000 + i, { 'network.flow.cost.class': i % 2 ? 'inter_zone' : 'unknown' }, { txBytes: i });
+    return cost === undefined ? f : { ...f, costZeptoUsd: cost };
+  });
+  assertSame(t, flows);
+  const line = reference(flows).bytes.toString('utf8').split('\n')[6]!;
+  t.true(line.includes('\tunknown\t') && line.includes('\t1000000000000000000000000000000000000000.000000000000000000007\t'), line);
+});

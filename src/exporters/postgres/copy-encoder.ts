@@ -14,7 +14,7 @@
 //   of a map lookup per key; a JSON key's escaped bytes are kept with the plan;
 // - flows of one interval share start and end times: the last few formatted timestamps are kept.
 import { isIP } from 'node:net';
-import { K8S_NODE_NAME, type AttributeValue, type Flow } from '../../model/index.ts';
+import { K8S_NODE_NAME, usdText, type AttributeValue, type Flow } from '../../model/index.ts';
 import { cidrError } from '../../model/cidr.ts';
 import {
   ATTRIBUTE_COLUMNS,
@@ -221,7 +221,10 @@ export class CopyEncoder {
   encode(flow: Flow, reportingNode?: string): string | undefined {
     const invalid = whyNotStorable(flow);
     if (invalid !== undefined) return invalid;
-    let maxBytes = ROW_FIXED_MAX_BYTES + this.#sortAttributes(flow.attributes);
+    const cost = flow.costZeptoUsd;
+    // A cost too big for the in-place digits is formatted as text (its length bounds the row).
+    const costText = cost === undefined || (cost >= 0n && cost <= MAX_SAFE_ZEPTO_USD) ? undefined : usdText(cost);
+    let maxBytes = ROW_FIXED_MAX_BYTES + (costText?.length ?? 0) + this.#sortAttributes(flow.attributes);
     const startTime = this.#time(flow.startTimeUnixNano);
     const endTime = this.#time(flow.timeUnixNano);
     const node = this.#node;
@@ -233,6 +236,9 @@ export class CopyEncoder {
     let p = writeTimesAndNode(b, this.#pos, startTime.text, endTime.text, nodeText);
     p = writeAttributeColumns(b, p, this.#values);
     p = writeCounters(b, p, flow);
+    b[p++] = TAB;
+    if (costText !== undefined) p = writeAscii(b, p, costText);
+    else p = cost === undefined ? writeNull(b, p) : writeSmallUsd(b, p, cost);
     p = this.#writeAttributesJson(b, p, flow.attributes);
     b[p++] = NEWLINE;
     this.#pos = p;
@@ -415,6 +421,37 @@ function writeNull(b: Uint8Array, p: number): number {
 function writeAscii(b: Uint8Array, p: number, s: string): number {
   for (let i = 0; i < s.length; i++) b[p++] = s.charCodeAt(i);
   return p;
+}
+
+/** Costs up to this many zepto-USD (under $0.00001: nearly every flow's) are written by writeSmallUsd. */
+const MAX_SAFE_ZEPTO_USD = BigInt(Number.MAX_SAFE_INTEGER);
+const ZEPTO_DIGITS = 21;
+
+/**
+ * usdText(zeptoUsd) written in place, for 0 <= zeptoUsd <= 2^53 - 1 (exact as a double, and
+ * under one dollar): `0`, or `0.` and the 21 fraction digits less their trailing zeros (at most
+ * 23 bytes). Saves the bigint division and the strings of usdText on every row.
+ */
+function writeSmallUsd(b: Uint8Array, p: number, zeptoUsd: bigint): number {
+  let n = Number(zeptoUsd);
+  if (n === 0) {
+    b[p] = 0x30;
+    return p + 1;
+  }
+  let digits = ZEPTO_DIGITS;
+  while (n % 10 === 0) {
+    n /= 10;
+    digits--;
+  }
+  b[p++] = 0x30;
+  b[p++] = 0x2e; // .
+  const end = p + digits;
+  for (let i = end - 1; i >= p; i--) {
+    const rest = Math.floor(n / 10);
+    b[i] = 0x30 + (n - rest * 10);
+    n = rest;
+  }
+  return end;
 }
 
 /** A safe integer in decimal (at most 17 bytes). */

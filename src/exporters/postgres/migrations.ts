@@ -6,7 +6,7 @@
 // starting at once apply each migration exactly once (the second waits, then finds nothing to do).
 import pg from 'pg';
 import { NODE_GRAPH_SQL, NODE_GRAPH_TIERS_SQL, PREFIX_TITLES_SQL } from './node-graph.ts';
-import { ROLLUP_SQL, rollupStatements } from './rollup-sql.ts';
+import { COST_SQL, ROLLUP_SQL, rollupStatements, TIER_SHAPE_V4 } from './rollup-sql.ts';
 
 export interface Migration {
   version: number;
@@ -123,9 +123,10 @@ export const MIGRATIONS: readonly Migration[] = [
     // The rows already stored (no ingest_xid) are rolled up once, here; the rollup job takes
     // every row written after (rollup_state starts at transaction id 0).
     after: async (client, schema) => {
-      for (const statement of rollupStatements(schema, 'ingest_xid IS NULL')) await client.query(statement);
+      for (const statement of rollupStatements(schema, 'ingest_xid IS NULL', TIER_SHAPE_V4)) await client.query(statement);
     },
   },
+  { version: 5, name: 'netcost: cost_class and cost_usd on raw rows and in the tiers', sql: COST_SQL },
 ];
 
 export function renderMigration(sql: string, schema: string): string {

@@ -10,12 +10,41 @@
 // still appear below the new watermark. Clocks play no part: a row stamped hours in the past
 // (a clock that went backwards) is added to its own, older, buckets when its transaction is rolled.
 
+/** The integer measures of migration 4: summed as bigint, never NULL. */
+const COUNTER_MEASURES = ['tx_bytes', 'rx_bytes', 'tx_packets', 'rx_packets', 'connections'] as const;
+
 /**
- * The summed columns, as named in `flows` and in every tier. Adding a measure (issue 21's
- * cost_usd) is this one line plus a migration that adds the column to flows_minute, flows_hour
- * and flows_day; the rollup statements and the upserts are generated from this list.
+ * The summed columns, as named in `flows` and in every tier: the counters, and (migration 5) the
+ * netcost processor's `cost_usd`, a numeric that is NULL for flows nothing priced and stays NULL
+ * in a tier row until one of its flows had a cost. The rollup statements and the upserts are
+ * generated from this list.
  */
-export const MEASURES = ['tx_bytes', 'rx_bytes', 'tx_packets', 'rx_packets', 'connections'] as const;
+export const MEASURES = [...COUNTER_MEASURES, 'cost_usd'] as const;
+type Measure = (typeof MEASURES)[number];
+
+/** What a tier row sums and is keyed by; migrations freeze theirs (migration 4 rolls up with its own). */
+export interface TierShape {
+  measures: readonly Measure[];
+  /** Row columns beyond the endpoints that key a tier row. */
+  key: readonly string[];
+}
+
+/** The tiers as migration 4 made them (its rollup of the rows already stored uses this). */
+export const TIER_SHAPE_V4: TierShape = { measures: COUNTER_MEASURES, key: ['inter_zone', 'transport', 'dst_port'] };
+/** The tiers since migration 5: the cost, and its class in the key. */
+export const TIER_SHAPE: TierShape = { measures: MEASURES, key: ['inter_zone', 'transport', 'dst_port', 'cost_class'] };
+
+/** `sum(m)` typed as the tier column. */
+function sumOf(m: Measure): string {
+  return m === 'cost_usd' ? `sum(${m})` : `sum(${m})::bigint`;
+}
+
+/** A tier column plus the same column of an upsert's new row; a NULL cost stays NULL only when both are. */
+function addUpOf(m: Measure): string {
+  return m === 'cost_usd'
+    ? `${m} = CASE WHEN t.${m} IS NULL AND excluded.${m} IS NULL THEN NULL ELSE coalesce(t.${m}, 0) + coalesce(excluded.${m}, 0) END`
+    : `${m} = t.${m} + excluded.${m}`;
+}
 
 export const TIERS = [
   { name: 'minute', table: 'flows_minute', unit: 'minute', partitionUnit: 'day' },
@@ -26,7 +55,9 @@ export const TIERS = [
 export type TierName = (typeof TIERS)[number]['name'];
 
 /** The columns that name a tier row besides its bucket (the unique key is bucket + these). */
-const TIER_KEY = ['src_endpoint', 'dst_endpoint', 'inter_zone', 'transport', 'dst_port'];
+function tierKey(shape: TierShape): string[] {
+  return ['src_endpoint', 'dst_endpoint', ...shape.key];
+}
 
 /** The endpoint attributes of one end, as `flows` columns (the destination also has a domain). */
 function endColumns(end: 'src' | 'dst'): string[] {
@@ -48,13 +79,16 @@ export function endpointKeySql(columns: readonly string[]): string {
  * add endpoints not seen before, create missing tier partitions, add the sums to each tier and
  * widen each bucket's known time extent. The watermark is the caller's (rollupStep below).
  */
-export function rollupStatements(schema: string, where: string): string[] {
+export function rollupStatements(schema: string, where: string, shape: TierShape = TIER_SHAPE): string[] {
   const s = schema;
   const src = endColumns('src');
   const dst = endColumns('dst');
-  const sums = MEASURES.map((m) => `sum(${m})::bigint AS ${m}`).join(', ');
-  const resums = MEASURES.map((m) => `sum(${m})::bigint`).join(', ');
-  const addUp = ['flows', ...MEASURES].map((m) => `${m} = t.${m} + excluded.${m}`).join(', ');
+  const measures = shape.measures;
+  const key = tierKey(shape);
+  const sums = measures.map((m) => `${sumOf(m)} AS ${m}`).join(', ');
+  const resums = measures.map((m) => sumOf(m)).join(', ');
+  const addUp = ['flows = t.flows + excluded.flows', ...measures.map(addUpOf)].join(', ');
+  const groupColumns = 1 + src.length + dst.length + shape.key.length;
   const endNames = ['namespace', 'workload_kind', 'workload', 'pod', 'node', 'zone', 'address', 'domain', 'address_class'];
   const srcAs = src.map((c, i) => `${c} AS s_${endNames[i]}`);
   const dstAs = dst.map((c, i) => `${c} AS d_${endNames[i]}`);
@@ -66,11 +100,11 @@ export function rollupStatements(schema: string, where: string): string[] {
     `CREATE TEMP TABLE rollup_delta ON COMMIT DROP AS
      SELECT ${endpointKeySql(endNames.map((n) => `s_${n}`))} AS src_key, ${endpointKeySql(endNames.map((n) => `d_${n}`))} AS dst_key, g.*
      FROM (SELECT date_trunc('minute', start_time, 'UTC') AS bucket, ${srcAs.join(', ')}, ${dstAs.join(', ')},
-                  inter_zone, transport, dst_port,
+                  ${shape.key.join(', ')},
                   min(start_time) AS first_start, max(start_time) AS last_start,
                   count(*)::bigint AS flows, ${sums}
            FROM ${s}.flows WHERE ${where}
-           GROUP BY ${Array.from({ length: 22 }, (_, i) => i + 1).join(', ')}) g`,
+           GROUP BY ${Array.from({ length: groupColumns }, (_, i) => i + 1).join(', ')}) g`,
     // Endpoints not seen before (one single runner at a time: the watermark row lock), with their
     // graph node at every grouping level (endpoint_groups, read by the graph functions).
     ...(['s', 'd'] as const).map((e) => `WITH new AS (
@@ -85,8 +119,8 @@ export function rollupStatements(schema: string, where: string): string[] {
      FROM new n CROSS JOIN (VALUES ('workload'), ('namespace'), ('node'), ('zone')) l(group_by)
      CROSS JOIN LATERAL ${s}.graph_group(n.namespace, n.workload_kind, n.workload, n.pod, n.node, n.zone, n.address_class, n.domain, n.address, l.group_by) g`),
     `CREATE TEMP TABLE rollup_keyed ON COMMIT DROP AS
-     SELECT d.bucket, se.id AS src_endpoint, de.id AS dst_endpoint, d.inter_zone, d.transport, d.dst_port,
-            d.first_start, d.last_start, d.flows, ${MEASURES.map((m) => `d.${m}`).join(', ')}
+     SELECT d.bucket, se.id AS src_endpoint, de.id AS dst_endpoint, ${shape.key.map((c) => `d.${c}`).join(', ')},
+            d.first_start, d.last_start, d.flows, ${measures.map((m) => `d.${m}`).join(', ')}
      FROM rollup_delta d JOIN ${s}.endpoints se ON se.key = d.src_key JOIN ${s}.endpoints de ON de.key = d.dst_key`,
     // The minute buckets of this step, with their time extents: the partitions and extents below come from these.
     `CREATE TEMP TABLE rollup_minutes ON COMMIT DROP AS
@@ -94,10 +128,10 @@ export function rollupStatements(schema: string, where: string): string[] {
     `SELECT ${s}.ensure_tier_partitions(t.tier, array_agg(DISTINCT date_trunc(t.unit, m.bucket, 'UTC')))
      FROM rollup_minutes m CROSS JOIN (VALUES ${TIERS.map((t) => `('${t.name}', '${t.partitionUnit}')`).join(', ')}) t(tier, unit)
      GROUP BY t.tier`,
-    ...TIERS.map((t) => `INSERT INTO ${s}.${t.table} AS t (bucket, ${TIER_KEY.join(', ')}, flows, ${MEASURES.join(', ')})
-     SELECT date_trunc('${t.unit}', bucket, 'UTC'), ${TIER_KEY.join(', ')}, sum(flows)::bigint, ${resums}
-     FROM rollup_keyed GROUP BY 1, 2, 3, 4, 5, 6
-     ON CONFLICT (bucket, ${TIER_KEY.join(', ')}) DO UPDATE SET ${addUp}`),
+    ...TIERS.map((t) => `INSERT INTO ${s}.${t.table} AS t (bucket, ${key.join(', ')}, flows, ${measures.join(', ')})
+     SELECT date_trunc('${t.unit}', bucket, 'UTC'), ${key.join(', ')}, sum(flows)::bigint, ${resums}
+     FROM rollup_keyed GROUP BY ${Array.from({ length: 1 + key.length }, (_, i) => i + 1).join(', ')}
+     ON CONFLICT (bucket, ${key.join(', ')}) DO UPDATE SET ${addUp}`),
     `INSERT INTO ${s}.rollup_buckets AS b (tier, bucket, first_start, last_start)
      SELECT t.tier, date_trunc(t.tier, k.bucket, 'UTC'), min(k.first_start), max(k.last_start)
      FROM rollup_minutes k CROSS JOIN (VALUES ${TIERS.map((t) => `('${t.name}')`).join(', ')}) t(tier)
@@ -188,9 +222,9 @@ ${TIERS.map((t) => `CREATE TABLE :schema.${t.table} (
   transport    text,
   dst_port     integer,
   flows        bigint NOT NULL,
-  ${MEASURES.map((m) => `${m} bigint NOT NULL`).join(',\n  ')}
+  ${TIER_SHAPE_V4.measures.map((m) => `${m} bigint NOT NULL`).join(',\n  ')}
 ) PARTITION BY RANGE (bucket);
-CREATE UNIQUE INDEX ${t.table}_key ON :schema.${t.table} (bucket, ${TIER_KEY.join(', ')}) NULLS NOT DISTINCT;
+CREATE UNIQUE INDEX ${t.table}_key ON :schema.${t.table} (bucket, ${tierKey(TIER_SHAPE_V4).join(', ')}) NULLS NOT DISTINCT;
 `).join('\n')}
 
 -- The partition of a tier that holds bucket start: <table>_pYYYYMMDD, one per day (minute),
@@ -281,4 +315,16 @@ BEGIN
   DELETE FROM :schema.ingest_batches WHERE committed_at < now() - interval '1 day';
 END
 $fn$;
+`;
+
+/**
+ * Migration 5 (issue 21): the netcost processor's class and cost on every raw row, and in every
+ * tier the cost summed and the class in the key (the unique index is rebuilt with it). Rows and
+ * tier rows already stored have no cost (NULL) and no class.
+ */
+export const COST_SQL = `
+ALTER TABLE :schema.flows ADD COLUMN cost_class text, ADD COLUMN cost_usd numeric;
+${TIERS.map((t) => `ALTER TABLE :schema.${t.table} ADD COLUMN cost_class text, ADD COLUMN cost_usd numeric;
+DROP INDEX :schema.${t.table}_key;
+CREATE UNIQUE INDEX ${t.table}_key ON :schema.${t.table} (bucket, ${tierKey(TIER_SHAPE).join(', ')}) NULLS NOT DISTINCT;`).join('\n')}
 `;

@@ -1,20 +1,21 @@
-// The rollup tiers against a real PostgreSQL server: every tier equals the raw rows exactly
-// after concurrent writers, a rollup killed at any statement, a server killed mid-write, a
-// clock gone backwards, a migration from a version-1 database; the graph functions read the
-// tiers and answer exactly what the raw rows say; one rollup leader, taken over when it dies;
-// retention per tier by partition. Serial: one test kills the server.
+// The rollup tiers against a real PostgreSQL server: every tier equals the raw rows exactly,
+// costs (netcost's cost_usd) included, after concurrent writers, a rollup killed at any
+// statement, a server killed mid-write, a clock gone backwards, a migration from a version-1 and
+// from a version-4 database; the graph functions read the tiers and answer exactly what the raw
+// rows say; one rollup leader, taken over when it dies; retention per tier by partition.
+// Serial: one test kills the server.
 import test from 'ava';
 import pg from 'pg';
 import { missingPostgres, startPostgres, type PostgresServer } from '../../../test/harness/postgres.ts';
 import { queued, type QueuedExporter } from '../../../test/harness/exporter-queue.ts';
 import { skipOrFail } from '../../../test/harness/privileges.ts';
-import type { Flow } from '../../model/index.ts';
+import { type Flow, usdText } from '../../model/index.ts';
 import { postgresConfigSchema } from './config.ts';
 import { postgresExporterFactory } from './index.ts';
 import { migrate, MIGRATIONS } from './migrations.ts';
 import { PostgresExporter } from './postgres-exporter.ts';
 import { rollUp } from './rollup-runner.ts';
-import { rollupStep } from './rollup-sql.ts';
+import { CURRENT_XID_SQL, rollupStatements, rollupStep, TIER_SHAPE_V4, TIERS } from './rollup-sql.ts';
 import { deltaBatch, flowAt, fullFlow } from './testdata/flows.ts';
 import { rawGraphLinks, tierContents, tieredGraphLinks } from './testdata/tiers.ts';
 
@@ -295,17 +296,15 @@ test.serial('one rollup leader among exporters; another takes over when it dies'
   await Promise.all(exporters.filter((q) => q !== second).map((q) => q.shutdown()));
 });
 
-test.serial('migration from a real version-1 database: existing rows rolled up once, new ones after', async (t) => {
-  if (!needsServer(t)) return;
-  const { url, client } = await freshDatabase();
-  t.teardown(() => client.end());
-  // A database as podflow's first release built it, with rows written by its COPY (same columns).
-  t.deepEqual(await migrate(client, 'podflow', MIGRATIONS.slice(0, 1)), { applied: [1], unknown: [] });
-  const old = spread(600, T0 - 2 * DAY_MS, 2 * DAY_MS);
-  // The rows go in with plain INSERTs into the version-1 columns, as a v1 writer's would.
+/**
+ * Rows as an older podflow wrote them: plain INSERTs into the columns every version has (a
+ * version-4 database adds ingest_xid by its column default), in partitions made for their days.
+ */
+async function insertAsOldWriter(client: pg.Client, flows: Flow[]): Promise<void> {
   const cols = ['start_time', 'end_time', 'src_namespace', 'src_pod', 'src_workload', 'src_workload_kind', 'src_zone', 'dst_namespace', 'dst_workload', 'dst_workload_kind', 'dst_zone', 'dst_port', 'transport', 'inter_zone', 'tx_bytes', 'rx_bytes', 'tx_packets', 'rx_packets', 'connections'];
-  await client.query(`SELECT podflow.ensure_partitions(ARRAY(SELECT generate_series($1::date, $2::date, '1 day')::date))`, [new Date(T0 - 3 * DAY_MS), new Date(T0)]);
-  for (const f of old) {
+  const startMs = flows.map((f) => Number(f.startTimeUnixNano / 1_000_000n));
+  await client.query(`SELECT podflow.ensure_partitions(ARRAY(SELECT generate_series($1::date, $2::date, '1 day')::date))`, [new Date(Math.min(...startMs)), new Date(Math.max(...startMs))]);
+  for (const f of flows) {
     const a = f.attributes;
     await client.query(`INSERT INTO podflow.flows (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`, [
       new Date(Number(f.startTimeUnixNano / 1_000_000n)), new Date(Number(f.timeUnixNano / 1_000_000n)),
@@ -313,9 +312,19 @@ test.serial('migration from a real version-1 database: existing rows rolled up o
       a['destination.k8s.namespace.name'], a['destination.k8s.owner.name'], a['destination.k8s.owner.type'], a['destination.cloud.availability_zone'],
       a['destination.port'], a['network.transport'], a['network.flow.inter_zone'], f.txBytes, f.rxBytes, f.txPackets, f.rxPackets, f.connections]);
   }
-  // podflow starts: migrations 2 to 4 run, the existing rows are rolled up in migration 4.
+}
+
+test.serial('migration from a real version-1 database: existing rows rolled up once, new ones after', async (t) => {
+  if (!needsServer(t)) return;
+  const { url, client } = await freshDatabase();
+  t.teardown(() => client.end());
+  // A database as podflow's first release built it, with rows written by its COPY (same columns).
+  t.deepEqual(await migrate(client, 'podflow', MIGRATIONS.slice(0, 1)), { applied: [1], unknown: [] });
+  const old = spread(600, T0 - 2 * DAY_MS, 2 * DAY_MS);
+  await insertAsOldWriter(client, old);
+  // podflow starts: migrations 2 and later run, the existing rows are rolled up in migration 4.
   await write(url, []);
-  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), [1, 2, 3, 4]);
+  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), [1, 2, 3, 4, 5]);
   await assertTiersExact(t, client);
   // New rows after the migration; the rollup job takes them and only them.
   await write(url, spread(200, T0 - DAY_MS, DAY_MS, 50_000));
@@ -324,6 +333,46 @@ test.serial('migration from a real version-1 database: existing rows rolled up o
   await assertTiersExact(t, client);
   const window: [Date, Date] = [new Date(T0 - 2 * DAY_MS - 7 * HOUR_MS), new Date(T0 - 31 * MINUTE_MS)];
   t.deepEqual(await tieredGraphLinks(client, ...window, 'workload'), await rawGraphLinks(client, ...window, 'workload'));
+});
+
+test.serial('migration from a version-4 database with rows raw and rolled up: their cost stays NULL, priced rows after add up exactly', async (t) => {
+  if (!needsServer(t)) return;
+  const { url, client } = await freshDatabase();
+  t.teardown(() => client.end());
+  // What a version-4 podflow left: rows its rollup step put in the tiers (their version-4
+  // shape: no cost, no class), and rows written after its last step.
+  t.deepEqual(await migrate(client, 'podflow', MIGRATIONS.slice(0, 4)), { applied: [1, 2, 3, 4], unknown: [] });
+  await insertAsOldWriter(client, spread(400, T0 - 2 * DAY_MS, DAY_MS));
+  await client.query('BEGIN');
+  const upto = (await client.query(`SELECT ${CURRENT_XID_SQL} AS xid`)).rows[0].xid as string;
+  for (const statement of rollupStatements('"podflow"', `ingest_xid < ${upto}`, TIER_SHAPE_V4)) await client.query(statement);
+  await client.query(`UPDATE podflow.rollup_state SET rolled_xid = ${upto}, rolled_rows = 400`);
+  await client.query('COMMIT');
+  await insertAsOldWriter(client, spread(100, T0 - DAY_MS, DAY_MS, 5000));
+  t.is((await client.query('SELECT sum(flows)::int AS n FROM podflow.flows_day')).rows[0].n, 400);
+
+  // podflow starts: migration 5 runs.
+  await write(url, []);
+  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), [1, 2, 3, 4, 5]);
+  for (const table of ['flows', ...TIERS.map((tier) => tier.table)]) {
+    const [row] = (await client.query(`SELECT count(*)::int AS n, count(cost_usd)::int AS priced, count(cost_class)::int AS classed FROM podflow.${table}`)).rows;
+    t.true(row.n > 0, `${table} has rows`);
+    t.deepEqual([row.priced, row.classed], [0, 0], `${table}: the rows already stored have no cost and no class`);
+  }
+  t.is((await rollUp(client, 'podflow')).rows, 100, 'the rows written after the last version-4 step');
+  await assertTiersExact(t, client);
+
+  // Priced rows (three in four) in the same days and endpoints as the old ones.
+  const priced = spread(400, T0 - 2 * DAY_MS, 2 * DAY_MS, 9000);
+  await write(url, priced);
+  t.is((await rollUp(client, 'podflow')).rows, 400);
+  await assertTiersExact(t, client);
+  const want = usdText(priced.reduce((sum, f) => sum + (f.costZeptoUsd ?? 0n), 0n));
+  const [raw] = (await client.query(`SELECT sum(cost_usd)::text AS cost, count(*) FILTER (WHERE cost_usd IS NULL)::int AS unpriced FROM podflow.flows`)).rows;
+  t.deepEqual(raw, { cost: want, unpriced: 400 + 100 + 100 });
+  for (const tier of TIERS) {
+    t.is((await client.query(`SELECT sum(cost_usd)::text AS cost FROM podflow.${tier.table}`)).rows[0].cost, want, tier.table);
+  }
 });
 
 test.serial('retention per tier drops whole partitions; raw days are dropped only once rolled up', async (t) => {
@@ -350,4 +399,30 @@ test.serial('retention per tier drops whole partitions; raw days are dropped onl
   t.deepEqual((await client.query(`SELECT name FROM podflow.drop_raw_partitions_before($1) AS name`, [new Date(NOW - 2 * DAY_MS)])).rows, []);
   t.deepEqual(await q.exporter.runRetention(NOW), ['flows_p20300610']);
   t.deepEqual((await client.query(`SELECT sum(tx_bytes)::int AS tx FROM podflow.flows_hour WHERE bucket >= $1`, [new Date(NOW - 6 * DAY_MS)])).rows, [{ tx: 5 + 4 + 2 + 1 }]);
+});
+
+test.serial('cost_usd in the tiers: the exact sum over rollup steps into the same tier rows; NULL while no flow of a row was priced', async (t) => {
+  if (!needsServer(t)) return;
+  const { url, client } = await freshDatabase();
+  t.teardown(() => client.end());
+  // The same two endpoints every time, so later steps add to tier rows earlier steps made.
+  const ends = { 'source.k8s.namespace.name': 'shop', 'source.k8s.owner.name': 'web', 'destination.k8s.namespace.name': 'shop', 'destination.k8s.owner.name': 'db' };
+  const priced = (ms: number, zepto: bigint): Flow => ({ ...flowAt(ms, { ...ends, 'network.flow.cost.class': 'inter_zone' }, { txBytes: 100 }), costZeptoUsd: zepto });
+  const unpriced = (ms: number) => flowAt(ms, { ...ends }, { txBytes: 7 });
+  const big = 10n ** 21n * 123_456n + 789n; // past what a double holds exactly
+  await write(url, [priced(T0, big), unpriced(T0)]);
+  await rollUp(client, 'podflow');
+  await write(url, [priced(T0 + 1_000, 1n), unpriced(T0 + 1_000)]);
+  await rollUp(client, 'podflow');
+  await write(url, [priced(T0 + HOUR_MS, 5n), unpriced(T0 + 2_000)]);
+  await rollUp(client, 'podflow');
+  await assertTiersExact(t, client);
+  for (const tier of ['flows_minute', 'flows_hour', 'flows_day']) {
+    const rows = (await client.query<{ cost_class: string | null; cost: string | null; flows: string }>(
+      `SELECT cost_class, sum(cost_usd)::text AS cost, sum(flows)::text AS flows FROM podflow.${tier} GROUP BY 1 ORDER BY 1 NULLS LAST`)).rows;
+    t.deepEqual(rows, [
+      { cost_class: 'inter_zone', cost: '123456.000000000000000000795', flows: '3' },
+      { cost_class: null, cost: null, flows: '3' },
+    ], tier);
+  }
 });

@@ -8,6 +8,8 @@
 // Attributes with a column of their own go there; every other attribute goes into the
 // `attributes` jsonb. A value a column cannot hold (an address that is not an IP or a CIDR, a port out of
 // range) stays in `attributes` and leaves the column NULL, so one odd flow never fails a COPY.
+// The cost (netcost) goes to `cost_usd`, a numeric written as the exact decimal; NULL when the
+// flow was not priced.
 import { isIP } from 'node:net';
 import { cidrError } from '../../model/cidr.ts';
 import {
@@ -15,11 +17,13 @@ import {
   DESTINATION_DOMAIN,
   DESTINATION_K8S_SERVICE_NAME,
   K8S_NODE_NAME,
+  NETWORK_FLOW_COST_CLASS,
   NETWORK_FLOW_INTER_ZONE,
   NETWORK_TRANSPORT,
   SOURCE,
   type AttributeValue,
   type Flow,
+  usdText,
 } from '../../model/index.ts';
 
 export type Kind = 'text' | 'inet' | 'port' | 'bool';
@@ -48,6 +52,7 @@ export const ATTRIBUTE_COLUMNS: ReadonlyArray<readonly [column: string, key: str
   ['dst_service', DESTINATION_K8S_SERVICE_NAME, 'text'],
   ['dst_domain', DESTINATION_DOMAIN, 'text'],
   ['inter_zone', NETWORK_FLOW_INTER_ZONE, 'bool'],
+  ['cost_class', NETWORK_FLOW_COST_CLASS, 'text'],
 ];
 
 const COLUMN_INDEX = new Map(ATTRIBUTE_COLUMNS.map(([, key], i) => [key, i]));
@@ -63,6 +68,7 @@ export const COPY_COLUMNS: readonly string[] = [
   'tx_packets',
   'rx_packets',
   'connections',
+  'cost_usd',
   'attributes',
 ];
 
@@ -215,6 +221,7 @@ export function encodeFlow(flow: Flow, reportingNode?: string): EncodeResult {
   let line = `${startText}\t${timestampText(end)}\t${node === undefined ? NULL : textValue(node)}`;
   for (let i = 0; i < columns.length; i++) line += `\t${columns[i] ?? NULL}`;
   line += `\t${flow.txBytes}\t${flow.rxBytes}\t${flow.txPackets}\t${flow.rxPackets}\t${flow.connections}`;
+  line += `\t${flow.costZeptoUsd === undefined ? NULL : usdText(flow.costZeptoUsd)}`;
   line += `\t${json === '' ? '{}' : copyEscape(`${json}}`)}\n`;
   return { line, day: startText.slice(0, 10) };
 }

@@ -21,7 +21,7 @@ export function flowAt(startMs: number, attributes: Attributes, counters: Partia
  * addresses differ from flow to flow (and is kept in the attributes jsonb).
  */
 export function fullFlow(seq: number, startMs: number): Flow {
-  return flowAt(
+  const flow = flowAt(
     startMs,
     {
       'source.address': `10.1.${(seq >> 8) & 255}.${seq & 255}`,
@@ -52,6 +52,15 @@ export function fullFlow(seq: number, startMs: number): Flow {
     },
     { txBytes: 1000 + seq, rxBytes: 20_000 + 3 * seq, txPackets: 10 + (seq % 5), rxPackets: 20 + (seq % 7), connections: seq % 3 },
   );
+  // Three flows in four priced as netcost would (AWS cross-AZ: 2 × bytes × $0.01 / 2^30, in
+  // zepto-USD, rounded half up); the fourth unpriced, as without netcost.
+  if (seq % 4 !== 0) {
+    const interZone = seq % 2 === 1;
+    flow.attributes['network.flow.cost.class'] = interZone ? 'inter_zone' : 'intra_zone';
+    const billed = interZone ? 2n * BigInt(flow.txBytes + flow.rxBytes) : 0n;
+    flow.costZeptoUsd = (billed * 10_000_000n * 10n ** 12n + 2n ** 29n) / 2n ** 30n;
+  }
+  return flow;
 }
 
 export function deltaBatch(flows: Flow[]): FlowBatch {

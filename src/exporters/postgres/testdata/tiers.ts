@@ -9,16 +9,17 @@ const ENDPOINT = ['namespace', 'workload_kind', 'workload', 'pod', 'node', 'zone
 /** Per tier, one line per tier row key with its sums: from the raw rows, and from the tier itself. */
 export async function tierContents(client: pg.ClientBase, schema = 'podflow'): Promise<Record<string, { fromRaw: string[]; tier: string[] }>> {
   const out: Record<string, { fromRaw: string[]; tier: string[] }> = {};
-  const sums = ['count(*)', ...MEASURES.map((m) => `sum(${m})`)].map((e) => `${e}::text`).join(` || ',' || `);
-  const tierSums = ['flows', ...MEASURES].map((m) => `sum(t.${m})::text`).join(` || ',' || `);
+  // coalesce: an unpriced group's cost is NULL in both, and NULL would blank the whole line.
+  const sums = ['count(*)', ...MEASURES.map((m) => `sum(${m})`)].map((e) => `coalesce(${e}::text, 'null')`).join(` || ',' || `);
+  const tierSums = ['flows', ...MEASURES].map((m) => `coalesce(sum(t.${m})::text, 'null')`).join(` || ',' || `);
   for (const tier of TIERS) {
     const fromRaw = await client.query<{ line: string }>(
-      `SELECT concat_ws('|', date_trunc('${tier.unit}', start_time, 'UTC'), ${endpointKeySql(SRC)}, ${endpointKeySql(DST)}, inter_zone, transport, dst_port) || '=' || ${sums} AS line
-       FROM ${schema}.flows GROUP BY date_trunc('${tier.unit}', start_time, 'UTC'), ${endpointKeySql(SRC)}, ${endpointKeySql(DST)}, inter_zone, transport, dst_port ORDER BY 1`);
+      `SELECT concat_ws('|', date_trunc('${tier.unit}', start_time, 'UTC'), ${endpointKeySql(SRC)}, ${endpointKeySql(DST)}, inter_zone, transport, dst_port, cost_class) || '=' || ${sums} AS line
+       FROM ${schema}.flows GROUP BY date_trunc('${tier.unit}', start_time, 'UTC'), ${endpointKeySql(SRC)}, ${endpointKeySql(DST)}, inter_zone, transport, dst_port, cost_class ORDER BY 1`);
     const inTier = await client.query<{ line: string }>(
-      `SELECT concat_ws('|', t.bucket, ${endpointKeySql(ENDPOINT.map((c) => `s.${c}`))}, ${endpointKeySql(ENDPOINT.map((c) => `d.${c}`))}, t.inter_zone, t.transport, t.dst_port) || '=' || ${tierSums} AS line
+      `SELECT concat_ws('|', t.bucket, ${endpointKeySql(ENDPOINT.map((c) => `s.${c}`))}, ${endpointKeySql(ENDPOINT.map((c) => `d.${c}`))}, t.inter_zone, t.transport, t.dst_port, t.cost_class) || '=' || ${tierSums} AS line
        FROM ${schema}.${tier.table} t JOIN ${schema}.endpoints s ON s.id = t.src_endpoint JOIN ${schema}.endpoints d ON d.id = t.dst_endpoint
-       GROUP BY t.bucket, s.id, d.id, t.inter_zone, t.transport, t.dst_port ORDER BY 1`);
+       GROUP BY t.bucket, s.id, d.id, t.inter_zone, t.transport, t.dst_port, t.cost_class ORDER BY 1`);
     out[tier.name] = { fromRaw: fromRaw.rows.map((r) => r.line), tier: inTier.rows.map((r) => r.line) };
   }
   return out;
