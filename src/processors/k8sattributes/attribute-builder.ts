@@ -57,9 +57,9 @@ export class AttributeBuilder {
 
   /** The flow's key list (consecutive flows almost always share the previous one's). */
   #shape(a: Attributes): InputShape | undefined {
-    const keys = Object.keys(a);
     const last = this.#last;
-    if (last !== undefined && sameKeys(keys, last.keys)) return last;
+    if (last !== undefined && hasExactly(a, last.keys)) return last;
+    const keys = Object.keys(a);
     const signature = keys.join('\n');
     let shape = this.#shapes.get(signature);
     if (shape === undefined) {
@@ -72,10 +72,18 @@ export class AttributeBuilder {
   }
 }
 
-function sameKeys(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+/**
+ * Whether `a`'s keys are exactly `keys`, in order. A for-in walk allocates nothing (Object.keys
+ * makes an array per flow). It lists the own keys in Object.keys order first, then any inherited
+ * enumerable one, which makes the answer false: never a wrong match.
+ */
+function hasExactly(a: Attributes, keys: readonly string[]): boolean {
+  let i = 0;
+  for (const key in a) {
+    if (key !== keys[i]) return false;
+    i++;
+  }
+  return i === keys.length;
 }
 
 /**
