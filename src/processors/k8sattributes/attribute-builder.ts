@@ -36,7 +36,9 @@ interface InputShape {
 
 export class AttributeBuilder {
   readonly #shapes = new Map<string, InputShape>();
+  /** The last key list seen, and the one before it (flows with and without a pre-DNAT address alternate). */
   #last: InputShape | undefined;
+  #previous: InputShape | undefined;
 
   build(a: Attributes, src: EndInfo | undefined, dst: EndInfo | undefined, service: string | undefined, interZone: boolean | undefined, reporter?: string): Attributes {
     const shape = this.#shape(a);
@@ -55,10 +57,16 @@ export class AttributeBuilder {
     return build(a, src?.values, dst?.values, service, interZone, reporter);
   }
 
-  /** The flow's key list (consecutive flows almost always share the previous one's). */
+  /** The flow's key list (consecutive flows almost always have one of the last two). */
   #shape(a: Attributes): InputShape | undefined {
     const last = this.#last;
     if (last !== undefined && hasExactly(a, last.keys)) return last;
+    const previous = this.#previous;
+    if (previous !== undefined && hasExactly(a, previous.keys)) {
+      this.#previous = last;
+      this.#last = previous;
+      return previous;
+    }
     const keys = Object.keys(a);
     const signature = keys.join('\n');
     let shape = this.#shapes.get(signature);
@@ -67,6 +75,7 @@ export class AttributeBuilder {
       shape = { keys, builders: [], count: 0 };
       this.#shapes.set(signature, shape);
     }
+    this.#previous = last;
     this.#last = shape;
     return shape;
   }
