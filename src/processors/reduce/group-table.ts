@@ -135,12 +135,16 @@ export class GroupTable {
     const k = this.slotCount;
     for (let j = known; j < k; j++) ids[j] = this.#intern(j, values[j]);
     const g = this.size++;
-    this.#tuples.set(ids, g * k);
+    // Element by element: TypedArray set/fill are builtin calls that cost more than the few
+    // elements of one group.
+    const tuples = this.#tuples;
+    for (let j = 0, base = g * k; j < k; j++) tuples[base + j] = ids[j]!;
     this.values[g] = values.slice(0, k);
     this.startMs[g] = startMs;
     this.lastSeenMs[g] = startMs;
     this.touched[g] = 0;
-    this.counters.fill(0, g * COUNTERS_PER_GROUP, (g + 1) * COUNTERS_PER_GROUP);
+    const counters = this.counters;
+    for (let c = g * COUNTERS_PER_GROUP, end = c + COUNTERS_PER_GROUP; c < end; c++) counters[c] = 0;
     this.#buckets[this.#probe(ids, true)] = g;
     return g;
   }
