@@ -92,3 +92,14 @@ test(`beyond ${MAX_INPUT_SHAPES} flow key lists and ${MAX_BUILDERS_PER_SHAPE} co
   t.true(side * side * 4 > MAX_BUILDERS_PER_SHAPE);
   t.is(checked, side * side * 4);
 });
+
+test('alternating key lists, one a prefix of another, and an inherited key: each flow gets its own keys', (t) => {
+  const builder = new AttributeBuilder();
+  const plain: Attributes = { 'source.address': '10.1.0.5', 'destination.address': '10.2.0.7' };
+  const dnat: Attributes = { ...plain, 'destination.original.address': '10.96.0.10' };
+  const other: Attributes = { 'destination.address': '10.2.0.7', 'source.address': '10.1.0.5' };
+  const inherited = Object.assign(Object.create({ 'inherited.key': 'x' }) as Attributes, plain);
+  for (const a of [plain, dnat, plain, dnat, dnat, other, plain, dnat, inherited, plain, { 'source.address': '10.1.0.5' }, dnat]) {
+    check(t, builder, a, pod, node, 'cart');
+  }
+});

@@ -36,7 +36,9 @@ interface InputShape {
 
 export class AttributeBuilder {
   readonly #shapes = new Map<string, InputShape>();
+  /** The last key list seen, and the one before it (flows with and without a pre-DNAT address alternate). */
   #last: InputShape | undefined;
+  #previous: InputShape | undefined;
 
   build(a: Attributes, src: EndInfo | undefined, dst: EndInfo | undefined, service: string | undefined, interZone: boolean | undefined, reporter?: string): Attributes {
     const shape = this.#shape(a);
@@ -55,11 +57,17 @@ export class AttributeBuilder {
     return build(a, src?.values, dst?.values, service, interZone, reporter);
   }
 
-  /** The flow's key list (consecutive flows almost always share the previous one's). */
+  /** The flow's key list (consecutive flows almost always have one of the last two). */
   #shape(a: Attributes): InputShape | undefined {
-    const keys = Object.keys(a);
     const last = this.#last;
-    if (last !== undefined && sameKeys(keys, last.keys)) return last;
+    if (last !== undefined && hasExactly(a, last.keys)) return last;
+    const previous = this.#previous;
+    if (previous !== undefined && hasExactly(a, previous.keys)) {
+      this.#previous = last;
+      this.#last = previous;
+      return previous;
+    }
+    const keys = Object.keys(a);
     const signature = keys.join('\n');
     let shape = this.#shapes.get(signature);
     if (shape === undefined) {
@@ -67,15 +75,24 @@ export class AttributeBuilder {
       shape = { keys, builders: [], count: 0 };
       this.#shapes.set(signature, shape);
     }
+    this.#previous = last;
     this.#last = shape;
     return shape;
   }
 }
 
-function sameKeys(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+/**
+ * Whether `a`'s keys are exactly `keys`, in order. A for-in walk allocates nothing (Object.keys
+ * makes an array per flow). It lists the own keys in Object.keys order first, then any inherited
+ * enumerable one, which makes the answer false: never a wrong match.
+ */
+function hasExactly(a: Attributes, keys: readonly string[]): boolean {
+  let i = 0;
+  for (const key in a) {
+    if (key !== keys[i]) return false;
+    i++;
+  }
+  return i === keys.length;
 }
 
 /**

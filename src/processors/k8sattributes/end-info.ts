@@ -71,8 +71,7 @@ export function podEndInfo(entry: PodEntry, cache: ClusterCache, onNodeAddress =
     memo = { version: cache.version, podAddress: undefined, nodeAddress: undefined };
     entry.memo = memo;
   }
-  const slot = onNodeAddress ? 'nodeAddress' : 'podAddress';
-  const cached = memo[slot];
+  const cached = onNodeAddress ? memo.nodeAddress : memo.podAddress;
   if (cached) return cached;
 
   const { pod } = entry;
@@ -91,7 +90,8 @@ export function podEndInfo(entry: PodEntry, cache: ClusterCache, onNodeAddress =
     .prefixed('podLabelPrefix', pod.labels)
     .prefixed('podAnnotationPrefix', pod.annotations)
     .build(onNodeAddress ? 'node' : 'pod', node?.zone, pod.hostNetwork ? undefined : pod.nodeName || undefined, pod.hostNetwork ? pod.nodeName : undefined);
-  memo[slot] = info;
+  if (onNodeAddress) memo.nodeAddress = info;
+  else memo.podAddress = info;
   return info;
 }
 

@@ -19,22 +19,24 @@ export class EndResolver {
   }
 
   /**
-   * `portProto` (`8080/tcp`) identifies hostNetwork pods on a node address; `startMs`/`endMs`
-   * is the flow's interval. Returns undefined for a missing or unparsable address.
+   * `port` and `transport` (the flow's attributes) identify hostNetwork pods on a node address
+   * (`8080/tcp`); `startMs`/`endMs` is the flow's interval. Returns undefined for a missing or
+   * unparsable address.
    */
-  resolve(ip: string, portProto: string | undefined, startMs: number, endMs: number): EndInfo | undefined {
+  resolve(ip: string, port: unknown, transport: unknown, startMs: number, endMs: number): EndInfo | undefined {
     const cache = this.#cache;
     const pod = cache.podAt(ip, startMs, endMs);
     if (pod) return podEndInfo(pod, cache);
     const node = cache.nodeByIp(ip);
     if (node) {
-      const hostPod = portProto === undefined ? undefined : cache.hostNetworkPodAt(ip, portProto, startMs, endMs);
+      // The `port/proto` key is built here, for node addresses only: not once per end of every flow.
+      const hostPod = typeof port === 'number' && typeof transport === 'string' ? cache.hostNetworkPodAt(ip, `${port}/${transport}`, startMs, endMs) : undefined;
       return hostPod ? podEndInfo(hostPod, cache, true) : nodeEndInfo(node);
     }
     const svc = cache.serviceByIp(ip);
     if (svc) return serviceEndInfo(svc);
     // An IPv4-mapped IPv6 address (dual-stack sockets): the cluster knows the IPv4 form.
-    if (ip.startsWith('::ffff:') && ip.includes('.')) return this.resolve(ip.slice(7), portProto, startMs, endMs);
+    if (ip.startsWith('::ffff:') && ip.includes('.')) return this.resolve(ip.slice(7), port, transport, startMs, endMs);
     return this.#classify(ip);
   }
 

@@ -44,10 +44,6 @@ export function ownNode(ctx: ComponentContext, env: NodeJS.ProcessEnv = process.
 /** What the metrics read before (or without) a cluster watch. */
 const EMPTY_CACHE = new ClusterCache(0);
 
-function portProto(port: unknown, transport: unknown): string | undefined {
-  return typeof port === 'number' && typeof transport === 'string' ? `${port}/${transport}` : undefined;
-}
-
 export class K8sAttributesProcessor implements Processor {
   readonly #ctx: ComponentContext;
   readonly #config: K8sAttributesConfig;
@@ -209,8 +205,8 @@ export class K8sAttributesProcessor implements Processor {
       const transport = a[NETWORK_TRANSPORT];
       const srcIp = a[SOURCE_ADDRESS];
       const dstIp = a[DESTINATION_ADDRESS];
-      const src: EndInfo | undefined = typeof srcIp === 'string' ? resolver.resolve(srcIp, portProto(a[SOURCE_PORT], transport), startMs, endMs) : undefined;
-      const dst: EndInfo | undefined = typeof dstIp === 'string' ? resolver.resolve(dstIp, portProto(a[DESTINATION_PORT], transport), startMs, endMs) : undefined;
+      const src: EndInfo | undefined = typeof srcIp === 'string' ? resolver.resolve(srcIp, a[SOURCE_PORT], transport, startMs, endMs) : undefined;
+      const dst: EndInfo | undefined = typeof dstIp === 'string' ? resolver.resolve(dstIp, a[DESTINATION_PORT], transport, startMs, endMs) : undefined;
 
       if (reportNode !== undefined) {
         // Design "Report once": the initiating pod's node; else the responding pod's node; else

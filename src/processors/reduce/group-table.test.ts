@@ -43,3 +43,25 @@ test('no slots: every flow is one group', (t) => {
   t.is(table.insert([], 0), 0);
   t.is(table.find([]), 0);
 });
+
+test('insertMissed after a miss at any slot, and clear: groups are found by their values only', (t) => {
+  const table = new GroupTable(4, 100);
+  const scratch: SlotValue[] = [];
+  const add = (values: SlotValue[]) => {
+    scratch.splice(0, 4, ...values);
+    t.is(table.find(scratch), -1);
+    return table.insertMissed(scratch, 0);
+  };
+  for (let round = 0; round < 2; round++) {
+    const a = add(['ns', 1, true, 'x']);
+    const b = add(['ns', 1, true, 'y']); // misses at the last slot
+    const c = add(['ns', 2, true, 'x']); // misses at the second
+    const d = add(['ns', 1, false, 'y']); // every value known, a new tuple
+    t.deepEqual([a, b, c, d], [0, 1, 2, 3]);
+    t.deepEqual(table.values.slice(0, 4), [['ns', 1, true, 'x'], ['ns', 1, true, 'y'], ['ns', 2, true, 'x'], ['ns', 1, false, 'y']]);
+    t.is(table.find(['ns', 2, true, 'x']), c);
+    t.is(table.find(['ns', 2, false, 'x']), -1);
+    table.clear();
+    t.is(table.find(['ns', 1, true, 'x']), -1, 'cleared, though its values are still known');
+  }
+});

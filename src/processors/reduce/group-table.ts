@@ -5,7 +5,9 @@
 // slot value is interned to a small integer per slot (`Map.get` on a string whose hash V8 caches),
 // the integer tuple is hashed with FNV-1a, and groups live in an open-addressing table whose
 // tuples and counters are typed arrays. Values only enter the dictionaries when a group is
-// created, so the dictionaries are bounded by the groups created between two rebuilds. The arrays
+// created, so the dictionaries are bounded by the groups created between two rebuilds; `clear`
+// keeps them unless they hold many more values than the groups just cleared (the next interval
+// mostly sees the same values again, and re-interning them cost a Map.set each). The arrays
 // start small and double up to `capacity` (max_groups), so a large max_groups costs memory only
 // when that many groups exist.
 import type { SlotValue } from './group-key.ts';
@@ -53,6 +55,8 @@ export class GroupTable {
   #buckets: Int32Array;
   #mask: number;
   readonly #ids: Int32Array;
+  /** How many of `#ids` the last `find` looked up before it returned (all of them once it probed). */
+  #idsKnown = 0;
 
   #allocated: number;
 
@@ -113,26 +117,47 @@ export class GroupTable {
     const k = this.slotCount;
     for (let j = 0; j < k; j++) {
       const id = dictionaries[j]!.get(values[j]);
-      if (id === undefined) return EMPTY; // a value never seen in any group: a new group
+      if (id === undefined) {
+        this.#idsKnown = j;
+        return EMPTY; // a value never seen in any group: a new group
+      }
       ids[j] = id;
     }
+    this.#idsKnown = k;
     return this.#probe(ids, false);
   }
 
   /** Adds a group (the caller checked `find` and `full`); returns its index. */
   insert(values: readonly SlotValue[], startMs: number): number {
+    return this.#insert(values, startMs, 0);
+  }
+
+  /**
+   * Adds the group that `find(values)` has just missed (the caller checked `full`), reusing the
+   * value ids that `find` looked up; returns its index.
+   */
+  insertMissed(values: readonly SlotValue[], startMs: number): number {
+    return this.#insert(values, startMs, this.#idsKnown);
+  }
+
+  /** `known`: `#ids[0..known)` are already these values' ids. */
+  #insert(values: readonly SlotValue[], startMs: number, known: number): number {
     if (this.size === this.#allocated) this.#grow();
     const ids = this.#ids;
     const k = this.slotCount;
-    for (let j = 0; j < k; j++) ids[j] = this.#intern(j, values[j]);
+    for (let j = known; j < k; j++) ids[j] = this.#intern(j, values[j]);
     const g = this.size++;
-    this.#tuples.set(ids, g * k);
+    // Element by element: TypedArray set/fill are builtin calls that cost more than the few
+    // elements of one group.
+    const tuples = this.#tuples;
+    for (let j = 0, base = g * k; j < k; j++) tuples[base + j] = ids[j]!;
     this.values[g] = values.slice(0, k);
     this.#costs[g] = undefined;
     this.startMs[g] = startMs;
     this.lastSeenMs[g] = startMs;
     this.touched[g] = 0;
-    this.counters.fill(0, g * COUNTERS_PER_GROUP, (g + 1) * COUNTERS_PER_GROUP);
+    const counters = this.counters;
+    for (let c = g * COUNTERS_PER_GROUP, end = c + COUNTERS_PER_GROUP; c < end; c++) counters[c] = 0;
     this.#buckets[this.#probe(ids, true)] = g;
     return g;
   }
@@ -199,19 +224,27 @@ export class GroupTable {
     return big === undefined ? undefined : big + BigInt(this.counters[g * COUNTERS_PER_GROUP + COST_PART]!);
   }
 
-  /** Forgets every group (delta temporality, at the end of each interval). */
+  /**
+   * Forgets every group (delta temporality, at the end of each interval). A dictionary is kept
+   * for the next interval's groups unless it is stale (see `dictionariesStale`).
+   */
   clear(): void {
+    const limit = this.#staleLimit();
+    for (const dictionary of this.#dictionaries) if (dictionary.size > limit) dictionary.clear();
     this.size = 0;
     this.values.length = 0;
     this.#costs.length = 0;
-    for (const dictionary of this.#dictionaries) dictionary.clear();
     this.#buckets.fill(EMPTY);
   }
 
   /** Whether the dictionaries hold many values no live group uses (worth a `retain`). */
   get dictionariesStale(): boolean {
-    const limit = this.size * 2 + 1024;
+    const limit = this.#staleLimit();
     return this.#dictionaries.some((d) => d.size > limit);
+  }
+
+  #staleLimit(): number {
+    return this.size * 2 + 1024;
   }
 
   #intern(slot: number, value: SlotValue): number {

@@ -7,6 +7,7 @@ import type { ComponentContext, FlowConsumer, Processor } from '../../contracts/
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
 import { type Clock, systemClock } from '../../contracts/clock.ts';
 import type { ReduceConfig } from './config.ts';
+import { GroupAttributes } from './group-attributes.ts';
 import { GroupKeyReader, type SlotValue } from './group-key.ts';
 import { CONNECTIONS, COUNTERS_PER_GROUP, GroupTable, RX_BYTES, RX_PACKETS, TX_BYTES, TX_PACKETS } from './group-table.ts';
 
@@ -36,6 +37,7 @@ export class ReduceProcessor implements Processor {
   readonly #reader: GroupKeyReader;
   readonly #table: GroupTable;
   readonly #scratch: SlotValue[];
+  readonly #groupAttributes: GroupAttributes;
   readonly #overflow: OverflowGroup = {
     live: false, touched: false, startMs: 0, lastSeenMs: 0, counters: new Float64Array(COUNTERS_PER_GROUP), costZeptoUsd: undefined,
   };
@@ -68,6 +70,7 @@ export class ReduceProcessor implements Processor {
     });
     this.#table = new GroupTable(this.#reader.slotCount, config.max_groups);
     this.#scratch = new Array<SlotValue>(this.#reader.slotCount).fill(undefined);
+    this.#groupAttributes = new GroupAttributes(this.#reader.slotKeys);
     this.#overflowFlows = sharedCounter(
       ctx.metrics,
       'podflow_processor_reduce_overflow_flows_total',
@@ -130,7 +133,7 @@ export class ReduceProcessor implements Processor {
           overflowed++;
           continue;
         }
-        g = table.insert(values, this.#intervalStartMs);
+        g = table.insertMissed(values, this.#intervalStartMs);
         // Inserting may have grown the table's arrays.
         counters = table.counters;
         touched = table.touched;
@@ -199,7 +202,7 @@ export class ReduceProcessor implements Processor {
     const idleMs = this.#idleTimeoutMs;
     const intervalStartNano = unixNanoFromMs(this.#intervalStartMs);
     const endNano = unixNanoFromMs(endMs);
-    const slotKeys = this.#reader.slotKeys;
+    const groupAttributes = this.#groupAttributes;
     const { counters, touched, lastSeenMs, startMs, values } = table;
     const flows: Flow[] = [];
     let evicted = 0;
@@ -213,13 +216,7 @@ export class ReduceProcessor implements Processor {
         evicted++;
         continue;
       }
-      const attributes: Attributes = {};
-      const groupValues = values[g]!;
-      for (let j = 0; j < slotKeys.length; j++) {
-        const value = groupValues[j];
-        if (value !== undefined) attributes[slotKeys[j]!] = value;
-      }
-      flows.push(this.#flow(attributes, cumulative ? unixNanoFromMs(startMs[g]!) : intervalStartNano, endNano, counters, g * COUNTERS_PER_GROUP, table.cost(g)));
+      flows.push(this.#flow(groupAttributes.make(values[g]!), cumulative ? unixNanoFromMs(startMs[g]!) : intervalStartNano, endNano, counters, g * COUNTERS_PER_GROUP, table.cost(g)));
     }
 
     this.#groupsGauge.set(flows.length);
