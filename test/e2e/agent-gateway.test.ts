@@ -7,14 +7,16 @@
 //   exporter also sends to a test OTLP receiver: its data points must carry its node as their
 //   resource and raw addresses only, with exactly the bytes of its node's conntrack table.
 // - One gateway (in this process, so the test can stop and restart it and read its metrics):
-//   the real `otlp` receiver → k8sattributes (report-once judged per agent batch) → reduce →
-//   PostgreSQL + a JSON Lines file.
+//   the real `otlp` receiver → k8sattributes (report-once judged per agent batch) → netcost (AWS
+//   us-east-1, the external host as a NAT gateway) → reduce → PostgreSQL + a JSON Lines file.
 // - The agents reach the gateway with their `otlp` exporter: node-a's over OTLP/HTTP, node-b's
 //   over OTLP/gRPC, so both protocols carry a node's flows end to end.
 //
 // The gateway is stopped for 10 s in the middle of the traffic and started again: the agents'
 // exporter queues keep what they read, and nothing is lost. The oracle is the kernel (both
-// nodes' tables read with `conntrack -L` once every connection is closed).
+// nodes' tables read with `conntrack -L` once every connection is closed): bytes and packets per
+// group, and the cost per group and class (netcost-oracle.ts: the kernel's bytes × AWS's rule
+// and rate), in the file and PostgreSQL's cost_usd alike.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +28,8 @@ import { requirePrivileges, skipOrFail } from '../harness/privileges.ts';
 import { agentConfig, gatewayConfig, startInProcessPodflow, type InProcessPodflow } from '../harness/cluster/agent-gateway.ts';
 import { loadApiServer, SimulatedCluster } from '../harness/cluster/cluster.ts';
 import { grandTotal, kernelAccount, project, readFinalTables, reporter, type Totals } from '../harness/cluster/kernel-oracle.ts';
-import { fileRows, fileTotals, postgresRows, postgresTotals } from '../harness/cluster/outputs.ts';
+import { assertKernelCosts, classesOf, costsByClass, NETCOST, TOPOLOGY_ZONES } from '../harness/cluster/netcost-oracle.ts';
+import { fileCosts, fileRows, fileTotals, postgresCosts, postgresRows, postgresTotals } from '../harness/cluster/outputs.ts';
 import { startPodflowProcess, type PodflowProcess } from '../harness/cluster/podflow-node.ts';
 import { NODES, type NodeName } from '../harness/cluster/topology.ts';
 import { freePort } from '../harness/ports.ts';
@@ -40,7 +43,7 @@ const TOTAL_ROUNDS = ROUNDS[0] + ROUNDS[1] + ROUNDS[2];
 const GATEWAY_OUTAGE_MS = 10_000;
 const ALL: ReadonlyArray<keyof Totals> = ['txBytes', 'rxBytes', 'txPackets', 'rxPackets', 'connections'];
 
-test('agents and a gateway: outputs equal the kernel per workload pair, once per connection, agents never call the API server, a 10 s gateway outage loses nothing', async (t) => {
+test('agents and a gateway: outputs and netcost\'s costs equal the kernel per workload pair, once per connection, agents never call the API server, a 10 s gateway outage loses nothing', async (t) => {
   if (!requirePrivileges(t, ['ip', 'nft', 'conntrack'])) return;
   const missing = missingPostgres();
   if (missing) return skipOrFail(t, missing);
@@ -72,7 +75,7 @@ test('agents and a gateway: outputs equal the kernel per workload pair, once per
     const startGateway = async () => {
       const g = await started(startInProcessPodflow(`gateway-${gateways.length}`, gatewayConfig({
         receivers: { otlp: { protocols: { http: { endpoint: `127.0.0.1:${gatewayPorts.http}` }, grpc: { endpoint: `127.0.0.1:${gatewayPorts.grpc}` } } } },
-        kubeconfig: gatewayKubeconfig, postgresUrl, flowsFile, telemetryAddress: '',
+        kubeconfig: gatewayKubeconfig, postgresUrl, flowsFile, netcost: NETCOST, telemetryAddress: '',
       }), dir), (p) => p.stop());
       gateways.push(g);
       return g;
@@ -129,6 +132,15 @@ test('agents and a gateway: outputs equal the kernel per workload pair, once per
     t.true(droppedByReportOnce > 0, 'the gateway dropped the second sighting of cross-node connections');
     const failed = failedToGateway.concat(await Promise.all(gateways.map((g) => g.selfMetric('podflow_exporter_send_failed_flows_total'))));
     t.deepEqual(failed, failed.map(() => 0), 'no batch given up by any queue');
+
+    // ---- netcost at the gateway: the kernel's bytes × AWS's rule and rate, per group and class ---
+    const costs = fileCosts([flowsFile]);
+    assertKernelCosts(t, 'gateway file', entries, TOPOLOGY_ZONES, costsByClass(costs));
+    t.deepEqual(classesOf(costsByClass(costs)), ['inter_zone', 'nat_gateway', 'same_node']);
+    t.deepEqual(await postgresCosts(pg, database), costs, 'PostgreSQL\'s cost_usd per group and class: exactly the file\'s');
+    const pricedAt = (labels?: Record<string, string>) => Promise.all(gateways.map((g) => g.selfMetric('podflow_processor_netcost_flows_total', labels)));
+    t.deepEqual(await pricedAt({ class: 'unknown' }), gateways.map(() => 0), 'no flow without zones at the gateway');
+    t.true((await pricedAt()).every((n) => n > 0), 'each gateway priced flows');
 
     // ---- the agents: raw flows named by their node, no API request ------------------------------
     const points = otlp.points().filter((p) => p.metric === 'network.flow.io');
