@@ -3,8 +3,8 @@
 // - agentConfig: what an agent runs: its node's conntrack table → an exporter that sends raw
 //   deltas to the gateways (no k8sattributes, no credentials), naming itself in service.resource.
 // - gatewayConfig: what a gateway runs: the receiver of the agents' batches (`otlp`) →
-//   k8sattributes (no node_name: each batch is judged as its sender's) → reduce (keeping
-//   k8s.node.name) → postgres + file.
+//   k8sattributes (no node_name: each batch is judged as its sender's) (→ netcost when
+//   configured) → reduce (keeping k8s.node.name) → postgres + file.
 // - startInProcessPodflow: a Service of such a config inside the test's process, so a test can
 //   stop and restart it and read its self-metrics after it stopped.
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { parseConfig } from '../../../src/config/load.ts';
 import { FACTORIES } from '../../../src/components.ts';
 import { Service } from '../../../src/pipeline/service.ts';
-import { GROUP_BY, postgresExporter } from './podflow-node.ts';
+import { GROUP_BY, namingOrder, namingProcessors, postgresExporter } from './podflow-node.ts';
 import { CLUSTER_NAME, POD_CIDR, SERVICE_CIDR, type NodeName } from './topology.ts';
 
 export interface AgentOptions {
@@ -48,6 +48,8 @@ export interface GatewayOptions {
   postgresUrl: string;
   flowsFile: string;
   reduceInterval?: string;
+  /** A netcost processor's config: netcost runs after k8sattributes and reduce keeps its class. */
+  netcost?: Record<string, unknown>;
   telemetryAddress: string;
 }
 
@@ -57,16 +59,17 @@ export const GATEWAY_GROUP_BY = [...GROUP_BY, 'k8s.node.name'];
 export function gatewayConfig(o: GatewayOptions): object {
   return {
     receivers: o.receivers,
-    processors: {
-      k8sattributes: { auth_type: 'kubeConfig', kubeconfig: o.kubeconfig, wait_for_sync: '10s', cluster_cidrs: [POD_CIDR, SERVICE_CIDR] },
-      reduce: { interval: o.reduceInterval ?? '1s', temporality: 'delta', group_by: GATEWAY_GROUP_BY, cluster_cidrs: [POD_CIDR, SERVICE_CIDR] },
-    },
+    processors: namingProcessors(
+      { auth_type: 'kubeConfig', kubeconfig: o.kubeconfig, wait_for_sync: '10s', cluster_cidrs: [POD_CIDR, SERVICE_CIDR] },
+      { interval: o.reduceInterval ?? '1s', groupBy: GATEWAY_GROUP_BY },
+      o.netcost,
+    ),
     exporters: {
       postgres: postgresExporter(o.postgresUrl),
       file: { path: o.flowsFile },
     },
     service: {
-      pipelines: { flows: { receivers: Object.keys(o.receivers), processors: ['k8sattributes', 'reduce'], exporters: ['postgres', 'file'] } },
+      pipelines: { flows: { receivers: Object.keys(o.receivers), processors: namingOrder(o.netcost), exporters: ['postgres', 'file'] } },
       resource: { 'k8s.cluster.name': CLUSTER_NAME },
       telemetry: { metrics: { address: o.telemetryAddress } },
       shutdown_timeout: '20s',

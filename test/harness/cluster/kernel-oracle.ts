@@ -52,6 +52,17 @@ export async function readTable(node: NodeName, ns: Netns): Promise<CtEntry[]> {
   return (await readConntrackTable(ns, ['ipv4'])).map((e) => ({ ...e, node }));
 }
 
+/** A connection's identity across reads of its node's table: node, original tuple. */
+export function connectionId(e: CtEntry): string {
+  return `${e.node} ${e.origSrc}:${e.origSport} ${e.origDst}:${e.origDport}`;
+}
+
+/** readFinalTables() without the connections of an earlier read (a test's earlier phase). */
+export async function readNewFinalTables(nodes: ReadonlyMap<NodeName, Netns>, earlier: readonly CtEntry[]): Promise<CtEntry[]> {
+  const before = new Set(earlier.map(connectionId));
+  return (await readFinalTables(nodes)).filter((e) => !before.has(connectionId(e)));
+}
+
 /** Entries whose counters can still change (a TCP connection not yet closed on both sides). */
 export function openEntries(entries: readonly CtEntry[]): CtEntry[] {
   return entries.filter((e) => e.transport === 'tcp' && e.state !== 'TIME_WAIT' && e.state !== 'CLOSE');

@@ -103,15 +103,40 @@ export function fileTotals(files: readonly string[]): TotalsByKey {
   return out;
 }
 
+/** A decimal number of USD (`12.000000000000000000345`) as exact zepto-USD. */
+function zeptoUsd(whole: string, fraction = ''): bigint {
+  if (fraction.length > 21) throw new Error(`${whole}.${fraction} USD: finer than a zepto-dollar`);
+  return BigInt(whole) * 10n ** 21n + BigInt(fraction.padEnd(21, '0'));
+}
+
 /** `"cost_usd":<decimal>` of a JSON line as exact zepto-USD (JSON.parse would round it to a double). */
 export function costOfLine(line: string): bigint | undefined {
   const m = /"cost_usd":(\d+)(?:\.(\d{1,21}))?[,}]/.exec(line);
-  return m ? BigInt(m[1]!) * 10n ** 21n + BigInt((m[2] ?? '').padEnd(21, '0')) : undefined;
+  return m ? zeptoUsd(m[1]!, m[2]) : undefined;
+}
+
+/** Per group (attributesKey) and cost class: the cost in zepto-USD, the bytes and the rows of an output. */
+export type CostsByGroup = Record<string, { costZeptoUsd: bigint; txBytes: number; rxBytes: number; rows: number }>;
+
+/** fileCosts() from PostgreSQL's raw rows: `sum(cost_usd)` (numeric, read as text: exact) per group and `cost_class`. */
+export async function postgresCosts(pg: PostgresServer, database: string, schema = 'podflow'): Promise<CostsByGroup> {
+  const rows = await pg.query<PgGroupRow & { cost_class: string | null; cost_usd: string | null; rows: string }>(database, `
+    SELECT ${PG_KEY_SQL}, cost_class, sum(cost_usd)::text AS cost_usd,
+      sum(tx_bytes) AS tx_bytes, sum(rx_bytes) AS rx_bytes, count(*) AS rows
+    FROM ${schema}.flows GROUP BY 1, 2, 3, 4, cost_class`);
+  const out: CostsByGroup = {};
+  for (const r of rows) {
+    if (r.cost_usd === null) throw new Error(`rows without cost_usd: ${JSON.stringify(r)}`);
+    const [whole, fraction] = r.cost_usd.split('.');
+    const key = `${groupKey(r.src, r.dst, r.inter_zone ?? undefined, r.dst_service ?? undefined)} class=${String(r.cost_class)}`;
+    out[key] = { costZeptoUsd: zeptoUsd(whole!, fraction), txBytes: Number(r.tx_bytes), rxBytes: Number(r.rx_bytes), rows: Number(r.rows) };
+  }
+  return out;
 }
 
 /** Per group (attributesKey) and cost class: the cost in zepto-USD and the bytes, from the files. */
-export function fileCosts(files: readonly string[]): Record<string, { costZeptoUsd: bigint; txBytes: number; rxBytes: number; rows: number }> {
-  const out: Record<string, { costZeptoUsd: bigint; txBytes: number; rxBytes: number; rows: number }> = {};
+export function fileCosts(files: readonly string[]): CostsByGroup {
+  const out: CostsByGroup = {};
   for (const file of files) {
     if (!existsSync(file)) continue;
     for (const line of readFileSync(file, 'utf8').split('\n')) {

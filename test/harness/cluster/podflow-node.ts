@@ -109,32 +109,42 @@ export function podflowConfig(o: PodflowNodeOptions, ports: PodflowPorts, flowsF
     receivers: {
       conntrack: { interval: o.conntrackInterval ?? '1s', netns: o.netnsPath, startup: 'baseline' },
     },
-    processors: {
-      k8sattributes: {
-        auth_type: 'kubeConfig',
-        kubeconfig: o.kubeconfig,
-        node_name: o.nodeName,
-        wait_for_sync: '10s',
-        cluster_cidrs: [POD_CIDR, SERVICE_CIDR],
-      },
-      ...(o.netcost ? { netcost: o.netcost } : {}),
-      reduce: {
-        interval: o.reduceInterval ?? '1s',
-        temporality: 'delta',
-        group_by: o.netcost ? [...GROUP_BY, 'network.flow.cost.class'] : GROUP_BY,
-        cluster_cidrs: [POD_CIDR, SERVICE_CIDR],
-      },
-    },
+    processors: namingProcessors(
+      { auth_type: 'kubeConfig', kubeconfig: o.kubeconfig, node_name: o.nodeName, wait_for_sync: '10s', cluster_cidrs: [POD_CIDR, SERVICE_CIDR] },
+      { interval: o.reduceInterval ?? '1s', groupBy: GROUP_BY },
+      o.netcost,
+    ),
     exporters,
     service: {
       pipelines: {
-        flows: { receivers: ['conntrack'], processors: o.netcost ? ['k8sattributes', 'netcost', 'reduce'] : ['k8sattributes', 'reduce'], exporters: Object.keys(exporters) },
+        flows: { receivers: ['conntrack'], processors: namingOrder(o.netcost), exporters: Object.keys(exporters) },
       },
       telemetry: { logs: { level: o.logLevel ?? 'info' }, metrics: { address: `127.0.0.1:${ports.telemetry}` } },
       resource: { 'k8s.node.name': o.nodeName, 'k8s.cluster.name': CLUSTER_NAME },
       shutdown_timeout: '20s',
     },
   };
+}
+
+/**
+ * The processors that name and reduce flows: k8sattributes (→ netcost when configured) → reduce
+ * (delta, by `groupBy` and, with netcost, its class). Their pipeline order is namingOrder().
+ */
+export function namingProcessors(k8sattributes: object, reduce: { interval: string; groupBy: readonly string[] }, netcost?: object): Record<string, object> {
+  return {
+    k8sattributes,
+    ...(netcost ? { netcost } : {}),
+    reduce: {
+      interval: reduce.interval,
+      temporality: 'delta',
+      group_by: netcost ? [...reduce.groupBy, 'network.flow.cost.class'] : reduce.groupBy,
+      cluster_cidrs: [POD_CIDR, SERVICE_CIDR],
+    },
+  };
+}
+
+export function namingOrder(netcost?: object): string[] {
+  return netcost ? ['k8sattributes', 'netcost', 'reduce'] : ['k8sattributes', 'reduce'];
 }
 
 /** A `bin/podflow run` process of the simulated cluster (a node, an agent). */
