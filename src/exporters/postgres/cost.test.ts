@@ -60,7 +60,7 @@ test.serial('a day\'s cost_usd sums to the day\'s billed bytes × rate, per clas
 
   const rows = await server.query<{ day: string; cost_class: string | null; cost: string | null; rows: number }>('cost',
     `SELECT to_char(date_trunc('day', start_time AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS day, cost_class, sum(cost_usd)::text AS cost, count(*)::int AS rows
-     FROM podflow.flows GROUP BY 1, 2 ORDER BY 1, 2 NULLS LAST`);
+     FROM podflow.flow_details GROUP BY 1, 2 ORDER BY 1, 2 NULLS LAST`);
   // Expected per day and class, from the bytes alone: AWS bills cross-AZ bytes on both sides.
   const expected = new Map<string, { billed: bigint; rows: number }>();
   for (const f of flows) {

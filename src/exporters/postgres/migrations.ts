@@ -5,8 +5,9 @@
 // that first takes a transaction-scoped advisory lock keyed by the schema name, so two replicas
 // starting at once apply each migration exactly once (the second waits, then finds nothing to do).
 import pg from 'pg';
-import { NODE_GRAPH_SQL, NODE_GRAPH_TIERS_SQL, PREFIX_TITLES_SQL } from './node-graph.ts';
-import { COST_SQL, ROLLUP_SQL, rollupStatements, TIER_SHAPE_V4 } from './rollup-sql.ts';
+import { NODE_GRAPH_NARROW_SQL, NODE_GRAPH_SQL, NODE_GRAPH_TIERS_SQL, PREFIX_TITLES_SQL } from './node-graph.ts';
+import { COST_SQL, ROLLUP_SQL, TIER_SHAPE_V4, wideRollupStatements } from './rollup-sql.ts';
+import { NARROW_SQL, narrowStatements } from './narrow-rows.ts';
 
 export interface Migration {
   version: number;
@@ -123,10 +124,24 @@ export const MIGRATIONS: readonly Migration[] = [
     // The rows already stored (no ingest_xid) are rolled up once, here; the rollup job takes
     // every row written after (rollup_state starts at transaction id 0).
     after: async (client, schema) => {
-      for (const statement of rollupStatements(schema, 'ingest_xid IS NULL', TIER_SHAPE_V4)) await client.query(statement);
+      for (const statement of wideRollupStatements(schema, 'ingest_xid IS NULL', TIER_SHAPE_V4)) await client.query(statement);
     },
   },
   { version: 5, name: 'netcost: cost_class and cost_usd on raw rows and in the tiers', sql: COST_SQL },
+  {
+    version: 6,
+    name: 'narrow raw rows: endpoint ids and codes, the wide view flow_details',
+    sql: NARROW_SQL + NODE_GRAPH_NARROW_SQL,
+    // The version-5 rows move into the narrow table as they are (ingest_xid kept, so what was
+    // rolled up stays rolled up and what was not is rolled up next), then the old table goes.
+    after: async (client, schema) => {
+      await client.query(`SELECT ${schema}.ensure_partitions(ARRAY(
+        SELECT to_date(right(c.relname, 8), 'YYYYMMDD') FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = '${schema}.flows_v5'::regclass))`);
+      for (const statement of narrowStatements(schema, `${schema}.flows_v5`, true)) await client.query(statement);
+      await client.query(`DROP TABLE ${schema}.flows_v5`);
+    },
+  },
 ];
 
 export function renderMigration(sql: string, schema: string): string {

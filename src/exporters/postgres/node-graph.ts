@@ -404,3 +404,78 @@ LANGUAGE sql STABLE AS $fn$
 $fn$;
 
 ${GRAPH_NODES_TIERS_SQL}`;
+
+// Migration 6: raw rows name their ends by endpoint id (narrow-rows.ts), so the raw pieces of a
+// window (its ragged ends under a minute, and the rows not rolled up yet) are summed by id pair
+// together with the tier rows, and every pair finds its graph nodes in endpoint_groups: no
+// endpoint is computed per row or per query any more. Same signature, columns and answer.
+export const NODE_GRAPH_NARROW_SQL = `
+CREATE OR REPLACE FUNCTION :schema.graph_links("from" timestamptz, "to" timestamptz, group_by text DEFAULT 'workload',
+                                               namespaces text[] DEFAULT NULL)
+RETURNS TABLE (
+  src_id text, src_title text, src_subtitle text, src_type text, src_kind text, src_namespace text,
+  dst_id text, dst_title text, dst_subtitle text, dst_type text, dst_kind text, dst_namespace text,
+  tx_bytes bigint, rx_bytes bigint, packets bigint, connections bigint,
+  in_zone_bytes bigint, cross_zone_bytes bigint, external_bytes bigint,
+  src_node text, src_zone text, dst_node text, dst_zone text)
+LANGUAGE plpgsql STABLE SET work_mem = '64MB' AS $fn$
+DECLARE
+  rolled bigint;
+  part record;
+  pieces text := '';
+BEGIN
+  IF group_by IS NULL OR group_by NOT IN ('workload', 'namespace', 'node', 'zone') THEN
+    RAISE EXCEPTION 'graph grouping must be workload, namespace, node or zone, not %', coalesce(group_by, 'NULL')
+      USING ERRCODE = '22023';
+  END IF;
+  SELECT r.rolled_xid INTO rolled FROM :schema.rollup_state r;
+  FOR part IN SELECT * FROM :schema.graph_cover($1, $2) LOOP
+    IF part.tier = 'raw' THEN
+      -- Rolled rows only: the rows not rolled up yet are all read below, once.
+      pieces := pieces || format(
+        ' UNION ALL SELECT src_endpoint, dst_endpoint, inter_zone, %1$s::bigint, %1$s * tx_bytes, %1$s * rx_bytes,
+                  %1$s * (tx_packets + rx_packets), %1$s * connections
+           FROM %2$I.flows WHERE start_time >= %3$L AND start_time < %4$L AND (ingest_xid IS NULL OR ingest_xid < %5$s)',
+        part.sign, :schema_literal, part.lo, part.hi, rolled);
+    ELSE
+      pieces := pieces || format(
+        ' UNION ALL SELECT src_endpoint, dst_endpoint, inter_zone, %1$s * flows, %1$s * tx_bytes, %1$s * rx_bytes,
+                  %1$s * (tx_packets + rx_packets), %1$s * connections
+           FROM %2$I.%3$I WHERE bucket >= %4$L AND bucket < %5$L',
+        part.sign, :schema_literal, 'flows_' || part.tier, part.lo, part.hi);
+    END IF;
+  END LOOP;
+  RETURN QUERY EXECUTE format($q$
+    WITH id_pairs AS (
+      SELECT u.src_endpoint, u.dst_endpoint, u.inter_zone, sum(u.flows)::bigint AS flows, sum(u.tx)::bigint AS tx,
+             sum(u.rx)::bigint AS rx, sum(u.packets)::bigint AS packets, sum(u.conns)::bigint AS conns
+      FROM (SELECT src_endpoint, dst_endpoint, inter_zone, 1::bigint AS flows, tx_bytes AS tx, rx_bytes AS rx,
+                   tx_packets + rx_packets AS packets, connections AS conns
+            FROM %2$I.flows WHERE start_time >= %3$L AND start_time < %4$L AND ingest_xid >= %5$s
+            %1$s) u
+      GROUP BY 1, 2, 3
+    ),
+    ends AS (
+      SELECT f.inter_zone, f.flows, f.tx, f.rx, f.packets, f.conns, s.end_namespace AS s_ns, d.end_namespace AS d_ns,
+             s.id AS s_id, s.title AS s_title, s.subtitle AS s_subtitle, s.type AS s_type, s.kind AS s_kind, s.namespace AS s_namespace, s.node AS s_node, s.zone AS s_zone,
+             d.id AS d_id, d.title AS d_title, d.subtitle AS d_subtitle, d.type AS d_type, d.kind AS d_kind, d.namespace AS d_namespace, d.node AS d_node, d.zone AS d_zone
+      FROM id_pairs f
+      JOIN %2$I.endpoint_groups s ON s.group_by = %6$L AND s.endpoint = f.src_endpoint
+      JOIN %2$I.endpoint_groups d ON d.group_by = %6$L AND d.endpoint = f.dst_endpoint
+    )
+    SELECT f.s_id, min(f.s_title), min(f.s_subtitle), min(f.s_type), min(f.s_kind), min(f.s_namespace),
+           f.d_id, min(f.d_title), min(f.d_subtitle), min(f.d_type), min(f.d_kind), min(f.d_namespace),
+           sum(f.tx)::bigint, sum(f.rx)::bigint, sum(f.packets)::bigint, sum(f.conns)::bigint,
+           sum(CASE WHEN f.s_type <> 'external' AND f.d_type <> 'external' AND f.inter_zone IS NOT TRUE THEN f.tx + f.rx ELSE 0 END)::bigint,
+           sum(CASE WHEN f.s_type <> 'external' AND f.d_type <> 'external' AND f.inter_zone THEN f.tx + f.rx ELSE 0 END)::bigint,
+           sum(CASE WHEN f.s_type = 'external' OR f.d_type = 'external' THEN f.tx + f.rx ELSE 0 END)::bigint,
+           min(f.s_node), min(f.s_zone), min(f.d_node), min(f.d_zone)
+    FROM ends f
+    WHERE %7$L::text[] IS NULL OR f.s_ns = ANY (%7$L::text[]) OR f.d_ns = ANY (%7$L::text[])
+    GROUP BY f.s_id, f.d_id
+    -- A pair whose rows were all subtracted again (a bucket less its parts outside the window) is not in the window.
+    HAVING sum(f.flows) <> 0
+  $q$, pieces, :schema_literal, $1, $2, rolled, group_by, namespaces);
+END
+$fn$;
+`;

@@ -185,7 +185,7 @@ test('COPY: known flows read back with exact sums, per day, and every column', a
       src_zone, src_address_type, dst_namespace, dst_pod, dst_workload, dst_workload_kind, dst_node, dst_zone,
       dst_address_type, dst_service, dst_domain, inter_zone, tx_bytes::int, rx_bytes::int, tx_packets::int, rx_packets::int,
       connections::int, attributes
-    FROM podflow.flows WHERE attributes->>'seq' = '4097'`);
+    FROM podflow.flow_details WHERE attributes->>'seq' = '4097'`);
   t.deepEqual(row, {
     start_time: '2030-01-15 13:09:50.4+00', end_time: '2030-01-15 13:10:00.4+00', node: 'node-a',
     src_address: '10.1.16.1', src_port: 34097, dst_address: '10.2.0.97', dst_port: 9080, transport: 'tcp',
@@ -221,7 +221,7 @@ test('odd values: escaping, NUL, lone surrogates, values a column cannot hold', 
   ]));
   t.true(await q.shutdown());
   const rows = await srv().query(dbName(url), `SELECT node, src_pod, dst_domain, src_address, dst_port, inter_zone,
-    host(dst_address) AS dst_address, attributes FROM podflow.flows`);
+    host(dst_address) AS dst_address, attributes FROM podflow.flow_details`);
   t.deepEqual(rows, [{
     node: 'flow-node',
     src_pod: 'tab\there\nnew\\line\r',
@@ -246,7 +246,7 @@ test('odd values: escaping, NUL, lone surrogates, values a column cannot hold', 
   await again.exporter.start();
   await again.consume(deltaBatch([flowAt(NOON, {}, { txBytes: 7 })]));
   t.true(await again.shutdown());
-  t.deepEqual(await srv().query(dbName(url), 'SELECT node FROM podflow.flows WHERE tx_bytes = 7'), [{ node: 'test-node' }]);
+  t.deepEqual(await srv().query(dbName(url), 'SELECT node FROM podflow.flow_details WHERE tx_bytes = 7'), [{ node: 'test-node' }]);
 });
 
 test('two consumers: both connections write, every request exactly once, exact sums', async (t) => {
@@ -459,6 +459,6 @@ test("node column: a batch's own resource (from an agent) wins, else the exporte
   await q.consume({ ...deltaBatch([flowAt(NOON, {}, { txBytes: 2 })]), resource: { 'k8s.cluster.name': 'c' } });
   await q.consume(deltaBatch([flowAt(NOON, { 'k8s.node.name': 'own' }, { txBytes: 3 })]));
   t.true(await q.shutdown());
-  t.deepEqual(await srv().query(dbName(url), 'SELECT tx_bytes::int AS tx, node FROM podflow.flows ORDER BY 1'),
+  t.deepEqual(await srv().query(dbName(url), 'SELECT tx_bytes::int AS tx, node FROM podflow.flow_details ORDER BY 1'),
     [{ tx: 1, node: 'agent-7' }, { tx: 2, node: 'test-node' }, { tx: 3, node: 'own' }]);
 });

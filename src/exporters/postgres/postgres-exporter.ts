@@ -5,7 +5,8 @@
 // the newest waiting request until it holds batch.max_rows rows (row-request.ts); from then on
 // they are accepted. The queue's consumers (sending_queue.num_consumers) each write one request
 // at a time on a connection of their own, in one transaction: make sure its daily partitions
-// exist, record its id in `ingest_batches`, COPY its rows, COMMIT. Any failure that is not the
+// exist, record its id in `ingest_batches`, COPY its rows into the connection's staging table,
+// move them into the narrow `flows` with their endpoint ids and codes (narrow-rows.ts), COMMIT. Any failure that is not the
 // data's fault (refused, reset, server restarting, schema dropped) is retryable: the queue tries
 // the same request again with backoff, and the recorded id makes a COMMIT whose reply was lost
 // count as written instead of writing it twice. A request the server rejects for its data is
@@ -28,6 +29,7 @@ import { migrate } from './migrations.ts';
 import { partLines, partOf, rowRequestCodec, RowRequest, type RowPart } from './row-request.ts';
 import { CopyEncoder } from './copy-encoder.ts';
 import { COPY_COLUMNS } from './rows.ts';
+import { CREATE_STAGING_SQL, narrowStatements, STAGING_TABLE } from './narrow-rows.ts';
 import { dropExpired, ROLLUP_APPLICATION_NAME, rollUpPending, RollupRunner, type TierRetention } from './rollup-runner.ts';
 import type { TierName } from './rollup-sql.ts';
 
@@ -48,6 +50,9 @@ export class PostgresExporter implements Exporter<RowRequest> {
   readonly #reportingNode: string | undefined;
   readonly #encoder = new CopyEncoder();
   readonly #copySql: string;
+  readonly #narrowSql: string;
+  /** Connections whose session has the staging table. */
+  readonly #staged = new WeakSet<pg.Client>();
   readonly #metrics: { dropped: Counter<string>; partitionsDropped: Counter<string>; nulsReplaced: Counter<string>; rolledRows: Counter<string>; leader: Gauge<string> };
   readonly #invalidLog: RateLimitedLog;
   readonly #retention: TierRetention;
@@ -66,7 +71,8 @@ export class PostgresExporter implements Exporter<RowRequest> {
     this.#schema = config.schema;
     const node = ctx.resource[K8S_NODE_NAME];
     this.#reportingNode = node === undefined ? ctx.reportingNode : String(node);
-    this.#copySql = `COPY ${pg.escapeIdentifier(this.#schema)}.flows (${COPY_COLUMNS.join(', ')}) FROM STDIN`;
+    this.#copySql = `COPY ${STAGING_TABLE} (${COPY_COLUMNS.join(', ')}) FROM STDIN`;
+    this.#narrowSql = narrowStatements(pg.escapeIdentifier(this.#schema), STAGING_TABLE).join(';\n');
     const r = ctx.metrics;
     this.#metrics = {
       dropped: sharedCounter(r, 'podflow_postgres_dropped_rows_total', 'Flow rows the postgres exporter refused, by reason (invalid, rejected).', ['exporter', 'reason']),
@@ -296,7 +302,9 @@ export class PostgresExporter implements Exporter<RowRequest> {
     // are literals: a UUID and YYYY-MM-DD days this process made). The partitions are created in
     // the COPY's transaction; ensure_partitions serialises creators with an advisory lock.
     const days = pg.escapeLiteral(`{${[...part.days].join(',')}}`);
-    const prelude = `BEGIN; SELECT ${s}.ensure_partitions(${days}::date[]);
+    // The staging table is made once per connection, outside the transaction (a rollback keeps it).
+    const staging = this.#staged.has(client) ? '' : `${CREATE_STAGING_SQL}; `;
+    const prelude = `${staging}BEGIN; SELECT ${s}.ensure_partitions(${days}::date[]);
       INSERT INTO ${s}.ingest_batches (batch_id, rows) VALUES (${pg.escapeLiteral(part.id)}, ${part.rows}) ON CONFLICT (batch_id) DO NOTHING`;
     try {
       const results = (await client.query(prelude)) as unknown as pg.QueryResult[];
@@ -305,7 +313,11 @@ export class PostgresExporter implements Exporter<RowRequest> {
         await client.query('ROLLBACK');
         return;
       }
+      this.#staged.add(client);
       await pipeline(Readable.from(part.chunks), client.query(copyFrom(this.#copySql)));
+      const moved = (await client.query(this.#narrowSql)) as unknown as pg.QueryResult[];
+      const stored = moved.at(-1)?.rowCount;
+      if (stored !== part.rows) throw new Error(`${part.rows} rows staged but ${stored} stored in ${this.#schema}.flows (an end without its endpoint id)`);
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);

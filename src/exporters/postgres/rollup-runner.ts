@@ -38,7 +38,7 @@ export async function rollUp(client: pg.ClientBase, schema: string): Promise<Rol
       return { rows: 0, rolledXid: rolled };
     }
     for (const statement of step.body(rolled, upto)) await client.query(statement);
-    const { rows: rolledRows } = await client.query<{ n: string }>('SELECT coalesce(sum(flows), 0)::text AS n FROM rollup_delta');
+    const { rows: rolledRows } = await client.query<{ n: string }>('SELECT coalesce(sum(flows), 0)::text AS n FROM rollup_keyed');
     await client.query('COMMIT');
     return { rows: Number(rolledRows[0]!.n), rolledXid: upto };
   } catch (err) {

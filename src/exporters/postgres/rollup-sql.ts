@@ -74,20 +74,18 @@ export function endpointKeySql(columns: readonly string[]): string {
 }
 
 /**
- * The statements of one rollup of the raw rows matching `where` (SQL over `flows`), in order,
- * inside a transaction the caller opened: aggregate the rows by minute and endpoint attributes,
- * add endpoints not seen before, create missing tier partitions, add the sums to each tier and
- * widen each bucket's known time extent. The watermark is the caller's (rollupStep below).
+ * The statements of one rollup of the wide raw rows (versions 4 and 5 of `flows`) matching
+ * `where`, in order, inside a transaction the caller opened: aggregate the rows by minute and
+ * endpoint attributes, add endpoints not seen before, create missing tier partitions, add the
+ * sums to each tier and widen each bucket's known time extent. Frozen: migration 4 rolls up the
+ * rows already stored with it; since migration 6 the rollup reads narrow rows (rollupStatements).
  */
-export function rollupStatements(schema: string, where: string, shape: TierShape = TIER_SHAPE): string[] {
+export function wideRollupStatements(schema: string, where: string, shape: TierShape = TIER_SHAPE): string[] {
   const s = schema;
   const src = endColumns('src');
   const dst = endColumns('dst');
   const measures = shape.measures;
-  const key = tierKey(shape);
   const sums = measures.map((m) => `${sumOf(m)} AS ${m}`).join(', ');
-  const resums = measures.map((m) => sumOf(m)).join(', ');
-  const addUp = ['flows = t.flows + excluded.flows', ...measures.map(addUpOf)].join(', ');
   const groupColumns = 1 + src.length + dst.length + shape.key.length;
   const endNames = ['namespace', 'workload_kind', 'workload', 'pod', 'node', 'zone', 'address', 'domain', 'address_class'];
   const srcAs = src.map((c, i) => `${c} AS s_${endNames[i]}`);
@@ -122,7 +120,18 @@ export function rollupStatements(schema: string, where: string, shape: TierShape
      SELECT d.bucket, se.id AS src_endpoint, de.id AS dst_endpoint, ${shape.key.map((c) => `d.${c}`).join(', ')},
             d.first_start, d.last_start, d.flows, ${measures.map((m) => `d.${m}`).join(', ')}
      FROM rollup_delta d JOIN ${s}.endpoints se ON se.key = d.src_key JOIN ${s}.endpoints de ON de.key = d.dst_key`,
-    // The minute buckets of this step, with their time extents: the partitions and extents below come from these.
+    ...tierStatements(s, shape),
+  ];
+  return statements;
+}
+
+/** The tier statements shared by both rollups: from `rollup_keyed` (one row per minute bucket and tier key) on. */
+function tierStatements(s: string, shape: TierShape): string[] {
+  const measures = shape.measures;
+  const key = tierKey(shape);
+  const resums = measures.map((m) => sumOf(m)).join(', ');
+  const addUp = ['flows = t.flows + excluded.flows', ...measures.map(addUpOf)].join(', ');
+  return [
     `CREATE TEMP TABLE rollup_minutes ON COMMIT DROP AS
      SELECT bucket, min(first_start) AS first_start, max(last_start) AS last_start FROM rollup_keyed GROUP BY bucket`,
     `SELECT ${s}.ensure_tier_partitions(t.tier, array_agg(DISTINCT date_trunc(t.unit, m.bucket, 'UTC')))
@@ -139,7 +148,30 @@ export function rollupStatements(schema: string, where: string, shape: TierShape
      ON CONFLICT (tier, bucket) DO UPDATE
        SET first_start = least(b.first_start, excluded.first_start), last_start = greatest(b.last_start, excluded.last_start)`,
   ];
-  return statements;
+}
+
+/**
+ * The statements of one rollup of the narrow raw rows (migration 6) matching `where`: rows name
+ * their ends by endpoint id already (the writer added the endpoints), so they are summed by
+ * minute, id pair and coded key columns, and the codes are read back once per group.
+ */
+export function rollupStatements(schema: string, where: string): string[] {
+  const s = schema;
+  const measures = TIER_SHAPE.measures;
+  const sums = measures.map((m) => `${sumOf(m)} AS ${m}`).join(', ');
+  return [
+    `SET LOCAL work_mem = '256MB'`,
+    `CREATE TEMP TABLE rollup_keyed ON COMMIT DROP AS
+     SELECT g.bucket, g.src_endpoint, g.dst_endpoint, g.inter_zone, tc.value AS transport, g.dst_port, cc.value AS cost_class,
+            g.first_start, g.last_start, g.flows, ${measures.map((m) => `g.${m}`).join(', ')}
+     FROM (SELECT date_trunc('minute', start_time, 'UTC') AS bucket, src_endpoint, dst_endpoint, inter_zone, transport_code, dst_port, cost_class_code,
+                  min(start_time) AS first_start, max(start_time) AS last_start, count(*)::bigint AS flows, ${sums}
+           FROM ${s}.flows WHERE ${where}
+           GROUP BY 1, 2, 3, 4, 5, 6, 7) g
+     LEFT JOIN ${s}.codes tc ON tc.code = g.transport_code
+     LEFT JOIN ${s}.codes cc ON cc.code = g.cost_class_code`,
+    ...tierStatements(s, TIER_SHAPE),
+  ];
 }
 
 /** The current transaction id / the oldest running one, as bigint (xid8 has no BRIN support). */
@@ -162,7 +194,7 @@ export function rollupStep(schema: string): RollupStep {
     FROM ${s}.rollup_state FOR UPDATE`;
   const body = (rolled: bigint, upto: bigint) => [
     ...rollupStatements(s, `ingest_xid >= ${rolled} AND ingest_xid < ${upto}`),
-    `UPDATE ${s}.rollup_state SET rolled_xid = ${upto}, rolled_at = now(), rolled_rows = rolled_rows + (SELECT coalesce(sum(flows), 0) FROM rollup_delta)`,
+    `UPDATE ${s}.rollup_state SET rolled_xid = ${upto}, rolled_at = now(), rolled_rows = rolled_rows + (SELECT coalesce(sum(flows), 0) FROM rollup_keyed)`,
   ];
   return { begin, body };
 }

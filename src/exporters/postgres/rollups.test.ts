@@ -15,7 +15,8 @@ import { postgresExporterFactory } from './index.ts';
 import { migrate, MIGRATIONS } from './migrations.ts';
 import { PostgresExporter } from './postgres-exporter.ts';
 import { rollUp } from './rollup-runner.ts';
-import { CURRENT_XID_SQL, rollupStatements, rollupStep, TIER_SHAPE_V4, TIERS } from './rollup-sql.ts';
+import { CURRENT_XID_SQL, rollupStep, TIER_SHAPE, TIER_SHAPE_V4, TIERS, wideRollupStatements } from './rollup-sql.ts';
+import { WIDE_COLUMNS } from './narrow-rows.ts';
 import { deltaBatch, flowAt, fullFlow } from './testdata/flows.ts';
 import { rawGraphLinks, tierContents, tieredGraphLinks } from './testdata/tiers.ts';
 
@@ -324,7 +325,7 @@ test.serial('migration from a real version-1 database: existing rows rolled up o
   await insertAsOldWriter(client, old);
   // podflow starts: migrations 2 and later run, the existing rows are rolled up in migration 4.
   await write(url, []);
-  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), [1, 2, 3, 4, 5]);
+  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), [1, 2, 3, 4, 5, 6]);
   await assertTiersExact(t, client);
   // New rows after the migration; the rollup job takes them and only them.
   await write(url, spread(200, T0 - DAY_MS, DAY_MS, 50_000));
@@ -345,16 +346,16 @@ test.serial('migration from a version-4 database with rows raw and rolled up: th
   await insertAsOldWriter(client, spread(400, T0 - 2 * DAY_MS, DAY_MS));
   await client.query('BEGIN');
   const upto = (await client.query(`SELECT ${CURRENT_XID_SQL} AS xid`)).rows[0].xid as string;
-  for (const statement of rollupStatements('"podflow"', `ingest_xid < ${upto}`, TIER_SHAPE_V4)) await client.query(statement);
+  for (const statement of wideRollupStatements('"podflow"', `ingest_xid < ${upto}`, TIER_SHAPE_V4)) await client.query(statement);
   await client.query(`UPDATE podflow.rollup_state SET rolled_xid = ${upto}, rolled_rows = 400`);
   await client.query('COMMIT');
   await insertAsOldWriter(client, spread(100, T0 - DAY_MS, DAY_MS, 5000));
   t.is((await client.query('SELECT sum(flows)::int AS n FROM podflow.flows_day')).rows[0].n, 400);
 
-  // podflow starts: migration 5 runs.
+  // podflow starts: migrations 5 and 6 run.
   await write(url, []);
-  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), [1, 2, 3, 4, 5]);
-  for (const table of ['flows', ...TIERS.map((tier) => tier.table)]) {
+  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), [1, 2, 3, 4, 5, 6]);
+  for (const table of ['flow_details', ...TIERS.map((tier) => tier.table)]) {
     const [row] = (await client.query(`SELECT count(*)::int AS n, count(cost_usd)::int AS priced, count(cost_class)::int AS classed FROM podflow.${table}`)).rows;
     t.true(row.n > 0, `${table} has rows`);
     t.deepEqual([row.priced, row.classed], [0, 0], `${table}: the rows already stored have no cost and no class`);
@@ -373,6 +374,36 @@ test.serial('migration from a version-4 database with rows raw and rolled up: th
   for (const tier of TIERS) {
     t.is((await client.query(`SELECT sum(cost_usd)::text AS cost FROM podflow.${tier.table}`)).rows[0].cost, want, tier.table);
   }
+});
+
+test.serial('migration 6 from a version-5 database: every row kept exact in flow_details, rolled rows stay rolled, the rest rolled next', async (t) => {
+  if (!needsServer(t)) return;
+  const { url, client } = await freshDatabase();
+  t.teardown(() => client.end());
+  t.deepEqual(await migrate(client, 'podflow', MIGRATIONS.slice(0, 5)), { applied: [1, 2, 3, 4, 5], unknown: [] });
+  // Rows a version-5 step rolled up, and rows written after it (never rolled).
+  await insertAsOldWriter(client, spread(300, T0 - 2 * DAY_MS, DAY_MS));
+  await client.query('BEGIN');
+  const upto = (await client.query(`SELECT ${CURRENT_XID_SQL} AS xid`)).rows[0].xid as string;
+  for (const statement of wideRollupStatements('"podflow"', `ingest_xid < ${upto}`, TIER_SHAPE)) await client.query(statement);
+  await client.query(`UPDATE podflow.rollup_state SET rolled_xid = ${upto}, rolled_rows = 300`);
+  await client.query('COMMIT');
+  await insertAsOldWriter(client, spread(120, T0 - DAY_MS, DAY_MS, 7000));
+  // Every column of every row, as text, before the upgrade.
+  const everyColumn = `SELECT ${WIDE_COLUMNS.map(([c]) => `${c}::text`).join(', ')}, ingest_xid::text`;
+  const byEveryColumn = `ORDER BY ${WIDE_COLUMNS.map((_, i) => i + 1).join(', ')}, ${WIDE_COLUMNS.length + 1}`;
+  const before = (await client.query(`${everyColumn} FROM podflow.flows ${byEveryColumn}`)).rows;
+  t.is(before.length, 420);
+
+  await write(url, []);
+  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), [1, 2, 3, 4, 5, 6]);
+  t.deepEqual((await client.query(`${everyColumn} FROM podflow.flow_details ${byEveryColumn}`)).rows, before);
+  t.deepEqual((await client.query(`SELECT relname FROM pg_class WHERE relname LIKE 'flows_v5%'`)).rows, [], 'the version-5 table is gone');
+  t.is((await client.query('SELECT sum(flows)::int AS n FROM podflow.flows_day')).rows[0].n, 300);
+  t.is((await rollUp(client, 'podflow')).rows, 120, 'the rows written after the last version-5 step');
+  await assertTiersExact(t, client);
+  const window: [Date, Date] = [new Date(T0 - 2 * DAY_MS + 7 * MINUTE_MS), new Date(T0 - 3 * HOUR_MS - 13 * MINUTE_MS)];
+  t.deepEqual(await tieredGraphLinks(client, ...window, 'namespace'), await rawGraphLinks(client, ...window, 'namespace'));
 });
 
 test.serial('retention per tier drops whole partitions; raw days are dropped only once rolled up', async (t) => {

@@ -15,7 +15,7 @@ export async function tierContents(client: pg.ClientBase, schema = 'podflow'): P
   for (const tier of TIERS) {
     const fromRaw = await client.query<{ line: string }>(
       `SELECT concat_ws('|', date_trunc('${tier.unit}', start_time, 'UTC'), ${endpointKeySql(SRC)}, ${endpointKeySql(DST)}, inter_zone, transport, dst_port, cost_class) || '=' || ${sums} AS line
-       FROM ${schema}.flows GROUP BY date_trunc('${tier.unit}', start_time, 'UTC'), ${endpointKeySql(SRC)}, ${endpointKeySql(DST)}, inter_zone, transport, dst_port, cost_class ORDER BY 1`);
+       FROM ${schema}.flow_details GROUP BY date_trunc('${tier.unit}', start_time, 'UTC'), ${endpointKeySql(SRC)}, ${endpointKeySql(DST)}, inter_zone, transport, dst_port, cost_class ORDER BY 1`);
     const inTier = await client.query<{ line: string }>(
       `SELECT concat_ws('|', t.bucket, ${endpointKeySql(ENDPOINT.map((c) => `s.${c}`))}, ${endpointKeySql(ENDPOINT.map((c) => `d.${c}`))}, t.inter_zone, t.transport, t.dst_port, t.cost_class) || '=' || ${tierSums} AS line
        FROM ${schema}.${tier.table} t JOIN ${schema}.endpoints s ON s.id = t.src_endpoint JOIN ${schema}.endpoints d ON d.id = t.dst_endpoint
@@ -30,7 +30,7 @@ export async function rawGraphLinks(client: pg.ClientBase, from: Date, to: Date,
   const { rows } = await client.query<{ line: string }>(
     `SELECT concat_ws('|', s.id, d.id, min(s.title), min(d.title), sum(f.tx_bytes), sum(f.rx_bytes), sum(f.tx_packets + f.rx_packets), sum(f.connections),
               sum(CASE WHEN s.type <> 'external' AND d.type <> 'external' AND f.inter_zone THEN f.tx_bytes + f.rx_bytes ELSE 0 END)) AS line
-     FROM ${schema}.flows f
+     FROM ${schema}.flow_details f
      CROSS JOIN LATERAL ${schema}.graph_group(f.src_namespace, f.src_workload_kind, f.src_workload, f.src_pod, f.src_node, f.src_zone, f.src_address_type, NULL, f.src_address, $3) s
      CROSS JOIN LATERAL ${schema}.graph_group(f.dst_namespace, f.dst_workload_kind, f.dst_workload, f.dst_pod, f.dst_node, f.dst_zone, f.dst_address_type, f.dst_domain, f.dst_address, $3) d
      WHERE f.start_time >= $1 AND f.start_time < $2

@@ -1,0 +1,180 @@
+// Narrow raw rows (migration 6): a raw flow row names its two ends by endpoint id (the
+// `endpoints` table of migration 4) and its node, transport, destination service and cost class
+// by a code (`codes`), instead of repeating some twenty text columns per row. The wide form is
+// still one query away: the view `flow_details` has every column the table had before, with the
+// same names, types and order (plus the two endpoint ids).
+//
+// How rows get their ids: the exporter COPYs its rows, in the unchanged wide COPY format, into a
+// temporary staging table of its connection, then resolves the whole batch on the server in
+// three statements (narrowStatements): add the codes and endpoints not seen before, then insert
+// the rows joined to their ids. So there is no round trip per row and no id cache to keep in
+// step with the database; a request in the file queue stays valid whatever ids the database has.
+//
+// Endpoint keys are the record text of the end's attributes (rollup-sql.ts endpointKeySql), the
+// same expression the rollup of migrations 4 and 5 used, so endpoints it made are found again.
+import { endpointKeySql } from './rollup-sql.ts';
+
+/** The staging table's columns (the wide COPY columns, rows.ts COPY_COLUMNS) and their types. */
+export const WIDE_COLUMNS: ReadonlyArray<readonly [name: string, type: string]> = [
+  ['start_time', 'timestamptz'], ['end_time', 'timestamptz'], ['node', 'text'],
+  ['src_address', 'inet'], ['src_port', 'integer'], ['dst_address', 'inet'], ['dst_port', 'integer'], ['transport', 'text'],
+  ['src_namespace', 'text'], ['src_pod', 'text'], ['src_workload', 'text'], ['src_workload_kind', 'text'],
+  ['src_node', 'text'], ['src_zone', 'text'], ['src_address_type', 'text'],
+  ['dst_namespace', 'text'], ['dst_pod', 'text'], ['dst_workload', 'text'], ['dst_workload_kind', 'text'],
+  ['dst_node', 'text'], ['dst_zone', 'text'], ['dst_address_type', 'text'], ['dst_service', 'text'], ['dst_domain', 'text'],
+  ['inter_zone', 'boolean'], ['cost_class', 'text'],
+  ['tx_bytes', 'bigint'], ['rx_bytes', 'bigint'], ['tx_packets', 'bigint'], ['rx_packets', 'bigint'], ['connections', 'bigint'],
+  ['cost_usd', 'numeric'], ['attributes', 'jsonb'],
+];
+
+/** The session's staging table (pg_temp: one per connection, emptied at every commit). */
+export const STAGING_TABLE = 'pg_temp.flows_staging';
+
+export const CREATE_STAGING_SQL = `CREATE TEMP TABLE IF NOT EXISTS flows_staging (
+  ${WIDE_COLUMNS.map(([c, t]) => `${c} ${t}`).join(', ')}) ON COMMIT DELETE ROWS`;
+
+/** The attributes of an endpoint, in key order (the `endpoints` columns). */
+export const ENDPOINT_COLUMNS = ['namespace', 'workload_kind', 'workload', 'pod', 'node', 'zone', 'address', 'domain', 'address_class'] as const;
+
+/** One end's attributes as wide columns of `alias`, in ENDPOINT_COLUMNS order (a source has no domain). */
+export function wideEnd(end: 'src' | 'dst', alias = ''): string[] {
+  const p = alias === '' ? '' : `${alias}.`;
+  return [`${p}${end}_namespace`, `${p}${end}_workload_kind`, `${p}${end}_workload`, `${p}${end}_pod`, `${p}${end}_node`,
+    `${p}${end}_zone`, `${p}${end}_address`, end === 'dst' ? `${p}dst_domain` : 'NULL::text', `${p}${end}_address_type`];
+}
+
+/** The columns stored as a code, with the kind each has in `codes`. */
+export const CODED_COLUMNS: ReadonlyArray<readonly [wide: string, narrow: string]> = [
+  ['node', 'node_code'], ['transport', 'transport_code'], ['dst_service', 'dst_service_code'], ['cost_class', 'cost_class_code'],
+];
+
+/** Columns the narrow table keeps as they are. */
+const KEPT_COLUMNS = ['start_time', 'end_time', 'src_port', 'dst_port', 'inter_zone',
+  'tx_bytes', 'rx_bytes', 'tx_packets', 'rx_packets', 'connections', 'cost_usd'] as const;
+
+/**
+ * The statements that move the wide rows of `source` (a staging table, or migration 6's old
+ * table) into the narrow `flows` of `schema` (a quoted identifier), inside the caller's
+ * transaction. `keepXid`: the rows carry their ingest_xid (migration 6); otherwise the column
+ * default stamps the inserting transaction. The last statement's row count is the rows stored.
+ *
+ * Concurrent writers: new codes and endpoints are inserted in key order with ON CONFLICT DO
+ * NOTHING, so two batches adding the same ones wait for each other instead of deadlocking, and
+ * the last statement (a new snapshot) sees the ids either of them added.
+ */
+export function narrowStatements(schema: string, source: string, keepXid = false): string[] {
+  const s = schema;
+  const codes = CODED_COLUMNS.map(([wide]) => `SELECT '${wide}' AS kind, ${wide} AS value FROM ${source} WHERE ${wide} IS NOT NULL`).join(' UNION ');
+  const endAs = (end: 'src' | 'dst') => wideEnd(end).map((c, i) => `${c} AS ${ENDPOINT_COLUMNS[i]}`).join(', ');
+  return [
+    `INSERT INTO ${s}.codes (kind, value)
+     SELECT n.kind, n.value FROM (${codes}) n
+     WHERE NOT EXISTS (SELECT 1 FROM ${s}.codes c WHERE c.kind = n.kind AND c.value = n.value)
+     ORDER BY 1, 2
+     ON CONFLICT (kind, value) DO NOTHING`,
+    // Each endpoint's graph node at every grouping level goes to endpoint_groups as it is first seen.
+    `WITH ends AS (
+       SELECT ${endpointKeySql(ENDPOINT_COLUMNS)} AS key, e.*
+       FROM (SELECT ${endAs('src')} FROM ${source} UNION SELECT ${endAs('dst')} FROM ${source}) e
+     ), new AS (
+       INSERT INTO ${s}.endpoints (key, ${ENDPOINT_COLUMNS.join(', ')})
+       SELECT key, ${ENDPOINT_COLUMNS.join(', ')} FROM ends n
+       WHERE NOT EXISTS (SELECT 1 FROM ${s}.endpoints x WHERE x.key = n.key)
+       ORDER BY key
+       ON CONFLICT (key) DO NOTHING
+       RETURNING *)
+     INSERT INTO ${s}.endpoint_groups (endpoint, group_by, id, title, subtitle, type, kind, namespace, node, zone, end_namespace)
+     SELECT n.id, l.group_by, g.*, n.namespace
+     FROM new n CROSS JOIN (VALUES ('workload'), ('namespace'), ('node'), ('zone')) l(group_by)
+     CROSS JOIN LATERAL ${s}.graph_group(n.namespace, n.workload_kind, n.workload, n.pod, n.node, n.zone, n.address_class, n.domain, n.address, l.group_by) g`,
+    `INSERT INTO ${s}.flows (${keepXid ? 'ingest_xid, ' : ''}src_endpoint, dst_endpoint, ${CODED_COLUMNS.map(([, n]) => n).join(', ')}, ${KEPT_COLUMNS.join(', ')}, attributes)
+     SELECT ${keepXid ? 'f.ingest_xid, ' : ''}se.id, de.id, ${CODED_COLUMNS.map(([w]) => `${w}_c.code`).join(', ')}, ${KEPT_COLUMNS.map((c) => `f.${c}`).join(', ')},
+            nullif(f.attributes, '{}'::jsonb)
+     FROM ${source} f
+     JOIN ${s}.endpoints se ON se.key = ${endpointKeySql(wideEnd('src', 'f'))}
+     JOIN ${s}.endpoints de ON de.key = ${endpointKeySql(wideEnd('dst', 'f'))}
+     ${CODED_COLUMNS.map(([w]) => `LEFT JOIN ${s}.codes ${w}_c ON ${w}_c.kind = '${w}' AND ${w}_c.value = f.${w}`).join('\n     ')}`,
+  ];
+}
+
+/** The wide columns as `flow_details` gives them, in the old table's order (migrations 1, 4, 5). */
+const DETAIL_COLUMNS: ReadonlyArray<readonly [name: string, expression: string]> = [
+  ['start_time', 'f.start_time'], ['end_time', 'f.end_time'], ['node', 'node_c.value'],
+  ['src_address', 's.address'], ['src_port', 'f.src_port'], ['dst_address', 'd.address'], ['dst_port', 'f.dst_port'],
+  ['transport', 'transport_c.value'],
+  ...(['src', 'dst'] as const).flatMap((e) => {
+    const x = e === 'src' ? 's' : 'd';
+    return [[`${e}_namespace`, `${x}.namespace`], [`${e}_pod`, `${x}.pod`], [`${e}_workload`, `${x}.workload`],
+      [`${e}_workload_kind`, `${x}.workload_kind`], [`${e}_node`, `${x}.node`], [`${e}_zone`, `${x}.zone`],
+      [`${e}_address_type`, `${x}.address_class`]] as const;
+  }),
+  ['dst_service', 'dst_service_c.value'], ['dst_domain', 'd.domain'], ['inter_zone', 'f.inter_zone'],
+  ['tx_bytes', 'f.tx_bytes'], ['rx_bytes', 'f.rx_bytes'], ['tx_packets', 'f.tx_packets'], ['rx_packets', 'f.rx_packets'],
+  ['connections', 'f.connections'], ['attributes', `coalesce(f.attributes, '{}'::jsonb)`], ['ingest_xid', 'f.ingest_xid'],
+  ['cost_class', 'cost_class_c.value'], ['cost_usd', 'f.cost_usd'],
+  ['src_endpoint', 'f.src_endpoint'], ['dst_endpoint', 'f.dst_endpoint'],
+];
+
+/**
+ * Migration 6. The version-5 table is renamed away (with its partitions and indexes), the narrow
+ * table takes its name, partitions (flows_pYYYYMMDD) and indexes; `narrowMigrationAfter` moves
+ * the rows and drops the old table. Column order puts the 8-byte columns first (no padding).
+ */
+export const NARROW_SQL = `
+DO $do$
+DECLARE
+  part text;
+BEGIN
+  FOR part IN
+    SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = to_regclass(format('%I.flows', :schema_literal))
+  LOOP
+    EXECUTE format('ALTER TABLE %I.%I RENAME TO %I', :schema_literal, part, 'flows_v5_' || substr(part, 7));
+  END LOOP;
+END
+$do$;
+ALTER TABLE :schema.flows RENAME TO flows_v5;
+ALTER INDEX :schema.flows_start_time_brin RENAME TO flows_v5_start_time_brin;
+ALTER INDEX :schema.flows_ingest_xid_brin RENAME TO flows_v5_ingest_xid_brin;
+
+-- Small dictionary of repeated names: (kind, value) -> code. kind: ${CODED_COLUMNS.map(([w]) => w).join(', ')}.
+CREATE TABLE :schema.codes (
+  code  integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+  kind  text NOT NULL,
+  value text NOT NULL,
+  UNIQUE (kind, value)
+);
+
+CREATE TABLE :schema.flows (
+  start_time       timestamptz NOT NULL,
+  end_time         timestamptz NOT NULL,
+  ingest_xid       bigint DEFAULT pg_current_xact_id()::text::bigint,
+  tx_bytes         bigint NOT NULL,
+  rx_bytes         bigint NOT NULL,
+  tx_packets       bigint NOT NULL,
+  rx_packets       bigint NOT NULL,
+  connections      bigint NOT NULL,
+  src_endpoint     integer NOT NULL,
+  dst_endpoint     integer NOT NULL,
+  node_code        integer,
+  transport_code   integer,
+  dst_service_code integer,
+  cost_class_code  integer,
+  src_port         integer,
+  dst_port         integer,
+  inter_zone       boolean,
+  cost_usd         numeric,
+  -- NULL when the flow had no attribute beyond the columns (flow_details shows '{}').
+  attributes       jsonb
+) PARTITION BY RANGE (start_time);
+CREATE INDEX flows_start_time_brin ON :schema.flows USING brin (start_time) WITH (autosummarize = on);
+CREATE INDEX flows_ingest_xid_brin ON :schema.flows USING brin (ingest_xid) WITH (autosummarize = on);
+
+-- The raw rows with every column spelled out, as the flows table had them up to version 5.
+CREATE VIEW :schema.flow_details AS
+SELECT ${DETAIL_COLUMNS.map(([n, e]) => `${e} AS ${n}`).join(',\n       ')}
+FROM :schema.flows f
+JOIN :schema.endpoints s ON s.id = f.src_endpoint
+JOIN :schema.endpoints d ON d.id = f.dst_endpoint
+${CODED_COLUMNS.map(([w, n]) => `LEFT JOIN :schema.codes ${w}_c ON ${w}_c.code = f.${n}`).join('\n')};
+`;
