@@ -112,10 +112,14 @@ test('migrations: from empty, then re-run does nothing', async (t) => {
       WHERE p.partrelid = 'podflow.flows'::regclass`);
     t.deepEqual(part.rows, [{ partstrat: 'r', attname: 'start_time' }]);
     const cols = await client.query<{ column_name: string; data_type: string }>(
-      `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'podflow' AND table_name = 'flows'`,
+      `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'podflow' AND table_name = 'flow_details'`,
     );
     const types = Object.fromEntries(cols.rows.map((r) => [r.column_name, r.data_type]));
     for (const [column, type] of Object.entries(ISSUE_COLUMNS)) t.is(types[column], type, column);
+    // The table itself is narrow (migration 6): ends by endpoint id, repeated names by code.
+    const narrow = await client.query<{ column_name: string; data_type: string }>(
+      `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'podflow' AND table_name = 'flows' AND data_type = 'text'`);
+    t.deepEqual(narrow.rows, [], 'no text column in the raw rows');
     const fns = await client.query(`SELECT proname FROM pg_proc WHERE pronamespace = 'podflow'::regnamespace ORDER BY proname`);
     t.deepEqual(fns.rows.map((r) => r.proname), ['drop_partitions_before', 'drop_raw_partitions_before', 'drop_tier_partitions_before', 'ensure_partitions',
       'ensure_tier_partitions', 'graph_bucket_inside', 'graph_cover', 'graph_cover_piece', 'graph_cover_span', 'graph_edges', 'graph_endpoint', 'graph_group', 'graph_links', 'graph_nodes',

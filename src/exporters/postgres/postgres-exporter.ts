@@ -302,9 +302,13 @@ export class PostgresExporter implements Exporter<RowRequest> {
     // are literals: a UUID and YYYY-MM-DD days this process made). The partitions are created in
     // the COPY's transaction; ensure_partitions serialises creators with an advisory lock.
     const days = pg.escapeLiteral(`{${[...part.days].join(',')}}`);
-    // The staging table is made once per connection, outside the transaction (a rollback keeps it).
-    const staging = this.#staged.has(client) ? '' : `${CREATE_STAGING_SQL}; `;
-    const prelude = `${staging}BEGIN; SELECT ${s}.ensure_partitions(${days}::date[]);
+    // The staging table is made once per connection, in a query of its own: a statement before
+    // BEGIN in one query string would join the transaction, and a rollback would drop the table.
+    if (!this.#staged.has(client)) {
+      await client.query(CREATE_STAGING_SQL);
+      this.#staged.add(client);
+    }
+    const prelude = `BEGIN; SELECT ${s}.ensure_partitions(${days}::date[]);
       INSERT INTO ${s}.ingest_batches (batch_id, rows) VALUES (${pg.escapeLiteral(part.id)}, ${part.rows}) ON CONFLICT (batch_id) DO NOTHING`;
     try {
       const results = (await client.query(prelude)) as unknown as pg.QueryResult[];
@@ -313,7 +317,6 @@ export class PostgresExporter implements Exporter<RowRequest> {
         await client.query('ROLLBACK');
         return;
       }
-      this.#staged.add(client);
       await pipeline(Readable.from(part.chunks), client.query(copyFrom(this.#copySql)));
       const moved = (await client.query(this.#narrowSql)) as unknown as pg.QueryResult[];
       const stored = moved.at(-1)?.rowCount;
