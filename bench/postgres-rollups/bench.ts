@@ -3,8 +3,8 @@
 // instances into one PostgreSQL 15 (test/harness/postgres.ts, fsync on).
 //
 // 1. History: HISTORY_DAYS days at hourly resolution (one row per edge per hour) before the live
-//    part, generated with set-based SQL (generate_series) into the same `flows` table the
-//    exporter writes, one transaction per day: writing it through the exporters at full scale
+//    part, generated with set-based SQL (generate_series) into a wide scratch table and moved into
+//    the narrow `flows` by the same statements the exporter runs per batch, one transaction per day: writing it through the exporters at full scale
 //    would take hours on a 2-core machine. The rollup job rolls it up like any other rows.
 // 2. Live: LIVE_MINUTES (default 60) at 15 s through the NODES exporters, all at once, with the
 //    rollup job running (every exporter may run it; the advisory lock picks one). Ingest rows/s
@@ -29,6 +29,7 @@ import { postgresConfigSchema } from '../../src/exporters/postgres/config.ts';
 import { postgresExporterFactory } from '../../src/exporters/postgres/index.ts';
 import { migrate, renderMigration } from '../../src/exporters/postgres/migrations.ts';
 import { NODE_GRAPH_SQL } from '../../src/exporters/postgres/node-graph.ts';
+import { narrowStatements, WIDE_COLUMNS } from '../../src/exporters/postgres/narrow-rows.ts';
 import { PostgresExporter } from '../../src/exporters/postgres/postgres-exporter.ts';
 import { rollUp } from '../../src/exporters/postgres/rollup-runner.ts';
 import type { Attributes, Flow } from '../../src/model/index.ts';
@@ -139,6 +140,7 @@ try {
     });
     await client.query(`INSERT INTO public.bench_edges VALUES ${tuples.join(', ')}`, values);
   }
+  await client.query(`CREATE UNLOGGED TABLE public.bench_wide (${WIDE_COLUMNS.map(([c, t]) => `${c} ${t}`).join(', ')})`);
   const historyHours = Math.round((LIVE_START - HISTORY_START) / 3_600_000);
   const t0 = performance.now();
   let historyRows = 0;
@@ -150,7 +152,9 @@ try {
     const last = HISTORY_START + toHour * 3_600_000;
     await client.query(`SELECT podflow.ensure_partitions(ARRAY(SELECT DISTINCT (h AT TIME ZONE 'UTC')::date FROM generate_series($1::timestamptz, $2::timestamptz, '1 hour') h))`, [new Date(first), new Date(last)]);
     // Interval index i of an hourly row: its hour counted in 15 s intervals (same counter formula as the live rows).
-    const res = await client.query(`INSERT INTO podflow.flows (start_time, end_time, node, dst_port, transport, src_namespace, src_workload, src_workload_kind,
+    // Wide rows into a scratch table, then moved into the narrow rows by the statements the exporter runs per batch.
+    await client.query('TRUNCATE public.bench_wide');
+    const res = await client.query(`INSERT INTO public.bench_wide (start_time, end_time, node, dst_port, transport, src_namespace, src_workload, src_workload_kind,
         src_node, src_zone, src_address_type, dst_namespace, dst_workload, dst_workload_kind, dst_node, dst_zone, dst_address_type, dst_domain, inter_zone,
         tx_bytes, rx_bytes, tx_packets, rx_packets, connections)
       SELECT h, h + interval '15 seconds', e.node, e.dst_port, 'tcp', e.src_ns, e.src_wl, 'Deployment', e.src_node, e.src_zone, 'pod',
@@ -160,6 +164,9 @@ try {
       CROSS JOIN LATERAL (SELECT extract(epoch FROM h)::bigint / 15 AS i) x
       CROSS JOIN public.bench_edges e
       ORDER BY h`, [new Date(first), new Date(last)]); // rows arrive in time order, as from exporters
+    await client.query('BEGIN');
+    for (const statement of narrowStatements('podflow', 'public.bench_wide')) await client.query(statement);
+    await client.query('COMMIT');
     historyRows += res.rowCount ?? 0;
     console.log(`history day ${day + 1}: ${historyRows.toLocaleString()} rows, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
     const r0 = performance.now();
@@ -223,7 +230,7 @@ try {
   await client.query('VACUUM ANALYZE');
 
   // 3. the node graph, tiers against the version-2 raw-row functions on the same rows
-  await client.query('CREATE SCHEMA podflow_v2; CREATE VIEW podflow_v2.flows AS SELECT * FROM podflow.flows');
+  await client.query('CREATE SCHEMA podflow_v2; CREATE VIEW podflow_v2.flows AS SELECT * FROM podflow.flow_details');
   await client.query(renderMigration(NODE_GRAPH_SQL, 'podflow_v2'));
   const timed = async (sql: string, params: unknown[], timeoutS?: number): Promise<{ ms: number; rows: Array<Record<string, unknown>> } | undefined> => {
     if (timeoutS) await client.query(`SET statement_timeout = '${timeoutS}s'`);

@@ -19,6 +19,7 @@ import { migrate } from '../../src/exporters/postgres/migrations.ts';
 import { PostgresExporter } from '../../src/exporters/postgres/postgres-exporter.ts';
 import { CopyEncoder } from '../../src/exporters/postgres/copy-encoder.ts';
 import { COPY_COLUMNS, encodeFlow } from '../../src/exporters/postgres/rows.ts';
+import { CREATE_STAGING_SQL, narrowStatements, STAGING_TABLE } from '../../src/exporters/postgres/narrow-rows.ts';
 import { fullFlow } from '../../src/exporters/postgres/testdata/flows.ts';
 import type { Flow } from '../../src/model/index.ts';
 
@@ -149,7 +150,10 @@ try {
   await client.query(`SELECT podflow.ensure_partitions(ARRAY['2029-12-31', '2030-01-01']::date[])`);
   const width = COPY_COLUMNS.length;
   const placeholders = (n: number) => Array.from({ length: n }, (_, r) => `(${Array.from({ length: width }, (_, c) => `$${r * width + c + 1}`).join(', ')})`).join(', ');
-  const fullStatement = `INSERT INTO podflow.flows (${COPY_COLUMNS.join(', ')}) VALUES ${placeholders(ROWS_PER_INSERT)}`;
+  // Into the same staging table as COPY, then the same server-side move into the narrow rows.
+  await client.query(CREATE_STAGING_SQL);
+  const narrowSql = narrowStatements('podflow', STAGING_TABLE).join(';\n');
+  const fullStatement = `INSERT INTO ${STAGING_TABLE} (${COPY_COLUMNS.join(', ')}) VALUES ${placeholders(ROWS_PER_INSERT)}`;
   const cpu1 = { node: nodeCpuSeconds(), server: serverCpuSeconds(server.dataDir), machine: machineBusySeconds() };
   const t1 = performance.now();
   for (const chunk of intervals(INSERT_ROWS, ROWS_PER_INSERT)) {
@@ -159,8 +163,10 @@ try {
       if ('invalid' in r) throw new Error(r.invalid);
       for (const v of r.line.slice(0, -1).split('\t')) params.push(v === '\\N' ? null : v);
     }
-    const sql = chunk.length === ROWS_PER_INSERT ? fullStatement : `INSERT INTO podflow.flows (${COPY_COLUMNS.join(', ')}) VALUES ${placeholders(chunk.length)}`;
+    const sql = chunk.length === ROWS_PER_INSERT ? fullStatement : `INSERT INTO ${STAGING_TABLE} (${COPY_COLUMNS.join(', ')}) VALUES ${placeholders(chunk.length)}`;
+    await client.query('BEGIN');
     await client.query(sql, params);
+    await client.query(`${narrowSql}; COMMIT`);
   }
   const insertSeconds = (performance.now() - t1) / 1000;
   const insertMachine = machineBusySeconds() - cpu1.machine;
