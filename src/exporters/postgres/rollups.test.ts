@@ -4,6 +4,7 @@
 // from a version-4 database; the graph functions read the tiers and answer exactly what the raw
 // rows say; one rollup leader, taken over when it dies; retention per tier by partition.
 // Serial: one test kills the server.
+import { readFileSync } from 'node:fs';
 import test from 'ava';
 import pg from 'pg';
 import { missingPostgres, startPostgres, type PostgresServer } from '../../../test/harness/postgres.ts';
@@ -456,4 +457,33 @@ test.serial('cost_usd in the tiers: the exact sum over rollup steps into the sam
       { cost_class: null, cost: null, flows: '3' },
     ], tier);
   }
+});
+
+test.serial('the README\'s SQL runs; its minute tier + pending raw rows query equals the raw rows exactly', async (t) => {
+  if (!needsServer(t)) return;
+  const { url, client } = await freshDatabase();
+  t.teardown(() => client.end());
+  // Two hours of flows, half rolled up, the newest half still raw.
+  await write(url, spread(600, T0 - 2 * HOUR_MS, HOUR_MS));
+  t.is((await rollUp(client, 'podflow')).rows, 600);
+  await write(url, spread(400, T0 - HOUR_MS, HOUR_MS, 3000));
+  // The queries of the schema and tier sections (other sections have setup, GRANTs and panel queries).
+  const whole = readFileSync(new URL('./README.md', import.meta.url), 'utf8');
+  const readme = whole.slice(whole.indexOf('### Narrow raw rows'), whole.indexOf('## Grafana node graph'));
+  const statements = [...readme.matchAll(/```sql\n([\s\S]*?)```/g)]
+    .flatMap((m) => m[1]!.split(/;\n/))
+    .map((sql) => sql.replaceAll('now()', `'${new Date(T0).toISOString()}'::timestamptz`).trim())
+    // Grafana's panel queries ($__timeFrom() macros) are run by the dashboard tests.
+    .filter((sql) => sql.replace(/--.*$/gm, '').trim() !== '' && !sql.includes('$__'));
+  t.true(statements.length >= 6);
+  let minuteQuery: Array<{ bytes: string }> | undefined;
+  for (const sql of statements) {
+    const { rows } = await client.query(sql);
+    if (sql.includes('FROM podflow.flows_minute WHERE')) minuteQuery = rows;
+  }
+  const total = (minuteQuery ?? []).reduce((sum, r) => sum + BigInt(r.bytes), 0n);
+  const from = new Date(Math.floor((T0 - HOUR_MS) / MINUTE_MS) * MINUTE_MS);
+  const [raw] = (await client.query(`SELECT sum(tx_bytes + rx_bytes)::text AS bytes FROM podflow.flow_details WHERE start_time >= $1`, [from])).rows;
+  t.true(total > 0n);
+  t.is(total.toString(), raw.bytes);
 });
