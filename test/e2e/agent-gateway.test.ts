@@ -132,7 +132,7 @@ test('agents and a gateway: outputs and netcost\'s costs equal the kernel per wo
     // Report-once at the gateway: each node's row count is what the kernel says that node reports.
     const reportedBy: Record<string, number> = {};
     for (const e of entries) if (reporter(e) === e.node) reportedBy[e.node] = (reportedBy[e.node] ?? 0) + 1;
-    const perNode = await pg.query<{ node: string; connections: string }>(database, 'SELECT node, sum(connections) AS connections FROM podflow.flows GROUP BY 1 ORDER BY 1');
+    const perNode = await pg.query<{ node: string; connections: string }>(database, 'SELECT node, sum(connections) AS connections FROM podflow.flow_details GROUP BY 1 ORDER BY 1');
     t.deepEqual(Object.fromEntries(perNode.map((r) => [r.node, Number(r.connections)])), reportedBy);
     const droppedByReportOnce = (await Promise.all(gateways.map((g) => g.selfMetric('podflow_processor_dropped_flows_total', { processor: 'k8sattributes' })))).reduce((a, b) => a + b, 0);
     t.true(droppedByReportOnce > 0, 'the gateway dropped the second sighting of cross-node connections');

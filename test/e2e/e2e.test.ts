@@ -145,7 +145,7 @@ test('two simulated nodes: every output equals the kernel per workload pair, onc
     const bytesByNode = (rows: Array<{ node: string; bytes: number }>) => Object.fromEntries(rows.map((r) => [r.node, r.bytes]).sort());
     const otlpByNode: Record<string, number> = {};
     for (const p of otlp.points()) if (p.metric === 'network.flow.io') otlpByNode[String(p.resource['k8s.node.name'])] = (otlpByNode[String(p.resource['k8s.node.name'])] ?? 0) + p.value;
-    const pgByNode = await pg.query<{ node: string; bytes: string }>(database, 'SELECT node, sum(tx_bytes + rx_bytes) AS bytes FROM podflow.flows GROUP BY 1');
+    const pgByNode = await pg.query<{ node: string; bytes: string }>(database, 'SELECT node, sum(tx_bytes + rx_bytes) AS bytes FROM podflow.flow_details GROUP BY 1');
     t.deepEqual(bytesByNode(Object.entries(otlpByNode).map(([node, bytes]) => ({ node, bytes }))), bytesByNode(pgByNode.map((r) => ({ node: r.node, bytes: Number(r.bytes) }))));
     t.deepEqual(Object.keys(otlpByNode).sort(), ['node-a', 'node-b']);
     const files = nodes.map((n) => n.flowsFile);
@@ -158,7 +158,7 @@ test('two simulated nodes: every output equals the kernel per workload pair, onc
 
     // ---- the attributes the groups carry ------------------------------------------------------
     const vip = await pg.query<{ dst_workload: string; dst_workload_kind: string; dst_service: string; inter_zone: boolean; connections: string }>(database,
-      `SELECT dst_workload, dst_workload_kind, dst_service, inter_zone, sum(connections) AS connections FROM podflow.flows
+      `SELECT dst_workload, dst_workload_kind, dst_service, inter_zone, sum(connections) AS connections FROM podflow.flow_details
        WHERE dst_service IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY inter_zone`);
     // reviews on node-a (zone-a) and on node-b (zone-b) each call the VIP, DNATed to ratings-1 (zone-b).
     t.deepEqual(vip.map((r) => ({ ...r, connections: Number(r.connections) })), [
@@ -166,7 +166,7 @@ test('two simulated nodes: every output equals the kernel per workload pair, onc
       { dst_workload: 'ratings', dst_workload_kind: 'StatefulSet', dst_service: 'ratings', inter_zone: true, connections: TOTAL_ROUNDS / 2 },
     ]);
     const zones = await pg.query<{ src: string; dst: string; inter_zone: boolean | null; src_zone: string; dst_zone: string | null }>(database,
-      `SELECT DISTINCT src_workload AS src, coalesce(dst_workload, host(dst_address)) AS dst, inter_zone, src_zone, dst_zone FROM podflow.flows ORDER BY 1, 2, 3`);
+      `SELECT DISTINCT src_workload AS src, coalesce(dst_workload, host(dst_address)) AS dst, inter_zone, src_zone, dst_zone FROM podflow.flow_details ORDER BY 1, 2, 3`);
     t.deepEqual(zones, [
       { src: 'details-v1', dst: EXTERNAL.ip, inter_zone: null, src_zone: 'zone-a', dst_zone: null },
       { src: 'loadgen', dst: 'productpage-v1', inter_zone: true, src_zone: 'zone-b', dst_zone: 'zone-a' },
@@ -178,7 +178,7 @@ test('two simulated nodes: every output equals the kernel per workload pair, onc
       { src: 'reviews-v1', dst: 'ratings', inter_zone: true, src_zone: 'zone-a', dst_zone: 'zone-b' },
     ]);
     // Report-once: each node wrote only the connections its own pods initiated.
-    const perNode = await pg.query<{ node: string; connections: string }>(database, 'SELECT node, sum(connections) AS connections FROM podflow.flows GROUP BY 1 ORDER BY 1');
+    const perNode = await pg.query<{ node: string; connections: string }>(database, 'SELECT node, sum(connections) AS connections FROM podflow.flow_details GROUP BY 1 ORDER BY 1');
     t.deepEqual(perNode.map((r) => [r.node, Number(r.connections)]), NODES.map((n) => [n.name, expected.initiatedBy[n.name]]));
 
     // ---- the node graph -------------------------------------------------------------------------

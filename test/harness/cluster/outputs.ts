@@ -49,7 +49,7 @@ export async function postgresTotals(pg: PostgresServer, database: string, schem
     SELECT ${PG_KEY_SQL},
       sum(tx_bytes) AS tx_bytes, sum(rx_bytes) AS rx_bytes, sum(tx_packets) AS tx_packets,
       sum(rx_packets) AS rx_packets, sum(connections) AS connections
-    FROM ${schema}.flows GROUP BY 1, 2, 3, 4`);
+    FROM ${schema}.flow_details GROUP BY 1, 2, 3, 4`);
   const out: TotalsByKey = {};
   for (const r of rows) {
     addTotals(out, groupKey(r.src, r.dst, r.inter_zone ?? undefined, r.dst_service ?? undefined), {
@@ -64,7 +64,7 @@ export async function postgresRows(pg: PostgresServer, database: string, schema 
   const rows = await pg.query<PgGroupRow & { node: string; start_us: string; end_us: string }>(database, `
     SELECT node, (extract(epoch FROM start_time) * 1000000)::bigint AS start_us, (extract(epoch FROM end_time) * 1000000)::bigint AS end_us,
       ${PG_KEY_SQL}, tx_bytes, rx_bytes, tx_packets, rx_packets, connections
-    FROM ${schema}.flows`);
+    FROM ${schema}.flow_details`);
   return rows
     .map((r) => rowText(r.node, BigInt(r.start_us), BigInt(r.end_us), groupKey(r.src, r.dst, r.inter_zone ?? undefined, r.dst_service ?? undefined),
       [r.tx_bytes, r.rx_bytes, r.tx_packets, r.rx_packets, r.connections].map(Number)))
@@ -123,7 +123,7 @@ export async function postgresCosts(pg: PostgresServer, database: string, schema
   const rows = await pg.query<PgGroupRow & { cost_class: string | null; cost_usd: string | null; rows: string }>(database, `
     SELECT ${PG_KEY_SQL}, cost_class, sum(cost_usd)::text AS cost_usd,
       sum(tx_bytes) AS tx_bytes, sum(rx_bytes) AS rx_bytes, count(*) AS rows
-    FROM ${schema}.flows GROUP BY 1, 2, 3, 4, cost_class`);
+    FROM ${schema}.flow_details GROUP BY 1, 2, 3, 4, cost_class`);
   const out: CostsByGroup = {};
   for (const r of rows) {
     if (r.cost_usd === null) throw new Error(`rows without cost_usd: ${JSON.stringify(r)}`);
