@@ -29,7 +29,7 @@ import { postgresConfigSchema } from '../../src/exporters/postgres/config.ts';
 import { postgresExporterFactory } from '../../src/exporters/postgres/index.ts';
 import { migrate, renderMigration } from '../../src/exporters/postgres/migrations.ts';
 import { NODE_GRAPH_SQL } from '../../src/exporters/postgres/node-graph.ts';
-import { narrowStatements, WIDE_COLUMNS } from '../../src/exporters/postgres/narrow-rows.ts';
+import { CREATE_STAGING_SQL, narrowStatements, WIDE_COLUMNS } from '../../src/exporters/postgres/narrow-rows.ts';
 import { PostgresExporter } from '../../src/exporters/postgres/postgres-exporter.ts';
 import { rollUp } from '../../src/exporters/postgres/rollup-runner.ts';
 import type { Attributes, Flow } from '../../src/model/index.ts';
@@ -164,6 +164,7 @@ try {
       CROSS JOIN LATERAL (SELECT extract(epoch FROM h)::bigint / 15 AS i) x
       CROSS JOIN public.bench_edges e
       ORDER BY h`, [new Date(first), new Date(last)]); // rows arrive in time order, as from exporters
+    await client.query(CREATE_STAGING_SQL);
     await client.query('BEGIN');
     for (const statement of narrowStatements('podflow', 'public.bench_wide')) await client.query(statement);
     await client.query('COMMIT');

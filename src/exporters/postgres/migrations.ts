@@ -7,7 +7,7 @@
 import pg from 'pg';
 import { NODE_GRAPH_NARROW_SQL, NODE_GRAPH_SQL, NODE_GRAPH_TIERS_SQL, PREFIX_TITLES_SQL } from './node-graph.ts';
 import { COST_SQL, ROLLUP_SQL, TIER_SHAPE_V4, wideRollupStatements } from './rollup-sql.ts';
-import { NARROW_SQL, narrowStatements } from './narrow-rows.ts';
+import { CREATE_STAGING_SQL, NARROW_SQL, narrowStatements } from './narrow-rows.ts';
 
 export interface Migration {
   version: number;
@@ -138,6 +138,7 @@ export const MIGRATIONS: readonly Migration[] = [
       await client.query(`SELECT ${schema}.ensure_partitions(ARRAY(
         SELECT to_date(right(c.relname, 8), 'YYYYMMDD') FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
         WHERE i.inhparent = '${schema}.flows_v5'::regclass))`);
+      await client.query(CREATE_STAGING_SQL);
       for (const statement of narrowStatements(schema, `${schema}.flows_v5`, true)) await client.query(statement);
       await client.query(`DROP TABLE ${schema}.flows_v5`);
     },

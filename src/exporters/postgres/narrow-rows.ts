@@ -30,8 +30,13 @@ export const WIDE_COLUMNS: ReadonlyArray<readonly [name: string, type: string]> 
 /** The session's staging table (pg_temp: one per connection, emptied at every commit). */
 export const STAGING_TABLE = 'pg_temp.flows_staging';
 
+/** The distinct ends of what is staged, with their keys and endpoint ids (also per session). */
+export const STAGING_ENDS_TABLE = 'pg_temp.flows_staging_ends';
+
 export const CREATE_STAGING_SQL = `CREATE TEMP TABLE IF NOT EXISTS flows_staging (
-  ${WIDE_COLUMNS.map(([c, t]) => `${c} ${t}`).join(', ')}) ON COMMIT DELETE ROWS`;
+  ${WIDE_COLUMNS.map(([c, t]) => `${c} ${t}`).join(', ')}) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS flows_staging_ends (key text, id integer, namespace text, workload_kind text, workload text,
+  pod text, node text, zone text, address inet, domain text, address_class text) ON COMMIT DELETE ROWS`;
 
 /** The attributes of an endpoint, in key order (the `endpoints` columns). */
 export const ENDPOINT_COLUMNS = ['namespace', 'workload_kind', 'workload', 'pod', 'node', 'zone', 'address', 'domain', 'address_class'] as const;
@@ -41,6 +46,20 @@ export function wideEnd(end: 'src' | 'dst', alias = ''): string[] {
   const p = alias === '' ? '' : `${alias}.`;
   return [`${p}${end}_namespace`, `${p}${end}_workload_kind`, `${p}${end}_workload`, `${p}${end}_pod`, `${p}${end}_node`,
     `${p}${end}_zone`, `${p}${end}_address`, end === 'dst' ? `${p}dst_domain` : 'NULL::text', `${p}${end}_address_type`];
+}
+
+/**
+ * A row's end (wide columns of `f`) is the end `e` of the staged ends: every attribute equal or
+ * both NULL. Spelled as equalities of coalesced values plus equal NULL flags, because `IS NOT
+ * DISTINCT FROM` cannot be hashed; this can, so the rows meet their ends in one hash join.
+ */
+function sameEnd(end: 'src' | 'dst', e: string): string {
+  return wideEnd(end, 'f').map((wide, i) => {
+    const column = `${e}.${ENDPOINT_COLUMNS[i]}`;
+    if (wide === 'NULL::text') return `${column} IS NULL`;
+    const none = ENDPOINT_COLUMNS[i] === 'address' ? `'0.0.0.0/0'::inet` : `''`;
+    return `coalesce(${wide}, ${none}) = coalesce(${column}, ${none}) AND (${wide} IS NULL) = (${column} IS NULL)`;
+  }).join(' AND ');
 }
 
 /** The columns stored as a code, with the kind each has in `codes`. */
@@ -58,9 +77,13 @@ const KEPT_COLUMNS = ['start_time', 'end_time', 'src_port', 'dst_port', 'inter_z
  * transaction. `keepXid`: the rows carry their ingest_xid (migration 6); otherwise the column
  * default stamps the inserting transaction. The last statement's row count is the rows stored.
  *
+ * The record-text key is computed once per distinct end, never per row: the ends are collected
+ * (hashed by their attributes) into the session's ends table, given their ids, and the rows are
+ * joined to them by attributes. Needs the session's staging tables (CREATE_STAGING_SQL).
+ *
  * Concurrent writers: new codes and endpoints are inserted in key order with ON CONFLICT DO
  * NOTHING, so two batches adding the same ones wait for each other instead of deadlocking, and
- * the last statement (a new snapshot) sees the ids either of them added.
+ * the statements after (new snapshots) see the ids either of them added.
  */
 export function narrowStatements(schema: string, source: string, keepXid = false): string[] {
   const s = schema;
@@ -72,13 +95,13 @@ export function narrowStatements(schema: string, source: string, keepXid = false
      WHERE NOT EXISTS (SELECT 1 FROM ${s}.codes c WHERE c.kind = n.kind AND c.value = n.value)
      ORDER BY 1, 2
      ON CONFLICT (kind, value) DO NOTHING`,
+    `INSERT INTO ${STAGING_ENDS_TABLE} (key, ${ENDPOINT_COLUMNS.join(', ')})
+     SELECT ${endpointKeySql(ENDPOINT_COLUMNS)}, e.*
+     FROM (SELECT ${endAs('src')} FROM ${source} UNION SELECT ${endAs('dst')} FROM ${source}) e`,
     // Each endpoint's graph node at every grouping level goes to endpoint_groups as it is first seen.
-    `WITH ends AS (
-       SELECT ${endpointKeySql(ENDPOINT_COLUMNS)} AS key, e.*
-       FROM (SELECT ${endAs('src')} FROM ${source} UNION SELECT ${endAs('dst')} FROM ${source}) e
-     ), new AS (
+    `WITH new AS (
        INSERT INTO ${s}.endpoints (key, ${ENDPOINT_COLUMNS.join(', ')})
-       SELECT key, ${ENDPOINT_COLUMNS.join(', ')} FROM ends n
+       SELECT key, ${ENDPOINT_COLUMNS.join(', ')} FROM ${STAGING_ENDS_TABLE} n
        WHERE NOT EXISTS (SELECT 1 FROM ${s}.endpoints x WHERE x.key = n.key)
        ORDER BY key
        ON CONFLICT (key) DO NOTHING
@@ -87,12 +110,17 @@ export function narrowStatements(schema: string, source: string, keepXid = false
      SELECT n.id, l.group_by, g.*, n.namespace
      FROM new n CROSS JOIN (VALUES ('workload'), ('namespace'), ('node'), ('zone')) l(group_by)
      CROSS JOIN LATERAL ${s}.graph_group(n.namespace, n.workload_kind, n.workload, n.pod, n.node, n.zone, n.address_class, n.domain, n.address, l.group_by) g`,
+    `UPDATE ${STAGING_ENDS_TABLE} n SET id = e.id FROM ${s}.endpoints e WHERE e.key = n.key`,
+    // The session tables have no statistics: left to itself the planner guesses them tiny and
+    // joins the rows to their ends in a nested loop (rows × ends comparisons). Hashing is
+    // right at every size here. SET LOCAL: until the end of the transaction only.
+    `SET LOCAL enable_nestloop = off; SET LOCAL enable_mergejoin = off`,
     `INSERT INTO ${s}.flows (${keepXid ? 'ingest_xid, ' : ''}src_endpoint, dst_endpoint, ${CODED_COLUMNS.map(([, n]) => n).join(', ')}, ${KEPT_COLUMNS.join(', ')}, attributes)
      SELECT ${keepXid ? 'f.ingest_xid, ' : ''}se.id, de.id, ${CODED_COLUMNS.map(([w]) => `${w}_c.code`).join(', ')}, ${KEPT_COLUMNS.map((c) => `f.${c}`).join(', ')},
             nullif(f.attributes, '{}'::jsonb)
      FROM ${source} f
-     JOIN ${s}.endpoints se ON se.key = ${endpointKeySql(wideEnd('src', 'f'))}
-     JOIN ${s}.endpoints de ON de.key = ${endpointKeySql(wideEnd('dst', 'f'))}
+     JOIN ${STAGING_ENDS_TABLE} se ON ${sameEnd('src', 'se')}
+     JOIN ${STAGING_ENDS_TABLE} de ON ${sameEnd('dst', 'de')}
      ${CODED_COLUMNS.map(([w]) => `LEFT JOIN ${s}.codes ${w}_c ON ${w}_c.kind = '${w}' AND ${w}_c.value = f.${w}`).join('\n     ')}`,
   ];
 }
