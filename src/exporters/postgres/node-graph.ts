@@ -140,6 +140,56 @@ const GRAPH_NODES_TIERS_SQL = NODE_GRAPH_SQL.slice(NODE_GRAPH_SQL.indexOf('-- Gr
   .replace('graph_nodes("from" timestamptz, "to" timestamptz)', 'graph_nodes("from" timestamptz, "to" timestamptz, group_by text DEFAULT \'workload\')')
   .replace(':schema.graph_links($1, $2)', ':schema.graph_links($1, $2, $3)');
 
+// graph_links' result columns (migrations 4 and 6), and the start of its body: the grouping
+// checked, the watermark read, the loop over the window's cover (graph_cover).
+const LINKS_COLUMNS_SQL = `RETURNS TABLE (
+  src_id text, src_title text, src_subtitle text, src_type text, src_kind text, src_namespace text,
+  dst_id text, dst_title text, dst_subtitle text, dst_type text, dst_kind text, dst_namespace text,
+  tx_bytes bigint, rx_bytes bigint, packets bigint, connections bigint,
+  in_zone_bytes bigint, cross_zone_bytes bigint, external_bytes bigint,
+  src_node text, src_zone text, dst_node text, dst_zone text)
+`;
+const LINKS_PIECES_START_SQL = `  IF group_by IS NULL OR group_by NOT IN ('workload', 'namespace', 'node', 'zone') THEN
+    RAISE EXCEPTION 'graph grouping must be workload, namespace, node or zone, not %', coalesce(group_by, 'NULL')
+      USING ERRCODE = '22023';
+  END IF;
+  SELECT r.rolled_xid INTO rolled FROM :schema.rollup_state r;
+  FOR part IN SELECT * FROM :schema.graph_cover($1, $2) LOOP
+    IF part.tier = 'raw' THEN
+      -- Rolled rows only: the rows not rolled up yet are all read below, once.
+`;
+// One tier piece of the cover as SQL text (the loop's last branch, in both).
+const TIER_PIECE_SQL = `format(
+        ' UNION ALL SELECT src_endpoint, dst_endpoint, inter_zone, %1$s * flows, %1$s * tx_bytes, %1$s * rx_bytes,
+                  %1$s * (tx_packets + rx_packets), %1$s * connections
+           FROM %2$I.%3$I WHERE bucket >= %4$L AND bucket < %5$L',
+        part.sign, :schema_literal, 'flows_' || part.tier, part.lo, part.hi);
+    END IF;
+  END LOOP;
+`;
+// Shared by graph_links of migrations 4 and 6 (inside their format(): %2$I the schema, %7$L the
+// grouping, %8$L the namespaces): id pairs to their graph nodes, and graph nodes to link rows.
+const ENDS_OF_ID_PAIRS_SQL = `      SELECT f.inter_zone, f.flows, f.tx, f.rx, f.packets, f.conns, s.end_namespace AS s_ns, d.end_namespace AS d_ns,
+             s.id AS s_id, s.title AS s_title, s.subtitle AS s_subtitle, s.type AS s_type, s.kind AS s_kind, s.namespace AS s_namespace, s.node AS s_node, s.zone AS s_zone,
+             d.id AS d_id, d.title AS d_title, d.subtitle AS d_subtitle, d.type AS d_type, d.kind AS d_kind, d.namespace AS d_namespace, d.node AS d_node, d.zone AS d_zone
+      FROM id_pairs f
+      JOIN %2$I.endpoint_groups s ON s.group_by = %7$L AND s.endpoint = f.src_endpoint
+      JOIN %2$I.endpoint_groups d ON d.group_by = %7$L AND d.endpoint = f.dst_endpoint
+`;
+const LINKS_OF_ENDS_SQL = `    SELECT f.s_id, min(f.s_title), min(f.s_subtitle), min(f.s_type), min(f.s_kind), min(f.s_namespace),
+           f.d_id, min(f.d_title), min(f.d_subtitle), min(f.d_type), min(f.d_kind), min(f.d_namespace),
+           sum(f.tx)::bigint, sum(f.rx)::bigint, sum(f.packets)::bigint, sum(f.conns)::bigint,
+           sum(CASE WHEN f.s_type <> 'external' AND f.d_type <> 'external' AND f.inter_zone IS NOT TRUE THEN f.tx + f.rx ELSE 0 END)::bigint,
+           sum(CASE WHEN f.s_type <> 'external' AND f.d_type <> 'external' AND f.inter_zone THEN f.tx + f.rx ELSE 0 END)::bigint,
+           sum(CASE WHEN f.s_type = 'external' OR f.d_type = 'external' THEN f.tx + f.rx ELSE 0 END)::bigint,
+           min(f.s_node), min(f.s_zone), min(f.d_node), min(f.d_zone)
+    FROM ends f
+    WHERE %8$L::text[] IS NULL OR f.s_ns = ANY (%8$L::text[]) OR f.d_ns = ANY (%8$L::text[])
+    GROUP BY f.s_id, f.d_id
+    -- A pair whose rows were all subtracted again (a bucket less its parts outside the window) is not in the window.
+    HAVING sum(f.flows) <> 0
+`;
+
 // Migration 4: the same frames, read from the rollup tiers (rollup-sql.ts), at a grouping level.
 //
 // graph_cover(from, to) splits [from, to) into the coarsest tier buckets that cover it exactly:
@@ -290,13 +340,7 @@ $fn$;
 -- namespaces: only flows with an end in one of them (NULL: every flow).
 CREATE FUNCTION :schema.graph_links("from" timestamptz, "to" timestamptz, group_by text DEFAULT 'workload',
                                     namespaces text[] DEFAULT NULL)
-RETURNS TABLE (
-  src_id text, src_title text, src_subtitle text, src_type text, src_kind text, src_namespace text,
-  dst_id text, dst_title text, dst_subtitle text, dst_type text, dst_kind text, dst_namespace text,
-  tx_bytes bigint, rx_bytes bigint, packets bigint, connections bigint,
-  in_zone_bytes bigint, cross_zone_bytes bigint, external_bytes bigint,
-  src_node text, src_zone text, dst_node text, dst_zone text)
--- Tens of thousands of pairs are summed at once: in memory, not in sort files.
+${LINKS_COLUMNS_SQL}-- Tens of thousands of pairs are summed at once: in memory, not in sort files.
 LANGUAGE plpgsql STABLE SET work_mem = '64MB' AS $fn$
 DECLARE
   rolled bigint;
@@ -304,29 +348,14 @@ DECLARE
   tiered text := '';
   raw text := '';
 BEGIN
-  IF group_by IS NULL OR group_by NOT IN ('workload', 'namespace', 'node', 'zone') THEN
-    RAISE EXCEPTION 'graph grouping must be workload, namespace, node or zone, not %', coalesce(group_by, 'NULL')
-      USING ERRCODE = '22023';
-  END IF;
-  SELECT r.rolled_xid INTO rolled FROM :schema.rollup_state r;
-  FOR part IN SELECT * FROM :schema.graph_cover($1, $2) LOOP
-    IF part.tier = 'raw' THEN
-      -- Rolled rows only: the rows not rolled up yet are all read below, once.
-      raw := raw || format(
+${LINKS_PIECES_START_SQL}      raw := raw || format(
         ' UNION ALL SELECT src_namespace, src_workload_kind, src_workload, src_pod, src_node, src_zone, src_address, NULL, src_address_type,
                   dst_namespace, dst_workload_kind, dst_workload, dst_pod, dst_node, dst_zone, dst_address, dst_domain, dst_address_type,
                   inter_zone, %1$s, %1$s * tx_bytes, %1$s * rx_bytes, %1$s * (tx_packets + rx_packets), %1$s * connections
            FROM %2$I.flows WHERE start_time >= %3$L AND start_time < %4$L AND (ingest_xid IS NULL OR ingest_xid < %5$s)',
         part.sign, :schema_literal, part.lo, part.hi, rolled);
     ELSE
-      tiered := tiered || format(
-        ' UNION ALL SELECT src_endpoint, dst_endpoint, inter_zone, %1$s * flows, %1$s * tx_bytes, %1$s * rx_bytes,
-                  %1$s * (tx_packets + rx_packets), %1$s * connections
-           FROM %2$I.%3$I WHERE bucket >= %4$L AND bucket < %5$L',
-        part.sign, :schema_literal, 'flows_' || part.tier, part.lo, part.hi);
-    END IF;
-  END LOOP;
-  -- Tier rows name their ends by endpoint id, and each endpoint's graph node at every level is
+      tiered := tiered || ${TIER_PIECE_SQL}  -- Tier rows name their ends by endpoint id, and each endpoint's graph node at every level is
   -- kept in endpoint_groups: summing by id pair first and joining that table costs one lookup
   -- per pair. Raw rows (the ragged ends, rows not rolled up yet) are summed by their ends'
   -- attributes and find their endpoint by key; only an end seen for the first time since the
@@ -360,13 +389,7 @@ BEGIN
       GROUP BY 1, 2, 3
     ),
     ends AS (
-      SELECT f.inter_zone, f.flows, f.tx, f.rx, f.packets, f.conns, s.end_namespace AS s_ns, d.end_namespace AS d_ns,
-             s.id AS s_id, s.title AS s_title, s.subtitle AS s_subtitle, s.type AS s_type, s.kind AS s_kind, s.namespace AS s_namespace, s.node AS s_node, s.zone AS s_zone,
-             d.id AS d_id, d.title AS d_title, d.subtitle AS d_subtitle, d.type AS d_type, d.kind AS d_kind, d.namespace AS d_namespace, d.node AS d_node, d.zone AS d_zone
-      FROM id_pairs f
-      JOIN %2$I.endpoint_groups s ON s.group_by = %7$L AND s.endpoint = f.src_endpoint
-      JOIN %2$I.endpoint_groups d ON d.group_by = %7$L AND d.endpoint = f.dst_endpoint
-      UNION ALL
+${ENDS_OF_ID_PAIRS_SQL}      UNION ALL
       SELECT f.inter_zone, f.flows, f.tx, f.rx, f.packets, f.conns, f.s_ns, f.d_ns,
              s.id, s.title, s.subtitle, s.type, s.kind, s.namespace, s.node, s.zone,
              d.id, d.title, d.subtitle, d.type, d.kind, d.namespace, d.node, d.zone
@@ -375,19 +398,7 @@ BEGIN
       CROSS JOIN LATERAL %2$I.graph_group(f.d_ns, f.d_kind, f.d_wl, f.d_pod, f.d_node, f.d_zone, f.d_class, f.d_domain, f.d_addr, %7$L) d
       WHERE f.src_endpoint IS NULL OR f.dst_endpoint IS NULL
     )
-    SELECT f.s_id, min(f.s_title), min(f.s_subtitle), min(f.s_type), min(f.s_kind), min(f.s_namespace),
-           f.d_id, min(f.d_title), min(f.d_subtitle), min(f.d_type), min(f.d_kind), min(f.d_namespace),
-           sum(f.tx)::bigint, sum(f.rx)::bigint, sum(f.packets)::bigint, sum(f.conns)::bigint,
-           sum(CASE WHEN f.s_type <> 'external' AND f.d_type <> 'external' AND f.inter_zone IS NOT TRUE THEN f.tx + f.rx ELSE 0 END)::bigint,
-           sum(CASE WHEN f.s_type <> 'external' AND f.d_type <> 'external' AND f.inter_zone THEN f.tx + f.rx ELSE 0 END)::bigint,
-           sum(CASE WHEN f.s_type = 'external' OR f.d_type = 'external' THEN f.tx + f.rx ELSE 0 END)::bigint,
-           min(f.s_node), min(f.s_zone), min(f.d_node), min(f.d_zone)
-    FROM ends f
-    WHERE %8$L::text[] IS NULL OR f.s_ns = ANY (%8$L::text[]) OR f.d_ns = ANY (%8$L::text[])
-    GROUP BY f.s_id, f.d_id
-    -- A pair whose rows were all subtracted again (a bucket less its parts outside the window) is not in the window.
-    HAVING sum(f.flows) <> 0
-  $q$, tiered, :schema_literal, $1, $2, rolled, raw, group_by, namespaces);
+${LINKS_OF_ENDS_SQL}  $q$, tiered, :schema_literal, $1, $2, rolled, raw, group_by, namespaces);
 END
 $fn$;
 
@@ -412,40 +423,19 @@ ${GRAPH_NODES_TIERS_SQL}`;
 export const NODE_GRAPH_NARROW_SQL = `
 CREATE OR REPLACE FUNCTION :schema.graph_links("from" timestamptz, "to" timestamptz, group_by text DEFAULT 'workload',
                                                namespaces text[] DEFAULT NULL)
-RETURNS TABLE (
-  src_id text, src_title text, src_subtitle text, src_type text, src_kind text, src_namespace text,
-  dst_id text, dst_title text, dst_subtitle text, dst_type text, dst_kind text, dst_namespace text,
-  tx_bytes bigint, rx_bytes bigint, packets bigint, connections bigint,
-  in_zone_bytes bigint, cross_zone_bytes bigint, external_bytes bigint,
-  src_node text, src_zone text, dst_node text, dst_zone text)
-LANGUAGE plpgsql STABLE SET work_mem = '64MB' AS $fn$
+${LINKS_COLUMNS_SQL}LANGUAGE plpgsql STABLE SET work_mem = '64MB' AS $fn$
 DECLARE
   rolled bigint;
   part record;
   pieces text := '';
 BEGIN
-  IF group_by IS NULL OR group_by NOT IN ('workload', 'namespace', 'node', 'zone') THEN
-    RAISE EXCEPTION 'graph grouping must be workload, namespace, node or zone, not %', coalesce(group_by, 'NULL')
-      USING ERRCODE = '22023';
-  END IF;
-  SELECT r.rolled_xid INTO rolled FROM :schema.rollup_state r;
-  FOR part IN SELECT * FROM :schema.graph_cover($1, $2) LOOP
-    IF part.tier = 'raw' THEN
-      -- Rolled rows only: the rows not rolled up yet are all read below, once.
-      pieces := pieces || format(
+${LINKS_PIECES_START_SQL}      pieces := pieces || format(
         ' UNION ALL SELECT src_endpoint, dst_endpoint, inter_zone, %1$s::bigint, %1$s * tx_bytes, %1$s * rx_bytes,
                   %1$s * (tx_packets + rx_packets), %1$s * connections
            FROM %2$I.flows WHERE start_time >= %3$L AND start_time < %4$L AND (ingest_xid IS NULL OR ingest_xid < %5$s)',
         part.sign, :schema_literal, part.lo, part.hi, rolled);
     ELSE
-      pieces := pieces || format(
-        ' UNION ALL SELECT src_endpoint, dst_endpoint, inter_zone, %1$s * flows, %1$s * tx_bytes, %1$s * rx_bytes,
-                  %1$s * (tx_packets + rx_packets), %1$s * connections
-           FROM %2$I.%3$I WHERE bucket >= %4$L AND bucket < %5$L',
-        part.sign, :schema_literal, 'flows_' || part.tier, part.lo, part.hi);
-    END IF;
-  END LOOP;
-  RETURN QUERY EXECUTE format($q$
+      pieces := pieces || ${TIER_PIECE_SQL}  RETURN QUERY EXECUTE format($q$
     WITH id_pairs AS (
       SELECT u.src_endpoint, u.dst_endpoint, u.inter_zone, sum(u.flows)::bigint AS flows, sum(u.tx)::bigint AS tx,
              sum(u.rx)::bigint AS rx, sum(u.packets)::bigint AS packets, sum(u.conns)::bigint AS conns
@@ -456,26 +446,8 @@ BEGIN
       GROUP BY 1, 2, 3
     ),
     ends AS (
-      SELECT f.inter_zone, f.flows, f.tx, f.rx, f.packets, f.conns, s.end_namespace AS s_ns, d.end_namespace AS d_ns,
-             s.id AS s_id, s.title AS s_title, s.subtitle AS s_subtitle, s.type AS s_type, s.kind AS s_kind, s.namespace AS s_namespace, s.node AS s_node, s.zone AS s_zone,
-             d.id AS d_id, d.title AS d_title, d.subtitle AS d_subtitle, d.type AS d_type, d.kind AS d_kind, d.namespace AS d_namespace, d.node AS d_node, d.zone AS d_zone
-      FROM id_pairs f
-      JOIN %2$I.endpoint_groups s ON s.group_by = %6$L AND s.endpoint = f.src_endpoint
-      JOIN %2$I.endpoint_groups d ON d.group_by = %6$L AND d.endpoint = f.dst_endpoint
-    )
-    SELECT f.s_id, min(f.s_title), min(f.s_subtitle), min(f.s_type), min(f.s_kind), min(f.s_namespace),
-           f.d_id, min(f.d_title), min(f.d_subtitle), min(f.d_type), min(f.d_kind), min(f.d_namespace),
-           sum(f.tx)::bigint, sum(f.rx)::bigint, sum(f.packets)::bigint, sum(f.conns)::bigint,
-           sum(CASE WHEN f.s_type <> 'external' AND f.d_type <> 'external' AND f.inter_zone IS NOT TRUE THEN f.tx + f.rx ELSE 0 END)::bigint,
-           sum(CASE WHEN f.s_type <> 'external' AND f.d_type <> 'external' AND f.inter_zone THEN f.tx + f.rx ELSE 0 END)::bigint,
-           sum(CASE WHEN f.s_type = 'external' OR f.d_type = 'external' THEN f.tx + f.rx ELSE 0 END)::bigint,
-           min(f.s_node), min(f.s_zone), min(f.d_node), min(f.d_zone)
-    FROM ends f
-    WHERE %7$L::text[] IS NULL OR f.s_ns = ANY (%7$L::text[]) OR f.d_ns = ANY (%7$L::text[])
-    GROUP BY f.s_id, f.d_id
-    -- A pair whose rows were all subtracted again (a bucket less its parts outside the window) is not in the window.
-    HAVING sum(f.flows) <> 0
-  $q$, pieces, :schema_literal, $1, $2, rolled, group_by, namespaces);
+${ENDS_OF_ID_PAIRS_SQL}    )
+${LINKS_OF_ENDS_SQL}  $q$, pieces, :schema_literal, $1, $2, rolled, NULL, group_by, namespaces);
 END
 $fn$;
 `;
