@@ -127,6 +127,17 @@ function cells(line: string): string[] {
   return out;
 }
 
+/**
+ * A default too long for its cell, "see below": the YAML block after a line `Default `<key>`:`
+ * (the reduce processor's `group_by`).
+ */
+function defaultBelow(markdown: string, cell: string, keys: string[]): string | undefined {
+  if (!/^see below\b/i.test(cell) || keys.length !== 1) return undefined;
+  const at = markdown.indexOf(`Default \`${keys[0]}\`:`);
+  if (at < 0) return undefined;
+  return /^[^\n]*\n\s*```ya?ml\n([\s\S]*?)```/.exec(markdown.slice(at))?.[1];
+}
+
 /** The rows of every table of a Markdown text whose first column is headed `key`. */
 export function keyRows(markdown: string, file: string): KeyRow[] {
   const rows: KeyRow[] = [];
@@ -148,7 +159,7 @@ export function keyRows(markdown: string, file: string): KeyRow[] {
         keys.push(span!.startsWith('.') && previous ? `${previous.slice(0, previous.lastIndexOf('.'))}${span}` : span!);
       }
       const cell = defaultColumn >= 0 ? (row[defaultColumn] ?? '') : undefined;
-      const literal = cell === undefined ? undefined : /^`([^`]*)`/.exec(cell)?.[1];
+      const literal = cell === undefined ? undefined : (/^`([^`]*)`/.exec(cell)?.[1] ?? defaultBelow(markdown, cell, keys));
       rows.push({ source: `${file}:${j + 1}`, keys, ...(cell === undefined ? {} : { default: literal === undefined ? { cell } : { cell, literal } }), text: lines[j]! });
     }
     i = j - 1;
