@@ -197,7 +197,7 @@ export function keyProblems(component: string, keys: SchemaKey[], rows: KeyRow[]
       }
       if (!row.default) continue;
       const schemaDefault = defaultOf(key);
-      const literal = row.default.literal;
+      const literal = row.default.literal?.trim().replace(/\s*\n\s*/g, ' ');
       if (literal === undefined) {
         if (schemaDefault.kind === 'value' && !key.container) {
           problems.push(`${component}: \`${path}\` defaults to ${show(schemaDefault.value)} in the schema, ${row.source} gives no literal default ("${row.default.cell}")`);
@@ -207,7 +207,7 @@ export function keyProblems(component: string, keys: SchemaKey[], rows: KeyRow[]
       if (schemaDefault.kind === 'required') {
         problems.push(`${component}: \`${path}\` is required in the schema, ${row.source} gives it the default \`${literal}\``);
       } else if (schemaDefault.kind === 'value') {
-        const documentedValue = readDocValue(key, literal);
+        const documentedValue = readDocValue(key, row.default.literal!);
         if (documentedValue instanceof Error) {
           problems.push(`${component}: \`${path}\` default \`${literal}\` at ${row.source} is not a valid value (${documentedValue.message}); the schema's is ${show(schemaDefault.value)}`);
         } else if (!isDeepStrictEqual(documentedValue, schemaDefault.value)) {
