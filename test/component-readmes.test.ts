@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { FACTORIES } from '../src/components.ts';
 import { serviceSchema } from '../src/config/service-schema.ts';
+import { durationMs } from '../src/config/units.ts';
 import { exporterHelperKeys } from '../src/exporters/shared/exporter-helper.ts';
 import { defaultOf, keyProblems, keyRows, readDocValue, schemaKeys, type SchemaKey, type SharedBlock } from './harness/config-keys.ts';
 
@@ -101,7 +102,7 @@ test(`${EXPORTER_HELPER_DOC}: "Settings per exporter" gives each exporter's own 
 // ---- the checker itself: what it reports on a mismatch ----------------------------------------
 
 const sample = z.strictObject({
-  interval: z.union([z.string(), z.number()]).transform((v) => (typeof v === 'number' ? v : Number.parseInt(v, 10) * 1_000)).default(5_000),
+  interval: durationMs({ min: 100 }).default(5_000),
   mode: z.enum(['a', 'b']).default('a'),
   netns: z.string().optional(),
   endpoint: z.string(),
@@ -118,30 +119,30 @@ test('checker: the keys of a schema, nested ones dotted, a refused key left out'
   ]);
 });
 
-const table = (...rows: string[]) => ['| key | default | meaning |', '|---|---|---|', ...rows].join('\n');
+/** What the checker says of a README whose key table has these rows (its first row is line 3). */
+const problemsOf = (...rows: string[]) => keyProblems('c', sampleKeys, keyRows(['| key | default | meaning |', '|---|---|---|', ...rows].join('\n'), 'R.md'), SHARED);
 
-test('checker: a README that agrees has no problem (durations read by the schema, continued keys)', (t) => {
-  const rows = keyRows(table(
+test('checker: a README that agrees has no problem (durations read by the schema, continued keys, a linked shared block)', (t) => {
+  t.deepEqual(keyRows('| key | default |\n|---|---|\n| `tls.ca_file`, `.insecure` | `false` |', 'R.md')[0]!.keys, ['tls.ca_file', 'tls.insecure']);
+  t.deepEqual(problemsOf(
     '| `interval` | `5s` | x |',
     '| `mode` | `a` | x |',
     '| `netns` | unset | x |',
     '| `endpoint` | (required) | x |',
     '| `tls.ca_file`, `.insecure` | `false` | x |',
     '| `retry_on_failure` | | [shared](../docs/exporter-helper.md) |',
-  ), 'R.md');
-  t.deepEqual(rows[4]!.keys, ['tls.ca_file', 'tls.insecure']);
-  t.deepEqual(keyProblems('c', sampleKeys, rows, SHARED), []);
+  ), []);
 });
 
 test('checker: a missing key, an unknown key, a different default, a prose default, a default for a required key', (t) => {
-  const rows = keyRows(table(
+  t.deepEqual(problemsOf(
     '| `interval` | `10s` | x |',
     '| `mode` | unset | x |',
     '| `endpoint` | `x` | x |',
     '| `tls.ca_file` | – | x |',
     '| `tls.insecure_skip` | `false` | x |',
-  ), 'R.md');
-  t.deepEqual(keyProblems('c', sampleKeys, rows, SHARED), [
+    '| `retry_on_failure` | | as every exporter (no link) |',
+  ), [
     'c: `interval` default differs: R.md:3 says `10s` (10000), the schema 5000',
     'c: `mode` defaults to "a" in the schema, R.md:4 gives no literal default ("unset")',
     'c: `endpoint` is required in the schema, R.md:5 gives it the default `x`',
