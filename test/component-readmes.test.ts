@@ -152,3 +152,10 @@ test('checker: a missing key, an unknown key, a different default, a prose defau
     'c: schema key `retry_on_failure.enabled` is not documented',
   ]);
 });
+
+test('checker: a default too long for its cell, "see below", is read from the YAML block after "Default `<key>`:"', (t) => {
+  const keys = schemaKeys(z.strictObject({ group_by: z.array(z.string()).default(['a', 'b']) }));
+  const readme = (list: string) => `| key | default | meaning |\n|---|---|---|\n| \`group_by\` | see below | x |\n\nDefault \`group_by\`:\n\n\`\`\`yaml\n${list}\`\`\`\n`;
+  t.deepEqual(keyProblems('c', keys, keyRows(readme('- a\n- b\n'), 'R.md')), []);
+  t.deepEqual(keyProblems('c', keys, keyRows(readme('- a\n- c\n'), 'R.md')), ['c: `group_by` default differs: R.md:3 says `- a - c` (["a","c"]), the schema ["a","b"]']);
+});
