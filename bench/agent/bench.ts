@@ -15,7 +15,7 @@
 // Prints a table and, last, one JSON line.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -102,6 +102,22 @@ function processCpu(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
+/** CPU seconds per thread name of `pid` (node's main thread, libuv workers, V8's GC helpers, the addon's). */
+function threadCpu(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended
+    }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/\d+$/, 'N');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    out.set(name, (out.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / CLK_TCK);
+  }
+  return out;
+}
 function peakRssMb(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
@@ -138,7 +154,10 @@ writeFileSync(configPath, JSON.stringify({
   },
 }, null, 2));
 
-const agent: ChildProcess = spawn('bin/podflow', ['run', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+// AGENT_CPU_PROF=<dir>: the agent writes a V8 CPU profile there when it stops (node --cpu-prof).
+const profDir = process.env.AGENT_CPU_PROF;
+const agentEnv = profDir ? { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profDir}` } : process.env;
+const agent: ChildProcess = spawn('bin/podflow', ['run', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'], env: agentEnv });
 let agentLog = '';
 let started: () => void;
 const startedP = new Promise<void>((r) => (started = r));
@@ -165,6 +184,8 @@ interface Tick { cpu_s: number; bare: BareResult; gen: GenResult; received: Tick
 const ticks: Tick[] = [];
 let lastTime = 0n;
 let cpuBefore = processCpu(pid);
+let threadsBefore = threadCpu(pid);
+const threadsMeasured = new Map<string, number>();
 const intervalMs = Number(/^(\d+)s$/.exec(INTERVAL)?.[1] ?? 5) * 1000;
 try {
   // One tick more than measured: the first after the baseline warms the agent up.
@@ -175,8 +196,14 @@ try {
     if (!got) throw new Error(`tick ${i}: nothing received within ${4 * intervalMs / 1000 + 30} s\n${agentLog.slice(-4000)}`);
     lastTime = got.time;
     const cpuAfter = processCpu(pid);
-    if (i > 0) ticks.push({ cpu_s: cpuAfter - cpuBefore, bare: floor, gen, received: got.tick, bytes_match: got.tick.flowBytes === gen.bytes });
+    const threadsAfter = threadCpu(pid);
+    if (i > 0) {
+      ticks.push({ cpu_s: cpuAfter - cpuBefore, bare: floor, gen, received: got.tick, bytes_match: got.tick.flowBytes === gen.bytes });
+      // Threads that ended since are missing here (their CPU is in processCpu's total).
+      for (const [name, s] of threadsAfter) threadsMeasured.set(name, (threadsMeasured.get(name) ?? 0) + s - (threadsBefore.get(name) ?? 0));
+    }
     cpuBefore = cpuAfter;
+    threadsBefore = threadsAfter;
   }
 } finally {
   var rssMb = peakRssMb(pid);
@@ -216,6 +243,7 @@ const out = {
   generator_cpu_s: r3(mean((t) => t.gen.cpu_s)),
   dump_bytes: last.bare.bytes,
   agent_peak_rss_mb: r3(rssMb),
+  agent_cpu_s_per_tick_by_thread: Object.fromEntries([...threadsMeasured].filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, r3(v / ticks.length)])),
   load_average: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number),
   target_le_1_5x_bare: agentCpu <= 1.5 * bareCpu,
 };
@@ -224,5 +252,6 @@ console.log('| tick | agent CPU s | bare loop CPU s | flows | points | requests 
 console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---|');
 ticks.forEach((t, i) => console.log(`| ${i + 1} | ${r3(t.cpu_s)} | ${r3(t.bare.cpu_s)} | ${t.received.flows} | ${t.received.points} | ${t.received.requests} | ${t.received.wireBytes} | ${t.received.protoBytes} | ${t.bytes_match ? 'yes' : `NO (${t.received.flowBytes} vs ${t.gen.bytes})`} |`));
 console.log(`agent (conntrack → otlp, proto + gzip) ${out.agent_cpu_s_per_tick} s CPU per tick vs bare receive loop ${out.bare_cpu_s} s: ${out.ratio_agent_vs_bare_cpu}x (target ≤ 1.5x: ${out.target_le_1_5x_bare ? 'met' : 'not met'}); agent peak RSS ${out.agent_peak_rss_mb} MB; load ${out.load_average.join(' ')}`);
+console.log(`agent CPU per tick by thread: ${Object.entries(out.agent_cpu_s_per_tick_by_thread).map(([k, v]) => `${k} ${v} s`).join(', ')}`);
 console.log(JSON.stringify(out));
 if (!out.bytes_match_every_tick || !out.packets_match_every_tick || sinkErrors > 0) process.exitCode = 1;

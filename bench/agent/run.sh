@@ -5,7 +5,8 @@
 # its own process), exporting to an OTLP/HTTP sink over loopback; against the bare receive loop
 # (ct_bare_dump) on the same table, one bare read between every two ticks. Needs root.
 # Prints a table, last one JSON line.
-# Env: ENTRIES (262144), TICKS measured (5, after one warm-up tick), INTERVAL (the agent's, 5s).
+# Env: ENTRIES (262144), TICKS measured (5, after one warm-up tick), INTERVAL (the agent's, 5s),
+# AGENT_CPU_PROF=<dir> (the agent writes a V8 CPU profile there when it stops).
 source "$(dirname "$0")/../kernel-bench.sh"
 ENTRIES=${ENTRIES:-262144}
 TICKS=${TICKS:-5}
