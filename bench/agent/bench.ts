@@ -18,7 +18,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, zstdDecompressSync } from 'node:zlib';
 import { decodeProtoRequest } from '../../src/receivers/otlp/decode-proto.ts';
 
 const [netns, entriesArg, ticksArg, intervalArg] = process.argv.slice(2);
@@ -26,6 +26,8 @@ if (!netns) throw new Error('usage: bench.ts <netns path> <entries> <ticks> <int
 const ENTRIES = Number(entriesArg ?? 262_144);
 const TICKS = Number(ticksArg ?? 5);
 const INTERVAL = intervalArg ?? '5s';
+/** The otlp exporter's compression: its default (gzip), or zstd / none to compare. */
+const COMPRESSION = process.env.COMPRESSION ?? 'gzip';
 const EXAMPLES = 'crates/flowsource/target/release/examples';
 /** A tick is over when its bytes are all in and no request came for this long. */
 const QUIET_MS = 400;
@@ -55,7 +57,8 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
     lastRequestAt = performance.now();
     try {
       const wire = Buffer.concat(chunks);
-      const proto = req.headers['content-encoding'] === 'gzip' ? gunzipSync(wire) : wire;
+      const encoding = req.headers['content-encoding'];
+      const proto = encoding === 'gzip' ? gunzipSync(wire) : encoding === 'zstd' ? zstdDecompressSync(wire) : wire;
       let tick: TickReceived | undefined;
       for (const batch of decodeProtoRequest(proto)) {
         for (const f of batch.flows) {
@@ -118,8 +121,8 @@ function threadCpu(pid: number): Map<string, number> {
   }
   return out;
 }
-function peakRssMb(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+function statusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
@@ -146,7 +149,7 @@ const configPath = join(dir, 'agent.yaml');
 // docs/deployment-modes.md's agent, with the otlp exporter to this sink (JSON is YAML).
 writeFileSync(configPath, JSON.stringify({
   receivers: { conntrack: { interval: INTERVAL, netns } },
-  exporters: { otlp: { endpoint: `http://127.0.0.1:${sinkPort}`, temporality: 'delta' } },
+  exporters: { otlp: { endpoint: `http://127.0.0.1:${sinkPort}`, temporality: 'delta', compression: COMPRESSION } },
   service: {
     pipelines: { flows: { receivers: ['conntrack'], exporters: ['otlp'] } },
     resource: { 'k8s.node.name': 'bench-node' },
@@ -179,6 +182,7 @@ if (early) {
   throw new Error(`the agent exited (${early.code}) before it started`);
 }
 const pid = agent.pid!;
+const rssAfterStartMb = statusMb(pid, 'VmRSS');
 
 interface Tick { cpu_s: number; bare: BareResult; gen: GenResult; received: TickReceived; bytes_match: boolean }
 const ticks: Tick[] = [];
@@ -206,7 +210,8 @@ try {
     threadsBefore = threadsAfter;
   }
 } finally {
-  var rssMb = peakRssMb(pid);
+  var rssMb = statusMb(pid, 'VmHWM');
+  var rssEndMb = statusMb(pid, 'VmRSS');
   agent.kill('SIGTERM');
   await exited;
   sink.close();
@@ -222,6 +227,7 @@ const out = {
   bench: 'agent',
   entries: ENTRIES,
   interval: INTERVAL,
+  compression: COMPRESSION,
   ticks: ticks.length,
   agent_cpu_s_per_tick: r3(agentCpu),
   bare_cpu_s: r3(bareCpu),
@@ -243,15 +249,17 @@ const out = {
   generator_cpu_s: r3(mean((t) => t.gen.cpu_s)),
   dump_bytes: last.bare.bytes,
   agent_peak_rss_mb: r3(rssMb),
+  agent_rss_mb_after_baseline: r3(rssAfterStartMb),
+  agent_rss_mb_at_end: r3(rssEndMb),
   agent_cpu_s_per_tick_by_thread: Object.fromEntries([...threadsMeasured].filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, r3(v / ticks.length)])),
   load_average: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number),
   target_le_1_5x_bare: agentCpu <= 1.5 * bareCpu,
 };
 console.log(`table: ${ENTRIES} entries, every counter changed between ticks (${out.generator_packets_per_tick} packets, ${out.generator_bytes_per_tick} bytes per tick, generator ${out.generator_cpu_s} s CPU in its own process)`);
-console.log('| tick | agent CPU s | bare loop CPU s | flows | points | requests | sent (gzip) | protobuf | sink bytes = generator bytes |');
+console.log('| tick | agent CPU s | bare loop CPU s | flows | points | requests | sent | protobuf | sink bytes = generator bytes |');
 console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---|');
 ticks.forEach((t, i) => console.log(`| ${i + 1} | ${r3(t.cpu_s)} | ${r3(t.bare.cpu_s)} | ${t.received.flows} | ${t.received.points} | ${t.received.requests} | ${t.received.wireBytes} | ${t.received.protoBytes} | ${t.bytes_match ? 'yes' : `NO (${t.received.flowBytes} vs ${t.gen.bytes})`} |`));
-console.log(`agent (conntrack → otlp, proto + gzip) ${out.agent_cpu_s_per_tick} s CPU per tick vs bare receive loop ${out.bare_cpu_s} s: ${out.ratio_agent_vs_bare_cpu}x (target ≤ 1.5x: ${out.target_le_1_5x_bare ? 'met' : 'not met'}); agent peak RSS ${out.agent_peak_rss_mb} MB; load ${out.load_average.join(' ')}`);
+console.log(`agent (conntrack → otlp, proto + ${COMPRESSION}) ${out.agent_cpu_s_per_tick} s CPU per tick vs bare receive loop ${out.bare_cpu_s} s: ${out.ratio_agent_vs_bare_cpu}x (target ≤ 1.5x: ${out.target_le_1_5x_bare ? 'met' : 'not met'}); agent RSS ${out.agent_rss_mb_after_baseline} MB after the baseline read, ${out.agent_rss_mb_at_end} MB at the end, peak ${out.agent_peak_rss_mb} MB; load ${out.load_average.join(' ')}`);
 console.log(`agent CPU per tick by thread: ${Object.entries(out.agent_cpu_s_per_tick_by_thread).map(([k, v]) => `${k} ${v} s`).join(', ')}`);
 console.log(JSON.stringify(out));
 if (!out.bytes_match_every_tick || !out.packets_match_every_tick || sinkErrors > 0) process.exitCode = 1;

@@ -6,6 +6,7 @@
 # (ct_bare_dump) on the same table, one bare read between every two ticks. Needs root.
 # Prints a table, last one JSON line.
 # Env: ENTRIES (262144), TICKS measured (5, after one warm-up tick), INTERVAL (the agent's, 5s),
+# COMPRESSION (the otlp exporter's: gzip, its default; zstd or none to compare),
 # AGENT_CPU_PROF=<dir> (the agent writes a V8 CPU profile there when it stops).
 source "$(dirname "$0")/../kernel-bench.sh"
 ENTRIES=${ENTRIES:-262144}
