@@ -5,13 +5,14 @@
 # its own process), exporting to an OTLP/HTTP sink over loopback; against the bare receive loop
 # (ct_bare_dump) on the same table, one bare read between every two ticks. Needs root.
 # Prints a table, last one JSON line.
-# Env: ENTRIES (262144), TICKS measured (5, after one warm-up tick), INTERVAL (the agent's, 5s),
+# Env: ENTRIES (262144), TICKS measured (5, after one warm-up tick), INTERVAL (the agent's, 10s:
+# the generator and the bare loop must fit between two ticks even on a loaded machine),
 # COMPRESSION (the otlp exporter's: gzip, its default; zstd or none to compare),
 # AGENT_CPU_PROF=<dir> (the agent writes a V8 CPU profile there when it stops).
 source "$(dirname "$0")/../kernel-bench.sh"
 ENTRIES=${ENTRIES:-262144}
 TICKS=${TICKS:-5}
-INTERVAL=${INTERVAL:-5s}
+INTERVAL=${INTERVAL:-10s}
 kernel_bench agent
 NS=pfagent-$$
 PEER=pfagent-$$-peer
