@@ -14,49 +14,12 @@
 
 use flowsource::sys;
 use flowsource::testdata::synthetic_entry;
-use std::ffi::{c_int, c_uint, c_void};
+use std::os::fd::AsRawFd;
 use std::time::Instant;
 
-#[repr(C)]
-struct SockaddrIn {
-    family: u16,
-    port: u16,
-    addr: [u8; 4],
-    zero: [u8; 8],
-}
-
-#[repr(C)]
-struct Iovec {
-    base: *const c_void,
-    len: usize,
-}
-
-#[repr(C)]
-struct Msghdr {
-    name: *const c_void,
-    namelen: u32,
-    iov: *const Iovec,
-    iovlen: usize,
-    control: *const c_void,
-    controllen: usize,
-    flags: c_int,
-}
-
-#[repr(C)]
-struct Mmsghdr {
-    hdr: Msghdr,
-    len: c_uint,
-}
-
-extern "C" {
-    fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int;
-    fn sendmmsg(fd: c_int, msgs: *mut Mmsghdr, n: c_uint, flags: c_int) -> c_int;
-}
-
-const AF_INET: c_int = 2;
-const SOCK_RAW: c_int = 3;
+const AF_INET: i32 = 2;
 /// IPPROTO_RAW: the socket sends whole IP packets (IP_HDRINCL implied).
-const IPPROTO_RAW: c_int = 255;
+const IPPROTO_RAW: i32 = 255;
 const BATCH: usize = 1024;
 const MAX_PACKET: usize = 20 + 8 + 4 + 15;
 
@@ -90,44 +53,32 @@ fn main() {
         eprintln!("ct_udp_gen: {e}");
         std::process::exit(1);
     });
-    // SAFETY: plain syscall.
-    let fd = unsafe { socket(AF_INET, SOCK_RAW, IPPROTO_RAW) };
-    if fd < 0 {
-        eprintln!("ct_udp_gen: socket(AF_INET, SOCK_RAW, IPPROTO_RAW): {}", std::io::Error::last_os_error());
+    let fd = sys::open_socket(AF_INET, sys::SOCK_RAW, IPPROTO_RAW).unwrap_or_else(|e| {
+        eprintln!("ct_udp_gen: socket(AF_INET, SOCK_RAW, IPPROTO_RAW): {e}");
         std::process::exit(1);
-    }
+    });
     let (u0, s0) = sys::process_cpu_us();
     let t0 = Instant::now();
-    let mut packets = vec![[0u8; MAX_PACKET]; BATCH];
-    let mut addrs: Vec<SockaddrIn> = (0..BATCH).map(|_| SockaddrIn { family: AF_INET as u16, port: 0, addr: [0; 4], zero: [0; 8] }).collect();
-    let mut iovs: Vec<Iovec> = (0..BATCH).map(|_| Iovec { base: std::ptr::null(), len: 0 }).collect();
+    let mut packets = vec![([0u8; MAX_PACKET], 0usize, [0u8; 16]); BATCH];
     let (mut sent, mut bytes) = (0u64, 0u64);
-    let mut next = 0u64;
-    while next < count {
-        let n = (count - next).min(BATCH as u64) as usize;
-        let mut msgs: Vec<Mmsghdr> = Vec::with_capacity(n);
-        for k in 0..n {
-            let (len, dst) = packet(next + k as u64, &mut packets[k]);
-            addrs[k].addr = dst;
-            iovs[k] = Iovec { base: packets[k].as_ptr().cast(), len };
-            bytes += len as u64;
-            msgs.push(Mmsghdr {
-                hdr: Msghdr { name: (&addrs[k] as *const SockaddrIn).cast(), namelen: std::mem::size_of::<SockaddrIn>() as u32, iov: &iovs[k], iovlen: 1, control: std::ptr::null(), controllen: 0, flags: 0 },
-                len: 0,
+    while sent < count {
+        let n = (count - sent).min(BATCH as u64) as usize;
+        for (k, (buf, len, addr)) in packets[..n].iter_mut().enumerate() {
+            let (l, dst) = packet(sent + k as u64, buf);
+            *len = l;
+            // struct sockaddr_in: family, port 0, the address, zero padding.
+            *addr = [AF_INET as u8, 0, 0, 0, dst[0], dst[1], dst[2], dst[3], 0, 0, 0, 0, 0, 0, 0, 0];
+            bytes += l as u64;
+        }
+        let datagrams: Vec<(&[u8], &[u8])> = packets[..n].iter().map(|(buf, len, addr)| (&buf[..*len], &addr[..])).collect();
+        let mut done = 0;
+        while done < n {
+            done += sys::send_datagrams(fd.as_raw_fd(), &datagrams[done..]).unwrap_or_else(|e| {
+                eprintln!("ct_udp_gen: sendmmsg: {e}");
+                std::process::exit(1);
             });
         }
-        let mut done = 0usize;
-        while done < n {
-            // SAFETY: msgs[done..n] point at live buffers of this loop iteration.
-            let r = unsafe { sendmmsg(fd, msgs.as_mut_ptr().add(done), (n - done) as c_uint, 0) };
-            if r < 0 {
-                eprintln!("ct_udp_gen: sendmmsg: {}", std::io::Error::last_os_error());
-                std::process::exit(1);
-            }
-            done += r as usize;
-        }
         sent += n as u64;
-        next += n as u64;
     }
     let wall = t0.elapsed().as_secs_f64();
     let (u1, s1) = sys::process_cpu_us();
