@@ -116,34 +116,9 @@ function metricHeader(name: string, description: string, unit: string): Buffer {
   return Buffer.concat([stringField(T_FIELD1, name), stringField(T_FIELD2, description), stringField(T_UNIT, unit)]);
 }
 
-/** String values kept per key (see KeyValueWriter.writePoint); a key's are forgotten at this many. */
-const MAX_KEPT_VALUES = 65_536;
-
 /** Writes KeyValue fields (attributes) with the key fields kept per key. */
 class KeyValueWriter {
   readonly #keys = new Map<string, Buffer>();
-  /** Per key, per string value: the whole point attribute field (tag 7, length, KeyValue). */
-  readonly #pointStrings = new Map<string, Map<string, Buffer>>();
-
-  /**
-   * A data point's attribute. String values repeat from flow to flow and tick to tick (the
-   * node's addresses, `udp`, `ipv4`), so each key's fields are kept by value and copied.
-   */
-  writePoint(sink: ByteSink, key: string, value: AttributeValue): void {
-    if (typeof value !== 'string') return this.write(sink, T_POINT_ATTRIBUTE, key, value);
-    let byValue = this.#pointStrings.get(key);
-    if (byValue === undefined) this.#pointStrings.set(key, (byValue = new Map()));
-    let field = byValue.get(value);
-    if (field === undefined) {
-      if (byValue.size >= MAX_KEPT_VALUES) byValue.clear();
-      const one = new ByteSink(64);
-      this.write(one, T_POINT_ATTRIBUTE, key, value);
-      field = one.take();
-      byValue.set(value, field);
-    }
-    sink.ensure(field.length);
-    sink.bytes(field);
-  }
 
   /** `fieldTag` is the attributes field of the enclosing message (7 for a point, 1 for a Resource). */
   write(sink: ByteSink, fieldTag: number, key: string, value: AttributeValue): void {
@@ -273,7 +248,7 @@ export class OtlpProtoEncoder implements OtlpEncoder {
   #encodeAttributes(attributes: Attributes): void {
     const sink = this.#attributes;
     sink.pos = 0;
-    for (const key in attributes) this.#kv.writePoint(sink, key, attributes[key]!);
+    for (const key in attributes) this.#kv.write(sink, T_POINT_ATTRIBUTE, key, attributes[key]!);
   }
 
   /** The flow's points (its attributes already encoded); false when it carried nothing. */
