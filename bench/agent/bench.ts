@@ -36,7 +36,7 @@ const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }
 // ---- the sink -------------------------------------------------------------------------------------
 interface TickReceived {
   requests: number;
-  /** Bytes as sent (gzip). */
+  /** Bytes as sent (compressed). */
   wireBytes: number;
   /** Protobuf bytes after gunzip. */
   protoBytes: number;
@@ -173,6 +173,7 @@ for (const s of [agent.stdout!, agent.stderr!]) {
 const exited = new Promise<number | null>((r) => agent.on('exit', (code) => r(code)));
 const startTimeout = setTimeout(() => {
   console.error(agentLog);
+  agent.kill('SIGKILL');
   throw new Error('the agent did not start within 60 s');
 }, 60_000);
 const early = await Promise.race([startedP.then(() => undefined), exited.then((code) => ({ code }))]);
@@ -193,6 +194,8 @@ let cpuBefore = processCpu(pid);
 let threadsBefore = threadCpu(pid);
 const threadsMeasured = new Map<string, number>();
 const intervalMs = Number(/^(\d+)s$/.exec(INTERVAL)?.[1] ?? 10) * 1000;
+let rssMb = NaN;
+let rssEndMb = NaN;
 try {
   // One tick more than measured: the first after the baseline warms the agent up.
   for (let i = 0; i <= TICKS; i++) {
@@ -215,8 +218,8 @@ try {
     threadsBefore = threadsAfter;
   }
 } finally {
-  var rssMb = statusMb(pid, 'VmHWM');
-  var rssEndMb = statusMb(pid, 'VmRSS');
+  rssMb = statusMb(pid, 'VmHWM');
+  rssEndMb = statusMb(pid, 'VmRSS');
   agent.kill('SIGTERM');
   await exited;
   sink.close();
