@@ -18,6 +18,8 @@ import { decodeProtoRequest } from '../../src/receivers/otlp/decode-proto.ts';
 import type { Flow } from '../../src/model/index.ts';
 import { groups } from '../../test/harness/flows.ts';
 import pino from 'pino';
+import { agentFlows } from './agent-flows.ts';
+import { measureIngest } from './ingest.ts';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 7);
 const GROUPS = 10_000;
@@ -80,16 +82,6 @@ async function sdkCpuMs(flows: readonly Flow[]): Promise<number> {
 const logger = pino({ level: 'silent' });
 const sender = (encoding: 'proto' | 'json', compression: 'gzip' | 'none') =>
   new OtlpSender({ endpoint: 'http://127.0.0.1:9', protocol: 'http', headers: {}, compression, encoding, temporality: 'delta', max_request_size: 4 * 1024 * 1024 }, logger);
-
-/** The agent's raw flows: addresses and ports, no Kubernetes names. */
-function agentFlows(n: number): Flow[] {
-  const start = 1_760_000_000_000_000_000n;
-  return Array.from({ length: n }, (_, i) => ({
-    startTimeUnixNano: start, timeUnixNano: start + 5_000_000_000n,
-    attributes: { 'source.address': `10.1.${(i >> 8) & 255}.${i & 255}`, 'source.port': 30_000 + (i % 30_000), 'destination.address': `10.200.0.${i % 200}`, 'destination.port': 443, 'network.transport': 'tcp', 'network.type': 'ipv4' },
-    txBytes: 100 + i, rxBytes: 200 + i, txPackets: 1 + (i % 9), rxPackets: 2, connections: i % 3 === 0 ? 1 : 0,
-  }));
-}
 
 const reducerGroups = groups(GROUPS);
 const before = await sdkCpuMs(reducerGroups);
