@@ -9,11 +9,12 @@ import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
-import { gunzip, inflate, zstdDecompress } from 'node:zlib';
+import { inflate, zstdDecompress } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { OtlpServerConfig } from './config.ts';
 import { decodeJsonRequest } from './decode-json.ts';
 import { decodeProtoRequest } from './decode-proto.ts';
+import { gunzipWhole } from './gunzip.ts';
 import { OtlpInputError, type ReceivedBatch } from './flow-assembler.ts';
 import type { Intake, RefusalReason } from './intake.ts';
 import { bearerTokenMatches } from './auth.ts';
@@ -24,23 +25,9 @@ export const METRICS_PATH = '/v1/metrics';
 /** How long close() waits for requests in flight. */
 const CLOSE_GRACE_MS = 5_000;
 
-type Decompress = (body: Buffer, options: { maxOutputLength: number; chunkSize?: number }) => Promise<Buffer>;
-const gunzipAsync = promisify(gunzip) as Decompress;
-
-/**
- * gzip with one output buffer of the body's size: zlib's default 16 KiB chunks cost a thread-pool
- * round trip and a JS callback each, 3-4× the CPU of the inflation itself for 4 MiB bodies. The
- * size is the trailer's ISIZE (RFC 1952: the last 4 bytes, the input's size mod 2^32, little
- * endian); it is only a hint: a wrong one costs more chunks, and maxOutputLength still bounds the
- * output.
- */
-const gunzipWhole: Decompress = (body, { maxOutputLength }) => {
-  const isize = body.length >= 18 ? body.readUInt32LE(body.length - 4) : 0;
-  return gunzipAsync(body, { maxOutputLength, chunkSize: Math.max(16 * 1024, Math.min(isize, maxOutputLength) + 1) });
-};
-
+type Decompress = (body: Buffer, options: { maxOutputLength: number }) => Promise<Buffer>;
 const DECOMPRESS: Record<string, Decompress> = {
-  gzip: gunzipWhole,
+  gzip: (body, { maxOutputLength }) => gunzipWhole(body, maxOutputLength),
   deflate: promisify(inflate) as Decompress,
   zstd: promisify(zstdDecompress) as Decompress,
 };
