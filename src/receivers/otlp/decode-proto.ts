@@ -96,11 +96,24 @@ function sameRun(view: DataView, buf: Uint8Array, aStart: number, bStart: number
   return true;
 }
 
-function equalBytes(buf: Uint8Array, start: number, end: number, bytes: Uint8Array): boolean {
-  const n = bytes.length;
+/** A constant's bytes, with a view for 4-byte compares. */
+interface Constant {
+  bytes: Uint8Array;
+  view: DataView;
+}
+
+function constant(bytes: Uint8Array): Constant {
+  return { bytes, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+}
+
+/** Whether the request's [start, end) holds `c`'s bytes; from the end, where the value is. */
+function equalBytes(state: DecodeState, start: number, end: number, c: Constant): boolean {
+  const n = c.bytes.length;
   if (end - start !== n) return false;
-  // From the end: the value differs first ("transmit"/"receive").
-  for (let i = n - 1; i >= 0; i--) if (buf[start + i] !== bytes[i]) return false;
+  const view = state.view;
+  let i = n - 4;
+  for (; i >= 0; i -= 4) if (view.getUint32(start + i) !== c.view.getUint32(i)) return false;
+  for (i += 3; i >= 0; i--) if (state.buf[start + i] !== c.bytes[i]) return false;
   return true;
 }
 
@@ -244,7 +257,7 @@ interface DecodeState {
   sumPlace: string;
   point: number;
   attribute: number;
-  /** The point's attribute byte ranges (reused from point to point). */
+  /** The point's one attribute byte range (two elements, reused from point to point). */
   ranges: number[];
   /** The last key and string value seen at each attribute position (the sets of one sender repeat them). */
   keys: Array<CachedString | undefined>;
@@ -269,11 +282,11 @@ function directionKeyValue(value: string): Buffer {
   w.uint32((2 << 3) | WIRE_LEN).fork().uint32((1 << 3) | WIRE_LEN).string(value).ldelim();
   return Buffer.from(w.finish());
 }
-const TRANSMIT_KV = directionKeyValue(DIRECTION_TRANSMIT);
-const RECEIVE_KV = directionKeyValue(DIRECTION_RECEIVE);
+const TRANSMIT_KV = constant(directionKeyValue(DIRECTION_TRANSMIT));
+const RECEIVE_KV = constant(directionKeyValue(DIRECTION_RECEIVE));
 
-function knownDirection(buf: Uint8Array, start: number, end: number): string | undefined {
-  return equalBytes(buf, start, end, TRANSMIT_KV) ? DIRECTION_TRANSMIT : equalBytes(buf, start, end, RECEIVE_KV) ? DIRECTION_RECEIVE : undefined;
+function knownDirection(state: DecodeState, start: number, end: number): string | undefined {
+  return equalBytes(state, start, end, TRANSMIT_KV) ? DIRECTION_TRANSMIT : equalBytes(state, start, end, RECEIVE_KV) ? DIRECTION_RECEIVE : undefined;
 }
 
 /** fixed64 as a BigInt; `slot` 0 (start) or 1 (time) remembers the last one, as points share them. */
@@ -326,7 +339,7 @@ function attributesOf(state: DecodeState, n: number): Attributes {
 }
 
 /** Decodes the KeyValue fields at `ranges` with the request's reader (its position is kept). */
-function decodeSet(r: Reader, ranges: number[], state: DecodeState): AttributeSet {
+function decodeSet(r: Reader, ranges: readonly number[], state: DecodeState): AttributeSet {
   let direction: string | undefined;
   let a = 0;
   let n = 0;
@@ -353,17 +366,24 @@ function decodeSet(r: Reader, ranges: number[], state: DecodeState): AttributeSe
   return { attributes, direction, used: false, flow: undefined, temporality: undefined, more: undefined, start: single ? ranges[0]! : -1, end: single ? ranges[1]! : -1, index: -1 };
 }
 
-function bytesKey(buf: Uint8Array, ranges: number[]): string {
+/**
+ * The runs' bytes as one string: each run is whole KeyValue fields (tag, length, body), so the
+ * runs side by side are the point's attribute fields without the direction, however it split them.
+ */
+function bytesKey(buf: Uint8Array, ranges: readonly number[]): string {
   let key = '';
-  for (let i = 0; i < ranges.length; i += 2) key += (i ? '\x00' : '') + latin1Slice.call(buf, ranges[i]!, ranges[i + 1]!);
+  for (let i = 0; i < ranges.length; i += 2) key += latin1Slice.call(buf, ranges[i]!, ranges[i + 1]!);
   return key;
 }
+
+/** The ranges of a point without attributes. */
+const NO_RANGES: readonly number[] = Object.freeze([]);
 
 /** Sets compared ahead of the cursor before a lookup by bytes (a failing compare stops within the source address). */
 const LOOK_AHEAD = 8;
 
 /** The attribute set of a point whose KeyValue fields are at `ranges`. */
-function attributeSet(state: DecodeState, r: Reader, buf: Uint8Array, ranges: number[]): AttributeSet {
+function attributeSet(state: DecodeState, r: Reader, buf: Uint8Array, ranges: readonly number[]): AttributeSet {
   if (ranges.length === 2) {
     const start = ranges[0]!;
     const end = ranges[1]!;
@@ -399,7 +419,7 @@ function attributeSet(state: DecodeState, r: Reader, buf: Uint8Array, ranges: nu
  * A point past the last set known, in the first metric: a new set, appended without a lookup (a
  * repeat there has another time, so it is another flow anyway).
  */
-function firstSight(state: DecodeState, r: Reader, buf: Uint8Array, ranges: number[]): AttributeSet {
+function firstSight(state: DecodeState, r: Reader, buf: Uint8Array, ranges: readonly number[]): AttributeSet {
   if (ranges.length === 2 && sameBytes(state, state.previous, ranges[0]!, ranges[1]!)) return state.previous!;
   if (state.byBytes !== undefined || ranges.length !== 2) return attributeSet(state, r, buf, ranges);
   const set = decodeSet(r, ranges, state);
@@ -414,9 +434,11 @@ function dataPoint(r: Reader, end: number, metric: FlowMetric, temporality: 'del
   let time = 0n;
   let value: number | undefined;
   let direction: string | undefined;
-  // Byte ranges of the attribute fields but a known direction: usually one contiguous run.
-  const ranges = state.ranges;
-  ranges.length = 0;
+  // Byte ranges of the attribute fields but a known direction: usually one contiguous run
+  // [runStart, runEnd), in an array of their own only when there are several.
+  let runStart = -1;
+  let runEnd = -1;
+  let runs: number[] | undefined;
   while (r.pos < end) {
     const tagAt = r.pos;
     const t = r.uint32();
@@ -425,10 +447,15 @@ function dataPoint(r: Reader, end: number, metric: FlowMetric, temporality: 'del
     if (field === 7) {
       expectWire(wire, WIRE_LEN, state, 'attributes');
       const kvEnd = subEnd(r, end, state);
-      const known = knownDirection(buf, r.pos, kvEnd);
+      const known = knownDirection(state, r.pos, kvEnd);
       if (known !== undefined) direction = known;
-      else if (ranges.length > 0 && ranges[ranges.length - 1] === tagAt) ranges[ranges.length - 1] = kvEnd;
-      else ranges.push(tagAt, kvEnd);
+      else if (runStart < 0) {
+        runStart = tagAt;
+        runEnd = kvEnd;
+      } else if (runs === undefined && runEnd === tagAt) runEnd = kvEnd;
+      else if (runs === undefined) runs = [runStart, runEnd, tagAt, kvEnd];
+      else if (runs[runs.length - 1] === tagAt) runs[runs.length - 1] = kvEnd;
+      else runs.push(tagAt, kvEnd);
       r.pos = kvEnd;
     } else if (field === 2) {
       expectWire(wire, WIRE_FIXED64, state, 'start_time_unix_nano');
@@ -448,6 +475,15 @@ function dataPoint(r: Reader, end: number, metric: FlowMetric, temporality: 'del
   }
   if (r.pos !== end) throw new OtlpInputError('malformed', placeOf(state), 'data point runs past its Sum');
   if (value === undefined) throw new OtlpInputError('not_a_flow', placeOf(state), 'data point has no value');
+  let ranges: readonly number[];
+  if (runs !== undefined) ranges = runs;
+  else if (runStart < 0) ranges = NO_RANGES;
+  else {
+    const one = state.ranges;
+    one[0] = runStart;
+    one[1] = runEnd;
+    ranges = one;
+  }
   const set = state.sums === 1 && state.cursor >= state.order.length ? firstSight(state, r, buf, ranges) : attributeSet(state, r, buf, ranges);
   state.previous = set;
   out.point(metric, temporality, set, direction ?? set.direction, start, time, value, state.where);
@@ -549,7 +585,7 @@ export function decodeProtoRequest(bytes: Uint8Array): ReceivedBatch[] {
   const state: DecodeState = {
     buf: bytes, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
     order: [], byBytes: undefined, sums: 0, cursor: 0, previous: undefined, lo: [-1, -1], hi: [-1, -1], times: [0n, 0n],
-    sumPlace: '', point: 0, attribute: -1, ranges: [], keys: [], values: [], setKeys: [], setValues: [], kv: { key: '', value: '' }, lastKeys: [[], []], lastConstructs: [null, null],
+    sumPlace: '', point: 0, attribute: -1, ranges: [0, 0], keys: [], values: [], setKeys: [], setValues: [], kv: { key: '', value: '' }, lastKeys: [[], []], lastConstructs: [null, null],
     where: { place: () => placeOf(state) },
   };
   const out: ReceivedBatch[] = [];
