@@ -67,6 +67,27 @@ test('decodes a DNAT TCP record and a plain ICMPv6 record', (t) => {
   });
 });
 
+test('counters above 2^32 decode exactly; IPv4 text stays right for more distinct addresses than are kept between batches', (t) => {
+  const big = 2 ** 40 + 12_345;
+  const addresses = 70_000;
+  const ipv4 = (n: number) => [10, (n >> 16) & 255, (n >> 8) & 255, n & 255];
+  const records = Array.from({ length: addresses }, (_, i) => (r: Buffer) => {
+    r[0] = 4; r[1] = 17;
+    r.set(ipv4(i), 8); r.set(ipv4(addresses - 1 - i), 24);
+    r.writeBigUInt64LE(BigInt(big + i), 56); r.writeBigUInt64LE(2n ** 33n + 1n, 64); r.writeBigUInt64LE(2n ** 52n + 3n, 72);
+  });
+  // Twice: the second batch reads addresses that were kept, then forgotten, then kept again.
+  for (const round of [1, 2]) {
+    const { flows } = decodeBatch(batch(records), 0n, 1n);
+    let wrong = 0;
+    flows.forEach((f, i) => {
+      if (f.attributes['source.address'] !== ipv4(i).join('.') || f.attributes['destination.address'] !== ipv4(addresses - 1 - i).join('.')) wrong++;
+      if (f.txBytes !== big + i || f.txPackets !== 2 ** 33 + 1 || f.rxBytes !== 2 ** 52 + 3) wrong++;
+    });
+    t.is(wrong, 0, `round ${round}`);
+  }
+});
+
 test('IPv6 text matches the WHATWG URL serializer (RFC 5952 compression)', (t) => {
   let seed = 7;
   const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 0xffff;

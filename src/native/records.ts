@@ -105,8 +105,31 @@ export function formatAddress(buf: Buffer, offset: number, family: number): stri
 }
 
 function u64(buf: Buffer, offset: number): number {
-  // Counters per interval stay far below 2^53.
-  return Number(buf.readBigUInt64LE(offset));
+  // Counters per interval stay far below 2^53; two 32-bit reads, no BigInt.
+  return buf.readUInt32LE(offset) + buf.readUInt32LE(offset + 4) * 4_294_967_296;
+}
+
+/**
+ * IPv4 addresses as text, by their 32-bit value: a node sees the same few thousand addresses
+ * every tick, so their strings are made once and not again per flow (nor collected per tick).
+ * Cleared when it holds MAX_CACHED_ADDRESSES, so a scan of many addresses cannot grow it.
+ */
+const ipv4Text = new Map<number, string>();
+const MAX_CACHED_ADDRESSES = 65_536;
+
+function ipv4Address(buf: Buffer, offset: number): string {
+  const key = buf.readUInt32BE(offset);
+  let text = ipv4Text.get(key);
+  if (text === undefined) {
+    if (ipv4Text.size >= MAX_CACHED_ADDRESSES) ipv4Text.clear();
+    text = formatAddress(buf, offset, 4);
+    ipv4Text.set(key, text);
+  }
+  return text;
+}
+
+function address(buf: Buffer, offset: number, family: number): string {
+  return family === 4 ? ipv4Address(buf, offset) : formatAddress(buf, offset, family);
 }
 
 /** Decodes one tick's batch; the flows cover [startTimeUnixNano, timeUnixNano). */
@@ -140,14 +163,14 @@ export function decodeBatch(buf: Buffer, startTimeUnixNano: bigint, timeUnixNano
     const family = buf[at]!;
     const protocol = buf[at + 1]!;
     const attributes: Attributes = {
-      [SOURCE_ADDRESS]: formatAddress(buf, at + 8, family),
-      [DESTINATION_ADDRESS]: formatAddress(buf, at + 24, family),
+      [SOURCE_ADDRESS]: address(buf, at + 8, family),
+      [DESTINATION_ADDRESS]: address(buf, at + 24, family),
       [NETWORK_TRANSPORT]: transportName(protocol),
       [NETWORK_TYPE]: family === 4 ? 'ipv4' : 'ipv6',
     };
     if (hasPorts(protocol)) attributes[DESTINATION_PORT] = buf.readUInt16LE(at + 4);
     if ((buf[at + 2]! & FLAG_DNAT) !== 0) {
-      attributes[DESTINATION_ORIGINAL_ADDRESS] = formatAddress(buf, at + 40, family);
+      attributes[DESTINATION_ORIGINAL_ADDRESS] = address(buf, at + 40, family);
       if (hasPorts(protocol)) attributes[DESTINATION_ORIGINAL_PORT] = buf.readUInt16LE(at + 6);
     }
     flows[i] = {

@@ -4,7 +4,9 @@
 //!   packet_gen <interface> <seconds> <flows> <payload bytes>
 //! Prints one JSON line {sent, seconds, frame_bytes}.
 
-use std::ffi::{c_int, c_uint, c_void, CString};
+use flowsource::sys;
+use std::ffi::{c_uint, CString};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 #[repr(C)]
@@ -18,32 +20,7 @@ struct SockaddrLl {
     addr: [u8; 8],
 }
 
-#[repr(C)]
-struct Iovec {
-    base: *const c_void,
-    len: usize,
-}
-
-#[repr(C)]
-struct Msghdr {
-    name: *const c_void,
-    namelen: u32,
-    iov: *const Iovec,
-    iovlen: usize,
-    control: *const c_void,
-    controllen: usize,
-    flags: c_int,
-}
-
-#[repr(C)]
-struct Mmsghdr {
-    hdr: Msghdr,
-    len: c_uint,
-}
-
 extern "C" {
-    fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int;
-    fn sendmmsg(fd: c_int, msgs: *mut Mmsghdr, n: c_uint, flags: c_int) -> c_int;
     fn if_nametoindex(name: *const std::ffi::c_char) -> c_uint;
 }
 
@@ -77,8 +54,7 @@ fn main() {
     let payload: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(64);
     let ifindex = unsafe { if_nametoindex(iface.as_ptr()) } as i32;
     assert!(ifindex > 0, "no interface {iface:?}");
-    let fd = unsafe { socket(17, 3, 0) };
-    assert!(fd >= 0, "socket(AF_PACKET): {}", std::io::Error::last_os_error());
+    let fd = sys::open_socket(17, sys::SOCK_RAW, 0).unwrap_or_else(|e| panic!("socket(AF_PACKET): {e}"));
     let frames: Vec<Vec<u8>> = (0..flows.max(1)).map(|i| frame(20_000 + i, payload)).collect();
     let addr = SockaddrLl { family: 17, protocol: 0x0800u16.to_be(), ifindex, hatype: 0, pkttype: 0, halen: 6, addr: [0x02, 0, 0, 0, 0, 0x02, 0, 0] };
     const BATCH: usize = 64;
@@ -87,15 +63,10 @@ fn main() {
     let until = Duration::from_secs_f64(seconds);
     let mut next = 0usize;
     while started.elapsed() < until {
-        let iovs: Vec<Iovec> = (0..BATCH).map(|k| {
-            let f = &frames[(next + k) % frames.len()];
-            Iovec { base: f.as_ptr().cast(), len: f.len() }
-        }).collect();
-        let mut msgs: Vec<Mmsghdr> = iovs.iter().map(|iov| Mmsghdr {
-            hdr: Msghdr { name: (&addr as *const SockaddrLl).cast(), namelen: std::mem::size_of::<SockaddrLl>() as u32, iov, iovlen: 1, control: std::ptr::null(), controllen: 0, flags: 0 },
-            len: 0,
-        }).collect();
-        let n = unsafe { sendmmsg(fd, msgs.as_mut_ptr(), BATCH as c_uint, 0) };
+        // SAFETY: SockaddrLl is plain bytes (repr(C), no padding read by the kernel beyond its size).
+        let addr_bytes = unsafe { std::slice::from_raw_parts((&addr as *const SockaddrLl).cast::<u8>(), std::mem::size_of::<SockaddrLl>()) };
+        let datagrams: Vec<(&[u8], &[u8])> = (0..BATCH).map(|k| (&frames[(next + k) % frames.len()][..], addr_bytes)).collect();
+        let n = sys::send_datagrams(fd.as_raw_fd(), &datagrams).unwrap_or(0);
         if n > 0 {
             sent += n as u64;
             next = (next + n as usize) % frames.len();

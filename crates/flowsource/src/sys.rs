@@ -62,6 +62,30 @@ extern "C" {
     fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize;
     fn setns(fd: c_int, nstype: c_int) -> c_int;
     fn getrusage(who: c_int, usage: *mut Rusage) -> c_int;
+    fn sendmmsg(fd: c_int, msgs: *mut Mmsghdr, n: u32, flags: c_int) -> c_int;
+}
+
+#[repr(C)]
+struct Iovec {
+    base: *const c_void,
+    len: usize,
+}
+
+#[repr(C)]
+struct Msghdr {
+    name: *const c_void,
+    namelen: u32,
+    iov: *const Iovec,
+    iovlen: usize,
+    control: *const c_void,
+    controllen: usize,
+    flags: c_int,
+}
+
+#[repr(C)]
+struct Mmsghdr {
+    hdr: Msghdr,
+    len: u32,
 }
 
 fn check(ret: c_int) -> io::Result<c_int> {
@@ -169,4 +193,29 @@ pub fn process_cpu_us() -> (u64, u64) {
     unsafe { getrusage(0, &mut usage) };
     let us = |t: &Timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
     (us(&usage.ru_utime), us(&usage.ru_stime))
+}
+
+/// A socket of any kind (the bench generators' raw IPv4 and AF_PACKET sockets).
+pub fn open_socket(domain: c_int, ty: c_int, protocol: c_int) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall; the fd is owned from here on.
+    let fd = check(unsafe { socket(domain, ty | SOCK_CLOEXEC, protocol) })?;
+    // SAFETY: fd is a fresh, valid descriptor nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Sends datagrams with one `sendmmsg` call, each `(packet, socket address bytes)`, the address
+/// as the kernel's sockaddr of the socket's family. Returns how many were sent (the rest were
+/// not: the caller sends them again).
+pub fn send_datagrams(fd: RawFd, datagrams: &[(&[u8], &[u8])]) -> io::Result<usize> {
+    let iovs: Vec<Iovec> = datagrams.iter().map(|(p, _)| Iovec { base: p.as_ptr().cast(), len: p.len() }).collect();
+    let mut msgs: Vec<Mmsghdr> = datagrams
+        .iter()
+        .zip(&iovs)
+        .map(|((_, addr), iov)| Mmsghdr {
+            hdr: Msghdr { name: addr.as_ptr().cast(), namelen: addr.len() as u32, iov, iovlen: 1, control: std::ptr::null(), controllen: 0, flags: 0 },
+            len: 0,
+        })
+        .collect();
+    // SAFETY: msgs point into iovs and datagrams, which outlive the call.
+    check(unsafe { sendmmsg(fd, msgs.as_mut_ptr(), msgs.len() as u32, 0) }).map(|n| n as usize)
 }

@@ -67,14 +67,17 @@ async function staticArp(topo: NodeTopology): Promise<void> {
   await topo.node.exec('ip', ['neigh', 'replace', POD1_V4, 'lladdr', await mac(topo.pod1, 'eth0'), 'nud', 'permanent', 'dev', 'vpod1']);
 }
 
-/** A TCP client that connects, prints a line, and sends `up` bytes only after `delayMs`. */
+/**
+ * A TCP client that connects, prints a line, and sends `up` bytes when it gets SIGUSR2: the test
+ * sends the signal once the capture runs, so the handshake is before it and all the data after,
+ * however long the capture takes to start (no timer racing it). SIGUSR2, not SIGUSR1: Node keeps
+ * that one for its inspector.
+ */
 const SLOW_CLIENT = `
 const net = require('node:net');
-const [host, port, up, delayMs] = process.argv.slice(1);
-const s = net.connect({ host, port: Number(port) }, () => {
-  console.log('connected');
-  setTimeout(() => { s.write('10\\n'); s.end(Buffer.alloc(Number(up), 0x62)); }, Number(delayMs));
-});
+const [host, port, up] = process.argv.slice(1);
+process.once('SIGUSR2', () => { s.write('10\\n'); s.end(Buffer.alloc(Number(up), 0x62)); });
+const s = net.connect({ host, port: Number(port) }, () => console.log('connected'));
 s.on('data', () => {});
 s.on('close', () => process.exit(0));
 `;
@@ -157,9 +160,10 @@ test('orientation: a connection open before the capture is oriented by the lower
     await topo.pod2.trafficServer('tcp-server', 8080);
     const { out, clock, receiver: r } = receiver(topo, 'tcp');
     // The handshake happens before the capture starts; data flows after.
-    const { child } = await topo.pod1.spawn(process.execPath, ['-e', SLOW_CLIENT, POD2_V6, '8080', '300000', '300']);
+    const { child } = await topo.pod1.spawn(process.execPath, ['-e', SLOW_CLIENT, POD2_V6, '8080', '300000']);
     const exited = new Promise((res) => child.once('exit', res));
     await r.start();
+    child.kill('SIGUSR2');
     await exited;
     await settle();
     await clock.advance(INTERVAL_MS);
