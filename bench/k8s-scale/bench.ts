@@ -18,6 +18,8 @@
 // default group_by, max_groups 200,000) FLOWS flows, sent as one batch per agent: CPU per
 // interval, median of TICKS. PEERS (Deployments each Deployment calls, default 2) sets how many
 // groups that gives (with 3 zones at each end: up to 5,000 × PEERS × 9 plus the internet).
+// INPUT (client.ts) says how the batches arrive: decoder (default: as the otlp receiver decodes
+// them) or strings (every value a new string).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';

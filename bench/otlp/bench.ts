@@ -4,9 +4,9 @@
 //           serializer (@opentelemetry/otlp-transformer), gzipped (zlib's default level)
 //   after   podflow's encoder (src/exporters/shared/otlp), as the exporter runs it now
 // CPU per 10,000 reducer groups (proto + gzip, the default; also priced by netcost, with a
-// network.flow.cost point each), the agent's 262,144 raw flows per tick, and the otlp receiver's
-// protobuf decoder in flows per CPU second. Prints a table, then one
-// JSON line.
+// network.flow.cost point each), the agent's 262,144 raw flows per tick, the otlp receiver's
+// protobuf decoder in flows per CPU second, and the ingest of a gateway's otlp receiver in a
+// process of its own over OTLP/HTTP and OTLP/gRPC (ingest.ts). Prints a table, then one JSON line.
 import { availableParallelism, loadavg } from 'node:os';
 import { gzipSync } from 'node:zlib';
 import { ValueType, type Attributes as OtelAttributes } from '@opentelemetry/api';
@@ -18,6 +18,8 @@ import { decodeProtoRequest } from '../../src/receivers/otlp/decode-proto.ts';
 import type { Flow } from '../../src/model/index.ts';
 import { groups } from '../../test/harness/flows.ts';
 import pino from 'pino';
+import { agentFlows } from './agent-flows.ts';
+import { measureIngest } from './ingest.ts';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 7);
 const GROUPS = 10_000;
@@ -81,16 +83,6 @@ const logger = pino({ level: 'silent' });
 const sender = (encoding: 'proto' | 'json', compression: 'gzip' | 'none') =>
   new OtlpSender({ endpoint: 'http://127.0.0.1:9', protocol: 'http', headers: {}, compression, encoding, temporality: 'delta', max_request_size: 4 * 1024 * 1024 }, logger);
 
-/** The agent's raw flows: addresses and ports, no Kubernetes names. */
-function agentFlows(n: number): Flow[] {
-  const start = 1_760_000_000_000_000_000n;
-  return Array.from({ length: n }, (_, i) => ({
-    startTimeUnixNano: start, timeUnixNano: start + 5_000_000_000n,
-    attributes: { 'source.address': `10.1.${(i >> 8) & 255}.${i & 255}`, 'source.port': 30_000 + (i % 30_000), 'destination.address': `10.200.0.${i % 200}`, 'destination.port': 443, 'network.transport': 'tcp', 'network.type': 'ipv4' },
-    txBytes: 100 + i, rxBytes: 200 + i, txPackets: 1 + (i % 9), rxPackets: 2, connections: i % 3 === 0 ? 1 : 0,
-  }));
-}
-
 const reducerGroups = groups(GROUPS);
 const before = await sdkCpuMs(reducerGroups);
 const afterGzip = measure(() => sender('proto', 'gzip').encode(resource, 'delta', reducerGroups));
@@ -115,6 +107,8 @@ const decode = measure(() => {
   for (const body of plain) decodeProtoRequest(body);
 });
 
+const ingest = await measureIngest(agent, resource, ROUNDS);
+
 const rows: Array<[string, number, string]> = [
   ['before: SDK record+collect+serialize+gzip, 10k groups', before, ''],
   ['after: podflow encoder proto+gzip, 10k groups', afterGzip, `${(before / afterGzip).toFixed(1)}× less CPU`],
@@ -125,6 +119,7 @@ const rows: Array<[string, number, string]> = [
   [`agent: proto+gzip, ${AGENT_FLOWS} flows`, agentGzip, `${plain.length} requests, ${(agentBytes / 1e6).toFixed(1)} MB`],
   [`agent: proto, ${AGENT_FLOWS} flows`, agentNone, ''],
   [`receiver: decode proto, ${AGENT_FLOWS} flows`, decode, `${Math.round(AGENT_FLOWS / (decode / 1000)).toLocaleString('en')} flows/CPU s`],
+  ...ingest.map((f): [string, number, string] => [`gateway ingest over ${f.protocol === 'http' ? 'OTLP/HTTP' : 'OTLP/gRPC'}, ${AGENT_FLOWS} flows`, f.cpuMs, `${f.flowsPerCpuS.toLocaleString('en')} flows/CPU s of the receiver process (target ≥ 300,000); ${f.requests} requests, ${Math.round(f.wallMs)} ms wall`]),
 ];
 console.log(`bench/otlp: median CPU of ${ROUNDS} runs (Node ${process.versions.node}, load ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} CPUs)`);
 for (const [name, ms, note] of rows) console.log(name.padEnd(56), `${ms.toFixed(1)} ms`.padStart(11), ` ${note}`);
@@ -145,4 +140,9 @@ console.log(JSON.stringify({
   agent_payload_bytes: agentBytes,
   receiver_decode_cpu_ms: decode,
   receiver_decode_flows_per_cpu_s: Math.round(AGENT_FLOWS / (decode / 1000)),
+  ...Object.fromEntries(ingest.flatMap((f) => [
+    [`ingest_${f.protocol}_receiver_cpu_ms`, f.cpuMs],
+    [`ingest_${f.protocol}_flows_per_cpu_s`, f.flowsPerCpuS],
+    [`ingest_${f.protocol}_wall_ms`, Math.round(f.wallMs)],
+  ])),
 }));

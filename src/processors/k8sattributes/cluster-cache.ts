@@ -2,6 +2,7 @@
 // lifetimes (an IP is reused after a pod dies; the flow's interval decides which pod it was),
 // nodes by name and IP, services by ClusterIP, and ReplicaSets/Jobs for owner resolution.
 // Fed by the watchers (records, not API objects); read by the attribute writer.
+import { AddressMap } from './address-map.ts';
 import type { NodeRecord, ControllerRecord, PodRecord, ServiceRecord } from './objects.ts';
 
 /** A flow interval may start a little before the pod's creationTimestamp (clocks differ between nodes and the API server). */
@@ -31,12 +32,12 @@ export class ClusterCache {
   readonly #now: () => number;
   readonly #pods = new Map<string, PodEntry>();
   readonly #podUidByName = new Map<string, string>();
-  readonly #podsByIp = new Map<string, PodEntry[]>();
+  readonly #podsByIp = new AddressMap<PodEntry[]>();
   readonly #hostNetworkPods = new Map<string, PodEntry[]>();
   readonly #nodes = new Map<string, NodeRecord>();
-  readonly #nodesByIp = new Map<string, NodeRecord>();
+  readonly #nodesByIp = new AddressMap<NodeRecord>();
   readonly #services = new Map<string, ServiceRecord>();
-  readonly #servicesByIp = new Map<string, ServiceRecord>();
+  readonly #servicesByIp = new AddressMap<ServiceRecord>();
   readonly #replicaSets = new Map<string, ControllerRecord>();
   readonly #jobs = new Map<string, ControllerRecord>();
 

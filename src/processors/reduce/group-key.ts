@@ -51,12 +51,28 @@ type Keys = ReturnType<typeof endKeys>;
 /** Past this many distinct addresses the public/private cache starts over (bounded memory). */
 const CLASSIFICATION_CACHE_LIMIT = 65_536;
 
+/**
+ * `out[0] = a["<key 0>"]; …` for the plain keys, then `out[j] = undefined` for the other slots.
+ * Compiled: a loop of `attributes[keys[j]]` goes through a megamorphic keyed load per slot (17
+ * per flow with the default group_by); a load of a constant key has an inline cache of its own,
+ * and the attribute maps a processor makes have few shapes. Keys are written as JSON string
+ * literals, so no configured key can break out of its string; `a["__proto__"]` reads what
+ * `a[key]` read.
+ */
+function readerOf(plainKeys: readonly string[], slotCount: number): (attributes: Attributes, out: SlotValue[]) => void {
+  const lines = plainKeys.map((k, j) => `out[${j}] = a[${JSON.stringify(k)}];`);
+  for (let j = plainKeys.length; j < slotCount; j++) lines.push(`out[${j}] = undefined;`);
+  return new Function('a', 'out', lines.join('\n')) as (attributes: Attributes, out: SlotValue[]) => void;
+}
+
 export class GroupKeyReader {
   /** Output attribute key of each slot, in slot order. */
   readonly slotKeys: readonly string[];
   readonly slotCount: number;
 
   readonly #plainKeys: readonly string[];
+  /** Reads the plain keys into their slots and empties the others (compiled: see readerOf). */
+  readonly #readPlain: (attributes: Attributes, out: SlotValue[]) => void;
   readonly #ends: readonly EndSlots[];
   readonly #byDomain: boolean;
   /** Slot of destination.domain: group_by's, or one of its own when public destinations are grouped by domain; -1 none. */
@@ -88,15 +104,13 @@ export class GroupKeyReader {
     this.#ipv6Prefix = publicAddresses.ipv6Prefix;
     this.slotKeys = slotKeys;
     this.slotCount = slotKeys.length;
+    this.#readPlain = readerOf(this.#plainKeys, this.slotCount);
     this.#classifier = new AddressClassifier(options.clusterCidrs);
   }
 
   /** Writes the slot values of `attributes` into `out[0..slotCount)`. Hot path: no allocation. */
   read(attributes: Attributes, out: SlotValue[]): void {
-    const plain = this.#plainKeys;
-    const n = plain.length;
-    for (let j = 0; j < n; j++) out[j] = attributes[plain[j]!];
-    for (let j = n; j < this.slotCount; j++) out[j] = undefined;
+    this.#readPlain(attributes, out);
     const ends = this.#ends;
     for (let e = 0; e < ends.length; e++) {
       const end = ends[e]!;

@@ -93,7 +93,7 @@ function metric(v: unknown, place: string, out: FlowAssembler, sets: Map<string,
     else throw new OtlpInputError('not_a_flow', p, 'data point has no value');
     const identity = seriesKeyOf(attributes);
     let set = sets.get(identity);
-    if (set === undefined) sets.set(identity, (set = { attributes, used: false, flows: [] }));
+    if (set === undefined) sets.set(identity, (set = { attributes, used: false, flow: undefined, temporality: undefined, more: undefined }));
     out.point(kind, temporality, set, direction, uint64(dp.startTimeUnixNano, `${p}.startTimeUnixNano`), uint64(dp.timeUnixNano, `${p}.timeUnixNano`), value, p);
   });
 }

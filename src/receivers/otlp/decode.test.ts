@@ -105,3 +105,27 @@ test('network.flow.cost joins the io points of its flow (same attributes and tim
   const json = JSON.stringify({ resourceMetrics: [{ scopeMetrics: [{ metrics: [sum('network.flow.cost', [{ asDouble: 2.5, timeUnixNano: '2', attributes: [kv('a', 'y')] }])] }] }] });
   t.deepEqual(decodeJsonRequest(json)[0]!.flows, [{ startTimeUnixNano: 0n, timeUnixNano: 2n, attributes: { a: 'y' }, txBytes: 0, rxBytes: 0, txPackets: 0, rxPackets: 0, connections: 0, costZeptoUsd: 2_500_000_000_000_000_000_000n }]);
 });
+
+test('many flows alike: values of one length, a connection every 12th flow, the direction amid the attributes, ints past 2^49 and below 0', (t) => {
+  const flows: Flow[] = Array.from({ length: 60 }, (_, i) => ({
+    startTimeUnixNano: 5n,
+    timeUnixNano: 9n,
+    attributes: {
+      'source.address': `10.0.0.${100 + (i % 50)}`,
+      'source.port': i % 2 ? 40_000 + i : -i - 1,
+      'destination.address': `10.0.1.${100 + (i % 7)}`,
+      ...(i % 3 === 0 ? { 'destination.original.address': '10.96.0.10' } : {}),
+      'x.big': 2 ** 52 + i,
+      'network.transport': i % 5 ? 'tcp' : 'udp',
+    },
+    txBytes: 10 + i, rxBytes: 20 + i, txPackets: 1, rxPackets: 2, connections: i % 12 === 0 ? 1 : 0,
+  }));
+  const request = referenceRequest({}, 'delta', flows, 'v') as { resourceMetrics: Array<{ scopeMetrics: Array<{ metrics: Array<{ sum: { dataPoints: Array<{ attributes: unknown[] }> } }> }> }> };
+  // network.io.direction (written last) moved to the second place: each point's attributes in two runs
+  for (const m of request.resourceMetrics[0]!.scopeMetrics[0]!.metrics.slice(0, 2)) {
+    for (const p of m.sum.dataPoints) p.attributes.splice(1, 0, p.attributes.pop());
+  }
+  const [got] = decodeProtoRequest(encodeMetricsRequest(request));
+  t.deepEqual(sorted(got!.flows), sorted(flows));
+  t.deepEqual(got!.flows.map((f) => Object.keys(f.attributes)), flows.map((f) => Object.keys(f.attributes)), 'attributes in their order on the wire');
+});

@@ -39,13 +39,24 @@ export type FlowMetric = 'bytes' | 'packets' | 'connections' | 'cost';
 /**
  * A data point's attributes (network.io.direction aside), shared by the points of one flow: the
  * decoder gives the points of one attribute set the same object, and the flows made of it are
- * kept on it (one per interval and temporality).
+ * kept on it (one per interval and temporality: nearly always one, so the first is a field).
  */
 export interface PointAttributes {
   attributes: Attributes;
   /** A second flow with the same attributes gets its own copy (processors may change them in place). */
   used: boolean;
-  flows: Array<{ temporality: Temporality; flow: Flow }>;
+  /** The first flow made of these attributes, and its temporality. */
+  flow: Flow | undefined;
+  temporality: Temporality | undefined;
+  /** Flows after the first (other intervals or temporality), or undefined. */
+  more: Array<{ temporality: Temporality; flow: Flow }> | undefined;
+}
+
+/** Where a point is in its request, for errors: a string, or built only when an error needs it. */
+export type Place = string | { place(): string };
+
+function placeOf(where: Place): string {
+  return typeof where === 'string' ? where : where.place();
 }
 
 /** The flow metric a metric name is, or undefined. */
@@ -86,29 +97,36 @@ export class FlowAssembler {
    * One data point. `set` holds the point's attributes but network.io.direction (the same object
    * for every point of a flow); `direction` is network.io.direction's value.
    */
-  point(metric: FlowMetric, temporality: Temporality, set: PointAttributes, direction: string | undefined, startTimeUnixNano: bigint, timeUnixNano: bigint, value: number, place: string): void {
-    if (!(value >= 0) || !Number.isFinite(value)) throw new OtlpInputError('not_a_flow', place, `value ${value} is not a counter (a finite number ≥ 0)`);
+  point(metric: FlowMetric, temporality: Temporality, set: PointAttributes, direction: string | undefined, startTimeUnixNano: bigint, timeUnixNano: bigint, value: number, where: Place): void {
+    if (!(value >= 0) || !Number.isFinite(value)) throw new OtlpInputError('not_a_flow', placeOf(where), `value ${value} is not a counter (a finite number ≥ 0)`);
     let flow: Flow | undefined;
-    for (const f of set.flows) {
-      if (f.temporality === temporality && f.flow.startTimeUnixNano === startTimeUnixNano && f.flow.timeUnixNano === timeUnixNano) flow = f.flow;
+    const first = set.flow;
+    if (first !== undefined && set.temporality === temporality && first.startTimeUnixNano === startTimeUnixNano && first.timeUnixNano === timeUnixNano) flow = first;
+    else if (set.more !== undefined) {
+      for (const f of set.more) {
+        if (f.temporality === temporality && f.flow.startTimeUnixNano === startTimeUnixNano && f.flow.timeUnixNano === timeUnixNano) flow = f.flow;
+      }
     }
     if (flow === undefined) {
       // Flows share no attribute object: processors may change a flow's attributes in place.
       const attributes = set.used ? { ...set.attributes } : set.attributes;
       set.used = true;
       flow = { startTimeUnixNano, timeUnixNano, attributes, txBytes: 0, rxBytes: 0, txPackets: 0, rxPackets: 0, connections: 0 };
-      set.flows.push({ temporality, flow });
+      if (first === undefined) {
+        set.flow = flow;
+        set.temporality = temporality;
+      } else (set.more ??= []).push({ temporality, flow });
       this.#flows[temporality].push(flow);
     }
     if (metric === 'connections' || metric === 'cost') {
-      if (direction !== undefined) throw new OtlpInputError('not_a_flow', place, `${metric === 'cost' ? FLOW_COST_METRIC : FLOW_CONNECTIONS_METRIC} has no ${NETWORK_IO_DIRECTION}`);
+      if (direction !== undefined) throw new OtlpInputError('not_a_flow', placeOf(where), `${metric === 'cost' ? FLOW_COST_METRIC : FLOW_CONNECTIONS_METRIC} has no ${NETWORK_IO_DIRECTION}`);
       if (metric === 'cost') flow.costZeptoUsd = (flow.costZeptoUsd ?? 0n) + zeptoUsdOfNumber(value);
       else flow.connections += value;
       return;
     }
     const transmit = direction === DIRECTION_TRANSMIT;
     if (!transmit && direction !== DIRECTION_RECEIVE) {
-      throw new OtlpInputError('not_a_flow', place, `${NETWORK_IO_DIRECTION} must be "${DIRECTION_TRANSMIT}" or "${DIRECTION_RECEIVE}" (got ${direction === undefined ? 'none' : JSON.stringify(direction)})`);
+      throw new OtlpInputError('not_a_flow', placeOf(where), `${NETWORK_IO_DIRECTION} must be "${DIRECTION_TRANSMIT}" or "${DIRECTION_RECEIVE}" (got ${direction === undefined ? 'none' : JSON.stringify(direction)})`);
     }
     if (metric === 'bytes') {
       if (transmit) flow.txBytes += value;

@@ -9,6 +9,7 @@ import type * as Grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { OtlpServerConfig } from './config.ts';
 import { decodeProtoRequest } from './decode-proto.ts';
+import { gunzipWhole } from './gunzip.ts';
 import { OtlpInputError } from './flow-assembler.ts';
 import type { Intake } from './intake.ts';
 import { bearerTokenMatches } from './auth.ts';
@@ -46,6 +47,36 @@ function failure(grpc: typeof Grpc, code: Grpc.status, message: string, retryAft
   return { code, details: message, metadata };
 }
 
+/** What grpc-js's own server call has (BaseServerInterceptingCall): the message with its 5-byte gRPC frame header. */
+interface DecompressingCall {
+  decompressMessage?: (message: Buffer, encoding: string) => Promise<Buffer> | Buffer;
+}
+
+/**
+ * An interceptor (the first, so it sees grpc-js's own call object) that inflates gzip messages
+ * into one buffer (gunzip.ts) instead of grpc-js's zlib stream of 16 KiB chunks, ~4× less CPU
+ * for agents' 4 MiB requests. Same limit (grpc.max_receive_message_length, after decompression)
+ * and the same statuses as grpc-js; other encodings are grpc-js's. decompressMessage is not
+ * grpc-js's public API: on a version without it, the call is left as it is (slower, as correct).
+ */
+function wholeGunzip(grpc: typeof Grpc, maxBytes: number): Grpc.ServerInterceptor {
+  // grpc-js types the result as a ServerInterceptingCall; its server only needs the interface, which the call given has.
+  return (_method, call) => {
+    const same = call as Grpc.ServerInterceptingCall;
+    const inner = call as unknown as DecompressingCall;
+    const own = inner.decompressMessage;
+    if (typeof own !== 'function') return same;
+    inner.decompressMessage = (message, encoding) => {
+      if (encoding !== 'gzip') return own.call(inner, message, encoding);
+      return gunzipWhole(message.subarray(5), maxBytes).catch((err: { code?: string }) =>
+        Promise.reject(err.code === 'ERR_BUFFER_TOO_LARGE'
+          ? { code: grpc.status.RESOURCE_EXHAUSTED, details: `Received message that decompresses to a size larger than ${maxBytes}` }
+          : { code: grpc.status.INTERNAL, details: 'Failed to decompress message' }));
+    };
+    return same;
+  };
+}
+
 /** @grpc/grpc-js is loaded when the server starts listening (not by every podflow command). */
 export class OtlpGrpcServer {
   readonly #config: OtlpServerConfig;
@@ -64,7 +95,8 @@ export class OtlpGrpcServer {
   /** Listens; resolves with the bound port (port 0 gets a free one). */
   async listen(): Promise<number> {
     const grpc = await import('@grpc/grpc-js');
-    const server = (this.#server = new grpc.Server({ 'grpc.max_receive_message_length': this.#config.max_request_body_size }));
+    const max = this.#config.max_request_body_size;
+    const server = (this.#server = new grpc.Server({ 'grpc.max_receive_message_length': max, interceptors: [wholeGunzip(grpc, max)] }));
     server.addService(METRICS_SERVICE, { Export: (call: Grpc.ServerUnaryCall<Buffer, Buffer>, callback: Grpc.sendUnaryData<Buffer>) => void this.#export(grpc, call, callback) });
     const { host, port } = this.#config.endpoint;
     const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;

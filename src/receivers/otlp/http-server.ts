@@ -9,11 +9,12 @@ import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
-import { gunzip, inflate, zstdDecompress } from 'node:zlib';
+import { inflate, zstdDecompress } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { OtlpServerConfig } from './config.ts';
 import { decodeJsonRequest } from './decode-json.ts';
 import { decodeProtoRequest } from './decode-proto.ts';
+import { gunzipWhole } from './gunzip.ts';
 import { OtlpInputError, type ReceivedBatch } from './flow-assembler.ts';
 import type { Intake, RefusalReason } from './intake.ts';
 import { bearerTokenMatches } from './auth.ts';
@@ -26,7 +27,7 @@ const CLOSE_GRACE_MS = 5_000;
 
 type Decompress = (body: Buffer, options: { maxOutputLength: number }) => Promise<Buffer>;
 const DECOMPRESS: Record<string, Decompress> = {
-  gzip: promisify(gunzip) as Decompress,
+  gzip: (body, { maxOutputLength }) => gunzipWhole(body, maxOutputLength),
   deflate: promisify(inflate) as Decompress,
   zstd: promisify(zstdDecompress) as Decompress,
 };
