@@ -98,18 +98,7 @@ export function narrowStatements(schema: string, source: string, keepXid = false
     `INSERT INTO ${STAGING_ENDS_TABLE} (key, ${ENDPOINT_COLUMNS.join(', ')})
      SELECT ${endpointKeySql(ENDPOINT_COLUMNS)}, e.*
      FROM (SELECT ${endAs('src')} FROM ${source} UNION SELECT ${endAs('dst')} FROM ${source}) e`,
-    // Each endpoint's graph node at every grouping level goes to endpoint_groups as it is first seen.
-    `WITH new AS (
-       INSERT INTO ${s}.endpoints (key, ${ENDPOINT_COLUMNS.join(', ')})
-       SELECT key, ${ENDPOINT_COLUMNS.join(', ')} FROM ${STAGING_ENDS_TABLE} n
-       WHERE NOT EXISTS (SELECT 1 FROM ${s}.endpoints x WHERE x.key = n.key)
-       ORDER BY key
-       ON CONFLICT (key) DO NOTHING
-       RETURNING *)
-     INSERT INTO ${s}.endpoint_groups (endpoint, group_by, id, title, subtitle, type, kind, namespace, node, zone, end_namespace)
-     SELECT n.id, l.group_by, g.*, n.namespace
-     FROM new n CROSS JOIN (VALUES ('workload'), ('namespace'), ('node'), ('zone')) l(group_by)
-     CROSS JOIN LATERAL ${s}.graph_group(n.namespace, n.workload_kind, n.workload, n.pod, n.node, n.zone, n.address_class, n.domain, n.address, l.group_by) g`,
+    newEndpointsSql(s, STAGING_ENDS_TABLE),
     `UPDATE ${STAGING_ENDS_TABLE} n SET id = e.id FROM ${s}.endpoints e WHERE e.key = n.key`,
     // The session tables have no statistics: left to itself the planner guesses them tiny and
     // joins the rows to their ends in a nested loop (rows × ends comparisons). Hashing is
@@ -123,6 +112,26 @@ export function narrowStatements(schema: string, source: string, keepXid = false
      JOIN ${STAGING_ENDS_TABLE} de ON ${sameEnd('dst', 'de')}
      ${CODED_COLUMNS.map(([w]) => `LEFT JOIN ${s}.codes ${w}_c ON ${w}_c.kind = '${w}' AND ${w}_c.value = f.${w}`).join('\n     ')}`,
   ];
+}
+
+/**
+ * Adds the endpoints of `source` (a relation or parenthesised query with `key` and the
+ * ENDPOINT_COLUMNS, keys distinct) that `schema` does not have yet, in key order, each with its
+ * graph node at every grouping level (endpoint_groups) as it is first seen.
+ */
+export function newEndpointsSql(schema: string, source: string): string {
+  const s = schema;
+  return `WITH new AS (
+       INSERT INTO ${s}.endpoints (key, ${ENDPOINT_COLUMNS.join(', ')})
+       SELECT key, ${ENDPOINT_COLUMNS.join(', ')} FROM ${source} n
+       WHERE NOT EXISTS (SELECT 1 FROM ${s}.endpoints x WHERE x.key = n.key)
+       ORDER BY key
+       ON CONFLICT (key) DO NOTHING
+       RETURNING *)
+     INSERT INTO ${s}.endpoint_groups (endpoint, group_by, id, title, subtitle, type, kind, namespace, node, zone, end_namespace)
+     SELECT n.id, l.group_by, g.*, n.namespace
+     FROM new n CROSS JOIN (VALUES ('workload'), ('namespace'), ('node'), ('zone')) l(group_by)
+     CROSS JOIN LATERAL ${s}.graph_group(n.namespace, n.workload_kind, n.workload, n.pod, n.node, n.zone, n.address_class, n.domain, n.address, l.group_by) g`;
 }
 
 /** The wide columns as `flow_details` gives them, in the old table's order (migrations 1, 4, 5). */

@@ -28,8 +28,7 @@ import { clientConfig } from '../shared/postgres-connection.ts';
 import { migrate } from './migrations.ts';
 import { partLines, partOf, rowRequestCodec, RowRequest, type RowPart } from './row-request.ts';
 import { CopyEncoder } from './copy-encoder.ts';
-import { COPY_COLUMNS } from './rows.ts';
-import { CREATE_STAGING_SQL, narrowStatements, STAGING_TABLE } from './narrow-rows.ts';
+import { EndpointIds, NARROW_COPY_COLUMNS } from './endpoint-ids.ts';
 import { dropExpired, ROLLUP_APPLICATION_NAME, rollUpPending, RollupRunner, type TierRetention } from './rollup-runner.ts';
 import type { TierName } from './rollup-sql.ts';
 
@@ -50,9 +49,8 @@ export class PostgresExporter implements Exporter<RowRequest> {
   readonly #reportingNode: string | undefined;
   readonly #encoder = new CopyEncoder();
   readonly #copySql: string;
-  readonly #narrowSql: string;
-  /** Connections whose session has the staging table. */
-  readonly #staged = new WeakSet<pg.Client>();
+  /** Endpoint ids and codes of this exporter's database, shared by its consumers. */
+  readonly #ids: EndpointIds;
   readonly #metrics: { dropped: Counter<string>; partitionsDropped: Counter<string>; nulsReplaced: Counter<string>; rolledRows: Counter<string>; leader: Gauge<string> };
   readonly #invalidLog: RateLimitedLog;
   readonly #retention: TierRetention;
@@ -71,8 +69,8 @@ export class PostgresExporter implements Exporter<RowRequest> {
     this.#schema = config.schema;
     const node = ctx.resource[K8S_NODE_NAME];
     this.#reportingNode = node === undefined ? ctx.reportingNode : String(node);
-    this.#copySql = `COPY ${STAGING_TABLE} (${COPY_COLUMNS.join(', ')}) FROM STDIN`;
-    this.#narrowSql = narrowStatements(pg.escapeIdentifier(this.#schema), STAGING_TABLE).join(';\n');
+    this.#copySql = `COPY ${pg.escapeIdentifier(this.#schema)}.flows (${NARROW_COPY_COLUMNS.join(', ')}) FROM STDIN`;
+    this.#ids = new EndpointIds(this.#schema);
     const r = ctx.metrics;
     this.#metrics = {
       dropped: sharedCounter(r, 'podflow_postgres_dropped_rows_total', 'Flow rows the postgres exporter refused, by reason (invalid, rejected).', ['exporter', 'reason']),
@@ -298,33 +296,40 @@ export class PostgresExporter implements Exporter<RowRequest> {
 
   async #write(client: pg.Client, part: RowPart): Promise<void> {
     const s = pg.escapeIdentifier(this.#schema);
-    // One round trip for the three statements before COPY (simple query protocol, so the values
-    // are literals: a UUID and YYYY-MM-DD days this process made). The partitions are created in
-    // the COPY's transaction; ensure_partitions serialises creators with an advisory lock.
+    const wide = Buffer.concat(part.chunks).toString('utf8');
+    // One round trip for the statements before COPY (simple query protocol, so the values are
+    // literals: a UUID and YYYY-MM-DD days this process made). The partitions are created in the
+    // COPY's transaction; ensure_partitions serialises creators with an advisory lock.
     const days = pg.escapeLiteral(`{${[...part.days].join(',')}}`);
-    // The staging table is made once per connection, in a query of its own: a statement before
-    // BEGIN in one query string would join the transaction, and a rollback would drop the table.
-    if (!this.#staged.has(client)) {
-      await client.query(CREATE_STAGING_SQL);
-      this.#staged.add(client);
-    }
-    const prelude = `BEGIN; SELECT ${s}.ensure_partitions(${days}::date[]);
+    const prelude = `BEGIN; ${this.#ids.generationSql}; SELECT ${s}.ensure_partitions(${days}::date[]);
       INSERT INTO ${s}.ingest_batches (batch_id, rows) VALUES (${pg.escapeLiteral(part.id)}, ${part.rows}) ON CONFLICT (batch_id) DO NOTHING`;
-    try {
-      const results = (await client.query(prelude)) as unknown as pg.QueryResult[];
-      if (results.at(-1)?.rowCount === 0) {
-        // Committed by an attempt whose COMMIT reply was lost: already stored.
-        await client.query('ROLLBACK');
+    // Ids resolved for another database than the one the transaction sees (first write, schema
+    // or database recreated): forget them all and resolve again, before any row is written.
+    for (let attempt = 1; ; attempt++) {
+      const narrow = await this.#ids.narrow(client, wide);
+      try {
+        const results = (await client.query(prelude)) as unknown as pg.QueryResult[];
+        const generation = String(results.find((r) => r.command === 'SELECT' && r.fields[0]?.name === 'generation')?.rows[0]?.generation);
+        if (generation !== narrow.generation) {
+          await client.query('ROLLBACK');
+          this.#ids.reset(generation);
+          if (attempt < 5) continue;
+          throw new Error(`${this.#schema}.endpoints changed under every one of ${attempt} attempts to write a batch`);
+        }
+        if (results.at(-1)?.rowCount === 0) {
+          // Committed by an attempt whose COMMIT reply was lost: already stored.
+          await client.query('ROLLBACK');
+          return;
+        }
+        const copy = client.query(copyFrom(this.#copySql));
+        await pipeline(Readable.from([narrow.lines]), copy);
+        if (copy.rowCount !== part.rows) throw new Error(`${part.rows} rows sent but ${copy.rowCount} stored in ${this.#schema}.flows`);
+        await client.query('COMMIT');
         return;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
       }
-      await pipeline(Readable.from(part.chunks), client.query(copyFrom(this.#copySql)));
-      const moved = (await client.query(this.#narrowSql)) as unknown as pg.QueryResult[];
-      const stored = moved.at(-1)?.rowCount;
-      if (stored !== part.rows) throw new Error(`${part.rows} rows staged but ${stored} stored in ${this.#schema}.flows (an end without its endpoint id)`);
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
     }
   }
 }
