@@ -23,23 +23,38 @@ import { endpointKeySql } from './rollup-sql.ts';
 
 const NULL = '\\N';
 
-/** The narrow columns COPY writes into `flows`, in order (the ids first, then the kept fields). */
-const KEPT_FIELDS = ['start_time', 'end_time', 'src_port', 'dst_port', 'inter_zone',
-  'tx_bytes', 'rx_bytes', 'tx_packets', 'rx_packets', 'connections', 'cost_usd'] as const;
-export const NARROW_COPY_COLUMNS: readonly string[] = [
-  'src_endpoint', 'dst_endpoint', ...CODED_COLUMNS.map(([, narrow]) => narrow), ...KEPT_FIELDS, 'attributes',
-];
-
 const fieldOf = (column: string): number => {
   const at = COPY_COLUMNS.indexOf(column);
   if (at < 0) throw new Error(`no COPY column ${column}`);
   return at;
 };
-/** Wide field indexes of each end's attributes, in ENDPOINT_COLUMNS order (-1: a source's domain, NULL). */
-const END_FIELDS = (['src', 'dst'] as const).map((end) => wideEnd(end).map((c) => (c === 'NULL::text' ? -1 : fieldOf(c))));
-const CODE_FIELDS = CODED_COLUMNS.map(([wide]) => fieldOf(wide));
-const KEPT_INDEXES = KEPT_FIELDS.map(fieldOf);
-const ATTRIBUTES_FIELD = fieldOf('attributes');
+
+// A wide line is head (start_time, end_time), middle (node … cost_class: every column that
+// becomes an id or a code, plus the ports and inter_zone) and tail (the counters, cost_usd,
+// attributes). Only the middle is translated; flows of a node repeat the same middles interval
+// after interval, so translated middles are cached whole and most lines cost one map look-up.
+const MIDDLE_FIRST = fieldOf('node');
+const TAIL_FIRST = fieldOf('tx_bytes');
+if (MIDDLE_FIRST !== 2 || fieldOf('cost_class') !== TAIL_FIRST - 1 || fieldOf('attributes') !== COPY_COLUMNS.length - 1) {
+  throw new Error('rows.ts COPY_COLUMNS: not the layout endpoint-ids.ts reads');
+}
+const TAIL_COLUMNS = COPY_COLUMNS.slice(TAIL_FIRST);
+
+/** The narrow columns COPY writes into `flows`, in order: the translated middle, head, tail. */
+export const NARROW_COPY_COLUMNS: readonly string[] = [
+  'src_endpoint', 'dst_endpoint', ...CODED_COLUMNS.map(([, narrow]) => narrow), 'src_port', 'dst_port', 'inter_zone',
+  'start_time', 'end_time', ...TAIL_COLUMNS,
+];
+
+/** Index in the middle's fields of a wide column. */
+const middleOf = (column: string): number => fieldOf(column) - MIDDLE_FIRST;
+/** Middle field indexes of each end's attributes, in ENDPOINT_COLUMNS order (-1: a source's domain, NULL). */
+const END_FIELDS = (['src', 'dst'] as const).map((end) => wideEnd(end).map((c) => (c === 'NULL::text' ? -1 : middleOf(c))));
+const CODE_FIELDS = CODED_COLUMNS.map(([wide]) => middleOf(wide));
+const KEPT_MIDDLE = ['src_port', 'dst_port', 'inter_zone'].map(middleOf);
+const MIDDLE_FIELDS = TAIL_FIRST - MIDDLE_FIRST;
+/** Translated middles kept, at most (then they are forgotten and translated again from the id caches). */
+const MAX_CACHED_MIDDLES = 200_000;
 
 const UNESCAPES: Record<string, string> = { '\\': '\\', t: '\t', n: '\n', r: '\r' };
 /** A COPY text field's value (NULL for `\N`). */
@@ -52,6 +67,8 @@ function unescape(field: string): string | null {
 class IdCache {
   readonly ends = new Map<string, number>();
   readonly codes = new Map<string, number>();
+  /** Wide middle → its narrow columns. */
+  readonly middles = new Map<string, string>();
   readonly generation: string | undefined;
   constructor(generation: string | undefined) {
     this.generation = generation;
@@ -104,40 +121,77 @@ export class EndpointIds {
    */
   async narrow(client: pg.Client, text: string): Promise<{ lines: string; generation: string | undefined }> {
     const cache = this.#cache;
-    const rows = text.split('\n');
-    if (rows.at(-1) === '') rows.pop();
-    const fields = rows.map((line) => line.split('\t'));
-    for (const [i, f] of fields.entries()) {
-      if (f.length !== COPY_COLUMNS.length) throw new Error(`COPY line ${i + 1} of a request has ${f.length} fields, not ${COPY_COLUMNS.length}`);
-    }
-    const endKeys = fields.map((f) => END_FIELDS.map((idx) => idx.map((at) => (at < 0 ? NULL : f[at]!)).join('\t')));
-    const missingEnds = new Map<string, string[]>();
-    for (const [r, keys] of endKeys.entries()) {
-      for (const [e, key] of keys.entries()) {
-        if (!cache.ends.has(key) && !missingEnds.has(key)) missingEnds.set(key, END_FIELDS[e]!.map((at) => (at < 0 ? NULL : fields[r]![at]!)));
+    const heads: string[] = [];
+    const middles: string[] = [];
+    const tails: string[] = [];
+    for (let pos = 0; pos < text.length; ) {
+      let eol = text.indexOf('\n', pos);
+      if (eol < 0) eol = text.length;
+      let middleAt = -1;
+      let tailAt = -1;
+      let tab = pos - 1;
+      for (let field = 1; field < COPY_COLUMNS.length; field++) {
+        tab = text.indexOf('\t', tab + 1);
+        if (tab < 0 || tab > eol) throw new Error(`COPY line ${heads.length + 1} of a request has ${field} fields, not ${COPY_COLUMNS.length}`);
+        if (field === MIDDLE_FIRST) middleAt = tab + 1;
+        else if (field === TAIL_FIRST) tailAt = tab + 1;
       }
+      const extra = text.indexOf('\t', tab + 1);
+      if (extra >= 0 && extra < eol) throw new Error(`COPY line ${heads.length + 1} of a request has more than ${COPY_COLUMNS.length} fields`);
+      heads.push(text.slice(pos, middleAt - 1));
+      middles.push(text.slice(middleAt, tailAt - 1));
+      // No attribute beyond the columns: NULL (flow_details shows '{}').
+      tails.push(text.endsWith('\t{}', eol) ? `${text.slice(tailAt, eol - 2)}${NULL}` : text.slice(tailAt, eol));
+      pos = eol + 1;
     }
+    // Another consumer's translation may clear the cached middles while this one waits: what is
+    // translated here is kept aside too, and the lines are built in one go once nothing is missing.
+    const translated = new Map<string, string>();
+    for (;;) {
+      const untranslated = new Set<string>();
+      for (const middle of middles) if (!cache.middles.has(middle) && !translated.has(middle)) untranslated.add(middle);
+      if (untranslated.size === 0) break;
+      for (const [middle, narrow] of await this.#translate(client, cache, untranslated)) translated.set(middle, narrow);
+    }
+    const lines: string[] = new Array(heads.length);
+    for (let r = 0; r < heads.length; r++) {
+      const middle = middles[r]!;
+      lines[r] = `${cache.middles.get(middle) ?? translated.get(middle)}\t${heads[r]}\t${tails[r]}\n`;
+    }
+    return { lines: lines.join(''), generation: cache.generation };
+  }
+
+  /** Translates `middles` into `cache`, resolving the ends and codes it lacks first. */
+  async #translate(client: pg.Client, cache: IdCache, middles: Set<string>): Promise<Map<string, string>> {
+    const parsed = [...middles].map((middle) => {
+      const fields = middle.split('\t');
+      if (fields.length !== MIDDLE_FIELDS) throw new Error(`a COPY line's middle has ${fields.length} fields, not ${MIDDLE_FIELDS}`);
+      return { middle, fields, ends: END_FIELDS.map((idx) => idx.map((at) => (at < 0 ? NULL : fields[at]!)).join('\t')) };
+    });
+    const missingEnds = new Map<string, string[]>();
     const missingCodes = new Map<string, [kind: string, value: string]>();
-    for (const f of fields) {
+    for (const { fields, ends } of parsed) {
+      for (const [e, key] of ends.entries()) {
+        if (!cache.ends.has(key) && !missingEnds.has(key)) missingEnds.set(key, END_FIELDS[e]!.map((at) => (at < 0 ? NULL : fields[at]!)));
+      }
       for (const [c, at] of CODE_FIELDS.entries()) {
-        const v = f[at]!;
-        if (v === NULL) continue;
+        const v = fields[at]!;
         const key = `${c}\t${v}`;
-        if (!cache.codes.has(key) && !missingCodes.has(key)) missingCodes.set(key, [CODED_COLUMNS[c]![0], unescape(v)!]);
+        if (v !== NULL && !cache.codes.has(key) && !missingCodes.has(key)) missingCodes.set(key, [CODED_COLUMNS[c]![0], unescape(v)!]);
       }
     }
     if (missingEnds.size > 0) await this.#resolveEnds(client, cache, missingEnds);
     if (missingCodes.size > 0) await this.#resolveCodes(client, cache, missingCodes);
-    let lines = '';
-    for (const [r, f] of fields.entries()) {
-      const [src, dst] = endKeys[r]!;
-      let line = `${cache.ends.get(src!)}\t${cache.ends.get(dst!)}`;
-      for (const [c, at] of CODE_FIELDS.entries()) line += f[at] === NULL ? `\t${NULL}` : `\t${cache.codes.get(`${c}\t${f[at]}`)}`;
-      for (const at of KEPT_INDEXES) line += `\t${f[at]}`;
-      const attributes = f[ATTRIBUTES_FIELD]!;
-      lines += `${line}\t${attributes === '{}' ? NULL : attributes}\n`;
+    if (cache.middles.size + parsed.length > MAX_CACHED_MIDDLES) cache.middles.clear();
+    const translated = new Map<string, string>();
+    for (const { middle, fields, ends } of parsed) {
+      const ids = ends.map((key) => cache.ends.get(key) ?? missingId('endpoint', key));
+      const codes = CODE_FIELDS.map((at, c) => (fields[at] === NULL ? NULL : (cache.codes.get(`${c}\t${fields[at]}`) ?? missingId('code', fields[at]!))));
+      const narrow = [...ids, ...codes, ...KEPT_MIDDLE.map((at) => fields[at])].join('\t');
+      cache.middles.set(middle, narrow);
+      translated.set(middle, narrow);
     }
-    return { lines, generation: cache.generation };
+    return translated;
   }
 
   async #resolveEnds(client: pg.Client, cache: IdCache, missing: Map<string, string[]>): Promise<void> {
@@ -157,4 +211,9 @@ export class EndpointIds {
     for (const { ord, code } of found.rows) cache.codes.set(keys[ord - 1]!, code);
     if (found.rowCount !== keys.length) throw new Error(`${keys.length - (found.rowCount ?? 0)} codes of ${this.#schema}.codes not found after adding them (deleted meanwhile?)`);
   }
+}
+
+/** Resolution found every id it was asked for (else it threw), so this is a bug, said clearly. */
+function missingId(what: string, key: string): never {
+  throw new Error(`no ${what} id resolved for ${JSON.stringify(key)}`);
 }
