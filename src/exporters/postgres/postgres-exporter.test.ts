@@ -374,6 +374,87 @@ test('shutdown flushes what waits for flush_interval; rows left at the shutdown 
   t.like(await outcome(gone), { sent: 0, failed: 5 });
 });
 
+/**
+ * Drops the exporter's schema. Its rollup job may hold the tables' locks in the other order: the
+ * DROP is then the deadlock's victim, as an operator's would be, and is tried again.
+ */
+async function dropSchema(url: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await srv().query(dbName(url), 'DROP SCHEMA podflow CASCADE');
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== '40P01' || attempt === 5) throw err;
+    }
+  }
+}
+
+/** Each stored row's ends as flow_details names them, by tx_bytes (unique per flow in these tests). */
+const ENDS_SQL = `SELECT tx_bytes::int AS tx, host(src_address) AS src, src_pod, host(dst_address) AS dst, dst_pod, dst_zone, node, transport, dst_service, cost_class
+  FROM podflow.flow_details ORDER BY tx_bytes`;
+
+/** What ENDS_SQL must read for `flows`. */
+function endsOf(flows: Flow[]) {
+  return flows.map((f) => {
+    const a = f.attributes;
+    return {
+      tx: f.txBytes, src: a['source.address'], src_pod: a['source.k8s.pod.name'], dst: a['destination.address'], dst_pod: a['destination.k8s.pod.name'],
+      dst_zone: a['destination.cloud.availability_zone'], node: a['k8s.node.name'], transport: a['network.transport'], dst_service: a['destination.k8s.service.name'],
+      cost_class: a['network.flow.cost.class'] ?? null,
+    };
+  }).sort((x, y) => x.tx - y.tx);
+}
+
+/** fullFlow(seq) with tx_bytes `txBytes`. */
+function flowWithTx(seq: number, txBytes: number): Flow {
+  return { ...fullFlow(seq, NOON), txBytes };
+}
+
+test('a schema recreated under a running exporter: its cached endpoint ids are never used for other ends', async (t) => {
+  if (!needsServer(t)) return;
+  const url = await freshDatabase();
+  const a = exporterFor(url, { rollup: { enabled: false } });
+  await a.exporter.start();
+  const before = [0, 1, 2, 3, 4].map((seq) => flowWithTx(seq, 100 + seq));
+  await a.consume(deltaBatch(before));
+  await waitFor(async () => (await a.metric('podflow_exporter_sent_flows_total')) === 5);
+  await dropSchema(url);
+  // Another writer recreates the schema and takes the first ids for ends of its own.
+  const b = exporterFor(url, { rollup: { enabled: false } });
+  await b.exporter.start();
+  const others = [50, 51, 52, 53, 54, 55].map((seq) => flowWithTx(seq, 200 + seq));
+  await b.consume(deltaBatch(others));
+  t.true(await b.shutdown());
+  // The same flows again: every line's ids are in the first exporter's cache, for the old schema.
+  const after = [0, 1, 2, 3, 4].map((seq) => flowWithTx(seq, 300 + seq));
+  await a.consume(deltaBatch(after));
+  t.true(await a.shutdown());
+  t.deepEqual(await srv().query(dbName(url), ENDS_SQL), endsOf([...others, ...after]));
+  t.deepEqual(await srv().query(dbName(url), `SELECT count(*)::int AS n FROM podflow.endpoints`), [{ n: new Set([...others, ...after].flatMap((f) => [f.attributes['source.address'], f.attributes['destination.address']])).size }]);
+  t.like(await outcome(a), { sent: 10, ...NOTHING_LOST });
+});
+
+test('writers adding the same new ends at once: each end stored once, every row with its own ends, no deadlock', async (t) => {
+  if (!needsServer(t)) return;
+  const url = await freshDatabase();
+  const writers = Array.from({ length: 6 }, () => exporterFor(url, { rollup: { enabled: false } }));
+  await writers[0]!.exporter.start();
+  await Promise.all(writers.slice(1).map((w) => w.exporter.start()));
+  const seqs = Array.from({ length: 60 }, (_, i) => i);
+  // Each writer sees the same ends in another order (rotated, every other one reversed).
+  const flows = writers.map((_, w) => {
+    const order = [...seqs.slice(w * 10), ...seqs.slice(0, w * 10)];
+    return (w % 2 ? order.reverse() : order).map((seq) => flowWithTx(seq, 1000 * (w + 1) + seq));
+  });
+  await Promise.all(writers.map((w, i) => w.consume(deltaBatch(flows[i]!))));
+  t.deepEqual(await Promise.all(writers.map((w) => w.shutdown())), writers.map(() => true));
+  for (const w of writers) t.like(await outcome(w), { sent: 60, retries: 0, ...NOTHING_LOST });
+  t.deepEqual(await srv().query(dbName(url), ENDS_SQL), endsOf(flows.flat()));
+  const ends = new Set(flows[0]!.flatMap((f) => [`s${f.attributes['source.address']}`, `d${f.attributes['destination.address']}`]));
+  t.deepEqual(await srv().query(dbName(url), `SELECT count(*)::int AS endpoints, (SELECT count(*)::int FROM podflow.endpoint_groups) AS groups FROM podflow.endpoints`),
+    [{ endpoints: ends.size, groups: 4 * ends.size }]);
+});
+
 test('the schema dropped under a running exporter is migrated again', async (t) => {
   if (!needsServer(t)) return;
   const url = await freshDatabase();
@@ -381,16 +462,7 @@ test('the schema dropped under a running exporter is migrated again', async (t) 
   await q.exporter.start();
   await q.consume(deltaBatch([flowAt(NOON, {}, { txBytes: 1 })]));
   await waitFor(async () => (await q.metric('podflow_exporter_sent_flows_total')) === 1);
-  // The exporter's rollup job may hold the tables' locks in the other order: the DROP is then the
-  // deadlock's victim, as an operator's would be, and is tried again.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await srv().query(dbName(url), 'DROP SCHEMA podflow CASCADE');
-      break;
-    } catch (err) {
-      if ((err as { code?: string }).code !== '40P01' || attempt === 5) throw err;
-    }
-  }
+  await dropSchema(url);
   await q.consume(deltaBatch([flowAt(NOON, {}, { txBytes: 2 })]));
   t.true(await q.shutdown());
   t.deepEqual(await srv().query(dbName(url), 'SELECT tx_bytes::int AS tx FROM podflow.flows'), [{ tx: 2 }]);
