@@ -4,11 +4,10 @@
 // still one query away: the view `flow_details` has every column the table had before, with the
 // same names, types and order (plus the two endpoint ids).
 //
-// How rows get their ids: the exporter COPYs its rows, in the unchanged wide COPY format, into a
-// temporary staging table of its connection, then resolves the whole batch on the server in
-// three statements (narrowStatements): add the codes and endpoints not seen before, then insert
-// the rows joined to their ids. So there is no round trip per row and no id cache to keep in
-// step with the database; a request in the file queue stays valid whatever ids the database has.
+// How rows get their ids: the exporter resolves them itself, with a cache (endpoint-ids.ts), and
+// COPYs narrow rows. The set-based statements here (narrowStatements: stage wide rows, add the
+// codes and endpoints not seen before, insert the rows joined to their ids, all on the server)
+// move migration 6's version-5 rows, and serve as the benchmarks' server-side reference.
 //
 // Endpoint keys are the record text of the end's attributes (rollup-sql.ts endpointKeySql), the
 // same expression the rollup of migrations 4 and 5 used, so endpoints it made are found again.

@@ -5,8 +5,8 @@
 // the newest waiting request until it holds batch.max_rows rows (row-request.ts); from then on
 // they are accepted. The queue's consumers (sending_queue.num_consumers) each write one request
 // at a time on a connection of their own, in one transaction: make sure its daily partitions
-// exist, record its id in `ingest_batches`, COPY its rows into the connection's staging table,
-// move them into the narrow `flows` with their endpoint ids and codes (narrow-rows.ts), COMMIT. Any failure that is not the
+// exist, record its id in `ingest_batches`, COPY its rows, translated into narrow rows with
+// their endpoint ids and codes (endpoint-ids.ts), straight into `flows`, COMMIT. Any failure that is not the
 // data's fault (refused, reset, server restarting, schema dropped) is retryable: the queue tries
 // the same request again with backoff, and the recorded id makes a COMMIT whose reply was lost
 // count as written instead of writing it twice. A request the server rejects for its data is
