@@ -166,13 +166,14 @@ export class EndpointIds {
     const parsed = [...middles].map((middle) => {
       const fields = middle.split('\t');
       if (fields.length !== MIDDLE_FIELDS) throw new Error(`a COPY line's middle has ${fields.length} fields, not ${MIDDLE_FIELDS}`);
-      return { middle, fields, ends: END_FIELDS.map((idx) => idx.map((at) => (at < 0 ? NULL : fields[at]!)).join('\t')) };
+      const endValues = END_FIELDS.map((idx) => idx.map((at) => (at < 0 ? NULL : fields[at]!)));
+      return { middle, fields, endValues, ends: endValues.map((values) => values.join('\t')) };
     });
     const missingEnds = new Map<string, string[]>();
     const missingCodes = new Map<string, [kind: string, value: string]>();
-    for (const { fields, ends } of parsed) {
+    for (const { fields, endValues, ends } of parsed) {
       for (const [e, key] of ends.entries()) {
-        if (!cache.ends.has(key) && !missingEnds.has(key)) missingEnds.set(key, END_FIELDS[e]!.map((at) => (at < 0 ? NULL : fields[at]!)));
+        if (!cache.ends.has(key) && !missingEnds.has(key)) missingEnds.set(key, endValues[e]!);
       }
       for (const [c, at] of CODE_FIELDS.entries()) {
         const v = fields[at]!;
