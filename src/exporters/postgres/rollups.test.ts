@@ -16,7 +16,7 @@ import { postgresExporterFactory } from './index.ts';
 import { migrate, MIGRATIONS } from './migrations.ts';
 import { PostgresExporter } from './postgres-exporter.ts';
 import { rollUp } from './rollup-runner.ts';
-import { CURRENT_XID_SQL, rollupStep, TIER_SHAPE, TIER_SHAPE_V4, TIERS, wideRollupStatements } from './rollup-sql.ts';
+import { CURRENT_XID_SQL, rollupStep, TIER_SHAPE, TIER_SHAPE_V4, TIERS, wideRollupStatements, type TierShape } from './rollup-sql.ts';
 import { WIDE_COLUMNS } from './narrow-rows.ts';
 import { deltaBatch, flowAt, fullFlow } from './testdata/flows.ts';
 import { rawGraphLinks, tierContents, tieredGraphLinks } from './testdata/tiers.ts';
@@ -316,6 +316,15 @@ async function insertAsOldWriter(client: pg.Client, flows: Flow[]): Promise<void
   }
 }
 
+/** An older podflow's rollup step over every row stored so far (tiers of that version's `shape`). */
+async function rollUpAsOldVersion(client: pg.Client, shape: TierShape, rows: number): Promise<void> {
+  await client.query('BEGIN');
+  const upto = (await client.query(`SELECT ${CURRENT_XID_SQL} AS xid`)).rows[0].xid as string;
+  for (const statement of wideRollupStatements('"podflow"', `ingest_xid < ${upto}`, shape)) await client.query(statement);
+  await client.query(`UPDATE podflow.rollup_state SET rolled_xid = ${upto}, rolled_rows = ${rows}`);
+  await client.query('COMMIT');
+}
+
 test.serial('migration from a real version-1 database: existing rows rolled up once, new ones after', async (t) => {
   if (!needsServer(t)) return;
   const { url, client } = await freshDatabase();
@@ -345,11 +354,7 @@ test.serial('migration from a version-4 database with rows raw and rolled up: th
   // shape: no cost, no class), and rows written after its last step.
   t.deepEqual(await migrate(client, 'podflow', MIGRATIONS.slice(0, 4)), { applied: [1, 2, 3, 4], unknown: [] });
   await insertAsOldWriter(client, spread(400, T0 - 2 * DAY_MS, DAY_MS));
-  await client.query('BEGIN');
-  const upto = (await client.query(`SELECT ${CURRENT_XID_SQL} AS xid`)).rows[0].xid as string;
-  for (const statement of wideRollupStatements('"podflow"', `ingest_xid < ${upto}`, TIER_SHAPE_V4)) await client.query(statement);
-  await client.query(`UPDATE podflow.rollup_state SET rolled_xid = ${upto}, rolled_rows = 400`);
-  await client.query('COMMIT');
+  await rollUpAsOldVersion(client, TIER_SHAPE_V4, 400);
   await insertAsOldWriter(client, spread(100, T0 - DAY_MS, DAY_MS, 5000));
   t.is((await client.query('SELECT sum(flows)::int AS n FROM podflow.flows_day')).rows[0].n, 400);
 
@@ -384,11 +389,7 @@ test.serial('migration 6 from a version-5 database: every row kept exact in flow
   t.deepEqual(await migrate(client, 'podflow', MIGRATIONS.slice(0, 5)), { applied: [1, 2, 3, 4, 5], unknown: [] });
   // Rows a version-5 step rolled up, and rows written after it (never rolled).
   await insertAsOldWriter(client, spread(300, T0 - 2 * DAY_MS, DAY_MS));
-  await client.query('BEGIN');
-  const upto = (await client.query(`SELECT ${CURRENT_XID_SQL} AS xid`)).rows[0].xid as string;
-  for (const statement of wideRollupStatements('"podflow"', `ingest_xid < ${upto}`, TIER_SHAPE)) await client.query(statement);
-  await client.query(`UPDATE podflow.rollup_state SET rolled_xid = ${upto}, rolled_rows = 300`);
-  await client.query('COMMIT');
+  await rollUpAsOldVersion(client, TIER_SHAPE, 300);
   await insertAsOldWriter(client, spread(120, T0 - DAY_MS, DAY_MS, 7000));
   // Every column of every row, as text, before the upgrade.
   const everyColumn = `SELECT ${WIDE_COLUMNS.map(([c]) => `${c}::text`).join(', ')}, ingest_xid::text`;
