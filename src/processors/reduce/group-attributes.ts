@@ -1,14 +1,12 @@
 // Makes the attribute map of an emitted group from its slot values: the slot keys in slot order,
 // leaving out the slots a group has no value for.
-//
-// Why compiled: an interval can emit 100,000s of groups. Adding ~16 keys one by one to `{}` grows
-// the object's property store step by step and sends each store through a megamorphic inline
-// cache; a function holding an object literal with constant keys, one per set of present slots,
-// allocates the map at its final size and shape.
+// Compiled once per set of present slots (model/attributes-literal.ts): an interval can emit
+// 100,000s of groups.
 import type { Attributes } from '../../model/index.ts';
+import { compileAttributesLiteral, type AttributesLiteral } from '../../model/attributes-literal.ts';
 import type { SlotValue } from './group-key.ts';
 
-type Make = (v: readonly SlotValue[]) => Attributes;
+type Make = AttributesLiteral<SlotValue>;
 
 /** Sets of present slots compiled; past it (or with more slots than a mask holds), assignment. */
 export const MAX_COMPILED_PRESENCE_SETS = 1_024;
@@ -37,19 +35,11 @@ export class GroupAttributes {
   }
 }
 
-/**
- * `return {<slot key>: v[<slot>], …}` for the slots in `mask`. Keys are embedded with
- * JSON.stringify, so no configured group_by key can break out of its string literal;
- * `__proto__` is a computed key, which defines a property instead of setting the prototype.
- */
+/** The literal of the slots in `mask`. */
 function compile(keys: readonly string[], mask: number): Make {
-  const entries: string[] = [];
-  for (let j = 0; j < keys.length; j++) {
-    if ((mask & (1 << j)) === 0) continue;
-    const key = JSON.stringify(keys[j]);
-    entries.push(`${keys[j] === '__proto__' ? `[${key}]` : key}: v[${j}]`);
-  }
-  return new Function('v', `return {\n${entries.join(',\n')}\n};`) as Make;
+  const entries: Array<[string, number]> = [];
+  for (let j = 0; j < keys.length; j++) if ((mask & (1 << j)) !== 0) entries.push([keys[j]!, j]);
+  return compileAttributesLiteral(entries);
 }
 
 /** The same result by assignment. */

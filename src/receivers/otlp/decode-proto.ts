@@ -19,6 +19,7 @@
 // after the Sum's own fields (its body is scanned twice).
 import protobuf from 'protobufjs';
 import type { Attributes, AttributeValue } from '../../model/index.ts';
+import { compileAttributesLiteral, type AttributesLiteral } from '../../model/attributes-literal.ts';
 import { DIRECTION_RECEIVE, DIRECTION_TRANSMIT, NETWORK_IO_DIRECTION } from '../../model/flow-metrics.ts';
 import { FlowAssembler, flowMetricOf, notAFlowMetric, OtlpInputError, setAttribute, temporalityOf, type FlowMetric, type PointAttributes, type ReceivedBatch } from './flow-assembler.ts';
 
@@ -199,12 +200,11 @@ function resource(r: Reader, end: number, place: string): Attributes {
 }
 
 /**
- * Attribute objects made by a function compiled per list of keys (an object literal): V8 gives
- * them one shape, which a loop of `attributes[key] = value` does not (and which the processors
- * after the receiver read faster). A list with `__proto__` (a literal would set the prototype)
- * or past MAX_SHAPES lists is built key by key.
+ * Attribute objects made by a function compiled per list of keys (model/attributes-literal.ts):
+ * V8 gives them one shape, which a loop of `attributes[key] = value` does not (and which the
+ * processors after the receiver read faster). Past MAX_SHAPES lists, built key by key.
  */
-type Construct = (values: AttributeValue[]) => Attributes;
+type Construct = AttributesLiteral<AttributeValue>;
 const MAX_SHAPES = 256;
 const shapes = new Map<string, Construct | null>();
 
@@ -213,12 +213,7 @@ function constructorOf(keys: readonly string[], n: number): Construct | null {
   const id = names.join('\u0000');
   let construct = shapes.get(id);
   if (construct === undefined) {
-    if (shapes.size >= MAX_SHAPES || names.includes('__proto__')) construct = null;
-    else {
-      // Keys are written as JSON string literals: any key is safe in the source.
-      // eslint-disable-next-line @typescript-eslint/no-implied-eval
-      construct = new Function('v', `return {${names.map((k, i) => `${JSON.stringify(k)}: v[${i}]`).join(', ')}};`) as Construct;
-    }
+    construct = shapes.size >= MAX_SHAPES ? null : compileAttributesLiteral(names.map((k, i) => [k, i] as const));
     shapes.set(id, construct);
   }
   return construct;
