@@ -92,14 +92,17 @@ function agentBatches(): FlowBatch[] {
 }
 
 /**
- * How the batches reach the gateway's k8sattributes each interval (built before the timed part:
- * that is the receiver's work, measured in bench/otlp):
- *  - INPUT=decoder (default): as the otlp receiver hands them over: each agent's batch encoded
- *    once by podflow's otlp encoder (protobuf), and decoded anew every interval by the receiver's
- *    decoder (its attribute maps and strings: new strings, a value repeated at the same place
- *    of consecutive points shared).
+ * How the batches reach the gateway's k8sattributes, in the pipeline's shape: the otlp receiver
+ * decodes one request and hands its batches (one per agent) through the processors before it
+ * decodes the next, so a batch and the enriched maps of its flows die young and only reduce's
+ * groups live through the interval. Each tick therefore decodes request after request inside the
+ * loop, and the enrich and reduce CPU is the difference to the same loop with a consumer that
+ * only counts (the receiver's own work, measured in bench/otlp):
+ *  - INPUT=decoder (default): each agent's batch encoded once by podflow's otlp encoder (one
+ *    request per agent), decoded by the receiver's decoder every interval.
  *  - INPUT=strings: every attribute value a new string decoded from its UTF-8 bytes, the maps
- *    built key by key (the figures before the receiver's decoder was measured here).
+ *    built key by key, one agent's batch at a time (the figures before the receiver's decoder
+ *    was measured here).
  */
 const INPUT = process.env.INPUT === 'strings' ? 'strings' : 'decoder';
 const utf8 = new TextEncoder();
@@ -110,43 +113,89 @@ function decoded(a: Attributes): Attributes {
   return out;
 }
 
-function intervalInput(template: FlowBatch[]): () => FlowBatch[] {
-  if (INPUT === 'strings') return () => template.map((b) => ({ ...b, flows: b.flows.map((f) => ({ ...f, attributes: decoded(f.attributes) })) }));
-  // Kept gzipped, as they travel (264 MB as protobuf would weigh on the RSS figures).
+/** One request: what the receiver decodes it to. */
+type Request = () => FlowBatch[];
+
+/**
+ * The interval's requests, and a function that releases their bytes. The protobuf bodies are
+ * gunzipped once, before the ticks, into one buffer (~264 MB, freed before the RSS is read):
+ * gunzip is the receiver's work too, and per-request timing around it cost more than the
+ * difference measured.
+ */
+function requestsOf(template: FlowBatch[]): { requests: Request[]; release: () => void } {
+  if (INPUT === 'strings') {
+    return { requests: template.map((b) => () => [{ ...b, flows: b.flows.map((f) => ({ ...f, attributes: decoded(f.attributes) })) }]), release: () => {} };
+  }
   const encoder = new OtlpProtoEncoder({ maxRequestBytes: 4 * 1024 * 1024, scopeVersion: 'bench' });
-  const bodies = template.flatMap((b) => encoder.encode(b.resource!, 'delta', b.flows, (body) => gzipSync(body, { level: 1 })));
-  return () => bodies.flatMap((body) => decodeProtoRequest(gunzipSync(body)).map((r): FlowBatch => ({ flows: r.flows, temporality: 'delta', resource: r.resource })));
+  const gzipped = template.flatMap((b) => encoder.encode(b.resource!, 'delta', b.flows, (body) => gzipSync(body, { level: 1 })));
+  let all: Buffer | undefined = Buffer.concat(gzipped.map((body) => gunzipSync(body)));
+  const ends: number[] = [];
+  let end = 0;
+  for (const body of gzipped) ends.push((end += gunzipSync(body).length));
+  return {
+    requests: ends.map((to, i) => () => decodeProtoRequest(all!.subarray(i === 0 ? 0 : ends[i - 1], to)).map((r): FlowBatch => ({ flows: r.flows, temporality: 'delta', resource: r.resource }))),
+    release: () => void (all = undefined),
+  };
 }
 
-async function measure(withReduce: boolean) {
-  toReduce = withReduce;
-  const template = agentBatches();
-  const input = intervalInput(template);
-  const cpus: number[] = [];
-  for (let tick = 0; tick < TICKS; tick++) {
-    const batches = input();
-    kept = 0;
-    reducedGroups = 0;
-    gc(); // the batches' own allocation (the receiver's work) is not measured
-    const c0 = process.cpuUsage();
-    for (const b of batches) await k8s.p.consume(b);
-    if (withReduce) await clock.advance(INTERVAL_MS); // the interval's flush
-    const c = process.cpuUsage(c0);
-    cpus.push((c.user + c.system) / 1000);
+type Stages = 'decode' | 'enrich' | 'reduce';
+
+/** CPU ms of one interval: every request decoded and handed to `stages`, then (reduce) the flush. */
+async function interval(requests: Request[], stages: Stages): Promise<number> {
+  const sink = stages !== 'decode';
+  toReduce = stages === 'reduce';
+  kept = 0;
+  reducedGroups = 0;
+  const c0 = process.cpuUsage();
+  for (const request of requests) {
+    const batches = request();
+    if (sink) for (const b of batches) await k8s.p.consume(b);
+    else for (const b of batches) kept += b.flows.length;
   }
-  cpus.sort((a, b) => a - b);
-  return { cpuMs: Math.round(cpus[Math.floor(cpus.length / 2)]!), kept, groups: reducedGroups, batches: template.length };
+  if (toReduce) await clock.advance(INTERVAL_MS); // the interval's flush
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * TICKS rounds, each one interval of every stage set in turn (decode only, + enrich, + enrich
+ * and reduce), so the three see the same load; medians per stage set.
+ */
+async function measure() {
+  const template = agentBatches();
+  const { requests, release } = requestsOf(template);
+  const cpu: Record<Stages, number[]> = { decode: [], enrich: [], reduce: [] };
+  const counts = { kept: 0, groups: 0 };
+  for (let tick = 0; tick < TICKS; tick++) {
+    for (const stages of ['decode', 'enrich', 'reduce'] as const) {
+      gc(); // every stage set starts from the same heap
+      cpu[stages].push(await interval(requests, stages));
+      if (stages === 'reduce') Object.assign(counts, { kept, groups: reducedGroups });
+    }
+  }
+  release();
+  if (process.env.BENCH_VERBOSE) console.error(JSON.stringify(cpu));
+  const decodeMs = median(cpu.decode);
+  return {
+    decodeMs: Math.round(decodeMs),
+    enrichMs: Math.round(median(cpu.enrich) - decodeMs),
+    enrichReduceMs: Math.round(median(cpu.reduce) - decodeMs),
+    ...counts,
+    agents: template.length,
+    requests: requests.length,
+  };
 }
 
 for await (const line of createInterface(process.stdin)) {
   if (line === 'measure') {
-    const enrich = await measure(false);
-    const both = await measure(true);
+    const m = await measure();
     gc();
     gc();
     say({
-      event: 'measured', flows: FLOWS, agents: both.batches, ticks: TICKS, input: INPUT,
-      enrich_cpu_ms: enrich.cpuMs, enrich_reduce_cpu_ms: both.cpuMs, kept: both.kept, groups: both.groups,
+      event: 'measured', flows: FLOWS, agents: m.agents, requests: m.requests, ticks: TICKS, input: INPUT,
+      decode_cpu_ms: m.decodeMs, enrich_cpu_ms: m.enrichMs, enrich_reduce_cpu_ms: m.enrichReduceMs, kept: m.kept, groups: m.groups,
       rss_mib: mib(process.memoryUsage().rss), heap_mib: mib(process.memoryUsage().heapUsed),
     });
   }
