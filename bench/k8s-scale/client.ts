@@ -33,13 +33,18 @@ const say = (o: object) => console.log(JSON.stringify(o));
 const config = { auth_type: 'kubeConfig', kubeconfig: process.env.SCALE_KUBECONFIG, wait_for_sync: '300s', ...(MODE === 'node' ? { node_name: 'node-0' } : {}) };
 const clock = new ManualClock(1_767_225_600_000);
 let reducedGroups = 0;
-const reduce = new ReduceProcessor(capturingContext('reduce'), reduceConfigSchema.parse({ interval: '15s', temporality: 'delta', max_groups: MAX_GROUPS }), {
-  consume: async (b: FlowBatch) => void (reducedGroups += b.flows.length),
-}, clock);
+const reduceConfig = reduceConfigSchema.parse({ interval: '15s', temporality: 'delta', max_groups: MAX_GROUPS });
+const reducer = (on: ManualClock) => new ReduceProcessor(capturingContext('reduce'), reduceConfig, { consume: async (b: FlowBatch) => void (reducedGroups += b.flows.length) }, on);
+/** The gateway's reduce: its groups recur interval after interval (the bench's agents send the same flows every interval). */
+const reduce = reducer(clock);
+/** A reduce that has never seen these groups (a gateway's first interval, or every pod pair new): made anew each tick. */
+let fresh: ReduceProcessor | undefined;
+/** The fresh reduce's own clock: its flush must not end an interval of the gateway's reduce. */
+const freshClock = new ManualClock(clock.nowMs());
 let kept = 0;
-/** k8sattributes → reduce, or → a counter only (to split the CPU between the two). */
-let toReduce = true;
-const next = { consume: (b: FlowBatch) => ((kept += b.flows.length), toReduce ? reduce.consume(b) : Promise.resolve()) };
+/** k8sattributes → reduce, → a fresh reduce, or → a counter only (to split the CPU between the two). */
+let target: 'reduce' | 'fresh' | 'none' = 'reduce';
+const next = { consume: (b: FlowBatch) => ((kept += b.flows.length), target === 'reduce' ? reduce.consume(b) : target === 'fresh' ? fresh!.consume(b) : Promise.resolve()) };
 
 gc();
 const rssBefore = process.memoryUsage().rss;
@@ -138,12 +143,16 @@ function requestsOf(template: FlowBatch[]): { requests: Request[]; release: () =
   };
 }
 
-type Stages = 'decode' | 'enrich' | 'reduce';
+type Stages = 'decode' | 'enrich' | 'reduce' | 'fresh';
 
 /** CPU ms of one interval: every request decoded and handed to `stages`, then (reduce) the flush. */
 async function interval(requests: Request[], stages: Stages): Promise<number> {
   const sink = stages !== 'decode';
-  toReduce = stages === 'reduce';
+  target = stages === 'reduce' || stages === 'fresh' ? stages : 'none';
+  if (stages === 'fresh') {
+    fresh = reducer(freshClock);
+    await fresh.start();
+  }
   kept = 0;
   reducedGroups = 0;
   const c0 = process.cpuUsage();
@@ -152,8 +161,13 @@ async function interval(requests: Request[], stages: Stages): Promise<number> {
     if (sink) for (const b of batches) await k8s.p.consume(b);
     else for (const b of batches) kept += b.flows.length;
   }
-  if (toReduce) await clock.advance(INTERVAL_MS); // the interval's flush
+  if (target !== 'none') await (target === 'fresh' ? freshClock : clock).advance(INTERVAL_MS); // the interval's flush
   const c = process.cpuUsage(c0);
+  if (fresh !== undefined) {
+    // Garbage before the next stage set (its groups would weigh on the others' collections).
+    await fresh.shutdown();
+    fresh = undefined;
+  }
   return (c.user + c.system) / 1000;
 }
 
@@ -161,15 +175,16 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 /**
  * TICKS rounds, each one interval of every stage set in turn (decode only, + enrich, + enrich
- * and reduce), so the three see the same load; medians per stage set.
+ * and reduce, + enrich and a reduce that has never seen the groups), so they see the same load;
+ * medians per stage set.
  */
 async function measure() {
   const template = agentBatches();
   const { requests, release } = requestsOf(template);
-  const cpu: Record<Stages, number[]> = { decode: [], enrich: [], reduce: [] };
+  const cpu: Record<Stages, number[]> = { decode: [], enrich: [], reduce: [], fresh: [] };
   const counts = { kept: 0, groups: 0 };
   for (let tick = 0; tick < TICKS; tick++) {
-    for (const stages of ['decode', 'enrich', 'reduce'] as const) {
+    for (const stages of ['decode', 'enrich', 'reduce', 'fresh'] as const) {
       gc(); // every stage set starts from the same heap
       cpu[stages].push(await interval(requests, stages));
       if (stages === 'reduce') Object.assign(counts, { kept, groups: reducedGroups });
@@ -182,6 +197,7 @@ async function measure() {
     decodeMs: Math.round(decodeMs),
     enrichMs: Math.round(median(cpu.enrich) - decodeMs),
     enrichReduceMs: Math.round(median(cpu.reduce) - decodeMs),
+    enrichReduceNewMs: Math.round(median(cpu.fresh) - decodeMs),
     ...counts,
     agents: template.length,
     requests: requests.length,
@@ -195,7 +211,7 @@ for await (const line of createInterface(process.stdin)) {
     gc();
     say({
       event: 'measured', flows: FLOWS, agents: m.agents, requests: m.requests, ticks: TICKS, input: INPUT,
-      decode_cpu_ms: m.decodeMs, enrich_cpu_ms: m.enrichMs, enrich_reduce_cpu_ms: m.enrichReduceMs, kept: m.kept, groups: m.groups,
+      decode_cpu_ms: m.decodeMs, enrich_cpu_ms: m.enrichMs, enrich_reduce_cpu_ms: m.enrichReduceMs, enrich_reduce_new_groups_cpu_ms: m.enrichReduceNewMs, kept: m.kept, groups: m.groups,
       rss_mib: mib(process.memoryUsage().rss), heap_mib: mib(process.memoryUsage().heapUsed),
     });
   }
