@@ -20,7 +20,8 @@
 // less the receiver's decoding (client.ts). PEERS (Deployments each Deployment calls, default 2) sets how many
 // groups that gives (with 3 zones at each end: up to 5,000 × PEERS × 9 plus the internet).
 // INPUT (client.ts) says how the batches arrive: decoder (default: as the otlp receiver decodes
-// them) or strings (every value a new string).
+// them) or strings (every value a new string). BENCH_VERBOSE=1 prints every tick's CPU per
+// stage set; GC_TRACE=1 runs the clients with V8's --trace-gc (on stderr, each stage set marked).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
@@ -81,14 +82,21 @@ type Line = Record<string, number | string>;
 async function runClient(mode: 'node' | 'gateway') {
   const token = `${mode}-token`;
   const kubeconfig = server.writeKubeconfig(token, `kubeconfig-${mode}`);
-  const child = spawn(process.execPath, ['--expose-gc', new URL('./client.ts', import.meta.url).pathname], {
+  const child = spawn(process.execPath, [...(process.env.GC_TRACE ? ['--trace-gc'] : []), '--expose-gc', new URL('./client.ts', import.meta.url).pathname], {
     stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, MODE: mode, SCALE_KUBECONFIG: kubeconfig, CLUSTER: JSON.stringify(cluster) },
   });
   const lines = createInterface(child.stdout!)[Symbol.asyncIterator]();
   const read = async (): Promise<Line> => {
-    const { value, done } = await lines.next();
-    if (done) throw new Error(`the ${mode} client ended early`);
-    return JSON.parse(value as string) as Line;
+    for (;;) {
+      const { value, done } = await lines.next();
+      if (done) throw new Error(`the ${mode} client ended early`);
+      // Not a line of ours: V8's --trace-gc (GC_TRACE=1), shown on stderr.
+      if (!(value as string).startsWith('{')) {
+        console.error(`${mode}: ${value}`);
+        continue;
+      }
+      return JSON.parse(value as string) as Line;
+    }
   };
   try {
     const synced = await read();

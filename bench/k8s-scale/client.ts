@@ -186,6 +186,7 @@ async function measure() {
   for (let tick = 0; tick < TICKS; tick++) {
     for (const stages of ['decode', 'enrich', 'reduce', 'fresh'] as const) {
       gc(); // every stage set starts from the same heap
+      if (process.env.GC_TRACE) console.log(`-- ${stages}, tick ${tick}`); // among the GC trace lines
       cpu[stages].push(await interval(requests, stages));
       if (stages === 'reduce') Object.assign(counts, { kept, groups: reducedGroups });
     }
