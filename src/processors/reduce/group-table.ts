@@ -262,7 +262,7 @@ export class GroupTable {
   }
 
   /**
-   * Forgets every group (delta temporality, at the end of each interval). A dictionary is kept
+   * Forgets every group (delta temporality, after an interval without traffic). A dictionary is kept
    * for the next interval's groups unless it is stale (see `dictionariesStale`).
    */
   clear(): void {

@@ -260,7 +260,9 @@ export class ReduceProcessor implements Processor {
       // counters zeroed. Those without traffic in this interval are evicted once they are a
       // quarter of the table, and whenever the table is full (#makeRoom), so max_groups still
       // bounds the groups of one interval.
-      if (evicted * 4 > table.size || table.dictionariesStale) table.retain((g) => touched[g] === 1);
+      // An interval without any traffic empties the table (keeping its dictionaries unless stale).
+      if (evicted === table.size) table.clear();
+      else if (evicted * 4 > table.size || table.dictionariesStale) table.retain((g) => touched[g] === 1);
       table.resetCounters();
       this.#compacted = false;
     } else if (evicted > 0 || table.dictionariesStale) {
