@@ -133,10 +133,11 @@ function requestsOf(template: FlowBatch[]): { requests: Request[]; release: () =
   }
   const encoder = new OtlpProtoEncoder({ maxRequestBytes: 4 * 1024 * 1024, scopeVersion: 'bench' });
   const gzipped = template.flatMap((b) => encoder.encode(b.resource!, 'delta', b.flows, (body) => gzipSync(body, { level: 1 })));
-  let all: Buffer | undefined = Buffer.concat(gzipped.map((body) => gunzipSync(body)));
+  const bodies = gzipped.map((body) => gunzipSync(body));
   const ends: number[] = [];
   let end = 0;
-  for (const body of gzipped) ends.push((end += gunzipSync(body).length));
+  for (const body of bodies) ends.push((end += body.length));
+  let all: Buffer | undefined = Buffer.concat(bodies);
   return {
     requests: ends.map((to, i) => () => decodeProtoRequest(all!.subarray(i === 0 ? 0 : ends[i - 1], to)).map((r): FlowBatch => ({ flows: r.flows, temporality: 'delta', resource: r.resource }))),
     release: () => void (all = undefined),
