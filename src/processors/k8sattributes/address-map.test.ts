@@ -24,3 +24,13 @@ test('an AddressMap finds what a Map of the same strings finds', (t) => {
   t.true(map.delete('fd00::1'));
   t.is(map.size, keys.length - 2);
 });
+
+test('clear empties both kinds of keys', (t) => {
+  const map = new AddressMap<number>().set('10.1.2.3', 1).set('fd00::1', 2);
+  map.clear();
+  t.is(map.size, 0);
+  t.is(map.get('10.1.2.3'), undefined);
+  t.is(map.get('fd00::1'), undefined);
+  map.set('10.1.2.3', 3);
+  t.is(map.get('10.1.2.3'), 3);
+});

@@ -57,6 +57,11 @@ export class AddressMap<V> {
     return key === NOT_IPV4 ? this.#byString.delete(address) : this.#byIpv4.delete(key);
   }
 
+  clear(): void {
+    this.#byIpv4.clear();
+    this.#byString.clear();
+  }
+
   get size(): number {
     return this.#byIpv4.size + this.#byString.size;
   }

@@ -2,6 +2,7 @@
 // node address (a hostNetwork pod by its declared port, else the node itself), a service
 // ClusterIP, else its range from AddressClassifier.
 import { AddressClassifier } from '../../model/address.ts';
+import { AddressMap } from './address-map.ts';
 import type { ClusterCache } from './cluster-cache.ts';
 import { networkEndInfo, nodeEndInfo, podEndInfo, serviceEndInfo, type EndInfo } from './end-info.ts';
 
@@ -11,7 +12,8 @@ const CLASSIFY_CACHE_MAX = 65_536;
 export class EndResolver {
   readonly #cache: ClusterCache;
   readonly #classifier: AddressClassifier;
-  readonly #classified = new Map<string, EndInfo>();
+  /** Keyed like the cluster's indexes (address-map.ts): a gateway's flows bring new address strings every interval. */
+  readonly #classified = new AddressMap<EndInfo>();
 
   constructor(cache: ClusterCache, classifier: AddressClassifier) {
     this.#cache = cache;

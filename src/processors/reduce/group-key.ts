@@ -2,7 +2,6 @@
 // when that end has no Kubernetes identity. A public address is shown as something a person can
 // read, never a made-up address: a destination by its domain when dnsnames knows it, else the
 // address or its prefix (`public_addresses`), with `<end>.address.type: public`.
-import { isIP } from 'node:net';
 import { AddressClassifier } from '../../model/address.ts';
 import { DESTINATION, DESTINATION_DOMAIN, SOURCE, endKeys } from '../../model/attributes.ts';
 import { addressPrefix } from '../../model/cidr.ts';
@@ -36,11 +35,12 @@ interface EndSlots {
   typeSlot: number;
 }
 
-/** What the cache knows of an address: whether its range is public, and what a public group shows. */
+/** What the cache knows of an address: what a public group shows, and whether its range is public. */
 interface PublicVerdict {
-  public: boolean;
   /** The address, or its prefix. */
   shown: string;
+  /** Undefined until a flow without `<end>.address.type` needs it (a typed flow never does). */
+  public: boolean | undefined;
 }
 
 const PUBLIC = 'public';
@@ -79,6 +79,8 @@ export class GroupKeyReader {
   readonly #domainSlot: number;
   readonly #ipv4Prefix: number;
   readonly #ipv6Prefix: number;
+  /** Public addresses are shown whole (prefixes 32 and 128, the defaults): nothing to cut. */
+  readonly #wholeAddresses: boolean;
   readonly #classifier: AddressClassifier;
   #publicCache = new Map<string, PublicVerdict>();
 
@@ -102,6 +104,7 @@ export class GroupKeyReader {
     this.#domainSlot = this.#byDomain && destinationAddressed ? slotOf(DESTINATION_DOMAIN) : -1;
     this.#ipv4Prefix = publicAddresses.ipv4Prefix;
     this.#ipv6Prefix = publicAddresses.ipv6Prefix;
+    this.#wholeAddresses = publicAddresses.ipv4Prefix >= 32 && publicAddresses.ipv6Prefix >= 128;
     this.slotKeys = slotKeys;
     this.slotCount = slotKeys.length;
     this.#readPlain = readerOf(this.#plainKeys, this.slotCount);
@@ -147,17 +150,19 @@ export class GroupKeyReader {
     if (typeof address !== 'string') return undefined;
     const type = attributes[keys.addressType];
     if (type !== undefined && type !== PUBLIC) return undefined;
+    // Typed public (k8sattributes says so): no range check, and a whole address needs no cache
+    // (a gateway's flows carry new address strings every interval: a cache lookup hashes each).
+    if (type === PUBLIC && this.#wholeAddresses) return addressPrefix(address, this.#ipv4Prefix, this.#ipv6Prefix) ?? address;
     let verdict = this.#publicCache.get(address);
     if (verdict === undefined) {
-      const ip = isIP(address) !== 0;
-      verdict = {
-        public: ip && this.#classifier.isPublic(address),
-        shown: ip ? addressPrefix(address, this.#ipv4Prefix, this.#ipv6Prefix)! : address,
-      };
+      const shown = addressPrefix(address, this.#ipv4Prefix, this.#ipv6Prefix);
+      verdict = shown === undefined ? { shown: address, public: false } : { shown, public: undefined };
       if (this.#publicCache.size >= CLASSIFICATION_CACHE_LIMIT) this.#publicCache = new Map();
       this.#publicCache.set(address, verdict);
     }
-    return type === PUBLIC || verdict.public ? verdict.shown : undefined;
+    if (type === PUBLIC) return verdict.shown;
+    if (verdict.public === undefined) verdict.public = this.#classifier.isPublic(address);
+    return verdict.public ? verdict.shown : undefined;
   }
 
   #identified(attributes: Attributes, keys: Keys): boolean {

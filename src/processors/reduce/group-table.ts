@@ -117,9 +117,11 @@ export class GroupTable {
     this.#allocated = groups;
     this.#buckets = GroupTable.#bucketsFor(groups);
     this.#mask = this.#buckets.length - 1;
+    // Element by element: a `subarray` view per group was most of a growth's cost.
     const ids = this.#ids;
+    const tuples = this.#tuples;
     for (let g = 0; g < this.size; g++) {
-      ids.set(this.#tuples.subarray(g * k, (g + 1) * k));
+      for (let j = 0, base = g * k; j < k; j++) ids[j] = tuples[base + j]!;
       this.#buckets[this.#probe(ids, true)] = g;
     }
   }

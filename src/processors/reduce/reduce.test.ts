@@ -301,6 +301,35 @@ test('public addresses: cluster_cidrs and a known address type are never public;
   await reducer.shutdown();
 });
 
+test('a flow typed public and the same address untyped: whole addresses and prefixes, typed first or untyped first', async (t) => {
+  // Typed public with whole addresses (the defaults) takes a path without the classification
+  // cache; with a prefix, the cache is shared by typed and untyped flows, and the range is
+  // checked only for an untyped one. Every order must give the groups of the rule.
+  const typed = (address: string) => ({ ...web, 'destination.address': address, 'destination.address.type': 'public' });
+  const untyped = (address: string) => ({ ...web, 'destination.address': address });
+  const cases: Array<{ prefix: number; flows: Attributes[]; expected: Array<[unknown, unknown, number]> }> = [
+    {
+      prefix: 32,
+      flows: [typed('35.1.1.1'), untyped('35.1.1.1'), typed('10.9.9.9'), untyped('10.9.9.9'), typed('::ffff:35.1.1.1'), typed('not-an-ip'), untyped('fd00::1'), typed('fd00::1')],
+      expected: [['10.9.9.9', 'public', 4], ['10.9.9.9', undefined, 8], ['35.1.1.1', 'public', 1 + 2 + 16], ['fd00::1', 'public', 128], ['fd00::1', undefined, 64], ['not-an-ip', 'public', 32]],
+    },
+    {
+      prefix: 16,
+      flows: [untyped('35.1.1.1'), typed('35.1.1.1'), untyped('10.9.9.9'), typed('10.9.9.9'), typed('::ffff:35.1.2.2'), typed('not-an-ip'), typed('fd00::1'), untyped('fd00::1')],
+      expected: [['10.9.0.0/16', 'public', 8], ['10.9.9.9', undefined, 4], ['35.1.0.0/16', 'public', 1 + 2 + 16], ['fd00::1', 'public', 64], ['fd00::1', undefined, 128], ['not-an-ip', 'public', 32]],
+    },
+  ];
+  for (const { prefix, flows, expected } of cases) {
+    const { clock, reducer, emitted } = setup({ temporality: 'delta', public_addresses: { ipv4_prefix: prefix } });
+    await reducer.start();
+    await reducer.consume(delta(flows.map((a, i) => flow(a, 2 ** i))));
+    await clock.advance(INTERVAL);
+    const rows = emitted()[0]!.map((f) => [f.attributes['destination.address'], f.attributes['destination.address.type'], f.txBytes]);
+    t.deepEqual(rows.sort(), expected.sort(), `ipv4_prefix ${prefix}`);
+    await reducer.shutdown();
+  }
+});
+
 test('a public destination whose domain is known is grouped by the domain, without an address; by_domain: false keeps addresses', async (t) => {
   const input = [
     flow({ ...web, 'destination.address': '52.1.1.1', 'destination.domain': 'api.stripe.com' }, 1),
