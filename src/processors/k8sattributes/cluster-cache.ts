@@ -18,8 +18,15 @@ export interface PodEntry {
   indexKeys: string[];
   /** The API object is gone (kept for the grace period only). */
   deleted: boolean;
-  /** Memo slot for the attribute writer, cleared whenever the pod changes. */
+  /**
+   * Memo slots of the attribute writer (end-info.ts), cleared whenever the pod changes: the end
+   * made for the pod's own address, the one for a hostNetwork pod on its node's address, and the
+   * cache version they were made at. On the entry itself, which the address lookup has just read:
+   * a separate memo object was one more cache miss per end of every flow.
+   */
   memo: unknown;
+  memoOnNodeAddress: unknown;
+  memoVersion: number;
 }
 
 /** The API resources watched (the `kind` label of the self-metrics). */
@@ -64,13 +71,14 @@ export class ClusterCache {
 
     let entry = this.#pods.get(pod.uid);
     if (!entry) {
-      entry = { pod, startMs: pod.createdMs, endMs: undefined, indexKeys: [], deleted: false, memo: undefined };
+      entry = { pod, startMs: pod.createdMs, endMs: undefined, indexKeys: [], deleted: false, memo: undefined, memoOnNodeAddress: undefined, memoVersion: -1 };
       this.#pods.set(pod.uid, entry);
     } else if (entry.deleted) {
       return; // deleted already; a late update (e.g. from a relist race) must not revive it
     }
     entry.pod = pod;
     entry.memo = undefined;
+    entry.memoOnNodeAddress = undefined;
     if (pod.terminal && entry.endMs === undefined) entry.endMs = pod.finishedMs ?? now;
     this.#reindex(entry);
   }

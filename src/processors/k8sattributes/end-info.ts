@@ -55,24 +55,18 @@ class Builder {
   }
 }
 
-interface PodMemo {
-  version: number;
-  podAddress: EndInfo | undefined;
-  nodeAddress: EndInfo | undefined;
-}
-
 /**
  * A pod end. `onNodeAddress`: a hostNetwork pod found by its declared port on a node address,
  * whose address type stays `node`.
  */
 export function podEndInfo(entry: PodEntry, cache: ClusterCache, onNodeAddress = false): EndInfo {
-  let memo = entry.memo as PodMemo | undefined;
-  if (!memo || memo.version !== cache.version) {
-    memo = { version: cache.version, podAddress: undefined, nodeAddress: undefined };
-    entry.memo = memo;
+  if (entry.memoVersion !== cache.version) {
+    entry.memo = undefined;
+    entry.memoOnNodeAddress = undefined;
+    entry.memoVersion = cache.version;
   }
-  const cached = onNodeAddress ? memo.nodeAddress : memo.podAddress;
-  if (cached) return cached;
+  const cached = (onNodeAddress ? entry.memoOnNodeAddress : entry.memo) as EndInfo | undefined;
+  if (cached !== undefined) return cached;
 
   const { pod } = entry;
   const node = pod.nodeName ? cache.node(pod.nodeName) : undefined;
@@ -90,8 +84,8 @@ export function podEndInfo(entry: PodEntry, cache: ClusterCache, onNodeAddress =
     .prefixed('podLabelPrefix', pod.labels)
     .prefixed('podAnnotationPrefix', pod.annotations)
     .build(onNodeAddress ? 'node' : 'pod', node?.zone, pod.hostNetwork ? undefined : pod.nodeName || undefined, pod.hostNetwork ? pod.nodeName : undefined);
-  if (onNodeAddress) memo.nodeAddress = info;
-  else memo.podAddress = info;
+  if (onNodeAddress) entry.memoOnNodeAddress = info;
+  else entry.memo = info;
   return info;
 }
 

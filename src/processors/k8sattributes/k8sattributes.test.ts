@@ -180,6 +180,23 @@ test('node addresses, hostNetwork pods by declared port, zones, inter_zone and a
   t.is(loop!['destination.address.type'], 'private');
 });
 
+test('a pod end made once is made again when its node changes (a pod on its own address and a hostNetwork pod on its node\'s)', async (t) => {
+  const server = await cluster(t);
+  server.add('pods', pod({ namespace: 'a', name: 'pa', ip: '10.1.0.1', node: 'node-a' }));
+  server.add('pods', pod({ namespace: 'kube-system', name: 'exporter', ip: '192.168.1.11', node: 'node-b', hostNetwork: true, containerPorts: [{ containerPort: 9100 }], owner: { kind: 'DaemonSet', name: 'node-exporter' } }));
+  const { run, cache } = await processor(t, server);
+  const zones = async () => {
+    const [a] = await run([flowBetween({ src: '10.1.0.1', dst: '192.168.1.11', dstPort: 9100 })]);
+    return [a!['source.address.type'], a!['source.k8s.pod.name'], a!['source.cloud.availability_zone'], a!['destination.address.type'], a!['destination.k8s.pod.name'], a!['destination.cloud.availability_zone']];
+  };
+  t.deepEqual(await zones(), ['pod', 'pa', 'eu-1a', 'node', 'exporter', 'eu-1b']);
+  t.deepEqual(await zones(), ['pod', 'pa', 'eu-1a', 'node', 'exporter', 'eu-1b'], 'the same, from the memo');
+  server.modify('nodes', node({ name: 'node-a', internalIPs: ['192.168.1.10'], externalIPs: ['203.0.113.10'], zone: 'eu-1c', region: 'eu-1' }));
+  server.modify('nodes', node({ name: 'node-b', internalIPs: ['192.168.1.11', 'fd00:1::11'], zone: 'eu-1d', region: 'eu-1' }));
+  await until(() => cache.node('node-a')?.zone === 'eu-1c' && cache.node('node-b')?.zone === 'eu-1d', 2000, 'the node changes');
+  t.deepEqual(await zones(), ['pod', 'pa', 'eu-1c', 'node', 'exporter', 'eu-1d']);
+});
+
 test('service VIPs: destination.original.address and a destination that is still a VIP', async (t) => {
   const server = await cluster(t);
   server.add('services', service({ namespace: 'shop', name: 'cart', clusterIPs: ['10.96.0.20', 'fd00:96::20'] }));
