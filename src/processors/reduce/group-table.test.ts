@@ -65,3 +65,27 @@ test('insertMissed after a miss at any slot, and clear: groups are found by thei
     t.is(table.find(['ns', 1, true, 'x']), -1, 'cleared, though its values are still known');
   }
 });
+
+test('growing after retain and after clear: every group stays findable (growth re-buckets by the hashes kept per group)', (t) => {
+  const table = new GroupTable(4, 10_000);
+  // `insert` first: a growth replaces `table.counters`.
+  const add = (values: SlotValue[], counter: number) => {
+    const g = table.insert(values, 0);
+    table.counters[g * COUNTERS_PER_GROUP] = counter;
+  };
+  for (let i = 0; i < 1000; i++) add(key(i), i);
+  // Renumbered survivors, their ids re-interned: their hashes must be the new ones.
+  table.retain((g) => table.counters[g * COUNTERS_PER_GROUP]! % 2 === 0);
+  for (let i = 1000; i < 5000; i++) add(key(i), i);
+  for (let i = 0; i < 5000; i++) {
+    const g = table.find(key(i));
+    if (i < 1000 && i % 2 === 1) t.is(g, -1, `evicted ${i}`);
+    else t.is(table.counters[g * COUNTERS_PER_GROUP], i, `group ${i}`);
+  }
+  table.clear();
+  for (let i = 0; i < 9000; i++) add(key(i + 7), i);
+  let found = 0;
+  for (let i = 0; i < 9000; i++) if (table.counters[table.find(key(i + 7)) * COUNTERS_PER_GROUP] === i) found++;
+  t.is(found, 9000);
+  t.is(table.find(key(5)), -1);
+});

@@ -61,6 +61,8 @@ export class GroupTable {
 
   #dictionaries: Map<SlotValue, number>[];
   #tuples: Int32Array;
+  /** Per group: the hash of its id tuple, so that growing the table re-buckets without rehashing. */
+  #hashes: Int32Array;
   #buckets: Int32Array;
   #mask: number;
   readonly #ids: Int32Array;
@@ -85,6 +87,7 @@ export class GroupTable {
     this.lastSeenMs = new Float64Array(this.#allocated);
     this.touched = new Uint8Array(this.#allocated);
     this.#tuples = new Int32Array(Math.max(1, this.#allocated * slotCount));
+    this.#hashes = new Int32Array(this.#allocated);
     this.#buckets = GroupTable.#bucketsFor(this.#allocated);
     this.#mask = this.#buckets.length - 1;
     this.#dictionaries = Array.from({ length: slotCount }, () => new Map());
@@ -114,15 +117,18 @@ export class GroupTable {
     this.lastSeenMs = resized(this.lastSeenMs, (n) => new Float64Array(n), 1);
     this.touched = resized(this.touched, (n) => new Uint8Array(n), 1);
     this.#tuples = resized(this.#tuples, (n) => new Int32Array(n), k);
+    this.#hashes = resized(this.#hashes, (n) => new Int32Array(n), 1);
     this.#allocated = groups;
     this.#buckets = GroupTable.#bucketsFor(groups);
     this.#mask = this.#buckets.length - 1;
-    // Element by element: a `subarray` view per group was most of a growth's cost.
-    const ids = this.#ids;
-    const tuples = this.#tuples;
+    // Each group goes to the first empty bucket from its stored hash: no tuple is read or hashed again.
+    const buckets = this.#buckets;
+    const hashes = this.#hashes;
+    const mask = this.#mask;
     for (let g = 0; g < this.size; g++) {
-      for (let j = 0, base = g * k; j < k; j++) ids[j] = tuples[base + j]!;
-      this.#buckets[this.#probe(ids, true)] = g;
+      let b = hashes[g]! & mask;
+      while (buckets[b] !== EMPTY) b = (b + 1) & mask;
+      buckets[b] = g;
     }
   }
 
@@ -153,7 +159,7 @@ export class GroupTable {
       lastIds[j] = id;
     }
     this.#idsKnown = k;
-    return this.#probe(ids, false);
+    return this.#probe(ids, hashOf(ids, k), false);
   }
 
   /** Adds a group (the caller checked `find` and `full`); returns its index. */
@@ -188,7 +194,8 @@ export class GroupTable {
     this.touched[g] = 0;
     const counters = this.counters;
     for (let c = g * COUNTERS_PER_GROUP, end = c + COUNTERS_PER_GROUP; c < end; c++) counters[c] = 0;
-    this.#buckets[this.#probe(ids, true)] = g;
+    const h = (this.#hashes[g] = hashOf(ids, k));
+    this.#buckets[this.#probe(ids, h, true)] = g;
     return g;
   }
 
@@ -223,8 +230,9 @@ export class GroupTable {
       const values = survivors[g]!;
       for (let j = 0; j < k; j++) ids[j] = this.#intern(j, values[j]);
       this.#tuples.set(ids, g * k);
+      const h = (this.#hashes[g] = hashOf(ids, k));
       this.values[g] = values;
-      this.#buckets[this.#probe(ids, true)] = g;
+      this.#buckets[this.#probe(ids, h, true)] = g;
     }
     this.size = kept;
     this.attributes.length = kept;
@@ -299,11 +307,8 @@ export class GroupTable {
   }
 
   /** The bucket holding `ids` (forInsert: the first empty bucket on its probe path) or -1. */
-  #probe(ids: Int32Array, forInsert: boolean): number {
+  #probe(ids: Int32Array, h: number, forInsert: boolean): number {
     const k = this.slotCount;
-    let h = 0x811c9dc5 | 0;
-    for (let j = 0; j < k; j++) h = Math.imul(h ^ ids[j]!, 0x01000193);
-    h ^= h >>> 15;
     const buckets = this.#buckets;
     const tuples = this.#tuples;
     const mask = this.#mask;
@@ -317,4 +322,11 @@ export class GroupTable {
       if (j === k) return g;
     }
   }
+}
+
+/** FNV-1a over a group's value ids, its high bits folded into the low ones (buckets use the low bits). */
+function hashOf(ids: Int32Array, k: number): number {
+  let h = 0x811c9dc5 | 0;
+  for (let j = 0; j < k; j++) h = Math.imul(h ^ ids[j]!, 0x01000193);
+  return h ^ (h >>> 15);
 }
