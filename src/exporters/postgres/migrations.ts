@@ -5,7 +5,7 @@
 // that first takes a transaction-scoped advisory lock keyed by the schema name, so two replicas
 // starting at once apply each migration exactly once (the second waits, then finds nothing to do).
 import pg from 'pg';
-import { NODE_GRAPH_NARROW_SQL, NODE_GRAPH_SQL, NODE_GRAPH_TIERS_SQL, PREFIX_TITLES_SQL } from './node-graph.ts';
+import { NODE_GRAPH_FAST_SQL, NODE_GRAPH_NARROW_SQL, NODE_GRAPH_SQL, NODE_GRAPH_TIERS_SQL, PREFIX_TITLES_SQL } from './node-graph.ts';
 import { COST_SQL, ROLLUP_SQL, TIER_SHAPE_V4, wideRollupStatements } from './rollup-sql.ts';
 import { CREATE_STAGING_SQL, NARROW_SQL, narrowStatements } from './narrow-rows.ts';
 
@@ -143,6 +143,8 @@ export const MIGRATIONS: readonly Migration[] = [
       await client.query(`DROP TABLE ${schema}.flows_v5`);
     },
   },
+  // 7 is the packed raw tier (branch pgpack); versions need not be consecutive, only new ones appended.
+  { version: 8, name: 'node graph: bigint sums, no JIT', sql: NODE_GRAPH_FAST_SQL },
 ];
 
 export function renderMigration(sql: string, schema: string): string {

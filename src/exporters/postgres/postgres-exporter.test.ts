@@ -121,7 +121,7 @@ test('migrations: from empty, then re-run does nothing', async (t) => {
       `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'podflow' AND table_name = 'flows' AND data_type = 'text'`);
     t.deepEqual(narrow.rows, [], 'no text column in the raw rows');
     const fns = await client.query(`SELECT proname FROM pg_proc WHERE pronamespace = 'podflow'::regnamespace ORDER BY proname`);
-    t.deepEqual(fns.rows.map((r) => r.proname), ['drop_partitions_before', 'drop_raw_partitions_before', 'drop_tier_partitions_before', 'ensure_partitions',
+    t.deepEqual(fns.rows.map((r) => r.proname), ['bigint_sum', 'drop_partitions_before', 'drop_raw_partitions_before', 'drop_tier_partitions_before', 'ensure_partitions',
       'ensure_tier_partitions', 'graph_bucket_inside', 'graph_cover', 'graph_cover_piece', 'graph_cover_span', 'graph_edges', 'graph_endpoint', 'graph_group', 'graph_links', 'graph_nodes',
       'tier_partition_unit', 'tier_table']);
     // a database with a version this build does not know (a newer podflow) is reported, not broken

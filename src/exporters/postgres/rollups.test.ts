@@ -335,7 +335,7 @@ test.serial('migration from a real version-1 database: existing rows rolled up o
   await insertAsOldWriter(client, old);
   // podflow starts: migrations 2 and later run, the existing rows are rolled up in migration 4.
   await write(url, []);
-  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), [1, 2, 3, 4, 5, 6]);
+  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), MIGRATIONS.map((m) => m.version));
   await assertTiersExact(t, client);
   // New rows after the migration; the rollup job takes them and only them.
   await write(url, spread(200, T0 - DAY_MS, DAY_MS, 50_000));
@@ -360,7 +360,7 @@ test.serial('migration from a version-4 database with rows raw and rolled up: th
 
   // podflow starts: migrations 5 and 6 run.
   await write(url, []);
-  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), [1, 2, 3, 4, 5, 6]);
+  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), MIGRATIONS.map((m) => m.version));
   for (const table of ['flow_details', ...TIERS.map((tier) => tier.table)]) {
     const [row] = (await client.query(`SELECT count(*)::int AS n, count(cost_usd)::int AS priced, count(cost_class)::int AS classed FROM podflow.${table}`)).rows;
     t.true(row.n > 0, `${table} has rows`);
@@ -398,7 +398,7 @@ test.serial('migration 6 from a version-5 database: every row kept exact in flow
   t.is(before.length, 420);
 
   await write(url, []);
-  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), [1, 2, 3, 4, 5, 6]);
+  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), MIGRATIONS.map((m) => m.version));
   t.deepEqual((await client.query(`${everyColumn} FROM podflow.flow_details ${byEveryColumn}`)).rows, before);
   t.deepEqual((await client.query(`SELECT relname FROM pg_class WHERE relname LIKE 'flows_v5%'`)).rows, [], 'the version-5 table is gone');
   t.is((await client.query('SELECT sum(flows)::int AS n FROM podflow.flows_day')).rows[0].n, 300);
