@@ -6,7 +6,7 @@
 // starting at once apply each migration exactly once (the second waits, then finds nothing to do).
 import pg from 'pg';
 import { NODE_GRAPH_FAST_SQL, NODE_GRAPH_NARROW_SQL, NODE_GRAPH_SQL, NODE_GRAPH_TIERS_SQL, PREFIX_TITLES_SQL } from './node-graph.ts';
-import { COST_SQL, ROLLUP_SQL, TIER_SHAPE_V4, wideRollupStatements } from './rollup-sql.ts';
+import { COST_SQL, ROLLUP_SQL, SIX_HOUR_TIER_SQL, TIER_SHAPE_V4, wideRollupStatements } from './rollup-sql.ts';
 import { CREATE_STAGING_SQL, NARROW_SQL, narrowStatements } from './narrow-rows.ts';
 
 export interface Migration {
@@ -144,7 +144,7 @@ export const MIGRATIONS: readonly Migration[] = [
     },
   },
   // 7 is the packed raw tier (branch pgpack); versions need not be consecutive, only new ones appended.
-  { version: 8, name: 'node graph: bigint sums, no JIT', sql: NODE_GRAPH_FAST_SQL },
+  { version: 8, name: 'six-hour tier; node graph: bigint sums, no JIT, six-hour buckets in the cover', sql: SIX_HOUR_TIER_SQL + NODE_GRAPH_FAST_SQL },
 ];
 
 export function renderMigration(sql: string, schema: string): string {

@@ -9,6 +9,7 @@
 // These never collide: workload ids have two slashes, node ids one, external ids none.
 // Both functions read the same `graph_links`, so every edge endpoint is a node id.
 // Time window: flows whose start_time is in [from, to).
+import { BUCKET_ORIGIN, TIERS } from './rollup-sql.ts';
 
 /**
  * `graph_endpoint`: the graph identity of one flow end. An external end's title is its domain,
@@ -475,7 +476,75 @@ export const NODE_GRAPH_NARROW_SQL = narrowGraphLinksSql(BUILTIN_SUM, "SET work_
 // than it saved), and most of the rest in the built-in sum(bigint), whose numeric/int128 state is
 // advanced through a pointer per row and group; bigint_sum keeps a bigint state (int8pl, which
 // raises an error on overflow: the sums stay exact or fail, never wrap).
+//
+// And the cover reads the six-hour tier (rollup-sql.ts SIX_HOUR_TIER_SQL) between days and hours:
+// a window starting at 12:07:30 read 11 whole hour buckets up to midnight and hour 12 less its
+// first minutes (12 of the 13 buckets it read, each a row per edge); it now reads the 18:00
+// six-hour bucket and the 12:00 one less hour 12:00's first minutes.
+const COVER_LEVELS = [...TIERS].reverse(); // TIERS is narrowest first
+const levelArray = (values: string[]) => `ARRAY[${values.map((v) => `'${v}'`).join(', ')}]`;
+
 export const NODE_GRAPH_FAST_SQL = `
 -- The exact sum of bigints as a bigint (NULL over no rows, as sum()); an overflow is an error.
 CREATE AGGREGATE :schema.bigint_sum(bigint) (SFUNC = int8pl, STYPE = bigint, COMBINEFUNC = int8pl, PARALLEL = SAFE);
-${narrowGraphLinksSql(BIGINT_SUM, "SET work_mem = '64MB' SET jit = off")}`;
+${narrowGraphLinksSql(BIGINT_SUM, "SET work_mem = '64MB' SET jit = off")}
+-- [a, b) at level 1 (days), 2 (six hours), 3 (hours), 4 (minutes) or 5 (raw rows): the whole
+-- buckets inside, and the pieces at each end (each inside one bucket) left to graph_cover_piece.
+-- Buckets of every width start at multiples of it from a UTC midnight (date_bin).
+CREATE OR REPLACE FUNCTION :schema.graph_cover_span(a timestamptz, b timestamptz, level integer, s integer)
+RETURNS TABLE (tier text, lo timestamptz, hi timestamptz, sign integer)
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+  step interval := (${levelArray(COVER_LEVELS.map((t) => t.width))})[level]::interval;
+  first_whole timestamptz;
+  last_whole timestamptz;
+BEGIN
+  IF a >= b THEN RETURN; END IF;
+  IF level = ${COVER_LEVELS.length + 1} THEN
+    tier := 'raw'; lo := a; hi := b; sign := s;
+    RETURN NEXT;
+    RETURN;
+  END IF;
+  first_whole := date_bin(step, a, '${BUCKET_ORIGIN}');
+  IF first_whole < a THEN first_whole := first_whole + step; END IF;
+  last_whole := date_bin(step, b, '${BUCKET_ORIGIN}');
+  IF first_whole > last_whole THEN
+    -- a and b inside one bucket
+    RETURN QUERY SELECT * FROM :schema.graph_cover_piece(a, b, level, s);
+    RETURN;
+  END IF;
+  IF first_whole < last_whole THEN
+    tier := (${levelArray(COVER_LEVELS.map((t) => t.name))})[level]; lo := first_whole; hi := last_whole; sign := s;
+    RETURN NEXT;
+  END IF;
+  RETURN QUERY SELECT * FROM :schema.graph_cover_piece(a, first_whole, level, s);
+  RETURN QUERY SELECT * FROM :schema.graph_cover_piece(last_whole, b, level, s);
+END
+$fn$;
+
+-- A piece [x, y) of one bucket B at a level: B whole when every row rolled into it lies in
+-- [x, y) (the bucket of "now"); B less its parts outside [x, y) when the piece is most of it
+-- (sums subtract exactly); else the piece at the next finer level.
+CREATE OR REPLACE FUNCTION :schema.graph_cover_piece(x timestamptz, y timestamptz, level integer, s integer)
+RETURNS TABLE (tier text, lo timestamptz, hi timestamptz, sign integer)
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+  unit text := (${levelArray(COVER_LEVELS.map((t) => t.name))})[level];
+  step interval := (${levelArray(COVER_LEVELS.map((t) => t.width))})[level]::interval;
+  bucket timestamptz := date_bin(step, x, '${BUCKET_ORIGIN}');
+BEGIN
+  IF x >= y THEN RETURN; END IF;
+  IF :schema.graph_bucket_inside(unit, bucket, x, y) THEN
+    tier := unit; lo := bucket; hi := bucket + step; sign := s;
+    RETURN NEXT;
+  ELSIF (y - x) * 2 > step THEN
+    tier := unit; lo := bucket; hi := bucket + step; sign := s;
+    RETURN NEXT;
+    RETURN QUERY SELECT * FROM :schema.graph_cover_span(bucket, x, level + 1, -s);
+    RETURN QUERY SELECT * FROM :schema.graph_cover_span(y, bucket + step, level + 1, -s);
+  ELSE
+    RETURN QUERY SELECT * FROM :schema.graph_cover_span(x, y, level + 1, s);
+  END IF;
+END
+$fn$;
+`;

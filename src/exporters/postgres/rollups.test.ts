@@ -16,8 +16,8 @@ import { postgresExporterFactory } from './index.ts';
 import { migrate, MIGRATIONS } from './migrations.ts';
 import { PostgresExporter } from './postgres-exporter.ts';
 import { rollUp } from './rollup-runner.ts';
-import { CURRENT_XID_SQL, rollupStep, TIER_SHAPE, TIER_SHAPE_V4, TIERS, wideRollupStatements, type TierShape } from './rollup-sql.ts';
-import { WIDE_COLUMNS } from './narrow-rows.ts';
+import { CURRENT_XID_SQL, rollupStatements, rollupStep, TIER_SHAPE, TIER_SHAPE_V4, TIERS, TIERS_V4, wideRollupStatements, type TierShape } from './rollup-sql.ts';
+import { CREATE_STAGING_SQL, narrowStatements, WIDE_COLUMNS } from './narrow-rows.ts';
 import { deltaBatch, flowAt, fullFlow } from './testdata/flows.ts';
 import { rawGraphLinks, tierContents, tieredGraphLinks } from './testdata/tiers.ts';
 
@@ -108,7 +108,7 @@ test.serial('tiers equal the raw rows; graph_links reads the tiers and equals th
   const from = new Date(T0 - 2 * DAY_MS - 5 * HOUR_MS - 17 * MINUTE_MS - 12_345);
   const to = new Date(T0 - 3 * MINUTE_MS + 4_321);
   const cover = (await client.query('SELECT tier, lo, hi FROM podflow.graph_cover($1, $2)', [from, to])).rows;
-  t.deepEqual([...new Set(cover.map((r) => r.tier))].sort(), ['day', 'hour', 'minute', 'raw']);
+  t.deepEqual([...new Set(cover.map((r) => r.tier))].sort(), [...TIERS.map((tier) => tier.name), 'raw'].sort());
   // A window holding most of an hour reads that hour less what lies outside: minutes 12:00-12:03
   // and minute 12:04, which is itself mostly inside, less its last 10 seconds (raw, added back).
   const mostOfAnHour: [Date, Date] = [new Date(Date.UTC(2030, 2, 10, 12, 4, 50)), new Date(T0)];
@@ -120,8 +120,22 @@ test.serial('tiers equal the raw rows; graph_links reads the tiers and equals th
     { tier: 'minute', sign: -1, lo: '12:04:00', hi: '12:05:00' },
     { tier: 'raw', sign: 1, lo: '12:04:50', hi: '12:05:00' },
   ]);
+  // A day from 12:07:30 (as the bench's 24-hour window) reads six-hour buckets where it read 12
+  // hour buckets before midnight: 12:00-18:00 and 18:00-24:00 (less minutes 12:00-12:06 and
+  // what is before 12:07:30), and day 9 less its six-hour buckets after 12:00 (plus minutes).
+  const dayFromNoon: [Date, Date] = [new Date(Date.UTC(2030, 2, 8, 12, 7, 30)), new Date(Date.UTC(2030, 2, 9, 12, 7, 30))];
+  const noonCover = (await client.query(`SELECT tier, sign, to_char(lo AT TIME ZONE 'UTC', 'DD HH24:MI') AS lo, to_char(hi AT TIME ZONE 'UTC', 'DD HH24:MI') AS hi
+    FROM podflow.graph_cover($1, $2) WHERE tier NOT IN ('minute', 'raw') ORDER BY lo, tier`, dayFromNoon)).rows;
+  t.deepEqual(noonCover, [
+    { tier: 'six_hour', sign: 1, lo: '08 12:00', hi: '08 18:00' },
+    { tier: 'six_hour', sign: 1, lo: '08 18:00', hi: '09 00:00' },
+    { tier: 'day', sign: 1, lo: '09 00:00', hi: '10 00:00' },
+    { tier: 'six_hour', sign: -1, lo: '09 12:00', hi: '09 18:00' },
+    { tier: 'six_hour', sign: -1, lo: '09 18:00', hi: '10 00:00' },
+  ]);
   const windows: Array<[Date, Date]> = [
     [from, to],
+    dayFromNoon,
     [new Date(T0 - 5 * MINUTE_MS), new Date(T0)],
     [new Date(T0 - HOUR_MS), new Date(T0)],
     [new Date(T0 - 6 * HOUR_MS - 1), new Date(T0 + 1)],
@@ -302,13 +316,13 @@ test.serial('one rollup leader among exporters; another takes over when it dies'
  * Rows as an older podflow wrote them: plain INSERTs into the columns every version has (a
  * version-4 database adds ingest_xid by its column default), in partitions made for their days.
  */
-async function insertAsOldWriter(client: pg.Client, flows: Flow[]): Promise<void> {
+async function insertAsOldWriter(client: pg.Client, flows: Flow[], table = 'podflow.flows'): Promise<void> {
   const cols = ['start_time', 'end_time', 'src_namespace', 'src_pod', 'src_workload', 'src_workload_kind', 'src_zone', 'dst_namespace', 'dst_workload', 'dst_workload_kind', 'dst_zone', 'dst_port', 'transport', 'inter_zone', 'tx_bytes', 'rx_bytes', 'tx_packets', 'rx_packets', 'connections'];
   const startMs = flows.map((f) => Number(f.startTimeUnixNano / 1_000_000n));
   await client.query(`SELECT podflow.ensure_partitions(ARRAY(SELECT generate_series($1::date, $2::date, '1 day')::date))`, [new Date(Math.min(...startMs)), new Date(Math.max(...startMs))]);
   for (const f of flows) {
     const a = f.attributes;
-    await client.query(`INSERT INTO podflow.flows (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`, [
+    await client.query(`INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`, [
       new Date(Number(f.startTimeUnixNano / 1_000_000n)), new Date(Number(f.timeUnixNano / 1_000_000n)),
       a['source.k8s.namespace.name'], a['source.k8s.pod.name'], a['source.k8s.owner.name'], a['source.k8s.owner.type'], a['source.cloud.availability_zone'],
       a['destination.k8s.namespace.name'], a['destination.k8s.owner.name'], a['destination.k8s.owner.type'], a['destination.cloud.availability_zone'],
@@ -406,6 +420,43 @@ test.serial('migration 6 from a version-5 database: every row kept exact in flow
   await assertTiersExact(t, client);
   const window: [Date, Date] = [new Date(T0 - 2 * DAY_MS + 7 * MINUTE_MS), new Date(T0 - 3 * HOUR_MS - 13 * MINUTE_MS)];
   t.deepEqual(await tieredGraphLinks(client, ...window, 'namespace'), await rawGraphLinks(client, ...window, 'namespace'));
+});
+
+test.serial('migration 8 from a version-6 database: the six-hour tier filled from the rolled rows, exact; the rest rolled into every tier next', async (t) => {
+  if (!needsServer(t)) return;
+  const { url, client } = await freshDatabase();
+  t.teardown(() => client.end());
+  t.deepEqual(await migrate(client, 'podflow', MIGRATIONS.filter((m) => m.version <= 6)), { applied: [1, 2, 3, 4, 5, 6], unknown: [] });
+  // Narrow rows as a version-6 server wrote them (ids resolved on the server, narrow-rows.ts), a
+  // version-6 step that rolled them up into its three tiers, and rows written after it.
+  const writeAsVersion6 = async (flows: Flow[]) => {
+    await client.query(`CREATE TEMP TABLE IF NOT EXISTS old_wide (${WIDE_COLUMNS.map(([c, type]) => `${c} ${type}`).join(', ')})`);
+    await insertAsOldWriter(client, flows, 'old_wide');
+    await client.query(CREATE_STAGING_SQL);
+    await client.query('BEGIN');
+    for (const statement of narrowStatements('"podflow"', 'old_wide')) await client.query(statement);
+    await client.query('COMMIT');
+    await client.query('TRUNCATE old_wide');
+  };
+  await writeAsVersion6(spread(900, T0 - 3 * DAY_MS, 3 * DAY_MS));
+  await client.query('BEGIN');
+  const upto = (await client.query(`SELECT ${CURRENT_XID_SQL} AS xid`)).rows[0].xid as string;
+  for (const statement of rollupStatements('"podflow"', `ingest_xid < ${upto}`, TIERS_V4)) await client.query(statement);
+  await client.query(`UPDATE podflow.rollup_state SET rolled_xid = ${upto}, rolled_rows = 900`);
+  await client.query('COMMIT');
+  await writeAsVersion6(spread(250, T0 - 2 * DAY_MS, 2 * DAY_MS, 7000));
+
+  await write(url, []);
+  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), MIGRATIONS.map((m) => m.version));
+  t.is((await client.query('SELECT sum(flows)::int AS n FROM podflow.flows_six_hour')).rows[0].n, 900, 'the rolled rows, no more');
+  t.is((await rollUp(client, 'podflow')).rows, 250, 'the rows written after the last version-6 step');
+  await assertTiersExact(t, client);
+  const window: [Date, Date] = [new Date(T0 - 2 * DAY_MS - 5 * HOUR_MS - 7 * MINUTE_MS), new Date(T0 - 3 * HOUR_MS - 13 * MINUTE_MS)];
+  t.deepEqual(await tieredGraphLinks(client, ...window, 'workload'), await rawGraphLinks(client, ...window, 'workload'));
+  // The graph's sums: exact bigints, and an overflow is an error, never a wrapped number.
+  t.deepEqual((await client.query(`SELECT podflow.bigint_sum(v)::text AS s FROM (VALUES (9007199254740993::bigint), (2), (NULL)) x(v)`)).rows, [{ s: '9007199254740995' }]);
+  t.deepEqual((await client.query(`SELECT podflow.bigint_sum(v) AS s FROM (VALUES (NULL::bigint)) x(v)`)).rows, [{ s: null }]);
+  await t.throwsAsync(client.query(`SELECT podflow.bigint_sum(v) FROM (VALUES (9223372036854775807::bigint), (1)) x(v)`), { message: /bigint out of range/ });
 });
 
 test.serial('retention per tier drops whole partitions; raw days are dropped only once rolled up', async (t) => {
