@@ -204,6 +204,100 @@ function linksOfEndsSql(sum: Summer): string {
 }
 const LINKS_OF_ENDS_SQL = linksOfEndsSql(BUILTIN_SUM);
 
+/** How graph_cover_span / graph_cover_piece find a level's buckets (migration 4's, frozen, and 8's). */
+interface CoverLevels {
+  statement: 'CREATE FUNCTION' | 'CREATE OR REPLACE FUNCTION';
+  /** The comment's list of levels. */
+  levelsText: string;
+  /** Tier names, widest first; the level after the last is raw rows. */
+  tiers: string[];
+  /** A level's bucket width (SQL, may read `unit` and `level`). */
+  step: string;
+  /** The start of the level's bucket holding instant `ts` (SQL). */
+  bucketOf: (ts: string) => string;
+}
+
+const COVER_V4: CoverLevels = {
+  statement: 'CREATE FUNCTION',
+  levelsText: '1 (days), 2 (hours), 3 (minutes) or 4 (raw rows): the whole buckets inside,\n-- and the pieces',
+  tiers: ['day', 'hour', 'minute'],
+  step: "('1 ' || unit)::interval",
+  bucketOf: (ts) => `date_trunc(unit, ${ts}, 'UTC')`,
+};
+
+const sqlArray = (values: readonly string[]) => `ARRAY[${values.map((v) => `'${v}'`).join(', ')}]`;
+// Migration 8: TIERS widest first, buckets of any width (date_bin from a UTC midnight).
+const COVER_LEVELS = [...TIERS].reverse(); // TIERS is narrowest first
+const COVER_V8_STEP = `(${sqlArray(COVER_LEVELS.map((t) => t.width))})[level]::interval`;
+const COVER_V8: CoverLevels = {
+  statement: 'CREATE OR REPLACE FUNCTION',
+  levelsText: '1 (days), 2 (six hours), 3 (hours), 4 (minutes) or 5 (raw rows): the whole\n-- buckets inside, and the pieces',
+  tiers: COVER_LEVELS.map((t) => t.name),
+  step: COVER_V8_STEP,
+  bucketOf: (ts) => `date_bin(${COVER_V8_STEP}, ${ts}, '${BUCKET_ORIGIN}')`,
+};
+
+function coverFunctionsSql(v: CoverLevels): string {
+  return `-- [a, b) at level ${v.levelsText} at each end (each inside one bucket) left to graph_cover_piece.
+${v.statement} :schema.graph_cover_span(a timestamptz, b timestamptz, level integer, s integer)
+RETURNS TABLE (tier text, lo timestamptz, hi timestamptz, sign integer)
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+  unit text := (${sqlArray(v.tiers)})[level];
+  first_whole timestamptz;
+  last_whole timestamptz;
+BEGIN
+  IF a >= b THEN RETURN; END IF;
+  IF level = ${v.tiers.length + 1} THEN
+    tier := 'raw'; lo := a; hi := b; sign := s;
+    RETURN NEXT;
+    RETURN;
+  END IF;
+  first_whole := ${v.bucketOf('a')};
+  IF first_whole < a THEN first_whole := first_whole + ${v.step}; END IF;
+  last_whole := ${v.bucketOf('b')};
+  IF first_whole > last_whole THEN
+    -- a and b inside one bucket
+    RETURN QUERY SELECT * FROM :schema.graph_cover_piece(a, b, level, s);
+    RETURN;
+  END IF;
+  IF first_whole < last_whole THEN
+    tier := unit; lo := first_whole; hi := last_whole; sign := s;
+    RETURN NEXT;
+  END IF;
+  RETURN QUERY SELECT * FROM :schema.graph_cover_piece(a, first_whole, level, s);
+  RETURN QUERY SELECT * FROM :schema.graph_cover_piece(last_whole, b, level, s);
+END
+$fn$;
+
+-- A piece [x, y) of one bucket B at a level: B whole when every row rolled into it lies in
+-- [x, y) (the bucket of "now"); B less its parts outside [x, y) when the piece is most of it
+-- (sums subtract exactly); else the piece at the next finer level.
+${v.statement} :schema.graph_cover_piece(x timestamptz, y timestamptz, level integer, s integer)
+RETURNS TABLE (tier text, lo timestamptz, hi timestamptz, sign integer)
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+  unit text := (${sqlArray(v.tiers)})[level];
+  step interval := ${v.step};
+  bucket timestamptz := ${v.bucketOf('x')};
+BEGIN
+  IF x >= y THEN RETURN; END IF;
+  IF :schema.graph_bucket_inside(unit, bucket, x, y) THEN
+    tier := unit; lo := bucket; hi := bucket + step; sign := s;
+    RETURN NEXT;
+  ELSIF (y - x) * 2 > step THEN
+    tier := unit; lo := bucket; hi := bucket + step; sign := s;
+    RETURN NEXT;
+    RETURN QUERY SELECT * FROM :schema.graph_cover_span(bucket, x, level + 1, -s);
+    RETURN QUERY SELECT * FROM :schema.graph_cover_span(y, bucket + step, level + 1, -s);
+  ELSE
+    RETURN QUERY SELECT * FROM :schema.graph_cover_span(x, y, level + 1, s);
+  END IF;
+END
+$fn$;
+`;
+}
+
 // Migration 4: the same frames, read from the rollup tiers (rollup-sql.ts), at a grouping level.
 //
 // graph_cover(from, to) splits [from, to) into the coarsest tier buckets that cover it exactly:
@@ -289,65 +383,7 @@ BEGIN
 END
 $fn$;
 
--- [a, b) at level 1 (days), 2 (hours), 3 (minutes) or 4 (raw rows): the whole buckets inside,
--- and the pieces at each end (each inside one bucket) left to graph_cover_piece.
-CREATE FUNCTION :schema.graph_cover_span(a timestamptz, b timestamptz, level integer, s integer)
-RETURNS TABLE (tier text, lo timestamptz, hi timestamptz, sign integer)
-LANGUAGE plpgsql STABLE AS $fn$
-DECLARE
-  unit text := (ARRAY['day', 'hour', 'minute'])[level];
-  first_whole timestamptz;
-  last_whole timestamptz;
-BEGIN
-  IF a >= b THEN RETURN; END IF;
-  IF level = 4 THEN
-    tier := 'raw'; lo := a; hi := b; sign := s;
-    RETURN NEXT;
-    RETURN;
-  END IF;
-  first_whole := date_trunc(unit, a, 'UTC');
-  IF first_whole < a THEN first_whole := first_whole + ('1 ' || unit)::interval; END IF;
-  last_whole := date_trunc(unit, b, 'UTC');
-  IF first_whole > last_whole THEN
-    -- a and b inside one bucket
-    RETURN QUERY SELECT * FROM :schema.graph_cover_piece(a, b, level, s);
-    RETURN;
-  END IF;
-  IF first_whole < last_whole THEN
-    tier := unit; lo := first_whole; hi := last_whole; sign := s;
-    RETURN NEXT;
-  END IF;
-  RETURN QUERY SELECT * FROM :schema.graph_cover_piece(a, first_whole, level, s);
-  RETURN QUERY SELECT * FROM :schema.graph_cover_piece(last_whole, b, level, s);
-END
-$fn$;
-
--- A piece [x, y) of one bucket B at a level: B whole when every row rolled into it lies in
--- [x, y) (the bucket of "now"); B less its parts outside [x, y) when the piece is most of it
--- (sums subtract exactly); else the piece at the next finer level.
-CREATE FUNCTION :schema.graph_cover_piece(x timestamptz, y timestamptz, level integer, s integer)
-RETURNS TABLE (tier text, lo timestamptz, hi timestamptz, sign integer)
-LANGUAGE plpgsql STABLE AS $fn$
-DECLARE
-  unit text := (ARRAY['day', 'hour', 'minute'])[level];
-  step interval := ('1 ' || unit)::interval;
-  bucket timestamptz := date_trunc(unit, x, 'UTC');
-BEGIN
-  IF x >= y THEN RETURN; END IF;
-  IF :schema.graph_bucket_inside(unit, bucket, x, y) THEN
-    tier := unit; lo := bucket; hi := bucket + step; sign := s;
-    RETURN NEXT;
-  ELSIF (y - x) * 2 > step THEN
-    tier := unit; lo := bucket; hi := bucket + step; sign := s;
-    RETURN NEXT;
-    RETURN QUERY SELECT * FROM :schema.graph_cover_span(bucket, x, level + 1, -s);
-    RETURN QUERY SELECT * FROM :schema.graph_cover_span(y, bucket + step, level + 1, -s);
-  ELSE
-    RETURN QUERY SELECT * FROM :schema.graph_cover_span(x, y, level + 1, s);
-  END IF;
-END
-$fn$;
-
+${coverFunctionsSql(COVER_V4)}
 -- Traffic between graph nodes in [from, to) at a grouping level: one row per (source, target).
 -- Bytes are split by where they went: inside a zone, across zones, or to/from outside the cluster.
 -- The node and zone columns say where a graph node is, when its grouping makes that one place.
@@ -481,70 +517,9 @@ export const NODE_GRAPH_NARROW_SQL = narrowGraphLinksSql(BUILTIN_SUM, "SET work_
 // a window starting at 12:07:30 read 11 whole hour buckets up to midnight and hour 12 less its
 // first minutes (12 of the 13 buckets it read, each a row per edge); it now reads the 18:00
 // six-hour bucket and the 12:00 one less hour 12:00's first minutes.
-const COVER_LEVELS = [...TIERS].reverse(); // TIERS is narrowest first
-const levelArray = (values: string[]) => `ARRAY[${values.map((v) => `'${v}'`).join(', ')}]`;
 
 export const NODE_GRAPH_FAST_SQL = `
 -- The exact sum of bigints as a bigint (NULL over no rows, as sum()); an overflow is an error.
 CREATE AGGREGATE :schema.bigint_sum(bigint) (SFUNC = int8pl, STYPE = bigint, COMBINEFUNC = int8pl, PARALLEL = SAFE);
 ${narrowGraphLinksSql(BIGINT_SUM, "SET work_mem = '64MB' SET jit = off")}
--- [a, b) at level 1 (days), 2 (six hours), 3 (hours), 4 (minutes) or 5 (raw rows): the whole
--- buckets inside, and the pieces at each end (each inside one bucket) left to graph_cover_piece.
--- Buckets of every width start at multiples of it from a UTC midnight (date_bin).
-CREATE OR REPLACE FUNCTION :schema.graph_cover_span(a timestamptz, b timestamptz, level integer, s integer)
-RETURNS TABLE (tier text, lo timestamptz, hi timestamptz, sign integer)
-LANGUAGE plpgsql STABLE AS $fn$
-DECLARE
-  step interval := (${levelArray(COVER_LEVELS.map((t) => t.width))})[level]::interval;
-  first_whole timestamptz;
-  last_whole timestamptz;
-BEGIN
-  IF a >= b THEN RETURN; END IF;
-  IF level = ${COVER_LEVELS.length + 1} THEN
-    tier := 'raw'; lo := a; hi := b; sign := s;
-    RETURN NEXT;
-    RETURN;
-  END IF;
-  first_whole := date_bin(step, a, '${BUCKET_ORIGIN}');
-  IF first_whole < a THEN first_whole := first_whole + step; END IF;
-  last_whole := date_bin(step, b, '${BUCKET_ORIGIN}');
-  IF first_whole > last_whole THEN
-    -- a and b inside one bucket
-    RETURN QUERY SELECT * FROM :schema.graph_cover_piece(a, b, level, s);
-    RETURN;
-  END IF;
-  IF first_whole < last_whole THEN
-    tier := (${levelArray(COVER_LEVELS.map((t) => t.name))})[level]; lo := first_whole; hi := last_whole; sign := s;
-    RETURN NEXT;
-  END IF;
-  RETURN QUERY SELECT * FROM :schema.graph_cover_piece(a, first_whole, level, s);
-  RETURN QUERY SELECT * FROM :schema.graph_cover_piece(last_whole, b, level, s);
-END
-$fn$;
-
--- A piece [x, y) of one bucket B at a level: B whole when every row rolled into it lies in
--- [x, y) (the bucket of "now"); B less its parts outside [x, y) when the piece is most of it
--- (sums subtract exactly); else the piece at the next finer level.
-CREATE OR REPLACE FUNCTION :schema.graph_cover_piece(x timestamptz, y timestamptz, level integer, s integer)
-RETURNS TABLE (tier text, lo timestamptz, hi timestamptz, sign integer)
-LANGUAGE plpgsql STABLE AS $fn$
-DECLARE
-  unit text := (${levelArray(COVER_LEVELS.map((t) => t.name))})[level];
-  step interval := (${levelArray(COVER_LEVELS.map((t) => t.width))})[level]::interval;
-  bucket timestamptz := date_bin(step, x, '${BUCKET_ORIGIN}');
-BEGIN
-  IF x >= y THEN RETURN; END IF;
-  IF :schema.graph_bucket_inside(unit, bucket, x, y) THEN
-    tier := unit; lo := bucket; hi := bucket + step; sign := s;
-    RETURN NEXT;
-  ELSIF (y - x) * 2 > step THEN
-    tier := unit; lo := bucket; hi := bucket + step; sign := s;
-    RETURN NEXT;
-    RETURN QUERY SELECT * FROM :schema.graph_cover_span(bucket, x, level + 1, -s);
-    RETURN QUERY SELECT * FROM :schema.graph_cover_span(y, bucket + step, level + 1, -s);
-  ELSE
-    RETURN QUERY SELECT * FROM :schema.graph_cover_span(x, y, level + 1, s);
-  END IF;
-END
-$fn$;
-`;
+${coverFunctionsSql(COVER_V8)}`;
