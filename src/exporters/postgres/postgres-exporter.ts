@@ -74,7 +74,7 @@ export class PostgresExporter implements Exporter<RowRequest> {
     const r = ctx.metrics;
     this.#metrics = {
       dropped: sharedCounter(r, 'podflow_postgres_dropped_rows_total', 'Flow rows the postgres exporter refused, by reason (invalid, rejected).', ['exporter', 'reason']),
-      partitionsDropped: sharedCounter(r, 'podflow_postgres_partitions_dropped_total', 'Partitions dropped by retention, by tier (raw, minute, hour, day).', ['exporter', 'tier']),
+      partitionsDropped: sharedCounter(r, 'podflow_postgres_partitions_dropped_total', 'Partitions dropped by retention, by tier (raw, minute, hour, six_hour, day).', ['exporter', 'tier']),
       nulsReplaced: sharedCounter(r, 'podflow_postgres_nul_characters_replaced_total', 'NUL characters in flow strings written as U+FFFD (PostgreSQL text cannot hold NUL).', ['exporter']),
       rolledRows: sharedCounter(r, 'podflow_postgres_rolled_up_rows_total', 'Raw rows this process rolled up into the minute, hour and day tiers.', ['exporter']),
       leader: sharedGauge(r, 'podflow_postgres_rollup_leader', '1 while this process runs the rollups of its database (holds the advisory lock), else 0.', ['exporter']),

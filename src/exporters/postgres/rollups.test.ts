@@ -473,9 +473,11 @@ test.serial('retention per tier drops whole partitions; raw days are dropped onl
   t.deepEqual(await parts('flows'), ['flows_p20300614', 'flows_p20300615']);
   t.deepEqual(await parts('flows_minute'), ['flows_minute_p20300614', 'flows_minute_p20300615']);
   t.deepEqual(await parts('flows_hour'), ['flows_hour_p20300601']);
+  t.deepEqual(await parts('flows_six_hour'), ['flows_six_hour_p20300601'], 'aged by the hour retention');
   t.deepEqual(await parts('flows_day'), ['flows_day_p20300101']);
   t.is(await q.metric('podflow_postgres_partitions_dropped_total', { tier: 'minute' }), 3);
   t.is(await q.metric('podflow_postgres_partitions_dropped_total', { tier: 'hour' }), 1);
+  t.is(await q.metric('podflow_postgres_partitions_dropped_total', { tier: 'six_hour' }), 1);
   // The day tier still has 20 days back; the 40-day-old day is in a partition (the year) that stays.
   t.deepEqual((await client.query('SELECT sum(tx_bytes)::int AS tx FROM podflow.flows_day')).rows, [{ tx: 41 + 21 + 4 + 2 + 1 }]);
   // A day with rows not rolled up yet is kept: its rows would be lost.
