@@ -7,7 +7,8 @@
 import pg from 'pg';
 import { NODE_GRAPH_NARROW_SQL, NODE_GRAPH_SQL, NODE_GRAPH_TIERS_SQL, PREFIX_TITLES_SQL } from './node-graph.ts';
 import { COST_SQL, ROLLUP_SQL, TIER_SHAPE_V4, wideRollupStatements } from './rollup-sql.ts';
-import { CREATE_STAGING_SQL, NARROW_SQL, narrowStatements } from './narrow-rows.ts';
+import { CREATE_STAGING_SQL, FLOW_DETAILS_SQL, NARROW_SQL, narrowStatements } from './narrow-rows.ts';
+import { packedInsertSql, packedMigrationSql } from './flow-batches.ts';
 
 export interface Migration {
   version: number;
@@ -141,6 +142,20 @@ export const MIGRATIONS: readonly Migration[] = [
       await client.query(CREATE_STAGING_SQL);
       for (const statement of narrowStatements(schema, `${schema}.flows_v5`, true)) await client.query(statement);
       await client.query(`DROP TABLE ${schema}.flows_v5`);
+    },
+  },
+  {
+    version: 7,
+    name: 'packed raw flows: one row of flow_batches per batch part, flows a view over it',
+    sql: packedMigrationSql(FLOW_DETAILS_SQL),
+    // The version-6 rows move into parts (rows of one start, end, node and transaction each),
+    // ingest_xid kept: what was rolled up stays rolled up. Then the old table goes.
+    after: async (client, schema) => {
+      await client.query(`SELECT ${schema}.ensure_partitions(ARRAY(
+        SELECT to_date(right(c.relname, 8), 'YYYYMMDD') FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = '${schema}.flows_v6'::regclass))`);
+      await client.query(packedInsertSql(schema, `SELECT * FROM ${schema}.flows_v6`, true));
+      await client.query(`DROP TABLE ${schema}.flows_v6`);
     },
   },
 ];

@@ -106,10 +106,10 @@ test('migrations: from empty, then re-run does nothing', async (t) => {
     t.deepEqual(second, { applied: [], unknown: [] });
     const versions = await client.query('SELECT version, name FROM podflow.schema_migrations ORDER BY version');
     t.deepEqual(versions.rows, MIGRATIONS.map((m) => ({ version: m.version, name: m.name })));
-    // flows is range-partitioned on start_time
+    // the raw flows' parts (flow_batches, read through the view flows) are range-partitioned on start_time
     const part = await client.query(`SELECT p.partstrat, a.attname FROM pg_partitioned_table p
       JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]
-      WHERE p.partrelid = 'podflow.flows'::regclass`);
+      WHERE p.partrelid = 'podflow.flow_batches'::regclass`);
     t.deepEqual(part.rows, [{ partstrat: 'r', attname: 'start_time' }]);
     const cols = await client.query<{ column_name: string; data_type: string }>(
       `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'podflow' AND table_name = 'flow_details'`,
@@ -155,7 +155,7 @@ test('migrations: replicas starting at once apply each migration exactly once', 
   const [row] = await srv().query(dbName(url), `${SUMS_SQL} FROM replicas.flows`);
   t.deepEqual(dbSums(row as never), sums(flows));
   const parts = await srv().query(dbName(url), `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-    WHERE i.inhparent = 'replicas.flows'::regclass ORDER BY 1`);
+    WHERE i.inhparent = 'replicas.flow_batches'::regclass ORDER BY 1`);
   t.deepEqual(parts.map((r) => r.relname), ['flows_p20300115', 'flows_p20300116', 'flows_p20300117', 'flows_p20300118']);
 });
 
@@ -282,7 +282,7 @@ test('a row the server refuses is dropped alone; its batch-mates are written', a
   const url = await freshDatabase();
   const q = exporterFor(url, { batch: { max_rows: 1000, flush_interval: '1h' } });
   await q.exporter.start();
-  await srv().query(dbName(url), 'ALTER TABLE podflow.flows ADD CONSTRAINT no_port_6666 CHECK (dst_port IS DISTINCT FROM 6666)');
+  await srv().query(dbName(url), 'ALTER TABLE podflow.flow_batches ADD CONSTRAINT no_port_6666 CHECK (NOT 6666 = ANY (dst_port))');
   const flows = Array.from({ length: 1000 }, (_, i) => flowAt(NOON, { 'destination.port': i === 637 ? 6666 : 80 }, { txBytes: i }));
   await q.consume(deltaBatch(flows));
   t.true(await q.shutdown());
@@ -484,7 +484,7 @@ test('retention drops whole partitions older than retention, and nothing else', 
   t.deepEqual(await exporter.runRetention(NOON), ['flows_p20300105', 'flows_p20300107']);
   t.deepEqual(await exporter.runRetention(NOON), []);
   const parts = await srv().query(dbName(url), `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-    WHERE i.inhparent = 'podflow.flows'::regclass ORDER BY 1`);
+    WHERE i.inhparent = 'podflow.flow_batches'::regclass ORDER BY 1`);
   t.deepEqual(parts.map((r) => r.relname), ['flows_p20300108', 'flows_p20300114', 'flows_p20300115']);
   const [row] = await srv().query(dbName(url), `${SUMS_SQL} FROM podflow.flows`);
   t.deepEqual(dbSums(row as never), sums(flows.slice(10)));

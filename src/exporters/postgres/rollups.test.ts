@@ -419,7 +419,7 @@ test.serial('retention per tier drops whole partitions; raw days are dropped onl
   t.deepEqual(await q.exporter.runRetention(NOW), ['flows_p20300506', 'flows_p20300526', 'flows_p20300612']);
   const parts = async (table: string) => (await client.query(`SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
     WHERE i.inhparent = $1::regclass ORDER BY 1`, [`podflow.${table}`])).rows.map((r) => r.relname);
-  t.deepEqual(await parts('flows'), ['flows_p20300614', 'flows_p20300615']);
+  t.deepEqual(await parts('flow_batches'), ['flows_p20300614', 'flows_p20300615']);
   t.deepEqual(await parts('flows_minute'), ['flows_minute_p20300614', 'flows_minute_p20300615']);
   t.deepEqual(await parts('flows_hour'), ['flows_hour_p20300601']);
   t.deepEqual(await parts('flows_day'), ['flows_day_p20300101']);
