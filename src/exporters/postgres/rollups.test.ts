@@ -335,7 +335,7 @@ test.serial('migration from a real version-1 database: existing rows rolled up o
   await insertAsOldWriter(client, old);
   // podflow starts: migrations 2 and later run, the existing rows are rolled up in migration 4.
   await write(url, []);
-  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), [1, 2, 3, 4, 5, 6]);
+  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), [1, 2, 3, 4, 5, 6, 7]);
   await assertTiersExact(t, client);
   // New rows after the migration; the rollup job takes them and only them.
   await write(url, spread(200, T0 - DAY_MS, DAY_MS, 50_000));
@@ -360,7 +360,7 @@ test.serial('migration from a version-4 database with rows raw and rolled up: th
 
   // podflow starts: migrations 5 and 6 run.
   await write(url, []);
-  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), [1, 2, 3, 4, 5, 6]);
+  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), [1, 2, 3, 4, 5, 6, 7]);
   for (const table of ['flow_details', ...TIERS.map((tier) => tier.table)]) {
     const [row] = (await client.query(`SELECT count(*)::int AS n, count(cost_usd)::int AS priced, count(cost_class)::int AS classed FROM podflow.${table}`)).rows;
     t.true(row.n > 0, `${table} has rows`);
@@ -398,7 +398,7 @@ test.serial('migration 6 from a version-5 database: every row kept exact in flow
   t.is(before.length, 420);
 
   await write(url, []);
-  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), [1, 2, 3, 4, 5, 6]);
+  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), [1, 2, 3, 4, 5, 6, 7]);
   t.deepEqual((await client.query(`${everyColumn} FROM podflow.flow_details ${byEveryColumn}`)).rows, before);
   t.deepEqual((await client.query(`SELECT relname FROM pg_class WHERE relname LIKE 'flows_v5%'`)).rows, [], 'the version-5 table is gone');
   t.is((await client.query('SELECT sum(flows)::int AS n FROM podflow.flows_day')).rows[0].n, 300);
@@ -406,6 +406,50 @@ test.serial('migration 6 from a version-5 database: every row kept exact in flow
   await assertTiersExact(t, client);
   const window: [Date, Date] = [new Date(T0 - 2 * DAY_MS + 7 * MINUTE_MS), new Date(T0 - 3 * HOUR_MS - 13 * MINUTE_MS)];
   t.deepEqual(await tieredGraphLinks(client, ...window, 'namespace'), await rawGraphLinks(client, ...window, 'namespace'));
+});
+
+test.serial('migration 7 from a version-6 database: every row kept exact, packed into parts, rolled rows stay rolled, the rest rolled next', async (t) => {
+  if (!needsServer(t)) return;
+  const { url, client } = await freshDatabase();
+  t.teardown(() => client.end());
+  t.deepEqual(await migrate(client, 'podflow', MIGRATIONS.slice(0, 5)), { applied: [1, 2, 3, 4, 5], unknown: [] });
+  // Rows rolled up before the upgrades: spread over a day, and 200 of one interval written in
+  // one transaction (one reduce interval of a node: they become one part).
+  await insertAsOldWriter(client, spread(300, T0 - 2 * DAY_MS, DAY_MS));
+  await client.query('BEGIN');
+  await insertAsOldWriter(client, Array.from({ length: 200 }, (_, i) => fullFlow(5000 + i, T0 - DAY_MS - 3 * HOUR_MS)));
+  await client.query('COMMIT');
+  await rollUpAsOldVersion(client, TIER_SHAPE, 500);
+  // Rows never rolled up, the rows of a version-6 database after migration 6 moved them.
+  await insertAsOldWriter(client, spread(120, T0 - DAY_MS, DAY_MS, 7000));
+  t.deepEqual(await migrate(client, 'podflow', MIGRATIONS.slice(0, 6)), { applied: [6], unknown: [] });
+  const everyDetail = `SELECT ${WIDE_COLUMNS.map(([c]) => `${c}::text`).join(', ')}, ingest_xid::text FROM podflow.flow_details
+    ORDER BY ${WIDE_COLUMNS.map((_, i) => i + 1).join(', ')}, ${WIDE_COLUMNS.length + 1}`;
+  const narrowColumns = (await client.query(`SELECT attname FROM pg_attribute WHERE attrelid = 'podflow.flows'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`)).rows.map((r) => r.attname as string);
+  const everyNarrow = `SELECT ${narrowColumns.map((c) => `${c}::text`).join(', ')} FROM podflow.flows ORDER BY ${narrowColumns.map((_, i) => i + 1).join(', ')}`;
+  const details = (await client.query(everyDetail)).rows;
+  const narrow = (await client.query(everyNarrow)).rows;
+  t.is(details.length, 620);
+  t.is(narrow.length, 620);
+
+  await write(url, []);
+  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), [1, 2, 3, 4, 5, 6, 7]);
+  t.deepEqual((await client.query(everyDetail)).rows, details, 'every column of every row, as flow_details shows it');
+  t.deepEqual((await client.query(everyNarrow)).rows, narrow, 'every narrow column of every row, as flows shows it');
+  t.deepEqual((await client.query(`SELECT relname FROM pg_class WHERE relname LIKE 'flows_v6%'`)).rows, [], 'the version-6 table is gone');
+  t.deepEqual((await client.query(`SELECT relkind FROM pg_class WHERE oid = 'podflow.flows'::regclass`)).rows, [{ relkind: 'v' }]);
+  const [parts] = (await client.query('SELECT count(*)::int AS parts, sum(rows)::int AS rows, max(rows) AS largest FROM podflow.flow_batches')).rows;
+  t.is(parts.rows, 620);
+  t.is(parts.largest, 200, 'the rows of one interval, node and transaction are one part');
+  t.is((await client.query('SELECT sum(flows)::int AS n FROM podflow.flows_day')).rows[0].n, 500);
+  t.is((await rollUp(client, 'podflow')).rows, 120, 'the rows written after the last rollup before the upgrades');
+  await assertTiersExact(t, client);
+  const window: [Date, Date] = [new Date(T0 - 2 * DAY_MS + 7 * MINUTE_MS), new Date(T0 - 3 * HOUR_MS - 13 * MINUTE_MS)];
+  t.deepEqual(await tieredGraphLinks(client, ...window, 'namespace'), await rawGraphLinks(client, ...window, 'namespace'));
+  // Rows written after the upgrade are parts too, and roll up exactly with the moved ones.
+  await write(url, spread(90, T0 - 2 * HOUR_MS, HOUR_MS, 9000));
+  t.is((await rollUp(client, 'podflow')).rows, 90);
+  await assertTiersExact(t, client);
 });
 
 test.serial('retention per tier drops whole partitions; raw days are dropped only once rolled up', async (t) => {
