@@ -277,6 +277,39 @@ test('two consumers: both connections write, every request exactly once, exact s
   t.is(distinct!.n, 30_000);
 });
 
+test('packed parts: the flows of one interval and node are one part, other times and nodes parts of their own, every flow read back as written', async (t) => {
+  if (!needsServer(t)) return;
+  const url = await freshDatabase();
+  const q = exporterFor(url, { batch: { max_rows: 1000, flush_interval: '1h' } });
+  await q.exporter.start();
+  const interval = Array.from({ length: 300 }, (_, i) => fullFlow(i, NOON));
+  const otherNode = Array.from({ length: 50 }, (_, i) => {
+    const f = fullFlow(300 + i, NOON);
+    f.attributes['k8s.node.name'] = 'node-z';
+    return f;
+  });
+  // Rows with times of their own (conntrack without reduce, late rows), interleaved with the rest.
+  const ragged = Array.from({ length: 20 }, (_, i) => fullFlow(350 + i, NOON + 1000 * (i + 1)));
+  const flows = [...interval.slice(0, 100), ...ragged.slice(0, 10), ...otherNode, ...interval.slice(100), ...ragged.slice(10)];
+  await q.consume(deltaBatch(flows));
+  t.true(await q.shutdown());
+  const db = dbName(url);
+  t.deepEqual((await srv().query(db, 'SELECT rows FROM podflow.flow_batches ORDER BY rows DESC')).map((r) => r.rows), [300, 50, ...Array<number>(20).fill(1)]);
+  const [total] = await srv().query(db, `${SUMS_SQL} FROM podflow.flows`);
+  t.deepEqual(dbSums(total as never), sums(flows));
+  // Element i of every array is the same flow: each flow's own values, by its seq.
+  const stored = await srv().query(db, `SELECT (attributes->>'seq')::int AS seq, extract(epoch FROM start_time)::float8 * 1000 AS start_ms,
+      tx_bytes::int AS tx, rx_bytes::int AS rx, tx_packets::int AS txp, rx_packets::int AS rxp, connections::int AS conns,
+      src_port, inter_zone, node_code IS NOT NULL AS has_node, (cost_usd IS NULL) AS unpriced
+    FROM podflow.flows ORDER BY 1`);
+  t.deepEqual(stored, [...flows].sort((a, b) => Number(a.attributes.seq) - Number(b.attributes.seq)).map((f) => ({
+    seq: f.attributes.seq, start_ms: Number(f.startTimeUnixNano / 1_000_000n), tx: f.txBytes, rx: f.rxBytes, txp: f.txPackets, rxp: f.rxPackets,
+    conns: f.connections, src_port: f.attributes['source.port'], inter_zone: f.attributes['network.flow.inter_zone'], has_node: true, unpriced: f.costZeptoUsd === undefined,
+  })));
+  t.deepEqual(await srv().query(db, `SELECT node, count(*)::int AS n FROM podflow.flow_details GROUP BY 1 ORDER BY 1`), [{ node: 'node-a', n: 320 }, { node: 'node-z', n: 50 }]);
+  t.like(await outcome(q), { sent: 370, ...NOTHING_LOST });
+});
+
 test('a row the server refuses is dropped alone; its batch-mates are written', async (t) => {
   if (!needsServer(t)) return;
   const url = await freshDatabase();
