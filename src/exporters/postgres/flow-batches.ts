@@ -201,7 +201,9 @@ const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': 
  * again: the array literal quotes it (`"`, with `"` and `\` backslashed), then COPY text escapes.
  */
 function quotedElement(field: string): string {
-  const value = field.includes('\\') ? field.replace(/\\(.)/g, (_, c: string) => COPY_UNESCAPES[c] ?? c) : field;
+  // No COPY escape in the field (JSON keeps control characters escaped): only its quotes change.
+  if (!field.includes('\\')) return `"${field.replaceAll('"', '\\\\"')}"`;
+  const value = field.replace(/\\(.)/g, (_, c: string) => COPY_UNESCAPES[c] ?? c);
   return `"${value.replace(/["\\]/g, '\\$&')}"`.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!);
 }
 
@@ -217,22 +219,27 @@ export function packParts(rows: NarrowRows): { text: string; parts: number } {
     if (group) group.push(r);
     else groups.set(key, [r]);
   }
-  const tails = rows.tails.map((tail) => tail.split('\t'));
-  const lines: string[] = [];
+  let text = '';
   for (const [key, members] of groups) {
-    const fields = [key, String(members.length)];
-    for (let a = 0; a < SOURCES.length; a++) {
-      const [from, at] = SOURCES[a]!;
-      let allNull = true;
-      const elements = members.map((r) => {
-        const v = (from === 0 ? rows.middles[r]! : tails[r]!)[at]!;
-        if (v === NULL) return 'NULL';
-        allNull = false;
-        return a === ATTRIBUTES ? quotedElement(v) : v;
-      });
-      fields.push(allNull ? NULL : `{${elements.join(',')}}`);
+    const values: string[][] = SOURCES.map(() => new Array<string>(members.length));
+    const anyValue: boolean[] = SOURCES.map(() => false);
+    for (let m = 0; m < members.length; m++) {
+      const r = members[m]!;
+      const middle = rows.middles[r]!;
+      const tail = rows.tails[r]!.split('\t');
+      for (let a = 0; a < SOURCES.length; a++) {
+        const [from, at] = SOURCES[a]!;
+        const v = (from === 0 ? middle : tail)[at]!;
+        if (v === NULL) values[a]![m] = 'NULL';
+        else {
+          anyValue[a] = true;
+          values[a]![m] = a === ATTRIBUTES ? quotedElement(v) : v;
+        }
+      }
     }
-    lines.push(`${fields.join('\t')}\n`);
+    text += `${key}\t${members.length}`;
+    for (let a = 0; a < SOURCES.length; a++) text += anyValue[a] ? `\t{${values[a]!.join(',')}}` : `\t${NULL}`;
+    text += '\n';
   }
-  return { text: lines.join(''), parts: lines.length };
+  return { text, parts: groups.size };
 }
