@@ -16,6 +16,9 @@
 // Element order: element i of every array is flow i of the part (unnest zips them). An array
 // whose every element is NULL is stored as NULL (unnest pads it with NULLs to the part's rows).
 
+import { dropPartitionsBeforeSql, ensurePartitionsSql } from './partition-sql.ts';
+import { renameFlowsAwaySql } from './narrow-rows.ts';
+
 /** The per-flow columns stored as arrays, with their element type, in the view's order. */
 export const ROW_ARRAYS: ReadonlyArray<readonly [name: string, element: string]> = [
   ['tx_bytes', 'bigint'], ['rx_bytes', 'bigint'], ['tx_packets', 'bigint'], ['rx_packets', 'bigint'], ['connections', 'bigint'],
@@ -58,22 +61,7 @@ export function packedInsertSql(schema: string, rows: string, keepXid: boolean):
 export function packedMigrationSql(flowDetailsSql: string): string {
   return `
 DROP VIEW :schema.flow_details;
-DO $do$
-DECLARE
-  part text;
-BEGIN
-  FOR part IN
-    SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-    WHERE i.inhparent = to_regclass(format('%I.flows', :schema_literal))
-  LOOP
-    EXECUTE format('ALTER TABLE %I.%I RENAME TO %I', :schema_literal, part, 'flows_v6_' || substr(part, 7));
-  END LOOP;
-END
-$do$;
-ALTER TABLE :schema.flows RENAME TO flows_v6;
-ALTER INDEX :schema.flows_start_time_brin RENAME TO flows_v6_start_time_brin;
-ALTER INDEX :schema.flows_ingest_xid_brin RENAME TO flows_v6_ingest_xid_brin;
-
+${renameFlowsAwaySql('v6')}
 -- One row per batch part: what its flows share, then one array per per-flow column (element i
 -- of each is flow i). lz4: compresses as well as pglz here at a fraction of the CPU.
 CREATE TABLE :schema.flow_batches (
@@ -98,74 +86,9 @@ CROSS JOIN LATERAL unnest(${ROW_ARRAYS.map(([c]) => `b.${c}`).join(', ')}) AS r(
 
 ${flowDetailsSql}
 
-CREATE OR REPLACE FUNCTION :schema.ensure_partitions(days date[]) RETURNS integer
-LANGUAGE plpgsql AS $fn$
-DECLARE
-  day date;
-  part text;
-  created integer := 0;
-BEGIN
-  FOREACH day IN ARRAY days LOOP
-    part := 'flows_p' || to_char(day, 'YYYYMMDD');
-    CONTINUE WHEN to_regclass(format('%I.%I', :schema_literal, part)) IS NOT NULL;
-    PERFORM pg_advisory_xact_lock(hashtext('podflow.partitions'), hashtext(:schema_literal));
-    CONTINUE WHEN to_regclass(format('%I.%I', :schema_literal, part)) IS NOT NULL;
-    EXECUTE format('CREATE TABLE IF NOT EXISTS %I.%I PARTITION OF %I.flow_batches FOR VALUES FROM (%L) TO (%L)',
-      :schema_literal, part, :schema_literal,
-      to_char(day, 'YYYY-MM-DD') || ' 00:00:00+00', to_char(day + 1, 'YYYY-MM-DD') || ' 00:00:00+00');
-    created := created + 1;
-  END LOOP;
-  RETURN created;
-END
-$fn$;
-
-CREATE OR REPLACE FUNCTION :schema.drop_partitions_before(cutoff timestamptz) RETURNS SETOF text
-LANGUAGE plpgsql AS $fn$
-DECLARE
-  part text;
-BEGIN
-  PERFORM pg_advisory_xact_lock(hashtext('podflow.partitions'), hashtext(:schema_literal));
-  FOR part IN
-    SELECT c.relname::text
-    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-    WHERE i.inhparent = to_regclass(format('%I.flow_batches', :schema_literal))
-      AND c.relname ~ '^flows_p[0-9]{8}$'
-      AND (to_date(substr(c.relname, 8), 'YYYYMMDD') + 1)::timestamp AT TIME ZONE 'UTC' <= cutoff
-    ORDER BY c.relname
-  LOOP
-    EXECUTE format('DROP TABLE %I.%I', :schema_literal, part);
-    RETURN NEXT part;
-  END LOOP;
-  DELETE FROM :schema.ingest_batches WHERE committed_at < now() - interval '1 day';
-END
-$fn$;
-
-CREATE OR REPLACE FUNCTION :schema.drop_raw_partitions_before(cutoff timestamptz) RETURNS SETOF text
-LANGUAGE plpgsql AS $fn$
-DECLARE
-  part text;
-  rolled bigint;
-  pending boolean;
-BEGIN
-  PERFORM pg_advisory_xact_lock(hashtext('podflow.partitions'), hashtext(:schema_literal));
-  SELECT rolled_xid INTO rolled FROM :schema.rollup_state;
-  FOR part IN
-    SELECT c.relname::text
-    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-    WHERE i.inhparent = to_regclass(format('%I.flow_batches', :schema_literal))
-      AND c.relname ~ '^flows_p[0-9]{8}$'
-      AND (to_date(substr(c.relname, 8), 'YYYYMMDD') + 1)::timestamp AT TIME ZONE 'UTC' <= cutoff
-    ORDER BY c.relname
-  LOOP
-    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.%I WHERE ingest_xid >= %s)', :schema_literal, part, rolled) INTO pending;
-    CONTINUE WHEN pending;
-    EXECUTE format('DROP TABLE %I.%I', :schema_literal, part);
-    RETURN NEXT part;
-  END LOOP;
-  DELETE FROM :schema.ingest_batches WHERE committed_at < now() - interval '1 day';
-END
-$fn$;
-`;
+${ensurePartitionsSql('flow_batches', 'CREATE OR REPLACE')}
+${dropPartitionsBeforeSql('flow_batches', 'CREATE OR REPLACE')}
+${dropPartitionsBeforeSql('flow_batches', 'CREATE OR REPLACE', true)}`;
 }
 
 // ---- The exporter's side: narrow rows (endpoint-ids.ts) into COPY text lines of parts. ----
