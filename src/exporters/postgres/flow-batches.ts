@@ -27,6 +27,9 @@ export const ROW_ARRAYS: ReadonlyArray<readonly [name: string, element: string]>
   ['src_port', 'integer'], ['dst_port', 'integer'], ['inter_zone', 'boolean'], ['cost_usd', 'numeric'], ['attributes', 'jsonb'],
 ];
 
+/** The arrays of columns that are never NULL in a row: never NULL, nor any element. */
+const REQUIRED = new Set(['tx_bytes', 'rx_bytes', 'tx_packets', 'rx_packets', 'connections', 'src_endpoint', 'dst_endpoint']);
+
 /** What a part's flows share: the columns of `flow_batches` before the arrays (ingest_xid is its default). */
 export const PART_COLUMNS = ['start_time', 'end_time', 'node_code', 'rows'] as const;
 
@@ -71,7 +74,12 @@ CREATE TABLE :schema.flow_batches (
   ingest_xid  bigint DEFAULT pg_current_xact_id()::text::bigint,
   node_code   integer,
   rows        integer NOT NULL CHECK (rows > 0),
-  ${ROW_ARRAYS.map(([c, t]) => `${c} ${t}[] COMPRESSION lz4`).join(',\n  ')}
+  ${ROW_ARRAYS.map(([c, t]) => `${c} ${t}[] COMPRESSION lz4${REQUIRED.has(c) ? ' NOT NULL' : ''}`).join(',\n  ')},
+  -- unnest would pad a short array with NULLs: every array holds one element per flow, and the
+  -- columns the rows had NOT NULL hold no NULL element.
+  CONSTRAINT flow_batches_one_element_per_flow CHECK (
+    ${ROW_ARRAYS.map(([c]) => `cardinality(${c}) = rows`).join(' AND ')}
+    AND ${[...REQUIRED].map((c) => `array_position(${c}, NULL) IS NULL`).join(' AND ')})
 ) PARTITION BY RANGE (start_time);
 CREATE INDEX flow_batches_start_time_brin ON :schema.flow_batches USING brin (start_time) WITH (autosummarize = on);
 CREATE INDEX flow_batches_ingest_xid_brin ON :schema.flow_batches USING brin (ingest_xid) WITH (autosummarize = on);

@@ -446,6 +446,14 @@ test.serial('migration 7 from a version-6 database: every row kept exact, packed
   await assertTiersExact(t, client);
   const window: [Date, Date] = [new Date(T0 - 2 * DAY_MS + 7 * MINUTE_MS), new Date(T0 - 3 * HOUR_MS - 13 * MINUTE_MS)];
   t.deepEqual(await tieredGraphLinks(client, ...window, 'namespace'), await rawGraphLinks(client, ...window, 'namespace'));
+  // A part whose arrays do not hold one element per flow, or a NULL counter, is refused.
+  const part = (rows: number, tx: string) => client.query(`INSERT INTO podflow.flow_batches (start_time, end_time, rows, tx_bytes, rx_bytes, tx_packets, rx_packets, connections, src_endpoint, dst_endpoint)
+    VALUES ($1, $1, ${rows}, '${tx}', '{1,2}', '{1,2}', '{1,2}', '{1,2}', '{1,1}', '{1,1}')`, [new Date(T0)]);
+  await t.throwsAsync(part(3, '{1,2}'), { message: /flow_batches_one_element_per_flow/ });
+  await t.throwsAsync(part(2, '{1}'), { message: /flow_batches_one_element_per_flow/ });
+  await t.throwsAsync(part(2, '{1,NULL}'), { message: /flow_batches_one_element_per_flow/ });
+  await part(2, '{1,2}');
+  await client.query(`DELETE FROM podflow.flow_batches WHERE start_time = $1 AND rows = 2 AND tx_bytes = '{1,2}'`, [new Date(T0)]);
   // Rows written after the upgrade are parts too, and roll up exactly with the moved ones.
   await write(url, spread(90, T0 - 2 * HOUR_MS, HOUR_MS, 9000));
   t.is((await rollUp(client, 'podflow')).rows, 90);
