@@ -2,10 +2,11 @@
 // lines (rows.ts COPY_COLUMNS, written by copy-encoder.ts: tab-separated, `\N` for NULL, `\\`,
 // `\t`, `\n`, `\r` escaped); at send time each line is translated into a narrow row
 // (flow-batches.ts NarrowRows, packed there into parts): its two ends become endpoint ids, node /
-// transport / service / cost class become codes, every other field is copied byte for byte. The ids come from a cache of this
-// exporter (end text → id, kind + value → code); the ends and codes a request has that the cache
-// lacks are added and looked up in statements of their own, committed before the rows'
-// transaction, so a rolled-back COPY never leaves the cache holding ids that do not exist.
+// transport / service / cost class become codes, every other field is copied byte for byte. The
+// ids come from a cache of this exporter (end text → id, kind + value → code); the ends and codes
+// a request has that the cache lacks are added and looked up in statements of their own,
+// committed before the rows' transaction, so a rolled-back COPY never leaves the cache holding
+// ids that do not exist.
 //
 // Concurrent writers: missing ends and codes are inserted in key order with ON CONFLICT DO
 // NOTHING (two writers adding the same ones wait for each other instead of deadlocking), and the
@@ -39,7 +40,6 @@ const TAIL_FIRST = fieldOf('tx_bytes');
 if (MIDDLE_FIRST !== 2 || fieldOf('cost_class') !== TAIL_FIRST - 1 || fieldOf('attributes') !== COPY_COLUMNS.length - 1) {
   throw new Error('rows.ts COPY_COLUMNS: not the layout endpoint-ids.ts reads');
 }
-
 
 /** Index in the middle's fields of a wide column. */
 const middleOf = (column: string): number => fieldOf(column) - MIDDLE_FIRST;
@@ -141,7 +141,7 @@ export class EndpointIds {
       pos = eol + 1;
     }
     // Another consumer's translation may clear the cached middles while this one waits: what is
-    // translated here is kept aside too, and the lines are built in one go once nothing is missing.
+    // translated here is kept aside too, and the rows are built in one go once nothing is missing.
     const translated = new Map<string, readonly string[]>();
     for (;;) {
       const untranslated = new Set<string>();
