@@ -33,13 +33,18 @@ const say = (o: object) => console.log(JSON.stringify(o));
 const config = { auth_type: 'kubeConfig', kubeconfig: process.env.SCALE_KUBECONFIG, wait_for_sync: '300s', ...(MODE === 'node' ? { node_name: 'node-0' } : {}) };
 const clock = new ManualClock(1_767_225_600_000);
 let reducedGroups = 0;
-const reduce = new ReduceProcessor(capturingContext('reduce'), reduceConfigSchema.parse({ interval: '15s', temporality: 'delta', max_groups: MAX_GROUPS }), {
-  consume: async (b: FlowBatch) => void (reducedGroups += b.flows.length),
-}, clock);
+const reduceConfig = reduceConfigSchema.parse({ interval: '15s', temporality: 'delta', max_groups: MAX_GROUPS });
+const reducer = (on: ManualClock) => new ReduceProcessor(capturingContext('reduce'), reduceConfig, { consume: async (b: FlowBatch) => void (reducedGroups += b.flows.length) }, on);
+/** The gateway's reduce: its groups recur interval after interval (the bench's agents send the same flows every interval). */
+const reduce = reducer(clock);
+/** A reduce that has never seen these groups (a gateway's first interval, or every pod pair new): made anew each tick. */
+let fresh: ReduceProcessor | undefined;
+/** The fresh reduce's own clock: its flush must not end an interval of the gateway's reduce. */
+const freshClock = new ManualClock(clock.nowMs());
 let kept = 0;
-/** k8sattributes → reduce, or → a counter only (to split the CPU between the two). */
-let toReduce = true;
-const next = { consume: (b: FlowBatch) => ((kept += b.flows.length), toReduce ? reduce.consume(b) : Promise.resolve()) };
+/** k8sattributes → reduce, → a fresh reduce, or → a counter only (to split the CPU between the two). */
+let target: 'reduce' | 'fresh' | 'none' = 'reduce';
+const next = { consume: (b: FlowBatch) => ((kept += b.flows.length), target === 'reduce' ? reduce.consume(b) : target === 'fresh' ? fresh!.consume(b) : Promise.resolve()) };
 
 gc();
 const rssBefore = process.memoryUsage().rss;
@@ -92,14 +97,17 @@ function agentBatches(): FlowBatch[] {
 }
 
 /**
- * How the batches reach the gateway's k8sattributes each interval (built before the timed part:
- * that is the receiver's work, measured in bench/otlp):
- *  - INPUT=decoder (default): as the otlp receiver hands them over: each agent's batch encoded
- *    once by podflow's otlp encoder (protobuf), and decoded anew every interval by the receiver's
- *    decoder (its attribute maps and strings: new strings, a value repeated at the same place
- *    of consecutive points shared).
+ * How the batches reach the gateway's k8sattributes, in the pipeline's shape: the otlp receiver
+ * decodes one request and hands its batches (one per agent) through the processors before it
+ * decodes the next, so a batch and the enriched maps of its flows die young and only reduce's
+ * groups live through the interval. Each tick therefore decodes request after request inside the
+ * loop, and the enrich and reduce CPU is the difference to the same loop with a consumer that
+ * only counts (the receiver's own work, measured in bench/otlp):
+ *  - INPUT=decoder (default): each agent's batch encoded once by podflow's otlp encoder (one
+ *    request per agent), decoded by the receiver's decoder every interval.
  *  - INPUT=strings: every attribute value a new string decoded from its UTF-8 bytes, the maps
- *    built key by key (the figures before the receiver's decoder was measured here).
+ *    built key by key, one agent's batch at a time (the figures before the receiver's decoder
+ *    was measured here).
  */
 const INPUT = process.env.INPUT === 'strings' ? 'strings' : 'decoder';
 const utf8 = new TextEncoder();
@@ -110,43 +118,102 @@ function decoded(a: Attributes): Attributes {
   return out;
 }
 
-function intervalInput(template: FlowBatch[]): () => FlowBatch[] {
-  if (INPUT === 'strings') return () => template.map((b) => ({ ...b, flows: b.flows.map((f) => ({ ...f, attributes: decoded(f.attributes) })) }));
-  // Kept gzipped, as they travel (264 MB as protobuf would weigh on the RSS figures).
+/** One request: what the receiver decodes it to. */
+type Request = () => FlowBatch[];
+
+/**
+ * The interval's requests, and a function that releases their bytes. The protobuf bodies are
+ * gunzipped once, before the ticks, into one buffer (~264 MB, freed before the RSS is read):
+ * gunzip is the receiver's work too, and per-request timing around it cost more than the
+ * difference measured.
+ */
+function requestsOf(template: FlowBatch[]): { requests: Request[]; release: () => void } {
+  if (INPUT === 'strings') {
+    return { requests: template.map((b) => () => [{ ...b, flows: b.flows.map((f) => ({ ...f, attributes: decoded(f.attributes) })) }]), release: () => {} };
+  }
   const encoder = new OtlpProtoEncoder({ maxRequestBytes: 4 * 1024 * 1024, scopeVersion: 'bench' });
-  const bodies = template.flatMap((b) => encoder.encode(b.resource!, 'delta', b.flows, (body) => gzipSync(body, { level: 1 })));
-  return () => bodies.flatMap((body) => decodeProtoRequest(gunzipSync(body)).map((r): FlowBatch => ({ flows: r.flows, temporality: 'delta', resource: r.resource })));
+  const gzipped = template.flatMap((b) => encoder.encode(b.resource!, 'delta', b.flows, (body) => gzipSync(body, { level: 1 })));
+  const bodies = gzipped.map((body) => gunzipSync(body));
+  const ends: number[] = [];
+  let end = 0;
+  for (const body of bodies) ends.push((end += body.length));
+  let all: Buffer | undefined = Buffer.concat(bodies);
+  return {
+    requests: ends.map((to, i) => () => decodeProtoRequest(all!.subarray(i === 0 ? 0 : ends[i - 1], to)).map((r): FlowBatch => ({ flows: r.flows, temporality: 'delta', resource: r.resource }))),
+    release: () => void (all = undefined),
+  };
 }
 
-async function measure(withReduce: boolean) {
-  toReduce = withReduce;
-  const template = agentBatches();
-  const input = intervalInput(template);
-  const cpus: number[] = [];
-  for (let tick = 0; tick < TICKS; tick++) {
-    const batches = input();
-    kept = 0;
-    reducedGroups = 0;
-    gc(); // the batches' own allocation (the receiver's work) is not measured
-    const c0 = process.cpuUsage();
-    for (const b of batches) await k8s.p.consume(b);
-    if (withReduce) await clock.advance(INTERVAL_MS); // the interval's flush
-    const c = process.cpuUsage(c0);
-    cpus.push((c.user + c.system) / 1000);
+type Stages = 'decode' | 'enrich' | 'reduce' | 'fresh';
+
+/** CPU ms of one interval: every request decoded and handed to `stages`, then (reduce) the flush. */
+async function interval(requests: Request[], stages: Stages): Promise<number> {
+  const sink = stages !== 'decode';
+  target = stages === 'reduce' || stages === 'fresh' ? stages : 'none';
+  if (stages === 'fresh') {
+    fresh = reducer(freshClock);
+    await fresh.start();
   }
-  cpus.sort((a, b) => a - b);
-  return { cpuMs: Math.round(cpus[Math.floor(cpus.length / 2)]!), kept, groups: reducedGroups, batches: template.length };
+  kept = 0;
+  reducedGroups = 0;
+  const c0 = process.cpuUsage();
+  for (const request of requests) {
+    const batches = request();
+    if (sink) for (const b of batches) await k8s.p.consume(b);
+    else for (const b of batches) kept += b.flows.length;
+  }
+  if (target !== 'none') await (target === 'fresh' ? freshClock : clock).advance(INTERVAL_MS); // the interval's flush
+  const c = process.cpuUsage(c0);
+  if (fresh !== undefined) {
+    // Garbage before the next stage set (its groups would weigh on the others' collections).
+    await fresh.shutdown();
+    fresh = undefined;
+  }
+  return (c.user + c.system) / 1000;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * TICKS rounds, each one interval of every stage set in turn (decode only, + enrich, + enrich
+ * and reduce, + enrich and a reduce that has never seen the groups), so they see the same load;
+ * medians per stage set.
+ */
+async function measure() {
+  const template = agentBatches();
+  const { requests, release } = requestsOf(template);
+  const cpu: Record<Stages, number[]> = { decode: [], enrich: [], reduce: [], fresh: [] };
+  const counts = { kept: 0, groups: 0 };
+  for (let tick = 0; tick < TICKS; tick++) {
+    for (const stages of ['decode', 'enrich', 'reduce', 'fresh'] as const) {
+      gc(); // every stage set starts from the same heap
+      if (process.env.GC_TRACE) console.log(`-- ${stages}, tick ${tick}`); // among the GC trace lines
+      cpu[stages].push(await interval(requests, stages));
+      if (stages === 'reduce') Object.assign(counts, { kept, groups: reducedGroups });
+    }
+  }
+  release();
+  if (process.env.BENCH_VERBOSE) console.error(JSON.stringify(cpu));
+  const decodeMs = median(cpu.decode);
+  return {
+    decodeMs: Math.round(decodeMs),
+    enrichMs: Math.round(median(cpu.enrich) - decodeMs),
+    enrichReduceMs: Math.round(median(cpu.reduce) - decodeMs),
+    enrichReduceNewMs: Math.round(median(cpu.fresh) - decodeMs),
+    ...counts,
+    agents: template.length,
+    requests: requests.length,
+  };
 }
 
 for await (const line of createInterface(process.stdin)) {
   if (line === 'measure') {
-    const enrich = await measure(false);
-    const both = await measure(true);
+    const m = await measure();
     gc();
     gc();
     say({
-      event: 'measured', flows: FLOWS, agents: both.batches, ticks: TICKS, input: INPUT,
-      enrich_cpu_ms: enrich.cpuMs, enrich_reduce_cpu_ms: both.cpuMs, kept: both.kept, groups: both.groups,
+      event: 'measured', flows: FLOWS, agents: m.agents, requests: m.requests, ticks: TICKS, input: INPUT,
+      decode_cpu_ms: m.decodeMs, enrich_cpu_ms: m.enrichMs, enrich_reduce_cpu_ms: m.enrichReduceMs, enrich_reduce_new_groups_cpu_ms: m.enrichReduceNewMs, kept: m.kept, groups: m.groups,
       rss_mib: mib(process.memoryUsage().rss), heap_mib: mib(process.memoryUsage().heapUsed),
     });
   }

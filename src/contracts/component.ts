@@ -41,6 +41,11 @@ export interface ComponentEndpoints {
 
 export type Receiver = Component;
 
+/**
+ * A processor owns the batches it is given and may change their flows; a flow's attribute map
+ * may be frozen and shared (reduce's groups), so attributes are set with `setFlowAttribute`
+ * (src/model/flow.ts), never by writing into a frozen map (docs/data-model.md).
+ */
 export interface Processor extends Component, FlowConsumer {}
 
 /**

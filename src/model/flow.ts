@@ -13,6 +13,11 @@ export type Attributes = Record<string, AttributeValue>;
 export interface Flow {
   startTimeUnixNano: bigint;
   timeUnixNano: bigint;
+  /**
+   * May be frozen and shared: reduce emits each group's map again every interval the group has
+   * traffic. Never change a frozen map in place; set attributes with `setFlowAttribute` (or
+   * replace the map).
+   */
   attributes: Attributes;
   /** Bytes source → destination (L3 length, as the kernel counts them). */
   txBytes: number;
@@ -61,6 +66,16 @@ export function unixNanoFromMs(ms: number): bigint {
 /** A Flow's time in whole ms since the epoch. */
 export function msFromUnixNano(ns: bigint): number {
   return Number(ns / NS_PER_MS);
+}
+
+/**
+ * Sets one attribute of `flow`: in its map, or, when that map is frozen (shared, see
+ * Flow.attributes), in a copy that becomes the flow's own.
+ */
+export function setFlowAttribute(flow: Flow, key: string, value: AttributeValue): void {
+  const attributes = flow.attributes;
+  if (Object.isFrozen(attributes)) flow.attributes = { ...attributes, [key]: value };
+  else attributes[key] = value;
 }
 
 /** A deep-enough copy for fan-out: each consumer may mutate its own attributes. */

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { httpUrl, listenAddress } from '../../src/config/endpoints.ts';
 import { durationMs } from '../../src/config/units.ts';
-import { type Flow, type FlowBatch, unixNanoFromMs } from '../../src/model/index.ts';
+import { type Flow, type FlowBatch, setFlowAttribute, unixNanoFromMs } from '../../src/model/index.ts';
 import { DEFAULT_EXPORTER_QUEUE, type Exporter, type ExporterFactory, type ExportRequest, type ProcessorFactory, type ReceiverFactory } from '../../src/contracts/component.ts';
 
 /** `start:<id>` / `shutdown:<id>` in the order they happened. */
@@ -80,7 +80,7 @@ export const tagProcessorFactory: ProcessorFactory<z.output<typeof tagSchema>> =
         lifecycle.push(`shutdown:${ctx.id}`);
       },
       async consume(batch) {
-        for (const f of batch.flows) f.attributes[config.key] = config.value;
+        for (const f of batch.flows) setFlowAttribute(f, config.key, config.value);
         await next.consume(config.temporality ? { ...batch, temporality: config.temporality } : batch);
       },
     };

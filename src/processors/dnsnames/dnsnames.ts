@@ -3,7 +3,7 @@
 // kernel) and keeps in a bounded, TTL-honouring address → name cache.
 import { AddressClassifier } from '../../model/address.ts';
 import { DESTINATION, DESTINATION_DOMAIN } from '../../model/attributes.ts';
-import type { FlowBatch } from '../../model/flow.ts';
+import { setFlowAttribute, type FlowBatch } from '../../model/flow.ts';
 import { DnsNames, type DnsStatus } from '../../native/index.ts';
 import type { ComponentContext, ComponentEndpoints, FlowConsumer, Processor } from '../../contracts/component.ts';
 import { sharedCounter, sharedGauge } from '../../telemetry/shared-metrics.ts';
@@ -93,7 +93,7 @@ export class DnsnamesProcessor implements Processor {
         for (const [i, address] of targets) {
           const name = wanted.get(address);
           if (name) {
-            batch.flows[i]!.attributes[DESTINATION_DOMAIN] = name;
+            setFlowAttribute(batch.flows[i]!, DESTINATION_DOMAIN, name);
             named++;
           }
         }

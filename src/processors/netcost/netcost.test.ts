@@ -130,3 +130,12 @@ test('every flow is priced to the nearest zepto-dollar (half up), on the double 
   ), { numRuns: 300 });
   t.pass();
 });
+
+test('a flow whose attribute map is frozen (reduce\'s shared group map) gets its class in a copy; the map is unchanged', async (t) => {
+  const priced = flowFrom(a1, b1);
+  const shared = Object.freeze({ ...priced.attributes });
+  const { flows } = await run(AWS, [{ ...priced, attributes: shared }]);
+  t.is(flows[0]!.attributes[NETWORK_FLOW_COST_CLASS], 'inter_zone');
+  t.deepEqual(flows[0]!.attributes, { ...shared, [NETWORK_FLOW_COST_CLASS]: 'inter_zone' });
+  t.false(NETWORK_FLOW_COST_CLASS in shared);
+});

@@ -1,7 +1,7 @@
 // Classes every flow by how the cloud bills its bytes and prices it: the attribute
 // `network.flow.cost.class` and the record's `costZeptoUsd` (README.md).
 import type { Counter } from 'prom-client';
-import { NETWORK_FLOW_COST_CLASS, type FlowBatch } from '../../model/index.ts';
+import { NETWORK_FLOW_COST_CLASS, setFlowAttribute, type FlowBatch } from '../../model/index.ts';
 import type { ComponentContext, FlowConsumer, Processor } from '../../contracts/component.ts';
 import { sharedCounter } from '../../telemetry/shared-metrics.ts';
 import { FlowClassifier, UNKNOWN } from './classify.ts';
@@ -49,7 +49,7 @@ export class NetcostProcessor implements Processor {
     counts.fill(0);
     for (const flow of batch.flows) {
       const cls = classifier.classify(flow.attributes);
-      flow.attributes[NETWORK_FLOW_COST_CLASS] = COST_CLASSES[cls]!;
+      setFlowAttribute(flow, NETWORK_FLOW_COST_CLASS, COST_CLASSES[cls]!);
       flow.costZeptoUsd = pricer.price(cls, flow);
       counts[cls]!++;
     }

@@ -10,6 +10,7 @@
 // mostly sees the same values again, and re-interning them cost a Map.set each). The arrays
 // start small and double up to `capacity` (max_groups), so a large max_groups costs memory only
 // when that many groups exist.
+import type { Attributes } from '../../model/index.ts';
 import type { SlotValue } from './group-key.ts';
 
 export const COUNTERS_PER_GROUP = 6;
@@ -45,6 +46,11 @@ export class GroupTable {
   touched: Uint8Array;
   /** Per group: its slot values, for the output attributes. */
   readonly values: SlotValue[][] = [];
+  /**
+   * Per group: its output attribute map once it was emitted (frozen), emitted again every
+   * interval the group has traffic: made once per group, not once per group per interval.
+   */
+  readonly attributes: Array<Attributes | undefined> = [];
   /**
    * Per group: the sum of its flows' `costZeptoUsd` (exact integers) minus the COST_PART counter,
    * undefined while none of them carried a cost. Most additions go to COST_PART as doubles
@@ -173,6 +179,7 @@ export class GroupTable {
     const tuples = this.#tuples;
     for (let j = 0, base = g * k; j < k; j++) tuples[base + j] = ids[j]!;
     this.values[g] = values.slice(0, k);
+    this.attributes[g] = undefined;
     this.#costs[g] = undefined;
     this.startMs[g] = startMs;
     this.lastSeenMs[g] = startMs;
@@ -197,6 +204,7 @@ export class GroupTable {
         this.lastSeenMs[kept] = this.lastSeenMs[g]!;
         this.touched[kept] = this.touched[g]!;
         this.values[kept] = this.values[g]!;
+        this.attributes[kept] = this.attributes[g];
         this.#costs[kept] = this.#costs[g];
       }
       kept++;
@@ -217,7 +225,14 @@ export class GroupTable {
       this.#buckets[this.#probe(ids, true)] = g;
     }
     this.size = kept;
+    this.attributes.length = kept;
     this.#costs.length = kept;
+  }
+
+  /** Zeroes every group's counters and cost (delta temporality, at the end of each interval). */
+  resetCounters(): void {
+    this.counters.fill(0, 0, this.size * COUNTERS_PER_GROUP);
+    this.#costs.fill(undefined, 0, this.size);
   }
 
   /** Adds a flow's cost to group `g` (exactly). */
@@ -247,7 +262,7 @@ export class GroupTable {
   }
 
   /**
-   * Forgets every group (delta temporality, at the end of each interval). A dictionary is kept
+   * Forgets every group (delta temporality, after an interval without traffic). A dictionary is kept
    * for the next interval's groups unless it is stale (see `dictionariesStale`).
    */
   clear(): void {
@@ -256,6 +271,7 @@ export class GroupTable {
     this.#lastValues.fill(NOT_LOOKED_UP);
     this.size = 0;
     this.values.length = 0;
+    this.attributes.length = 0;
     this.#costs.length = 0;
     this.#buckets.fill(EMPTY);
   }

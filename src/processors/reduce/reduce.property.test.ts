@@ -166,3 +166,36 @@ test('delta: a group has a cost exactly when one of its flows had one, and it is
   );
   t.pass();
 });
+
+test('delta over many intervals (groups kept between them): each interval equals an independent grouping of its own flows, max_groups first come', async (t) => {
+  // One batch per interval. The oracle: the interval's first max_groups distinct keys are its
+  // groups, the rest is the overflow group, whatever groups earlier intervals had.
+  const plainKeys = KEYS.filter((k) => !k.endsWith('.address'));
+  const intervalsArb = fc.array(fc.array(flowArb, { maxLength: 25 }), { minLength: 2, maxLength: 8 });
+  let overflowSeen = false;
+  await fc.assert(
+    fc.asyncProperty(fc.shuffledSubarray(plainKeys, { minLength: 1 }), fc.constantFrom(1, 2, 3, 10_000), intervalsArb, async (groupBy, maxGroups, intervals) => {
+      const batches = await run({ group_by: groupBy, unidentified_addresses: false, temporality: 'delta', max_groups: maxGroups }, intervals.map((flows) => [flows, INTERVAL]));
+      const keyOf = (a: Attributes) => JSON.stringify(Object.entries(a).sort());
+      const expected = intervals.filter((flows) => flows.length > 0).map((flows) => {
+        const groups = new Map<string, [number, bigint | undefined]>();
+        for (const f of flows) {
+          const picked: Attributes = {};
+          for (const k of groupBy) if (f.attributes[k] !== undefined) picked[k] = f.attributes[k]!;
+          let key = keyOf(picked);
+          if (!groups.has(key) && [...groups.keys()].filter((k) => k !== 'overflow').length >= maxGroups) key = 'overflow';
+          const [tx, cost] = groups.get(key) ?? [0, undefined];
+          groups.set(key, [tx + f.txBytes, f.costZeptoUsd === undefined ? cost : (cost ?? 0n) + f.costZeptoUsd]);
+        }
+        return groups;
+      });
+      const actual = batches.map((b) => new Map(b.flows.map((f) => {
+        if (f.attributes['otel.metric.overflow'] === true) overflowSeen = true;
+        return [f.attributes['otel.metric.overflow'] === true ? 'overflow' : keyOf(f.attributes), [f.txBytes, f.costZeptoUsd]];
+      })));
+      assert.deepEqual(actual, expected);
+    }),
+    { numRuns: 200 },
+  );
+  t.true(overflowSeen, 'the overflow group was exercised');
+});

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { collector, testContext } from '../../../test/harness/context.ts';
 import { ManualClock } from '../../../test/harness/manual-clock.ts';
-import type { Attributes, Flow, FlowBatch } from '../../model/index.ts';
+import { setFlowAttribute, type Attributes, type Flow, type FlowBatch } from '../../model/index.ts';
 import { DEFAULT_GROUP_BY, type ReduceConfig, reduceConfigSchema } from './config.ts';
 import { reduceFactory } from './index.ts';
 import { ReduceProcessor } from './reduce.ts';
@@ -186,10 +186,57 @@ test('overflow at max_groups: new groups fold into one otel.metric.overflow grou
   const metric = await ctx.metrics.getSingleMetricAsString('podflow_processor_reduce_overflow_flows_total');
   t.regex(metric, /podflow_processor_reduce_overflow_flows_total\{processor="reduce\/test"\} 3$/m);
   t.regex(await ctx.metrics.getSingleMetricAsString('podflow_processor_reduce_groups'), /\{processor="reduce\/test"\} 3$/m);
-  // Next interval (delta groups live one interval): room again, no overflow.
+  // Next interval: the groups kept from the last one had no traffic yet and make room: no overflow.
   await reducer.consume(delta([flows[4]!]));
   await clock.advance(INTERVAL);
   t.deepEqual(emitted()[1]!.map((f) => f.attributes['destination.k8s.owner.name']), ['app5']);
+  await reducer.shutdown();
+});
+
+for (const temporality of ['delta', 'cumulative'] as const) {
+  test(`${temporality}: a group is emitted every interval with the same frozen attribute map, which no later interval or stage changes`, async (t) => {
+    const { clock, reducer, emitted } = setup({ temporality });
+    await reducer.start();
+    const other = { ...web, 'destination.k8s.namespace.name': 'shop', 'destination.k8s.owner.name': 'cache' };
+    await reducer.consume(delta([flow({ ...web, ...db }, 10), flow(other, 1)]));
+    await clock.advance(INTERVAL);
+    const first = emitted()[0]!.find((f) => f.attributes['destination.k8s.owner.name'] === 'db')!;
+    const map = first.attributes;
+    t.true(Object.isFrozen(map));
+    t.throws(() => {
+      (map as Record<string, unknown>)['network.flow.cost.class'] = 'intra_zone';
+    }, { instanceOf: TypeError }, 'changing the shared map in place fails');
+    // What a later stage does to add an attribute (netcost, dnsnames): the flow gets its own copy.
+    setFlowAttribute(first, 'network.flow.cost.class', 'intra_zone');
+    t.not(first.attributes, map);
+    t.deepEqual(first.attributes, { ...web, ...db, 'network.flow.cost.class': 'intra_zone' });
+    await reducer.consume(delta([flow({ ...web, ...db }, 5)]));
+    await clock.advance(INTERVAL);
+    const second = emitted()[1]!.find((f) => f.attributes['destination.k8s.owner.name'] === 'db')!;
+    t.is(second.attributes, map, 'the group\'s map is emitted again, not made anew');
+    t.deepEqual(second.attributes, { ...web, ...db }, 'unchanged by the later stage and by the next interval');
+    t.is(second.txBytes, temporality === 'delta' ? 5 : 15);
+    t.is(emitted()[1]!.length, temporality === 'delta' ? 1 : 2, 'delta: the quiet group is kept but not emitted');
+    await reducer.shutdown();
+  });
+}
+
+test('delta: groups kept from earlier intervals never take the room of this interval\'s groups (max_groups per interval)', async (t) => {
+  const { clock, reducer, emitted } = setup({ temporality: 'delta', max_groups: 2 });
+  await reducer.start();
+  const to = (name: string, txBytes: number) => flow({ ...web, 'destination.k8s.namespace.name': 'x', 'destination.k8s.owner.name': name }, txBytes);
+  const names = (i: number) => emitted()[i]!.map((f) => f.attributes['destination.k8s.owner.name'] ?? 'overflow').sort();
+  await reducer.consume(delta([to('a', 1), to('b', 2)]));
+  await clock.advance(INTERVAL);
+  await reducer.consume(delta([to('c', 3), to('d', 4)]));
+  await clock.advance(INTERVAL);
+  await reducer.consume(delta([to('a', 5), to('c', 6), to('b', 7), to('a', 8)]));
+  await clock.advance(INTERVAL);
+  t.deepEqual(names(0), ['a', 'b']);
+  t.deepEqual(names(1), ['c', 'd'], 'a and b (no traffic) made room for c and d');
+  t.deepEqual(names(2), ['a', 'c', 'overflow'], 'c was kept, a joined it: b is the third group of the interval');
+  const bytes = Object.fromEntries(emitted()[2]!.map((f) => [f.attributes['destination.k8s.owner.name'] ?? 'overflow', f.txBytes]));
+  t.deepEqual(bytes, { a: 13, c: 6, overflow: 7 });
   await reducer.shutdown();
 });
 

@@ -45,6 +45,8 @@ export class ReduceProcessor implements Processor {
   readonly #groupsGauge: Gauge.Internal<'processor'>;
 
   #intervalStartMs = 0;
+  /** Delta: the groups without traffic so far this interval were evicted to make room (at most once per interval). */
+  #compacted = false;
   #timer: unknown;
   #stopped = false;
   #warnedCumulativeInput = false;
@@ -128,12 +130,17 @@ export class ReduceProcessor implements Processor {
       reader.read(flow.attributes, values);
       let g = table.find(values);
       if (g < 0) {
+        let compacted = false;
         if (table.full) {
-          this.#addOverflow(flow);
-          overflowed++;
-          continue;
+          if (!this.#makeRoom()) {
+            this.#addOverflow(flow);
+            overflowed++;
+            continue;
+          }
+          compacted = true;
         }
-        g = table.insertMissed(values, this.#intervalStartMs);
+        // After a compaction the ids `find` looked up are gone with the dictionaries it rebuilt.
+        g = compacted ? table.insert(values, this.#intervalStartMs) : table.insertMissed(values, this.#intervalStartMs);
         // Inserting may have grown the table's arrays.
         counters = table.counters;
         touched = table.touched;
@@ -149,6 +156,19 @@ export class ReduceProcessor implements Processor {
       if (cost !== undefined) table.addCost(g, cost);
     }
     if (overflowed > 0) this.#overflowFlows.inc(overflowed);
+  }
+
+  /**
+   * A full table in delta mode may still hold groups kept from earlier intervals that have had
+   * no traffic in this one: evicting them makes room, so `max_groups` bounds the groups of one
+   * interval as when every interval started empty. Returns whether there is room now.
+   */
+  #makeRoom(): boolean {
+    if (this.#cumulative || this.#compacted) return false;
+    this.#compacted = true;
+    const touched = this.#table.touched;
+    this.#table.retain((g) => touched[g] === 1);
+    return !this.#table.full;
   }
 
   #addOverflow(flow: Flow): void {
@@ -202,8 +222,8 @@ export class ReduceProcessor implements Processor {
     const idleMs = this.#idleTimeoutMs;
     const intervalStartNano = unixNanoFromMs(this.#intervalStartMs);
     const endNano = unixNanoFromMs(endMs);
-    const groupAttributes = this.#groupAttributes;
-    const { counters, touched, lastSeenMs, startMs, values } = table;
+    const makeAttributes = this.#groupAttributes;
+    const { counters, touched, lastSeenMs, startMs, values, attributes: groupAttributes } = table;
     const flows: Flow[] = [];
     let evicted = 0;
 
@@ -216,7 +236,9 @@ export class ReduceProcessor implements Processor {
         evicted++;
         continue;
       }
-      flows.push(this.#flow(groupAttributes.make(values[g]!), cumulative ? unixNanoFromMs(startMs[g]!) : intervalStartNano, endNano, counters, g * COUNTERS_PER_GROUP, table.cost(g)));
+      let attributes = groupAttributes[g];
+      if (attributes === undefined) attributes = groupAttributes[g] = Object.freeze(makeAttributes.make(values[g]!));
+      flows.push(this.#flow(attributes, cumulative ? unixNanoFromMs(startMs[g]!) : intervalStartNano, endNano, counters, g * COUNTERS_PER_GROUP, table.cost(g)));
     }
 
     this.#groupsGauge.set(flows.length);
@@ -233,8 +255,16 @@ export class ReduceProcessor implements Processor {
     }
 
     if (!cumulative) {
-      // Every interval starts empty, so max_groups bounds the groups of one interval.
-      table.clear();
+      // Delta: the groups stay for the next interval (the same pod pairs talk interval after
+      // interval: no new slot values, table entry or attribute map for them), with their
+      // counters zeroed. Those without traffic in this interval are evicted once they are a
+      // quarter of the table, and whenever the table is full (#makeRoom), so max_groups still
+      // bounds the groups of one interval.
+      // An interval without any traffic empties the table (keeping its dictionaries unless stale).
+      if (evicted === table.size) table.clear();
+      else if (evicted * 4 > table.size || table.dictionariesStale) table.retain((g) => touched[g] === 1);
+      table.resetCounters();
+      this.#compacted = false;
     } else if (evicted > 0 || table.dictionariesStale) {
       table.retain((g) => touched[g] === 1 || endMs - lastSeenMs[g]! < idleMs);
     }
