@@ -459,6 +459,58 @@ test.serial('migration 8 from a version-6 database: the six-hour tier filled fro
   await t.throwsAsync(client.query(`SELECT podflow.bigint_sum(v) FROM (VALUES (9223372036854775807::bigint), (1)) x(v)`), { message: /bigint out of range/ });
 });
 
+test.serial('migration 7 from a version-6 database: every row kept exact, packed into parts, rolled rows stay rolled, the rest rolled next', async (t) => {
+  if (!needsServer(t)) return;
+  const { url, client } = await freshDatabase();
+  t.teardown(() => client.end());
+  t.deepEqual(await migrate(client, 'podflow', MIGRATIONS.slice(0, 5)), { applied: [1, 2, 3, 4, 5], unknown: [] });
+  // Rows rolled up before the upgrades: spread over a day, and 200 of one interval written in
+  // one transaction (one reduce interval of a node: they become one part).
+  await insertAsOldWriter(client, spread(300, T0 - 2 * DAY_MS, DAY_MS));
+  await client.query('BEGIN');
+  await insertAsOldWriter(client, Array.from({ length: 200 }, (_, i) => fullFlow(5000 + i, T0 - DAY_MS - 3 * HOUR_MS)));
+  await client.query('COMMIT');
+  await rollUpAsOldVersion(client, TIER_SHAPE, 500);
+  // Rows never rolled up, the rows of a version-6 database after migration 6 moved them.
+  await insertAsOldWriter(client, spread(120, T0 - DAY_MS, DAY_MS, 7000));
+  t.deepEqual(await migrate(client, 'podflow', MIGRATIONS.slice(0, 6)), { applied: [6], unknown: [] });
+  const everyDetail = `SELECT ${WIDE_COLUMNS.map(([c]) => `${c}::text`).join(', ')}, ingest_xid::text FROM podflow.flow_details
+    ORDER BY ${WIDE_COLUMNS.map((_, i) => i + 1).join(', ')}, ${WIDE_COLUMNS.length + 1}`;
+  const narrowColumns = (await client.query(`SELECT attname FROM pg_attribute WHERE attrelid = 'podflow.flows'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`)).rows.map((r) => r.attname as string);
+  const everyNarrow = `SELECT ${narrowColumns.map((c) => `${c}::text`).join(', ')} FROM podflow.flows ORDER BY ${narrowColumns.map((_, i) => i + 1).join(', ')}`;
+  const details = (await client.query(everyDetail)).rows;
+  const narrow = (await client.query(everyNarrow)).rows;
+  t.is(details.length, 620);
+  t.is(narrow.length, 620);
+
+  await write(url, []);
+  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), MIGRATIONS.map((m) => m.version));
+  t.deepEqual((await client.query(everyDetail)).rows, details, 'every column of every row, as flow_details shows it');
+  t.deepEqual((await client.query(everyNarrow)).rows, narrow, 'every narrow column of every row, as flows shows it');
+  t.deepEqual((await client.query(`SELECT relname FROM pg_class WHERE relname LIKE 'flows_v6%'`)).rows, [], 'the version-6 table is gone');
+  t.deepEqual((await client.query(`SELECT relkind FROM pg_class WHERE oid = 'podflow.flows'::regclass`)).rows, [{ relkind: 'v' }]);
+  const [parts] = (await client.query('SELECT count(*)::int AS parts, sum(rows)::int AS rows, max(rows) AS largest FROM podflow.flow_batches')).rows;
+  t.is(parts.rows, 620);
+  t.is(parts.largest, 200, 'the rows of one interval, node and transaction are one part');
+  t.is((await client.query('SELECT sum(flows)::int AS n FROM podflow.flows_day')).rows[0].n, 500);
+  t.is((await rollUp(client, 'podflow')).rows, 120, 'the rows written after the last rollup before the upgrades');
+  await assertTiersExact(t, client);
+  const window: [Date, Date] = [new Date(T0 - 2 * DAY_MS + 7 * MINUTE_MS), new Date(T0 - 3 * HOUR_MS - 13 * MINUTE_MS)];
+  t.deepEqual(await tieredGraphLinks(client, ...window, 'namespace'), await rawGraphLinks(client, ...window, 'namespace'));
+  // A part whose arrays do not hold one element per flow, or a NULL counter, is refused.
+  const part = (rows: number, tx: string) => client.query(`INSERT INTO podflow.flow_batches (start_time, end_time, rows, tx_bytes, rx_bytes, tx_packets, rx_packets, connections, src_endpoint, dst_endpoint)
+    VALUES ($1, $1, ${rows}, '${tx}', '{1,2}', '{1,2}', '{1,2}', '{1,2}', '{1,1}', '{1,1}')`, [new Date(T0)]);
+  await t.throwsAsync(part(3, '{1,2}'), { message: /flow_batches_one_element_per_flow/ });
+  await t.throwsAsync(part(2, '{1}'), { message: /flow_batches_one_element_per_flow/ });
+  await t.throwsAsync(part(2, '{1,NULL}'), { message: /flow_batches_one_element_per_flow/ });
+  await part(2, '{1,2}');
+  await client.query(`DELETE FROM podflow.flow_batches WHERE start_time = $1 AND rows = 2 AND tx_bytes = '{1,2}'`, [new Date(T0)]);
+  // Rows written after the upgrade are parts too, and roll up exactly with the moved ones.
+  await write(url, spread(90, T0 - 2 * HOUR_MS, HOUR_MS, 9000));
+  t.is((await rollUp(client, 'podflow')).rows, 90);
+  await assertTiersExact(t, client);
+});
+
 test.serial('retention per tier drops whole partitions; raw days are dropped only once rolled up', async (t) => {
   if (!needsServer(t)) return;
   const { url, client } = await freshDatabase();
@@ -470,7 +522,7 @@ test.serial('retention per tier drops whole partitions; raw days are dropped onl
   t.deepEqual(await q.exporter.runRetention(NOW), ['flows_p20300506', 'flows_p20300526', 'flows_p20300612']);
   const parts = async (table: string) => (await client.query(`SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
     WHERE i.inhparent = $1::regclass ORDER BY 1`, [`podflow.${table}`])).rows.map((r) => r.relname);
-  t.deepEqual(await parts('flows'), ['flows_p20300614', 'flows_p20300615']);
+  t.deepEqual(await parts('flow_batches'), ['flows_p20300614', 'flows_p20300615']);
   t.deepEqual(await parts('flows_minute'), ['flows_minute_p20300614', 'flows_minute_p20300615']);
   t.deepEqual(await parts('flows_hour'), ['flows_hour_p20300601']);
   t.deepEqual(await parts('flows_six_hour'), ['flows_six_hour_p20300601'], 'aged by the hour retention');
