@@ -9,6 +9,7 @@
 // transaction. Killed anywhere before COMMIT it leaves nothing behind; committed, no row can
 // still appear below the new watermark. Clocks play no part: a row stamped hours in the past
 // (a clock that went backwards) is added to its own, older, buckets when its transaction is rolled.
+import { dropPartitionsBeforeSql } from './partition-sql.ts';
 
 /** The integer measures of migration 4: summed as bigint, never NULL. */
 const COUNTER_MEASURES = ['tx_bytes', 'rx_bytes', 'tx_packets', 'rx_packets', 'connections'] as const;
@@ -349,34 +350,7 @@ BEGIN
 END
 $fn$;
 
--- Retention of the raw rows: like drop_partitions_before (migration 1), but a day is dropped
--- only once every row in it is rolled up, so a rollup that fell behind loses nothing.
-CREATE FUNCTION :schema.drop_raw_partitions_before(cutoff timestamptz) RETURNS SETOF text
-LANGUAGE plpgsql AS $fn$
-DECLARE
-  part text;
-  rolled bigint;
-  pending boolean;
-BEGIN
-  PERFORM pg_advisory_xact_lock(hashtext('podflow.partitions'), hashtext(:schema_literal));
-  SELECT rolled_xid INTO rolled FROM :schema.rollup_state;
-  FOR part IN
-    SELECT c.relname::text
-    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-    WHERE i.inhparent = to_regclass(format('%I.flows', :schema_literal))
-      AND c.relname ~ '^flows_p[0-9]{8}$'
-      AND (to_date(substr(c.relname, 8), 'YYYYMMDD') + 1)::timestamp AT TIME ZONE 'UTC' <= cutoff
-    ORDER BY c.relname
-  LOOP
-    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.%I WHERE ingest_xid >= %s)', :schema_literal, part, rolled) INTO pending;
-    CONTINUE WHEN pending;
-    EXECUTE format('DROP TABLE %I.%I', :schema_literal, part);
-    RETURN NEXT part;
-  END LOOP;
-  DELETE FROM :schema.ingest_batches WHERE committed_at < now() - interval '1 day';
-END
-$fn$;
-`;
+${dropPartitionsBeforeSql('flows', 'CREATE', true)}`;
 
 /**
  * Migration 5 (issue 21): the netcost processor's class and cost on every raw row, and in every
