@@ -4,7 +4,7 @@
 //
 // 1. History: HISTORY_DAYS days at hourly resolution (one row per edge per hour) before the live
 //    part, generated with set-based SQL (generate_series) into a wide scratch table and moved into
-//    the narrow `flows` by the same statements the exporter runs per batch, one transaction per day: writing it through the exporters at full scale
+//    parts of `flow_batches` by the set-based statements (narrowStatements, packed), one transaction per day: writing it through the exporters at full scale
 //    would take hours on a 2-core machine. The rollup job rolls it up like any other rows.
 // 2. Live: LIVE_MINUTES (default 60) at 15 s through the NODES exporters, all at once, with the
 //    rollup job running (every exporter may run it; the advisory lock picks one). Ingest rows/s
@@ -48,7 +48,7 @@ const END = Date.UTC(2030, 3, 20, 12, 7, 30);
 const LIVE_START = END - LIVE_MINUTES * 60_000;
 const HISTORY_START = Math.floor((LIVE_START - HISTORY_DAYS * DAY_MS) / 3_600_000) * 3_600_000;
 const WINDOWS: Array<[string, number]> = [['5 min', 300_000], ['1 h', 3_600_000], ['6 h', 6 * 3_600_000], ['24 h', DAY_MS], ['7 d', 7 * DAY_MS]];
-const DEFAULT_RETENTION_DAYS = { raw: 2, minute: 14, hour: 90, day: 730 };
+const DEFAULT_RETENTION_DAYS = { raw: 2, minute: 14, hour: 90, six_hour: 90, day: 730 };
 
 const NAMESPACES = 20;
 const WORKLOADS = 200;
@@ -166,7 +166,7 @@ try {
       ORDER BY h`, [new Date(first), new Date(last)]); // rows arrive in time order, as from exporters
     await client.query(CREATE_STAGING_SQL);
     await client.query('BEGIN');
-    for (const statement of narrowStatements('podflow', 'public.bench_wide')) await client.query(statement);
+    for (const statement of narrowStatements('podflow', 'public.bench_wide', false, true)) await client.query(statement);
     await client.query('COMMIT');
     historyRows += res.rowCount ?? 0;
     console.log(`history day ${day + 1}: ${historyRows.toLocaleString()} rows, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
@@ -284,22 +284,23 @@ try {
   }
 
   // 4. sizes: bytes per row of each tier; a day of this load; steady state with the default retention
-  const size = async (table: string) => {
+  // Raw flows: rows of the view `flows`, bytes of the partitions of `flow_batches` (heap, TOAST, indexes).
+  const size = async (table: string, partitioned = table) => {
     const { rows: [s] } = await client.query(`SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0)::bigint AS bytes, (SELECT count(*) FROM podflow.${table})::bigint AS n
-      FROM pg_inherits i WHERE i.inhparent = $1::regclass`, [`podflow.${table}`]);
+      FROM pg_inherits i WHERE i.inhparent = $1::regclass`, [`podflow.${partitioned}`]);
     return { bytes: Number(s.bytes), rows: Number(s.n), perRow: Number(s.bytes) / Math.max(1, Number(s.n)) };
   };
   const edgesTotal = NODES * GROUPS;
-  const perDayRows = { raw: edgesTotal * (DAY_MS / INTERVAL_MS), minute: edgesTotal * 1440, hour: edgesTotal * 24, day: edgesTotal };
-  const sizes = { raw: await size('flows'), minute: await size('flows_minute'), hour: await size('flows_hour'), day: await size('flows_day') };
+  const perDayRows = { raw: edgesTotal * (DAY_MS / INTERVAL_MS), minute: edgesTotal * 1440, hour: edgesTotal * 24, six_hour: edgesTotal * 4, day: edgesTotal };
+  const sizes = { raw: await size('flows', 'flow_batches'), minute: await size('flows_minute'), hour: await size('flows_hour'), six_hour: await size('flows_six_hour'), day: await size('flows_day') };
   const { rows: [ep] } = await client.query(`SELECT pg_total_relation_size('podflow.endpoints')::bigint AS bytes, count(*)::int AS n FROM podflow.endpoints`);
   const perDay = Object.fromEntries(Object.entries(perDayRows).map(([t, rows]) => [t, rows * sizes[t as keyof typeof sizes].perRow])) as Record<keyof typeof perDayRows, number>;
   const perDayTotal = Object.values(perDay).reduce((a, b) => a + b, 0);
   const steady = Object.entries(perDay).reduce((s, [t, bytes]) => s + bytes * DEFAULT_RETENTION_DAYS[t as keyof typeof DEFAULT_RETENTION_DAYS], 0);
-  const tiersPerDay = perDay.minute + perDay.hour + perDay.day;
+  const tiersPerDay = perDay.minute + perDay.hour + perDay.six_hour + perDay.day;
   for (const [t, s] of Object.entries(sizes)) console.log(`${t}: ${s.rows.toLocaleString()} rows, ${fmtGB(s.bytes)}, ${s.perRow.toFixed(0)} B/row, ${fmtGB(perDay[t as keyof typeof perDay])} per day of this load`);
   console.log(`endpoints: ${ep.n} rows, ${(Number(ep.bytes) / 1e6).toFixed(1)} MB`);
-  console.log(`a day of this load adds ${fmtGB(perDayTotal)} (raw ${fmtGB(perDay.raw)}, tiers ${fmtGB(tiersPerDay)}); steady state with the default retention (raw 2d, minute 14d, hour 90d, day 730d): ${fmtGB(steady)}`);
+  console.log(`a day of this load adds ${fmtGB(perDayTotal)} (raw ${fmtGB(perDay.raw)}, tiers ${fmtGB(tiersPerDay)}); steady state with the default retention (raw 2d, minute 14d, hour and six-hour 90d, day 730d): ${fmtGB(steady)}`);
   const load1 = loadavg()[0]!;
   console.log(`machine load average (1 min): ${load0.toFixed(1)} at start, ${load1.toFixed(1)} at end`);
   await client.end();

@@ -152,7 +152,7 @@ try {
   const placeholders = (n: number) => Array.from({ length: n }, (_, r) => `(${Array.from({ length: width }, (_, c) => `$${r * width + c + 1}`).join(', ')})`).join(', ');
   // Into the same staging table as COPY, then the same server-side move into the narrow rows.
   await client.query(CREATE_STAGING_SQL);
-  const narrowSql = narrowStatements('podflow', STAGING_TABLE).join(';\n');
+  const narrowSql = narrowStatements('podflow', STAGING_TABLE, false, true).join(';\n');
   const fullStatement = `INSERT INTO ${STAGING_TABLE} (${COPY_COLUMNS.join(', ')}) VALUES ${placeholders(ROWS_PER_INSERT)}`;
   const cpu1 = { node: nodeCpuSeconds(), server: serverCpuSeconds(server.dataDir), machine: machineBusySeconds() };
   const t1 = performance.now();

@@ -1,11 +1,12 @@
 // Narrow rows resolved by the exporter (issue 17's ingest rate). A queued request holds wide COPY
 // lines (rows.ts COPY_COLUMNS, written by copy-encoder.ts: tab-separated, `\N` for NULL, `\\`,
-// `\t`, `\n`, `\r` escaped); at send time each line is translated into a narrow `flows` line
-// (NARROW_COPY_COLUMNS): its two ends become endpoint ids, node / transport / service / cost class
-// become codes, every other field is copied byte for byte. The ids come from a cache of this
-// exporter (end text → id, kind + value → code); the ends and codes a request has that the cache
-// lacks are added and looked up in statements of their own, committed before the rows'
-// transaction, so a rolled-back COPY never leaves the cache holding ids that do not exist.
+// `\t`, `\n`, `\r` escaped); at send time each line is translated into a narrow row
+// (flow-batches.ts NarrowRows, packed there into parts): its two ends become endpoint ids, node /
+// transport / service / cost class become codes, every other field is copied byte for byte. The
+// ids come from a cache of this exporter (end text → id, kind + value → code); the ends and codes
+// a request has that the cache lacks are added and looked up in statements of their own,
+// committed before the rows' transaction, so a rolled-back COPY never leaves the cache holding
+// ids that do not exist.
 //
 // Concurrent writers: missing ends and codes are inserted in key order with ON CONFLICT DO
 // NOTHING (two writers adding the same ones wait for each other instead of deadlocking), and the
@@ -20,6 +21,7 @@ import pg from 'pg';
 import { COPY_COLUMNS } from './rows.ts';
 import { CODED_COLUMNS, ENDPOINT_COLUMNS, newEndpointsSql, wideEnd } from './narrow-rows.ts';
 import { endpointKeySql } from './rollup-sql.ts';
+import type { NarrowRows } from './flow-batches.ts';
 
 const NULL = '\\N';
 
@@ -38,13 +40,6 @@ const TAIL_FIRST = fieldOf('tx_bytes');
 if (MIDDLE_FIRST !== 2 || fieldOf('cost_class') !== TAIL_FIRST - 1 || fieldOf('attributes') !== COPY_COLUMNS.length - 1) {
   throw new Error('rows.ts COPY_COLUMNS: not the layout endpoint-ids.ts reads');
 }
-const TAIL_COLUMNS = COPY_COLUMNS.slice(TAIL_FIRST);
-
-/** The narrow columns COPY writes into `flows`, in order: the translated middle, head, tail. */
-export const NARROW_COPY_COLUMNS: readonly string[] = [
-  'src_endpoint', 'dst_endpoint', ...CODED_COLUMNS.map(([, narrow]) => narrow), 'src_port', 'dst_port', 'inter_zone',
-  'start_time', 'end_time', ...TAIL_COLUMNS,
-];
 
 /** Index in the middle's fields of a wide column. */
 const middleOf = (column: string): number => fieldOf(column) - MIDDLE_FIRST;
@@ -67,8 +62,8 @@ function unescape(field: string): string | null {
 class IdCache {
   readonly ends = new Map<string, number>();
   readonly codes = new Map<string, number>();
-  /** Wide middle → its narrow columns. */
-  readonly middles = new Map<string, string>();
+  /** Wide middle → its narrow fields (NarrowRows.middles). */
+  readonly middles = new Map<string, readonly string[]>();
   readonly generation: string | undefined;
   constructor(generation: string | undefined) {
     this.generation = generation;
@@ -116,10 +111,11 @@ export class EndpointIds {
   }
 
   /**
-   * The narrow COPY text of wide COPY `text`, resolving on `client` (outside any transaction)
-   * the ends and codes the cache lacks. Returns the generation the ids belong to with it.
+   * The narrow rows of wide COPY `text` (still COPY text, field by field), resolving on `client`
+   * (outside any transaction) the ends and codes the cache lacks. Returns the generation the ids
+   * belong to with them.
    */
-  async narrow(client: pg.Client, text: string): Promise<{ lines: string; generation: string | undefined }> {
+  async narrow(client: pg.Client, text: string): Promise<{ rows: NarrowRows; generation: string | undefined }> {
     const cache = this.#cache;
     const heads: string[] = [];
     const middles: string[] = [];
@@ -145,24 +141,24 @@ export class EndpointIds {
       pos = eol + 1;
     }
     // Another consumer's translation may clear the cached middles while this one waits: what is
-    // translated here is kept aside too, and the lines are built in one go once nothing is missing.
-    const translated = new Map<string, string>();
+    // translated here is kept aside too, and the rows are built in one go once nothing is missing.
+    const translated = new Map<string, readonly string[]>();
     for (;;) {
       const untranslated = new Set<string>();
       for (const middle of middles) if (!cache.middles.has(middle) && !translated.has(middle)) untranslated.add(middle);
       if (untranslated.size === 0) break;
       for (const [middle, narrow] of await this.#translate(client, cache, untranslated)) translated.set(middle, narrow);
     }
-    const lines: string[] = new Array(heads.length);
+    const narrowMiddles: (readonly string[])[] = new Array(heads.length);
     for (let r = 0; r < heads.length; r++) {
       const middle = middles[r]!;
-      lines[r] = `${cache.middles.get(middle) ?? translated.get(middle)}\t${heads[r]}\t${tails[r]}\n`;
+      narrowMiddles[r] = cache.middles.get(middle) ?? translated.get(middle)!;
     }
-    return { lines: lines.join(''), generation: cache.generation };
+    return { rows: { heads, middles: narrowMiddles, tails }, generation: cache.generation };
   }
 
   /** Translates `middles` into `cache`, resolving the ends and codes it lacks first. */
-  async #translate(client: pg.Client, cache: IdCache, middles: Set<string>): Promise<Map<string, string>> {
+  async #translate(client: pg.Client, cache: IdCache, middles: Set<string>): Promise<Map<string, readonly string[]>> {
     const parsed = [...middles].map((middle) => {
       const fields = middle.split('\t');
       if (fields.length !== MIDDLE_FIELDS) throw new Error(`a COPY line's middle has ${fields.length} fields, not ${MIDDLE_FIELDS}`);
@@ -184,11 +180,11 @@ export class EndpointIds {
     if (missingEnds.size > 0) await this.#resolveEnds(client, cache, missingEnds);
     if (missingCodes.size > 0) await this.#resolveCodes(client, cache, missingCodes);
     if (cache.middles.size + parsed.length > MAX_CACHED_MIDDLES) cache.middles.clear();
-    const translated = new Map<string, string>();
+    const translated = new Map<string, readonly string[]>();
     for (const { middle, fields, ends } of parsed) {
       const ids = ends.map((key) => cache.ends.get(key) ?? missingId('endpoint', key));
       const codes = CODE_FIELDS.map((at, c) => (fields[at] === NULL ? NULL : (cache.codes.get(`${c}\t${fields[at]}`) ?? missingId('code', fields[at]!))));
-      const narrow = [...ids, ...codes, ...KEPT_MIDDLE.map((at) => fields[at])].join('\t');
+      const narrow = [...ids.map(String), ...codes.map(String), ...KEPT_MIDDLE.map((at) => fields[at]!)];
       cache.middles.set(middle, narrow);
       translated.set(middle, narrow);
     }

@@ -5,9 +5,11 @@
 // that first takes a transaction-scoped advisory lock keyed by the schema name, so two replicas
 // starting at once apply each migration exactly once (the second waits, then finds nothing to do).
 import pg from 'pg';
-import { NODE_GRAPH_NARROW_SQL, NODE_GRAPH_SQL, NODE_GRAPH_TIERS_SQL, PREFIX_TITLES_SQL } from './node-graph.ts';
-import { COST_SQL, ROLLUP_SQL, TIER_SHAPE_V4, wideRollupStatements } from './rollup-sql.ts';
-import { CREATE_STAGING_SQL, NARROW_SQL, narrowStatements } from './narrow-rows.ts';
+import { NODE_GRAPH_FAST_SQL, NODE_GRAPH_NARROW_SQL, NODE_GRAPH_SQL, NODE_GRAPH_TIERS_SQL, PREFIX_TITLES_SQL } from './node-graph.ts';
+import { COST_SQL, ROLLUP_SQL, SIX_HOUR_TIER_SQL, TIER_SHAPE_V4, wideRollupStatements } from './rollup-sql.ts';
+import { CREATE_STAGING_SQL, FLOW_DETAILS_SQL, NARROW_SQL, narrowStatements } from './narrow-rows.ts';
+import { packedInsertSql, packedMigrationSql } from './flow-batches.ts';
+import { dropPartitionsBeforeSql, ensurePartitionsSql } from './partition-sql.ts';
 
 export interface Migration {
   version: number;
@@ -64,54 +66,8 @@ CREATE TABLE :schema.ingest_batches (
   committed_at timestamptz NOT NULL DEFAULT now()
 );
 
--- Creates the daily partitions flows_pYYYYMMDD for the given UTC days when missing.
--- The advisory lock makes concurrent creators (several replicas) wait instead of failing.
-CREATE FUNCTION :schema.ensure_partitions(days date[]) RETURNS integer
-LANGUAGE plpgsql AS $fn$
-DECLARE
-  day date;
-  part text;
-  created integer := 0;
-BEGIN
-  FOREACH day IN ARRAY days LOOP
-    part := 'flows_p' || to_char(day, 'YYYYMMDD');
-    CONTINUE WHEN to_regclass(format('%I.%I', :schema_literal, part)) IS NOT NULL;
-    PERFORM pg_advisory_xact_lock(hashtext('podflow.partitions'), hashtext(:schema_literal));
-    CONTINUE WHEN to_regclass(format('%I.%I', :schema_literal, part)) IS NOT NULL;
-    -- IF NOT EXISTS: a transaction that waited for the lock while another created the partition
-    -- can still miss it in its catalog cache (an advisory lock reads no invalidations).
-    EXECUTE format('CREATE TABLE IF NOT EXISTS %I.%I PARTITION OF %I.flows FOR VALUES FROM (%L) TO (%L)',
-      :schema_literal, part, :schema_literal,
-      to_char(day, 'YYYY-MM-DD') || ' 00:00:00+00', to_char(day + 1, 'YYYY-MM-DD') || ' 00:00:00+00');
-    created := created + 1;
-  END LOOP;
-  RETURN created;
-END
-$fn$;
-
--- Retention: drops every daily partition whose whole day ends at or before cutoff, returns
--- their names, and forgets old ingest batch ids.
-CREATE FUNCTION :schema.drop_partitions_before(cutoff timestamptz) RETURNS SETOF text
-LANGUAGE plpgsql AS $fn$
-DECLARE
-  part text;
-BEGIN
-  PERFORM pg_advisory_xact_lock(hashtext('podflow.partitions'), hashtext(:schema_literal));
-  FOR part IN
-    SELECT c.relname::text
-    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-    WHERE i.inhparent = to_regclass(format('%I.flows', :schema_literal))
-      AND c.relname ~ '^flows_p[0-9]{8}$'
-      AND (to_date(substr(c.relname, 8), 'YYYYMMDD') + 1)::timestamp AT TIME ZONE 'UTC' <= cutoff
-    ORDER BY c.relname
-  LOOP
-    EXECUTE format('DROP TABLE %I.%I', :schema_literal, part);
-    RETURN NEXT part;
-  END LOOP;
-  DELETE FROM :schema.ingest_batches WHERE committed_at < now() - interval '1 day';
-END
-$fn$;
-`;
+${ensurePartitionsSql('flows')}
+${dropPartitionsBeforeSql('flows')}`;
 
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'flows table, daily partitions, retention', sql: FLOWS_SQL },
@@ -143,6 +99,21 @@ export const MIGRATIONS: readonly Migration[] = [
       await client.query(`DROP TABLE ${schema}.flows_v5`);
     },
   },
+  {
+    version: 7,
+    name: 'packed raw flows: one row of flow_batches per batch part, flows a view over it',
+    sql: packedMigrationSql(FLOW_DETAILS_SQL),
+    // The version-6 rows move into parts (rows of one start, end, node and transaction each),
+    // ingest_xid kept: what was rolled up stays rolled up. Then the old table goes.
+    after: async (client, schema) => {
+      await client.query(`SELECT ${schema}.ensure_partitions(ARRAY(
+        SELECT to_date(right(c.relname, 8), 'YYYYMMDD') FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = '${schema}.flows_v6'::regclass))`);
+      await client.query(packedInsertSql(schema, `SELECT * FROM ${schema}.flows_v6`, true));
+      await client.query(`DROP TABLE ${schema}.flows_v6`);
+    },
+  },
+  { version: 8, name: 'six-hour tier; node graph: bigint sums, no JIT, six-hour buckets in the cover', sql: SIX_HOUR_TIER_SQL + NODE_GRAPH_FAST_SQL },
 ];
 
 export function renderMigration(sql: string, schema: string): string {

@@ -12,6 +12,7 @@
 // Endpoint keys are the record text of the end's attributes (rollup-sql.ts endpointKeySql), the
 // same expression the rollup of migrations 4 and 5 used, so endpoints it made are found again.
 import { endpointKeySql } from './rollup-sql.ts';
+import { packedInsertSql } from './flow-batches.ts';
 
 /** The staging table's columns (the wide COPY columns, rows.ts COPY_COLUMNS) and their types. */
 export const WIDE_COLUMNS: ReadonlyArray<readonly [name: string, type: string]> = [
@@ -75,6 +76,8 @@ const KEPT_COLUMNS = ['start_time', 'end_time', 'src_port', 'dst_port', 'inter_z
  * table) into the narrow `flows` of `schema` (a quoted identifier), inside the caller's
  * transaction. `keepXid`: the rows carry their ingest_xid (migration 6); otherwise the column
  * default stamps the inserting transaction. The last statement's row count is the rows stored.
+ * `packed` (since migration 7): the rows go into parts of `flow_batches` (flow-batches.ts), and
+ * the last statement's row count is the parts stored.
  *
  * The record-text key is computed once per distinct end, never per row: the ends are collected
  * (hashed by their attributes) into the session's ends table, given their ids, and the rows are
@@ -84,9 +87,14 @@ const KEPT_COLUMNS = ['start_time', 'end_time', 'src_port', 'dst_port', 'inter_z
  * NOTHING, so two batches adding the same ones wait for each other instead of deadlocking, and
  * the statements after (new snapshots) see the ids either of them added.
  */
-export function narrowStatements(schema: string, source: string, keepXid = false): string[] {
+export function narrowStatements(schema: string, source: string, keepXid = false, packed = false): string[] {
   const s = schema;
   const codes = CODED_COLUMNS.map(([wide]) => `SELECT '${wide}' AS kind, ${wide} AS value FROM ${source} WHERE ${wide} IS NOT NULL`).join(' UNION ');
+  const columns = `${keepXid ? 'ingest_xid, ' : ''}src_endpoint, dst_endpoint, ${CODED_COLUMNS.map(([, n]) => n).join(', ')}, ${KEPT_COLUMNS.join(', ')}, attributes`;
+  // Version 6 inserts rows into the table `flows`; since version 7 they are packed into parts.
+  const insertRows = (select: string) => (packed
+    ? packedInsertSql(s, `SELECT * FROM (${select}) r0(${columns})`, keepXid)
+    : `INSERT INTO ${s}.flows (${columns})\n     ${select}`);
   const endAs = (end: 'src' | 'dst') => wideEnd(end).map((c, i) => `${c} AS ${ENDPOINT_COLUMNS[i]}`).join(', ');
   return [
     `INSERT INTO ${s}.codes (kind, value)
@@ -103,13 +111,12 @@ export function narrowStatements(schema: string, source: string, keepXid = false
     // joins the rows to their ends in a nested loop (rows × ends comparisons). Hashing is
     // right at every size here. SET LOCAL: until the end of the transaction only.
     `SET LOCAL enable_nestloop = off; SET LOCAL enable_mergejoin = off`,
-    `INSERT INTO ${s}.flows (${keepXid ? 'ingest_xid, ' : ''}src_endpoint, dst_endpoint, ${CODED_COLUMNS.map(([, n]) => n).join(', ')}, ${KEPT_COLUMNS.join(', ')}, attributes)
-     SELECT ${keepXid ? 'f.ingest_xid, ' : ''}se.id, de.id, ${CODED_COLUMNS.map(([w]) => `${w}_c.code`).join(', ')}, ${KEPT_COLUMNS.map((c) => `f.${c}`).join(', ')},
+    insertRows(`SELECT ${keepXid ? 'f.ingest_xid, ' : ''}se.id, de.id, ${CODED_COLUMNS.map(([w]) => `${w}_c.code`).join(', ')}, ${KEPT_COLUMNS.map((c) => `f.${c}`).join(', ')},
             nullif(f.attributes, '{}'::jsonb)
      FROM ${source} f
      JOIN ${STAGING_ENDS_TABLE} se ON ${sameEnd('src', 'se')}
      JOIN ${STAGING_ENDS_TABLE} de ON ${sameEnd('dst', 'de')}
-     ${CODED_COLUMNS.map(([w]) => `LEFT JOIN ${s}.codes ${w}_c ON ${w}_c.kind = '${w}' AND ${w}_c.value = f.${w}`).join('\n     ')}`,
+     ${CODED_COLUMNS.map(([w]) => `LEFT JOIN ${s}.codes ${w}_c ON ${w}_c.kind = '${w}' AND ${w}_c.value = f.${w}`).join('\n     ')}`),
   ];
 }
 
@@ -151,13 +158,22 @@ const DETAIL_COLUMNS: ReadonlyArray<readonly [name: string, expression: string]>
   ['src_endpoint', 'f.src_endpoint'], ['dst_endpoint', 'f.dst_endpoint'],
 ];
 
+/** The view flow_details (migration 6, again over the view `flows` in migration 7). */
+export const FLOW_DETAILS_SQL = `-- The raw rows with every column spelled out, as the flows table had them up to version 5.
+CREATE VIEW :schema.flow_details AS
+SELECT ${DETAIL_COLUMNS.map(([n, e]) => `${e} AS ${n}`).join(',\n       ')}
+FROM :schema.flows f
+JOIN :schema.endpoints s ON s.id = f.src_endpoint
+JOIN :schema.endpoints d ON d.id = f.dst_endpoint
+${CODED_COLUMNS.map(([w, n]) => `LEFT JOIN :schema.codes ${w}_c ON ${w}_c.code = f.${n}`).join('\n')};`;
+
 /**
- * Migration 6. The version-5 table is renamed away (with its partitions and indexes), the narrow
- * table takes its name, partitions (flows_pYYYYMMDD) and indexes; `narrowMigrationAfter` moves
- * the rows and drops the old table. Column order puts the 8-byte columns first (no padding).
+ * Renames the partitioned `flows` away as `flows_<version>` with its partitions
+ * (flows_<version>_pYYYYMMDD) and BRIN indexes, so a new `flows` can take the names
+ * (migration 6: the version-5 table; migration 7: the version-6 one).
  */
-export const NARROW_SQL = `
-DO $do$
+export function renameFlowsAwaySql(version: 'v5' | 'v6'): string {
+  return `DO $do$
 DECLARE
   part text;
 BEGIN
@@ -165,14 +181,23 @@ BEGIN
     SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
     WHERE i.inhparent = to_regclass(format('%I.flows', :schema_literal))
   LOOP
-    EXECUTE format('ALTER TABLE %I.%I RENAME TO %I', :schema_literal, part, 'flows_v5_' || substr(part, 7));
+    EXECUTE format('ALTER TABLE %I.%I RENAME TO %I', :schema_literal, part, 'flows_${version}_' || substr(part, 7));
   END LOOP;
 END
 $do$;
-ALTER TABLE :schema.flows RENAME TO flows_v5;
-ALTER INDEX :schema.flows_start_time_brin RENAME TO flows_v5_start_time_brin;
-ALTER INDEX :schema.flows_ingest_xid_brin RENAME TO flows_v5_ingest_xid_brin;
+ALTER TABLE :schema.flows RENAME TO flows_${version};
+ALTER INDEX :schema.flows_start_time_brin RENAME TO flows_${version}_start_time_brin;
+ALTER INDEX :schema.flows_ingest_xid_brin RENAME TO flows_${version}_ingest_xid_brin;
+`;
+}
 
+/**
+ * Migration 6. The version-5 table is renamed away (with its partitions and indexes), the narrow
+ * table takes its name, partitions (flows_pYYYYMMDD) and indexes; `narrowMigrationAfter` moves
+ * the rows and drops the old table. Column order puts the 8-byte columns first (no padding).
+ */
+export const NARROW_SQL = `
+${renameFlowsAwaySql('v5')}
 -- Small dictionary of repeated names: (kind, value) -> code. kind: ${CODED_COLUMNS.map(([w]) => w).join(', ')}.
 CREATE TABLE :schema.codes (
   code  integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
@@ -206,11 +231,5 @@ CREATE TABLE :schema.flows (
 CREATE INDEX flows_start_time_brin ON :schema.flows USING brin (start_time) WITH (autosummarize = on);
 CREATE INDEX flows_ingest_xid_brin ON :schema.flows USING brin (ingest_xid) WITH (autosummarize = on);
 
--- The raw rows with every column spelled out, as the flows table had them up to version 5.
-CREATE VIEW :schema.flow_details AS
-SELECT ${DETAIL_COLUMNS.map(([n, e]) => `${e} AS ${n}`).join(',\n       ')}
-FROM :schema.flows f
-JOIN :schema.endpoints s ON s.id = f.src_endpoint
-JOIN :schema.endpoints d ON d.id = f.dst_endpoint
-${CODED_COLUMNS.map(([w, n]) => `LEFT JOIN :schema.codes ${w}_c ON ${w}_c.code = f.${n}`).join('\n')};
+${FLOW_DETAILS_SQL}
 `;

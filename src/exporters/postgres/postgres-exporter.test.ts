@@ -106,10 +106,10 @@ test('migrations: from empty, then re-run does nothing', async (t) => {
     t.deepEqual(second, { applied: [], unknown: [] });
     const versions = await client.query('SELECT version, name FROM podflow.schema_migrations ORDER BY version');
     t.deepEqual(versions.rows, MIGRATIONS.map((m) => ({ version: m.version, name: m.name })));
-    // flows is range-partitioned on start_time
+    // the raw flows' parts (flow_batches, read through the view flows) are range-partitioned on start_time
     const part = await client.query(`SELECT p.partstrat, a.attname FROM pg_partitioned_table p
       JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]
-      WHERE p.partrelid = 'podflow.flows'::regclass`);
+      WHERE p.partrelid = 'podflow.flow_batches'::regclass`);
     t.deepEqual(part.rows, [{ partstrat: 'r', attname: 'start_time' }]);
     const cols = await client.query<{ column_name: string; data_type: string }>(
       `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'podflow' AND table_name = 'flow_details'`,
@@ -121,7 +121,7 @@ test('migrations: from empty, then re-run does nothing', async (t) => {
       `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'podflow' AND table_name = 'flows' AND data_type = 'text'`);
     t.deepEqual(narrow.rows, [], 'no text column in the raw rows');
     const fns = await client.query(`SELECT proname FROM pg_proc WHERE pronamespace = 'podflow'::regnamespace ORDER BY proname`);
-    t.deepEqual(fns.rows.map((r) => r.proname), ['drop_partitions_before', 'drop_raw_partitions_before', 'drop_tier_partitions_before', 'ensure_partitions',
+    t.deepEqual(fns.rows.map((r) => r.proname), ['bigint_sum', 'drop_partitions_before', 'drop_raw_partitions_before', 'drop_tier_partitions_before', 'ensure_partitions',
       'ensure_tier_partitions', 'graph_bucket_inside', 'graph_cover', 'graph_cover_piece', 'graph_cover_span', 'graph_edges', 'graph_endpoint', 'graph_group', 'graph_links', 'graph_nodes',
       'tier_partition_unit', 'tier_table']);
     // a database with a version this build does not know (a newer podflow) is reported, not broken
@@ -155,7 +155,7 @@ test('migrations: replicas starting at once apply each migration exactly once', 
   const [row] = await srv().query(dbName(url), `${SUMS_SQL} FROM replicas.flows`);
   t.deepEqual(dbSums(row as never), sums(flows));
   const parts = await srv().query(dbName(url), `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-    WHERE i.inhparent = 'replicas.flows'::regclass ORDER BY 1`);
+    WHERE i.inhparent = 'replicas.flow_batches'::regclass ORDER BY 1`);
   t.deepEqual(parts.map((r) => r.relname), ['flows_p20300115', 'flows_p20300116', 'flows_p20300117', 'flows_p20300118']);
 });
 
@@ -277,12 +277,45 @@ test('two consumers: both connections write, every request exactly once, exact s
   t.is(distinct!.n, 30_000);
 });
 
+test('packed parts: the flows of one interval and node are one part, other times and nodes parts of their own, every flow read back as written', async (t) => {
+  if (!needsServer(t)) return;
+  const url = await freshDatabase();
+  const q = exporterFor(url, { batch: { max_rows: 1000, flush_interval: '1h' } });
+  await q.exporter.start();
+  const interval = Array.from({ length: 300 }, (_, i) => fullFlow(i, NOON));
+  const otherNode = Array.from({ length: 50 }, (_, i) => {
+    const f = fullFlow(300 + i, NOON);
+    f.attributes['k8s.node.name'] = 'node-z';
+    return f;
+  });
+  // Rows with times of their own (conntrack without reduce, late rows), interleaved with the rest.
+  const ragged = Array.from({ length: 20 }, (_, i) => fullFlow(350 + i, NOON + 1000 * (i + 1)));
+  const flows = [...interval.slice(0, 100), ...ragged.slice(0, 10), ...otherNode, ...interval.slice(100), ...ragged.slice(10)];
+  await q.consume(deltaBatch(flows));
+  t.true(await q.shutdown());
+  const db = dbName(url);
+  t.deepEqual((await srv().query(db, 'SELECT rows FROM podflow.flow_batches ORDER BY rows DESC')).map((r) => r.rows), [300, 50, ...Array<number>(20).fill(1)]);
+  const [total] = await srv().query(db, `${SUMS_SQL} FROM podflow.flows`);
+  t.deepEqual(dbSums(total as never), sums(flows));
+  // Element i of every array is the same flow: each flow's own values, by its seq.
+  const stored = await srv().query(db, `SELECT (attributes->>'seq')::int AS seq, extract(epoch FROM start_time)::float8 * 1000 AS start_ms,
+      tx_bytes::int AS tx, rx_bytes::int AS rx, tx_packets::int AS txp, rx_packets::int AS rxp, connections::int AS conns,
+      src_port, inter_zone, node_code IS NOT NULL AS has_node, (cost_usd IS NULL) AS unpriced
+    FROM podflow.flows ORDER BY 1`);
+  t.deepEqual(stored, [...flows].sort((a, b) => Number(a.attributes.seq) - Number(b.attributes.seq)).map((f) => ({
+    seq: f.attributes.seq, start_ms: Number(f.startTimeUnixNano / 1_000_000n), tx: f.txBytes, rx: f.rxBytes, txp: f.txPackets, rxp: f.rxPackets,
+    conns: f.connections, src_port: f.attributes['source.port'], inter_zone: f.attributes['network.flow.inter_zone'], has_node: true, unpriced: f.costZeptoUsd === undefined,
+  })));
+  t.deepEqual(await srv().query(db, `SELECT node, count(*)::int AS n FROM podflow.flow_details GROUP BY 1 ORDER BY 1`), [{ node: 'node-a', n: 320 }, { node: 'node-z', n: 50 }]);
+  t.like(await outcome(q), { sent: 370, ...NOTHING_LOST });
+});
+
 test('a row the server refuses is dropped alone; its batch-mates are written', async (t) => {
   if (!needsServer(t)) return;
   const url = await freshDatabase();
   const q = exporterFor(url, { batch: { max_rows: 1000, flush_interval: '1h' } });
   await q.exporter.start();
-  await srv().query(dbName(url), 'ALTER TABLE podflow.flows ADD CONSTRAINT no_port_6666 CHECK (dst_port IS DISTINCT FROM 6666)');
+  await srv().query(dbName(url), 'ALTER TABLE podflow.flow_batches ADD CONSTRAINT no_port_6666 CHECK (NOT 6666 = ANY (dst_port))');
   const flows = Array.from({ length: 1000 }, (_, i) => flowAt(NOON, { 'destination.port': i === 637 ? 6666 : 80 }, { txBytes: i }));
   await q.consume(deltaBatch(flows));
   t.true(await q.shutdown());
@@ -484,7 +517,7 @@ test('retention drops whole partitions older than retention, and nothing else', 
   t.deepEqual(await exporter.runRetention(NOON), ['flows_p20300105', 'flows_p20300107']);
   t.deepEqual(await exporter.runRetention(NOON), []);
   const parts = await srv().query(dbName(url), `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-    WHERE i.inhparent = 'podflow.flows'::regclass ORDER BY 1`);
+    WHERE i.inhparent = 'podflow.flow_batches'::regclass ORDER BY 1`);
   t.deepEqual(parts.map((r) => r.relname), ['flows_p20300108', 'flows_p20300114', 'flows_p20300115']);
   const [row] = await srv().query(dbName(url), `${SUMS_SQL} FROM podflow.flows`);
   t.deepEqual(dbSums(row as never), sums(flows.slice(10)));

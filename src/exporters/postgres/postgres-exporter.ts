@@ -6,7 +6,8 @@
 // they are accepted. The queue's consumers (sending_queue.num_consumers) each write one request
 // at a time on a connection of their own, in one transaction: make sure its daily partitions
 // exist, record its id in `ingest_batches`, COPY its rows, translated into narrow rows with
-// their endpoint ids and codes (endpoint-ids.ts), straight into `flows`, COMMIT. Any failure that is not the
+// their endpoint ids and codes (endpoint-ids.ts) and packed into parts of rows that share their
+// times and node (flow-batches.ts), straight into `flow_batches`, COMMIT. Any failure that is not the
 // data's fault (refused, reset, server restarting, schema dropped) is retryable: the queue tries
 // the same request again with backoff, and the recorded id makes a COMMIT whose reply was lost
 // count as written instead of writing it twice. A request the server rejects for its data is
@@ -28,7 +29,8 @@ import { clientConfig } from '../shared/postgres-connection.ts';
 import { migrate } from './migrations.ts';
 import { partLines, partOf, rowRequestCodec, RowRequest, type RowPart } from './row-request.ts';
 import { CopyEncoder } from './copy-encoder.ts';
-import { EndpointIds, NARROW_COPY_COLUMNS } from './endpoint-ids.ts';
+import { EndpointIds } from './endpoint-ids.ts';
+import { packParts, PART_COPY_COLUMNS } from './flow-batches.ts';
 import { dropExpired, ROLLUP_APPLICATION_NAME, rollUpPending, RollupRunner, type TierRetention } from './rollup-runner.ts';
 import type { TierName } from './rollup-sql.ts';
 
@@ -69,12 +71,12 @@ export class PostgresExporter implements Exporter<RowRequest> {
     this.#schema = config.schema;
     const node = ctx.resource[K8S_NODE_NAME];
     this.#reportingNode = node === undefined ? ctx.reportingNode : String(node);
-    this.#copySql = `COPY ${pg.escapeIdentifier(this.#schema)}.flows (${NARROW_COPY_COLUMNS.join(', ')}) FROM STDIN`;
+    this.#copySql = `COPY ${pg.escapeIdentifier(this.#schema)}.flow_batches (${PART_COPY_COLUMNS.join(', ')}) FROM STDIN`;
     this.#ids = new EndpointIds(this.#schema);
     const r = ctx.metrics;
     this.#metrics = {
       dropped: sharedCounter(r, 'podflow_postgres_dropped_rows_total', 'Flow rows the postgres exporter refused, by reason (invalid, rejected).', ['exporter', 'reason']),
-      partitionsDropped: sharedCounter(r, 'podflow_postgres_partitions_dropped_total', 'Partitions dropped by retention, by tier (raw, minute, hour, day).', ['exporter', 'tier']),
+      partitionsDropped: sharedCounter(r, 'podflow_postgres_partitions_dropped_total', 'Partitions dropped by retention, by tier (raw, minute, hour, six_hour, day).', ['exporter', 'tier']),
       nulsReplaced: sharedCounter(r, 'podflow_postgres_nul_characters_replaced_total', 'NUL characters in flow strings written as U+FFFD (PostgreSQL text cannot hold NUL).', ['exporter']),
       rolledRows: sharedCounter(r, 'podflow_postgres_rolled_up_rows_total', 'Raw rows this process rolled up into the minute, hour and day tiers.', ['exporter']),
       leader: sharedGauge(r, 'podflow_postgres_rollup_leader', '1 while this process runs the rollups of its database (holds the advisory lock), else 0.', ['exporter']),
@@ -307,6 +309,7 @@ export class PostgresExporter implements Exporter<RowRequest> {
     // or database recreated): forget them all and resolve again, before any row is written.
     for (let attempt = 1; ; attempt++) {
       const narrow = await this.#ids.narrow(client, wide);
+      const packed = packParts(narrow.rows);
       try {
         const results = (await client.query(prelude)) as unknown as pg.QueryResult[];
         const generation = String(results.find((r) => r.command === 'SELECT' && r.fields[0]?.name === 'generation')?.rows[0]?.generation);
@@ -322,8 +325,8 @@ export class PostgresExporter implements Exporter<RowRequest> {
           return;
         }
         const copy = client.query(copyFrom(this.#copySql));
-        await pipeline(Readable.from([narrow.lines]), copy);
-        if (copy.rowCount !== part.rows) throw new Error(`${part.rows} rows sent but ${copy.rowCount} stored in ${this.#schema}.flows`);
+        await pipeline(Readable.from([packed.text]), copy);
+        if (copy.rowCount !== packed.parts) throw new Error(`${packed.parts} parts of ${part.rows} rows sent but ${copy.rowCount} stored in ${this.#schema}.flow_batches`);
         await client.query('COMMIT');
         return;
       } catch (err) {

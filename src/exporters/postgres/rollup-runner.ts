@@ -15,8 +15,11 @@ import { rollupStep, TIERS, type TierName } from './rollup-sql.ts';
 
 const RETENTION_INTERVAL_MS = 3_600_000;
 
-/** Retention per tier in ms; 0 keeps everything. `raw` is the exporter's `retention` key. */
-export type TierRetention = Record<'raw' | TierName, number>;
+/**
+ * Retention in ms by retention key; 0 keeps everything. `raw` is the exporter's `retention` key,
+ * the others `rollup.retention`'s (the six-hour tier is aged by `hour`).
+ */
+export type TierRetention = Record<'raw' | (typeof TIERS)[number]['retention'], number>;
 
 export interface RollupResult {
   /** Raw rows rolled up by this step. */
@@ -68,14 +71,14 @@ export async function rollUpPending(client: pg.ClientBase, schema: string, maxWa
 /** Drops what retention says is expired at `nowMs`: raw day partitions (once rolled up) and tier partitions. */
 export async function dropExpired(client: pg.ClientBase, schema: string, retention: TierRetention, nowMs: number): Promise<Record<'raw' | TierName, string[]>> {
   const s = pg.escapeIdentifier(schema);
-  const dropped: Record<'raw' | TierName, string[]> = { raw: [], minute: [], hour: [], day: [] };
+  const dropped: Record<'raw' | TierName, string[]> = { raw: [], minute: [], hour: [], six_hour: [], day: [] };
   if (retention.raw > 0) {
     const { rows } = await client.query<{ name: string }>(`SELECT ${s}.drop_raw_partitions_before($1) AS name`, [new Date(nowMs - retention.raw)]);
     dropped.raw = rows.map((r) => r.name);
   }
   for (const tier of TIERS) {
-    if (retention[tier.name] === 0) continue;
-    const { rows } = await client.query<{ name: string }>(`SELECT ${s}.drop_tier_partitions_before($1, $2) AS name`, [tier.name, new Date(nowMs - retention[tier.name])]);
+    if (retention[tier.retention] === 0) continue;
+    const { rows } = await client.query<{ name: string }>(`SELECT ${s}.drop_tier_partitions_before($1, $2) AS name`, [tier.name, new Date(nowMs - retention[tier.retention])]);
     dropped[tier.name] = rows.map((r) => r.name);
   }
   return dropped;

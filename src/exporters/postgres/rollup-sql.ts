@@ -9,6 +9,7 @@
 // transaction. Killed anywhere before COMMIT it leaves nothing behind; committed, no row can
 // still appear below the new watermark. Clocks play no part: a row stamped hours in the past
 // (a clock that went backwards) is added to its own, older, buckets when its transaction is rolled.
+import { dropPartitionsBeforeSql } from './partition-sql.ts';
 
 /** The integer measures of migration 4: summed as bigint, never NULL. */
 const COUNTER_MEASURES = ['tx_bytes', 'rx_bytes', 'tx_packets', 'rx_packets', 'connections'] as const;
@@ -46,11 +47,38 @@ function addUpOf(m: Measure): string {
     : `${m} = t.${m} + excluded.${m}`;
 }
 
-export const TIERS = [
-  { name: 'minute', table: 'flows_minute', unit: 'minute', partitionUnit: 'day' },
-  { name: 'hour', table: 'flows_hour', unit: 'hour', partitionUnit: 'month' },
-  { name: 'day', table: 'flows_day', unit: 'day', partitionUnit: 'year' },
-] as const;
+/** A rollup tier: its table, its bucket width, the width of its partitions, the retention key that ages it. */
+interface Tier {
+  readonly name: string;
+  readonly table: string;
+  /** The bucket width as an interval literal. */
+  readonly width: string;
+  readonly partitionUnit: 'day' | 'month' | 'year';
+  readonly retention: 'minute' | 'hour' | 'day';
+}
+
+/** Buckets of every width start at multiples of it from this UTC midnight (date_bin's origin). */
+export const BUCKET_ORIGIN = '2000-01-01 00:00:00+00';
+
+/** The tiers of migrations 4 to 7 (their rollups and schema statements are frozen with them). */
+export const TIERS_V4 = [
+  { name: 'minute', table: 'flows_minute', width: '1 minute', partitionUnit: 'day', retention: 'minute' },
+  { name: 'hour', table: 'flows_hour', width: '1 hour', partitionUnit: 'month', retention: 'hour' },
+  { name: 'day', table: 'flows_day', width: '1 day', partitionUnit: 'year', retention: 'day' },
+] as const satisfies readonly Tier[];
+
+/**
+ * The tiers since migration 8: a six-hour tier between hour and day (partitioned by month, aged
+ * by the hour tier's retention), so a window's ragged end reads at most ~3 hour buckets and one
+ * six-hour bucket instead of up to 12 hour buckets (see node-graph.ts, graph_cover). Narrowest first.
+ */
+const SIX_HOUR = { name: 'six_hour', table: 'flows_six_hour', width: '6 hours', partitionUnit: 'month', retention: 'hour' } as const satisfies Tier;
+export const TIERS = [TIERS_V4[0], TIERS_V4[1], SIX_HOUR, TIERS_V4[2]] as const satisfies readonly Tier[];
+
+/** The start of the tier bucket that holds instant `ts` (an SQL expression): date_trunc(unit, ts, 'UTC') for a minute, hour or day. */
+export function tierBucketSql(tier: Tier, ts: string): string {
+  return `date_bin('${tier.width}', ${ts}, '${BUCKET_ORIGIN}')`;
+}
 
 export type TierName = (typeof TIERS)[number]['name'];
 
@@ -120,13 +148,13 @@ export function wideRollupStatements(schema: string, where: string, shape: TierS
      SELECT d.bucket, se.id AS src_endpoint, de.id AS dst_endpoint, ${shape.key.map((c) => `d.${c}`).join(', ')},
             d.first_start, d.last_start, d.flows, ${measures.map((m) => `d.${m}`).join(', ')}
      FROM rollup_delta d JOIN ${s}.endpoints se ON se.key = d.src_key JOIN ${s}.endpoints de ON de.key = d.dst_key`,
-    ...tierStatements(s, shape),
+    ...tierStatements(s, shape, TIERS_V4),
   ];
   return statements;
 }
 
 /** The tier statements shared by both rollups: from `rollup_keyed` (one row per minute bucket and tier key) on. */
-function tierStatements(s: string, shape: TierShape): string[] {
+function tierStatements(s: string, shape: TierShape, tiers: readonly Tier[]): string[] {
   const measures = shape.measures;
   const key = tierKey(shape);
   const resums = measures.map((m) => sumOf(m)).join(', ');
@@ -135,15 +163,16 @@ function tierStatements(s: string, shape: TierShape): string[] {
     `CREATE TEMP TABLE rollup_minutes ON COMMIT DROP AS
      SELECT bucket, min(first_start) AS first_start, max(last_start) AS last_start FROM rollup_keyed GROUP BY bucket`,
     `SELECT ${s}.ensure_tier_partitions(t.tier, array_agg(DISTINCT date_trunc(t.unit, m.bucket, 'UTC')))
-     FROM rollup_minutes m CROSS JOIN (VALUES ${TIERS.map((t) => `('${t.name}', '${t.partitionUnit}')`).join(', ')}) t(tier, unit)
+     FROM rollup_minutes m CROSS JOIN (VALUES ${tiers.map((t) => `('${t.name}', '${t.partitionUnit}')`).join(', ')}) t(tier, unit)
      GROUP BY t.tier`,
-    ...TIERS.map((t) => `INSERT INTO ${s}.${t.table} AS t (bucket, ${key.join(', ')}, flows, ${measures.join(', ')})
-     SELECT date_trunc('${t.unit}', bucket, 'UTC'), ${key.join(', ')}, sum(flows)::bigint, ${resums}
+    ...tiers.map((t) => `INSERT INTO ${s}.${t.table} AS t (bucket, ${key.join(', ')}, flows, ${measures.join(', ')})
+     SELECT ${tierBucketSql(t, 'bucket')}, ${key.join(', ')}, sum(flows)::bigint, ${resums}
      FROM rollup_keyed GROUP BY ${Array.from({ length: 1 + key.length }, (_, i) => i + 1).join(', ')}
      ON CONFLICT (bucket, ${key.join(', ')}) DO UPDATE SET ${addUp}`),
     `INSERT INTO ${s}.rollup_buckets AS b (tier, bucket, first_start, last_start)
-     SELECT t.tier, date_trunc(t.tier, k.bucket, 'UTC'), min(k.first_start), max(k.last_start)
-     FROM rollup_minutes k CROSS JOIN (VALUES ${TIERS.map((t) => `('${t.name}')`).join(', ')}) t(tier)
+     SELECT tier, bucket, min(first_start), max(last_start)
+     FROM (${tiers.map((t) => `SELECT '${t.name}' AS tier, ${tierBucketSql(t, 'k.bucket')} AS bucket, k.first_start, k.last_start FROM rollup_minutes k`).join(`
+           UNION ALL `)}) k
      GROUP BY 1, 2
      ON CONFLICT (tier, bucket) DO UPDATE
        SET first_start = least(b.first_start, excluded.first_start), last_start = greatest(b.last_start, excluded.last_start)`,
@@ -154,8 +183,9 @@ function tierStatements(s: string, shape: TierShape): string[] {
  * The statements of one rollup of the narrow raw rows (migration 6) matching `where`: rows name
  * their ends by endpoint id already (the writer added the endpoints), so they are summed by
  * minute, id pair and coded key columns, and the codes are read back once per group.
+ * `tiers`: TIERS_V4 is the step of migrations 6 and 7 (no six-hour tier yet).
  */
-export function rollupStatements(schema: string, where: string): string[] {
+export function rollupStatements(schema: string, where: string, tiers: readonly Tier[] = TIERS): string[] {
   const s = schema;
   const measures = TIER_SHAPE.measures;
   const sums = measures.map((m) => `${sumOf(m)} AS ${m}`).join(', ');
@@ -170,7 +200,7 @@ export function rollupStatements(schema: string, where: string): string[] {
            GROUP BY 1, 2, 3, 4, 5, 6, 7) g
      LEFT JOIN ${s}.codes tc ON tc.code = g.transport_code
      LEFT JOIN ${s}.codes cc ON cc.code = g.cost_class_code`,
-    ...tierStatements(s, TIER_SHAPE),
+    ...tierStatements(s, TIER_SHAPE, tiers),
   ];
 }
 
@@ -246,7 +276,7 @@ CREATE TABLE :schema.rollup_buckets (
   PRIMARY KEY (tier, bucket)
 );
 
-${TIERS.map((t) => `CREATE TABLE :schema.${t.table} (
+${TIERS_V4.map((t) => `CREATE TABLE :schema.${t.table} (
   bucket       timestamptz NOT NULL,
   src_endpoint integer NOT NULL,
   dst_endpoint integer NOT NULL,
@@ -266,7 +296,7 @@ LANGUAGE sql IMMUTABLE AS $fn$ SELECT 'flows_' || tier $fn$;
 
 CREATE FUNCTION :schema.tier_partition_unit(tier text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $fn$
-  SELECT CASE tier ${TIERS.map((t) => `WHEN '${t.name}' THEN '${t.partitionUnit}'`).join(' ')} END
+  SELECT CASE tier ${TIERS_V4.map((t) => `WHEN '${t.name}' THEN '${t.partitionUnit}'`).join(' ')} END
 $fn$;
 
 -- Creates the partitions of a tier starting at the given (partition-aligned) instants when missing.
@@ -320,34 +350,7 @@ BEGIN
 END
 $fn$;
 
--- Retention of the raw rows: like drop_partitions_before (migration 1), but a day is dropped
--- only once every row in it is rolled up, so a rollup that fell behind loses nothing.
-CREATE FUNCTION :schema.drop_raw_partitions_before(cutoff timestamptz) RETURNS SETOF text
-LANGUAGE plpgsql AS $fn$
-DECLARE
-  part text;
-  rolled bigint;
-  pending boolean;
-BEGIN
-  PERFORM pg_advisory_xact_lock(hashtext('podflow.partitions'), hashtext(:schema_literal));
-  SELECT rolled_xid INTO rolled FROM :schema.rollup_state;
-  FOR part IN
-    SELECT c.relname::text
-    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-    WHERE i.inhparent = to_regclass(format('%I.flows', :schema_literal))
-      AND c.relname ~ '^flows_p[0-9]{8}$'
-      AND (to_date(substr(c.relname, 8), 'YYYYMMDD') + 1)::timestamp AT TIME ZONE 'UTC' <= cutoff
-    ORDER BY c.relname
-  LOOP
-    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.%I WHERE ingest_xid >= %s)', :schema_literal, part, rolled) INTO pending;
-    CONTINUE WHEN pending;
-    EXECUTE format('DROP TABLE %I.%I', :schema_literal, part);
-    RETURN NEXT part;
-  END LOOP;
-  DELETE FROM :schema.ingest_batches WHERE committed_at < now() - interval '1 day';
-END
-$fn$;
-`;
+${dropPartitionsBeforeSql('flows', 'CREATE', true)}`;
 
 /**
  * Migration 5 (issue 21): the netcost processor's class and cost on every raw row, and in every
@@ -356,7 +359,30 @@ $fn$;
  */
 export const COST_SQL = `
 ALTER TABLE :schema.flows ADD COLUMN cost_class text, ADD COLUMN cost_usd numeric;
-${TIERS.map((t) => `ALTER TABLE :schema.${t.table} ADD COLUMN cost_class text, ADD COLUMN cost_usd numeric;
+${TIERS_V4.map((t) => `ALTER TABLE :schema.${t.table} ADD COLUMN cost_class text, ADD COLUMN cost_usd numeric;
 DROP INDEX :schema.${t.table}_key;
 CREATE UNIQUE INDEX ${t.table}_key ON :schema.${t.table} (bucket, ${tierKey(TIER_SHAPE).join(', ')}) NULLS NOT DISTINCT;`).join('\n')}
+`;
+
+/**
+ * Migration 8: the six-hour tier. Filled from the hour tier (the same raw rows, summed in
+ * six-hour buckets, with their buckets' time extents), under the rollup's row lock so no step
+ * runs meanwhile; every step after adds to it like to the other tiers.
+ */
+const SIX_HOUR_KEY = tierKey(TIER_SHAPE);
+export const SIX_HOUR_TIER_SQL = `
+SELECT 1 FROM :schema.rollup_state FOR UPDATE;
+CREATE TABLE :schema.${SIX_HOUR.table} (LIKE :schema.flows_hour) PARTITION BY RANGE (bucket);
+CREATE UNIQUE INDEX ${SIX_HOUR.table}_key ON :schema.${SIX_HOUR.table} (bucket, ${SIX_HOUR_KEY.join(', ')}) NULLS NOT DISTINCT;
+CREATE OR REPLACE FUNCTION :schema.tier_partition_unit(tier text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $fn$
+  SELECT CASE tier ${TIERS.map((t) => `WHEN '${t.name}' THEN '${t.partitionUnit}'`).join(' ')} END
+$fn$;
+SELECT :schema.ensure_tier_partitions('${SIX_HOUR.name}', ARRAY(SELECT DISTINCT date_trunc('${SIX_HOUR.partitionUnit}', bucket, 'UTC') FROM :schema.flows_hour));
+INSERT INTO :schema.${SIX_HOUR.table} (bucket, ${SIX_HOUR_KEY.join(', ')}, flows, ${MEASURES.join(', ')})
+SELECT ${tierBucketSql(SIX_HOUR, 'bucket')}, ${SIX_HOUR_KEY.join(', ')}, sum(flows)::bigint, ${MEASURES.map(sumOf).join(', ')}
+FROM :schema.flows_hour GROUP BY ${Array.from({ length: 1 + SIX_HOUR_KEY.length }, (_, i) => i + 1).join(', ')};
+INSERT INTO :schema.rollup_buckets (tier, bucket, first_start, last_start)
+SELECT '${SIX_HOUR.name}', ${tierBucketSql(SIX_HOUR, 'bucket')}, min(first_start), max(last_start)
+FROM :schema.rollup_buckets WHERE tier = 'hour' GROUP BY 2;
 `;

@@ -16,8 +16,8 @@ import { postgresExporterFactory } from './index.ts';
 import { migrate, MIGRATIONS } from './migrations.ts';
 import { PostgresExporter } from './postgres-exporter.ts';
 import { rollUp } from './rollup-runner.ts';
-import { CURRENT_XID_SQL, rollupStep, TIER_SHAPE, TIER_SHAPE_V4, TIERS, wideRollupStatements, type TierShape } from './rollup-sql.ts';
-import { WIDE_COLUMNS } from './narrow-rows.ts';
+import { CURRENT_XID_SQL, rollupStatements, rollupStep, TIER_SHAPE, TIER_SHAPE_V4, TIERS, TIERS_V4, wideRollupStatements, type TierShape } from './rollup-sql.ts';
+import { CREATE_STAGING_SQL, narrowStatements, WIDE_COLUMNS } from './narrow-rows.ts';
 import { deltaBatch, flowAt, fullFlow } from './testdata/flows.ts';
 import { rawGraphLinks, tierContents, tieredGraphLinks } from './testdata/tiers.ts';
 
@@ -108,7 +108,7 @@ test.serial('tiers equal the raw rows; graph_links reads the tiers and equals th
   const from = new Date(T0 - 2 * DAY_MS - 5 * HOUR_MS - 17 * MINUTE_MS - 12_345);
   const to = new Date(T0 - 3 * MINUTE_MS + 4_321);
   const cover = (await client.query('SELECT tier, lo, hi FROM podflow.graph_cover($1, $2)', [from, to])).rows;
-  t.deepEqual([...new Set(cover.map((r) => r.tier))].sort(), ['day', 'hour', 'minute', 'raw']);
+  t.deepEqual([...new Set(cover.map((r) => r.tier))].sort(), [...TIERS.map((tier) => tier.name), 'raw'].sort());
   // A window holding most of an hour reads that hour less what lies outside: minutes 12:00-12:03
   // and minute 12:04, which is itself mostly inside, less its last 10 seconds (raw, added back).
   const mostOfAnHour: [Date, Date] = [new Date(Date.UTC(2030, 2, 10, 12, 4, 50)), new Date(T0)];
@@ -120,8 +120,22 @@ test.serial('tiers equal the raw rows; graph_links reads the tiers and equals th
     { tier: 'minute', sign: -1, lo: '12:04:00', hi: '12:05:00' },
     { tier: 'raw', sign: 1, lo: '12:04:50', hi: '12:05:00' },
   ]);
+  // A day from 12:07:30 (as the bench's 24-hour window) reads six-hour buckets where it read 12
+  // hour buckets before midnight: 12:00-18:00 and 18:00-24:00 (less minutes 12:00-12:06 and
+  // what is before 12:07:30), and day 9 less its six-hour buckets after 12:00 (plus minutes).
+  const dayFromNoon: [Date, Date] = [new Date(Date.UTC(2030, 2, 8, 12, 7, 30)), new Date(Date.UTC(2030, 2, 9, 12, 7, 30))];
+  const noonCover = (await client.query(`SELECT tier, sign, to_char(lo AT TIME ZONE 'UTC', 'DD HH24:MI') AS lo, to_char(hi AT TIME ZONE 'UTC', 'DD HH24:MI') AS hi
+    FROM podflow.graph_cover($1, $2) WHERE tier NOT IN ('minute', 'raw') ORDER BY lo, tier`, dayFromNoon)).rows;
+  t.deepEqual(noonCover, [
+    { tier: 'six_hour', sign: 1, lo: '08 12:00', hi: '08 18:00' },
+    { tier: 'six_hour', sign: 1, lo: '08 18:00', hi: '09 00:00' },
+    { tier: 'day', sign: 1, lo: '09 00:00', hi: '10 00:00' },
+    { tier: 'six_hour', sign: -1, lo: '09 12:00', hi: '09 18:00' },
+    { tier: 'six_hour', sign: -1, lo: '09 18:00', hi: '10 00:00' },
+  ]);
   const windows: Array<[Date, Date]> = [
     [from, to],
+    dayFromNoon,
     [new Date(T0 - 5 * MINUTE_MS), new Date(T0)],
     [new Date(T0 - HOUR_MS), new Date(T0)],
     [new Date(T0 - 6 * HOUR_MS - 1), new Date(T0 + 1)],
@@ -302,13 +316,13 @@ test.serial('one rollup leader among exporters; another takes over when it dies'
  * Rows as an older podflow wrote them: plain INSERTs into the columns every version has (a
  * version-4 database adds ingest_xid by its column default), in partitions made for their days.
  */
-async function insertAsOldWriter(client: pg.Client, flows: Flow[]): Promise<void> {
+async function insertAsOldWriter(client: pg.Client, flows: Flow[], table = 'podflow.flows'): Promise<void> {
   const cols = ['start_time', 'end_time', 'src_namespace', 'src_pod', 'src_workload', 'src_workload_kind', 'src_zone', 'dst_namespace', 'dst_workload', 'dst_workload_kind', 'dst_zone', 'dst_port', 'transport', 'inter_zone', 'tx_bytes', 'rx_bytes', 'tx_packets', 'rx_packets', 'connections'];
   const startMs = flows.map((f) => Number(f.startTimeUnixNano / 1_000_000n));
   await client.query(`SELECT podflow.ensure_partitions(ARRAY(SELECT generate_series($1::date, $2::date, '1 day')::date))`, [new Date(Math.min(...startMs)), new Date(Math.max(...startMs))]);
   for (const f of flows) {
     const a = f.attributes;
-    await client.query(`INSERT INTO podflow.flows (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`, [
+    await client.query(`INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`, [
       new Date(Number(f.startTimeUnixNano / 1_000_000n)), new Date(Number(f.timeUnixNano / 1_000_000n)),
       a['source.k8s.namespace.name'], a['source.k8s.pod.name'], a['source.k8s.owner.name'], a['source.k8s.owner.type'], a['source.cloud.availability_zone'],
       a['destination.k8s.namespace.name'], a['destination.k8s.owner.name'], a['destination.k8s.owner.type'], a['destination.cloud.availability_zone'],
@@ -335,7 +349,7 @@ test.serial('migration from a real version-1 database: existing rows rolled up o
   await insertAsOldWriter(client, old);
   // podflow starts: migrations 2 and later run, the existing rows are rolled up in migration 4.
   await write(url, []);
-  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), [1, 2, 3, 4, 5, 6]);
+  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), MIGRATIONS.map((m) => m.version));
   await assertTiersExact(t, client);
   // New rows after the migration; the rollup job takes them and only them.
   await write(url, spread(200, T0 - DAY_MS, DAY_MS, 50_000));
@@ -360,7 +374,7 @@ test.serial('migration from a version-4 database with rows raw and rolled up: th
 
   // podflow starts: migrations 5 and 6 run.
   await write(url, []);
-  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), [1, 2, 3, 4, 5, 6]);
+  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), MIGRATIONS.map((m) => m.version));
   for (const table of ['flow_details', ...TIERS.map((tier) => tier.table)]) {
     const [row] = (await client.query(`SELECT count(*)::int AS n, count(cost_usd)::int AS priced, count(cost_class)::int AS classed FROM podflow.${table}`)).rows;
     t.true(row.n > 0, `${table} has rows`);
@@ -398,7 +412,7 @@ test.serial('migration 6 from a version-5 database: every row kept exact in flow
   t.is(before.length, 420);
 
   await write(url, []);
-  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), [1, 2, 3, 4, 5, 6]);
+  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), MIGRATIONS.map((m) => m.version));
   t.deepEqual((await client.query(`${everyColumn} FROM podflow.flow_details ${byEveryColumn}`)).rows, before);
   t.deepEqual((await client.query(`SELECT relname FROM pg_class WHERE relname LIKE 'flows_v5%'`)).rows, [], 'the version-5 table is gone');
   t.is((await client.query('SELECT sum(flows)::int AS n FROM podflow.flows_day')).rows[0].n, 300);
@@ -406,6 +420,95 @@ test.serial('migration 6 from a version-5 database: every row kept exact in flow
   await assertTiersExact(t, client);
   const window: [Date, Date] = [new Date(T0 - 2 * DAY_MS + 7 * MINUTE_MS), new Date(T0 - 3 * HOUR_MS - 13 * MINUTE_MS)];
   t.deepEqual(await tieredGraphLinks(client, ...window, 'namespace'), await rawGraphLinks(client, ...window, 'namespace'));
+});
+
+test.serial('migration 8 from a version-6 database: the six-hour tier filled from the rolled rows, exact; the rest rolled into every tier next', async (t) => {
+  if (!needsServer(t)) return;
+  const { url, client } = await freshDatabase();
+  t.teardown(() => client.end());
+  t.deepEqual(await migrate(client, 'podflow', MIGRATIONS.filter((m) => m.version <= 6)), { applied: [1, 2, 3, 4, 5, 6], unknown: [] });
+  // Narrow rows as a version-6 server wrote them (ids resolved on the server, narrow-rows.ts), a
+  // version-6 step that rolled them up into its three tiers, and rows written after it.
+  const writeAsVersion6 = async (flows: Flow[]) => {
+    await client.query(`CREATE TEMP TABLE IF NOT EXISTS old_wide (${WIDE_COLUMNS.map(([c, type]) => `${c} ${type}`).join(', ')})`);
+    await insertAsOldWriter(client, flows, 'old_wide');
+    await client.query(CREATE_STAGING_SQL);
+    await client.query('BEGIN');
+    for (const statement of narrowStatements('"podflow"', 'old_wide')) await client.query(statement);
+    await client.query('COMMIT');
+    await client.query('TRUNCATE old_wide');
+  };
+  await writeAsVersion6(spread(900, T0 - 3 * DAY_MS, 3 * DAY_MS));
+  await client.query('BEGIN');
+  const upto = (await client.query(`SELECT ${CURRENT_XID_SQL} AS xid`)).rows[0].xid as string;
+  for (const statement of rollupStatements('"podflow"', `ingest_xid < ${upto}`, TIERS_V4)) await client.query(statement);
+  await client.query(`UPDATE podflow.rollup_state SET rolled_xid = ${upto}, rolled_rows = 900`);
+  await client.query('COMMIT');
+  await writeAsVersion6(spread(250, T0 - 2 * DAY_MS, 2 * DAY_MS, 7000));
+
+  await write(url, []);
+  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), MIGRATIONS.map((m) => m.version));
+  t.is((await client.query('SELECT sum(flows)::int AS n FROM podflow.flows_six_hour')).rows[0].n, 900, 'the rolled rows, no more');
+  t.is((await rollUp(client, 'podflow')).rows, 250, 'the rows written after the last version-6 step');
+  await assertTiersExact(t, client);
+  const window: [Date, Date] = [new Date(T0 - 2 * DAY_MS - 5 * HOUR_MS - 7 * MINUTE_MS), new Date(T0 - 3 * HOUR_MS - 13 * MINUTE_MS)];
+  t.deepEqual(await tieredGraphLinks(client, ...window, 'workload'), await rawGraphLinks(client, ...window, 'workload'));
+  // The graph's sums: exact bigints, and an overflow is an error, never a wrapped number.
+  t.deepEqual((await client.query(`SELECT podflow.bigint_sum(v)::text AS s FROM (VALUES (9007199254740993::bigint), (2), (NULL)) x(v)`)).rows, [{ s: '9007199254740995' }]);
+  t.deepEqual((await client.query(`SELECT podflow.bigint_sum(v) AS s FROM (VALUES (NULL::bigint)) x(v)`)).rows, [{ s: null }]);
+  await t.throwsAsync(client.query(`SELECT podflow.bigint_sum(v) FROM (VALUES (9223372036854775807::bigint), (1)) x(v)`), { message: /bigint out of range/ });
+});
+
+test.serial('migration 7 from a version-6 database: every row kept exact, packed into parts, rolled rows stay rolled, the rest rolled next', async (t) => {
+  if (!needsServer(t)) return;
+  const { url, client } = await freshDatabase();
+  t.teardown(() => client.end());
+  t.deepEqual(await migrate(client, 'podflow', MIGRATIONS.slice(0, 5)), { applied: [1, 2, 3, 4, 5], unknown: [] });
+  // Rows rolled up before the upgrades: spread over a day, and 200 of one interval written in
+  // one transaction (one reduce interval of a node: they become one part).
+  await insertAsOldWriter(client, spread(300, T0 - 2 * DAY_MS, DAY_MS));
+  await client.query('BEGIN');
+  await insertAsOldWriter(client, Array.from({ length: 200 }, (_, i) => fullFlow(5000 + i, T0 - DAY_MS - 3 * HOUR_MS)));
+  await client.query('COMMIT');
+  await rollUpAsOldVersion(client, TIER_SHAPE, 500);
+  // Rows never rolled up, the rows of a version-6 database after migration 6 moved them.
+  await insertAsOldWriter(client, spread(120, T0 - DAY_MS, DAY_MS, 7000));
+  t.deepEqual(await migrate(client, 'podflow', MIGRATIONS.slice(0, 6)), { applied: [6], unknown: [] });
+  const everyDetail = `SELECT ${WIDE_COLUMNS.map(([c]) => `${c}::text`).join(', ')}, ingest_xid::text FROM podflow.flow_details
+    ORDER BY ${WIDE_COLUMNS.map((_, i) => i + 1).join(', ')}, ${WIDE_COLUMNS.length + 1}`;
+  const narrowColumns = (await client.query(`SELECT attname FROM pg_attribute WHERE attrelid = 'podflow.flows'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`)).rows.map((r) => r.attname as string);
+  const everyNarrow = `SELECT ${narrowColumns.map((c) => `${c}::text`).join(', ')} FROM podflow.flows ORDER BY ${narrowColumns.map((_, i) => i + 1).join(', ')}`;
+  const details = (await client.query(everyDetail)).rows;
+  const narrow = (await client.query(everyNarrow)).rows;
+  t.is(details.length, 620);
+  t.is(narrow.length, 620);
+
+  await write(url, []);
+  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), MIGRATIONS.map((m) => m.version));
+  t.deepEqual((await client.query(everyDetail)).rows, details, 'every column of every row, as flow_details shows it');
+  t.deepEqual((await client.query(everyNarrow)).rows, narrow, 'every narrow column of every row, as flows shows it');
+  t.deepEqual((await client.query(`SELECT relname FROM pg_class WHERE relname LIKE 'flows_v6%'`)).rows, [], 'the version-6 table is gone');
+  t.deepEqual((await client.query(`SELECT relkind FROM pg_class WHERE oid = 'podflow.flows'::regclass`)).rows, [{ relkind: 'v' }]);
+  const [parts] = (await client.query('SELECT count(*)::int AS parts, sum(rows)::int AS rows, max(rows) AS largest FROM podflow.flow_batches')).rows;
+  t.is(parts.rows, 620);
+  t.is(parts.largest, 200, 'the rows of one interval, node and transaction are one part');
+  t.is((await client.query('SELECT sum(flows)::int AS n FROM podflow.flows_day')).rows[0].n, 500);
+  t.is((await rollUp(client, 'podflow')).rows, 120, 'the rows written after the last rollup before the upgrades');
+  await assertTiersExact(t, client);
+  const window: [Date, Date] = [new Date(T0 - 2 * DAY_MS + 7 * MINUTE_MS), new Date(T0 - 3 * HOUR_MS - 13 * MINUTE_MS)];
+  t.deepEqual(await tieredGraphLinks(client, ...window, 'namespace'), await rawGraphLinks(client, ...window, 'namespace'));
+  // A part whose arrays do not hold one element per flow, or a NULL counter, is refused.
+  const part = (rows: number, tx: string) => client.query(`INSERT INTO podflow.flow_batches (start_time, end_time, rows, tx_bytes, rx_bytes, tx_packets, rx_packets, connections, src_endpoint, dst_endpoint)
+    VALUES ($1, $1, ${rows}, '${tx}', '{1,2}', '{1,2}', '{1,2}', '{1,2}', '{1,1}', '{1,1}')`, [new Date(T0)]);
+  await t.throwsAsync(part(3, '{1,2}'), { message: /flow_batches_one_element_per_flow/ });
+  await t.throwsAsync(part(2, '{1}'), { message: /flow_batches_one_element_per_flow/ });
+  await t.throwsAsync(part(2, '{1,NULL}'), { message: /flow_batches_one_element_per_flow/ });
+  await part(2, '{1,2}');
+  await client.query(`DELETE FROM podflow.flow_batches WHERE start_time = $1 AND rows = 2 AND tx_bytes = '{1,2}'`, [new Date(T0)]);
+  // Rows written after the upgrade are parts too, and roll up exactly with the moved ones.
+  await write(url, spread(90, T0 - 2 * HOUR_MS, HOUR_MS, 9000));
+  t.is((await rollUp(client, 'podflow')).rows, 90);
+  await assertTiersExact(t, client);
 });
 
 test.serial('retention per tier drops whole partitions; raw days are dropped only once rolled up', async (t) => {
@@ -419,12 +522,14 @@ test.serial('retention per tier drops whole partitions; raw days are dropped onl
   t.deepEqual(await q.exporter.runRetention(NOW), ['flows_p20300506', 'flows_p20300526', 'flows_p20300612']);
   const parts = async (table: string) => (await client.query(`SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
     WHERE i.inhparent = $1::regclass ORDER BY 1`, [`podflow.${table}`])).rows.map((r) => r.relname);
-  t.deepEqual(await parts('flows'), ['flows_p20300614', 'flows_p20300615']);
+  t.deepEqual(await parts('flow_batches'), ['flows_p20300614', 'flows_p20300615']);
   t.deepEqual(await parts('flows_minute'), ['flows_minute_p20300614', 'flows_minute_p20300615']);
   t.deepEqual(await parts('flows_hour'), ['flows_hour_p20300601']);
+  t.deepEqual(await parts('flows_six_hour'), ['flows_six_hour_p20300601'], 'aged by the hour retention');
   t.deepEqual(await parts('flows_day'), ['flows_day_p20300101']);
   t.is(await q.metric('podflow_postgres_partitions_dropped_total', { tier: 'minute' }), 3);
   t.is(await q.metric('podflow_postgres_partitions_dropped_total', { tier: 'hour' }), 1);
+  t.is(await q.metric('podflow_postgres_partitions_dropped_total', { tier: 'six_hour' }), 1);
   // The day tier still has 20 days back; the 40-day-old day is in a partition (the year) that stays.
   t.deepEqual((await client.query('SELECT sum(tx_bytes)::int AS tx FROM podflow.flows_day')).rows, [{ tx: 41 + 21 + 4 + 2 + 1 }]);
   // A day with rows not rolled up yet is kept: its rows would be lost.

@@ -1,6 +1,14 @@
 // Oracles for the rollup tiers: what each tier must hold, computed from the raw rows.
 import pg from 'pg';
-import { endpointKeySql, MEASURES, TIERS } from '../rollup-sql.ts';
+import { endpointKeySql, MEASURES, TIERS, type TierName } from '../rollup-sql.ts';
+
+/** A raw row's bucket in each tier, written independently of the rollup's own expression. */
+const BUCKET_OF_START: Record<TierName, string> = {
+  minute: `date_trunc('minute', start_time, 'UTC')`,
+  hour: `date_trunc('hour', start_time, 'UTC')`,
+  six_hour: `date_trunc('day', start_time, 'UTC') + (extract(hour FROM start_time AT TIME ZONE 'UTC')::int / 6) * interval '6 hours'`,
+  day: `date_trunc('day', start_time, 'UTC')`,
+};
 
 const SRC = ['src_namespace', 'src_workload_kind', 'src_workload', 'src_pod', 'src_node', 'src_zone', 'src_address', 'NULL::text', 'src_address_type'];
 const DST = ['dst_namespace', 'dst_workload_kind', 'dst_workload', 'dst_pod', 'dst_node', 'dst_zone', 'dst_address', 'dst_domain', 'dst_address_type'];
@@ -14,8 +22,8 @@ export async function tierContents(client: pg.ClientBase, schema = 'podflow'): P
   const tierSums = ['flows', ...MEASURES].map((m) => `coalesce(sum(t.${m})::text, 'null')`).join(` || ',' || `);
   for (const tier of TIERS) {
     const fromRaw = await client.query<{ line: string }>(
-      `SELECT concat_ws('|', date_trunc('${tier.unit}', start_time, 'UTC'), ${endpointKeySql(SRC)}, ${endpointKeySql(DST)}, inter_zone, transport, dst_port, cost_class) || '=' || ${sums} AS line
-       FROM ${schema}.flow_details GROUP BY date_trunc('${tier.unit}', start_time, 'UTC'), ${endpointKeySql(SRC)}, ${endpointKeySql(DST)}, inter_zone, transport, dst_port, cost_class ORDER BY 1`);
+      `SELECT concat_ws('|', ${BUCKET_OF_START[tier.name]}, ${endpointKeySql(SRC)}, ${endpointKeySql(DST)}, inter_zone, transport, dst_port, cost_class) || '=' || ${sums} AS line
+       FROM ${schema}.flow_details GROUP BY ${BUCKET_OF_START[tier.name]}, ${endpointKeySql(SRC)}, ${endpointKeySql(DST)}, inter_zone, transport, dst_port, cost_class ORDER BY 1`);
     const inTier = await client.query<{ line: string }>(
       `SELECT concat_ws('|', t.bucket, ${endpointKeySql(ENDPOINT.map((c) => `s.${c}`))}, ${endpointKeySql(ENDPOINT.map((c) => `d.${c}`))}, t.inter_zone, t.transport, t.dst_port, t.cost_class) || '=' || ${tierSums} AS line
        FROM ${schema}.${tier.table} t JOIN ${schema}.endpoints s ON s.id = t.src_endpoint JOIN ${schema}.endpoints d ON d.id = t.dst_endpoint
