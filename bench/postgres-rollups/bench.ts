@@ -292,7 +292,7 @@ try {
   };
   const edgesTotal = NODES * GROUPS;
   const perDayRows = { raw: edgesTotal * (DAY_MS / INTERVAL_MS), minute: edgesTotal * 1440, hour: edgesTotal * 24, six_hour: edgesTotal * 4, day: edgesTotal };
-  const sizes = { raw: await size('flows', 'flow_batches'), minute: await size('flows_minute'), hour: await size('flows_hour'), six_hour: await size('flows_six_hour'), day: await size('flows_day') };
+  const sizes = { raw: await size('flows', 'flow_batches'), minute: await size('flows_minute', 'flows_minute_parts'), hour: await size('flows_hour'), six_hour: await size('flows_six_hour'), day: await size('flows_day') };
   const { rows: [ep] } = await client.query(`SELECT pg_total_relation_size('podflow.endpoints')::bigint AS bytes, count(*)::int AS n FROM podflow.endpoints`);
   const perDay = Object.fromEntries(Object.entries(perDayRows).map(([t, rows]) => [t, rows * sizes[t as keyof typeof sizes].perRow])) as Record<keyof typeof perDayRows, number>;
   const perDayTotal = Object.values(perDay).reduce((a, b) => a + b, 0);
