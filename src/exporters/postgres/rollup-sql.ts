@@ -173,11 +173,10 @@ function tierStatements(s: string, shape: TierShape, tiers: readonly Tier[]): st
     `SELECT ${s}.ensure_tier_partitions(t.tier, array_agg(DISTINCT date_trunc(t.unit, m.bucket, 'UTC')))
      FROM rollup_minutes m CROSS JOIN (VALUES ${tiers.map((t) => `('${t.name}', '${t.partitionUnit}')`).join(', ')}) t(tier, unit)
      GROUP BY t.tier`,
-    ...tiers.map((t) => t.packed ? packedTierInsertSql(s, t.table, `SELECT ${tierBucketSql(t, 'bucket')} AS bucket, ${key.join(', ')}, sum(flows)::bigint AS flows, ${measures.map((m) => `${sumOf(m)} AS ${m}`).join(', ')}
-     FROM rollup_keyed GROUP BY ${Array.from({ length: 1 + key.length }, (_, i) => i + 1).join(', ')}`) : `INSERT INTO ${s}.${t.table} AS t (bucket, ${key.join(', ')}, flows, ${measures.join(', ')})
+    ...tiers.flatMap((t) => t.packed ? packedTierStatements(s, t, shape) : [`INSERT INTO ${s}.${t.table} AS t (bucket, ${key.join(', ')}, flows, ${measures.join(', ')})
      SELECT ${tierBucketSql(t, 'bucket')}, ${key.join(', ')}, sum(flows)::bigint, ${resums}
      FROM rollup_keyed GROUP BY ${Array.from({ length: 1 + key.length }, (_, i) => i + 1).join(', ')}
-     ON CONFLICT (bucket, ${key.join(', ')}) DO UPDATE SET ${addUp}`),
+     ON CONFLICT (bucket, ${key.join(', ')}) DO UPDATE SET ${addUp}`]),
     `INSERT INTO ${s}.rollup_buckets AS b (tier, bucket, first_start, last_start)
      SELECT tier, bucket, min(first_start), max(last_start)
      FROM (${tiers.map((t) => `SELECT '${t.name}' AS tier, ${tierBucketSql(t, 'k.bucket')} AS bucket, k.first_start, k.last_start FROM rollup_minutes k`).join(`
@@ -452,6 +451,36 @@ export function packedTierInsertSql(schema: string, table: string, rows: string)
      SELECT bucket, count(*)::integer, ${PART_ARRAYS.map(([c]) => `array_agg(${c})`).join(', ')}
      FROM (SELECT * FROM (${rows}) r ORDER BY bucket, ${key.join(', ')}) r
      GROUP BY bucket`;
+}
+
+/** How far back of the oldest bucket a step touched it looks for buckets to compact. */
+const COMPACT_LOOKBACK = '1 hour';
+
+/**
+ * A step's statements for a packed tier: append one part per bucket it touched; then compact:
+ * every bucket with several parts, older than the newest bucket this step touched (a finished
+ * minute: steps run every rollup.interval, so the minute being written gets a part from each),
+ * and not older than COMPACT_LOOKBACK before the oldest one, becomes one part of its sums. In the
+ * step's transaction: the merged part replaces its parts atomically, the sums are unchanged.
+ */
+function packedTierStatements(s: string, t: Tier, shape: TierShape): string[] {
+  const key = tierKey(shape);
+  const sums = shape.measures.map((m) => `${sumOf(m)} AS ${m}`).join(', ');
+  const byKey = Array.from({ length: 1 + key.length }, (_, i) => i + 1).join(', ');
+  return [
+    packedTierInsertSql(s, t.table, `SELECT ${tierBucketSql(t, 'bucket')} AS bucket, ${key.join(', ')}, sum(flows)::bigint AS flows, ${sums}
+     FROM rollup_keyed GROUP BY ${byKey}`),
+    // The CTEs and the INSERT's read of the view share the statement's snapshot: the merged sums
+    // are those of the parts the DELETE removes, and the DELETE does not see the new part.
+    `WITH merge AS (
+       SELECT p.bucket FROM ${s}.${t.table}_parts p
+       WHERE p.bucket >= (SELECT min(bucket) FROM rollup_minutes) - interval '${COMPACT_LOOKBACK}'
+         AND p.bucket < (SELECT ${tierBucketSql(t, 'max(bucket)')} FROM rollup_minutes)
+       GROUP BY p.bucket HAVING count(*) > 1),
+     merged AS (DELETE FROM ${s}.${t.table}_parts p USING merge m WHERE p.bucket = m.bucket)
+     ${packedTierInsertSql(s, t.table, `SELECT bucket, ${key.join(', ')}, sum(flows)::bigint AS flows, ${sums}
+       FROM ${s}.${t.table} WHERE bucket IN (SELECT bucket FROM merge) GROUP BY ${byKey}`)}`,
+  ];
 }
 
 const MINUTE = TIERS_V4[0];

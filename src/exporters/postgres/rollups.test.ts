@@ -339,6 +339,16 @@ async function rollUpAsOldVersion(client: pg.Client, shape: TierShape, rows: num
   await client.query('COMMIT');
 }
 
+/** A version-5 database holding 300 rows spread over the day before T0's, rolled up by a version-5 step. */
+async function rolledVersion5Database(t: import('ava').ExecutionContext): Promise<{ url: string; client: pg.Client }> {
+  const { url, client } = await freshDatabase();
+  t.teardown(() => client.end());
+  t.deepEqual(await migrate(client, 'podflow', MIGRATIONS.slice(0, 5)), { applied: [1, 2, 3, 4, 5], unknown: [] });
+  await insertAsOldWriter(client, spread(300, T0 - 2 * DAY_MS, DAY_MS));
+  await rollUpAsOldVersion(client, TIER_SHAPE, 300);
+  return { url, client };
+}
+
 test.serial('migration from a real version-1 database: existing rows rolled up once, new ones after', async (t) => {
   if (!needsServer(t)) return;
   const { url, client } = await freshDatabase();
@@ -398,12 +408,8 @@ test.serial('migration from a version-4 database with rows raw and rolled up: th
 
 test.serial('migration 6 from a version-5 database: every row kept exact in flow_details, rolled rows stay rolled, the rest rolled next', async (t) => {
   if (!needsServer(t)) return;
-  const { url, client } = await freshDatabase();
-  t.teardown(() => client.end());
-  t.deepEqual(await migrate(client, 'podflow', MIGRATIONS.slice(0, 5)), { applied: [1, 2, 3, 4, 5], unknown: [] });
   // Rows a version-5 step rolled up, and rows written after it (never rolled).
-  await insertAsOldWriter(client, spread(300, T0 - 2 * DAY_MS, DAY_MS));
-  await rollUpAsOldVersion(client, TIER_SHAPE, 300);
+  const { url, client } = await rolledVersion5Database(t);
   await insertAsOldWriter(client, spread(120, T0 - DAY_MS, DAY_MS, 7000));
   // Every column of every row, as text, before the upgrade.
   const everyColumn = `SELECT ${WIDE_COLUMNS.map(([c]) => `${c}::text`).join(', ')}, ingest_xid::text`;
@@ -513,13 +519,9 @@ test.serial('migration 7 from a version-6 database: every row kept exact, packed
 
 test.serial('migration 9 from a version-8 database: the minute tier packed into parts, sums per bucket and key kept; steps append parts; exact after', async (t) => {
   if (!needsServer(t)) return;
-  const { url, client } = await freshDatabase();
-  t.teardown(() => client.end());
-  t.deepEqual(await migrate(client, 'podflow', MIGRATIONS.slice(0, 5)), { applied: [1, 2, 3, 4, 5], unknown: [] });
   // Rows rolled up by an old step; the same flows a second later (the same minute rows, added up
   // by a version-8 step's upsert); rows no step rolled up before the upgrade.
-  await insertAsOldWriter(client, spread(300, T0 - 2 * DAY_MS, DAY_MS));
-  await rollUpAsOldVersion(client, TIER_SHAPE, 300);
+  const { url, client } = await rolledVersion5Database(t);
   await insertAsOldWriter(client, spread(300, T0 - 2 * DAY_MS + 1_000, DAY_MS));
   const rolledUpTo = (await client.query(`SELECT ${CURRENT_XID_SQL} AS xid`)).rows[0].xid as string;
   await insertAsOldWriter(client, spread(80, T0 - DAY_MS, DAY_MS, 7000));
@@ -545,12 +547,27 @@ test.serial('migration 9 from a version-8 database: the minute tier packed into 
   t.deepEqual(moved, { parts: moved.buckets, buckets: moved.buckets, keys: before.length }, 'one part per bucket, one element per key');
   t.is((await rollUp(client, 'podflow')).rows, 80, 'the rows no step rolled up before the upgrade');
   await assertTiersExact(t, client);
-  // Flows into the same buckets and keys again: the step appends parts, readers sum them.
-  await write(url, spread(300, T0 - 2 * DAY_MS + 2_000, DAY_MS));
+  // Flows into the same buckets and keys again: the step appends a part to each bucket, then
+  // compacts the buckets older than its newest into one part each.
+  const partsPerBucket = `SELECT bucket, count(*)::int AS parts FROM podflow.flows_minute_parts GROUP BY bucket HAVING count(*) > 1 ORDER BY 1`;
+  const again = spread(300, T0 - 2 * DAY_MS + 2_000, DAY_MS);
+  await write(url, again);
   t.is((await rollUp(client, 'podflow')).rows, 300);
   await assertTiersExact(t, client);
-  const [{ most }] = (await client.query(`SELECT max(n)::int AS most FROM (SELECT count(*) AS n FROM podflow.flows_minute_parts GROUP BY bucket) p`)).rows;
-  t.is(most, 2, 'a bucket two steps touched has two parts');
+  const newest = new Date(Math.floor(Math.max(...again.map((f) => Number(f.startTimeUnixNano / 1_000_000n))) / MINUTE_MS) * MINUTE_MS);
+  t.deepEqual((await client.query(partsPerBucket)).rows, [{ bucket: newest, parts: 2 }], 'every bucket compacted but the step\'s newest');
+  // A late flow into an old bucket: the step's only (so newest) bucket keeps two parts, readers sum them.
+  await write(url, [fullFlow(3, T0 - 2 * DAY_MS + 5_000)]);
+  t.is((await rollUp(client, 'podflow')).rows, 1);
+  await assertTiersExact(t, client);
+  const late = new Date(Math.floor((T0 - 2 * DAY_MS) / MINUTE_MS) * MINUTE_MS);
+  t.deepEqual((await client.query(partsPerBucket)).rows, [{ bucket: late, parts: 2 }, { bucket: newest, parts: 2 }], 'the late bucket is this step\'s newest');
+  // The next minutes: the previous newest bucket is finished and compacted; the late bucket, more
+  // than an hour before anything this step touched, is left as it is (readers sum its parts).
+  await write(url, [fullFlow(4, newest.getTime() + 2 * MINUTE_MS)]);
+  t.is((await rollUp(client, 'podflow')).rows, 1);
+  await assertTiersExact(t, client);
+  t.deepEqual((await client.query(partsPerBucket)).rows, [{ bucket: late, parts: 2 }]);
   const window: [Date, Date] = [new Date(T0 - 2 * DAY_MS + 7 * MINUTE_MS + 20_000), new Date(T0 - DAY_MS + 3 * HOUR_MS - 13 * MINUTE_MS)];
   for (const groupBy of ['workload', 'namespace']) {
     t.deepEqual(await tieredGraphLinks(client, ...window, groupBy), await rawGraphLinks(client, ...window, groupBy), groupBy);
