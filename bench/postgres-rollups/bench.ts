@@ -285,20 +285,25 @@ try {
 
   // 4. sizes: bytes per row of each tier; a day of this load; steady state with the default retention
   // Raw flows: rows of the view `flows`, bytes of the partitions of `flow_batches` (heap, TOAST, indexes).
-  const size = async (table: string, partitioned = table) => {
-    const { rows: [s] } = await client.query(`SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0)::bigint AS bytes, (SELECT count(*) FROM podflow.${table})::bigint AS n
+  // The minute tier: edge-minutes (distinct bucket and key: several parts of a bucket may hold a
+  // key, one per rollup step that touched it), bytes of the partitions of `flows_minute_parts`.
+  const size = async (table: string, partitioned = table, rowsSql = `SELECT count(*) FROM podflow.${table}`) => {
+    const { rows: [s] } = await client.query(`SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0)::bigint AS bytes, (${rowsSql})::bigint AS n
       FROM pg_inherits i WHERE i.inhparent = $1::regclass`, [`podflow.${partitioned}`]);
     return { bytes: Number(s.bytes), rows: Number(s.n), perRow: Number(s.bytes) / Math.max(1, Number(s.n)) };
   };
   const edgesTotal = NODES * GROUPS;
   const perDayRows = { raw: edgesTotal * (DAY_MS / INTERVAL_MS), minute: edgesTotal * 1440, hour: edgesTotal * 24, six_hour: edgesTotal * 4, day: edgesTotal };
-  const sizes = { raw: await size('flows', 'flow_batches'), minute: await size('flows_minute'), hour: await size('flows_hour'), six_hour: await size('flows_six_hour'), day: await size('flows_day') };
+  const sizes = { raw: await size('flows', 'flow_batches'), minute: await size('flows_minute', 'flows_minute_parts',
+    'SELECT count(*) FROM (SELECT DISTINCT bucket, src_endpoint, dst_endpoint, inter_zone, transport, dst_port, cost_class FROM podflow.flows_minute) k'), hour: await size('flows_hour'), six_hour: await size('flows_six_hour'), day: await size('flows_day') };
   const { rows: [ep] } = await client.query(`SELECT pg_total_relation_size('podflow.endpoints')::bigint AS bytes, count(*)::int AS n FROM podflow.endpoints`);
   const perDay = Object.fromEntries(Object.entries(perDayRows).map(([t, rows]) => [t, rows * sizes[t as keyof typeof sizes].perRow])) as Record<keyof typeof perDayRows, number>;
   const perDayTotal = Object.values(perDay).reduce((a, b) => a + b, 0);
   const steady = Object.entries(perDay).reduce((s, [t, bytes]) => s + bytes * DEFAULT_RETENTION_DAYS[t as keyof typeof DEFAULT_RETENTION_DAYS], 0);
   const tiersPerDay = perDay.minute + perDay.hour + perDay.six_hour + perDay.day;
   for (const [t, s] of Object.entries(sizes)) console.log(`${t}: ${s.rows.toLocaleString()} rows, ${fmtGB(s.bytes)}, ${s.perRow.toFixed(0)} B/row, ${fmtGB(perDay[t as keyof typeof perDay])} per day of this load`);
+  const { rows: [mp] } = await client.query(`SELECT count(*)::int AS parts, count(DISTINCT bucket)::int AS buckets, round(avg(rows))::int AS keys FROM podflow.flows_minute_parts`);
+  console.log(`minute parts: ${mp.parts} in ${mp.buckets} buckets (${(mp.parts / Math.max(1, mp.buckets)).toFixed(1)} per bucket), ${mp.keys} keys per part on average`);
   console.log(`endpoints: ${ep.n} rows, ${(Number(ep.bytes) / 1e6).toFixed(1)} MB`);
   console.log(`a day of this load adds ${fmtGB(perDayTotal)} (raw ${fmtGB(perDay.raw)}, tiers ${fmtGB(tiersPerDay)}); steady state with the default retention (raw 2d, minute 14d, hour and six-hour 90d, day 730d): ${fmtGB(steady)}`);
   const load1 = loadavg()[0]!;
@@ -311,6 +316,7 @@ try {
     windows: results.map((r) => ({ window: r.window, graph_edges_p50_ms: Math.round(r.edgesMs), graph_nodes_p50_ms: Math.round(r.nodesMs),
       v2_graph_edges_ms: r.oldEdgesMs === null ? null : Math.round(r.oldEdgesMs), v2_graph_nodes_ms: r.oldNodesMs === null ? null : Math.round(r.oldNodesMs),
       mainstat_equals_bytes: r.mainstatEqualsBytes, same_edges_as_v2: r.sameAsOld })),
+    minute_parts_per_bucket: Number((mp.parts / Math.max(1, mp.buckets)).toFixed(1)),
     bytes_per_row: Object.fromEntries(Object.entries(sizes).map(([t, s]) => [t, Math.round(s.perRow)])),
     gb_per_day: Number((perDayTotal / 1e9).toFixed(2)), tiers_gb_per_day: Number((tiersPerDay / 1e9).toFixed(2)), steady_state_gb: Number((steady / 1e9).toFixed(1)),
     live_bytes_written: liveBytes.toString(), load: [Number(load0.toFixed(1)), Number(load1.toFixed(1))],

@@ -6,7 +6,7 @@
 // starting at once apply each migration exactly once (the second waits, then finds nothing to do).
 import pg from 'pg';
 import { NODE_GRAPH_FAST_SQL, NODE_GRAPH_NARROW_SQL, NODE_GRAPH_SQL, NODE_GRAPH_TIERS_SQL, PREFIX_TITLES_SQL } from './node-graph.ts';
-import { COST_SQL, ROLLUP_SQL, SIX_HOUR_TIER_SQL, TIER_SHAPE_V4, wideRollupStatements } from './rollup-sql.ts';
+import { COST_SQL, MINUTE_PARTS_SQL, ROLLUP_SQL, SIX_HOUR_TIER_SQL, TIER_SHAPE_V4, wideRollupStatements } from './rollup-sql.ts';
 import { CREATE_STAGING_SQL, FLOW_DETAILS_SQL, NARROW_SQL, narrowStatements } from './narrow-rows.ts';
 import { packedInsertSql, packedMigrationSql } from './flow-batches.ts';
 import { dropPartitionsBeforeSql, ensurePartitionsSql } from './partition-sql.ts';
@@ -114,6 +114,7 @@ export const MIGRATIONS: readonly Migration[] = [
     },
   },
   { version: 8, name: 'six-hour tier; node graph: bigint sums, no JIT, six-hour buckets in the cover', sql: SIX_HOUR_TIER_SQL + NODE_GRAPH_FAST_SQL },
+  { version: 9, name: 'packed minute tier: one row of flows_minute_parts per step and minute, flows_minute a view over it', sql: MINUTE_PARTS_SQL },
 ];
 
 export function renderMigration(sql: string, schema: string): string {

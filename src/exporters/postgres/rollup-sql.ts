@@ -55,6 +55,8 @@ interface Tier {
   readonly width: string;
   readonly partitionUnit: 'day' | 'month' | 'year';
   readonly retention: 'minute' | 'hour' | 'day';
+  /** Migration 9: the tier is a view over packed parts (`<table>_parts`); a step appends a part per bucket. */
+  readonly packed?: boolean;
 }
 
 /** Buckets of every width start at multiples of it from this UTC midnight (date_bin's origin). */
@@ -73,7 +75,14 @@ export const TIERS_V4 = [
  * six-hour bucket instead of up to 12 hour buckets (see node-graph.ts, graph_cover). Narrowest first.
  */
 const SIX_HOUR = { name: 'six_hour', table: 'flows_six_hour', width: '6 hours', partitionUnit: 'month', retention: 'hour' } as const satisfies Tier;
-export const TIERS = [TIERS_V4[0], TIERS_V4[1], SIX_HOUR, TIERS_V4[2]] as const satisfies readonly Tier[];
+/** The tiers of migration 8 (narrowest first). */
+export const TIERS_V8 = [TIERS_V4[0], TIERS_V4[1], SIX_HOUR, TIERS_V4[2]] as const satisfies readonly Tier[];
+/**
+ * The tiers since migration 9: the minute tier packed (MINUTE_PARTS_SQL), read as the view
+ * `flows_minute` with the columns it had.
+ */
+const PACKED_MINUTE = { ...TIERS_V4[0], packed: true } as const satisfies Tier;
+export const TIERS = [PACKED_MINUTE, TIERS_V4[1], SIX_HOUR, TIERS_V4[2]] as const satisfies readonly Tier[];
 
 /** The start of the tier bucket that holds instant `ts` (an SQL expression): date_trunc(unit, ts, 'UTC') for a minute, hour or day. */
 export function tierBucketSql(tier: Tier, ts: string): string {
@@ -165,10 +174,10 @@ function tierStatements(s: string, shape: TierShape, tiers: readonly Tier[]): st
     `SELECT ${s}.ensure_tier_partitions(t.tier, array_agg(DISTINCT date_trunc(t.unit, m.bucket, 'UTC')))
      FROM rollup_minutes m CROSS JOIN (VALUES ${tiers.map((t) => `('${t.name}', '${t.partitionUnit}')`).join(', ')}) t(tier, unit)
      GROUP BY t.tier`,
-    ...tiers.map((t) => `INSERT INTO ${s}.${t.table} AS t (bucket, ${key.join(', ')}, flows, ${measures.join(', ')})
+    ...tiers.flatMap((t) => t.packed ? packedTierStatements(s, t, shape) : [`INSERT INTO ${s}.${t.table} AS t (bucket, ${key.join(', ')}, flows, ${measures.join(', ')})
      SELECT ${tierBucketSql(t, 'bucket')}, ${key.join(', ')}, sum(flows)::bigint, ${resums}
      FROM rollup_keyed GROUP BY ${Array.from({ length: 1 + key.length }, (_, i) => i + 1).join(', ')}
-     ON CONFLICT (bucket, ${key.join(', ')}) DO UPDATE SET ${addUp}`),
+     ON CONFLICT (bucket, ${key.join(', ')}) DO UPDATE SET ${addUp}`]),
     `INSERT INTO ${s}.rollup_buckets AS b (tier, bucket, first_start, last_start)
      SELECT tier, bucket, min(first_start), max(last_start)
      FROM (${tiers.map((t) => `SELECT '${t.name}' AS tier, ${tierBucketSql(t, 'k.bucket')} AS bucket, k.first_start, k.last_start FROM rollup_minutes k`).join(`
@@ -385,4 +394,99 @@ FROM :schema.flows_hour GROUP BY ${Array.from({ length: 1 + SIX_HOUR_KEY.length 
 INSERT INTO :schema.rollup_buckets (tier, bucket, first_start, last_start)
 SELECT '${SIX_HOUR.name}', ${tierBucketSql(SIX_HOUR, 'bucket')}, min(first_start), max(last_start)
 FROM :schema.rollup_buckets WHERE tier = 'hour' GROUP BY 2;
+`;
+
+/**
+ * Migration 9: the minute tier packed like the raw rows (migration 7, flow-batches.ts). A row of
+ * `flows_minute_parts` holds one rollup step's sums of one minute bucket: the bucket once, then
+ * one lz4-compressed array per tier column with one element per tier key, sorted by key (the
+ * arrays of neighbouring keys compress well). A tier row cost ~192 bytes; an element ~15.
+ *
+ * Several parts of one bucket (one per step that touched it) hold the same key more than once:
+ * readers sum, as the graph functions and the README's queries always did. So a step appends
+ * parts instead of upserting (no unique key, no ON CONFLICT). `flows_minute` becomes the view
+ * that unnests the parts into the columns (and order) the table had; its `bucket` is the part's,
+ * so a time predicate on the view prunes partitions and parts.
+ */
+const PART_ARRAYS: ReadonlyArray<readonly [name: string, element: string, required: boolean]> = [
+  ['src_endpoint', 'integer', true], ['dst_endpoint', 'integer', true], ['inter_zone', 'boolean', false], ['transport', 'text', false],
+  ['dst_port', 'integer', false], ['flows', 'bigint', true],
+  ...COUNTER_MEASURES.map((m) => [m, 'bigint', true] as const), ['cost_class', 'text', false], ['cost_usd', 'numeric', false],
+];
+
+/**
+ * Appends `rows` (a query with bucket, the tier key, flows and MEASURES, one row per bucket and
+ * key) to `<table>_parts` of `schema` as one part per bucket. Every array_agg of a group sees the
+ * rows in the same order, so element i of each array is the same key; the sort only packs tighter.
+ */
+export function packedTierInsertSql(schema: string, table: string, rows: string): string {
+  const key = tierKey(TIER_SHAPE);
+  return `INSERT INTO ${schema}.${table}_parts (bucket, rows, ${PART_ARRAYS.map(([c]) => c).join(', ')})
+     SELECT bucket, count(*)::integer, ${PART_ARRAYS.map(([c]) => `array_agg(${c})`).join(', ')}
+     FROM (SELECT * FROM (${rows}) r ORDER BY bucket, ${key.join(', ')}) r
+     GROUP BY bucket`;
+}
+
+/** How far back of the oldest bucket a step touched it looks for buckets to compact. */
+const COMPACT_LOOKBACK = '1 hour';
+
+/**
+ * A step's statements for a packed tier: append one part per bucket it touched; then compact:
+ * every bucket with several parts, older than the newest bucket this step touched (a finished
+ * minute: steps run every rollup.interval, so the minute being written gets a part from each),
+ * and not older than COMPACT_LOOKBACK before the oldest one, becomes one part of its sums. In the
+ * step's transaction: the merged part replaces its parts atomically, the sums are unchanged.
+ */
+function packedTierStatements(s: string, t: Tier, shape: TierShape): string[] {
+  const key = tierKey(shape);
+  const sums = shape.measures.map((m) => `${sumOf(m)} AS ${m}`).join(', ');
+  const byKey = Array.from({ length: 1 + key.length }, (_, i) => i + 1).join(', ');
+  return [
+    packedTierInsertSql(s, t.table, `SELECT ${tierBucketSql(t, 'bucket')} AS bucket, ${key.join(', ')}, sum(flows)::bigint AS flows, ${sums}
+     FROM rollup_keyed GROUP BY ${byKey}`),
+    // The CTEs and the INSERT's read of the view share the statement's snapshot: the merged sums
+    // are those of the parts the DELETE removes, and the DELETE does not see the new part.
+    `WITH merge AS (
+       SELECT p.bucket FROM ${s}.${t.table}_parts p
+       WHERE p.bucket >= (SELECT min(bucket) FROM rollup_minutes) - interval '${COMPACT_LOOKBACK}'
+         AND p.bucket < (SELECT ${tierBucketSql(t, 'max(bucket)')} FROM rollup_minutes)
+       GROUP BY p.bucket HAVING count(*) > 1),
+     merged AS (DELETE FROM ${s}.${t.table}_parts p USING merge m WHERE p.bucket = m.bucket)
+     ${packedTierInsertSql(s, t.table, `SELECT bucket, ${key.join(', ')}, sum(flows)::bigint AS flows, ${sums}
+       FROM ${s}.${t.table} WHERE bucket IN (SELECT bucket FROM merge) GROUP BY ${byKey}`)}`,
+  ];
+}
+
+const MINUTE = TIERS_V4[0];
+export const MINUTE_PARTS_SQL = `
+-- No rollup step meanwhile: the rows moved below are all the minute tier holds.
+SELECT 1 FROM :schema.rollup_state FOR UPDATE;
+ALTER TABLE :schema.${MINUTE.table} RENAME TO ${MINUTE.table}_v8;
+CREATE TABLE :schema.${MINUTE.table}_parts (
+  bucket timestamptz NOT NULL,
+  rows   integer NOT NULL CHECK (rows > 0),
+  ${PART_ARRAYS.map(([c, t]) => `${c} ${t}[] COMPRESSION lz4 NOT NULL`).join(',\n  ')},
+  -- unnest would pad a short array with NULLs: every array holds one element per key, and the
+  -- columns the tier had NOT NULL hold no NULL element.
+  CONSTRAINT ${MINUTE.table}_parts_one_element_per_key CHECK (
+    ${PART_ARRAYS.map(([c]) => `cardinality(${c}) = rows`).join(' AND ')}
+    AND ${PART_ARRAYS.filter(([, , required]) => required).map(([c]) => `array_position(${c}, NULL) IS NULL`).join(' AND ')})
+) PARTITION BY RANGE (bucket);
+-- A day holds a few thousand parts: a small btree finds a window's.
+CREATE INDEX ${MINUTE.table}_parts_bucket ON :schema.${MINUTE.table}_parts (bucket);
+
+CREATE VIEW :schema.${MINUTE.table} AS
+SELECT p.bucket, r.src_endpoint, r.dst_endpoint, r.inter_zone, r.transport, r.dst_port, r.flows,
+       ${COUNTER_MEASURES.map((m) => `r.${m}`).join(', ')}, r.cost_class, r.cost_usd
+FROM :schema.${MINUTE.table}_parts p
+CROSS JOIN LATERAL unnest(${PART_ARRAYS.map(([c]) => `p.${c}`).join(', ')}) AS r(${PART_ARRAYS.map(([c]) => c).join(', ')});
+
+-- The minute tier's partitions (made and dropped by ensure_tier_partitions and
+-- drop_tier_partitions_before) are now those of the parts: flows_minute_parts_pYYYYMMDD.
+CREATE OR REPLACE FUNCTION :schema.tier_table(tier text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $fn$ SELECT CASE tier WHEN '${MINUTE.name}' THEN '${MINUTE.table}_parts' ELSE 'flows_' || tier END $fn$;
+
+SELECT :schema.ensure_tier_partitions('${MINUTE.name}', ARRAY(SELECT DISTINCT date_trunc('${MINUTE.partitionUnit}', bucket, 'UTC') FROM :schema.${MINUTE.table}_v8));
+${packedTierInsertSql(':schema', MINUTE.table, `SELECT bucket, ${tierKey(TIER_SHAPE).join(', ')}, flows, ${MEASURES.join(', ')} FROM :schema.${MINUTE.table}_v8`)};
+DROP TABLE :schema.${MINUTE.table}_v8;
 `;

@@ -16,7 +16,7 @@ import { postgresExporterFactory } from './index.ts';
 import { migrate, MIGRATIONS } from './migrations.ts';
 import { PostgresExporter } from './postgres-exporter.ts';
 import { rollUp } from './rollup-runner.ts';
-import { CURRENT_XID_SQL, rollupStatements, rollupStep, TIER_SHAPE, TIER_SHAPE_V4, TIERS, TIERS_V4, wideRollupStatements, type TierShape } from './rollup-sql.ts';
+import { CURRENT_XID_SQL, MEASURES, rollupStatements, rollupStep, TIER_SHAPE, TIER_SHAPE_V4, TIERS, TIERS_V4, TIERS_V8, wideRollupStatements, type TierShape } from './rollup-sql.ts';
 import { CREATE_STAGING_SQL, narrowStatements, WIDE_COLUMNS } from './narrow-rows.ts';
 import { deltaBatch, flowAt, fullFlow } from './testdata/flows.ts';
 import { rawGraphLinks, tierContents, tieredGraphLinks } from './testdata/tiers.ts';
@@ -339,6 +339,16 @@ async function rollUpAsOldVersion(client: pg.Client, shape: TierShape, rows: num
   await client.query('COMMIT');
 }
 
+/** A version-5 database holding 300 rows spread over the day before T0's, rolled up by a version-5 step. */
+async function rolledVersion5Database(t: import('ava').ExecutionContext): Promise<{ url: string; client: pg.Client }> {
+  const { url, client } = await freshDatabase();
+  t.teardown(() => client.end());
+  t.deepEqual(await migrate(client, 'podflow', MIGRATIONS.slice(0, 5)), { applied: [1, 2, 3, 4, 5], unknown: [] });
+  await insertAsOldWriter(client, spread(300, T0 - 2 * DAY_MS, DAY_MS));
+  await rollUpAsOldVersion(client, TIER_SHAPE, 300);
+  return { url, client };
+}
+
 test.serial('migration from a real version-1 database: existing rows rolled up once, new ones after', async (t) => {
   if (!needsServer(t)) return;
   const { url, client } = await freshDatabase();
@@ -398,12 +408,8 @@ test.serial('migration from a version-4 database with rows raw and rolled up: th
 
 test.serial('migration 6 from a version-5 database: every row kept exact in flow_details, rolled rows stay rolled, the rest rolled next', async (t) => {
   if (!needsServer(t)) return;
-  const { url, client } = await freshDatabase();
-  t.teardown(() => client.end());
-  t.deepEqual(await migrate(client, 'podflow', MIGRATIONS.slice(0, 5)), { applied: [1, 2, 3, 4, 5], unknown: [] });
   // Rows a version-5 step rolled up, and rows written after it (never rolled).
-  await insertAsOldWriter(client, spread(300, T0 - 2 * DAY_MS, DAY_MS));
-  await rollUpAsOldVersion(client, TIER_SHAPE, 300);
+  const { url, client } = await rolledVersion5Database(t);
   await insertAsOldWriter(client, spread(120, T0 - DAY_MS, DAY_MS, 7000));
   // Every column of every row, as text, before the upgrade.
   const everyColumn = `SELECT ${WIDE_COLUMNS.map(([c]) => `${c}::text`).join(', ')}, ingest_xid::text`;
@@ -511,6 +517,85 @@ test.serial('migration 7 from a version-6 database: every row kept exact, packed
   await assertTiersExact(t, client);
 });
 
+test.serial('migration 9 from a version-8 database: the minute tier packed into parts, sums per bucket and key kept; steps append parts; exact after', async (t) => {
+  if (!needsServer(t)) return;
+  // Rows rolled up by an old step; the same flows a second later (the same minute rows, added up
+  // by a version-8 step's upsert); rows no step rolled up before the upgrade.
+  const { url, client } = await rolledVersion5Database(t);
+  await insertAsOldWriter(client, spread(300, T0 - 2 * DAY_MS + 1_000, DAY_MS));
+  const rolledUpTo = (await client.query(`SELECT ${CURRENT_XID_SQL} AS xid`)).rows[0].xid as string;
+  await insertAsOldWriter(client, spread(80, T0 - DAY_MS, DAY_MS, 7000));
+  t.deepEqual(await migrate(client, 'podflow', MIGRATIONS.slice(0, 8)), { applied: [6, 7, 8], unknown: [] });
+  await client.query('BEGIN');
+  const [{ rolled_xid: rolled }] = (await client.query('SELECT rolled_xid FROM podflow.rollup_state FOR UPDATE')).rows;
+  for (const statement of rollupStatements('"podflow"', `ingest_xid >= ${rolled} AND ingest_xid < ${rolledUpTo}`, TIERS_V8)) await client.query(statement);
+  await client.query(`UPDATE podflow.rollup_state SET rolled_xid = ${rolledUpTo}, rolled_rows = 600`);
+  await client.query('COMMIT');
+  const minuteSums = `SELECT bucket, src_endpoint, dst_endpoint, inter_zone, transport, dst_port, cost_class,
+      sum(flows)::text AS flows, ${MEASURES.map((m) => `sum(${m})::text AS ${m}`).join(', ')}
+    FROM podflow.flows_minute GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7`;
+  const before = (await client.query(minuteSums)).rows;
+  const [{ doubled }] = (await client.query(`SELECT count(*)::int AS doubled FROM podflow.flows_minute WHERE flows > 1`)).rows;
+  t.true(doubled > 0, 'the version-8 step added to minute rows an older step made');
+
+  await write(url, []);
+  t.deepEqual((await client.query('SELECT version FROM podflow.schema_migrations ORDER BY 1')).rows.map((r) => r.version), MIGRATIONS.map((m) => m.version));
+  t.deepEqual((await client.query(minuteSums)).rows, before, 'the sums of every bucket and key');
+  t.deepEqual((await client.query(`SELECT relkind FROM pg_class WHERE oid = 'podflow.flows_minute'::regclass`)).rows, [{ relkind: 'v' }]);
+  t.deepEqual((await client.query(`SELECT relname FROM pg_class WHERE relname LIKE 'flows_minute_v8%'`)).rows, [], 'the version-8 table is gone');
+  const [moved] = (await client.query(`SELECT count(*)::int AS parts, count(DISTINCT bucket)::int AS buckets, sum(rows)::int AS keys FROM podflow.flows_minute_parts`)).rows;
+  t.deepEqual(moved, { parts: moved.buckets, buckets: moved.buckets, keys: before.length }, 'one part per bucket, one element per key');
+  t.is((await rollUp(client, 'podflow')).rows, 80, 'the rows no step rolled up before the upgrade');
+  await assertTiersExact(t, client);
+  // Flows into the same buckets and keys again: the step appends a part to each bucket, then
+  // compacts the buckets older than its newest into one part each.
+  const partsPerBucket = `SELECT bucket, count(*)::int AS parts FROM podflow.flows_minute_parts GROUP BY bucket HAVING count(*) > 1 ORDER BY 1`;
+  const again = spread(300, T0 - 2 * DAY_MS + 2_000, DAY_MS);
+  await write(url, again);
+  t.is((await rollUp(client, 'podflow')).rows, 300);
+  await assertTiersExact(t, client);
+  const newest = new Date(Math.floor(Math.max(...again.map((f) => Number(f.startTimeUnixNano / 1_000_000n))) / MINUTE_MS) * MINUTE_MS);
+  t.deepEqual((await client.query(partsPerBucket)).rows, [{ bucket: newest, parts: 2 }], 'every bucket compacted but the step\'s newest');
+  // A late flow into an old bucket: the step's only (so newest) bucket keeps two parts, readers sum them.
+  await write(url, [fullFlow(3, T0 - 2 * DAY_MS + 5_000)]);
+  t.is((await rollUp(client, 'podflow')).rows, 1);
+  await assertTiersExact(t, client);
+  const late = new Date(Math.floor((T0 - 2 * DAY_MS) / MINUTE_MS) * MINUTE_MS);
+  t.deepEqual((await client.query(partsPerBucket)).rows, [{ bucket: late, parts: 2 }, { bucket: newest, parts: 2 }], 'the late bucket is this step\'s newest');
+  // The next minutes: the previous newest bucket is finished and compacted; the late bucket, more
+  // than an hour before anything this step touched, is left as it is (readers sum its parts).
+  await write(url, [fullFlow(4, newest.getTime() + 2 * MINUTE_MS)]);
+  t.is((await rollUp(client, 'podflow')).rows, 1);
+  await assertTiersExact(t, client);
+  t.deepEqual((await client.query(partsPerBucket)).rows, [{ bucket: late, parts: 2 }]);
+  const window: [Date, Date] = [new Date(T0 - 2 * DAY_MS + 7 * MINUTE_MS + 20_000), new Date(T0 - DAY_MS + 3 * HOUR_MS - 13 * MINUTE_MS)];
+  for (const groupBy of ['workload', 'namespace']) {
+    t.deepEqual(await tieredGraphLinks(client, ...window, groupBy), await rawGraphLinks(client, ...window, groupBy), groupBy);
+  }
+  // A time predicate on the view reads the parts of that window's partition only.
+  const day = (ms: number) => new Date(ms).toISOString().slice(0, 10).replaceAll('-', '');
+  const days = (await client.query(`SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = 'podflow.flows_minute_parts'::regclass ORDER BY 1`)).rows.map((r) => r.relname as string);
+  t.true(days.length >= 2);
+  const from = new Date(T0 - DAY_MS);
+  const plan = (await client.query(`EXPLAIN SELECT sum(tx_bytes) FROM podflow.flows_minute WHERE bucket >= '${from.toISOString()}' AND bucket < '${new Date(from.getTime() + 5 * MINUTE_MS).toISOString()}'`))
+    .rows.map((r) => r['QUERY PLAN'] as string).join('\n');
+  t.deepEqual(days.filter((name) => plan.includes(name)), [`flows_minute_parts_p${day(from.getTime())}`], plan);
+  t.regex(plan, /Index Scan|Bitmap Index Scan/, 'the bucket index finds the parts');
+  // A part whose arrays do not hold one element per key is refused.
+  await t.throwsAsync(client.query(`INSERT INTO podflow.flows_minute_parts (bucket, rows, src_endpoint, dst_endpoint, inter_zone, transport, dst_port, flows,
+      tx_bytes, rx_bytes, tx_packets, rx_packets, connections, cost_class, cost_usd)
+    SELECT bucket, rows + 1, src_endpoint, dst_endpoint, inter_zone, transport, dst_port, flows, tx_bytes, rx_bytes, tx_packets, rx_packets, connections, cost_class, cost_usd
+    FROM podflow.flows_minute_parts LIMIT 1`), { message: /flows_minute_parts_one_element_per_key/ });
+  // Retention drops the minute tier by partition: the days ended by the cutoff, no other.
+  const cutoff = new Date(Date.UTC(2030, 2, 9));
+  const dropped = (await client.query(`SELECT podflow.drop_tier_partitions_before('minute', $1) AS name`, [cutoff])).rows.map((r) => r.name as string);
+  t.deepEqual(dropped, days.filter((name) => name < `flows_minute_parts_p${day(cutoff.getTime())}`));
+  t.true(dropped.length > 0);
+  const [{ oldest }] = (await client.query(`SELECT min(bucket) AS oldest FROM podflow.flows_minute`)).rows;
+  t.true(oldest >= cutoff);
+});
+
 test.serial('retention per tier drops whole partitions; raw days are dropped only once rolled up', async (t) => {
   if (!needsServer(t)) return;
   const { url, client } = await freshDatabase();
@@ -523,7 +608,7 @@ test.serial('retention per tier drops whole partitions; raw days are dropped onl
   const parts = async (table: string) => (await client.query(`SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
     WHERE i.inhparent = $1::regclass ORDER BY 1`, [`podflow.${table}`])).rows.map((r) => r.relname);
   t.deepEqual(await parts('flow_batches'), ['flows_p20300614', 'flows_p20300615']);
-  t.deepEqual(await parts('flows_minute'), ['flows_minute_p20300614', 'flows_minute_p20300615']);
+  t.deepEqual(await parts('flows_minute_parts'), ['flows_minute_parts_p20300614', 'flows_minute_parts_p20300615']);
   t.deepEqual(await parts('flows_hour'), ['flows_hour_p20300601']);
   t.deepEqual(await parts('flows_six_hour'), ['flows_six_hour_p20300601'], 'aged by the hour retention');
   t.deepEqual(await parts('flows_day'), ['flows_day_p20300101']);
