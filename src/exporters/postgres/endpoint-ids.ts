@@ -1,7 +1,7 @@
 // Narrow rows resolved by the exporter (issue 17's ingest rate). A queued request holds wide COPY
 // lines (rows.ts COPY_COLUMNS, written by copy-encoder.ts: tab-separated, `\N` for NULL, `\\`,
-// `\t`, `\n`, `\r` escaped); at send time each line is translated into a narrow row
-// (flow-batches.ts NarrowRows, packed there into parts): its two ends become endpoint ids, node /
+// `\t`, `\n`, `\r` escaped); at send time the lines are grouped into parts (flow-batches.ts) and
+// each line's middle is translated into narrow fields: its two ends become endpoint ids, node /
 // transport / service / cost class become codes, every other field is copied byte for byte. The
 // ids come from a cache of this exporter (end text → id, kind + value → code); the ends and codes
 // a request has that the cache lacks are added and looked up in statements of their own,
@@ -21,7 +21,7 @@ import pg from 'pg';
 import { COPY_COLUMNS } from './rows.ts';
 import { CODED_COLUMNS, ENDPOINT_COLUMNS, newEndpointsSql, wideEnd } from './narrow-rows.ts';
 import { endpointKeySql } from './rollup-sql.ts';
-import type { NarrowRows } from './flow-batches.ts';
+import { groupWideRows, MIDDLE_FIRST, packParts, TAIL_FIRST } from './flow-batches.ts';
 
 const NULL = '\\N';
 
@@ -33,14 +33,9 @@ const fieldOf = (column: string): number => {
 
 // A wide line is head (start_time, end_time), middle (node … cost_class: every column that
 // becomes an id or a code, plus the ports and inter_zone) and tail (the counters, cost_usd,
-// attributes). Only the middle is translated; flows of a node repeat the same middles interval
-// after interval, so translated middles are cached whole and most lines cost one map look-up.
-const MIDDLE_FIRST = fieldOf('node');
-const TAIL_FIRST = fieldOf('tx_bytes');
-if (MIDDLE_FIRST !== 2 || fieldOf('cost_class') !== TAIL_FIRST - 1 || fieldOf('attributes') !== COPY_COLUMNS.length - 1) {
-  throw new Error('rows.ts COPY_COLUMNS: not the layout endpoint-ids.ts reads');
-}
-
+// attributes; flow-batches.ts checks the layout). Only the middle is translated; flows of a node
+// repeat the same middles interval after interval, so translated middles are cached whole and
+// most rows cost one map look-up.
 /** Index in the middle's fields of a wide column. */
 const middleOf = (column: string): number => fieldOf(column) - MIDDLE_FIRST;
 /** Middle field indexes of each end's attributes, in ENDPOINT_COLUMNS order (-1: a source's domain, NULL). */
@@ -62,7 +57,7 @@ function unescape(field: string): string | null {
 class IdCache {
   readonly ends = new Map<string, number>();
   readonly codes = new Map<string, number>();
-  /** Wide middle → its narrow fields (NarrowRows.middles). */
+  /** Wide middle → its narrow fields (flow-batches.ts packParts' narrowMiddle). */
   readonly middles = new Map<string, readonly string[]>();
   readonly generation: string | undefined;
   constructor(generation: string | undefined) {
@@ -111,50 +106,26 @@ export class EndpointIds {
   }
 
   /**
-   * The narrow rows of wide COPY `text` (still COPY text, field by field), resolving on `client`
-   * (outside any transaction) the ends and codes the cache lacks. Returns the generation the ids
-   * belong to with them.
+   * The COPY text of the parts (flow-batches.ts PART_COPY_COLUMNS) of wide COPY `text`,
+   * resolving on `client` (outside any transaction) the ends and codes the cache lacks. Returns
+   * the generation the ids belong to with them.
    */
-  async narrow(client: pg.Client, text: string): Promise<{ rows: NarrowRows; generation: string | undefined }> {
+  async pack(client: pg.Client, text: string): Promise<{ text: string; parts: number; generation: string | undefined }> {
     const cache = this.#cache;
-    const heads: string[] = [];
-    const middles: string[] = [];
-    const tails: string[] = [];
-    for (let pos = 0; pos < text.length; ) {
-      let eol = text.indexOf('\n', pos);
-      if (eol < 0) eol = text.length;
-      let middleAt = -1;
-      let tailAt = -1;
-      let tab = pos - 1;
-      for (let field = 1; field < COPY_COLUMNS.length; field++) {
-        tab = text.indexOf('\t', tab + 1);
-        if (tab < 0 || tab > eol) throw new Error(`COPY line ${heads.length + 1} of a request has ${field} fields, not ${COPY_COLUMNS.length}`);
-        if (field === MIDDLE_FIRST) middleAt = tab + 1;
-        else if (field === TAIL_FIRST) tailAt = tab + 1;
-      }
-      const extra = text.indexOf('\t', tab + 1);
-      if (extra >= 0 && extra < eol) throw new Error(`COPY line ${heads.length + 1} of a request has more than ${COPY_COLUMNS.length} fields`);
-      heads.push(text.slice(pos, middleAt - 1));
-      middles.push(text.slice(middleAt, tailAt - 1));
-      // No attribute beyond the columns: NULL (flow_details shows '{}').
-      tails.push(text.endsWith('\t{}', eol) ? `${text.slice(tailAt, eol - 2)}${NULL}` : text.slice(tailAt, eol));
-      pos = eol + 1;
-    }
+    const wide = groupWideRows(text);
     // Another consumer's translation may clear the cached middles while this one waits: what is
-    // translated here is kept aside too, and the rows are built in one go once nothing is missing.
+    // translated here is kept aside too, and the parts are made in one go once nothing is missing.
     const translated = new Map<string, readonly string[]>();
     for (;;) {
       const untranslated = new Set<string>();
-      for (const middle of middles) if (!cache.middles.has(middle) && !translated.has(middle)) untranslated.add(middle);
+      for (const part of wide.parts) {
+        for (const middle of part.middles) if (!cache.middles.has(middle) && !translated.has(middle)) untranslated.add(middle);
+      }
       if (untranslated.size === 0) break;
       for (const [middle, narrow] of await this.#translate(client, cache, untranslated)) translated.set(middle, narrow);
     }
-    const narrowMiddles: (readonly string[])[] = new Array(heads.length);
-    for (let r = 0; r < heads.length; r++) {
-      const middle = middles[r]!;
-      narrowMiddles[r] = cache.middles.get(middle) ?? translated.get(middle)!;
-    }
-    return { rows: { heads, middles: narrowMiddles, tails }, generation: cache.generation };
+    const packed = packParts(wide, (middle) => cache.middles.get(middle) ?? translated.get(middle)!);
+    return { ...packed, generation: cache.generation };
   }
 
   /** Translates `middles` into `cache`, resolving the ends and codes it lacks first. */

@@ -99,30 +99,43 @@ ${dropPartitionsBeforeSql('flow_batches', 'CREATE OR REPLACE')}
 ${dropPartitionsBeforeSql('flow_batches', 'CREATE OR REPLACE', true)}`;
 }
 
-// ---- The exporter's side: narrow rows (endpoint-ids.ts) into COPY text lines of parts. ----
+// ---- The exporter's side: wide COPY lines (rows.ts COPY_COLUMNS) into COPY text lines of parts. ----
+//
+// One pass over a request's wide text groups the rows into parts and cuts each tail field
+// straight into its part's column: no narrow line is made and no tail is split twice. A part is
+// keyed by the wide line's head and node field: the node's code is one per node text (and
+// `\N` for none), so these are the parts the narrow rows would make, in the same order. The
+// middles (endpoint-ids.ts) are translated afterwards, once per distinct middle.
+
+import { COPY_COLUMNS } from './rows.ts';
 
 const NULL = '\\N';
 
-/** Narrow rows of one request as endpoint-ids.ts hands them over, field by field, still COPY text. */
-export interface NarrowRows {
-  /** `start_time\tend_time` of each row. */
-  heads: string[];
-  /** src_endpoint, dst_endpoint, node_code, transport_code, dst_service_code, cost_class_code, src_port, dst_port, inter_zone. */
-  middles: ReadonlyArray<readonly string[]>;
-  /** tx_bytes … connections, cost_usd, attributes, tab-separated (attributes `\N` when there were none). */
-  tails: string[];
+const wideField = (column: string): number => {
+  const at = COPY_COLUMNS.indexOf(column);
+  if (at < 0) throw new Error(`no COPY column ${column}`);
+  return at;
+};
+/** A wide line: head (start_time, end_time), middle (node … cost_class), tail (tx_bytes … attributes). */
+export const MIDDLE_FIRST = wideField('node');
+export const TAIL_FIRST = wideField('tx_bytes');
+if (MIDDLE_FIRST !== 2 || wideField('cost_class') !== TAIL_FIRST - 1 || wideField('attributes') !== COPY_COLUMNS.length - 1) {
+  throw new Error('rows.ts COPY_COLUMNS: not the layout flow-batches.ts reads');
 }
 
-/** Where each array's values are in a narrow row: [0 middle | 1 tail, index], in ROW_ARRAYS order. */
+/** The narrow fields of a translated middle (endpoint-ids.ts), in this order. */
+const NARROW_MIDDLE = ['src_endpoint', 'dst_endpoint', 'node_code', 'transport_code', 'dst_service_code', 'cost_class_code', 'src_port', 'dst_port', 'inter_zone'];
+const NARROW_TAIL = ['tx_bytes', 'rx_bytes', 'tx_packets', 'rx_packets', 'connections', 'cost_usd', 'attributes'];
+const NODE_FIELD = NARROW_MIDDLE.indexOf('node_code');
+/** Where each array's values are: [0 narrow middle | 1 wide tail, index], in ROW_ARRAYS order. */
 const SOURCES: ReadonlyArray<readonly [from: 0 | 1, at: number]> = ROW_ARRAYS.map(([name]) => {
-  const middle = ['src_endpoint', 'dst_endpoint', 'node_code', 'transport_code', 'dst_service_code', 'cost_class_code', 'src_port', 'dst_port', 'inter_zone'].indexOf(name);
-  if (middle >= 0) return [0, middle] as const;
-  const tail = ['tx_bytes', 'rx_bytes', 'tx_packets', 'rx_packets', 'connections', 'cost_usd', 'attributes'].indexOf(name);
-  if (tail < 0) throw new Error(`flow-batches.ts: no narrow field for ${name}`);
-  return [1, tail] as const;
+  if (NARROW_MIDDLE.includes(name)) return [0, NARROW_MIDDLE.indexOf(name)] as const;
+  if (NARROW_TAIL.includes(name)) return [1, NARROW_TAIL.indexOf(name)] as const;
+  throw new Error(`flow-batches.ts: no narrow field for ${name}`);
 });
-const NODE_FIELD = 2;
-const ATTRIBUTES = ROW_ARRAYS.findIndex(([name]) => name === 'attributes');
+const TAIL_FIELDS = NARROW_TAIL.length;
+const ATTRIBUTES_TAIL = NARROW_TAIL.indexOf('attributes');
+if (TAIL_FIRST + TAIL_FIELDS !== COPY_COLUMNS.length) throw new Error('rows.ts COPY_COLUMNS: tail is not the layout flow-batches.ts reads');
 
 const COPY_UNESCAPES: Record<string, string> = { '\\': '\\', t: '\t', n: '\n', r: '\r' };
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
@@ -139,38 +152,136 @@ function quotedElement(field: string): string {
 }
 
 /**
- * The COPY text (PART_COPY_COLUMNS) of the parts of `rows`: rows sharing start and end time and
- * node in one part, in the order they came. Returns the text and how many parts it holds.
+ * The attributes elements of a part (jsonb COPY text fields, or `NULL`) as the inside of an array
+ * literal, COPY-escaped. `plain`: none is NULL or has a COPY escape, so they are quoted all at once:
+ * joined by a tab (no field holds one, tabs separate fields), their quotes backslashed, each tab
+ * the `","` between two elements.
  */
-export function packParts(rows: NarrowRows): { text: string; parts: number } {
-  const groups = new Map<string, number[]>();
-  for (let r = 0; r < rows.heads.length; r++) {
-    const key = `${rows.heads[r]}\t${rows.middles[r]![NODE_FIELD]}`;
-    const group = groups.get(key);
-    if (group) group.push(r);
-    else groups.set(key, [r]);
+function quotedElements(elements: readonly string[], plain: boolean): string {
+  if (plain) return `"${elements.join('\t').replaceAll('"', '\\\\"').replaceAll('\t', '","')}"`;
+  return elements.map((v) => (v === 'NULL' ? v : quotedElement(v))).join(',');
+}
+
+/** The rows of one part: their wide middles, and each tail column's array elements so far. */
+interface WidePart {
+  /** The wide line's first three fields (start_time, end_time, node) with their tabs. */
+  readonly key: string;
+  readonly head: string;
+  readonly middles: string[];
+  /** Per tail field (NARROW_TAIL order): the array elements (`NULL`; attributes as they are, unquoted). */
+  readonly tails: string[][];
+  /** Per tail field: some element is not NULL. */
+  readonly tailValued: boolean[];
+  /** Some attributes element is NULL or has a COPY escape (then each is quoted on its own). */
+  plainAttributes: boolean;
+}
+
+/** A request's wide rows grouped into parts (groupWideRows), waiting for their middles' translation. */
+export interface WideParts {
+  readonly parts: readonly WidePart[];
+  readonly rows: number;
+}
+
+/**
+ * Groups the wide COPY lines of `text` (tab-separated, `\N` for NULL, `\\`, `\t`, `\n`, `\r`
+ * escaped) into parts: rows sharing start and end time and node, in the order they came.
+ */
+export function groupWideRows(text: string): WideParts {
+  const byHead = new Map<string, Map<string, WidePart>>();
+  const parts: WidePart[] = [];
+  let rows = 0;
+  let last: WidePart | undefined;
+  for (let pos = 0; pos < text.length; ) {
+    let eol = text.indexOf('\n', pos);
+    if (eol < 0) eol = text.length;
+    rows++;
+    let tab = pos - 1;
+    let middleAt = -1;
+    let nodeEnd = -1;
+    let tailAt = -1;
+    for (let field = 1; field <= TAIL_FIRST; field++) {
+      tab = text.indexOf('\t', tab + 1);
+      if (tab < 0 || tab > eol) throw new Error(`COPY line ${rows} of a request has ${field} fields, not ${COPY_COLUMNS.length}`);
+      if (field === MIDDLE_FIRST) middleAt = tab + 1;
+      else if (field === MIDDLE_FIRST + 1) nodeEnd = tab;
+    }
+    tailAt = tab + 1;
+    // Rows of a part mostly follow one another: the previous row's part is tried first, by
+    // comparing in place (no slice, no hashing).
+    let part = last !== undefined && nodeEnd + 1 - pos === last.key.length && text.startsWith(last.key, pos) ? last : undefined;
+    if (part === undefined) {
+      const head = text.slice(pos, middleAt - 1);
+      const node = text.slice(middleAt, nodeEnd);
+      let nodes = byHead.get(head);
+      if (nodes === undefined) byHead.set(head, (nodes = new Map()));
+      part = nodes.get(node);
+      if (part === undefined) {
+        part = { key: text.slice(pos, nodeEnd + 1), head, middles: [], tails: NARROW_TAIL.map(() => []), tailValued: NARROW_TAIL.map(() => false), plainAttributes: true };
+        nodes.set(node, part);
+        parts.push(part);
+      }
+      last = part;
+    }
+    part.middles.push(text.slice(middleAt, tailAt - 1));
+    let from = tailAt;
+    for (let t = 0; t < TAIL_FIELDS; t++) {
+      let to: number;
+      if (t < TAIL_FIELDS - 1) {
+        to = text.indexOf('\t', from);
+        if (to < 0 || to > eol) throw new Error(`COPY line ${rows} of a request has ${TAIL_FIRST + t + 1} fields, not ${COPY_COLUMNS.length}`);
+      } else {
+        to = eol;
+        const extra = text.indexOf('\t', from);
+        if (extra >= 0 && extra < eol) throw new Error(`COPY line ${rows} of a request has more than ${COPY_COLUMNS.length} fields`);
+      }
+      const v = text.slice(from, to);
+      // No attribute beyond the columns (`{}`): NULL (flow_details shows '{}').
+      if (v === NULL || (t === ATTRIBUTES_TAIL && v === '{}')) {
+        part.tails[t]!.push('NULL');
+        if (t === ATTRIBUTES_TAIL) part.plainAttributes = false;
+      } else {
+        part.tailValued[t] = true;
+        part.tails[t]!.push(v);
+        if (t === ATTRIBUTES_TAIL && part.plainAttributes && v.includes('\\')) part.plainAttributes = false;
+      }
+      from = to + 1;
+    }
+    pos = eol + 1;
   }
-  let text = '';
-  for (const [key, members] of groups) {
-    const values: string[][] = SOURCES.map(() => new Array<string>(members.length));
-    const anyValue: boolean[] = SOURCES.map(() => false);
-    for (let m = 0; m < members.length; m++) {
-      const r = members[m]!;
-      const middle = rows.middles[r]!;
-      const tail = rows.tails[r]!.split('\t');
-      for (let a = 0; a < SOURCES.length; a++) {
-        const [from, at] = SOURCES[a]!;
-        const v = (from === 0 ? middle : tail)[at]!;
-        if (v === NULL) values[a]![m] = 'NULL';
+  return { parts, rows };
+}
+
+/**
+ * The COPY text (PART_COPY_COLUMNS) of `wide`'s parts, each wide middle translated by
+ * `narrowMiddle` into its narrow fields (NARROW_MIDDLE, COPY text). Returns the text and how many
+ * parts it holds.
+ */
+export function packParts(wide: WideParts, narrowMiddle: (middle: string) => readonly string[]): { text: string; parts: number } {
+  const lines: string[] = new Array(wide.parts.length);
+  for (let p = 0; p < wide.parts.length; p++) {
+    const { head, middles, tails, tailValued, plainAttributes } = wide.parts[p]!;
+    const narrow = middles.map(narrowMiddle);
+    const fields: string[] = [head, narrow[0]![NODE_FIELD]!, String(middles.length)];
+    for (const [from, at] of SOURCES) {
+      if (from === 1) {
+        if (!tailValued[at]) fields.push(NULL);
+        else if (at !== ATTRIBUTES_TAIL) fields.push(`{${tails[at]!.join(',')}}`);
+        else fields.push(`{${quotedElements(tails[at]!, plainAttributes)}}`);
+        continue;
+      }
+      const values: string[] = new Array(narrow.length);
+      let valued = false;
+      for (let m = 0; m < narrow.length; m++) {
+        const v = narrow[m]![at]!;
+        if (v === NULL) values[m] = 'NULL';
         else {
-          anyValue[a] = true;
-          values[a]![m] = a === ATTRIBUTES ? quotedElement(v) : v;
+          valued = true;
+          values[m] = v;
         }
       }
+      fields.push(valued ? `{${values.join(',')}}` : NULL);
     }
-    text += `${key}\t${members.length}`;
-    for (let a = 0; a < SOURCES.length; a++) text += anyValue[a] ? `\t{${values[a]!.join(',')}}` : `\t${NULL}`;
-    text += '\n';
+    lines[p] = fields.join('\t');
   }
-  return { text, parts: groups.size };
+  return { text: lines.length === 0 ? '' : `${lines.join('\n')}\n`, parts: lines.length };
 }

@@ -30,7 +30,7 @@ import { migrate } from './migrations.ts';
 import { partLines, partOf, rowRequestCodec, RowRequest, type RowPart } from './row-request.ts';
 import { CopyEncoder } from './copy-encoder.ts';
 import { EndpointIds } from './endpoint-ids.ts';
-import { packParts, PART_COPY_COLUMNS } from './flow-batches.ts';
+import { PART_COPY_COLUMNS } from './flow-batches.ts';
 import { dropExpired, ROLLUP_APPLICATION_NAME, rollUpPending, RollupRunner, type TierRetention } from './rollup-runner.ts';
 import type { TierName } from './rollup-sql.ts';
 
@@ -308,12 +308,11 @@ export class PostgresExporter implements Exporter<RowRequest> {
     // Ids resolved for another database than the one the transaction sees (first write, schema
     // or database recreated): forget them all and resolve again, before any row is written.
     for (let attempt = 1; ; attempt++) {
-      const narrow = await this.#ids.narrow(client, wide);
-      const packed = packParts(narrow.rows);
+      const packed = await this.#ids.pack(client, wide);
       try {
         const results = (await client.query(prelude)) as unknown as pg.QueryResult[];
         const generation = String(results.find((r) => r.command === 'SELECT' && r.fields[0]?.name === 'generation')?.rows[0]?.generation);
-        if (generation !== narrow.generation) {
+        if (generation !== packed.generation) {
           await client.query('ROLLBACK');
           this.#ids.reset(generation);
           if (attempt < 5) continue;
