@@ -57,7 +57,7 @@ function unescape(field: string): string | null {
 class IdCache {
   readonly ends = new Map<string, number>();
   readonly codes = new Map<string, number>();
-  /** Wide middle → its narrow fields (flow-batches.ts packParts' narrowMiddle). */
+  /** Wide middle → its narrow fields (flow-batches.ts packParts' narrows). */
   readonly middles = new Map<string, readonly string[]>();
   readonly generation: string | undefined;
   constructor(generation: string | undefined) {
@@ -113,18 +113,26 @@ export class EndpointIds {
   async pack(client: pg.Client, text: string): Promise<{ text: string; parts: number; generation: string | undefined }> {
     const cache = this.#cache;
     const wide = groupWideRows(text);
+    // Each row's narrow fields, looked up once; the holes are the middles to translate.
+    const narrows = wide.parts.map((part) => part.middles.map((middle) => cache.middles.get(middle)));
     // Another consumer's translation may clear the cached middles while this one waits: what is
-    // translated here is kept aside too, and the parts are made in one go once nothing is missing.
+    // translated here is kept aside too, and the holes are filled from it.
     const translated = new Map<string, readonly string[]>();
     for (;;) {
       const untranslated = new Set<string>();
-      for (const part of wide.parts) {
-        for (const middle of part.middles) if (!cache.middles.has(middle) && !translated.has(middle)) untranslated.add(middle);
+      for (const [p, part] of wide.parts.entries()) {
+        const narrow = narrows[p]!;
+        for (let m = 0; m < narrow.length; m++) {
+          if (narrow[m] !== undefined) continue;
+          const middle = part.middles[m]!;
+          narrow[m] = translated.get(middle) ?? cache.middles.get(middle);
+          if (narrow[m] === undefined) untranslated.add(middle);
+        }
       }
       if (untranslated.size === 0) break;
       for (const [middle, narrow] of await this.#translate(client, cache, untranslated)) translated.set(middle, narrow);
     }
-    const packed = packParts(wide, (middle) => cache.middles.get(middle) ?? translated.get(middle)!);
+    const packed = packParts(wide, narrows as (readonly string[])[][]);
     return { ...packed, generation: cache.generation };
   }
 

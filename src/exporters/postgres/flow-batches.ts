@@ -105,7 +105,7 @@ ${dropPartitionsBeforeSql('flow_batches', 'CREATE OR REPLACE', true)}`;
 // straight into its part's column: no narrow line is made and no tail is split twice. A part is
 // keyed by the wide line's head and node field: the node's code is one per node text (and
 // `\N` for none), so these are the parts the narrow rows would make, in the same order. The
-// middles (endpoint-ids.ts) are translated afterwards, once per distinct middle.
+// middles (endpoint-ids.ts) are translated afterwards, each looked up once.
 
 import { COPY_COLUMNS } from './rows.ts';
 
@@ -252,15 +252,15 @@ export function groupWideRows(text: string): WideParts {
 }
 
 /**
- * The COPY text (PART_COPY_COLUMNS) of `wide`'s parts, each wide middle translated by
- * `narrowMiddle` into its narrow fields (NARROW_MIDDLE, COPY text). Returns the text and how many
- * parts it holds.
+ * The COPY text (PART_COPY_COLUMNS) of `wide`'s parts, `narrows[p][m]` the narrow fields
+ * (NARROW_MIDDLE, COPY text) of part p's row m, its wide middle translated. Returns the text and
+ * how many parts it holds.
  */
-export function packParts(wide: WideParts, narrowMiddle: (middle: string) => readonly string[]): { text: string; parts: number } {
+export function packParts(wide: WideParts, narrows: ReadonlyArray<ReadonlyArray<readonly string[]>>): { text: string; parts: number } {
   const lines: string[] = new Array(wide.parts.length);
   for (let p = 0; p < wide.parts.length; p++) {
     const { head, middles, tails, tailValued, plainAttributes } = wide.parts[p]!;
-    const narrow = middles.map(narrowMiddle);
+    const narrow = narrows[p]!;
     const fields: string[] = [head, narrow[0]![NODE_FIELD]!, String(middles.length)];
     for (const [from, at] of SOURCES) {
       if (from === 1) {
