@@ -144,7 +144,7 @@ const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': 
  * One COPY text field (jsonb text, COPY-escaped) as an element of an array literal, COPY-escaped
  * again: the array literal quotes it (`"`, with `"` and `\` backslashed), then COPY text escapes.
  */
-function quotedElement(field: string): string {
+export function quotedElement(field: string): string {
   // No COPY escape in the field (JSON keeps control characters escaped): only its quotes change.
   if (!field.includes('\\')) return `"${field.replaceAll('"', '\\\\"')}"`;
   const value = field.replace(/\\(.)/g, (_, c: string) => COPY_UNESCAPES[c] ?? c);

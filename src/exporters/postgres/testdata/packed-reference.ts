@@ -3,7 +3,9 @@
 // the caller, the tails split again and the parts joined (flow-batches.ts `packParts` then). Kept
 // as the reference the packer's output is compared with, byte for byte.
 import { COPY_COLUMNS } from '../rows.ts';
-import { ROW_ARRAYS } from '../flow-batches.ts';
+// The quoting of one element is shared with the new path (its fast path, a whole part at once, is
+// what the comparison checks against it).
+import { quotedElement, ROW_ARRAYS } from '../flow-batches.ts';
 
 const NULL = '\\N';
 const MIDDLE_FIRST = COPY_COLUMNS.indexOf('node');
@@ -51,15 +53,6 @@ const SOURCES: ReadonlyArray<readonly [from: 0 | 1, at: number]> = ROW_ARRAYS.ma
 });
 const NODE_FIELD = 2;
 const ATTRIBUTES = ROW_ARRAYS.findIndex(([name]) => name === 'attributes');
-const COPY_UNESCAPES: Record<string, string> = { '\\': '\\', t: '\t', n: '\n', r: '\r' };
-const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
-
-function quotedElement(field: string): string {
-  if (!field.includes('\\')) return `"${field.replaceAll('"', '\\\\"')}"`;
-  const value = field.replace(/\\(.)/g, (_, c: string) => COPY_UNESCAPES[c] ?? c);
-  return `"${value.replace(/["\\]/g, '\\$&')}"`.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!);
-}
-
 function packParts(rows: NarrowRows): { text: string; parts: number } {
   const groups = new Map<string, number[]>();
   for (let r = 0; r < rows.heads.length; r++) {
