@@ -18,18 +18,12 @@
 // ends) and reads the generation; ids resolved under another generation are thrown away with the
 // whole cache and resolved again before a single row is written.
 import pg from 'pg';
-import { COPY_COLUMNS } from './rows.ts';
+import { COPY_NULL, copyField, copyUnescape } from './rows.ts';
 import { CODED_COLUMNS, ENDPOINT_COLUMNS, newEndpointsSql, wideEnd } from './narrow-rows.ts';
 import { endpointKeySql } from './rollup-sql.ts';
 import { groupWideRows, MIDDLE_FIRST, packParts, TAIL_FIRST } from './flow-batches.ts';
 
-const NULL = '\\N';
-
-const fieldOf = (column: string): number => {
-  const at = COPY_COLUMNS.indexOf(column);
-  if (at < 0) throw new Error(`no COPY column ${column}`);
-  return at;
-};
+const NULL = COPY_NULL;
 
 // A wide line is head (start_time, end_time), middle (node … cost_class: every column that
 // becomes an id or a code, plus the ports and inter_zone) and tail (the counters, cost_usd,
@@ -37,7 +31,7 @@ const fieldOf = (column: string): number => {
 // repeat the same middles interval after interval, so translated middles are cached whole and
 // most rows cost one map look-up.
 /** Index in the middle's fields of a wide column. */
-const middleOf = (column: string): number => fieldOf(column) - MIDDLE_FIRST;
+const middleOf = (column: string): number => copyField(column) - MIDDLE_FIRST;
 /** Middle field indexes of each end's attributes, in ENDPOINT_COLUMNS order (-1: a source's domain, NULL). */
 const END_FIELDS = (['src', 'dst'] as const).map((end) => wideEnd(end).map((c) => (c === 'NULL::text' ? -1 : middleOf(c))));
 const CODE_FIELDS = CODED_COLUMNS.map(([wide]) => middleOf(wide));
@@ -46,11 +40,9 @@ const MIDDLE_FIELDS = TAIL_FIRST - MIDDLE_FIRST;
 /** Translated middles kept, at most (then they are forgotten and translated again from the id caches). */
 const MAX_CACHED_MIDDLES = 200_000;
 
-const UNESCAPES: Record<string, string> = { '\\': '\\', t: '\t', n: '\n', r: '\r' };
 /** A COPY text field's value (NULL for `\N`). */
 function unescape(field: string): string | null {
-  if (field === NULL) return null;
-  return field.includes('\\') ? field.replace(/\\(.)/g, (_, c: string) => UNESCAPES[c] ?? c) : field;
+  return field === NULL ? null : copyUnescape(field);
 }
 
 /** The ids and codes known for one generation of a database's endpoints and codes tables. */

@@ -18,6 +18,7 @@
 
 import { dropPartitionsBeforeSql, ensurePartitionsSql } from './partition-sql.ts';
 import { renameFlowsAwaySql } from './narrow-rows.ts';
+import { COPY_COLUMNS, COPY_NULL, copyEscape, copyField, copyUnescape } from './rows.ts';
 
 /** The per-flow columns stored as arrays, with their element type, in the view's order. */
 export const ROW_ARRAYS: ReadonlyArray<readonly [name: string, element: string]> = [
@@ -107,19 +108,11 @@ ${dropPartitionsBeforeSql('flow_batches', 'CREATE OR REPLACE', true)}`;
 // `\N` for none), so these are the parts the narrow rows would make, in the same order. The
 // middles (endpoint-ids.ts) are translated afterwards, each looked up once.
 
-import { COPY_COLUMNS } from './rows.ts';
-
-const NULL = '\\N';
-
-const wideField = (column: string): number => {
-  const at = COPY_COLUMNS.indexOf(column);
-  if (at < 0) throw new Error(`no COPY column ${column}`);
-  return at;
-};
+const NULL = COPY_NULL;
 /** A wide line: head (start_time, end_time), middle (node … cost_class), tail (tx_bytes … attributes). */
-export const MIDDLE_FIRST = wideField('node');
-export const TAIL_FIRST = wideField('tx_bytes');
-if (MIDDLE_FIRST !== 2 || wideField('cost_class') !== TAIL_FIRST - 1 || wideField('attributes') !== COPY_COLUMNS.length - 1) {
+export const MIDDLE_FIRST = copyField('node');
+export const TAIL_FIRST = copyField('tx_bytes');
+if (MIDDLE_FIRST !== 2 || copyField('cost_class') !== TAIL_FIRST - 1 || copyField('attributes') !== COPY_COLUMNS.length - 1) {
   throw new Error('rows.ts COPY_COLUMNS: not the layout flow-batches.ts reads');
 }
 
@@ -137,9 +130,6 @@ const TAIL_FIELDS = NARROW_TAIL.length;
 const ATTRIBUTES_TAIL = NARROW_TAIL.indexOf('attributes');
 if (TAIL_FIRST + TAIL_FIELDS !== COPY_COLUMNS.length) throw new Error('rows.ts COPY_COLUMNS: tail is not the layout flow-batches.ts reads');
 
-const COPY_UNESCAPES: Record<string, string> = { '\\': '\\', t: '\t', n: '\n', r: '\r' };
-const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
-
 /**
  * One COPY text field (jsonb text, COPY-escaped) as an element of an array literal, COPY-escaped
  * again: the array literal quotes it (`"`, with `"` and `\` backslashed), then COPY text escapes.
@@ -147,8 +137,7 @@ const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': 
 export function quotedElement(field: string): string {
   // No COPY escape in the field (JSON keeps control characters escaped): only its quotes change.
   if (!field.includes('\\')) return `"${field.replaceAll('"', '\\\\"')}"`;
-  const value = field.replace(/\\(.)/g, (_, c: string) => COPY_UNESCAPES[c] ?? c);
-  return `"${value.replace(/["\\]/g, '\\$&')}"`.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!);
+  return copyEscape(`"${copyUnescape(field).replace(/["\\]/g, '\\$&')}"`);
 }
 
 /**

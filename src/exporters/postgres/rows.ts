@@ -72,7 +72,9 @@ export const COPY_COLUMNS: readonly string[] = [
   'attributes',
 ];
 
-const NULL = '\\N';
+/** A NULL field in COPY text. */
+export const COPY_NULL = '\\N';
+const NULL = COPY_NULL;
 const NEEDS_ESCAPE = /[\\\t\n\r]/;
 const ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
@@ -89,6 +91,20 @@ const JSON_SPECIAL = /["\\\u0000-\u001f\uD800-\uDFFF]/;
 
 export function copyEscape(s: string): string {
   return NEEDS_ESCAPE.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => ESCAPES[c]!) : s;
+}
+
+const UNESCAPES: Record<string, string> = { '\\': '\\', t: '\t', n: '\n', r: '\r' };
+
+/** The value of a COPY text field that is not `\N` (copyEscape undone). */
+export function copyUnescape(field: string): string {
+  return field.includes('\\') ? field.replace(/\\(.)/g, (_, c: string) => UNESCAPES[c] ?? c) : field;
+}
+
+/** The index of `column` in a COPY line (COPY_COLUMNS). */
+export function copyField(column: string): number {
+  const at = COPY_COLUMNS.indexOf(column);
+  if (at < 0) throw new Error(`no COPY column ${column}`);
+  return at;
 }
 
 /** Reused by every encodeFlow call (one at a time: the encoder never awaits). */
