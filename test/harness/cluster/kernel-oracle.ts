@@ -3,7 +3,7 @@
 // podflow's k8sattributes). This is the oracle the e2e compares every output against.
 //
 // Exactness: each call is one TCP connection that both sides close, so once every entry is in
-// TIME_WAIT (or CLOSE) its counters are final; the cluster keeps TIME_WAIT entries for 10 minutes
+// TIME_WAIT (or CLOSE) its counters are final; the cluster keeps TIME_WAIT and CLOSE entries for 10 minutes
 // (cluster.ts), so they are all still in the tables when read. A connection between two nodes
 // is in both tables with the same counters; report-once keeps it from one: the node of the
 // initiating pod, else of the responding pod, else of the initiating node address, else of the
